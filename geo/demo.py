@@ -1,0 +1,772 @@
+"""The demo town: a street modelled on a town around Pengzhou, Sichuan.
+
+``python -m geo.demo`` builds it into the database (or a file given with
+``--output``) and prints a summary. The same seed always gives the same town.
+Everything is laid out in a metric CRS (UTM 48N) and stored in lon-lat.
+
+How the town is made, and why:
+- communities are Voronoi cells of relaxed seeds clipped to an irregular
+  street outline, so they tile the street exactly and look irregular;
+- grids are Voronoi cells inside each community (they tile it), then filled
+  with buildings until they hold 320–480 households (the 300–500 rule);
+- roads follow community and grid boundaries (grids are usually cut along
+  streets), with a footway from every building entrance to the nearest road;
+- tickets are driven through ``geo.workflow`` so their history obeys the rules.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+from shapely.geometry import LineString, MultiPoint, Point, Polygon
+from shapely.ops import nearest_points
+
+from geo import categories, settings, workflow
+from geo.catalogue import FACILITY_TYPES
+
+Progress = Callable[[float, str], None]
+Town = dict[str, list[dict]]
+
+ORIGIN_LONLAT = (103.958, 30.990)  # Pengzhou town centre
+COUNTY_CODE = "510182"  # 彭州市
+STREET_NAMES = ["天彭街道", "致和街道", "濛阳街道", "隆丰街道", "丽春街道", "葛仙山街道", "军乐街道",
+                "升平街道", "桂花街道", "红岩街道", "通济街道", "丹景山街道", "敖平街道", "九尺街道",
+                "磁峰街道", "新兴街道", "白鹿街道", "龙门山街道", "小鱼洞街道", "三界街道"]
+COMMUNITY_NAMES = ["东大街社区", "南街社区", "西河社区", "北城社区", "金彭社区", "湔江社区",
+                   "柏木社区", "牡丹社区", "天府社区", "龙兴社区", "青龙社区", "朝阳社区"]
+ROAD_NAMES = ["天彭路", "金彭大道", "南大街", "北大街", "东三环路", "西环路", "牡丹大道", "湔江路",
+              "朝阳路", "建设路", "致和路", "人民路", "青年路", "花园路", "文化路", "丹景路"]
+SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程")
+GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国红玉兰志强德福文俊")
+PHONE_PREFIXES = ["138", "139", "135", "136", "137", "150", "151", "158", "159", "182", "187",
+                  "188", "130", "131", "132", "155", "186", "133", "153", "180", "189", "177", "199"]
+GRID_TYPE_SPEC = {  # floors, units, doors per floor, footprint (length, depth) m
+    "estate": dict(floors=(11, 26), units=(2, 3), doors=2, size=(42, 15), estate_kind="commercial"),
+    "courtyard": dict(floors=(5, 7), units=(1, 3), doors=2, size=(30, 12), estate_kind="old"),
+    "unit": dict(floors=(4, 6), units=(2, 3), doors=2, size=(34, 12), estate_kind="unit"),
+    "area": dict(floors=(3, 6), units=(1, 2), doors=2, size=(22, 11), estate_kind=None),
+}
+DEPARTMENT_STAFF = ["李科长", "王主任", "张队长", "刘所长", "陈站长"]
+VOLUNTEER_SPECIALTIES = ["纠纷调解", "环境清洁", "法律咨询", "邻里互助", "治安巡逻", "文明劝导"]
+REJECT_REASONS = ["不属于本辖区事项", "重复上报", "现场核实无问题"]
+ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+ID_CHECK = "10X98765432"
+PRECISION = 0.01  # metres: the grid all tiling overlays snap to
+
+
+@dataclass
+class Ids:
+    """Running primary keys, shared across streets so district scale stays unique."""
+
+    next: dict[str, int] = field(default_factory=dict)
+
+    def __call__(self, table: str) -> int:
+        self.next[table] = self.next.get(table, 0) + 1
+        return self.next[table]
+
+
+# --------------------------------------------------------------------------- geometry
+
+def _street_outline(rng: np.random.Generator, radius: float) -> Polygon:
+    """An irregular blob: a circle with a few low harmonics, like a real town's edge."""
+    theta = np.linspace(0, 2 * math.pi, 72, endpoint=False)
+    r = radius * (1 + 0.10 * np.sin(3 * theta + rng.uniform(0, 6))
+                  + 0.06 * np.sin(5 * theta + rng.uniform(0, 6))
+                  + 0.03 * rng.standard_normal(theta.size))
+    return Polygon(np.c_[r * np.cos(theta), r * np.sin(theta) * 0.85]).buffer(0)
+
+
+def _relaxed_seeds(rng: np.random.Generator, poly: Polygon, n: int, rounds: int = 8) -> np.ndarray:
+    """n well-spread seed points in poly (Lloyd relaxation on sampled points)."""
+    samples = _sample_points(rng, poly, max(400, 60 * n))
+    seeds = samples[rng.choice(len(samples), n, replace=False)]
+    for _ in range(rounds):
+        d = ((samples[:, None, :] - seeds[None, :, :]) ** 2).sum(-1)
+        owner = d.argmin(1)
+        seeds = np.array([samples[owner == k].mean(0) if (owner == k).any() else seeds[k]
+                          for k in range(n)])
+    return seeds
+
+
+def _sample_points(rng: np.random.Generator, poly: Polygon, n: int) -> np.ndarray:
+    x0, y0, x1, y1 = poly.bounds
+    out = np.empty((0, 2))
+    while len(out) < n:
+        pts = rng.uniform([x0, y0], [x1, y1], size=(n * 2, 2))
+        inside = shapely.contains_xy(poly, pts[:, 0], pts[:, 1])
+        out = np.vstack([out, pts[inside]])
+    return out[:n]
+
+
+def _voronoi_tiles(seeds: np.ndarray, region: Polygon) -> list[Polygon]:
+    """Voronoi cells of seeds clipped to region, in seed order: they tile region.
+
+    All overlay work is done on a 1 cm precision grid so neighbouring tiles
+    share exactly the same edge vertices (no slivers, no overlaps).
+    """
+    region = shapely.set_precision(region, PRECISION)
+    cells = shapely.voronoi_polygons(MultiPoint(seeds), extend_to=region.buffer(500))
+    tiles = []
+    for x, y in seeds:
+        cell = next(c for c in cells.geoms if c.covers(Point(x, y)))
+        tiles.append(_polygonal(shapely.intersection(cell, region, grid_size=PRECISION)))
+    # a cell may cut a concave region into pieces: keep the main piece, give the rest away
+    orphans = []
+    for i, tile in enumerate(tiles):
+        parts = sorted(getattr(tile, "geoms", [tile]), key=lambda g: -g.area)
+        tiles[i] = parts[0]
+        orphans += parts[1:]
+    for piece in orphans:
+        k = max(range(len(tiles)), key=lambda i: tiles[i].boundary.intersection(piece.boundary).length)
+        tiles[k] = _polygonal(shapely.union(tiles[k], piece, grid_size=PRECISION))
+    return tiles
+
+
+def _polygonal(geom):
+    """The polygon part of an overlay result (drops stray lines and points)."""
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    polys = [g for g in geom.geoms if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(polys, grid_size=PRECISION)
+
+
+def _rect(cx: float, cy: float, length: float, depth: float, angle: float) -> Polygon:
+    c, s = math.cos(angle), math.sin(angle)
+    corners = [(-length / 2, -depth / 2), (length / 2, -depth / 2), (length / 2, depth / 2),
+               (-length / 2, depth / 2)]
+    return Polygon([(cx + x * c - y * s, cy + x * s + y * c) for x, y in corners])
+
+
+# --------------------------------------------------------------------------- people
+
+def _names(rng: np.random.Generator, n: int) -> list[str]:
+    sur = rng.choice(SURNAMES, n)
+    g1 = rng.choice(GIVEN, n)
+    g2 = rng.choice(GIVEN, n)
+    two = rng.random(n) < 0.7
+    return [s + a + (b if t else "") for s, a, b, t in zip(sur, g1, g2, two)]
+
+
+def _phones(rng: np.random.Generator, n: int) -> list[str]:
+    pre = rng.choice(PHONE_PREFIXES, n)
+    body = rng.integers(0, 10**8, n)
+    return [f"{p}{b:08d}" for p, b in zip(pre, body)]
+
+
+def id_number(region: str, birth: datetime, seq: int) -> str:
+    """An 18-digit resident ID with the GB 11643 check digit (demo data only)."""
+    body = f"{region}{birth:%Y%m%d}{seq:03d}"
+    return body + ID_CHECK[sum(int(d) * w for d, w in zip(body, ID_WEIGHTS)) % 11]
+
+
+# --------------------------------------------------------------------------- the street
+
+class StreetBuilder:
+    """Builds one street into ``town`` (rows per table), in metric coordinates."""
+
+    def __init__(self, rng: np.random.Generator, ids: Ids, town: Town, *, index: int,
+                 offset: tuple[float, float], now: datetime, to_lonlat: Transformer):
+        self.rng, self.ids, self.town, self.index = rng, ids, town, index
+        self.offset, self.now, self.tf = offset, now, to_lonlat
+        self.code = f"{COUNTY_CODE}{index + 1:03d}"
+        self.name = STREET_NAMES[index % len(STREET_NAMES)]
+        self.grid_polys: dict[int, Polygon] = {}
+        self.grid_community: dict[int, int] = {}
+        self.buildings: list[dict] = []  # metric copies for placement of points
+        self.road_lines: list[LineString] = []
+        self.staff: dict[tuple[str, int], list[str]] = {}
+
+    # -- helpers
+    def ll(self, geom):
+        """Metric geometry → lon-lat geometry."""
+        return shapely.transform(geom, lambda xy: np.column_stack(
+            self.tf.transform(xy[:, 0] + self.offset[0], xy[:, 1] + self.offset[1])))
+
+    def add(self, table: str, row: dict) -> dict:
+        row.setdefault("id", self.ids(table))
+        self.town.setdefault(table, []).append(row)
+        return row
+
+    # -- steps
+    def build(self, n_communities: int = 8) -> None:
+        rng = self.rng
+        outline = _street_outline(rng, 1650)
+        street = self.add("street", dict(code=self.code, name=self.name, geom=self.ll(outline)))
+        self.street_id = street["id"]
+        seeds = _relaxed_seeds(rng, outline, n_communities)
+        order = np.lexsort((seeds[:, 0], -np.round(seeds[:, 1] / 600)))  # north→south, west→east
+        tiles = _voronoi_tiles(seeds[order], outline)
+        for k, tile in enumerate(tiles):
+            name = COMMUNITY_NAMES[(k + self.index) % len(COMMUNITY_NAMES)]
+            c = self.add("community", dict(street_id=self.street_id, code=f"{self.code}{k + 1:03d}",
+                                           name=name, geom=self.ll(tile)))
+            self._grids(c, tile)
+        self._roads(outline, tiles)
+        self._footways()
+        self._people()
+        self._facilities(tiles)
+        self._cameras()
+
+    def _grids(self, community: dict, tile: Polygon) -> None:
+        rng = self.rng
+        n = max(6, int(round(tile.area / 1e6 * 9.5)))
+        seeds = _relaxed_seeds(rng, tile, n)
+        order = np.lexsort((seeds[:, 0], -np.round(seeds[:, 1] / 250)))  # DOMAIN.md numbering rule
+        for k, poly in enumerate(_voronoi_tiles(seeds[order], tile)):
+            dist = np.hypot(*poly.centroid.coords[0]) / 1650
+            weights = np.array([0.15 + 0.5 * dist, 0.45 - 0.25 * dist, 0.28, 0.12])
+            gtype = rng.choice(["area", "estate", "courtyard", "unit"], p=weights / weights.sum())
+            grid = self.add("grid", dict(community_id=community["id"], code=f"{community['code']}{k + 1:03d}",
+                                         name=f"{community['name'].removesuffix('社区')}第{k + 1}网格",
+                                         grid_type=str(gtype), geom=self.ll(poly)))
+            self.grid_polys[grid["id"]] = poly
+            self.grid_community[grid["id"]] = community["id"]
+            self._buildings(grid, poly, gtype)
+
+    def _buildings(self, grid: dict, poly: Polygon, gtype: str) -> None:
+        rng, spec = self.rng, GRID_TYPE_SPEC[gtype]
+        target = int(rng.integers(320, 481))
+        region = poly.buffer(-14)
+        if region.is_empty:
+            region = poly.buffer(-4)
+        angle = math.radians(rng.normal(0, 8))
+        length, depth = spec["size"]
+        placed: list[Polygon] = []
+        total, tries = 0, 0
+        grid_buildings = []
+        while total < target:
+            tries += 1
+            cx, cy = _sample_points(rng, region, 1)[0]
+            fp = _rect(cx, cy, length * rng.uniform(0.85, 1.15), depth, angle + rng.normal(0, 0.05))
+            clear = 9 if tries < 4000 else 3
+            if tries < 8000 and (not region.contains(fp) or any(fp.distance(p) < clear for p in placed)):
+                continue
+            floors = int(rng.integers(spec["floors"][0], spec["floors"][1] + 1))
+            units = int(rng.integers(spec["units"][0], spec["units"][1] + 1))
+            doors = spec["doors"]
+            hh = floors * units * doors
+            if total + hh > 480:  # trim the last building so the grid stays within 300–500
+                floors = max(1, (480 - total) // (units * doors))
+                hh = floors * units * doors
+                if total + hh < 320 or hh == 0:
+                    units, doors = 1, 1
+                    floors = max(1, 480 - total)
+                    hh = floors
+            placed.append(fp)
+            total += hh
+            grid_buildings.append((fp, floors, units, doors, hh))
+        estate_id = None
+        if spec["estate_kind"]:
+            hull = MultiPoint([c for fp, *_ in grid_buildings for c in fp.exterior.coords]).convex_hull
+            kind = spec["estate_kind"]
+            no_org = kind == "old" and rng.random() < 0.5  # 三无小区
+            estate = self.add("estate", dict(
+                grid_id=grid["id"], name=f"{grid['name'].split('第')[0]}{rng.choice(list('锦华瑞祥和嘉怡'))}"
+                f"{rng.choice(['苑', '园', '小区', '家园', '院'])}{grid['code'][-2:]}",
+                kind=kind, has_property_company=not no_org, has_owners_committee=not no_org,
+                geom=self.ll(hull.buffer(10).intersection(poly))))
+            estate_id = estate["id"]
+        for n, (fp, floors, units, doors, hh) in enumerate(grid_buildings, start=1):
+            entrance = Point(fp.centroid.x, fp.centroid.y - depth / 2)  # door on the south side
+            e_ll = self.ll(entrance)
+            b = self.add("building", dict(
+                grid_id=grid["id"], estate_id=estate_id, name=f"{n}栋", floors=floors, units=units,
+                households=hh, residents=0, entrance_lon=e_ll.x, entrance_lat=e_ll.y,
+                geom=self.ll(fp)))
+            self.buildings.append(dict(id=b["id"], grid_id=grid["id"], fp=fp, entrance=entrance, row=b,
+                                       doors=doors))
+            self._households(b, floors, units, doors)
+
+    def _households(self, b: dict, floors: int, units: int, doors: int) -> None:
+        rng = self.rng
+        n = floors * units * doors
+        sizes = rng.choice([1, 2, 3, 4, 5], n, p=[0.20, 0.30, 0.28, 0.14, 0.08])
+        low_income = rng.random(n) < 0.025
+        k = 0
+        for u in range(1, units + 1):
+            for f in range(1, floors + 1):
+                for d in range(1, doors + 1):
+                    self.add("household", dict(building_id=b["id"], grid_id=b["grid_id"], unit_no=u,
+                                               room=f"{f}{d:02d}", size=int(sizes[k]),
+                                               elderly_alone=False, low_income=bool(low_income[k])))
+                    k += 1
+        b["residents"] = int(sizes.sum())
+
+    def _residents_for_new_households(self, first_household: int) -> None:
+        """Residents of every household added so far, generated as whole arrays."""
+        rng = self.rng
+        hhs = self.town["household"][first_household:]
+        sizes = np.array([h["size"] for h in hhs])
+        n = int(sizes.sum())
+        hh_index = np.repeat(np.arange(len(hhs)), sizes)
+        pos = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        age = np.clip(rng.normal(42, 20, n), 0, 98).astype(int)
+        alone = sizes[hh_index] == 1
+        old_alone = alone & (rng.random(n) < 0.55)
+        age[old_alone] = rng.integers(65, 95, old_alone.sum())
+        age[(pos == 0) & (age < 20)] += 25  # the first member is an adult
+        birth_year = self.now.year - age
+        gender = rng.choice(["M", "F"], n)
+        names = _names(rng, n)
+        phones = _phones(rng, n)
+        disabled = rng.random(n) < 0.015
+        party = (age >= 18) & (rng.random(n) < 0.05)
+        doy = rng.integers(0, 365, n)
+        seqs = rng.integers(0, 500, n) * 2 + (gender == "M")
+        cum = np.cumsum(sizes) - sizes
+        for h_i, h in enumerate(hhs):
+            if h["size"] == 1 and old_alone[cum[h_i]]:
+                h["elderly_alone"] = True
+        for i in range(n):
+            h = hhs[hh_index[i]]
+            birth = datetime(int(birth_year[i]), 1, 1) + timedelta(days=int(doy[i]))
+            self.add("resident", dict(
+                household_id=h["id"], grid_id=h["grid_id"], name=names[i], gender=gender[i],
+                birth_year=int(birth_year[i]), phone=phones[i] if age[i] >= 14 else None,
+                id_number=id_number(COUNTY_CODE, birth, int(seqs[i])),
+                elderly_alone=bool(old_alone[i]), disabled=bool(disabled[i]),
+                low_income=bool(h["low_income"]), party_member=bool(party[i])))
+
+    def _roads(self, outline: Polygon, tiles: list[Polygon]) -> None:
+        """Community edges are arterial roads, grid edges streets; both are walkable."""
+        comm_edges = shapely.line_merge(shapely.union_all([t.boundary for t in tiles]))
+        grid_edges = shapely.union_all([p.boundary for p in self.grid_polys.values()])
+        inner = shapely.line_merge(grid_edges.difference(comm_edges.buffer(0.5)))
+        for kind, lines in (("arterial", comm_edges), ("street", inner)):
+            for line in getattr(lines, "geoms", [lines]):
+                if line.length < 1:
+                    continue
+                name = ROAD_NAMES[int(self.rng.integers(len(ROAD_NAMES)))] if kind == "arterial" else None
+                self.add("road", dict(kind=kind, name=name, geom=self.ll(line)))
+                self.road_lines.append(line)
+
+    def _footways(self) -> None:
+        """A path from each building entrance to the nearest road, so every door is on the network."""
+        roads = shapely.union_all(self.road_lines)
+        for b in self.buildings:
+            _, on_road = nearest_points(b["entrance"], roads)
+            path = LineString([b["entrance"], on_road])
+            if path.length > 0.5:
+                self.add("road", dict(kind="footway", name=None, geom=self.ll(path)))
+
+    def _people(self) -> None:
+        rng = self.rng
+        first = self._first_household
+        self._residents_for_new_households(first)
+        residents = [r for r in self.town["resident"] if r["id"] >= self._first_resident_id]
+        street_id = self.street_id
+        for grid_id, community_id in self.grid_community.items():
+            for role, count in (("grid_head", 1), ("grid_worker", 2), ("grid_assistant", 1),
+                                ("grid_supervisor", 1)):
+                for nm, ph in zip(_names(rng, count), _phones(rng, count)):
+                    p = self.add("person", dict(role=role, name=nm, phone=ph, street_id=street_id,
+                                                community_id=community_id, grid_id=grid_id))
+                    self.staff.setdefault((role, grid_id), []).append(p["name"])
+        grid_buildings: dict[int, list[dict]] = {}
+        for b in self.buildings:
+            grid_buildings.setdefault(b["grid_id"], []).append(b)
+            if b["row"]["households"] >= 12:
+                nm, ph = _names(rng, 1)[0], _phones(rng, 1)[0]
+                self.add("person", dict(role="building_head", name=nm, phone=ph, street_id=street_id,
+                                        community_id=self.grid_community[b["grid_id"]],
+                                        grid_id=b["grid_id"], building_id=b["id"]))
+        households = [h for h in self.town["household"][first:]]
+        for i in range(0, len(households), 30):  # one household-link head per ~30 households
+            h = households[i]
+            self.add("person", dict(role="household_link_head", name=_names(rng, 1)[0],
+                                    phone=_phones(rng, 1)[0], street_id=street_id,
+                                    community_id=self.grid_community[h["grid_id"]], grid_id=h["grid_id"]))
+        by_grid_hh: dict[int, list[dict]] = {}
+        for h in households:
+            by_grid_hh.setdefault(h["grid_id"], []).append(h)
+        workplaces = ["区教育局", "区卫健局", "区住建局", "区人社局", "区税务局", "区法院", "区供电公司",
+                      "区自来水公司", "街道办事处", "区民政局"]
+        taken: set[int] = set()
+        for r in residents:
+            if not r["party_member"]:
+                continue
+            in_service = rng.random() < 0.4
+            p = self.add("person", dict(role="party_member", name=r["name"], phone=r["phone"],
+                                        resident_id=r["id"], street_id=street_id,
+                                        community_id=self.grid_community[r["grid_id"]], grid_id=r["grid_id"],
+                                        workplace=rng.choice(workplaces) if in_service else None,
+                                        available=bool(rng.random() < 0.85)))
+            if in_service:  # 双报到: looks after 5–8 households, the vulnerable first
+                pool = sorted(by_grid_hh[r["grid_id"]],
+                              key=lambda h: (h["id"] in taken, not (h["elderly_alone"] or h["low_income"]),
+                                             h["id"]))
+                for h in pool[: int(rng.integers(5, 9))]:
+                    if h["id"] in taken:
+                        break
+                    taken.add(h["id"])
+                    self.add("care_link", dict(id=None, person_id=p["id"], household_id=h["id"]))
+        communities = [c for c in self.town["community"] if c["street_id"] == street_id]
+        for c in communities:
+            for spec in rng.choice(VOLUNTEER_SPECIALTIES, 3, replace=False):
+                team = self.add("volunteer_team", dict(community_id=c["id"], name=f"{c['name']}{spec}志愿服务队",
+                                                       specialty=str(spec)))
+                for nm, ph in zip(_names(rng, 13), _phones(rng, 13)):
+                    grid_id = int(rng.choice([g for g, cc in self.grid_community.items() if cc == c["id"]]))
+                    self.add("person", dict(role="volunteer", name=nm, phone=ph, street_id=street_id,
+                                            community_id=c["id"], grid_id=grid_id, team_id=team["id"]))
+            for nm, ph in zip(_names(rng, 6), _phones(rng, 6)):
+                self.add("person", dict(role="community_staff", name=nm, phone=ph, street_id=street_id,
+                                        community_id=c["id"]))
+        grids = list(self.grid_community)
+        for nm, ph in zip(_names(rng, 10), _phones(rng, 10)):
+            self.add("person", dict(role="street_staff", name=nm, phone=ph, street_id=street_id))
+        for nm, ph in zip(_names(rng, 5), _phones(rng, 5)):  # 领导联系点: one grid each
+            g = int(rng.choice(grids))
+            self.add("person", dict(role="leader", name=nm, phone=ph, street_id=street_id,
+                                    community_id=self.grid_community[g], contact_grid_id=g))
+        for link in self.town.get("care_link", []):
+            link.pop("id", None)
+
+    def _facilities(self, tiles: list[Polygon]) -> None:
+        rng = self.rng
+        per_community = {"party_centre": 1, "service_station": 2, "elderly_daycare": 1, "clinic": 1,
+                         "kindergarten": 2, "canteen": 1, "culture_station": 1, "mediation_room": 1}
+        per_street = {"market": 4, "police_room": 3, "red_station": 4}
+        communities = [c for c in self.town["community"] if c["street_id"] == self.street_id]
+        for c, tile in zip(communities, tiles):
+            here = [b for b in self.buildings if self.grid_community[b["grid_id"]] == c["id"]]
+            for ftype, n in per_community.items():
+                for b in self._spread(here, n, tile if ftype == "party_centre" else None):
+                    self._facility(ftype, b, c["name"])
+            grids = [g for g, cc in self.grid_community.items() if cc == c["id"]]
+            for g in grids[::3]:
+                b = self._spread([b for b in here if b["grid_id"] == g], 1)[0]
+                self._facility("grid_point", b, c["name"])
+        for ftype, n in per_street.items():
+            for b in self._spread(self.buildings, n):
+                self._facility(ftype, b, self.name)
+
+    def _spread(self, buildings: list[dict], n: int, centre_of: Polygon | None = None) -> list[dict]:
+        if centre_of is not None:
+            c = centre_of.centroid
+            return [min(buildings, key=lambda b: b["entrance"].distance(c))]
+        pick = self.rng.choice(len(buildings), size=min(n, len(buildings)), replace=False)
+        return [buildings[i] for i in pick]
+
+    def _facility(self, ftype: str, b: dict, place: str) -> None:
+        spot = Point(b["entrance"].x + self.rng.uniform(-4, 4), b["entrance"].y - 3)
+        ft = FACILITY_TYPES[ftype]
+        grid_id = b["grid_id"]
+        self.add("facility", dict(type=ftype, name=f"{place.removesuffix('社区')}{ft.name_zh}",
+                                  community_id=self.grid_community[grid_id], grid_id=grid_id,
+                                  address=f"{b['row']['name']}旁", open_hours="08:30-17:30",
+                                  geom=self.ll(spot)))
+
+    def _cameras(self) -> None:
+        """About 120 cameras: at road junctions (雪亮/天网) and at estate gates (face gates)."""
+        rng = self.rng
+        coords = np.vstack([np.asarray(line.coords) for line in self.road_lines])
+        uniq, count = np.unique(np.round(coords, 1), axis=0, return_counts=True)
+        junctions = uniq[count >= 2]
+        mids = np.array([line.interpolate(0.5, normalized=True).coords[0] for line in self.road_lines])
+        junctions = np.vstack([junctions, mids])  # junctions first, then mid-block poles
+        pick = rng.choice(len(junctions), size=min(100, len(junctions)), replace=False)
+        gates = [b for b in self.buildings if b["row"]["estate_id"]]
+        gate_pick = rng.choice(len(gates), size=min(20, len(gates)), replace=False) if gates else []
+        spots = [(Point(junctions[i]), rng.choice(["雪亮", "天网"]), "路口") for i in pick]
+        spots += [(gates[i]["entrance"], "gate", "小区门口") for i in gate_pick]
+        for n, (pt, kind, where) in enumerate(spots, start=1):
+            grid_id = next((g for g, p in self.grid_polys.items() if p.buffer(1).covers(pt)), None)
+            status = rng.choice(["online", "offline", "fault"], p=[0.88, 0.08, 0.04])
+            self.add("camera", dict(code=f"{self.code}-C{n:03d}", name=f"{where}监控{n:03d}", grid_id=grid_id,
+                                    heading=float(rng.integers(0, 360)), fov=float(rng.choice([60, 90, 110])),
+                                    range_m=float(rng.choice([30, 50, 80])), status=str(status),
+                                    kind=str(kind), geom=self.ll(pt)))
+
+    def mark_start(self) -> None:
+        self._first_household = len(self.town.get("household", []))
+        self._first_resident_id = self.ids.next.get("resident", 0) + 1
+
+
+# --------------------------------------------------------------------------- tickets
+
+class TicketSimulator:
+    """A year of tickets, each moved through ``geo.workflow`` step by step.
+
+    Every step is checked by ``workflow.check_move`` with the role that takes
+    it, so the stored history is one the state machine allows. A ticket whose
+    next step would fall after ``now`` stops where it is: that is how the
+    demo has open and overdue tickets today.
+    """
+
+    def __init__(self, rng: np.random.Generator, ids: Ids, town: Town, sb: StreetBuilder, now: datetime):
+        self.rng, self.ids, self.town, self.sb, self.now = rng, ids, town, sb, now
+        self.cats = list(categories.CATEGORIES.values())
+        w = np.array([c.weight for c in self.cats])
+        self.p = w / w.sum()
+
+    def run(self, n: int) -> None:
+        rng = self.rng
+        bld = self.sb.buildings
+        weights = np.array([b["row"]["residents"] for b in bld], dtype=float)
+        weights /= weights.sum()
+        days = np.sort(rng.uniform(0, 365, n))[::-1]
+        for i in range(n):
+            start = self.now - timedelta(days=float(days[i]))
+            start = start.replace(hour=int(rng.choice(np.arange(7, 22))), minute=int(rng.integers(60)))
+            if start > self.now:
+                start = self.now - timedelta(minutes=int(rng.integers(5, 600)))
+            b = bld[int(rng.choice(len(bld), p=weights))]
+            self._ticket(start, b)
+
+    def _where(self, b: dict) -> Point:
+        grid = self.sb.grid_polys[b["grid_id"]]
+        for _ in range(20):
+            p = Point(b["entrance"].x + self.rng.normal(0, 15), b["entrance"].y + self.rng.normal(0, 15))
+            if grid.contains(p):
+                return p
+        return grid.representative_point()
+
+    def _ticket(self, created: datetime, b: dict) -> None:
+        rng, sb = self.rng, self.sb
+        cat = self.cats[int(rng.choice(len(self.cats), p=self.p))]
+        urgent = bool(rng.random() < cat.urgent_share)
+        limit = cat.urgent_limit_h if urgent else cat.limit_h
+        tid = self.ids("ticket")
+        grid_id = b["grid_id"]
+        grid_worker = sb.staff[("grid_worker", grid_id)][0]
+        t = dict(id=tid, code=f"GD{created:%Y%m%d}{tid:05d}", category=cat.key,
+                 description=f"{b['row']['name']}附近：{cat.name_zh}问题", state="reported",
+                 workflow="five_step", urgent=urgent, source=str(rng.choice(
+                     ["resident", "patrol", "video", "hotline"], p=[0.55, 0.25, 0.08, 0.12])),
+                 street_id=sb.street_id, community_id=sb.grid_community[grid_id], grid_id=grid_id,
+                 routing_flag=None, reporter_name=_names(rng, 1)[0], reporter_phone=_phones(rng, 1)[0],
+                 assignee_id=None, department=None, level="grid", created_at=created, updated_at=created,
+                 accepted_at=None, first_response_at=None, resolved_at=None, closed_at=None,
+                 due_at=created + timedelta(hours=limit), rating=None, rating_comment=None,
+                 reopen_count=0, merged_into_id=None, version=1, geom=sb.ll(self._where(b)))
+        self.town.setdefault("ticket", []).append(t)
+        self._event(t, created, t["reporter_name"], "resident", "report", None, "reported", t["description"])
+        clock = created
+        # the grid checks it (urgent ones at once)
+        clock = self._step(t, clock, rng.uniform(0.05, 0.5) if urgent else rng.lognormal(0.3, 0.8),
+                           "reject" if rng.random() < 0.03 else "accept", "grid_worker", grid_worker)
+        if clock is None or t["state"] == "rejected":
+            return
+        big = urgent or rng.random() < cat.big_share
+        if not big:  # 小事不出网格
+            clock = self._step(t, clock, rng.uniform(0.2, 2), "handle_in_grid", "grid_worker", grid_worker)
+        else:
+            clock = self._step(t, clock, rng.uniform(0.05, 0.3) if urgent else rng.uniform(0.5, 6),
+                               "escalate", "grid_worker", grid_worker)
+            if clock is None:
+                return
+            t["level"] = "community"
+            staff = "社区工作人员"
+            if not urgent and rng.random() < 0.35:  # 大事不出社区, except those needing a department
+                clock = self._step(t, clock, rng.uniform(1, 12), "escalate", "community_staff", staff)
+                if clock is None:
+                    return
+                t["level"] = "street"
+                clock = self._step(t, clock, rng.uniform(1, 24), "assign", "street_staff", "街道审单员",
+                                   note=f"派发{cat.department}")
+                t["department"] = cat.department
+            else:
+                clock = self._step(t, clock, rng.uniform(0.1, 0.5) if urgent else rng.uniform(0.5, 8),
+                                   "assign", "community_staff", staff, note="派党员/志愿者接单")
+        self._work_and_rate(t, clock, limit, cat)
+
+    def _work_and_rate(self, t: dict, clock: datetime | None, limit: float, cat) -> None:
+        rng = self.rng
+        for round_ in range(3):
+            if clock is None:
+                return
+            elapsed = (clock - t["created_at"]).total_seconds() / 3600
+            late = rng.random() < 0.15
+            hours = max(0.3, (limit - elapsed) * rng.uniform(0.2, 0.95)) if not late else limit * rng.uniform(
+                1.05, 2.5)
+            role = "department" if t["department"] else "grid_worker"
+            if rng.random() < 0.02:
+                self._step(t, clock, hours, "close_unfixed", "community_staff", "社区工作人员",
+                           note="涉及历史遗留问题，暂无法解决")
+                return
+            clock = self._step(t, clock, hours, "resolve", role, t["department"] or "网格员", note="已处理完毕")
+            if clock is None:
+                return
+            rating = int(rng.choice([5, 4, 3, 2, 1], p=[0.72, 0.17, 0.06, 0.03, 0.02]))
+            if rating <= 2 and round_ < 2 and rng.random() < 0.7:
+                clock = self._step(t, clock, rng.uniform(2, 48), "reopen", "resident", t["reporter_name"],
+                                   note="问题没有解决，不满意")
+                if clock is not None:
+                    t["reopen_count"] += 1
+                continue
+            clock = self._step(t, clock, rng.uniform(2, 120), "rate", "resident", t["reporter_name"],
+                               note=["非常不满意", "不满意", "基本满意", "满意", "非常满意"][rating - 1])
+            if clock is not None:
+                t["rating"] = rating
+            return
+
+    def _step(self, t: dict, clock: datetime | None, hours: float, action: str, role: str, actor: str,
+              note: str | None = None) -> datetime | None:
+        """Take one workflow step ``hours`` after ``clock``; None when that is after now."""
+        if clock is None:
+            return None
+        at = clock + timedelta(hours=float(hours))
+        if at > self.now:
+            return None
+        if action == "reject":
+            note = str(self.rng.choice(REJECT_REASONS))
+        move = workflow.check_move(t["state"], action, role, reason=note or "")
+        self._event(t, at, actor, role, action, t["state"], move.target, note)
+        t["state"], t["updated_at"] = move.target, at
+        t["version"] += 1
+        if action in ("accept", "reject") and t["first_response_at"] is None:
+            t["first_response_at"] = at
+        if action == "accept":
+            t["accepted_at"] = at
+        if move.target == "resolved":
+            t["resolved_at"] = at
+        if not workflow.is_open(move.target):
+            t["closed_at"] = at
+        if action == "reopen":
+            t["closed_at"], t["resolved_at"] = None, None
+        return at
+
+    def _event(self, t, at, actor, role, action, src, dst, note) -> None:
+        self.town.setdefault("ticket_event", []).append(dict(
+            id=self.ids("ticket_event"), ticket_id=t["id"], at=at, actor=actor, actor_role=role,
+            action=action, from_state=src, to_state=dst, note=note))
+
+
+# --------------------------------------------------------------------------- entry points
+
+def default_now() -> datetime:
+    """Today at 09:00 local time: the demo's tickets end 'now' so the map looks live."""
+    return datetime.now().replace(hour=9, minute=0, second=0, microsecond=0)
+
+
+def generate(*, seed: int = settings.DEMO_SEED, scale: str = "street", now: datetime | None = None,
+             tickets_per_street: int = 3000, progress: Progress | None = None) -> Town:
+    """Generate the demo town as rows per table (ready for ``store.load_town``)."""
+    if scale not in ("street", "district"):
+        raise ValueError(f"scale must be 'street' or 'district', got {scale!r}")
+    now = now or default_now()
+    n_streets = 1 if scale == "street" else 20
+    ids, town = Ids(), {}
+    metric_origin = Transformer.from_crs(settings.STORAGE_CRS, settings.METRIC_CRS, always_xy=True
+                                         ).transform(*ORIGIN_LONLAT)
+    to_ll = Transformer.from_crs(settings.METRIC_CRS, settings.STORAGE_CRS, always_xy=True)
+    for s in range(n_streets):
+        if progress:
+            progress(0.5 * s / n_streets, f"street {s + 1}/{n_streets}")
+        rng = np.random.default_rng([seed, s])
+        col, row = s % 5, s // 5
+        offset = (metric_origin[0] + col * 3600.0, metric_origin[1] - row * 3200.0)
+        sb = StreetBuilder(rng, ids, town, index=s, offset=offset, now=now, to_lonlat=to_ll)
+        sb.mark_start()
+        sb.build()
+        TicketSimulator(rng, ids, town, sb, now).run(tickets_per_street)
+    return _plain(town)
+
+
+def _plain(town: Town) -> Town:
+    """numpy scalars → Python values, so every database driver takes the rows."""
+    for rows in town.values():
+        for row in rows:
+            for k, v in row.items():
+                if isinstance(v, np.generic):
+                    row[k] = v.item()
+    return town
+
+
+def summary(town: Town) -> list[dict]:
+    """Per-community summary rows (and a total): what a reader checks first."""
+    by_comm: dict[int, dict] = {}
+    grid_comm = {g["id"]: g["community_id"] for g in town["grid"]}
+    for c in town["community"]:
+        by_comm[c["id"]] = dict(社区=c["name"], 编码=c["code"], 网格=0, 楼栋=0, 户数=0, 人口=0,
+                                独居老人=0, 党员=0, 设施=0, 监控=0, 工单=0, 在办=0)
+    for g in town["grid"]:
+        by_comm[g["community_id"]]["网格"] += 1
+    for b in town["building"]:
+        row = by_comm[grid_comm[b["grid_id"]]]
+        row["楼栋"] += 1
+        row["户数"] += b["households"]
+        row["人口"] += b["residents"]
+    for r in town["resident"]:
+        row = by_comm[grid_comm[r["grid_id"]]]
+        row["独居老人"] += r["elderly_alone"]
+        row["党员"] += r["party_member"]
+    for f in town["facility"]:
+        by_comm[f["community_id"]]["设施"] += 1
+    for cam in town["camera"]:
+        if cam["grid_id"]:
+            by_comm[grid_comm[cam["grid_id"]]]["监控"] += 1
+    for t in town["ticket"]:
+        by_comm[t["community_id"]]["工单"] += 1
+        by_comm[t["community_id"]]["在办"] += workflow.is_open(t["state"])
+    rows = list(by_comm.values())
+    total = {k: (sum(r[k] for r in rows) if isinstance(v, int) else "") for k, v in rows[0].items()}
+    total["社区"] = "合计"
+    return rows + [total]
+
+
+def format_table(rows: list[dict]) -> str:
+    """A plain-text table (wide characters counted double) for the terminal."""
+    def width(s: str) -> int:
+        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
+
+    keys = list(rows[0])
+    cols = {k: max(width(str(k)), *(width(str(r[k])) for r in rows)) for k in keys}
+    def line(vals):
+        return "  ".join(str(v) + " " * (cols[k] - width(str(v))) for k, v in zip(keys, vals))
+    out = [line(keys), line(["-" * cols[k] for k in keys])]
+    out += [line([r[k] for k in keys]) for r in rows]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from geo import store
+
+    ap = argparse.ArgumentParser(prog="python -m geo.demo", description="Build the demo town (社区治理一张图)")
+    ap.add_argument("--scale", choices=["street", "district"], default="street",
+                    help="one street (default) or a district of about 20 streets")
+    ap.add_argument("--seed", type=int, default=settings.DEMO_SEED)
+    ap.add_argument("--output", help="database URL or SQLite file path (default: DATABASE_URL or data/shequ.db)")
+    ap.add_argument("--now", help="the demo's 'now' as YYYY-MM-DD (default: today)")
+    ap.add_argument("--force", action="store_true", help="replace an existing SQLite file")
+    ap.add_argument("--dry-run", action="store_true", help="generate and print the summary only")
+    args = ap.parse_args(argv)
+    now = datetime.fromisoformat(args.now).replace(hour=9) if args.now else None
+    t0 = time.perf_counter()
+    if args.dry_run:
+        town = generate(seed=args.seed, scale=args.scale, now=now)
+    else:
+        url = args.output or settings.database_url()
+        if "://" not in url:
+            url = f"sqlite:///{url}"
+        if url.startswith("sqlite:///") and args.force:
+            from pathlib import Path
+            for suffix in ("", "-wal", "-shm"):
+                Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+
+        def progress(frac: float, label: str) -> None:
+            print(f"\r[{frac * 100:5.1f}%] {label:<24}", end="", file=sys.stderr, flush=True)
+
+        engine = store.make_engine(url)
+        if store.is_built(engine):
+            print(f"{url} already holds a town; use --force to rebuild it", file=sys.stderr)
+            return 1
+        town = generate(seed=args.seed, scale=args.scale, now=now, progress=progress)
+        store.load_town(engine, town, progress)
+        print(file=sys.stderr)
+    print(format_table(summary(town)))
+    print(f"\n{sum(len(v) for v in town.values()):,} rows in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

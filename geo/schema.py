@@ -1,0 +1,293 @@
+"""The data model: street → community → grid → estate → building → household → resident,
+with the people who run the grids, facilities, cameras, roads and tickets.
+
+Geometries are stored in WGS 84 longitude-latitude. On PostgreSQL they are
+real PostGIS ``geometry(…, 4326)`` columns with GiST indexes, so spatial
+filters run in SQL; on SQLite (the embedded default, no SpatiaLite needed)
+they are WKB blobs beside a bounding box (``minx … maxy``) that SQL filters
+on before shapely tests the exact shape. The ``Geometry`` type hides the
+difference: both sides read and write shapely geometries.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import shapely
+from sqlalchemy import (
+    Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, UserDefinedType
+
+SRID = 4326
+
+
+class _PostGISGeometry(UserDefinedType):
+    """``geometry(Geometry, 4326)`` on PostGIS, exchanged as WKB."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw) -> str:
+        return f"geometry(Geometry, {SRID})"
+
+    def bind_expression(self, bindvalue):
+        return func.ST_GeomFromWKB(bindvalue, SRID, type_=self)
+
+    def column_expression(self, col):
+        return func.ST_AsBinary(col, type_=self)
+
+    def result_processor(self, dialect, coltype):
+        return _from_wkb
+
+
+def _from_wkb(value):
+    if value is None or isinstance(value, shapely.Geometry):
+        return value
+    return shapely.from_wkb(bytes(value))
+
+
+class Geometry(TypeDecorator):
+    """A shapely geometry column: PostGIS geometry on PostgreSQL, WKB elsewhere."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(_PostGISGeometry())
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return bytes(value)
+        return shapely.to_wkb(value)
+
+    def process_result_value(self, value, dialect):
+        return _from_wkb(value)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class _Spatial:
+    """Geometry plus its bounding box (the SQLite spatial pre-filter)."""
+
+    geom: Mapped[object] = mapped_column(Geometry, nullable=True)
+    minx: Mapped[float | None] = mapped_column(Float)
+    miny: Mapped[float | None] = mapped_column(Float)
+    maxx: Mapped[float | None] = mapped_column(Float)
+    maxy: Mapped[float | None] = mapped_column(Float)
+
+
+class Street(_Spatial, Base):
+    __tablename__ = "street"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)  # 9-digit division code
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class Community(_Spatial, Base):
+    __tablename__ = "community"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id"), index=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)  # 12-digit division code
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class Grid(_Spatial, Base):
+    __tablename__ = "grid"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)  # community code + 3 digits
+    name: Mapped[str] = mapped_column(String(64))
+    grid_type: Mapped[str] = mapped_column(String(16))  # area / estate / courtyard / unit
+
+
+class Estate(_Spatial, Base):
+    __tablename__ = "estate"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # commercial / old / resettlement / courtyard / unit
+    has_property_company: Mapped[bool] = mapped_column(Boolean, default=True)
+    has_owners_committee: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Building(_Spatial, Base):
+    __tablename__ = "building"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    estate_id: Mapped[int | None] = mapped_column(ForeignKey("estate.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    floors: Mapped[int] = mapped_column(Integer)
+    units: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer)
+    residents: Mapped[int] = mapped_column(Integer)
+    entrance_lon: Mapped[float] = mapped_column(Float)
+    entrance_lat: Mapped[float] = mapped_column(Float)
+
+
+class Household(Base):
+    __tablename__ = "household"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("building.id"), index=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    unit_no: Mapped[int] = mapped_column(Integer)
+    room: Mapped[str] = mapped_column(String(8))
+    size: Mapped[int] = mapped_column(Integer)
+    elderly_alone: Mapped[bool] = mapped_column(Boolean, default=False)
+    low_income: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Resident(Base):
+    __tablename__ = "resident"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    gender: Mapped[str] = mapped_column(String(1))  # M / F
+    birth_year: Mapped[int] = mapped_column(Integer)
+    phone: Mapped[str | None] = mapped_column(String(16))
+    id_number: Mapped[str] = mapped_column(String(18))
+    elderly_alone: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    low_income: Mapped[bool] = mapped_column(Boolean, default=False)
+    party_member: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class VolunteerTeam(Base):
+    __tablename__ = "volunteer_team"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    specialty: Mapped[str] = mapped_column(String(32))
+
+
+class Person(Base):
+    """Someone with a governance role, bound to a place.
+
+    role: grid_head, grid_worker, grid_assistant, grid_supervisor, building_head,
+    household_link_head, party_member, volunteer, community_staff, street_staff, leader.
+    """
+
+    __tablename__ = "person"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(String(24), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(16))
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("volunteer_team.id"))
+    workplace: Mapped[str | None] = mapped_column(String(64))  # 双报到: the unit they work in
+    contact_grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))  # 领导联系点
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CareLink(Base):
+    """A party member looking after a household (包保, 5–8 households each)."""
+
+    __tablename__ = "care_link"
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), primary_key=True)
+
+
+class Facility(_Spatial, Base):
+    __tablename__ = "facility"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(24), index=True)  # key in geo.catalogue
+    name: Mapped[str] = mapped_column(String(64))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    address: Mapped[str | None] = mapped_column(String(128))
+    open_hours: Mapped[str | None] = mapped_column(String(32))
+
+
+class Camera(_Spatial, Base):
+    __tablename__ = "camera"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    heading: Mapped[float] = mapped_column(Float)  # degrees clockwise from north
+    fov: Mapped[float] = mapped_column(Float)  # field of view, degrees
+    range_m: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(12))  # online / offline / fault
+    kind: Mapped[str] = mapped_column(String(16))  # 雪亮 / 天网 / gate
+
+
+class Road(_Spatial, Base):
+    __tablename__ = "road"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # arterial / street / lane / footway
+    name: Mapped[str | None] = mapped_column(String(64))
+
+
+class Ticket(_Spatial, Base):
+    __tablename__ = "ticket"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    category: Mapped[str] = mapped_column(String(24), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    workflow: Mapped[str] = mapped_column(String(24), default="five_step")
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(16), default="resident")  # resident / patrol / video / hotline
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    routing_flag: Mapped[str | None] = mapped_column(String(24))  # boundary / snapped
+    reporter_name: Mapped[str | None] = mapped_column(String(32))
+    reporter_phone: Mapped[str | None] = mapped_column(String(16))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    department: Mapped[str | None] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(12), default="grid")  # grid / community / street
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+
+class TicketEvent(Base):
+    """One transition in a ticket's history: who moved it, when, from where to where."""
+
+    __tablename__ = "ticket_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(48))
+    actor_role: Mapped[str] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(24))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str] = mapped_column(String(24))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Meta(Base):
+    """Key/value facts about the database (schema version, how it was built)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+SPATIAL_TABLES = [t.__table__ for t in (Street, Community, Grid, Estate, Building, Facility,
+                                         Camera, Road, Ticket)]
+
+# B-tree indexes on the bounding box serve SQLite's pre-filter; PostGIS gets GiST (store.py).
+for _t in SPATIAL_TABLES:
+    Index(f"ix_{_t.name}_bbox", _t.c.minx, _t.c.maxx, _t.c.miny, _t.c.maxy)

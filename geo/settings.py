@@ -1,0 +1,37 @@
+"""Typed defaults for the whole core, in one place (osmnx-style settings).
+
+Each value can be overridden by an environment variable where a deployment
+needs to (database, language); the rest are plain module globals a city may
+change in code or configuration.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Project root (the folder holding app.py).
+ROOT: Path = Path(__file__).resolve().parent.parent
+
+#: Where the embedded SQLite database lives when DATABASE_URL is not set.
+DATA_DIR: Path = ROOT / "data"
+DEFAULT_SQLITE_PATH: Path = DATA_DIR / "shequ.db"
+
+#: Storage CRS: WGS 84 longitude-latitude (CGCS2000, EPSG:4490, is within
+#: centimetres of it, so data in either is stored unchanged).
+STORAGE_CRS: str = "EPSG:4326"
+
+#: Metric CRS for distances, areas and buffers. UTM zone 48N covers
+#: 102°E–108°E, which holds the demo town (Pengzhou, Sichuan, ~103.9°E).
+METRIC_CRS: str = "EPSG:32648"
+
+#: Interface language by default: Simplified Chinese first.
+DEFAULT_LANG: str = os.environ.get("SHEQU_LANG", "zh")
+
+#: Seed of the demo town; the same seed always gives the same town.
+DEMO_SEED: int = 20261123
+
+
+def database_url() -> str:
+    """The database to use: DATABASE_URL if set, else the embedded SQLite file."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    return url or f"sqlite:///{DEFAULT_SQLITE_PATH}"

@@ -1,0 +1,238 @@
+"""The data store: one SQLAlchemy engine over SQLite (embedded) or PostGIS.
+
+Pages and services never write SQL; they call the functions here. Spatial
+filters run in SQL on PostGIS (``ST_Covers`` / ``ST_Intersects`` with GiST
+indexes) and, on SQLite, as a bounding-box filter in SQL followed by an exact
+shapely test on the few rows left.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Engine, bindparam, create_engine, event, func, insert, inspect, select, text
+from sqlalchemy.engine import make_url
+
+from geo import schema, settings
+from geo.schema import Base, Geometry
+
+SCHEMA_VERSION = "1"
+Progress = Callable[[float, str], None]
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` (default: DATABASE_URL or the embedded SQLite file)."""
+    url = url or settings.database_url()
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    """WAL lets the dashboard read while a grid worker writes; FKs keep the tree whole."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def is_postgis(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table (and on PostGIS the extension and GiST indexes)."""
+    with engine.begin() as conn:
+        if is_postgis(engine):
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        Base.metadata.create_all(conn)
+        if is_postgis(engine):
+            for table in schema.SPATIAL_TABLES:
+                conn.execute(text(
+                    f"CREATE INDEX IF NOT EXISTS ix_{table.name}_geom_gist "
+                    f"ON {table.name} USING GIST (geom)"))
+
+
+def is_built(engine: Engine) -> bool:
+    """True when the schema exists and a town has been loaded completely."""
+    if not inspect(engine).has_table("meta"):
+        return False
+    with engine.connect() as conn:
+        row = conn.execute(select(schema.Meta.value).where(schema.Meta.key == "built")).first()
+    return row is not None
+
+
+def with_bbox(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add the bounding-box columns that SQLite's spatial pre-filter reads."""
+    rows = list(rows)
+    if not rows:
+        return rows
+    bounds = shapely.bounds(np.array([r["geom"] for r in rows], dtype=object))
+    for r, (x0, y0, x1, y1) in zip(rows, bounds.tolist()):
+        r.update(minx=x0, miny=y0, maxx=x1, maxy=y1)
+    return rows
+
+
+def bulk_insert(conn, model, rows: Sequence[dict[str, Any]], chunk: int = 5000) -> None:
+    """Insert many rows in one transaction (the caller's), in chunks."""
+    if not rows:
+        return
+    if "geom" in model.__table__.c:
+        rows = with_bbox(rows)
+    rows = _complete(model.__table__, rows)
+    for i in range(0, len(rows), chunk):
+        conn.execute(insert(model), list(rows[i:i + chunk]))
+
+
+def _complete(table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give every row the same keys (executemany needs one shape); defaults fill gaps."""
+    keys = set().union(*(r.keys() for r in rows))
+    fill = {c.name: (c.default.arg if c.default is not None and not callable(c.default.arg) else None)
+            for c in table.c if c.name in keys}
+    return [r if len(r) == len(keys) else {**fill, **r} for r in rows]
+
+
+def load_town(engine: Engine, town: dict[str, list[dict[str, Any]]],
+              progress: Progress | None = None) -> None:
+    """Write a generated town (table name → rows) in one transaction: all or nothing."""
+    create_schema(engine)
+    order = ["street", "community", "grid", "estate", "building", "household", "resident",
+             "volunteer_team", "person", "care_link", "facility", "camera", "road",
+             "ticket", "ticket_event"]
+    models = {m.__tablename__: m for m in Base.__subclasses__()}
+    with engine.begin() as conn:
+        for i, name in enumerate(order):
+            if progress:
+                progress(0.5 + 0.5 * i / len(order), name)
+            bulk_insert(conn, models[name], town.get(name, []))
+        conn.execute(insert(schema.Meta), [{"key": "schema_version", "value": SCHEMA_VERSION},
+                                           {"key": "built", "value": "demo"}])
+        if is_postgis(engine):
+            for name in order:
+                conn.execute(text(f"ANALYZE {name}"))
+
+
+def ensure_database(url: str | None = None, progress: Progress | None = None, **demo_options) -> Engine:
+    """Open the database, building the demo town first if it is empty.
+
+    An embedded SQLite file is built under a temporary name and moved into
+    place only when complete, so an interrupted first start leaves nothing
+    half-written behind.
+    """
+    from geo import demo  # local import: the generator is only needed once
+
+    url = url or settings.database_url()
+    engine = make_engine(url)
+    if is_built(engine):
+        return engine
+    town = demo.generate(progress=progress, **demo_options)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        final = Path(parsed.database)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f"{final.name}.building-{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        tmp_engine = make_engine(f"sqlite:///{tmp}")
+        load_town(tmp_engine, town, progress)
+        with tmp_engine.connect() as conn:  # fold the WAL back into the file before the move
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        tmp_engine.dispose()
+        engine.dispose()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{final}{suffix}").unlink(missing_ok=True)
+        os.replace(tmp, final)
+        Path(f"{tmp}-wal").unlink(missing_ok=True)
+        Path(f"{tmp}-shm").unlink(missing_ok=True)
+        engine = make_engine(url)
+    else:
+        load_town(engine, town, progress)
+    if progress:
+        progress(1.0, "done")
+    return engine
+
+
+# --------------------------------------------------------------------------- reading
+
+def read_frame(engine: Engine, stmt) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(stmt)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def to_gdf(df: pd.DataFrame, geom_col: str = "geom") -> gpd.GeoDataFrame:
+    """A GeoDataFrame in the storage CRS from rows whose geometry is shapely."""
+    geoms = df.pop(geom_col) if geom_col in df else []
+    return gpd.GeoDataFrame(df, geometry=list(geoms), crs=settings.STORAGE_CRS)
+
+
+def read_layer(engine: Engine, model, *, where=None, columns: Sequence[str] | None = None
+               ) -> gpd.GeoDataFrame:
+    """One spatial table as a GeoDataFrame (bbox columns left out)."""
+    table = model.__table__
+    names = columns or [c.name for c in table.c if c.name not in ("minx", "miny", "maxx", "maxy")]
+    if "geom" not in names:
+        names = [*names, "geom"]
+    stmt = select(*[table.c[n] for n in names])
+    if where is not None:
+        stmt = stmt.where(where)
+    return to_gdf(read_frame(engine, stmt.order_by(table.c[names[0]])))
+
+
+def _area_param(area) -> Any:
+    return bindparam("area", value=area, type_=Geometry())
+
+
+def ids_intersecting(engine: Engine, model, area) -> list[int]:
+    """Ids of rows of ``model`` whose geometry intersects ``area`` (lon-lat shapely)."""
+    if area is None or area.is_empty:
+        return []
+    table = model.__table__
+    if is_postgis(engine):
+        stmt = select(table.c.id).where(func.ST_Intersects(table.c.geom, _area_param(area)))
+        with engine.connect() as conn:
+            return sorted(conn.execute(stmt).scalars())
+    x0, y0, x1, y1 = area.bounds
+    stmt = select(table.c.id, table.c.geom).where(
+        table.c.maxx >= x0, table.c.minx <= x1, table.c.maxy >= y0, table.c.miny <= y1)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    if not rows:
+        return []
+    ids = np.array([r[0] for r in rows])
+    hit = shapely.intersects(np.array([r[1] for r in rows], dtype=object), area)
+    return sorted(ids[hit].tolist())
+
+
+def grids_covering(engine: Engine, lon: float, lat: float) -> list[int]:
+    """Ids of the grids whose polygon covers the point (boundary included)."""
+    point = shapely.Point(lon, lat)
+    table = schema.Grid.__table__
+    if is_postgis(engine):
+        stmt = select(table.c.id).where(func.ST_Covers(table.c.geom, _area_param(point)))
+        with engine.connect() as conn:
+            return sorted(conn.execute(stmt).scalars())
+    stmt = select(table.c.id, table.c.geom).where(
+        table.c.minx <= lon, table.c.maxx >= lon, table.c.miny <= lat, table.c.maxy >= lat)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    return sorted(r[0] for r in rows if shapely.covers(r[1], point))
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Row count of every table (the demo summary and health checks)."""
+    out = {}
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            out[table.name] = conn.execute(select(func.count()).select_from(table)).scalar_one()
+    return out
