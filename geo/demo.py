@@ -109,33 +109,34 @@ def _sample_points(rng: np.random.Generator, poly: Polygon, n: int) -> np.ndarra
 def _voronoi_tiles(seeds: np.ndarray, region: Polygon) -> list[Polygon]:
     """Voronoi cells of seeds clipped to region, in seed order: they tile region.
 
-    All overlay work is done on a 1 cm precision grid so neighbouring tiles
-    share exactly the same edge vertices (no slivers, no overlaps).
+    The cell edges and the region's outline are noded together once and then
+    polygonised, so neighbouring tiles share exactly the same edge vertices:
+    no slivers, no overlaps (clipping each cell on its own leaves both).
     """
-    region = shapely.set_precision(region, PRECISION)
-    cells = shapely.voronoi_polygons(MultiPoint(seeds), extend_to=region.buffer(500))
+    cells = list(shapely.voronoi_polygons(MultiPoint(seeds), extend_to=region.buffer(500)).geoms)
+    edges = shapely.union_all([region.boundary, *[c.boundary for c in cells]])
+    faces = [f for f in shapely.polygonize(list(getattr(edges, "geoms", [edges]))).geoms
+             if region.contains(f.representative_point())]
+    cell_of_seed = [next(i for i, c in enumerate(cells) if c.covers(Point(x, y))) for x, y in seeds]
+    tree = shapely.STRtree(cells)
+    owner = {}
+    for face in faces:
+        p = face.representative_point()
+        hits = [int(i) for i in tree.query(p, predicate="covered_by")]
+        owner.setdefault(hits[0], []).append(face)
     tiles = []
-    for x, y in seeds:
-        cell = next(c for c in cells.geoms if c.covers(Point(x, y)))
-        tiles.append(_polygonal(shapely.intersection(cell, region, grid_size=PRECISION)))
-    # a cell may cut a concave region into pieces: keep the main piece, give the rest away
-    orphans = []
-    for i, tile in enumerate(tiles):
-        parts = sorted(getattr(tile, "geoms", [tile]), key=lambda g: -g.area)
-        tiles[i] = parts[0]
-        orphans += parts[1:]
-    for piece in orphans:
-        k = max(range(len(tiles)), key=lambda i: tiles[i].boundary.intersection(piece.boundary).length)
-        tiles[k] = _polygonal(shapely.union(tiles[k], piece, grid_size=PRECISION))
-    return tiles
-
-
-def _polygonal(geom):
-    """The polygon part of an overlay result (drops stray lines and points)."""
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return geom
-    polys = [g for g in geom.geoms if g.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(polys, grid_size=PRECISION)
+    for ci in cell_of_seed:
+        parts = sorted(owner.get(ci, []), key=lambda f: -f.area)
+        tiles.append([parts[0], parts[1:]])
+    # a cell may cut a concave region into pieces: keep the main piece, give the rest
+    # to the neighbour sharing most edge
+    for i in range(len(tiles)):
+        for piece in tiles[i][1]:
+            k = max((j for j in range(len(tiles)) if j != i),
+                    key=lambda j: tiles[j][0].boundary.intersection(piece.boundary).length)
+            tiles[k][0] = shapely.union(tiles[k][0], piece)
+        tiles[i][1] = []
+    return [t[0] for t in tiles]
 
 
 def _rect(cx: float, cy: float, length: float, depth: float, angle: float) -> Polygon:
@@ -198,7 +199,8 @@ class StreetBuilder:
     # -- steps
     def build(self, n_communities: int = 8) -> None:
         rng = self.rng
-        outline = _street_outline(rng, 1650)
+        self.radius = 1650 * math.sqrt(n_communities / 8)  # ~1.1 km² per community
+        outline = shapely.set_precision(_street_outline(rng, self.radius), PRECISION)
         street = self.add("street", dict(code=self.code, name=self.name, geom=self.ll(outline)))
         self.street_id = street["id"]
         seeds = _relaxed_seeds(rng, outline, n_communities)
@@ -221,7 +223,7 @@ class StreetBuilder:
         seeds = _relaxed_seeds(rng, tile, n)
         order = np.lexsort((seeds[:, 0], -np.round(seeds[:, 1] / 250)))  # DOMAIN.md numbering rule
         for k, poly in enumerate(_voronoi_tiles(seeds[order], tile)):
-            dist = np.hypot(*poly.centroid.coords[0]) / 1650
+            dist = np.hypot(*poly.centroid.coords[0]) / self.radius
             weights = np.array([0.15 + 0.5 * dist, 0.45 - 0.25 * dist, 0.28, 0.12])
             gtype = rng.choice(["area", "estate", "courtyard", "unit"], p=weights / weights.sum())
             grid = self.add("grid", dict(community_id=community["id"], code=f"{community['code']}{k + 1:03d}",
@@ -649,8 +651,12 @@ def default_now() -> datetime:
 
 
 def generate(*, seed: int = settings.DEMO_SEED, scale: str = "street", now: datetime | None = None,
-             tickets_per_street: int = 3000, progress: Progress | None = None) -> Town:
-    """Generate the demo town as rows per table (ready for ``store.load_town``)."""
+             tickets_per_street: int = 3000, communities: int = 8,
+             progress: Progress | None = None) -> Town:
+    """Generate the demo town as rows per table (ready for ``store.load_town``).
+
+    ``communities`` and ``tickets_per_street`` shrink the town for fast tests.
+    """
     if scale not in ("street", "district"):
         raise ValueError(f"scale must be 'street' or 'district', got {scale!r}")
     now = now or default_now()
@@ -667,7 +673,7 @@ def generate(*, seed: int = settings.DEMO_SEED, scale: str = "street", now: date
         offset = (metric_origin[0] + col * 3600.0, metric_origin[1] - row * 3200.0)
         sb = StreetBuilder(rng, ids, town, index=s, offset=offset, now=now, to_lonlat=to_ll)
         sb.mark_start()
-        sb.build()
+        sb.build(communities)
         TicketSimulator(rng, ids, town, sb, now).run(tickets_per_street)
     return _plain(town)
 

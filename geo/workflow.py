@@ -138,3 +138,13 @@ def check_move(state: str, action: str, role: str, *, workflow: Workflow = DEFAU
     if move.needs_reason and not (reason and reason.strip()):
         raise IllegalTransitionError(f"「{move.name_zh}」必须填写原因")
     return move
+
+
+def overdue(states, due_at, now) -> "np.ndarray":
+    """Vectorised: open tickets whose time limit has passed at ``now``."""
+    import numpy as np
+    import pandas as pd
+
+    open_ = pd.Series(states).isin(OPEN_STATES).to_numpy()
+    due = pd.to_datetime(pd.Series(due_at)).to_numpy()
+    return open_ & ~pd.isna(due) & (due < np.datetime64(now))

@@ -1,0 +1,169 @@
+"""Invariants of the demo town: the rules a real street's data must obey."""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import datetime
+
+import geopandas as gpd
+import pytest
+import shapely
+
+from geo import demo, settings, workflow
+from geo.categories import CATEGORIES
+from geo.catalogue import FACILITY_TYPES
+
+NOW = datetime(2026, 11, 23, 9)
+
+
+@pytest.fixture(scope="module")
+def town():
+    return demo.generate(now=NOW)
+
+
+def metric(rows, key="geom"):
+    return gpd.GeoSeries([r[key] for r in rows], crs=settings.STORAGE_CRS).to_crs(settings.METRIC_CRS)
+
+
+def test_sizes_match_a_real_street(town):
+    assert len(town["street"]) == 1
+    assert len(town["community"]) == 8
+    assert 60 <= len(town["grid"]) <= 80
+    assert 1200 <= len(town["building"]) <= 1800
+    assert 60_000 <= len(town["resident"]) <= 80_000
+    assert 2_500 <= len(town["ticket"]) <= 3_500
+    assert len(town["facility"]) >= 40
+    assert len({f["type"] for f in town["facility"]}) >= 8
+    assert {f["type"] for f in town["facility"]} <= set(FACILITY_TYPES)
+    assert 100 <= len(town["camera"]) <= 140
+    assert {g["grid_type"] for g in town["grid"]} == {"area", "estate", "courtyard", "unit"}
+    party = sum(r["party_member"] for r in town["resident"]) / len(town["resident"])
+    assert 0.03 <= party <= 0.06
+
+
+def test_communities_tile_the_street(town):
+    street = metric(town["street"]).iloc[0]
+    comms = metric(town["community"])
+    assert comms.area.sum() == pytest.approx(street.area, rel=1e-6)
+    # a missing or doubled block would be hundreds of m²; what is left is round-off
+    assert shapely.union_all(comms.values).symmetric_difference(street).area < 5.0  # m²
+
+
+def test_grids_tile_their_community_without_overlap(town):
+    grids = metric(town["grid"])
+    comm_geom = dict(zip([c["id"] for c in town["community"]], metric(town["community"])))
+    by_comm = defaultdict(list)
+    for g, geom in zip(town["grid"], grids):
+        assert comm_geom[g["community_id"]].buffer(0.05).covers(geom), g["code"]
+        by_comm[g["community_id"]].append(geom)
+    for cid, geoms in by_comm.items():
+        assert sum(g.area for g in geoms) == pytest.approx(comm_geom[cid].area, rel=1e-6)
+    tree = shapely.STRtree(grids.values)
+    left, right = tree.query(grids.values, predicate="intersects")
+    pairs = left < right
+    overlap = shapely.area(shapely.intersection(grids.values[left[pairs]], grids.values[right[pairs]]))
+    assert overlap.max() < 0.5  # neighbours share edges, never area
+
+
+def test_every_grid_holds_300_to_500_households(town):
+    per_grid = Counter(h["grid_id"] for h in town["household"])
+    assert set(per_grid) == {g["id"] for g in town["grid"]}
+    assert min(per_grid.values()) >= 300 and max(per_grid.values()) <= 500
+    by_building = Counter(h["building_id"] for h in town["household"])
+    assert all(by_building[b["id"]] == b["households"] for b in town["building"])
+
+
+def test_codes_follow_the_division_rule(town):
+    street = town["street"][0]["code"]
+    assert len(street) == 9 and street.startswith("510182")
+    comm_code = {c["id"]: c["code"] for c in town["community"]}
+    for c in town["community"]:
+        assert len(c["code"]) == 12 and c["code"].startswith(street)
+    for g in town["grid"]:
+        assert len(g["code"]) == 15 and g["code"].startswith(comm_code[g["community_id"]])
+
+
+def test_every_ticket_lies_in_its_grid(town):
+    grid_geom = {g["id"]: g["geom"] for g in town["grid"]}
+    grid_comm = {g["id"]: g["community_id"] for g in town["grid"]}
+    for t in town["ticket"]:
+        assert grid_geom[t["grid_id"]].covers(t["geom"]), t["code"]
+        assert grid_comm[t["grid_id"]] == t["community_id"]
+
+
+def test_ticket_histories_replay_through_the_workflow(town):
+    events = defaultdict(list)
+    for e in town["ticket_event"]:
+        events[e["ticket_id"]].append(e)
+    for t in town["ticket"]:
+        history = sorted(events[t["id"]], key=lambda e: (e["at"], e["id"]))
+        assert history[0]["action"] == "report" and history[0]["to_state"] == "reported"
+        state = "reported"
+        for e in history[1:]:
+            move = workflow.check_move(state, e["action"], e["actor_role"], reason=e["note"] or "")
+            assert e["from_state"] == state and e["to_state"] == move.target
+            state = move.target
+            assert e["at"] <= NOW
+        assert state == t["state"]
+        assert (t["closed_at"] is not None) == (not workflow.is_open(t["state"]))
+        if t["rating"] is not None:
+            assert t["state"] == "closed" and 1 <= t["rating"] <= 5
+
+
+def test_tickets_look_like_a_live_street(town):
+    states = Counter(t["state"] for t in town["ticket"])
+    assert states["closed"] > 0.8 * len(town["ticket"])
+    assert states["rejected"] > 0 and states["closed_unfixed"] > 0
+    open_ = [t for t in town["ticket"] if workflow.is_open(t["state"])]
+    assert len(open_) >= 20
+    assert any(t["due_at"] < NOW for t in open_), "some open tickets are overdue"
+    assert {t["category"] for t in town["ticket"]} == set(CATEGORIES)
+    assert any(t["reopen_count"] for t in town["ticket"])
+    escalated = Counter(t["level"] for t in town["ticket"])
+    assert escalated["grid"] > escalated["community"] > escalated["street"] > 0
+
+
+def test_party_members_look_after_five_to_eight_households(town):
+    per_member = Counter(link["person_id"] for link in town["care_link"])
+    assert per_member and max(per_member.values()) <= 8
+    assert sum(5 <= n <= 8 for n in per_member.values()) / len(per_member) > 0.95
+    households = [link["household_id"] for link in town["care_link"]]
+    assert len(households) == len(set(households)), "one carer per household"
+
+
+def test_same_seed_same_town():
+    a = demo.generate(now=NOW, communities=2, tickets_per_street=200)
+    b = demo.generate(now=NOW, communities=2, tickets_per_street=200)
+    c = demo.generate(now=NOW, communities=2, tickets_per_street=200, seed=7)
+    for table in a:
+        assert len(a[table]) == len(b[table])
+    for table in ("grid", "building", "ticket", "resident"):
+        for ra, rb in zip(a[table], b[table]):
+            assert {k: v for k, v in ra.items() if k != "geom"} == {k: v for k, v in rb.items() if k != "geom"}
+            if "geom" in ra:
+                assert ra["geom"].equals_exact(rb["geom"], 0)
+    assert [g["geom"].wkb for g in a["grid"]] != [g["geom"].wkb for g in c["grid"]]
+
+
+def test_id_numbers_carry_the_gb11643_check_digit():
+    # the standard's own worked example
+    assert demo.id_number("110105", datetime(1949, 12, 31), 2) == "11010519491231002X"
+
+
+def test_district_scale_has_about_twenty_streets():
+    town = demo.generate(now=NOW, scale="district", communities=1, tickets_per_street=10)
+    assert len(town["street"]) == 20
+    codes = [s["code"] for s in town["street"]]
+    assert len(set(codes)) == 20
+    streets = gpd.GeoSeries([s["geom"] for s in town["street"]])
+    assert not any(streets.iloc[i].intersection(streets.iloc[j]).area > 0
+                   for i in range(20) for j in range(i + 1, 20))
+
+
+def test_summary_totals_add_up(town):
+    rows = demo.summary(town)
+    total = rows[-1]
+    assert total["社区"] == "合计"
+    assert total["人口"] == len(town["resident"])
+    assert total["网格"] == len(town["grid"])
+    assert total["工单"] == len(town["ticket"])
+    assert "合计" in demo.format_table(rows)

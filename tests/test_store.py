@@ -1,0 +1,132 @@
+"""The store on both backends: same answers from SQLite and PostGIS."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import shapely
+from sqlalchemy import func, inspect, select, text
+
+from geo import demo, layers, schema, store
+
+NOW = datetime(2026, 11, 23, 9)
+
+
+@pytest.fixture(scope="module")
+def small_town():
+    return demo.generate(now=NOW, communities=2, tickets_per_street=300)
+
+
+@pytest.fixture
+def engine(database_url, small_town):
+    engine = store.make_engine(database_url)
+    store.load_town(engine, small_town)
+    yield engine
+    engine.dispose()
+
+
+def test_every_row_arrives(engine, small_town):
+    counts = store.counts(engine)
+    for table, rows in small_town.items():
+        assert counts[table] == len(rows), table
+    assert store.is_built(engine)
+
+
+def test_geometries_round_trip_exactly(engine, small_town):
+    grids = store.read_layer(engine, schema.Grid)
+    assert grids.crs.to_epsg() == 4326
+    by_id = {g["id"]: g["geom"] for g in small_town["grid"]}
+    for gid, geom in zip(grids["id"], grids.geometry):
+        assert geom.equals_exact(by_id[gid], 1e-12)
+
+
+def test_point_in_grid_interior_edge_and_outside(engine, small_town):
+    grids = {g["id"]: g["geom"] for g in small_town["grid"]}
+    gid, poly = next(iter(grids.items()))
+    inside = poly.representative_point()
+    assert store.grids_covering(engine, inside.x, inside.y) == [gid]
+    # a corner shared with neighbours (exact coordinates) belongs to all of them;
+    # routing breaks the tie, the store reports every candidate
+    mine = set(poly.exterior.coords)
+    sharing = {o for o, g in grids.items() if mine & set(g.exterior.coords)}
+    corner = next(c for c in mine if sum(c in set(g.exterior.coords) for g in grids.values()) >= 2)
+    owners = sorted(o for o, g in grids.items() if corner in set(g.exterior.coords))
+    assert gid in owners and len(owners) >= 2 and set(owners) <= sharing
+    assert store.grids_covering(engine, *corner) == owners
+    street = small_town["street"][0]["geom"]
+    x0, y0, x1, y1 = street.bounds
+    assert store.grids_covering(engine, x1 + 0.01, y1 + 0.01) == []
+
+
+def test_what_lies_in_an_area(engine, small_town):
+    grid = small_town["grid"][3]
+    expected_buildings = sorted(b["id"] for b in small_town["building"] if b["grid_id"] == grid["id"])
+    assert store.ids_intersecting(engine, schema.Building, grid["geom"]) == expected_buildings
+    expected_tickets = sorted(t["id"] for t in small_town["ticket"] if grid["geom"].intersects(t["geom"]))
+    assert store.ids_intersecting(engine, schema.Ticket, grid["geom"]) == expected_tickets
+    assert store.ids_intersecting(engine, schema.Ticket, shapely.Point(0, 0).buffer(0.001)) == []
+
+
+def test_layers_and_headline_agree_with_the_rows(engine, small_town):
+    heads = layers.headline(engine, NOW)
+    assert heads["grids"] == len(small_town["grid"])
+    assert heads["residents"] == len(small_town["resident"])
+    open_rows = [t for t in small_town["ticket"] if t["state"] in layers.workflow.OPEN_STATES]
+    assert heads["open_tickets"] == len(open_rows)
+    assert heads["overdue"] == sum(t["due_at"] < NOW for t in open_rows)
+    grids = layers.grids(engine)
+    assert grids["households"].sum() == len(small_town["household"])
+    assert grids["grid_head"].notna().all()
+    tickets = layers.open_tickets(engine, NOW)
+    assert tickets["overdue"].sum() == heads["overdue"]
+    assert set(tickets["category"]) <= set(layers.category_names())
+
+
+def test_a_failed_load_writes_nothing(database_url, small_town):
+    engine = store.make_engine(database_url)
+    broken = {k: list(v) for k, v in small_town.items()}
+    broken["ticket"] = broken["ticket"] + [dict(broken["ticket"][0], id=999_999, code="BROKEN",
+                                                 grid_id=424_242)]  # no such grid
+    with pytest.raises(Exception):
+        store.load_town(engine, broken)
+    assert not store.is_built(engine)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.Grid)).scalar_one() == 0
+    engine.dispose()
+
+
+def test_postgis_uses_real_geometry_and_gist(postgis_url, small_town):
+    engine = store.make_engine(postgis_url)
+    store.create_schema(engine)
+    with engine.connect() as conn:
+        kind = conn.execute(text(
+            "SELECT type FROM geometry_columns WHERE f_table_name = 'grid' "
+            "AND f_table_schema = current_schema()")).scalar_one()
+        gist = conn.execute(text(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND indexdef ILIKE '%USING gist%'")).scalar_one()
+    assert kind == "GEOMETRY"
+    assert gist == len(schema.SPATIAL_TABLES)
+    engine.dispose()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    engine = store.make_engine(f"sqlite:///{tmp_path}/w.db")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_first_start_builds_once_and_leaves_no_temp_files(tmp_path):
+    url = f"sqlite:///{tmp_path}/first.db"
+    seen = []
+    engine = store.ensure_database(url, progress=lambda f, label: seen.append(f), now=NOW,
+                                   communities=2, tickets_per_street=50)
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+    assert store.counts(engine)["ticket"] == 50
+    assert sorted(p.name for p in Path(tmp_path).iterdir() if "building" in p.name) == []
+    seen.clear()
+    store.ensure_database(url, progress=lambda f, label: seen.append(f))  # already built: no work
+    assert seen == []
+    assert inspect(engine).has_table("ticket")
