@@ -1,0 +1,190 @@
+"""geo.maps: the street map draws every layer and stays offline when asked."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import folium
+import geopandas as gpd
+import pytest
+from shapely.geometry import LineString, Point, box
+
+from geo import catalogue, maps, offline, workflow
+from geo.errors import ValidationError
+from geo.i18n import t
+
+CRS = "EPSG:4326"
+X0, Y0 = 103.94, 30.99  # the demo town
+D = 0.004  # ~400 m squares
+
+
+def _gdf(rows: list[dict]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=CRS)
+
+
+def make_layers() -> dict[str, gpd.GeoDataFrame]:
+    """Two square communities, two grids each, a few roads, buildings and points."""
+    now = datetime(2025, 5, 1, 9, 0)
+    comm = [box(X0, Y0, X0 + D, Y0 + D), box(X0 + D, Y0, X0 + 2 * D, Y0 + D)]
+    grids = []
+    for ci, poly in enumerate(comm):
+        x, y = poly.bounds[:2]
+        for gi in range(2):
+            grids.append({
+                "id": ci * 10 + gi, "code": f"G{ci}{gi}", "name": f"锦华{ci}-{gi}网格",
+                "community_id": ci + 1, "community_name": f"社区{ci + 1}",
+                "grid_type": ["area", "estate"][gi], "households": 300 + gi,
+                "residents": 800 + gi, "grid_head": None if gi else "张三",
+                "geometry": box(x + gi * D / 2, y, x + (gi + 1) * D / 2, y + D)})
+    return {
+        "street": _gdf([{"name": "天彭街道", "geometry": box(X0, Y0, X0 + 2 * D, Y0 + D)}]),
+        "communities": _gdf([{"id": i + 1, "code": f"C{i}", "name": f"社区{i + 1}",
+                              "geometry": g} for i, g in enumerate(comm)]),
+        "grids": _gdf(grids),
+        "roads": _gdf([
+            {"id": 1, "kind": "arterial", "name": "天彭大道",
+             "geometry": LineString([(X0, Y0 + D / 2), (X0 + 2 * D, Y0 + D / 2)])},
+            {"id": 2, "kind": "footway", "name": "滨河步道",
+             "geometry": LineString([(X0 + D, Y0), (X0 + D, Y0 + D)])}]),
+        "buildings": _gdf([{"id": 1, "name": "1栋", "grid_id": 0, "floors": 6,
+                            "households": 24, "residents": 60,
+                            "geometry": box(X0 + 0.0005, Y0 + 0.0005, X0 + 0.0008, Y0 + 0.0007)}]),
+        "facilities": _gdf([{"id": 1, "type": "clinic", "name": "锦华卫生站",
+                             "geometry": Point(X0 + 0.001, Y0 + 0.001)}]),
+        "cameras": _gdf([{"id": i, "code": f"CAM{i}", "name": f"摄像头{i}", "heading": 90 * i,
+                          "fov": 60, "range_m": 50, "status": s,
+                          "geometry": Point(X0 + 0.0005 * (i + 1), Y0 + 0.002)}
+                         for i, s in enumerate(["online", "offline", "fault"])]),
+        "tickets": _gdf([
+            {"id": 1, "code": "T-OVERDUE", "category": "环境卫生", "state": "in_progress",
+             "urgent": True, "created_at": now - timedelta(days=9), "due_at": now - timedelta(days=2),
+             "overdue": True, "geometry": Point(X0 + 0.003, Y0 + 0.003)},
+            {"id": 2, "code": "T-ONTIME", "category": "矛盾纠纷", "state": "reported",
+             "urgent": False, "created_at": now, "due_at": now + timedelta(days=3),
+             "overdue": False, "geometry": Point(X0 + 0.005, Y0 + 0.002)}]),
+    }
+
+
+def _circle_markers(m: folium.Map) -> dict[str, folium.CircleMarker]:
+    """Ticket code (its tooltip) → CircleMarker."""
+    out = {}
+    for el in offline._walk(m):
+        if isinstance(el, folium.CircleMarker):
+            tip = next(c for c in el._children.values() if isinstance(c, folium.Tooltip))
+            out[tip.text] = el
+    return out
+
+
+def render(m: folium.Map) -> str:
+    """The page HTML with JSON's \\uXXXX escapes decoded, as a browser would read it."""
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda g: chr(int(g.group(1), 16)),
+                  m.get_root().render())
+
+
+REMOTE = re.compile(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}", re.I)
+
+
+def test_offline_map_has_no_outside_url():
+    m = maps.street_map(make_layers(), basemap="offline")
+    html = render(m)
+    assert not REMOTE.findall(html), REMOTE.findall(html)[:5]
+    js, css = offline.collected_links(m)
+    assert js and css
+    assert all(u.startswith(offline.VENDOR_URL + "/") for u in js + css), js + css
+
+
+def test_offline_map_matches_what_st_folium_collects():
+    """st_folium's own walk must see the same local links (it feeds its iframe)."""
+    st_folium = pytest.importorskip("streamlit_folium")
+    m = maps.street_map(make_layers(), basemap="offline")
+    render(m)
+    header = st_folium._get_header(m)
+    script = st_folium._get_map_string(m)
+    assert not REMOTE.findall(header) and not REMOTE.findall(script)
+    assert "sq-zoomed-out" in script  # the label zoom watcher survives st_folium
+
+
+def test_osm_basemap_includes_tiles_and_only_tiles_are_remote():
+    m = maps.street_map(make_layers(), basemap="osm")
+    html = render(m)
+    assert "https://tile.openstreetmap.org/{z}/{x}/{y}.png" in html
+    hosts = {h.split("//")[-1] for h in REMOTE.findall(html)}
+    assert hosts <= {"tile.openstreetmap.org", "www.openstreetmap.org"}, hosts
+    js, css = offline.collected_links(m)
+    assert not [u for u in js + css if "//" in u]
+
+
+def test_unknown_basemap_is_refused():
+    with pytest.raises(ValidationError, match="basemap"):
+        maps.street_map(make_layers(), basemap="google")
+
+
+def test_overdue_ticket_has_red_ring_and_on_time_one_does_not():
+    m = maps.street_map(make_layers())
+    marks = _circle_markers(m)
+    late, ok = marks["T-OVERDUE"].options, marks["T-ONTIME"].options
+    assert late["color"] == maps.OVERDUE_RING and late["weight"] >= 3
+    assert ok["color"] != maps.OVERDUE_RING and ok["weight"] < 3
+    assert ok["fillColor"] == workflow.STATES["reported"].color
+    assert late["fillColor"] == workflow.STATES["in_progress"].color
+    assert render(m).count(f'"color": "{maps.OVERDUE_RING}"') == 1
+
+
+def test_facility_glyph_and_colour_in_html():
+    html = render(maps.street_map(make_layers()))
+    clinic = catalogue.FACILITY_TYPES["clinic"]
+    assert f"background:{clinic.color}" in html
+    assert f">{clinic.glyph}</div>" in html
+
+
+def test_camera_status_colours():
+    html = render(maps.street_map(make_layers()))
+    for status, colour in maps.CAMERA_COLORS.items():
+        assert f"sq-cam-{status}" in html and f"background:{colour}" in html
+
+
+def test_layer_names_are_translated():
+    zh = render(maps.street_map(make_layers(), lang="zh"))
+    en = render(maps.street_map(make_layers(), lang="en"))
+    for key in ("layer.tickets", "layer.cameras", "layer.facilities", "layer.grids"):
+        assert t(key, "zh") in zh and t(key, "en") in en
+    assert "锦华0-0网格" in zh  # grid label
+    assert "小区型" in zh and "Estate" in en  # grid type translated in popups
+
+
+def test_same_community_same_colour_across_grids():
+    layers = make_layers()
+    colours = maps.community_colors(layers["communities"])
+    assert len(set(colours.values())) == 2
+    again = maps.community_colors(layers["communities"].iloc[::-1])
+    assert colours == again
+
+
+def test_fits_street_bounds_unless_centre_given():
+    m = maps.street_map(make_layers())
+    html = render(m)
+    assert "fitBounds" in html and f"{X0 + 2 * D}" in html
+    m2 = maps.street_map(make_layers(), center=(31.0, 104.0), zoom=17)
+    assert "fitBounds" not in render(m2)
+
+
+def test_missing_and_empty_layers_still_draw():
+    layers = make_layers()
+    empty = {"tickets": layers["tickets"].iloc[0:0], "street": layers["street"]}
+    html = render(maps.street_map(empty))
+    assert "leaflet" in html
+    assert not REMOTE.findall(render(maps.street_map({})))
+
+
+def test_many_tickets_are_clustered_and_still_local():
+    t0 = make_layers()["tickets"].iloc[[1]]
+    many = gpd.GeoDataFrame(
+        [{**t0.iloc[0].to_dict(), "id": i, "code": f"T{i}",
+          "geometry": Point(X0 + (i % 30) * 0.0002, Y0 + (i // 30) * 0.0002)}
+         for i in range(maps.CLUSTER_THRESHOLD + 1)], geometry="geometry", crs=CRS)
+    m = maps.street_map({"tickets": many})
+    assert any(isinstance(e, folium.plugins.MarkerCluster) for e in offline._walk(m))
+    assert m.options["max_zoom"] >= 18  # Leaflet.markercluster throws without a map maxZoom
+    js, css = offline.collected_links(m)
+    assert f"{offline.VENDOR_URL}/leaflet-markercluster/leaflet.markercluster.js" in js
+    assert not REMOTE.findall(render(m))
