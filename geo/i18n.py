@@ -71,6 +71,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "metric.overdue": {"zh": "超期工单", "en": "Overdue"},
     "metric.cameras_online": {"zh": "监控在线", "en": "Cameras online"},
     "metric.facilities": {"zh": "服务设施", "en": "Facilities"},
+    "map.subtitle": {"zh": "社区、网格、在办工单、视频监控与服务设施一张图",
+                     "en": "Communities, grids, open tickets, cameras and facilities on one map"},
+    "map.legend": {"zh": "工单状态", "en": "Ticket states"},
+    "map.overdue_ring": {"zh": "红圈 = 已超期", "en": "red ring = overdue"},
+    "map.offline_note": {"zh": "离线底图：不访问任何外部地址，适用于指挥中心内网",
+                         "en": "Offline basemap: no outside host is contacted (intranet command centres)"},
 }
 
 

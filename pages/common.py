@@ -1,0 +1,78 @@
+"""What every page shares: language, the database engine, cached loaders.
+
+Caching lives here, at the UI edge (geo/ stays free of Streamlit). Loaders
+are keyed by the database URL and language so two deployments or two
+languages never see each other's cached data.
+"""
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from geo import i18n, layers, offline, settings, store
+
+
+def lang() -> str:
+    """The interface language: ?lang=en in the URL, else the sidebar choice, else Chinese."""
+    if "lang" not in st.session_state:
+        wanted = st.query_params.get("lang", settings.DEFAULT_LANG)
+        st.session_state["lang"] = wanted if wanted in i18n.LANGS else "zh"
+    return st.session_state["lang"]
+
+
+def t(key: str) -> str:
+    return i18n.t(key, lang())
+
+
+@st.cache_resource(show_spinner=False)
+def _build_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    return store.make_engine(url)
+
+
+@st.cache_resource(show_spinner=False)
+def install_assets() -> str:
+    """Copy Leaflet & co. into static/ once per server process."""
+    return str(offline.install_vendor_assets())
+
+
+def engine() -> Engine:
+    """The database, built from the demo town on first start with visible progress."""
+    url = settings.database_url()
+    eng = _engine(url)
+    if store.is_built(eng):
+        return eng
+    with _build_lock():  # two first visitors must not build the town twice
+        if not store.is_built(eng):
+            bar = st.progress(0.0, text=t("db.building"))
+            store.ensure_database(url, progress=lambda f, label: bar.progress(
+                min(f, 1.0), text=f"{t('db.building')} {label}"))
+            bar.empty()
+            _engine.clear()
+    return _engine(url)
+
+
+def now() -> datetime:
+    return datetime.now()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def street_layers(url: str, lang_: str, minute: str) -> dict:
+    """Map layers, refreshed every minute (``minute`` is part of the cache key)."""
+    return layers.street_layers(_engine(url), datetime.fromisoformat(minute), lang_)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def headline(url: str, minute: str) -> dict[str, int]:
+    return layers.headline(_engine(url), datetime.fromisoformat(minute))
+
+
+def minute_key() -> str:
+    return now().replace(second=0, microsecond=0).isoformat()

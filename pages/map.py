@@ -1,0 +1,43 @@
+"""一张图: the street with its communities, grids, open tickets, cameras and facilities."""
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from geo import maps, settings, workflow
+from pages import common
+
+lang = common.lang()
+t = common.t
+common.engine()
+url, minute = settings.database_url(), common.minute_key()
+layers = common.street_layers(url, lang, minute)
+figures = common.headline(url, minute)
+street_name = layers["street"]["name"].iloc[0] if len(layers["street"]) else ""
+
+st.title(f"{street_name} · {t('app.title')}")
+st.caption(t("map.subtitle"))
+
+cols = st.columns(7)
+cols[0].metric(t("metric.communities"), figures["communities"])
+cols[1].metric(t("metric.grids"), figures["grids"])
+cols[2].metric(t("metric.residents"), f"{figures['residents']:,}")
+cols[3].metric(t("metric.households"), f"{figures['households']:,}")
+cols[4].metric(t("metric.open_tickets"), figures["open_tickets"])
+cols[5].metric(t("metric.overdue"), figures["overdue"])
+cols[6].metric(t("metric.cameras_online"), f"{figures['cameras_online']}/{figures['cameras']}")
+
+labels = maps.basemap_labels(lang)
+basemap = st.radio(t("basemap.label"), list(labels), format_func=labels.get, horizontal=True,
+                   key="map_basemap")
+if basemap == "offline":
+    st.caption(t("map.offline_note"))
+
+m = maps.street_map(layers, basemap=basemap, lang=lang)
+st_folium(m, height=720, use_container_width=True, returned_objects=[], key=f"map_{basemap}_{lang}")
+
+chips = " ".join(
+    f"<span style='display:inline-block;margin:2px 6px;'><span style='display:inline-block;width:12px;"
+    f"height:12px;border-radius:6px;background:{s.color};vertical-align:middle'></span> {s.name(lang)}</span>"
+    for s in workflow.STATES.values() if s.is_open)
+st.markdown(f"**{t('map.legend')}**：{chips} · {t('map.overdue_ring')}", unsafe_allow_html=True)

@@ -1,0 +1,40 @@
+"""The default page in real headless Chromium: the street is drawn, offline."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def shot_dir(tmp_path: Path) -> Path:
+    """Screenshots go to $SHEQU_SCREENSHOTS when set (to look at them), else tmp."""
+    out = Path(os.environ.get("SHEQU_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def test_default_page_draws_the_street_offline(streamlit_server, browser_page, tmp_path):
+    page = browser_page
+    page.goto(streamlit_server, wait_until="domcontentloaded")
+    page.get_by_text("天彭街道 · 社区治理一张图").wait_for(timeout=180_000)
+    frame = page.frame_locator("iframe[title*='st_folium'], iframe[title*='streamlit_folium']").first
+    leaflet = frame.locator(".leaflet-container")
+    leaflet.wait_for(timeout=60_000)
+    # communities, grids, buildings and roads are SVG paths; 70 grids alone are 70 paths
+    paths = frame.locator(".leaflet-overlay-pane path")
+    frame.locator(".leaflet-overlay-pane path").nth(200).wait_for(state="attached", timeout=60_000)
+    assert paths.count() > 1000
+    # facilities and cameras are DivIcon markers; the layer control lists the layers
+    assert frame.locator(".leaflet-marker-icon").count() >= 100
+    control = frame.locator(".leaflet-control-layers").inner_text()
+    for name in ("网格", "视频监控", "服务设施", "未办结工单"):
+        assert name in control
+    # offline: no tile layer, and not one request to a host other than this machine
+    assert frame.locator(".leaflet-tile").count() == 0
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(shot_dir(tmp_path) / "map_offline.png"), full_page=True)
+    assert page.outside_requests == []
+    assert page.page_errors == []

@@ -1,0 +1,363 @@
+"""Shared fixtures: both database backends, the Streamlit app, headless Chromium.
+
+Backends that a laptop may lack (PostGIS, Chromium) make their tests SKIP with
+a reason saying how to enable them. With SHEQU_REQUIRE_ALL=1 (set by .ci/run)
+they FAIL instead, so CI can never pass by quietly skipping them.
+
+Environment:
+    TEST_DATABASE_URL  postgresql+psycopg://user@host:port/db with PostGIS
+                       (`source .ci/postgis.sh` starts one and sets it)
+    SHEQU_REQUIRE_ALL  1 = a missing PostGIS/Chromium is a failure, not a skip
+    SHEQU_CHROMIUM     Chromium executable (default /usr/bin/chromium)
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+POSTGIS_HINT = (
+    "PostGIS: set TEST_DATABASE_URL=postgresql+psycopg://… (see .ci/run; "
+    "`source .ci/postgis.sh` starts a throwaway server) to run these tests"
+)
+
+#: Hosts the browser may talk to; anything else is aborted and recorded.
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # No outside host resolves: nothing can leave the machine even by mistake.
+    # (A Playwright route("**/*") would do the same, but any route at all stops
+    # Streamlit's frontend from rendering, so blocking is done by the resolver
+    # and watching by request events.)
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+]
+
+
+def require_all() -> bool:
+    return os.environ.get("SHEQU_REQUIRE_ALL", "").strip() not in ("", "0", "false", "no")
+
+
+def unavailable(reason: str) -> None:
+    """Skip for want of an optional backend; fail instead under SHEQU_REQUIRE_ALL=1."""
+    if require_all():
+        pytest.fail(f"SHEQU_REQUIRE_ALL=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+# ---------------------------------------------------------------------------
+# Collection / reporting
+
+
+def pytest_report_header(config):
+    url = os.environ.get("TEST_DATABASE_URL")
+    return [
+        f"PostGIS: {_hide_password(url) if url else 'TEST_DATABASE_URL not set (postgis tests skip)'}",
+        f"Chromium: {_chromium_candidate() or 'not found (browser tests skip)'}",
+        f"SHEQU_REQUIRE_ALL={'1' if require_all() else '0'}",
+    ]
+
+
+def pytest_collection_modifyitems(config, items):
+    # Tag by fixture use, so `-m "not browser"` etc. work without every test
+    # remembering its markers.
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "chromium_path" in names:
+            item.add_marker(pytest.mark.browser)
+        if "postgis_url" in names:
+            item.add_marker(pytest.mark.postgis)
+        if "streamlit_server" in names:
+            item.add_marker(pytest.mark.slow)
+
+
+# ---------------------------------------------------------------------------
+# Databases
+
+
+def _hide_password(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
+
+
+def _postgis_base_url():
+    """TEST_DATABASE_URL as a SQLAlchemy URL using psycopg 3."""
+    from sqlalchemy.engine import make_url
+
+    raw = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if not raw:
+        unavailable(POSTGIS_HINT)
+    url = make_url(raw)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+@contextlib.contextmanager
+def _fresh_postgis_schema():
+    """Yield a URL on TEST_DATABASE_URL whose search_path is a new, empty schema."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    base = _postgis_base_url()
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base, poolclass=NullPool)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # server down, wrong URL, …
+        admin.dispose()
+        pytest.fail(
+            f"TEST_DATABASE_URL={_hide_password(str(base))} is set but unusable: {exc}",
+            pytrace=False,
+        )
+
+    # public stays on the path: the PostGIS functions and types live there.
+    # application_name lets teardown find (and end) connections the test left open.
+    url = base.update_query_dict(
+        {"options": f"-csearch_path={schema},public", "application_name": schema}
+    )
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :app AND pid <> pg_backend_pid()"
+                ),
+                {"app": schema},
+            )
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgis", id="postgis", marks=pytest.mark.postgis),
+    ]
+)
+def database_url(request, tmp_path):
+    """A SQLAlchemy URL to an empty database; the test runs once per backend.
+
+    sqlite:  sqlite:///<tmp_path>/t.db, a new file.
+    postgis: TEST_DATABASE_URL plus ?options=-csearch_path=t_<hex>,public —
+             a fresh schema that is dropped (CASCADE) after the test, so tables
+             created through the URL never leak between tests.
+    request.param ("sqlite"/"postgis") tells the test which one it got.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/t.db"
+    else:
+        with _fresh_postgis_schema() as url:
+            yield url
+
+
+@pytest.fixture
+def postgis_url():
+    """Like database_url's postgis case, for tests that only make sense on PostGIS."""
+    with _fresh_postgis_schema() as url:
+        yield url
+
+
+# ---------------------------------------------------------------------------
+# Chromium / Playwright
+
+
+def _chromium_candidate() -> str | None:
+    for cand in (os.environ.get("SHEQU_CHROMIUM"), "/usr/bin/chromium"):
+        if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Path of a system Chromium usable by Playwright, or skip (fail in CI)."""
+    path = _chromium_candidate()
+    if path is None:
+        unavailable(
+            "browser: /usr/bin/chromium not found (apt-get install chromium, "
+            "or set SHEQU_CHROMIUM=/path/to/chromium)"
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        unavailable(f"browser: the playwright package does not import ({exc}); "
+                    "pip install -r requirements-dev.txt")
+    return path
+
+
+class _OutsideGuard:
+    """Request listener: records every request to a host other than this machine."""
+
+    def __init__(self) -> None:
+        self.outside_requests: list[str] = []
+
+    def __call__(self, request) -> None:
+        parts = urlsplit(request.url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme not in ("data", "blob", "about", "chrome") and host not in LOCAL_HOSTS:
+            self.outside_requests.append(request.url)
+
+
+@pytest.fixture(scope="module")
+def _browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def browser_page(_browser):
+    """A fresh Playwright page (1600×1000, zh-CN) that cannot reach the internet.
+
+    Every request to a host other than 127.0.0.1/localhost fails in the browser's
+    resolver (see CHROMIUM_ARGS) and its URL is appended to ``page.outside_requests``.
+    Uncaught page JavaScript errors are collected in ``page.page_errors``.
+    """
+    guard = _OutsideGuard()
+    context = _browser.new_context(
+        viewport={"width": 1600, "height": 1000},
+        locale="zh-CN",
+        service_workers="block",  # so every request is seen by the listener
+    )
+    context.on("request", guard)
+    page = context.new_page()
+    page.outside_requests = guard.outside_requests
+    page.page_errors = []
+    page.on("pageerror", lambda err: page.page_errors.append(str(err)))
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+# ---------------------------------------------------------------------------
+# The Streamlit app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "<no output>"
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(tmp_path_factory) -> str:
+    """Run `streamlit run app.py` on a free port; yields its base URL.
+
+    The app gets DATABASE_URL=sqlite:///<tmp>/browser.db, so data/shequ.db is
+    never touched. Waits up to 120 s for /_stcore/health (the first start
+    builds the demo database).
+    """
+    app = ROOT / "app.py"
+    if not app.is_file():
+        pytest.fail(f"{app} does not exist", pytrace=False)
+    tmp = tmp_path_factory.mktemp("streamlit")
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp}/browser.db",
+        PYTHONUNBUFFERED="1",
+        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+    )
+    out_log, err_log = tmp / "stdout.log", tmp / "stderr.log"
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]
+    with open(out_log, "wb") as out, open(err_log, "wb") as err:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+            stdout=out, stderr=err, start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    problem = None
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                    if r.status == 200 and r.read().strip() == b"ok":
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("no ok from /_stcore/health within 120 s")
+            time.sleep(0.5)
+    except RuntimeError as exc:
+        problem = str(exc)
+    except BaseException:  # Ctrl-C while waiting: leave no server behind
+        _stop_group(proc)
+        raise
+    if problem is not None:
+        _stop_group(proc)
+        pytest.fail(
+            f"Streamlit app did not start: {problem}\n"
+            f"--- stderr (tail) ---\n{_tail(err_log)}\n"
+            f"--- stdout (tail) ---\n{_tail(out_log, 20)}",
+            pytrace=False,
+        )
+    try:
+        yield base
+    finally:
+        _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -1,0 +1,64 @@
+"""Pages through Streamlit's AppTest: what a user is shown, without a browser."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from geo import demo, layers, settings, store
+
+APP = settings.ROOT / "app.py"
+
+
+@pytest.fixture(scope="module")
+def town_url(tmp_path_factory):
+    """A small town in its own SQLite file, with tickets ending now."""
+    path = tmp_path_factory.mktemp("pages") / "town.db"
+    engine = store.make_engine(f"sqlite:///{path}")
+    store.load_town(engine, demo.generate(communities=2, tickets_per_street=300))
+    engine.dispose()
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(town_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", town_url)
+    return AppTest.from_file(str(APP), default_timeout=120)
+
+
+def metric_values(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_map_page_shows_the_street_and_its_figures(app, town_url):
+    at = app.run()
+    assert not at.exception, at.exception
+    assert "天彭街道 · 社区治理一张图" in at.title[0].value
+    figures = layers.headline(store.make_engine(town_url), datetime.now())
+    shown = metric_values(at)
+    assert shown["网格"] == str(figures["grids"])
+    assert shown["常住人口"] == f"{figures['residents']:,}"
+    assert shown["在办工单"] == str(figures["open_tickets"])
+    assert shown["超期工单"] == str(figures["overdue"])
+    assert shown["监控在线"] == f"{figures['cameras_online']}/{figures['cameras']}"
+    assert at.radio(key="map_basemap").value == "offline"
+
+
+def test_english_is_one_click_away(app):
+    at = app.run()
+    at.selectbox(key="lang").set_value("en").run()
+    assert not at.exception, at.exception
+    assert "Community Governance Map" in at.title[0].value
+    assert "Open tickets" in metric_values(at)
+    assert at.radio(key="map_basemap").options[0].startswith("Offline")
+
+
+def test_first_start_builds_the_town(tmp_path, monkeypatch):
+    """With no database yet, the first visit builds the demo street, then draws."""
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    monkeypatch.setenv("DATABASE_URL", url)
+    at = AppTest.from_file(str(APP), default_timeout=300).run()
+    assert not at.exception, at.exception
+    assert store.is_built(store.make_engine(url))
+    assert int(metric_values(at)["网格"]) >= 60
