@@ -29,7 +29,7 @@ from pyproj import Transformer
 from shapely.geometry import LineString, MultiPoint, Point, Polygon
 from shapely.ops import nearest_points
 
-from geo import categories, settings, workflow
+from geo import categories, settings, tickets, workflow
 from geo.catalogue import FACILITY_TYPES
 
 Progress = Callable[[float, str], None]
@@ -56,7 +56,6 @@ GRID_TYPE_SPEC = {  # floors, units, doors per floor, footprint (length, depth) 
 }
 DEPARTMENT_STAFF = ["李科长", "王主任", "张队长", "刘所长", "陈站长"]
 VOLUNTEER_SPECIALTIES = ["纠纷调解", "环境清洁", "法律咨询", "邻里互助", "治安巡逻", "文明劝导"]
-REJECT_REASONS = ["不属于本辖区事项", "重复上报", "现场核实无问题"]
 ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 ID_CHECK = "10X98765432"
 PRECISION = 0.01  # metres: the grid all tiling overlays snap to
@@ -506,6 +505,11 @@ class TicketSimulator:
 
     def __init__(self, rng: np.random.Generator, ids: Ids, town: Town, sb: StreetBuilder, now: datetime):
         self.rng, self.ids, self.town, self.sb, self.now = rng, ids, town, sb, now
+        self.members: dict[int, list[dict]] = {}
+        for p in town["person"]:
+            if p["role"] == "party_member" and p.get("available") and p.get("street_id") == sb.street_id:
+                self.members.setdefault(p["grid_id"], []).append(p)
+        self.members_all = [p for ps in self.members.values() for p in ps]
         self.cats = list(categories.CATEGORIES.values())
         w = np.array([c.weight for c in self.cats])
         self.p = w / w.sum()
@@ -536,111 +540,100 @@ class TicketSimulator:
         rng, sb = self.rng, self.sb
         cat = self.cats[int(rng.choice(len(self.cats), p=self.p))]
         urgent = bool(rng.random() < cat.urgent_share)
-        limit = cat.urgent_limit_h if urgent else cat.limit_h
         tid = self.ids("ticket")
         grid_id = b["grid_id"]
-        grid_worker = sb.staff[("grid_worker", grid_id)][0]
-        t = dict(id=tid, code=f"GD{created:%Y%m%d}{tid:05d}", category=cat.key,
-                 description=f"{b['row']['name']}附近：{cat.name_zh}问题", state="reported",
-                 workflow="five_step", urgent=urgent, source=str(rng.choice(
-                     ["resident", "patrol", "video", "hotline"], p=[0.55, 0.25, 0.08, 0.12])),
-                 street_id=sb.street_id, community_id=sb.grid_community[grid_id], grid_id=grid_id,
-                 routing_flag=None, reporter_name=_names(rng, 1)[0], reporter_phone=_phones(rng, 1)[0],
-                 assignee_id=None, department=None, level="grid", created_at=created, updated_at=created,
-                 accepted_at=None, first_response_at=None, resolved_at=None, closed_at=None,
-                 due_at=created + timedelta(hours=limit), rating=None, rating_comment=None,
-                 reopen_count=0, merged_into_id=None, version=1, geom=sb.ll(self._where(b)))
+        grid = tickets.Actor(sb.staff[("grid_worker", grid_id)][0], workflow.GRID)
+        community = tickets.Actor("社区工作人员", workflow.COMMUNITY)
+        t, first = tickets.new_ticket(
+            category=cat.key, description=f"{b['row']['name']}附近：{cat.name_zh}问题", created=created,
+            urgent=urgent, source=str(rng.choice(["resident", "patrol", "video", "hotline"],
+                                                 p=[0.55, 0.25, 0.08, 0.12])),
+            reporter_name=_names(rng, 1)[0], reporter_phone=_phones(rng, 1)[0],
+            code=f"GD{created:%Y%m%d}{tid:05d}", geom=sb.ll(self._where(b)), street_id=sb.street_id,
+            community_id=sb.grid_community[grid_id], grid_id=grid_id, routing_flag=None)
+        t["id"] = tid
         self.town.setdefault("ticket", []).append(t)
-        self._event(t, created, t["reporter_name"], "resident", "report", None, "reported", t["description"])
-        clock = created
-        # the grid checks it (urgent ones at once)
-        clock = self._step(t, clock, rng.uniform(0.05, 0.5) if urgent else rng.lognormal(0.3, 0.8),
-                           "reject" if rng.random() < 0.03 else "accept", "grid_worker", grid_worker)
-        if clock is None or t["state"] == "rejected":
-            return
-        big = urgent or rng.random() < cat.big_share
-        if not big:  # 小事不出网格
-            clock = self._step(t, clock, rng.uniform(0.2, 2), "handle_in_grid", "grid_worker", grid_worker)
+        self._event(t, first)
+        self.hours_allowed = (t["due_at"] - created).total_seconds() / 3600
+        if urgent:  # 急事不出社区: the clock sends it to the community at once
+            clock = self._step(t, created, rng.uniform(0.01, 0.1), "escalate", tickets.SYSTEM_ACTOR)
         else:
-            clock = self._step(t, clock, rng.uniform(0.05, 0.3) if urgent else rng.uniform(0.5, 6),
-                               "escalate", "grid_worker", grid_worker)
-            if clock is None:
+            rejected = rng.random() < 0.03
+            clock = self._step(t, created, rng.lognormal(0.3, 0.8), "reject" if rejected else "accept", grid,
+                               note=str(rng.choice(workflow.REJECT_REASONS)) if rejected else None)
+            if clock is None or rejected:
                 return
-            t["level"] = "community"
-            staff = "社区工作人员"
-            if not urgent and rng.random() < 0.35:  # 大事不出社区, except those needing a department
-                clock = self._step(t, clock, rng.uniform(1, 12), "escalate", "community_staff", staff)
-                if clock is None:
-                    return
-                t["level"] = "street"
-                clock = self._step(t, clock, rng.uniform(1, 24), "assign", "street_staff", "街道审单员",
-                                   note=f"派发{cat.department}")
-                t["department"] = cat.department
-            else:
-                clock = self._step(t, clock, rng.uniform(0.1, 0.5) if urgent else rng.uniform(0.5, 8),
-                                   "assign", "community_staff", staff, note="派党员/志愿者接单")
-        self._work_and_rate(t, clock, limit, cat)
+            if rng.random() >= cat.big_share:  # 小事不出网格
+                clock = self._step(t, clock, rng.uniform(0.2, 2), "handle_in_grid", grid)
+                self._work_and_rate(t, clock)
+                return
+            clock = self._step(t, clock, rng.uniform(0.5, 6), "escalate", grid)
+        if clock is None:
+            return
+        if not urgent and rng.random() < 0.35:  # 大事不出社区, except those needing a department
+            clock = self._step(t, clock, rng.uniform(1, 12), "escalate", community)
+            clock = self._step(t, clock, rng.uniform(1, 24), "assign", tickets.Actor("街道审单员", workflow.STREET),
+                               note=f"派发{cat.department}", department=cat.department)
+        else:
+            member = self._party_member(t["grid_id"])
+            clock = self._step(t, clock, rng.uniform(0.1, 0.5) if urgent else rng.uniform(0.5, 8), "assign",
+                               community, note=f"派党员{member['name']}接单", assignee_id=member["id"],
+                               assignee_is_party_member=True)
+            if clock is not None:
+                arrive = clock + timedelta(minutes=float(rng.choice([8, 15, 22, 28, 45], p=[.2, .3, .25, .15, .1])))
+                if arrive <= self.now:
+                    self._event(t, tickets.record_arrival(t, tickets.Actor(member["name"], workflow.HANDLER),
+                                                          arrive))
+        self._work_and_rate(t, clock)
 
-    def _work_and_rate(self, t: dict, clock: datetime | None, limit: float, cat) -> None:
+    def _party_member(self, grid_id: int) -> dict:
+        members = self.members.get(grid_id) or self.members_all
+        return members[int(self.rng.integers(len(members)))]
+
+    def _work_and_rate(self, t: dict, clock: datetime | None) -> None:
         rng = self.rng
+        handler = tickets.Actor(t["department"] or self.sb.staff[("grid_worker", t["grid_id"])][0],
+                                workflow.HANDLER if t["department"] or t["assignee_id"] else workflow.GRID)
+        resident = tickets.Actor(t["reporter_name"], workflow.RESIDENT)
         for round_ in range(3):
             if clock is None:
                 return
             elapsed = (clock - t["created_at"]).total_seconds() / 3600
-            late = rng.random() < 0.15
-            hours = max(0.3, (limit - elapsed) * rng.uniform(0.2, 0.95)) if not late else limit * rng.uniform(
-                1.05, 2.5)
-            role = "department" if t["department"] else "grid_worker"
+            left = self.hours_allowed - elapsed
+            if rng.random() < 0.15:  # late
+                hours = max(0.5, left) + self.hours_allowed * rng.uniform(0.05, 1.5)
+            else:
+                hours = max(0.3, left * rng.uniform(0.2, 0.95))
             if rng.random() < 0.02:
-                self._step(t, clock, hours, "close_unfixed", "community_staff", "社区工作人员",
+                self._step(t, clock, hours, "close_unfixed", tickets.Actor("社区工作人员", workflow.COMMUNITY),
                            note="涉及历史遗留问题，暂无法解决")
                 return
-            clock = self._step(t, clock, hours, "resolve", role, t["department"] or "网格员", note="已处理完毕")
+            clock = self._step(t, clock, hours, "resolve", handler, note="已处理完毕")
             if clock is None:
                 return
             rating = int(rng.choice([5, 4, 3, 2, 1], p=[0.72, 0.17, 0.06, 0.03, 0.02]))
             if rating <= 2 and round_ < 2 and rng.random() < 0.7:
-                clock = self._step(t, clock, rng.uniform(2, 48), "reopen", "resident", t["reporter_name"],
-                                   note="问题没有解决，不满意")
-                if clock is not None:
-                    t["reopen_count"] += 1
+                clock = self._step(t, clock, rng.uniform(2, 48), "reopen", resident,
+                                   note=f"{rating}星 不满意：问题没有解决")
                 continue
-            clock = self._step(t, clock, rng.uniform(2, 120), "rate", "resident", t["reporter_name"],
-                               note=["非常不满意", "不满意", "基本满意", "满意", "非常满意"][rating - 1])
-            if clock is not None:
-                t["rating"] = rating
+            self._step(t, clock, rng.uniform(2, 120), "rate", resident, rating=rating,
+                       note=["非常不满意", "不满意", "基本满意", "满意", "非常满意"][rating - 1])
             return
 
-    def _step(self, t: dict, clock: datetime | None, hours: float, action: str, role: str, actor: str,
-              note: str | None = None) -> datetime | None:
+    def _step(self, t: dict, clock: datetime | None, hours: float, action: str, actor: tickets.Actor,
+              **kw) -> datetime | None:
         """Take one workflow step ``hours`` after ``clock``; None when that is after now."""
         if clock is None:
             return None
         at = clock + timedelta(hours=float(hours))
         if at > self.now:
             return None
-        if action == "reject":
-            note = str(self.rng.choice(REJECT_REASONS))
-        move = workflow.check_move(t["state"], action, role, reason=note or "")
-        self._event(t, at, actor, role, action, t["state"], move.target, note)
-        t["state"], t["updated_at"] = move.target, at
-        t["version"] += 1
-        if action in ("accept", "reject") and t["first_response_at"] is None:
-            t["first_response_at"] = at
-        if action == "accept":
-            t["accepted_at"] = at
-        if move.target == "resolved":
-            t["resolved_at"] = at
-        if not workflow.is_open(move.target):
-            t["closed_at"] = at
-        if action == "reopen":
-            t["closed_at"], t["resolved_at"] = None, None
+        self._event(t, tickets.apply(t, action, actor, at, **kw))
         return at
 
-    def _event(self, t, at, actor, role, action, src, dst, note) -> None:
-        self.town.setdefault("ticket_event", []).append(dict(
-            id=self.ids("ticket_event"), ticket_id=t["id"], at=at, actor=actor, actor_role=role,
-            action=action, from_state=src, to_state=dst, note=note))
+    def _event(self, t: dict, event: dict) -> None:
+        self.town.setdefault("ticket_event", []).append(dict(id=self.ids("ticket_event"), ticket_id=t["id"],
+                                                             **event))
 
 
 # --------------------------------------------------------------------------- entry points

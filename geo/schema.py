@@ -253,7 +253,12 @@ class Ticket(_Spatial, Base):
     first_response_at: Mapped[datetime | None] = mapped_column(DateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)  # the whole ticket's limit
+    step_due_at: Mapped[datetime | None] = mapped_column(DateTime)  # limit of the current step
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    arrive_by: Mapped[datetime | None] = mapped_column(DateTime)  # party member on site within 30 min
+    arrived_at: Mapped[datetime | None] = mapped_column(DateTime)
+    photo: Mapped[str | None] = mapped_column(String(255))  # file name under data/uploads
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(Text)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from geo import schema, settings
 from geo.schema import Base, Geometry
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # bump on any table change: demo databases are rebuilt
 Progress = Callable[[float, str], None]
 
 
@@ -64,13 +64,31 @@ def create_schema(engine: Engine) -> None:
                     f"ON {table.name} USING GIST (geom)"))
 
 
-def is_built(engine: Engine) -> bool:
-    """True when the schema exists and a town has been loaded completely."""
+def meta(engine: Engine) -> dict[str, str]:
+    """The database's facts (schema version, how it was built); empty when new."""
     if not inspect(engine).has_table("meta"):
-        return False
+        return {}
     with engine.connect() as conn:
-        row = conn.execute(select(schema.Meta.value).where(schema.Meta.key == "built")).first()
-    return row is not None
+        return dict(conn.execute(select(schema.Meta.key, schema.Meta.value)).fetchall())
+
+
+def is_built(engine: Engine) -> bool:
+    """True when a town has been loaded completely with the current schema."""
+    facts = meta(engine)
+    return "built" in facts and facts.get("schema_version") == SCHEMA_VERSION
+
+
+def _check_upgradable(engine: Engine, url: str) -> None:
+    """An old *demo* SQLite file is rebuilt; anything else is refused, never dropped."""
+    facts = meta(engine)
+    if not facts or facts.get("schema_version") == SCHEMA_VERSION:
+        return
+    if facts.get("built") == "demo" and make_url(url).get_backend_name() == "sqlite":
+        return
+    raise RuntimeError(
+        f"数据库结构版本为 {facts.get('schema_version')}，程序需要 {SCHEMA_VERSION}。"
+        f"请先迁移数据库（演示库可删除后重建）。 / Database schema {facts.get('schema_version')} "
+        f"is older than {SCHEMA_VERSION}; migrate it first.")
 
 
 def with_bbox(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -136,6 +154,7 @@ def ensure_database(url: str | None = None, progress: Progress | None = None, **
     engine = make_engine(url)
     if is_built(engine):
         return engine
+    _check_upgradable(engine, url)
     town = demo.generate(progress=progress, **demo_options)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):

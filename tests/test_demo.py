@@ -99,7 +99,11 @@ def test_ticket_histories_replay_through_the_workflow(town):
         assert history[0]["action"] == "report" and history[0]["to_state"] == "reported"
         state = "reported"
         for e in history[1:]:
-            move = workflow.check_move(state, e["action"], e["actor_role"], reason=e["note"] or "")
+            if e["action"] == "arrive":  # a party member on site: recorded, no move
+                assert e["from_state"] == e["to_state"] == state == "in_progress"
+                continue
+            move = workflow.check_move(state, e["action"], e["actor_role"], reason=e["note"] or "",
+                                       workflow=workflow.workflow(t["workflow"]))
             assert e["from_state"] == state and e["to_state"] == move.target
             state = move.target
             assert e["at"] <= NOW
@@ -120,6 +124,25 @@ def test_tickets_look_like_a_live_street(town):
     assert any(t["reopen_count"] for t in town["ticket"])
     escalated = Counter(t["level"] for t in town["ticket"])
     assert escalated["grid"] > escalated["community"] > escalated["street"] > 0
+    # 急事不出社区: every urgent ticket went to the community, by the clock, at once
+    first_move = {}
+    for e in sorted(town["ticket_event"], key=lambda e: e["id"]):
+        if e["action"] != "report":
+            first_move.setdefault(e["ticket_id"], e)
+    for t in town["ticket"]:
+        if t["urgent"] and t["id"] in first_move:
+            assert first_move[t["id"]]["action"] == "escalate"
+            assert first_move[t["id"]]["actor_role"] == "system"
+
+
+def test_party_members_arrive_and_the_30_minute_promise_is_recorded(town):
+    arrivals = [e for e in town["ticket_event"] if e["action"] == "arrive"]
+    assert arrivals
+    by_id = {t["id"]: t for t in town["ticket"]}
+    for e in arrivals:
+        t = by_id[e["ticket_id"]]
+        assert t["arrive_by"] is not None and t["arrived_at"] is not None
+        assert (e["note"] == "超时到场") == (t["arrived_at"] > t["arrive_by"])
 
 
 def test_party_members_look_after_five_to_eight_households(town):
