@@ -50,6 +50,7 @@ ISOCHRONE_BUFFER_M: float = 30.0
 #: Node coordinates closer than this (metres) are the same node.
 PRECISION_M: float = 0.01
 _EPS = 1e-9  # scipy drops zero-weight edges; a zero-length link gets this instead
+_LINK = 1.0  # weight added to the virtual source's links (and removed again)
 
 
 def walk_distance_m(minutes: float = CIRCLE_MINUTES, speed_kmh: float = WALK_SPEED_KMH) -> float:
@@ -368,9 +369,11 @@ def node_distances(graph: WalkGraph, sources: Snapped, *, limit: float = np.inf)
     hit = np.flatnonzero(np.isfinite(w) & (w <= limit))
     if not len(hit):
         return np.full(n, np.inf)
-    extra = sparse.csr_matrix((np.maximum(w[hit], _EPS), (np.full(len(hit), n), hit)), shape=(n + 1, n + 1))
-    dist = dijkstra(graph.matrix + extra, directed=True, indices=n, limit=limit)
-    return dist[:n]
+    # Every path from the virtual node uses exactly one of its links, so a constant
+    # 1 m added to each and taken off the result is exact (a zero weight would be dropped).
+    extra = sparse.csr_matrix((w[hit] + _LINK, (np.full(len(hit), n), hit)), shape=(n + 1, n + 1))
+    dist = dijkstra(graph.matrix + extra, directed=True, indices=n, limit=limit + _LINK)
+    return dist[:n] - _LINK
 
 
 def point_distances(graph: WalkGraph, node_dist: np.ndarray, targets: Snapped,
