@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Engine, bindparam, create_engine, event, func, insert, inspect, select, text
+from sqlalchemy import Engine, Integer, bindparam, create_engine, event, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from geo import schema, settings
@@ -138,7 +138,18 @@ def load_town(engine: Engine, town: dict[str, list[dict[str, Any]]],
                                            {"key": "built", "value": "demo"}])
         if is_postgis(engine):
             for name in order:
+                _advance_sequence(conn, models[name].__table__)
                 conn.execute(text(f"ANALYZE {name}"))
+
+
+def _advance_sequence(conn, table) -> None:
+    """Rows came with their ids: move the serial past them so new rows get fresh ids."""
+    pk = list(table.primary_key.columns)
+    if len(pk) != 1 or not isinstance(pk[0].type, Integer):
+        return
+    conn.execute(text(
+        f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk[0].name}'), "
+        f"COALESCE((SELECT max({pk[0].name}) FROM {table.name}), 0) + 1, false)"))
 
 
 def ensure_database(url: str | None = None, progress: Progress | None = None, **demo_options) -> Engine:

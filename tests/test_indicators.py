@@ -1,0 +1,92 @@
+"""Indicator formulas on hand-built tickets whose answers are counted by hand."""
+from __future__ import annotations
+
+import math
+from datetime import datetime as dt
+
+import pandas as pd
+import pytest
+
+from geo import indicators
+
+NOW = dt(2026, 11, 20, 12)
+START, END = dt(2026, 11, 1), dt(2026, 11, 20)
+
+
+def ticket(id_, category, state, created, *, first=None, accepted=None, resolved=None, closed=None, due,
+           rating=None, reopen=0, grid=1):
+    return dict(id=id_, category=category, state=state, grid_id=grid, community_id=1, street_id=1,
+                created_at=created, accepted_at=accepted, first_response_at=first, resolved_at=resolved,
+                closed_at=closed, due_at=due, rating=rating, reopen_count=reopen)
+
+
+@pytest.fixture
+def frame():
+    return pd.DataFrame([
+        # A: closed on time, 5 stars
+        ticket("A", "sanitation", "closed", dt(2026, 11, 2, 8), first=dt(2026, 11, 2, 8, 30),
+               accepted=dt(2026, 11, 2, 8, 30), resolved=dt(2026, 11, 3, 8), closed=dt(2026, 11, 4, 8),
+               due=dt(2026, 11, 3, 8), rating=5),
+        # B: finished after its limit, reopened once, 2 stars
+        ticket("B", "sanitation", "closed", dt(2026, 11, 5, 10), first=dt(2026, 11, 5, 11),
+               accepted=dt(2026, 11, 5, 11), resolved=dt(2026, 11, 10, 10), closed=dt(2026, 11, 11, 10),
+               due=dt(2026, 11, 6, 10), rating=2, reopen=1),
+        # C: rejected (no case)
+        ticket("C", "water", "rejected", dt(2026, 11, 6, 9), first=dt(2026, 11, 6, 9, 30),
+               closed=dt(2026, 11, 6, 9, 30), due=dt(2026, 11, 7, 9)),
+        # D: being worked on, past its limit: due, overdue now
+        ticket("D", "water", "in_progress", dt(2026, 11, 10, 9), first=dt(2026, 11, 10, 10),
+               accepted=dt(2026, 11, 10, 10), due=dt(2026, 11, 12, 9), grid=2),
+        # E: being worked on, limit not reached
+        ticket("E", "water", "in_progress", dt(2026, 11, 18, 9), first=dt(2026, 11, 18, 12),
+               accepted=dt(2026, 11, 18, 12), due=dt(2026, 11, 25, 9), grid=2),
+        # G: closed without fix, within its limit
+        ticket("G", "water", "closed_unfixed", dt(2026, 11, 8, 9), first=dt(2026, 11, 8, 9, 10),
+               accepted=dt(2026, 11, 8, 9, 10), closed=dt(2026, 11, 9, 9), due=dt(2026, 11, 9, 10)),
+        # F: reported before the period: not counted in it
+        ticket("F", "water", "closed", dt(2026, 10, 20, 9), first=dt(2026, 10, 20, 10),
+               accepted=dt(2026, 10, 20, 10), resolved=dt(2026, 10, 21, 9), closed=dt(2026, 10, 22, 9),
+               due=dt(2026, 10, 21, 9), rating=3),
+    ])
+
+
+def test_formulas_match_hand_counts(frame):
+    v = indicators.compute(frame, NOW, start=START, end=END)
+    assert v["reported"] == 6  # A B C D E G
+    assert v["accepted"] == 5 and v["acceptance_rate"] == pytest.approx(5 / 6)  # C rejected
+    assert v["handled"] == 2 and v["handling_rate"] == pytest.approx(2 / 5)  # A, B reported done
+    assert v["due"] == 4  # A B D G (E's limit is still ahead)
+    assert v["closed"] == 3 and v["closure_rate"] == pytest.approx(3 / 4)  # A B G
+    assert v["closed_on_time"] == 2 and v["on_time_rate"] == pytest.approx(0.5)  # A, G; B late
+    assert v["overdue_now"] == 1  # D
+    # response hours: 0.5, 1, 0.5, 1, 3, 1/6 → median 0.75, p90 2.0 (linear)
+    assert v["response_median_h"] == pytest.approx(0.75)
+    assert v["response_p90_h"] == pytest.approx(2.0)
+    # closure hours of A, B, G: 48, 144, 24 → median 48, p90 124.8
+    assert v["closure_median_h"] == pytest.approx(48)
+    assert v["closure_p90_h"] == pytest.approx(124.8)
+    assert v["rated"] == 2 and v["satisfaction_rate"] == pytest.approx(0.5)  # 5 yes, 2 no
+    assert v["reopen_rate"] == pytest.approx(0.5)  # B of A, B
+
+
+def test_rating_of_three_counts_as_basically_satisfied(frame):
+    v = indicators.compute(frame, NOW)  # whole history: F's 3 stars join
+    assert v["rated"] == 3 and v["satisfaction_rate"] == pytest.approx(2 / 3)
+
+
+def test_by_category_and_grid_partition_the_totals(frame):
+    total = indicators.compute(frame, NOW, start=START, end=END)
+    per_cat = indicators.by(frame, "category", NOW, start=START, end=END).set_index("category")
+    assert per_cat["reported"].sum() == total["reported"]
+    assert per_cat.loc["sanitation", "on_time_rate"] == pytest.approx(0.5)
+    assert per_cat.loc["water", "overdue_now"] == 1
+    per_grid = indicators.by(frame, "grid_id", NOW, start=START, end=END).set_index("grid_id")
+    assert per_grid.loc[2, "reported"] == 2 and per_grid.loc[2, "handled"] == 0
+
+
+def test_empty_area_gives_dashes_not_errors():
+    empty = pd.DataFrame(columns=indicators.FIELDS)
+    v = indicators.compute(empty, NOW)
+    assert v["reported"] == 0 and math.isnan(v["on_time_rate"])
+    shown = indicators.table(v).set_index("指标")["数值"]
+    assert shown["按期结案率"] == "—" and shown["上报数"] == "0"
