@@ -31,6 +31,9 @@ from geo.schema import Building, Camera, Community, Facility, Grid, Household, R
 REQUIRED = "required"
 METHODS = ("walking", "straight")
 LEVELS = {"street": "street_id", "community": "community_id", "grid": "grid_id"}
+#: Doors within this much of the reach still count: lon-lat round trips move points by
+#: micrometres, which must not flip a door standing exactly at the limit.
+TOLERANCE_M: float = 0.001
 #: A blind stretch of road shorter than this is a gap between two views, not worth listing.
 MIN_BLIND_M: float = 20.0
 
@@ -174,7 +177,7 @@ def door_distances(plan: Plan, ftype: str, method: str, sc: Scenario = Scenario(
     """Metres from each building's door to the nearest open facility of ``ftype`` (inf beyond reach)."""
     if method not in METHODS:
         raise ValidationError(f"method must be one of {METHODS}, got {method!r}")
-    reach = sc.reach_of(ftype)
+    reach = sc.reach_of(ftype) + TOLERANCE_M
     xy, snap = _sources(plan, ftype, sc)
     if not len(xy):
         return np.full(len(plan.buildings), np.inf)

@@ -412,9 +412,10 @@ def _same_edge(targets: Snapped, sources: Snapped) -> np.ndarray:
 
 def distances_to_points(graph: WalkGraph, sources: Snapped, targets: Snapped, *,
                         limit: float = np.inf) -> np.ndarray:
-    """Walking metres from the nearest source to each target (one search)."""
+    """Walking metres from the nearest source to each target (one search; inf beyond ``limit``)."""
     nd = node_distances(graph, sources, limit=limit)
-    return point_distances(graph, nd, targets, sources)
+    d = point_distances(graph, nd, targets, sources)
+    return np.where(d <= limit, d, np.inf)
 
 
 def reach_pairs(graph: WalkGraph, origins: Snapped, targets: Snapped, *, limit: float,

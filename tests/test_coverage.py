@@ -1,0 +1,312 @@
+"""Walking network and coverage on tiny hand-built networks whose answers are known.
+
+Coordinates are metres in settings.METRIC_CRS around an origin near the demo
+town; every expected distance below is worked out by hand in the comment.
+"""
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import LineString, Point, box
+
+from geo import coverage, network, projection, settings, siting
+from geo.errors import ValidationError
+
+X0, Y0 = 405000.0, 3430000.0  # UTM 48N, near Pengzhou
+
+
+def lines(*coords_lists, **cols) -> gpd.GeoDataFrame:
+    geoms = [LineString([(X0 + x, Y0 + y) for x, y in c]) for c in coords_lists]
+    return gpd.GeoDataFrame(cols, geometry=geoms, crs=settings.METRIC_CRS)
+
+
+def snap(g, *pts, **kw) -> network.Snapped:
+    xy = np.array(pts, float) + [X0, Y0]
+    return network.snap_points(g, xy[:, 0], xy[:, 1], **kw)
+
+
+def dist(g, src, dst, limit=np.inf, **kw) -> np.ndarray:
+    return network.distances_to_points(g, snap(g, *src), snap(g, *dst, **kw), limit=limit)
+
+
+# --------------------------------------------------------------------------- network
+
+def test_door_exactly_at_the_limit_is_covered_and_just_past_it_is_not():
+    g = network.graph_from_lines(lines([(0, 0), (300, 0)]))
+    d = dist(g, [(0, 0)], [(300, 0), (300.5, 0)], limit=300)
+    assert d[0] == pytest.approx(300.0, abs=1e-9) and d[0] <= 300  # along the road
+    assert np.isinf(d[1])  # 300 along the road + 0.5 m off its end: beyond
+
+
+def test_detour_is_walked_not_flown():
+    # Two parallel streets 100 m apart, joined only at x = 1000: the door across
+    # the street is 100 m away in a straight line but 1000 + 100 + 1000 on foot.
+    g = network.graph_from_lines(lines([(0, 0), (1000, 0)], [(0, 100), (1000, 100)], [(1000, 0), (1000, 100)]))
+    assert dist(g, [(0, 0)], [(0, 100)])[0] == pytest.approx(2100)
+    assert np.isinf(dist(g, [(0, 0)], [(0, 100)], limit=300)[0])
+
+
+def test_disconnected_piece_has_no_route():
+    g = network.graph_from_lines(lines([(0, 0), (300, 0)], [(0, 500), (200, 500)]))
+    assert g.n_pieces == 2
+    s = snap(g, (100, 500))
+    assert s.ok[0]  # it is on a road…
+    assert np.isinf(dist(g, [(0, 0)], [(100, 500)])[0])  # …that does not reach the facility
+
+
+def test_stray_fragment_does_not_capture_a_door():
+    # A 20 m fragment 5 m from the door; the real road is 40 m away.
+    g = network.graph_from_lines(lines([(0, 0), (300, 0)], [(90, 45), (110, 45)]))
+    s = snap(g, (100, 40))
+    assert s.access[0] == pytest.approx(40)  # snapped to the real road
+    assert dist(g, [(0, 0)], [(100, 40)])[0] == pytest.approx(140)
+
+
+def test_door_beyond_snap_limit_is_unreachable():
+    g = network.graph_from_lines(lines([(0, 0), (300, 0)]))
+    s = snap(g, (100, 149), (100, 151), snap_m=150)
+    assert s.ok.tolist() == [True, False]
+    assert s.access[0] == pytest.approx(149)
+    d = dist(g, [(0, 0)], [(100, 149), (100, 151)])
+    assert d[0] == pytest.approx(249) and np.isinf(d[1])
+
+
+def test_bridge_over_a_road_is_not_a_junction():
+    # Road A along y=0; a bridge crosses it at x=100 with no shared vertex; road C
+    # links A's west end to the bridge's south end. Facility at the bridge's south
+    # end, door at (150, 2) beside A: walk C (200) + A (150) + 2 = 352. Were the
+    # crossing a junction it would be 100 + 50 + 2 = 152.
+    roads = [[(0, 0), (200, 0)], [(100, -100), (100, 100)], [(0, 0), (0, -100), (100, -100)]]
+    bridged = network.graph_from_lines(lines(*roads, bridge=["no", "yes", None]))
+    assert dist(bridged, [(100, -100)], [(150, 2)])[0] == pytest.approx(352)
+    flat = network.graph_from_lines(lines(*roads, bridge=["no", "no", None]))
+    assert dist(flat, [(100, -100)], [(150, 2)])[0] == pytest.approx(152)
+    layered = network.graph_from_lines(lines(*roads, layer=["0", "1", "0"]))
+    assert dist(layered, [(100, -100)], [(150, 2)])[0] == pytest.approx(352)
+
+
+def test_near_miss_dead_end_is_joined_within_join_m():
+    roads = lines([(0, 0), (100, 0)], [(50, 0.8), (50, 200)])
+    joined = network.graph_from_lines(roads)
+    assert joined.n_pieces == 1
+    assert dist(joined, [(0, 0)], [(50, 200)])[0] == pytest.approx(50 + 0.8 + 199.2)
+    assert np.isinf(dist(network.graph_from_lines(roads, join_m=0), [(0, 0)], [(50, 200)])[0])
+
+
+def test_one_way_tags_are_ignored_by_walkers():
+    g = network.graph_from_lines(lines([(0, 0), (200, 0)], oneway=["yes"]))
+    assert dist(g, [(0, 0)], [(200, 0)])[0] == pytest.approx(200)
+    assert dist(g, [(200, 0)], [(0, 0)])[0] == pytest.approx(200)
+
+
+def test_one_search_serves_many_sources_and_same_edge_walks():
+    g = network.graph_from_lines(lines([(0, 0), (1000, 0)]))
+    assert dist(g, [(0, 0), (1000, 0)], [(700, 0)])[0] == pytest.approx(300)
+    # facility and door on the same edge: 50 m between them, not via an end
+    assert dist(g, [(100, 0)], [(150, 0)])[0] == pytest.approx(50)
+
+
+def test_isochrone_is_cut_at_the_limit_and_is_no_hull():
+    g = network.graph_from_lines(lines([(0, 0), (1000, 0)], [(0, 0), (0, 1000)]))
+    src = snap(g, (0, 0))
+    nd = network.node_distances(g, src, limit=300)
+    reached = network.reached_lines(g, nd, 300, src)
+    assert shapely.length(shapely.union_all(reached)) == pytest.approx(600)
+    iso = network.isochrone(g, src, 300, buffer_m=30)
+    assert iso.contains(Point(X0 + 299, Y0)) and not iso.contains(Point(X0 + 340, Y0))
+    assert not iso.contains(Point(X0 + 150, Y0 + 150))  # inside the hull of the L, off the network
+    mid = network.reached_lines(g, network.node_distances(g, snap(g, (500, 0)), limit=100), 100, snap(g, (500, 0)))
+    assert shapely.length(shapely.union_all(mid)) == pytest.approx(200)
+
+
+def test_reach_pairs_match_single_searches():
+    grid = [[(0, y), (400, y)] for y in range(0, 401, 100)] + [[(x, 0), (x, 400)] for x in range(0, 401, 100)]
+    g = network.graph_from_lines(lines(*grid))
+    rng = np.random.default_rng(1)
+    o = rng.uniform(0, 400, (7, 2))
+    t = rng.uniform(0, 400, (30, 2))
+    pairs = network.reach_pairs(g, snap(g, *o), snap(g, *t), limit=350, batch=3).toarray()
+    for j in range(len(o)):
+        d = dist(g, [o[j]], t)
+        want = np.where(d <= 350, d, 0)
+        np.testing.assert_allclose(pairs[:, j], want, atol=1e-6)
+
+
+def test_walk_distance_default_is_1125_m():
+    assert network.walk_distance_m() == pytest.approx(1125)
+    with pytest.raises(ValidationError):
+        network.walk_distance_m(speed_kmh=0)
+
+
+def test_inputs_are_checked():
+    with pytest.raises(ValidationError, match="no CRS"):
+        network.graph_from_lines(gpd.GeoDataFrame(geometry=[LineString([(0, 0), (1, 1)])]))
+    with pytest.raises(ValidationError, match="LineString"):
+        network.graph_from_lines(gpd.GeoDataFrame(geometry=[Point(0, 0)], crs=settings.METRIC_CRS))
+
+
+def test_lines_round_trip_through_geojson(tmp_path):
+    path = tmp_path / "roads.geojson"
+    projection.to_storage(lines([(0, 0), (300, 0)], [(300, 0), (300, 300)], bridge=["no", "no"])).to_file(path)
+    g = network.graph_from_lines(network.read_lines(path))
+    assert dist(g, [(0, 0)], [(300, 300)])[0] == pytest.approx(600, abs=0.01)
+
+
+def test_osm_pbf_reader_on_pyrosm_sample():
+    pyrosm = pytest.importorskip("pyrosm")
+    roads = network.read_osm_pbf(pyrosm.get_data("test_pbf"))
+    g = network.graph_from_lines(roads)
+    assert g.n_edges > 100 and np.isfinite(g.length).all()
+    assert g.piece_length.max() > 1000
+
+
+# --------------------------------------------------------------------------- coverage
+
+def _ll(x, y):
+    lon, lat = projection.metric_to_lonlat(np.asarray(x) + X0, np.asarray(y) + Y0)
+    return lon, lat
+
+
+def _gdf(rows, geoms):
+    m = gpd.GeoDataFrame(rows, geometry=[shapely.affinity.translate(g, X0, Y0) for g in geoms],
+                         crs=settings.METRIC_CRS)
+    return projection.to_storage(m)
+
+
+@pytest.fixture(scope="module")
+def tiny_plan():
+    """A 1 km street; doors at x = 100, 250, 400, 900 on it; one door far off any road.
+
+    Residents 100/200/300/400/50, elderly alone 2/1/0/5/1. Grid 1 holds x ≤ 500.
+    All five required types stand at x = 0; a second market at x = 1000.
+    """
+    doors = [(100, 0), (250, 0), (400, 0), (900, 0), (500, 400)]
+    lon, lat = _ll(*np.array(doors).T)
+    b = _gdf({"id": [1, 2, 3, 4, 5], "name": list("ABCDE"), "grid_id": [1, 1, 2, 2, 2],
+              "residents": [100, 200, 300, 400, 50], "households": 1, "elderly_alone": [2, 1, 0, 5, 1],
+              "entrance_lon": lon, "entrance_lat": lat},
+             [box(x - 5, y, x + 5, y + 10) for x, y in doors])
+    req = ["service_station", "elderly_daycare", "clinic", "kindergarten", "market"]
+    fac = _gdf({"id": range(1, 7), "type": [*req, "market"], "name": [*req, "market2"]},
+               [Point(0, 0)] * 5 + [Point(1000, 0)])
+    grids = _gdf({"id": [1, 2], "community_id": [1, 1], "name": ["一网格", "二网格"], "code": ["001", "002"]},
+                 [box(-10, -50, 500, 500), box(500, -50, 1010, 500)])
+    comm = _gdf({"id": [1], "street_id": [1], "name": ["测试社区"]}, [box(-10, -50, 1010, 500)])
+    street = _gdf({"id": [1], "name": ["测试街道"]}, [box(-10, -50, 1010, 500)])
+    roads = projection.to_storage(lines([(0, 0), (1000, 0)], kind=["street"]))
+    frames = {"buildings": b, "facilities": fac, "grid": grids, "community": comm, "street": street,
+              "roads": roads}
+    return coverage.build_plan(frames)
+
+
+def covered(plan, target, method="walking", **sc):
+    s = coverage.analyse(plan, target, method=method, scenario=coverage.Scenario(**sc)).summary()
+    return int(s.loc[target, "covered"])
+
+
+def test_coverage_counts_people_per_type_and_required_set(tiny_plan):
+    assert covered(tiny_plan, "service_station") == 100 + 200  # 300 m reach
+    assert covered(tiny_plan, "clinic") == 100 + 200 + 300  # 500 m reach
+    assert covered(tiny_plan, "market") == 100 + 200 + 300 + 400  # second market at x = 1000
+    assert covered(tiny_plan, coverage.REQUIRED) == 300  # every required type within reach
+    s = coverage.analyse(tiny_plan, coverage.REQUIRED).summary()
+    assert s.loc["required", "residents"] == 1050
+    assert s.loc["required", "elderly_covered"] == 3 and s.loc["required", "elderly_alone"] == 9
+    assert tiny_plan.unreachable_doors.tolist() == [5]
+
+
+def test_coverage_by_grid(tiny_plan):
+    t = coverage.analyse(tiny_plan, coverage.REQUIRED).by_area("grid").set_index("id")
+    assert t.loc[1, ["residents", "covered"]].tolist() == [300, 300]
+    assert t.loc[2, ["residents", "covered"]].tolist() == [750, 0]
+    assert t.loc[1, "name"] == "一网格" and t.loc[1, "share"] == 1.0
+    c = coverage.analyse(tiny_plan, "clinic").by_area("community")
+    assert c["covered"].tolist() == [600]
+
+
+def test_what_if_close_and_add(tiny_plan):
+    assert covered(tiny_plan, "service_station", closed=frozenset({1})) == 0
+    lon, lat = _ll(400, 0)
+    added = ((float(lon), float(lat), "service_station"),)
+    # station 1 (x = 0) closed; a new one at x = 400 reaches 100 (exactly 300 m), 250 and 400
+    assert covered(tiny_plan, "service_station", closed=frozenset({1}), added=added) == 600
+    assert covered(tiny_plan, "service_station", reach=(("service_station", 299.0),), added=added,
+                   closed=frozenset({1})) == 500
+
+
+def test_blind_spots_and_service_areas(tiny_plan):
+    r = coverage.analyse(tiny_plan, "service_station")
+    blind = r.blind_buildings()
+    assert blind["id"].tolist() == [4, 3, 5]  # most people first
+    assert blind.set_index("id").loc[5, "reachable"] == False  # noqa: E712 (numpy bool)
+    areas = r.blind_areas().set_index("id")
+    assert areas.loc[2, "uncovered"] == 750
+    sa = r.service_areas()
+    assert sa.crs.to_epsg() == 4326 and len(sa) == 1
+    straight = coverage.analyse(tiny_plan, "service_station", method="straight").service_areas()
+    assert straight.to_crs(settings.METRIC_CRS).area.iloc[0] == pytest.approx(np.pi * 300 ** 2, rel=0.01)
+
+
+def test_straight_line_overstates_a_detour():
+    # door across a river-like gap: 100 m straight, 2,100 m walked
+    lon, lat = _ll([0], [100])
+    b = _gdf({"id": [1], "name": ["A"], "grid_id": [1], "residents": [10], "households": 1, "elderly_alone": [0],
+              "entrance_lon": lon, "entrance_lat": lat}, [box(-5, 100, 5, 110)])
+    fac = _gdf({"id": [1], "type": ["clinic"], "name": ["c"]}, [Point(0, 0)])
+    grids = _gdf({"id": [1], "community_id": [1], "name": ["g"], "code": ["1"]}, [box(-10, -10, 1010, 200)])
+    comm = _gdf({"id": [1], "street_id": [1], "name": ["c"]}, [box(-10, -10, 1010, 200)])
+    roads = projection.to_storage(lines([(0, 0), (1000, 0)], [(0, 100), (1000, 100)], [(1000, 0), (1000, 100)]))
+    plan = coverage.build_plan({"buildings": b, "facilities": fac, "grid": grids, "community": comm,
+                                "roads": roads})
+    assert covered(plan, "clinic", method="straight") == 10
+    assert covered(plan, "clinic", method="walking") == 0
+    t = coverage.coverage_table(plan, ["clinic"])
+    assert t.loc["clinic", "straight_share"] == 1.0 and t.loc["clinic", "walking_share"] == 0.0
+
+
+def test_unknown_type_and_method_are_refused(tiny_plan):
+    with pytest.raises(KeyError):
+        coverage.analyse(tiny_plan, "spaceport")
+    with pytest.raises(ValidationError):
+        coverage.analyse(tiny_plan, "clinic", method="flying")
+
+
+def test_new_site_planning_on_the_tiny_street(tiny_plan):
+    pts = [tuple(map(float, _ll(x, 0))) for x in (400, 650, 900)]
+    cands = siting.candidates(tiny_plan, "points", points=pts)
+    sp = siting.plan_sites(tiny_plan, "service_station", 1, cands=cands)
+    exact = sp.sites[sp.sites["method"] == "exact"]
+    assert exact["candidate"].tolist() == [1]  # x = 650 reaches 400 and 900: 700 people
+    assert exact["gain"].tolist() == [700]
+    assert sp.lscp.n_sites == 1 and sp.uncovered_residents == 750  # door 5 has no road
+
+
+# --------------------------------------------------------------------------- cameras
+
+def test_camera_view_is_shadowed_by_a_building():
+    cams = _gdf({"id": [1], "heading": [90.0], "fov": [90.0], "range_m": [50.0], "status": ["online"]},
+                [Point(0, 0)])
+    house = _gdf({"id": [1]}, [box(20, -5, 30, 5)])
+    view = coverage.camera_sectors(cams, house).to_crs(settings.METRIC_CRS).geometry.iloc[0]
+    at = lambda x, y: view.contains(Point(X0 + x, Y0 + y))  # noqa: E731
+    assert at(10, 0) and at(30, 25)  # in front of the house; beside its shadow
+    assert not at(40, 0) and not at(25, 0)  # behind it; inside it
+    assert not at(-10, 0) and not at(0, 49)  # behind the camera; outside the field of view
+    roads = projection.to_storage(lines([(-100, 40), (100, 40)], kind=["street"]))
+    table, blind = coverage.camera_road_coverage(coverage.camera_sectors(cams, None), roads)
+    # y = 40 crosses the 50 m sector where x ≥ 40 (fov edge, 45°) and x ≤ 30 (range): only 40 ≤ x ≤ 30? none
+    assert table.loc["all", "length_m"] == pytest.approx(200)
+    assert table.loc["all", "seen_m"] == pytest.approx(0, abs=1e-6)
+    roads = projection.to_storage(lines([(-100, 20), (100, 20)], kind=["street"]))
+    table, blind = coverage.camera_road_coverage(coverage.camera_sectors(cams, None), roads)
+    # y = 20: from x = 20 (45° edge) to x = sqrt(50² − 20²) ≈ 45.83 (the arc, drawn with 24 chords)
+    assert table.loc["all", "seen_m"] == pytest.approx(25.83, abs=0.3)
+    assert blind["length_m"].sum() == pytest.approx(200 - table.loc["all", "seen_m"], abs=0.5)
+
+
+def test_offline_cameras_see_nothing():
+    cams = _gdf({"id": [1], "heading": [0.0], "fov": [60.0], "range_m": [30.0], "status": ["fault"]}, [Point(0, 0)])
+    assert len(coverage.camera_sectors(cams)) == 0
+    assert len(coverage.camera_sectors(cams, online_only=False)) == 1
