@@ -310,3 +310,63 @@ def test_offline_cameras_see_nothing():
     cams = _gdf({"id": [1], "heading": [0.0], "fov": [60.0], "range_m": [30.0], "status": ["fault"]}, [Point(0, 0)])
     assert len(coverage.camera_sectors(cams)) == 0
     assert len(coverage.camera_sectors(cams, online_only=False)) == 1
+
+
+# --------------------------------------------------------------------------- the page
+
+@pytest.fixture(scope="module")
+def town_url(tmp_path_factory):
+    from geo import demo, store
+
+    path = tmp_path_factory.mktemp("coverage_page") / "town.db"
+    engine = store.make_engine(f"sqlite:///{path}")
+    store.load_town(engine, demo.generate(communities=2, tickets_per_street=50))
+    engine.dispose()
+    return f"sqlite:///{path}"
+
+
+def _page(town_url, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DATABASE_URL", town_url)
+    at = AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=180).run()
+    at.switch_page("pages/coverage.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_coverage_page_shows_the_figures_geo_computes(town_url, monkeypatch):
+    from geo import store
+
+    at = _page(town_url, monkeypatch)
+    assert at.title[0].value == "服务圈规划"
+    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
+    want = coverage.analyse(plan, coverage.REQUIRED).summary().loc[coverage.REQUIRED]
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["覆盖人口"] == f"{want['covered']:,}"
+    assert shown["覆盖率"] == f"{want['share']:.1%}"
+    # a single type, straight line: the figure follows
+    at.selectbox(key="coverage_target").set_value("clinic").run()
+    at.radio(key="coverage_method").set_value("straight").run()
+    assert not at.exception, at.exception
+    want = coverage.analyse(plan, "clinic", method="straight").summary().loc["clinic"]
+    assert {m.label: m.value for m in at.metric}["覆盖人口"] == f"{want['covered']:,}"
+    # what if the first clinic closes: the delta is shown
+    first = int(plan.facilities.loc[plan.facilities["type"] == "clinic", "id"].iloc[0])
+    at.multiselect(key="coverage_closed").set_value([first]).run()
+    closed = coverage.analyse(plan, "clinic", method="straight",
+                              scenario=coverage.Scenario(closed=frozenset({first}))).summary().loc["clinic"]
+    metric = next(m for m in at.metric if m.label == "覆盖人口")
+    assert metric.value == f"{closed['covered']:,}"
+    assert metric.delta == f"{closed['covered'] - want['covered']:+,}"
+
+
+def test_coverage_page_plans_new_sites(town_url, monkeypatch):
+    at = _page(town_url, monkeypatch)
+    at.selectbox(key="coverage_target").set_value("service_station").run()
+    at.number_input(key="coverage_k").set_value(2).run()
+    at.button(key="coverage_run").click().run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 4  # exact and greedy, two sites each
+    assert any("HiGHS" in str(md.value) or "精确解" in str(md.value) for md in at.markdown)

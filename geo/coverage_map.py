@@ -1,0 +1,121 @@
+"""The coverage map: the street map (geo.maps) with service areas, blind spots and new sites.
+
+Drawn on top of ``maps.street_map`` so the basemap, roads, outlines and the
+offline asset handling are the same as on the main map; the result is
+localised again (geo.offline) because the overlays are added afterwards.
+Colours come from the facility catalogue; the blind-spot shading is a plain
+HTML legend (a branca colormap would fetch d3 from a CDN).
+"""
+from __future__ import annotations
+
+import html
+import folium
+import geopandas as gpd
+import numpy as np
+
+from geo import catalogue, coverage, maps, offline
+from geo.i18n import t
+
+BLIND_RAMP = ("#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704")  # few → many uncovered
+EXACT_COLOR, GREEDY_COLOR, ADDED_COLOR, CLOSED_COLOR = "#1b7837", "#2166ac", "#762a83", "#8d99ae"
+
+
+def ramp_color(value: float, top: float) -> str:
+    """The blind-spot colour of ``value`` people on a 5-step ramp up to ``top``."""
+    if top <= 0 or value <= 0:
+        return BLIND_RAMP[0]
+    i = int(np.clip(np.ceil(value / top * (len(BLIND_RAMP) - 1)), 0, len(BLIND_RAMP) - 1))
+    return BLIND_RAMP[i]
+
+
+def coverage_map(layers: dict[str, gpd.GeoDataFrame], result: coverage.CoverageResult, *,
+                 sites: gpd.GeoDataFrame | None = None, basemap: str = "offline",
+                 lang: str = "zh") -> folium.Map:
+    """Service areas of the target's types, blind grids and buildings, facilities, new sites."""
+    base = {k: layers[k] for k in ("street", "communities", "roads") if k in layers}
+    m = maps.street_map(base, basemap=basemap, lang=lang)
+    _add_blind_areas(m, result.blind_areas(), lang)
+    _add_service_areas(m, result.service_areas(), lang)
+    _add_blind_buildings(m, result.blind_buildings(), lang)
+    _add_facilities(m, result, lang)
+    if sites is not None and len(sites):
+        _add_sites(m, sites, lang)
+    return offline.localise(m)
+
+
+def legend_html(result: coverage.CoverageResult, lang: str = "zh") -> str:
+    """Legend chips for the map: types in their colours, then the blind-spot ramp."""
+    chips = [f"<span style='display:inline-block;width:12px;height:12px;background:"
+             f"{catalogue.facility_type(k).color};opacity:.6'></span> {html.escape(catalogue.facility_type(k).name(lang))}"
+             for k in result.types]
+    ramp = "".join(f"<span style='display:inline-block;width:18px;height:12px;background:{c}'></span>"
+                   for c in BLIND_RAMP)
+    return " · ".join(chips) + f" · {t('coverage.legend_blind', lang)} {ramp}"
+
+
+def _add_service_areas(m: folium.Map, areas: gpd.GeoDataFrame, lang: str) -> None:
+    if not len(areas):
+        return
+    group = folium.FeatureGroup(t("coverage.layer_areas", lang)).add_to(m)
+    for row in areas.itertuples():  # one polygon per facility type: a handful of rows
+        ft = catalogue.facility_type(row.type)
+        style = {"color": ft.color, "weight": 1.5, "fillColor": ft.color, "fillOpacity": 0.12}
+        folium.GeoJson(row.geometry.__geo_interface__, style_function=lambda f, s=style: s,
+                       tooltip=f"{ft.name(lang)} · {row.reach_m:.0f} m").add_to(group)
+
+
+def _add_blind_areas(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
+    if not len(grids):
+        return
+    top = float(grids["uncovered"].max())
+    g = grids.assign(fill=[ramp_color(v, top) for v in grids["uncovered"]],
+                     share_pct=(grids["share"].fillna(0) * 100).round(1))
+    def style(f: dict) -> dict:
+        return {"color": "#666", "weight": 0.8, "fillColor": f["properties"]["fill"], "fillOpacity": 0.55}
+    fields = ["name", "residents", "uncovered", "share_pct"]
+    labels = [t(k, lang) for k in ("field.grid", "field.residents", "coverage.uncovered", "coverage.share_pct")]
+    maps._geojson(g, t("coverage.layer_blind_grids", lang), ["fill", *fields], style,
+                  tooltip=folium.GeoJsonTooltip(fields=fields, aliases=labels, localize=True)).add_to(m)
+
+
+def _add_blind_buildings(m: folium.Map, blind: gpd.GeoDataFrame, lang: str) -> None:
+    if not len(blind):
+        return
+    style = {"color": "#b2182b", "weight": 1, "fillColor": "#ef3b2c", "fillOpacity": 0.85}
+    fields = ["name", "residents", "elderly_alone"]
+    labels = [t(k, lang) for k in ("field.name", "field.residents", "coverage.elderly_alone")]
+    maps._geojson(blind, t("coverage.layer_blind_buildings", lang), fields, lambda f: style,
+                  tooltip=folium.GeoJsonTooltip(fields=fields, aliases=labels, localize=True)).add_to(m)
+
+
+def _add_facilities(m: folium.Map, result: coverage.CoverageResult, lang: str) -> None:
+    f = result.plan.facilities
+    f = f[f["type"].isin(result.types)]
+    group = folium.FeatureGroup(t("layer.facilities", lang)).add_to(m)
+    closed = result.scenario.closed
+    for row in f.itertuples():
+        ft = catalogue.facility_type(row.type)
+        color = CLOSED_COLOR if row.id in closed else ft.color
+        note = f" ({t('coverage.closed', lang)})" if row.id in closed else ""
+        folium.CircleMarker([row.geometry.y, row.geometry.x], radius=7, color="#fff", weight=1.5, fill=True,
+                            fill_color=color, fill_opacity=0.95, tooltip=f"{row.name}{note}").add_to(group)
+    for lon, lat, ftype in result.scenario.added:
+        if ftype in result.types:
+            folium.CircleMarker([lat, lon], radius=8, color=ADDED_COLOR, weight=3, fill=True, fill_color="#fff",
+                                tooltip=t("coverage.added_site", lang)).add_to(group)
+
+
+def _add_sites(m: folium.Map, sites: gpd.GeoDataFrame, lang: str) -> None:
+    group = folium.FeatureGroup(t("coverage.layer_sites", lang)).add_to(m)
+    for row in sites.itertuples():
+        exact = row.method == "exact"
+        color = EXACT_COLOR if exact else GREEDY_COLOR
+        label = t("coverage.exact" if exact else "coverage.greedy", lang)
+        tip = f"{label} #{row.rank}: +{row.gain:,} {t('coverage.people', lang)}"
+        if exact:
+            icon = folium.DivIcon(html=(f'<div class="sq-fac" style="background:{color}">{row.rank}</div>'),
+                                  icon_size=(22, 22), icon_anchor=(11, 11), class_name="")
+            folium.Marker([row.geometry.y, row.geometry.x], icon=icon, tooltip=tip).add_to(group)
+        else:
+            folium.CircleMarker([row.geometry.y, row.geometry.x], radius=14, color=color, weight=3, fill=False,
+                                tooltip=tip).add_to(group)
