@@ -24,6 +24,8 @@ common.engine()  # builds the demo town on first start, before any page draws
 
 pages = [
     st.Page("pages/map.py", title=i18n.t("page.map", lang), icon="🗺️", default=True, url_path="map"),
+    st.Page("pages/tickets.py", title=i18n.t("page.tickets", lang), icon="📋", url_path="tickets"),
+    st.Page("pages/report.py", title=i18n.t("page.report", lang), icon="📍", url_path="report"),
     st.Page("pages/coverage.py", title=i18n.t("page.coverage", lang), icon="🧭", url_path="coverage"),
 ]
 st.navigation(pages).run()

@@ -90,3 +90,32 @@ def category_names(lang: str = "zh") -> pd.Series:
 
 
 __all__ = ["grids", "open_tickets", "street_layers", "headline", "category_names", "schema"]
+
+
+def community_names(engine: Engine, scope=None) -> dict[int, str]:
+    """Community id → name, limited to the caller's area (for pickers)."""
+    stmt = select(Community.id, Community.name).order_by(Community.code)
+    if scope is not None and scope.level != "street":
+        stmt = stmt.where(Community.id == scope.community_id)
+    return dict(store.read_frame(engine, stmt).itertuples(index=False))
+
+
+def grid_names(engine: Engine, community_id: int | None = None, scope=None) -> dict[int, str]:
+    """Grid id → name, of one community or all, limited to the caller's area."""
+    stmt = select(Grid.id, Grid.name).order_by(Grid.code)
+    if community_id is not None:
+        stmt = stmt.where(Grid.community_id == community_id)
+    if scope is not None:
+        stmt = stmt.where(scope.clause(Grid.__table__)) if scope.level != "grid" else stmt.where(
+            Grid.id == scope.grid_id)
+    return dict(store.read_frame(engine, stmt).itertuples(index=False))
+
+
+def point_layer(lon: float, lat: float, **fields) -> gpd.GeoDataFrame:
+    """A one-ticket layer at (lon, lat): a clicked spot, or the ticket being looked at."""
+    import shapely
+
+    row = dict(id=0, code="", category="", state="reported", urgent=False, created_at=None, due_at=None,
+               overdue=False)
+    row.update(fields)
+    return store.to_gdf(pd.DataFrame([{**row, "geom": shapely.Point(lon, lat)}]))

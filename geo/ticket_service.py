@@ -316,3 +316,27 @@ def suggest_assignees(engine: Engine, ticket_id: int, *, n: int = 5) -> pd.DataF
     people["distance_m"] = np.where(people["entrance_lon"].isna(), np.nan, dist.round(0))
     people = people.sort_values(["distance_m", "open_tickets", "id"], na_position="last")
     return people.drop(columns=["entrance_lon", "entrance_lat"]).head(n).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- display
+
+def listing(gdf, engine: Engine, lang: str = "zh") -> pd.DataFrame:
+    """The desk's table: readable names, no personal data, deadlines and overdue flag."""
+    from geo.categories import CATEGORIES
+
+    grid_names = dict(store.read_frame(engine, select(Grid.id, Grid.name)).itertuples(index=False))
+    zh = lang == "zh"
+    cols = {
+        "id": "ID", "code": "工单号" if zh else "Code",
+        "category": "类别" if zh else "Category", "state": "状态" if zh else "State",
+        "grid_id": "网格" if zh else "Grid", "urgent": "紧急" if zh else "Urgent",
+        "created_at": "上报时间" if zh else "Reported", "due_at": "办理时限" if zh else "Due",
+        "overdue": "超期" if zh else "Overdue", "age_days": "已历时(天)" if zh else "Age (days)",
+        "description": "描述" if zh else "Description",
+    }
+    out = pd.DataFrame(gdf)[list(cols)].copy()
+    out["category"] = out["category"].map(lambda k: CATEGORIES[k].name(lang))
+    out["state"] = out["state"].map(lambda k: workflow.STATES[k].name(lang))
+    out["grid_id"] = out["grid_id"].map(grid_names)
+    out["age_days"] = out["age_days"].round(1)
+    return out.rename(columns=cols)

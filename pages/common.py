@@ -76,3 +76,28 @@ def headline(url: str, minute: str) -> dict[str, int]:
 
 def minute_key() -> str:
     return now().replace(second=0, microsecond=0).isoformat()
+
+
+def scope():
+    """The signed-in user's area (whole street until a login says otherwise)."""
+    from geo.roles import WHOLE_STREET
+
+    user = st.session_state.get("user")
+    return getattr(user, "scope", None) or WHOLE_STREET
+
+
+def actor():
+    """Who acts on tickets: the signed-in user in their workflow role.
+
+    Without a signed-in user (tests, demos) the sidebar lets one pick the
+    workflow role to act in, so the whole loop can be walked through.
+    """
+    from geo import roles, tickets, workflow
+
+    user = st.session_state.get("user")
+    if user is not None:
+        return tickets.Actor(user.name, roles.workflow_role(user.role) or "", getattr(user, "person_id", None))
+    names = {workflow.GRID: "网格员", workflow.COMMUNITY: "社区工作人员", workflow.STREET: "街道工作人员",
+             workflow.HANDLER: "承办部门/党员", workflow.RESIDENT: "群众"}
+    role = st.sidebar.selectbox(t("tickets.acting_as"), list(names), format_func=names.get, key="acting_role")
+    return tickets.Actor(names[role], role)

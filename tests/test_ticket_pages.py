@@ -1,0 +1,77 @@
+"""The ticket desk and the report form, through AppTest."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from geo import demo, settings, store, ticket_service as ts
+
+PAGES = settings.ROOT / "pages"
+
+
+@pytest.fixture(scope="module")
+def town_url(tmp_path_factory):
+    path = tmp_path_factory.mktemp("desk") / "town.db"
+    engine = store.make_engine(f"sqlite:///{path}")
+    store.load_town(engine, demo.generate(communities=2, tickets_per_street=200))
+    engine.dispose()
+    return f"sqlite:///{path}"
+
+
+def page(name: str, url: str, monkeypatch) -> AppTest:
+    monkeypatch.setenv("DATABASE_URL", url)
+    return AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=120)
+
+
+def test_desk_lists_open_tickets_and_acts_on_one(town_url, monkeypatch):
+    engine = store.make_engine(town_url)
+    here = store.read_layer(engine, store.schema.Grid).geometry.iloc[0].representative_point()
+    new = ts.report(engine, category="water", description="整栋楼停水", lon=here.x, lat=here.y, now=datetime.now())
+    at = page("tickets", town_url, monkeypatch)
+    at.session_state["tickets_open_id"] = new["id"]
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert new["code"] in set(table["工单号"])
+    assert set(table["状态"]) <= {"群众点单", "网格收单", "社区分单", "街道审单", "街道党工委接单", "部门领单·办理中",
+                                 "待群众评单"}
+    assert any(new["code"] in s.value for s in at.subheader)
+    at.selectbox(key="acting_role").set_value("grid").run()
+    at.radio(key="tickets_move").set_value(next(o for o in at.radio(key="tickets_move").options
+                                                if "网格收单" in o))
+    at.button[0].click()  # the form's submit
+    at.run()
+    assert not at.exception, at.exception
+    assert ts.get(engine, new["id"])["state"] == "grid_accepted"
+    assert any("网格收单" in s.value for s in at.success)
+
+
+def test_desk_filters_overdue_only(town_url, monkeypatch):
+    at = page("tickets", town_url, monkeypatch)
+    at.run()
+    at.toggle(key="tickets_overdue_only").set_value(True).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 0 or table["超期"].all()
+
+
+def test_report_needs_a_location_then_routes_it(town_url, monkeypatch):
+    at = page("report", town_url, monkeypatch)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("请先在地图上点选位置" in i.value for i in at.info)
+    engine = store.make_engine(town_url)
+    spot = store.read_layer(engine, store.schema.Grid).geometry.iloc[1].representative_point()
+    at.session_state["report_point"] = (spot.x, spot.y)  # what a map click stores
+    at.run()
+    at.selectbox(key="report_category").set_value("sanitation")
+    at.text_area(key="report_description").input("小区门口垃圾三天没人清运")
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("已受理" in s.value for s in at.success)
+    code = at.success[0].value.split("工单号 ")[1].split("，")[0]
+    newest = ts.query(engine, now=datetime.now(), limit=1).iloc[0]
+    assert newest["code"] == code and newest["category"] == "sanitation"
