@@ -32,38 +32,40 @@ CSS = """<style>
 [data-testid="stHeader"] { background: transparent; }
 [data-testid="stVerticalBlock"] { gap: 0.45rem; }
 .scr-head { display:flex; justify-content:space-between; align-items:baseline;
-  border-bottom: 1px solid #1f4a8a; padding-bottom: .2vw; }
-.scr-title { font-size: 1.75vw; font-weight: 700; letter-spacing: .12em; color: #e8f1ff;
+  border-bottom: 1px solid #1f4a8a; padding-bottom: 4px; }
+.scr-title { font-size: 34px; font-weight: 700; letter-spacing: .12em; color: #e8f1ff;
   text-shadow: 0 0 12px #2f7dff; }
-.scr-clock { font-size: .9vw; color: #8fb0dd; }
-.scr-kpis { display:grid; grid-template-columns: repeat(8, 1fr); gap: .55vw; }
+.scr-clock { font-size: 17px; color: #8fb0dd; }
+.scr-kpis { display:grid; grid-template-columns: repeat(8, 1fr); gap: 11px; }
 .scr-tile { background: linear-gradient(180deg, rgba(25,60,120,.55), rgba(8,24,55,.75));
-  border: 1px solid #1f4f96; border-radius: .4vw; padding: .35vw .6vw; box-shadow: inset 0 0 14px rgba(40,120,255,.18); }
-.scr-label { font-size: .8vw; color: #8fb0dd; white-space: nowrap; }
-.scr-value { font-size: 2.45vw; font-weight: 700; line-height: 1.1; color: #f2f7ff; font-variant-numeric: tabular-nums; }
-.scr-sub { font-size: .72vw; color: #7f9cc8; white-space: nowrap; }
+  border: 1px solid #1f4f96; border-radius: 8px; padding: 7px 12px; box-shadow: inset 0 0 14px rgba(40,120,255,.18); }
+.scr-label { font-size: 15px; color: #8fb0dd; white-space: nowrap; }
+.scr-value { font-size: 47px; font-weight: 700; line-height: 1.1; color: #f2f7ff; font-variant-numeric: tabular-nums; }
+.scr-sub { font-size: 14px; color: #7f9cc8; white-space: nowrap; }
 .scr-red .scr-value { color: #ff3b47; text-shadow: 0 0 14px rgba(255,40,60,.7); animation: scr-blink 1.6s infinite; }
 .scr-red { border-color: #b0202c; }
 .scr-green .scr-value { color: #37e39b; } .scr-amber .scr-value { color: #ffc23a; }
 @keyframes scr-blink { 50% { opacity: .55; } }
-.scr-panel { background: rgba(8,24,55,.72); border: 1px solid #1b467f; border-radius: .4vw; padding: .3vw .6vw; }
-.scr-h { font-size: .95vw; font-weight: 700; color: #9fd0ff; border-left: .25vw solid #2f8bff; padding-left: .4vw; margin: .1vw 0 .3vw; }
-.scr-base { display:grid; grid-template-columns: 1fr 1fr; gap: .1vw .8vw; }
-.scr-base b { font-size: 1.35vw; color: #f2f7ff; font-variant-numeric: tabular-nums; }
-.scr-base span { font-size: .75vw; color: #8fb0dd; display:block; }
-.scr-table { width:100%; border-collapse: collapse; font-size: .78vw; }
+.scr-panel { background: rgba(8,24,55,.72); border: 1px solid #1b467f; border-radius: 8px; padding: 6px 12px; }
+.scr-h { font-size: 18px; font-weight: 700; color: #9fd0ff; border-left: 5px solid #2f8bff; padding-left: 8px; margin: 2px 0 6px; }
+.scr-base { display:grid; grid-template-columns: 1fr 1fr; gap: 2px 15px; }
+.scr-base b { font-size: 26px; color: #f2f7ff; font-variant-numeric: tabular-nums; }
+.scr-base span { font-size: 14px; color: #8fb0dd; display:block; }
+.scr-table { width:100%; border-collapse: collapse; font-size: 15px; }
 .scr-table th { color:#7f9cc8; font-weight: 400; text-align:left; border-bottom: 1px solid #1b467f; }
-.scr-table td { padding: .12vw 0; color:#dce7f7; border-bottom: 1px solid rgba(27,70,127,.35); }
+.scr-table td { padding: 2px 0; color:#dce7f7; border-bottom: 1px solid rgba(27,70,127,.35); }
 .scr-table td.n { text-align:right; font-variant-numeric: tabular-nums; }
 .scr-table td.red { color:#ff4d57; font-weight:700; }
-.scr-feed { list-style:none; padding:0; margin:0; font-size:.78vw; }
-.scr-feed li { padding:.14vw 0; border-bottom: 1px solid rgba(27,70,127,.35); white-space:nowrap; overflow:hidden; text-overflow:ellipsis; }
-.scr-tag { display:inline-block; padding:0 .3vw; border-radius:.2vw; font-size:.68vw; margin-right:.3vw; background:#1d5bb8; }
+.scr-feed { list-style:none; padding:0; margin:0; font-size:15px; }
+.scr-feed li { padding:3px 0; border-bottom: 1px solid rgba(27,70,127,.35); white-space:nowrap; overflow:hidden; text-overflow:ellipsis; }
+.scr-tag { display:inline-block; padding:0 6px; border-radius:4px; font-size:13px; margin-right:6px; background:#1d5bb8; }
 .scr-tag.up { background:#c46a00; } .scr-tag.urgent { background:#c8102e; }
-.scr-legend { font-size: .72vw; color: #8fb0dd; }
-[data-testid="stDeckGlJsonChart"] { border: 1px solid #1b467f; border-radius: .4vw; overflow: hidden;
+.scr-legend { font-size: 14px; color: #8fb0dd; }
+[data-testid="stDeckGlJsonChart"] { border: 1px solid #1b467f; border-radius: 8px; overflow: hidden;
   background: #040c20; }
 [data-testid="stDeckGlJsonChart"] div { background-color: transparent !important; }
+/* laid out for 1920x1080; a 4K wall (3840x2160) shows the same layout at twice the size */
+@media (min-width: 3000px) { [data-testid="stAppViewContainer"] { zoom: 2; } }
 </style>"""
 KIOSK_CSS = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
