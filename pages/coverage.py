@@ -45,7 +45,7 @@ if target != coverage.REQUIRED:
 with st.expander(t("coverage.whatif"), expanded=False):
     fac = plan.facilities[plan.facilities["type"].isin(coverage.target_types(target))]
     names = dict(zip(fac["id"], fac["name"]))
-    closed = st.multiselect(t("coverage.close"), list(names), format_func=names.get, key=K + "closed")
+    closed = st.multiselect(t("coverage.close"), list(names), format_func=names.get, key=K + f"closed_{target}")
     add_mode = st.toggle(t("coverage.add_mode"), key=K + "add_mode", disabled=target == coverage.REQUIRED)
     if st.button(t("coverage.clear_added"), key=K + "clear"):
         st.session_state[K + "added"] = []

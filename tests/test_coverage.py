@@ -328,8 +328,16 @@ def town_url(tmp_path_factory):
 def _page(town_url, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
+    from datetime import datetime
+
+    from geo import auth, demo, store
+
     monkeypatch.setenv("DATABASE_URL", town_url)
-    at = AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=180).run()
+    at = AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=180)
+    # the app opens on the sign-in page: start as a street leader (coverage is theirs)
+    at.session_state["user"] = auth.authenticate(store.make_engine(town_url), "leader", demo.DEMO_PASSWORD,
+                                                 now=datetime.now())
+    at.run()
     at.switch_page("pages/coverage.py").run()
     assert not at.exception, at.exception
     return at
@@ -353,7 +361,7 @@ def test_coverage_page_shows_the_figures_geo_computes(town_url, monkeypatch):
     assert {m.label: m.value for m in at.metric}["覆盖人口"] == f"{want['covered']:,}"
     # what if the first clinic closes: the delta is shown
     first = int(plan.facilities.loc[plan.facilities["type"] == "clinic", "id"].iloc[0])
-    at.multiselect(key="coverage_closed").set_value([first]).run()
+    at.multiselect(key="coverage_closed_clinic").set_value([first]).run()
     closed = coverage.analyse(plan, "clinic", method="straight",
                               scenario=coverage.Scenario(closed=frozenset({first}))).summary().loc["clinic"]
     metric = next(m for m in at.metric if m.label == "覆盖人口")
