@@ -34,19 +34,25 @@ def grids(engine: Engine) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out, geometry="geometry", crs=g.crs)
 
 
-def open_tickets(engine: Engine, now: datetime, lang: str = "zh") -> gpd.GeoDataFrame:
-    """Open tickets with an ``overdue`` flag as of ``now`` (category as a display name)."""
+def open_tickets(engine: Engine, now: datetime, lang: str = "zh", *, scope=None) -> gpd.GeoDataFrame:
+    """Open tickets with an ``overdue`` flag as of ``now`` (category as a display name).
+
+    ``scope`` (geo.roles.Scope) limits them to the viewer's area, in SQL.
+    """
     cols = ["id", "code", "category", "state", "urgent", "created_at", "due_at", "grid_id",
             "community_id", "level", "description"]
-    t = store.read_layer(engine, Ticket, columns=cols, where=Ticket.state.in_(workflow.OPEN_STATES))
+    where = Ticket.state.in_(workflow.OPEN_STATES)
+    if scope is not None:
+        where = where & scope.clause(Ticket.__table__)
+    t = store.read_layer(engine, Ticket, columns=cols, where=where)
     t["overdue"] = workflow.overdue(t["state"], t["due_at"], now) if len(t) else []
     t["category_key"] = t["category"]
     t["category"] = t["category"].map(category_names(lang))
     return t
 
 
-def street_layers(engine: Engine, now: datetime, lang: str = "zh") -> dict[str, gpd.GeoDataFrame]:
-    """Every layer of the street map, keyed as geo.maps.street_map expects."""
+def street_layers(engine: Engine, now: datetime, lang: str = "zh", *, scope=None) -> dict[str, gpd.GeoDataFrame]:
+    """Every layer of the street map, keyed as geo.maps.street_map expects (tickets within ``scope``)."""
     return {
         "street": store.read_layer(engine, Street),
         "communities": store.read_layer(engine, Community),
@@ -56,7 +62,7 @@ def street_layers(engine: Engine, now: datetime, lang: str = "zh") -> dict[str, 
             "id", "name", "grid_id", "floors", "households", "residents", "geom"]),
         "facilities": store.read_layer(engine, Facility),
         "cameras": store.read_layer(engine, Camera),
-        "tickets": open_tickets(engine, now, lang),
+        "tickets": open_tickets(engine, now, lang, scope=scope),
     }
 
 

@@ -10,11 +10,11 @@ difference: both sides read and write shapely geometries.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import shapely
 from sqlalchemy import (
-    Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, func,
+    Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, UserDefinedType
@@ -288,6 +288,67 @@ class Meta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    """A login: a role and the area it answers for (see geo.roles.scope_for).
+
+    ``password_hash`` is an argon2id PHC string (geo.auth); the clear password
+    is never stored. ``app_user`` because ``user`` is reserved in PostgreSQL.
+    """
+
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(24))  # key in geo.roles.ROLES
+    display_name: Mapped[str] = mapped_column(String(48))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class LoginAttempt(Base):
+    """Failed logins per user name (known or not), so a lockout survives restarts."""
+
+    __tablename__ = "login_attempt"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditLog(Base):
+    """Who did what, when: every change, every reveal of personal data, every login."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str | None] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(32), index=True)  # e.g. household.reveal, ticket.accept
+    object_type: Mapped[str | None] = mapped_column(String(24))
+    object_id: Mapped[int | None] = mapped_column(Integer)
+    grid_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Visit(Base):
+    """A grid worker's visit to a household (入户走访): what was found, and any ticket it opened."""
+
+    __tablename__ = "visit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    visited_on: Mapped[date] = mapped_column(Date, index=True)
+    visitor: Mapped[str] = mapped_column(String(48))
+    note: Mapped[str | None] = mapped_column(Text)
+    issues: Mapped[str | None] = mapped_column(String(255))  # comma-separated keys of geo.visits.ISSUES
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 SPATIAL_TABLES = [t.__table__ for t in (Street, Community, Grid, Estate, Building, Facility,

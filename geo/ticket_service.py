@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
 
-from geo import projection, store, tickets, workflow
+from geo import audit, projection, store, tickets, workflow
 from geo.errors import ConcurrentEditError, NotFoundError, OutsideAreaError, ValidationError
 from geo.roles import Scope
 from geo.schema import Building, Grid, Household, Person, Resident, Ticket, TicketEvent
@@ -162,6 +162,7 @@ def report(engine: Engine, *, category: str, description: str, lon: float, lat: 
         code = f"GD{now:%Y%m%d}{tid:05d}"
         conn.execute(update(Ticket).where(Ticket.id == tid).values(code=code))
         conn.execute(insert(TicketEvent), [{**event, "ticket_id": tid}])
+        audit.ticket_changed(conn, {**t, "id": tid, "code": code}, event)
     return {**t, "id": tid, "code": code}
 
 
@@ -249,6 +250,7 @@ def _save(conn, t: dict[str, Any], expected_version: int, event: dict[str, Any])
     if done.rowcount != 1:
         raise ConcurrentEditError(_CONFLICT)
     conn.execute(insert(TicketEvent), [{**event, "ticket_id": t["id"]}])
+    audit.ticket_changed(conn, t, event)
 
 
 def _check_merge_target(conn, t: dict[str, Any], target_id: int | None) -> None:

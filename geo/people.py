@@ -1,0 +1,249 @@
+"""People data, scoped and masked: households, residents, party members and volunteers.
+
+Every function takes the caller's ``Scope`` and filters by it in SQL, so a
+grid head asking with another grid's id gets nothing (or NotFoundError),
+never that grid's people. What leaves here is masked: names as 张*, phones
+as 138****1234; ID numbers are never read at all. ``reveal`` shows one
+household in full to a user allowed to, and writes that to the audit log in
+the same transaction.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, case, func, or_, select
+
+from geo import audit, roles, store
+from geo.errors import NotFoundError
+from geo.roles import Scope
+from geo.schema import (
+    Building, CareLink, Community, Grid, Household, Person, Resident, Visit, VolunteerTeam,
+)
+
+#: Vulnerable households are visited at least this often (days). The 2021
+#: national guidance on visiting elderly people in special difficulty
+#: (特殊困难老年人探访关爱服务) asks for about monthly visits; set the local rule here.
+VISIT_INTERVAL_DAYS = 30
+
+_NOT_HERE = "该户不存在或不在您的管辖范围内 / no such household in your area"
+
+
+# --------------------------------------------------------------------------- masking
+
+def mask_name(name: str | None) -> str:
+    """张伟 → 张*, 欧阳娜娜 → 欧***: the surname's first character stays."""
+    if not name:
+        return ""
+    name = str(name).strip()
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def mask_phone(phone: str | None) -> str:
+    """13812341234 → 138****1234; anything shorter than 7 digits is hidden entirely."""
+    if not phone:
+        return ""
+    p = str(phone).strip()
+    if len(p) < 7:
+        return "*" * len(p)
+    return p[:3] + "*" * (len(p) - 7) + p[-4:]
+
+
+# --------------------------------------------------------------------------- areas
+
+def grids(engine: Engine, scope: Scope) -> pd.DataFrame:
+    """The grids the scope covers (id, code, name, community), for a page's grid choice."""
+    g = Grid.__table__
+    stmt = select(g.c.id, g.c.code, g.c.name, g.c.grid_type, g.c.community_id,
+                  Community.name.label("community_name")).join(Community, Community.id == g.c.community_id)
+    stmt = stmt.where(g.c.id == scope.grid_id) if scope.level == "grid" else stmt.where(scope.clause(g))
+    return store.read_frame(engine, stmt.order_by(g.c.code))
+
+
+def grid_scope(engine: Engine, scope: Scope, grid_id: int) -> Scope:
+    """A grid scope inside ``scope``; NotFoundError for a grid outside it (or none at all)."""
+    try:
+        grid_id = int(grid_id)
+    except (TypeError, ValueError):
+        raise NotFoundError(f"网格 {grid_id!r} 不存在或不在您的管辖范围内 / no such grid in your area") from None
+    found = grids(engine, scope)
+    row = found[found["id"] == grid_id]
+    if row.empty:
+        raise NotFoundError(f"网格 {grid_id} 不存在或不在您的管辖范围内 / no such grid in your area")
+    street_id = scope.street_id
+    return Scope("grid", street_id=street_id, community_id=int(row["community_id"].iloc[0]), grid_id=grid_id)
+
+
+# --------------------------------------------------------------------------- households
+
+def _last_visits():
+    v = Visit.__table__
+    return (select(v.c.household_id, func.max(v.c.visited_on).label("last_visit"))
+            .group_by(v.c.household_id).subquery("last_visits"))
+
+
+def _residents_summary():
+    r = Resident.__table__
+    return (select(r.c.household_id, func.min(r.c.id).label("head_id"),
+                   func.max(case((r.c.disabled.is_(True), 1), else_=0)).label("disabled"),
+                   func.count().label("people"))
+            .group_by(r.c.household_id).subquery("res"))
+
+
+def households(engine: Engine, *, scope: Scope, now: datetime, grid_id: int | None = None,
+               vulnerable_only: bool = False, not_visited_days: int | None = None) -> pd.DataFrame:
+    """Households in the scope, masked, with vulnerability flags and days since the last visit.
+
+    ``vulnerable_only``: elderly living alone, a disabled member, or low income.
+    ``not_visited_days``: only those never visited or not for that many days.
+    """
+    h = Household.__table__
+    res, last = _residents_summary(), _last_visits()
+    head = Resident.__table__.alias("head")
+    stmt = (select(h.c.id, h.c.grid_id, h.c.building_id, Building.name.label("building"), h.c.unit_no, h.c.room,
+                   h.c.size, h.c.elderly_alone, func.coalesce(res.c.disabled, 0).label("disabled"),
+                   h.c.low_income, head.c.name.label("head"), head.c.phone, last.c.last_visit)
+            .join(Building, Building.id == h.c.building_id)
+            .outerjoin(res, res.c.household_id == h.c.id)
+            .outerjoin(head, head.c.id == res.c.head_id)
+            .outerjoin(last, last.c.household_id == h.c.id)
+            .where(scope.clause(h)))
+    if grid_id is not None:
+        stmt = stmt.where(h.c.grid_id == grid_id)
+    if vulnerable_only:
+        stmt = stmt.where(or_(h.c.elderly_alone.is_(True), h.c.low_income.is_(True), res.c.disabled == 1))
+    if not_visited_days is not None:
+        cutoff = (now - timedelta(days=not_visited_days)).date()
+        stmt = stmt.where(or_(last.c.last_visit.is_(None), last.c.last_visit < cutoff))
+    df = store.read_frame(engine, stmt.order_by(h.c.id))
+    df["disabled"] = df["disabled"].astype(bool)
+    df["elderly_alone"] = df["elderly_alone"].astype(bool)
+    df["low_income"] = df["low_income"].astype(bool)
+    df["head"] = df["head"].map(mask_name)
+    df["phone"] = df["phone"].map(mask_phone)
+    last_day = pd.to_datetime(df["last_visit"])
+    df["days_since_visit"] = (pd.Timestamp(now.date()) - last_day).dt.days
+    df["address"] = [f"{b}{u}单元{r}" for b, u, r in zip(df["building"], df["unit_no"], df["room"])]
+    return df
+
+
+def to_visit(engine: Engine, *, scope: Scope, now: datetime, grid_id: int | None = None,
+             days: int = VISIT_INTERVAL_DAYS) -> pd.DataFrame:
+    """Vulnerable households not visited for ``days`` (or never), longest-waiting first."""
+    df = households(engine, scope=scope, now=now, grid_id=grid_id, vulnerable_only=True, not_visited_days=days)
+    df["reasons"] = [
+        "、".join(w for w, flag in (("独居老人", e), ("残疾", d), ("低收入", lo)) if flag)
+        for e, d, lo in zip(df["elderly_alone"], df["disabled"], df["low_income"])]
+    waiting = df["days_since_visit"].fillna(10**6)
+    return df.assign(_w=waiting).sort_values(["_w", "id"], ascending=[False, True]).drop(columns="_w") \
+             .reset_index(drop=True)
+
+
+def household_in_scope(conn, scope: Scope, household_id: int) -> dict[str, Any]:
+    """The household's place (grid, building entrance) if the scope holds it; else NotFoundError."""
+    h = Household.__table__
+    row = conn.execute(select(h.c.id, h.c.grid_id, h.c.building_id, h.c.unit_no, h.c.room, Building.name,
+                              Building.entrance_lon, Building.entrance_lat)
+                       .join(Building, Building.id == h.c.building_id)
+                       .where(h.c.id == household_id, scope.clause(h))).first()
+    if row is None:
+        raise NotFoundError(_NOT_HERE)
+    return dict(id=row[0], grid_id=row[1], building_id=row[2], unit_no=row[3], room=row[4], building=row[5],
+                lon=row[6], lat=row[7])
+
+
+def residents(engine: Engine, *, scope: Scope, household_id: int) -> pd.DataFrame:
+    """A household's residents, masked (no ID numbers ever)."""
+    r = Resident.__table__
+    with engine.connect() as conn:
+        household_in_scope(conn, scope, household_id)
+        result = conn.execute(select(
+            r.c.id, r.c.name, r.c.gender, r.c.birth_year, r.c.phone, r.c.elderly_alone, r.c.disabled,
+            r.c.low_income, r.c.party_member).where(r.c.household_id == household_id, scope.clause(r))
+            .order_by(r.c.id))
+        df = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    df["name"] = df["name"].map(mask_name)
+    df["phone"] = df["phone"].map(mask_phone)
+    return df
+
+
+def reveal(engine: Engine, user, household_id: int, *, now: datetime) -> dict[str, Any]:
+    """One household in full (names, phones; never ID numbers), audited.
+
+    ``user`` is a geo.auth.User: its own scope is used, never one a page
+    passes, and its role must hold the ``reveal_household`` permission.
+    """
+    if not roles.may(user.role, "reveal_household"):
+        raise PermissionError("您的角色不能查看住户详细信息 / your role may not see personal details")
+    scope = user.scope
+    r = Resident.__table__
+    with engine.begin() as conn:
+        place = household_in_scope(conn, scope, household_id)
+        people = conn.execute(select(r.c.name, r.c.gender, r.c.birth_year, r.c.phone, r.c.elderly_alone,
+                                     r.c.disabled, r.c.low_income, r.c.party_member)
+                              .where(r.c.household_id == household_id).order_by(r.c.id)).mappings().all()
+        audit.record(conn, at=now, username=user.username, role=user.role, action="household.reveal",
+                     object_type="household", object_id=int(household_id), grid_id=place["grid_id"],
+                     detail=f"{place['building']}{place['unit_no']}单元{place['room']}")
+    return {**place, "residents": [dict(p) for p in people]}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def helpers(engine: Engine, *, scope: Scope, grid_id: int | None = None) -> pd.DataFrame:
+    """Party members and volunteers bound to the area, with the households each looks after (包保).
+
+    Their names are shown (they are posted on the grid's notice board); phones
+    are masked; the households they look after are masked like any other.
+    """
+    p = Person.__table__
+    stmt = (select(p.c.id, p.c.role, p.c.name, p.c.phone, p.c.grid_id, p.c.workplace, p.c.available,
+                   VolunteerTeam.name.label("team"))
+            .outerjoin(VolunteerTeam, VolunteerTeam.id == p.c.team_id)
+            .where(p.c.role.in_(("party_member", "volunteer")), scope.clause(p)))
+    if grid_id is not None:
+        stmt = stmt.where(p.c.grid_id == grid_id)
+    people = store.read_frame(engine, stmt.order_by(p.c.role, p.c.id))
+    people["phone"] = people["phone"].map(mask_phone)
+    if people.empty:
+        people["households"] = []
+        return people
+    h = Household.__table__
+    head = Resident.__table__.alias("head")
+    res = _residents_summary()
+    links = store.read_frame(engine, select(
+        CareLink.person_id, h.c.id.label("household_id"), Building.name.label("building"), h.c.unit_no, h.c.room,
+        head.c.name.label("head"))
+        .join(h, h.c.id == CareLink.household_id).join(Building, Building.id == h.c.building_id)
+        .outerjoin(res, res.c.household_id == h.c.id).outerjoin(head, head.c.id == res.c.head_id)
+        .where(CareLink.person_id.in_(people["id"].tolist()), scope.clause(h)))
+    text = {pid: "；".join(f"{b}{u}单元{r} {mask_name(n)}" for b, u, r, n in
+                          zip(g["building"], g["unit_no"], g["room"], g["head"]))
+            for pid, g in links.groupby("person_id")}
+    counts = links.groupby("person_id").size()
+    people["households"] = people["id"].map(text).fillna("")
+    people["cared_households"] = people["id"].map(counts).fillna(0).astype(int)
+    return people
+
+
+def head_count(engine: Engine, *, scope: Scope, grid_id: int | None = None) -> dict[str, int]:
+    """Households, residents and vulnerable people in the area (figures only)."""
+    r = Resident.__table__
+    h = Household.__table__
+    with engine.connect() as conn:
+        hh = select(func.count()).select_from(h).where(scope.clause(h))
+        rs = select(func.count(), func.sum(case((r.c.elderly_alone.is_(True), 1), else_=0)),
+                    func.sum(case((r.c.disabled.is_(True), 1), else_=0)),
+                    func.sum(case((r.c.low_income.is_(True), 1), else_=0))).select_from(r).where(scope.clause(r))
+        if grid_id is not None:
+            hh = hh.where(h.c.grid_id == grid_id)
+            rs = rs.where(r.c.grid_id == grid_id)
+        n_hh = conn.execute(hh).scalar_one()
+        n, elderly, disabled, low = conn.execute(rs).one()
+    return dict(households=int(n_hh), residents=int(n or 0), elderly_alone=int(elderly or 0),
+                disabled=int(disabled or 0), low_income=int(low or 0))
+
+
+__all__ = ["mask_name", "mask_phone", "grids", "grid_scope", "households", "to_visit", "residents", "reveal",
+           "helpers", "head_count", "household_in_scope", "VISIT_INTERVAL_DAYS"]

@@ -1,0 +1,102 @@
+"""Household visits (入户走访): a grid worker records what they found, and may open a ticket.
+
+The to-visit list (geo.people.to_visit) follows from these rows: a visit
+resets the household's clock. Recording checks the household is inside the
+visitor's own scope (in SQL) and writes the visit and its audit row in one
+transaction; a ticket, when asked for, is reported through
+geo.ticket_service at the household's building entrance (source "patrol").
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, insert, select, update
+
+from geo import audit, roles, store
+from geo.categories import CATEGORIES
+from geo.errors import ValidationError
+from geo.people import household_in_scope
+from geo.roles import Scope
+from geo.schema import Visit
+
+#: What a visit can find (key → Chinese, English). Stored as comma-separated keys.
+ISSUES: dict[str, tuple[str, str]] = {
+    "health": ("身体状况变化", "Health has changed"),
+    "living": ("生活困难", "Hardship in daily living"),
+    "safety": ("安全隐患（燃气、电线、消防）", "Safety hazard (gas, wiring, fire)"),
+    "housing": ("房屋漏水或损坏", "Leak or damage in the home"),
+    "dispute": ("邻里纠纷", "Dispute with neighbours"),
+    "sanitation": ("环境卫生", "Sanitation"),
+    "assistance": ("需要帮扶政策", "Needs assistance or benefits"),
+    "other": ("其他", "Other"),
+}
+MAX_NOTE = 2000
+
+
+def issue_label(key: str, lang: str = "zh") -> str:
+    zh, en = ISSUES.get(key, (key, key))
+    return zh if lang == "zh" else en
+
+
+def record(engine: Engine, user, *, household_id: int, visited_on: date, now: datetime, note: str = "",
+           issues: list[str] | tuple[str, ...] = (), ticket: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Store a visit by ``user`` (a geo.auth.User) and, if asked, report a ticket from it.
+
+    ``ticket`` holds ``category`` and ``description`` (and optionally ``urgent``).
+    Returns the visit as a dict (with ``ticket_code`` when a ticket was made).
+    Refuses a household outside the user's scope (NotFoundError), a role
+    that may not record visits (PermissionError), a date in the future and
+    unknown issue keys (ValidationError).
+    """
+    if not roles.may(user.role, "record_visit"):
+        raise PermissionError("您的角色不能登记走访 / your role may not record visits")
+    if visited_on > now.date():
+        raise ValidationError("走访日期不能晚于今天 / a visit cannot be in the future")
+    unknown = [i for i in issues if i not in ISSUES]
+    if unknown:
+        raise ValidationError(f"未知的问题类型：{', '.join(unknown)} / unknown issues")
+    if ticket and ticket.get("category") not in CATEGORIES:
+        raise ValidationError(f"未知的工单类别 {ticket.get('category')!r} / unknown ticket category")
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise ValidationError(f"走访记录不能超过 {MAX_NOTE} 字 / at most {MAX_NOTE} characters")
+    scope: Scope = user.scope
+    with engine.begin() as conn:
+        place = household_in_scope(conn, scope, household_id)
+        row = dict(household_id=int(household_id), grid_id=place["grid_id"], visited_on=visited_on,
+                   visitor=user.label, note=note or None, issues=",".join(issues) or None, ticket_id=None,
+                   created_at=now)
+        vid = conn.execute(insert(Visit).returning(Visit.id), [row]).scalar_one()
+        audit.record(conn, at=now, username=user.username, role=user.role, action="visit.create",
+                     object_type="household", object_id=int(household_id), grid_id=place["grid_id"],
+                     detail=f"走访 {visited_on:%Y-%m-%d}" + (f"；问题：{row['issues']}" if row["issues"] else ""))
+    out = {**row, "id": vid}
+    if ticket:
+        from geo import ticket_service  # local: the ticket service pulls in routing and projection
+
+        description = (ticket.get("description") or note or "").strip()
+        made = ticket_service.report(
+            engine, category=ticket["category"], description=description, lon=place["lon"], lat=place["lat"],
+            now=now, urgent=bool(ticket.get("urgent")), reporter_name=user.label, source="patrol")
+        with engine.begin() as conn:
+            conn.execute(update(Visit).where(Visit.id == vid).values(ticket_id=made["id"]))
+        out.update(ticket_id=made["id"], ticket_code=made["code"])
+    return out
+
+
+def history(engine: Engine, *, scope: Scope, household_id: int | None = None, grid_id: int | None = None,
+            limit: int = 200) -> pd.DataFrame:
+    """Visits in the scope, newest first (the visitor is staff, so shown by name)."""
+    v = Visit.__table__
+    stmt = select(v.c.id, v.c.household_id, v.c.grid_id, v.c.visited_on, v.c.visitor, v.c.note, v.c.issues,
+                  v.c.ticket_id).where(scope.clause(v))
+    if household_id is not None:
+        stmt = stmt.where(v.c.household_id == household_id)
+    if grid_id is not None:
+        stmt = stmt.where(v.c.grid_id == grid_id)
+    return store.read_frame(engine, stmt.order_by(v.c.visited_on.desc(), v.c.id.desc()).limit(limit))
+
+
+__all__ = ["ISSUES", "issue_label", "record", "history"]

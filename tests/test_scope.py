@@ -1,0 +1,181 @@
+"""Who may see what, on both backends: each role's reach, and direct attempts outside it."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from geo import area, audit, auth, demo, indicators, layers, people, roles, store, tickets, visits
+from geo import ticket_service as ts
+from geo.errors import NotFoundError
+from geo.schema import Community, Grid, Household, Ticket
+
+NOW = datetime(2026, 11, 23, 9)
+PW = demo.DEMO_PASSWORD
+
+
+@pytest.fixture(scope="module")
+def small_town():
+    return demo.generate(now=NOW, communities=2, tickets_per_street=300)
+
+
+@pytest.fixture
+def engine(database_url, small_town):
+    engine = store.make_engine(database_url)
+    store.load_town(engine, small_town)
+    yield engine
+    engine.dispose()
+
+
+def login(engine, name: str) -> auth.User:
+    return auth.authenticate(engine, name, PW, now=NOW)
+
+
+def other_grid(engine, user) -> int:
+    """A grid of the same community that is not the user's: the nearest thing to steal from."""
+    with engine.connect() as conn:
+        return conn.execute(select(Grid.id).where(Grid.community_id == user.community_id, Grid.id != user.grid_id)
+                            .order_by(Grid.id)).scalars().first()
+
+
+def a_household(engine, grid_id: int) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(Household.id).where(Household.grid_id == grid_id).limit(1)).scalar_one()
+
+
+def test_each_role_sees_households_of_its_own_area_only(engine):
+    with engine.connect() as conn:
+        grid_comm = dict(conn.execute(select(Grid.id, Grid.community_id)).fetchall())
+        total = conn.execute(select(func.count()).select_from(Household)).scalar_one()
+    for name in ("gridhead1", "gridworker1", "party1"):
+        u = login(engine, name)
+        seen = people.households(engine, scope=u.scope, now=NOW)
+        assert len(seen) > 0 and set(seen["grid_id"]) == {u.grid_id}, name
+    u = login(engine, "community2")
+    seen = people.households(engine, scope=u.scope, now=NOW)
+    assert {grid_comm[g] for g in seen["grid_id"]} == {u.community_id}
+    for name in ("leader", "staff", "screen"):
+        assert len(people.households(engine, scope=login(engine, name).scope, now=NOW)) == total
+
+
+def test_a_grid_head_cannot_read_another_grids_people_by_any_parameter(engine):
+    u = login(engine, "gridhead1")
+    theirs = other_grid(engine, u)
+    hh = a_household(engine, theirs)
+    assert people.households(engine, scope=u.scope, now=NOW, grid_id=theirs).empty
+    assert people.to_visit(engine, scope=u.scope, now=NOW, grid_id=theirs).empty
+    assert people.helpers(engine, scope=u.scope, grid_id=theirs).empty
+    assert people.head_count(engine, scope=u.scope, grid_id=theirs)["households"] == 0
+    with pytest.raises(NotFoundError):
+        people.grid_scope(engine, u.scope, theirs)
+    with pytest.raises(NotFoundError):
+        people.grid_scope(engine, u.scope, "1 OR 1=1")
+    with pytest.raises(NotFoundError):
+        people.residents(engine, scope=u.scope, household_id=hh)
+    with pytest.raises(NotFoundError):
+        people.reveal(engine, u, hh, now=NOW)
+    with pytest.raises(NotFoundError):
+        area.grid_layers(engine, scope=u.scope, grid_id=theirs, now=NOW)
+    worker = login(engine, "gridworker1")
+    with pytest.raises(NotFoundError):
+        visits.record(engine, worker, household_id=hh, visited_on=NOW.date(), now=NOW, note="x")
+    assert visits.history(engine, scope=u.scope, grid_id=theirs).empty
+    assert audit.read(engine, action_prefix="household.reveal").empty  # a refused reveal leaves no trace of data
+
+
+def test_tickets_are_scoped_in_every_reader(engine):
+    u = login(engine, "gridhead1")
+    c = login(engine, "community1")
+    with engine.connect() as conn:
+        foreign = conn.execute(select(Ticket.id).where(Ticket.grid_id != u.grid_id).limit(1)).scalar_one()
+        other_comm = conn.execute(select(Ticket.id).where(Ticket.community_id != c.community_id)
+                                  .limit(1)).scalar_one()
+    with pytest.raises(NotFoundError):
+        ts.get(engine, foreign, scope=u.scope)
+    with pytest.raises(NotFoundError):
+        ts.get(engine, other_comm, scope=c.scope)
+    mine = ts.query(engine, now=NOW, scope=u.scope)
+    assert set(mine["grid_id"]) <= {u.grid_id}
+    assert ts.query(engine, now=NOW, scope=u.scope, grid_id=other_grid(engine, u)).empty
+    assert set(indicators.load(engine, scope=u.scope)["grid_id"]) <= {u.grid_id}
+    assert set(layers.open_tickets(engine, NOW, scope=u.scope)["grid_id"]) <= {u.grid_id}
+    assert set(layers.open_tickets(engine, NOW, scope=c.scope)["community_id"]) <= {c.community_id}
+    actor = tickets.Actor(u.label, roles.workflow_role(u.role))
+    with pytest.raises(NotFoundError):
+        ts.act(engine, foreign, "accept", actor, expected_version=1, now=NOW, scope=u.scope)
+
+
+def test_community_scope_reaches_tables_without_a_community_column(engine):
+    c = login(engine, "community1")
+    with engine.connect() as conn:
+        grids = set(conn.execute(select(Grid.id).where(Grid.community_id == c.community_id)).scalars())
+        streets = set(conn.execute(select(Community.street_id)).scalars())
+    assert set(people.grids(engine, c.scope)["id"]) == grids
+    assert set(visits.history(engine, scope=c.scope, limit=10_000)["grid_id"]) <= grids
+    # a street scope with a street id that holds nothing sees nothing
+    nowhere = roles.Scope("street", street_id=max(streets) + 1)
+    assert people.households(engine, scope=nowhere, now=NOW).empty
+
+
+def test_personal_data_is_masked_and_id_numbers_never_leave(engine):
+    u = login(engine, "gridhead1")
+    seen = people.households(engine, scope=u.scope, now=NOW)
+    assert seen["head"].str.match(r"^.\*+$").all()
+    phones = seen["phone"][seen["phone"] != ""]
+    assert phones.str.match(r"^\d{3}\*{4}\d{4}$").all()
+    hid = int(seen["id"].iloc[0])
+    res = people.residents(engine, scope=u.scope, household_id=hid)
+    assert "id_number" not in res.columns and res["name"].str.contains(r"\*").all()
+    shown = people.reveal(engine, u, hid, now=NOW)
+    assert all("id_number" not in r for r in shown["residents"])
+    assert not any("*" in r["name"] for r in shown["residents"])
+    log = audit.read(engine, action_prefix="household.reveal")
+    assert log[["username", "object_id", "grid_id"]].values.tolist() == [["gridhead1", hid, u.grid_id]]
+    assert people.mask_name("张伟") == "张*" and people.mask_name("欧阳娜娜") == "欧***"
+    assert people.mask_phone("13812341234") == "138****1234"
+
+
+def test_roles_without_the_permission_may_not_reveal_or_record(engine):
+    party = login(engine, "party1")
+    hid = a_household(engine, party.grid_id)
+    with pytest.raises(PermissionError):
+        people.reveal(engine, party, hid, now=NOW)
+    with pytest.raises(PermissionError):
+        visits.record(engine, login(engine, "screen"), household_id=hid, visited_on=NOW.date(), now=NOW)
+
+
+def test_a_visit_takes_the_household_off_the_to_visit_list_and_can_open_a_ticket(engine):
+    w = login(engine, "gridworker1")
+    due = people.to_visit(engine, scope=w.scope, now=NOW)
+    assert len(due) > 0 and (due["days_since_visit"].isna() | (due["days_since_visit"] > 30)).all()
+    hid = int(due["id"].iloc[0])
+    v = visits.record(engine, w, household_id=hid, visited_on=NOW.date(), now=NOW, note="燃气管老化",
+                      issues=["safety"], ticket={"category": "safety_hazard", "description": "燃气管老化需更换"})
+    assert hid not in set(people.to_visit(engine, scope=w.scope, now=NOW)["id"])
+    assert hid in set(people.to_visit(engine, scope=w.scope, now=NOW + timedelta(days=31))["id"])
+    made = ts.get(engine, v["ticket_id"], scope=w.scope)
+    assert made["grid_id"] == w.grid_id and made["source"] == "patrol"
+    actions = audit.read(engine)["action"].tolist()
+    assert "visit.create" in actions and "ticket.report" in actions
+
+
+def test_every_ticket_change_is_in_the_audit_log(engine):
+    u = login(engine, "gridhead1")
+    with engine.connect() as conn:
+        hh = people.household_in_scope(conn, u.scope, a_household(engine, u.grid_id))
+    new = ts.report(engine, category="water", description="整栋楼停水", lon=hh["lon"], lat=hh["lat"], now=NOW)
+    ts.act(engine, new["id"], "accept", tickets.Actor(u.label, roles.workflow_role(u.role)),
+           expected_version=1, now=NOW, scope=u.scope)
+    log = audit.read(engine, action_prefix="ticket.")
+    assert log["action"].tolist() == ["ticket.accept", "ticket.report"]
+    assert log["username"].iloc[0] == u.label and set(log["object_id"]) == {new["id"]}
+
+
+def test_page_access_table():
+    assert roles.PAGE_ACCESS["map"] == set(roles.ROLES)
+    assert "screen" not in roles.PAGE_ACCESS["tickets"] and "screen" not in roles.PAGE_ACCESS["report"]
+    assert roles.PAGE_ACCESS["audit"] == {"street_leader"}
+    assert roles.home_page("grid_head") == "my_area"
+    assert roles.home_page("screen", {"map"}) == "map" and roles.home_page("screen", {"map", "screen"}) == "screen"
+    assert not roles.may_see("grid_head", "coverage") and roles.may_see("community_staff", "coverage")
