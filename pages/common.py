@@ -12,7 +12,7 @@ from datetime import datetime
 import streamlit as st
 from sqlalchemy import Engine
 
-from geo import i18n, layers, offline, settings, store
+from geo import auth, i18n, layers, offline, roles, settings, store
 
 
 def lang() -> str:
@@ -48,6 +48,7 @@ def engine() -> Engine:
     url = settings.database_url()
     eng = _engine(url)
     if store.is_built(eng):
+        _first_start_accounts(url)
         return eng
     with _build_lock():  # two first visitors must not build the town twice
         if not store.is_built(eng):
@@ -56,17 +57,30 @@ def engine() -> Engine:
                 min(f, 1.0), text=f"{t('db.building')} {label}"))
             bar.empty()
             _engine.clear()
+    _first_start_accounts(url)
     return _engine(url)
+
+
+@st.cache_resource(show_spinner=False)
+def _first_start_accounts(url: str) -> bool:
+    """The admin account (password from SHEQU_ADMIN_PASSWORD or printed once to the log)."""
+    auth.ensure_admin(_engine(url), now=now())
+    return True
 
 
 def now() -> datetime:
     return datetime.now()
 
 
+def street_layers(url: str, lang_: str, minute: str, area=None) -> dict:
+    """Map layers, refreshed every minute; tickets only within ``area`` (default: the user's scope)."""
+    return _street_layers(url, lang_, minute, area if area is not None else scope())
+
+
 @st.cache_data(ttl=60, show_spinner=False)
-def street_layers(url: str, lang_: str, minute: str) -> dict:
-    """Map layers, refreshed every minute (``minute`` is part of the cache key)."""
-    return layers.street_layers(_engine(url), datetime.fromisoformat(minute), lang_)
+def _street_layers(url: str, lang_: str, minute: str, area) -> dict:
+    """Cached per scope: the scope is part of the key, so no area sees another's tickets."""
+    return layers.street_layers(_engine(url), datetime.fromisoformat(minute), lang_, scope=area)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -101,3 +115,56 @@ def actor():
              workflow.HANDLER: "承办部门/党员", workflow.RESIDENT: "群众"}
     role = st.sidebar.selectbox(t("tickets.acting_as"), list(names), format_func=names.get, key="acting_role")
     return tickets.Actor(names[role], role)
+
+
+# --------------------------------------------------------------------------- who is signed in
+
+USER_KEY = "user"  # st.session_state key of the signed-in geo.auth.User
+JUST_SIGNED_IN = "auth_just_signed_in"  # app.py then opens the role's home page
+
+
+def current_user() -> auth.User | None:
+    """The signed-in user, or None. A wall display signs in with ?kiosk=1&token=… (SHEQU_SCREEN_TOKEN)."""
+    user = st.session_state.get(USER_KEY)
+    if user is None and st.query_params.get("token"):
+        user = auth.kiosk_login(engine(), st.query_params.get("token"), now=now())
+        del st.query_params["token"]  # the token does not stay in the address bar
+        if user is not None:
+            sign_in(user)
+    return user
+
+
+def sign_in(user: auth.User) -> None:
+    for key in [k for k in st.session_state if k != "lang"]:
+        del st.session_state[key]  # nothing of a previous user's pages survives
+    st.session_state[USER_KEY] = user
+    st.session_state[JUST_SIGNED_IN] = True
+
+
+def sign_out() -> None:
+    user = st.session_state.get(USER_KEY)
+    if user is not None:
+        auth.logout(engine(), user, now=now())
+    for key in [k for k in st.session_state if k != "lang"]:
+        del st.session_state[key]
+
+
+def require(page: str) -> auth.User:
+    """The signed-in user, if their role may open ``page``; otherwise the page stops here.
+
+    app.py only lists allowed pages, this is the second lock on each page's door.
+    """
+    user = current_user()
+    if user is None or not roles.may_see(user.role, page):
+        st.error(t("access.denied"))
+        st.stop()
+    return user
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def grid_layers(url: str, lang_: str, minute: str, area) -> dict:
+    """One grid's map layers (geo.area), keyed by its (already checked) grid scope."""
+    from geo import area as area_
+
+    return area_.grid_layers(_engine(url), scope=area, grid_id=area.grid_id,
+                             now=datetime.fromisoformat(minute), lang=lang_)

@@ -6,9 +6,19 @@ from datetime import datetime
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from geo import demo, layers, settings, store
+from geo import auth, demo, layers, settings, store
 
 APP = settings.ROOT / "app.py"
+
+
+def signed_in(at: AppTest, url: str, username: str = "leader", password: str = demo.DEMO_PASSWORD) -> AppTest:
+    """Sign ``username`` in (checked by geo.auth, as the form does) and run the app as them.
+
+    The form itself is tested in test_access_pages.py; AppTest re-runs only the
+    page script after its first run, so tests start from a signed-in session.
+    """
+    at.session_state["user"] = auth.authenticate(store.make_engine(url), username, password, now=datetime.now())
+    return at.run()
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +42,7 @@ def metric_values(at) -> dict[str, str]:
 
 
 def test_map_page_shows_the_street_and_its_figures(app, town_url):
-    at = app.run()
+    at = signed_in(app, town_url)
     assert not at.exception, at.exception
     assert "天彭街道 · 社区治理一张图" in at.title[0].value
     figures = layers.headline(store.make_engine(town_url), datetime.now())
@@ -45,8 +55,8 @@ def test_map_page_shows_the_street_and_its_figures(app, town_url):
     assert at.radio(key="map_basemap").value == "offline"
 
 
-def test_english_is_one_click_away(app):
-    at = app.run()
+def test_english_is_one_click_away(app, town_url):
+    at = signed_in(app, town_url)
     at.selectbox(key="lang").set_value("en").run()
     assert not at.exception, at.exception
     assert "Community Governance Map" in at.title[0].value
@@ -61,4 +71,6 @@ def test_first_start_builds_the_town(tmp_path, monkeypatch):
     at = AppTest.from_file(str(APP), default_timeout=300).run()
     assert not at.exception, at.exception
     assert store.is_built(store.make_engine(url))
+    assert at.text_input(key="login_username")  # the sign-in page comes first
+    at = signed_in(AppTest.from_file(str(APP), default_timeout=300), url)
     assert int(metric_values(at)["网格"]) >= 60

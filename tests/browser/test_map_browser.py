@@ -16,9 +16,17 @@ def shot_dir(tmp_path: Path) -> Path:
     return out
 
 
+def sign_in(page, base: str, username: str, password: str = "demo2026") -> None:
+    """The sign-in form, as a person fills it (the demo accounts are in the README)."""
+    page.goto(base, wait_until="domcontentloaded")
+    page.get_by_label("用户名").fill(username, timeout=180_000)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+
+
 def test_default_page_draws_the_street_offline(streamlit_server, browser_page, tmp_path):
     page = browser_page
-    page.goto(streamlit_server, wait_until="domcontentloaded")
+    sign_in(page, streamlit_server, "leader")
     page.get_by_text("天彭街道 · 社区治理一张图").wait_for(timeout=180_000)
     frame = page.frame_locator("iframe[title*='st_folium'], iframe[title*='streamlit_folium']").first
     leaflet = frame.locator(".leaflet-container")

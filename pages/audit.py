@@ -1,0 +1,26 @@
+"""审计日志: every change, sign-in and view of personal data, for street leaders."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+from geo import audit
+from pages import common
+
+user = common.require("audit")
+t = common.t
+engine, now = common.engine(), common.now()
+K = "audit_"
+
+st.title(t("audit.title"))
+st.caption(t("audit.caption"))
+ACTIONS = {"": t("audit.all"), "auth.": "auth.*", "household.": "household.*", "visit.": "visit.*",
+           "ticket.": "ticket.*", "user.": "user.*"}
+c = st.columns(3)
+days = c[0].number_input(t("audit.days"), min_value=1, max_value=3650, value=30, key=K + "days")
+who = c[1].text_input(t("audit.user"), key=K + "user").strip()
+prefix = c[2].selectbox(t("audit.action"), list(ACTIONS), format_func=ACTIONS.get, key=K + "action")
+rows = audit.read(engine, since=now - timedelta(days=int(days)), username=who or None,
+                  action_prefix=prefix or None, limit=2000)
+st.dataframe(rows, hide_index=True, width="stretch")

@@ -1,0 +1,173 @@
+"""我的网格: the grid head's patch — boundary, households to visit, tickets, helpers, figures.
+
+Reads go through the user's own scope (geo.people.grid_scope refuses any grid
+outside it, also when asked with ?grid=<id>); personal data arrives masked and
+a full view of one household is audited. Laid out in tabs so it reads on a
+phone (390 px) as well as on a laptop.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from geo import area, catalogue, categories, indicators, maps, people, roles, settings, visits, workflow
+from geo import ticket_service as ts
+from geo.errors import NotFoundError, ValidationError
+from pages import common
+
+user = common.require("my_area")
+lang, t = common.lang(), common.t
+engine, now = common.engine(), common.now()
+url, minute = settings.database_url(), common.minute_key()
+K = "my_area_"
+
+mine = people.grids(engine, user.scope)
+asked = st.query_params.get("grid")
+if mine.empty:
+    st.info(t("area.no_tickets"))
+    st.stop()
+if asked is None and len(mine) > 1:
+    labels = {int(r.id): f"{r.community_name} · {r.name}" for r in mine.itertuples()}
+    asked = st.selectbox(t("area.pick_grid"), list(labels), format_func=labels.get, key=K + "grid")
+try:
+    here = people.grid_scope(engine, user.scope, asked if asked is not None else int(mine["id"].iloc[0]))
+except NotFoundError as exc:
+    st.error(str(exc))
+    st.stop()
+grid = mine[mine["id"] == here.grid_id].iloc[0]
+
+if K + "flash" in st.session_state:
+    st.success(st.session_state.pop(K + "flash"))
+st.title(f"{grid['name']}")
+st.caption(f"{grid['community_name']} · {grid['code']} · {t(f'grid_type.{grid.grid_type}')} · "
+           f"{user.role_name(lang)} {user.display_name}")
+
+counts = people.head_count(engine, scope=here, grid_id=here.grid_id)
+due = people.to_visit(engine, scope=here, now=now, grid_id=here.grid_id)
+open_t = ts.query(engine, now=now, scope=here, open_only=True)
+c = st.columns(4)
+c[0].metric(t("area.households"), f"{counts['households']:,}")
+c[1].metric(t("area.residents"), f"{counts['residents']:,}")
+c[2].metric(t("area.to_visit"), len(due))
+c[3].metric(t("area.open_tickets"), len(open_t), delta=f"{int(open_t['overdue'].sum())} {t('area.overdue')}"
+            if len(open_t) else None, delta_color="inverse")
+
+tabs = st.tabs([t("area.tab_map"), t("area.tab_visits"), t("area.tab_tickets"), t("area.tab_people"),
+                t("area.tab_places"), t("area.tab_figures")])
+layers = common.grid_layers(url, lang, minute, here)
+
+with tabs[0]:
+    st_folium(maps.street_map(layers, lang=lang), height=460, use_container_width=True, returned_objects=[],
+              key=f"{K}map_{here.grid_id}_{lang}")
+
+with tabs[1]:
+    st.caption(t("area.to_visit_caption").format(d=people.VISIT_INTERVAL_DAYS))
+    cols = {"address": "col.address", "head": "col.head", "phone": "col.phone", "reasons": "col.reasons",
+            "last_visit": "col.last_visit", "days_since_visit": "col.days"}
+    if due.empty:
+        st.success(t("area.nobody_to_visit"))
+    else:
+        st.dataframe(due[list(cols)].rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
+                     use_container_width=True, height=260)
+    everyone = people.households(engine, scope=here, now=now, grid_id=here.grid_id)
+    choices = list(dict.fromkeys(due["id"].tolist() + everyone["id"].tolist()))
+    names = dict(zip(everyone["id"], everyone["address"] + " " + everyone["head"]))
+
+    if user.may("record_visit"):
+        with st.form(K + "visit", clear_on_submit=True):
+            st.markdown(f"**{t('area.visit_form')}**")
+            hid = st.selectbox(t("area.visit_household"), choices, format_func=names.get, key=K + "visit_hh")
+            day = st.date_input(t("area.visit_date"), value=now.date(), max_value=now.date(), key=K + "visit_day")
+            note = st.text_area(t("area.visit_note"), key=K + "visit_note", height=80)
+            issues = st.multiselect(t("area.visit_issues"), list(visits.ISSUES),
+                                    format_func=lambda k: visits.issue_label(k, lang), key=K + "visit_issues")
+            make_ticket = st.checkbox(t("area.visit_ticket"), key=K + "visit_ticket")
+            cat = st.selectbox(t("area.visit_category"), list(categories.CATEGORIES),
+                               format_func=lambda k: categories.CATEGORIES[k].name(lang), key=K + "visit_cat")
+            if st.form_submit_button(t("area.visit_submit"), type="primary"):
+                try:
+                    v = visits.record(engine, user, household_id=int(hid), visited_on=day, now=common.now(),
+                                      note=note, issues=issues,
+                                      ticket={"category": cat, "description": note or names.get(hid)}
+                                      if make_ticket else None)
+                except (ValidationError, NotFoundError, PermissionError) as exc:
+                    st.error(str(exc))
+                else:
+                    msg = t("area.visit_saved") + (t("area.visit_ticket_made").format(code=v["ticket_code"])
+                                                   if v.get("ticket_code") else "")
+                    st.session_state[K + "flash"] = msg
+                    common.grid_layers.clear()
+                    st.rerun()
+
+    if user.may("reveal_household"):
+        st.markdown(f"**{t('area.reveal_pick')}**")
+        pick = st.selectbox(t("area.visit_household"), choices, format_func=names.get, key=K + "reveal_hh",
+                            label_visibility="collapsed")
+        if st.button(t("area.reveal"), key=K + "reveal"):
+            shown = people.reveal(engine, user, int(pick), now=common.now())
+            st.dataframe(pd.DataFrame(shown["residents"])[["name", "gender", "birth_year", "phone"]].rename(
+                columns={"name": t("col.name"), "gender": t("col.gender"), "birth_year": t("col.birth_year"),
+                         "phone": t("col.phone")}), hide_index=True, width="stretch")
+
+    st.markdown(f"**{t('area.recent_visits')}**")
+    recent = visits.history(engine, scope=here, grid_id=here.grid_id, limit=15)
+    recent["household_id"] = recent["household_id"].map(names)
+    recent["issues"] = recent["issues"].fillna("").map(
+        lambda s: "、".join(visits.issue_label(k, lang) for k in s.split(",") if k))
+    st.dataframe(recent.drop(columns=["id", "grid_id"]), hide_index=True, width="stretch")
+
+with tabs[2]:
+    if open_t.empty:
+        st.info(t("area.no_tickets"))
+    else:
+        acts_as = roles.workflow_role(user.role)
+        table = pd.DataFrame({
+            "code": open_t["code"],
+            "category": open_t["category"].map(lambda k: categories.CATEGORIES[k].name(lang)),
+            "state": open_t["state"].map(lambda k: workflow.STATES[k].name(lang)),
+            "due": pd.to_datetime(open_t["due_at"]).dt.strftime("%m-%d %H:%M"),
+            "overdue": open_t["overdue"].astype(bool),
+            "next": [" / ".join(m.name(lang) for m in workflow.workflow(w).allowed(s, acts_as or ""))
+                     for w, s in zip(open_t["workflow"], open_t["state"])],
+        }).sort_values(["overdue", "due"], ascending=[False, True])
+        st.dataframe(table.rename(columns={"code": t("field.code"), "category": t("field.category"),
+                                           "state": t("field.state"), "due": t("field.due"),
+                                           "overdue": t("field.overdue"), "next": t("col.next")}),
+                     hide_index=True, width="stretch")
+    if user.may_see("tickets") and (settings.ROOT / "pages/tickets.py").exists():
+        st.page_link("pages/tickets.py", label=t("area.to_ticket_desk"), icon="📋")
+
+with tabs[3]:
+    helpers = people.helpers(engine, scope=here, grid_id=here.grid_id)
+    if helpers.empty:
+        st.info(t("area.no_helpers"))
+    else:
+        helpers["role"] = helpers["role"].map(lambda r: t(f"person.{r}"))
+        helpers["team"] = helpers["team"].fillna(helpers["workplace"]).fillna("")
+        cols = {"name": "col.name", "role": "col.role", "phone": "col.phone", "team": "col.team",
+                "households": "col.cares_for"}
+        st.dataframe(helpers[list(cols)].rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
+                     width="stretch")
+
+with tabs[4]:
+    poly = layers["grids"]
+    fac = area.nearby(layers.get("facilities"), poly)
+    if len(fac):
+        fac["type"] = fac["type"].map(lambda k: catalogue.FACILITY_TYPES[k].name(lang)
+                                      if k in catalogue.FACILITY_TYPES else k)
+    st.markdown(f"**{t('area.facilities').format(m=int(area.NEAR_M))}**")
+    st.dataframe(fac.reindex(columns=["name", "type", "inside", "distance_m"]).rename(columns={
+        "name": t("field.name"), "type": t("field.type"), "inside": t("area.inside"),
+        "distance_m": t("area.distance")}), hide_index=True, width="stretch")
+    cams = area.nearby(layers.get("cameras"), poly)
+    if len(cams):
+        cams["status"] = cams["status"].map(lambda s: t(f"camera.{s}"))
+    st.markdown(f"**{t('area.cameras').format(m=int(area.NEAR_M))}**")
+    st.dataframe(cams.reindex(columns=["code", "name", "status", "inside", "distance_m"]).rename(columns={
+        "code": t("field.code"), "name": t("field.name"), "status": t("field.status"), "inside": t("area.inside"),
+        "distance_m": t("area.distance")}), hide_index=True, width="stretch")
+
+with tabs[5]:
+    st.dataframe(indicators.table(indicators.for_area(engine, now, scope=here), lang), hide_index=True,
+                 width="stretch")
