@@ -378,3 +378,18 @@ def test_coverage_page_plans_new_sites(town_url, monkeypatch):
     table = at.dataframe[0].value
     assert len(table) == 4  # exact and greedy, two sites each
     assert any("HiGHS" in str(md.value) or "精确解" in str(md.value) for md in at.markdown)
+
+
+def test_frames_read_from_either_store_match_the_town(database_url):
+    """People per building (and elderly living alone) come out of SQLite and PostGIS alike."""
+    from geo import demo, store
+
+    town = demo.generate(communities=1, tickets_per_street=0)
+    engine = store.make_engine(database_url)
+    store.load_town(engine, town)
+    got = coverage.load_frames(engine)["buildings"].set_index("id").sort_index()
+    want = coverage.frames_from_town(town)["buildings"].set_index("id").sort_index()
+    assert got["residents"].tolist() == want["residents"].tolist()
+    assert got["elderly_alone"].tolist() == want["elderly_alone"].tolist()
+    assert want["elderly_alone"].sum() > 0
+    engine.dispose()
