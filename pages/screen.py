@@ -23,7 +23,7 @@ t = common.t
 url = settings.database_url()
 engine = common.engine()
 kiosk = str(st.query_params.get("kiosk", "")).lower() in ("1", "true", "yes")
-base_scope = common.scope() if hasattr(common, "scope") else Scope("street")
+base_scope = common.require("screen").scope  # street leaders, street staff, the wall's screen account
 
 CSS = """<style>
 .stApp, [data-testid="stAppViewContainer"], [data-testid="stMain"] {

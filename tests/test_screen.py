@@ -12,7 +12,7 @@ import shapely
 from shapely.geometry import Point, box
 from streamlit.testing.v1 import AppTest
 
-from geo import coverage, demo, screen, screen_map, settings, store
+from geo import auth, coverage, demo, screen, screen_map, settings, store
 from geo.roles import Scope
 
 NOW = datetime(2026, 11, 23, 10, 0)  # a Monday
@@ -230,7 +230,13 @@ def test_straight_line_matches_coverage_module():
 def page(engine, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", str(engine.url))
     monkeypatch.setattr("geo.screen.BASEMAP", "offline")
-    return AppTest.from_file(str(PAGE), default_timeout=60)
+    return _as_wall(AppTest.from_file(str(PAGE), default_timeout=60))
+
+
+def _as_wall(at: AppTest, role: str = "screen") -> AppTest:
+    """Signed in as the wall's read-only account (street scope), as the kiosk token does."""
+    at.session_state["user"] = auth.User(id=1, username=role, role=role, display_name="大屏", street_id=1)
+    return at
 
 
 def _html(at) -> str:
@@ -258,7 +264,14 @@ def test_page_kiosk_hides_chrome(page):
     text = _html(at)
     assert '[data-testid="stSidebar"]' in text and "display: none" in text
     assert len(at.selectbox) == 0  # nothing to click on the wall
-    page2 = AppTest.from_file(str(PAGE), default_timeout=60)
+    page2 = _as_wall(AppTest.from_file(str(PAGE), default_timeout=60))
     page2.query_params.update(kiosk="1", community="1")
     at2 = page2.run()
     assert "测试社区 · 社区治理指挥中心" in _html(at2)
+
+
+def test_page_refuses_a_grid_worker(page):
+    page.session_state["user"] = auth.User(id=2, username="gw", role="grid_worker", display_name="网格员",
+                                           street_id=1, community_id=1, grid_id=1)
+    at = page.run()
+    assert at.error and "scr-kpis" not in _html(at)
