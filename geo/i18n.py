@@ -71,7 +71,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "metric.overdue": {"zh": "超期工单", "en": "Overdue"},
     "metric.cameras_online": {"zh": "监控在线", "en": "Cameras online"},
     "metric.facilities": {"zh": "服务设施", "en": "Facilities"},
-    "tickets.acting_as": {"zh": "演示身份（未登录）", "en": "Acting as (not signed in)"},
     "page.tickets": {"zh": "工单台", "en": "Ticket desk"},
     "page.report": {"zh": "我要上报", "en": "Report a problem"},
     "tickets.filters": {"zh": "筛选", "en": "Filters"},

@@ -119,12 +119,17 @@ def basemap_labels(lang: str = "zh") -> dict[str, str]:
 
 def street_map(layers: dict[str, gpd.GeoDataFrame], *, basemap: str = "offline",
                lang: str = "zh", center: tuple[float, float] | None = None,
-               zoom: int | None = None) -> folium.Map:
-    """The street's map, every layer optional, localised for offline serving."""
+               zoom: int | None = None, frame: str | None = None) -> folium.Map:
+    """The street's map, every layer optional, localised for offline serving.
+
+    ``frame`` names the layer the view is fitted to (default: the street, or
+    all data): a grid head's map frames their grid, not the roads around it.
+    """
     if basemap not in BASEMAPS:
         raise ValidationError(f"unknown basemap {basemap!r}; known: {', '.join(BASEMAPS)}")
     layers = {k: v for k, v in layers.items() if v is not None and len(v)}
-    m = _base_map(layers, BASEMAPS[basemap], lang, center, zoom)
+    framed = {"street": layers[frame]} if frame in layers else layers
+    m = _base_map(layers, BASEMAPS[basemap], lang, center, zoom, framed)
     palette = community_colors(layers.get("communities"))
     _add_land(m, layers.get("street"), lang, offline_bg=basemap == "offline")
     _add_communities(m, layers.get("communities"), palette, lang)
@@ -154,9 +159,10 @@ def _bounds(layers: dict[str, gpd.GeoDataFrame]) -> list[list[float]] | None:
 
 
 def _base_map(layers: dict[str, gpd.GeoDataFrame], bm: Basemap, lang: str,
-              center: tuple[float, float] | None, zoom: int | None) -> folium.Map:
-    """The Leaflet map with its basemap, framed on the street unless told otherwise."""
-    bounds = _bounds(layers)
+              center: tuple[float, float] | None, zoom: int | None,
+              framed: dict[str, gpd.GeoDataFrame]) -> folium.Map:
+    """The Leaflet map with its basemap, framed on ``framed`` unless told otherwise."""
+    bounds = _bounds(framed)
     if center is None and bounds:
         center = ((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2)
     m = folium.Map(location=list(center or DEFAULT_CENTER), zoom_start=zoom or 15,

@@ -342,3 +342,22 @@ def listing(gdf, engine: Engine, lang: str = "zh") -> pd.DataFrame:
     out["grid_id"] = out["grid_id"].map(grid_names)
     out["age_days"] = out["age_days"].round(1)
     return out.rename(columns=cols)
+
+
+def history_table(engine: Engine, ticket_id: int, lang: str = "zh") -> pd.DataFrame:
+    """The history as people read it: time, who, what (the move's name), from → to, note."""
+    h = history(engine, ticket_id)
+    wf_key = get(engine, ticket_id)["workflow"]
+    names = {m.action: m.name(lang) for m in workflow.workflow(wf_key).moves}
+    names.update(report=("群众上报" if lang == "zh" else "Reported"),
+                 arrive=("党员到场" if lang == "zh" else "Arrived on site"),
+                 merged_from=("合并了重复工单" if lang == "zh" else "Duplicate merged in"))
+    state = {k: s.name(lang) for k, s in workflow.STATES.items()}
+    zh = lang == "zh"
+    return pd.DataFrame({
+        "时间" if zh else "Time": pd.to_datetime(h["at"]).dt.strftime("%m-%d %H:%M"),
+        "办理人" if zh else "By": h["actor"],
+        "操作" if zh else "Action": h["action"].map(names).fillna(h["action"]),
+        "状态" if zh else "State": h["from_state"].map(state).fillna("—") + " → " + h["to_state"].map(state),
+        "意见" if zh else "Note": h["note"].fillna(""),
+    })

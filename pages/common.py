@@ -93,28 +93,21 @@ def minute_key() -> str:
 
 
 def scope():
-    """The signed-in user's area (whole street until a login says otherwise)."""
-    from geo.roles import WHOLE_STREET
+    """The signed-in user's area; nothing at all when nobody is signed in."""
+    from geo.roles import Scope
 
-    user = st.session_state.get("user")
-    return getattr(user, "scope", None) or WHOLE_STREET
+    user = st.session_state.get(USER_KEY)
+    return user.scope if user is not None else Scope("grid", grid_id=-1)  # matches no row
 
 
 def actor():
-    """Who acts on tickets: the signed-in user in their workflow role.
+    """Who acts on tickets: the signed-in user in their workflow role."""
+    from geo import tickets
 
-    Without a signed-in user (tests, demos) the sidebar lets one pick the
-    workflow role to act in, so the whole loop can be walked through.
-    """
-    from geo import roles, tickets, workflow
-
-    user = st.session_state.get("user")
-    if user is not None:
-        return tickets.Actor(user.name, roles.workflow_role(user.role) or "", getattr(user, "person_id", None))
-    names = {workflow.GRID: "网格员", workflow.COMMUNITY: "社区工作人员", workflow.STREET: "街道工作人员",
-             workflow.HANDLER: "承办部门/党员", workflow.RESIDENT: "群众"}
-    role = st.sidebar.selectbox(t("tickets.acting_as"), list(names), format_func=names.get, key="acting_role")
-    return tickets.Actor(names[role], role)
+    user = st.session_state.get(USER_KEY)
+    if user is None:
+        return tickets.Actor("", "")  # no role: every move is refused
+    return tickets.Actor(user.name, roles.workflow_role(user.role) or "", getattr(user, "person_id", None))
 
 
 # --------------------------------------------------------------------------- who is signed in
@@ -155,10 +148,29 @@ def require(page: str) -> auth.User:
     app.py only lists allowed pages, this is the second lock on each page's door.
     """
     user = current_user()
+    if user is None:
+        _through_the_front_door()
     if user is None or not roles.may_see(user.role, page):
         st.error(t("access.denied"))
         st.stop()
     return user
+
+
+def _through_the_front_door() -> None:
+    """A page opened before app.py ever ran goes to app.py (sign-in) instead.
+
+    On a fresh server Streamlit still runs files in pages/ directly until the
+    entry point has called st.navigation once (its old multipage mode), so a
+    bookmarked /tickets would skip app.py. Sending such a visit to app.py
+    closes that door; where app.py is not a page (v2 navigation, tests) the
+    caller shows "access denied" instead.
+    """
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.switch_page("app.py")
+    except StreamlitAPIException:
+        return
 
 
 @st.cache_data(ttl=60, show_spinner=False)

@@ -58,7 +58,7 @@ tabs = st.tabs([t("area.tab_map"), t("area.tab_visits"), t("area.tab_tickets"), 
 layers = common.grid_layers(url, lang, minute, here)
 
 with tabs[0]:
-    st_folium(maps.street_map(layers, lang=lang), height=460, use_container_width=True, returned_objects=[],
+    st_folium(maps.street_map(layers, lang=lang, frame="grids"), height=460, use_container_width=True, returned_objects=[],
               key=f"{K}map_{here.grid_id}_{lang}")
 
 with tabs[1]:

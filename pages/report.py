@@ -8,6 +8,7 @@ from geo import categories, layers as layers_, maps, settings, ticket_service as
 from geo.errors import OutsideAreaError, ValidationError
 from pages import common
 
+user = common.require("report")
 lang, t = common.lang(), common.t
 engine = common.engine()
 now = common.now()
@@ -17,18 +18,25 @@ if "report_flash" in st.session_state:
     kind, text = st.session_state.pop("report_flash")
     (st.warning if kind == "warning" else st.success)(text)
 
-layers = common.street_layers(settings.database_url(), lang, common.minute_key())
-base = {k: layers[k] for k in ("street", "communities", "grids", "roads")}
+url, minute = settings.database_url(), common.minute_key()
+if user.scope.level == "grid":  # a grid head reports in their own patch: the map opens on it
+    base = {k: v for k, v in common.grid_layers(url, lang, minute, user.scope).items()
+            if k in ("grids", "roads", "buildings")}
+else:
+    base = {k: v for k, v in common.street_layers(url, lang, minute).items()
+            if k in ("street", "communities", "grids", "roads")}
 picked = st.session_state.get("report_point")
 if picked:
     base["tickets"] = layers_.point_layer(*picked)
 st.caption(t("report.map_hint"))
-clicked = st_folium(maps.street_map(base, lang=lang), height=460, use_container_width=True,
-                    returned_objects=["last_clicked"], key="report_map")
-if clicked and clicked.get("last_clicked"):
-    point = (clicked["last_clicked"]["lng"], clicked["last_clicked"]["lat"])
-    if point != picked:
-        st.session_state["report_point"] = point
+clicked = st_folium(maps.street_map(base, lang=lang, frame="grids" if user.scope.level == "grid" else None),
+                    height=460, use_container_width=True, returned_objects=["last_clicked", "last_object_clicked"],
+                    key="report_map")
+for where in ("last_clicked", "last_object_clicked"):  # a click on a grid lands on the grid, not the map
+    spot = (clicked or {}).get(where)
+    if spot and (spot["lng"], spot["lat"]) != picked and spot != st.session_state.get(f"report_seen_{where}"):
+        st.session_state[f"report_seen_{where}"] = spot
+        st.session_state["report_point"] = (spot["lng"], spot["lat"])
         st.rerun()
 
 if not picked:

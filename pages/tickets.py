@@ -8,9 +8,10 @@ from geo import categories, export, layers, maps, ticket_service as ts, workflow
 from geo.errors import ConcurrentEditError, IllegalTransitionError, NotFoundError, ValidationError
 from pages import common
 
+user = common.require("tickets")
 lang, t = common.lang(), common.t
 engine = common.engine()
-scope, actor = common.scope(), common.actor()
+scope, actor = user.scope, common.actor()
 now = common.now()
 
 # the clock escalates urgent and overdue tickets, at most once a minute per visitor
@@ -83,7 +84,7 @@ with info:
     if ticket.get("step_due_at"):
         c2.metric(t("tickets.step_deadline"), f"{ticket['step_due_at']:%m-%d %H:%M}")
     st.markdown(f"**{t('tickets.history')}**")
-    st.dataframe(ts.history(engine, ticket_id), hide_index=True, width="stretch")
+    st.dataframe(ts.history_table(engine, ticket_id, lang), hide_index=True, width="stretch")
 with where:
     grid = layers.grids(engine).query("id == @ticket['grid_id']")
     one = layers.point_layer(ticket["geom"].x, ticket["geom"].y, overdue=bool(overdue),

@@ -6,7 +6,7 @@ from datetime import datetime
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from geo import demo, settings, store, ticket_service as ts
+from geo import auth, demo, settings, store, ticket_service as ts
 
 PAGES = settings.ROOT / "pages"
 
@@ -20,16 +20,22 @@ def town_url(tmp_path_factory):
     return f"sqlite:///{path}"
 
 
-def page(name: str, url: str, monkeypatch) -> AppTest:
+def page(name: str, url: str, monkeypatch, username: str = "staff") -> AppTest:
+    """The page opened by a signed-in demo user (see README: demo users)."""
     monkeypatch.setenv("DATABASE_URL", url)
-    return AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=120)
+    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=120)
+    at.session_state["user"] = auth.authenticate(store.make_engine(url), username, demo.DEMO_PASSWORD,
+                                                 now=datetime.now())
+    return at
 
 
 def test_desk_lists_open_tickets_and_acts_on_one(town_url, monkeypatch):
     engine = store.make_engine(town_url)
-    here = store.read_layer(engine, store.schema.Grid).geometry.iloc[0].representative_point()
+    at = page("tickets", town_url, monkeypatch, "gridhead1")  # grid head of the first grid
+    mine = at.session_state["user"].scope.grid_id
+    grids = store.read_layer(engine, store.schema.Grid)
+    here = grids[grids["id"] == mine].geometry.iloc[0].representative_point()
     new = ts.report(engine, category="water", description="整栋楼停水", lon=here.x, lat=here.y, now=datetime.now())
-    at = page("tickets", town_url, monkeypatch)
     at.session_state["tickets_open_id"] = new["id"]
     at.run()
     assert not at.exception, at.exception
@@ -38,7 +44,7 @@ def test_desk_lists_open_tickets_and_acts_on_one(town_url, monkeypatch):
     assert set(table["状态"]) <= {"群众点单", "网格收单", "社区分单", "街道审单", "街道党工委接单", "部门领单·办理中",
                                  "待群众评单"}
     assert any(new["code"] in s.value for s in at.subheader)
-    at.selectbox(key="acting_role").set_value("grid").run()
+    assert set(table["网格"]) == {grids.set_index("id").loc[mine, "name"]}  # only the grid head's own grid
     at.radio(key="tickets_move").set_value(next(o for o in at.radio(key="tickets_move").options
                                                 if "网格收单" in o))
     at.button[0].click()  # the form's submit
@@ -46,6 +52,26 @@ def test_desk_lists_open_tickets_and_acts_on_one(town_url, monkeypatch):
     assert not at.exception, at.exception
     assert ts.get(engine, new["id"])["state"] == "grid_accepted"
     assert any("网格收单" in s.value for s in at.success)
+
+
+def test_a_grid_head_cannot_open_another_grids_ticket(town_url, monkeypatch):
+    engine = store.make_engine(town_url)
+    at = page("tickets", town_url, monkeypatch, "gridhead1")
+    mine = at.session_state["user"].scope.grid_id
+    other = ts.query(engine, now=datetime.now(), limit=500)
+    other = other[other["grid_id"] != mine].iloc[0]
+    at.session_state["tickets_open_id"] = int(other["id"])  # as if a link or a stale id asked for it
+    at.run()
+    assert not at.exception, at.exception
+    assert any("不在您的管辖范围内" in e.value for e in at.error)
+    assert not any(other["code"] in s.value for s in at.subheader)
+
+
+def test_without_signing_in_the_desk_stays_shut(town_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", town_url)
+    at = AppTest.from_file(str(PAGES / "tickets.py"), default_timeout=120).run()
+    assert any("无权访问" in e.value for e in at.error)
+    assert not at.dataframe
 
 
 def test_desk_filters_overdue_only(town_url, monkeypatch):
