@@ -182,6 +182,7 @@ class StreetBuilder:
         self.grid_community: dict[int, int] = {}
         self.buildings: list[dict] = []  # metric copies for placement of points
         self.road_lines: list[LineString] = []
+        self.lanes: list[LineString] = []
         self.staff: dict[tuple[str, int], list[str]] = {}
 
     # -- helpers
@@ -235,10 +236,13 @@ class StreetBuilder:
     def _buildings(self, grid: dict, poly: Polygon, gtype: str) -> None:
         rng, spec = self.rng, GRID_TYPE_SPEC[gtype]
         target = int(rng.integers(320, 481))
+        angle = math.radians(rng.normal(0, 8))
+        lanes = self._lanes(poly, angle)
         region = poly.buffer(-14)
         if region.is_empty:
             region = poly.buffer(-4)
-        angle = math.radians(rng.normal(0, 8))
+        if lanes:  # keep buildings off the lanes that cross the grid
+            region = region.difference(shapely.union_all(lanes).buffer(10))
         length, depth = spec["size"]
         placed: list[Polygon] = []
         total, tries = 0, 0
@@ -285,6 +289,22 @@ class StreetBuilder:
             self.buildings.append(dict(id=b["id"], grid_id=grid["id"], fp=fp, entrance=entrance, row=b,
                                        doors=doors))
             self._households(b, floors, units, doors)
+
+    def _lanes(self, poly: Polygon, angle: float) -> list[LineString]:
+        """Two lanes through the grid (east–west and north–south, along its buildings).
+
+        Real blocks are crossed by lanes and estate roads; without them every
+        door would reach the street only by the grid's edge and walks would be
+        far longer than in a real town.
+        """
+        c = poly.centroid
+        lanes = []
+        for a in (angle, angle + math.pi / 2):
+            dx, dy = math.cos(a) * 3000, math.sin(a) * 3000
+            cut = LineString([(c.x - dx, c.y - dy), (c.x + dx, c.y + dy)]).intersection(poly)
+            lanes += [g for g in getattr(cut, "geoms", [cut]) if g.geom_type == "LineString" and g.length > 80]
+        self.lanes.extend(lanes)
+        return lanes
 
     def _households(self, b: dict, floors: int, units: int, doors: int) -> None:
         rng = self.rng
@@ -337,11 +357,11 @@ class StreetBuilder:
                 low_income=bool(h["low_income"]), party_member=bool(party[i])))
 
     def _roads(self, outline: Polygon, tiles: list[Polygon]) -> None:
-        """Community edges are arterial roads, grid edges streets; both are walkable."""
+        """Community edges are arterial roads, grid edges streets, lanes cross the grids; all walkable."""
         comm_edges = shapely.line_merge(shapely.union_all([t.boundary for t in tiles]))
         grid_edges = shapely.union_all([p.boundary for p in self.grid_polys.values()])
         inner = shapely.line_merge(grid_edges.difference(comm_edges.buffer(0.5)))
-        for kind, lines in (("arterial", comm_edges), ("street", inner)):
+        for kind, lines in (("arterial", comm_edges), ("street", inner), ("lane", shapely.MultiLineString(self.lanes))):
             for line in getattr(lines, "geoms", [lines]):
                 if line.length < 1:
                     continue
@@ -581,9 +601,10 @@ class TicketSimulator:
                                assignee_is_party_member=True)
             if clock is not None:
                 arrive = clock + timedelta(minutes=float(rng.choice([8, 15, 22, 28, 45], p=[.2, .3, .25, .15, .1])))
-                if arrive <= self.now:
-                    self._event(t, tickets.record_arrival(t, tickets.Actor(member["name"], workflow.HANDLER),
-                                                          arrive))
+                if arrive > self.now:
+                    return  # on the way: still in progress, not yet on site
+                self._event(t, tickets.record_arrival(t, tickets.Actor(member["name"], workflow.HANDLER), arrive))
+                clock = arrive  # the work starts on site
         self._work_and_rate(t, clock)
 
     def _party_member(self, grid_id: int) -> dict:
