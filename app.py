@@ -22,6 +22,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("map", "pages/map.py", "🗺️"),
     ("tickets", "pages/tickets.py", "📋"),
     ("report", "pages/report.py", "📝"),
+    ("indicators", "pages/indicators.py", "📊"),
     ("coverage", "pages/coverage.py", "🧭"),
     ("screen", "pages/screen.py", "📺"),
     ("audit", "pages/audit.py", "🔍"),

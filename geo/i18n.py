@@ -114,6 +114,15 @@ STRINGS: dict[str, dict[str, str]] = {
     "report.submit": {"zh": "提交上报", "en": "Submit"},
     "report.done": {"zh": "已受理，工单号 {code}，分派至 {grid}", "en": "Received: ticket {code}, routed to {grid}"},
     "report.duplicates": {"zh": "附近已有同类在办工单，可能是同一问题：", "en": "Open tickets of this kind nearby:"},
+    "nav.indicators": {"zh": "工单指标", "en": "Indicators"},
+    "ind.period": {"zh": "统计期（按上报时间）", "en": "Period (by report date)"},
+    "ind.by_category": {"zh": "按类别", "en": "By category"},
+    "ind.by_grid": {"zh": "按网格", "en": "By grid"},
+    "ind.definitions": {"zh": "口径：立案率=立案数/上报数；处置率=处置数/立案数；结案率=结案数/应结案数；"
+                              "按期结案率=按期办结数/应结案数；满意率=（满意+基本满意）/评价数。详见 geo/indicators.py。",
+                        "en": "Definitions: acceptance = accepted/reported; handling = handled/accepted; closure = "
+                              "closed/due; on-time = finished within limit/due; satisfaction = 3+ stars/rated. "
+                              "See geo/indicators.py."},
     "map.subtitle": {"zh": "社区、网格、在办工单、视频监控与服务设施一张图",
                      "en": "Communities, grids, open tickets, cameras and facilities on one map"},
     "map.legend": {"zh": "工单状态", "en": "Ticket states"},

@@ -158,3 +158,17 @@ def table(values: dict[str, float], lang: str = "zh") -> pd.DataFrame:
             shown = f"{v:,}"
         rows.append((label(k, lang), shown))
     return pd.DataFrame(rows, columns=["指标" if lang == "zh" else "Indicator", "数值" if lang == "zh" else "Value"])
+
+
+def labelled(frame: pd.DataFrame, key: str, lang: str, names: dict) -> pd.DataFrame:
+    """A ``by`` table for people: the key as a name, columns translated, rates in percent."""
+    out = frame.copy()
+    out[key] = out[key].map(names).fillna(out[key].astype(str))
+    for col in RATES & set(out.columns):
+        out[col] = (out[col] * 100).round(1)
+    for col in [c for c in out.columns if c.endswith("_h")]:
+        out[col] = out[col].round(1)
+    heading = {"category": ("类别", "Category"), "grid_id": ("网格", "Grid"), "community_id": ("社区", "Community")}
+    cols = {key: heading[key][0 if lang == "zh" else 1]}
+    cols |= {k: label(k, lang) + ("(%)" if k in RATES else "") for k in LABELS}
+    return out.rename(columns=cols)

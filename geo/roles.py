@@ -127,6 +127,7 @@ PAGE_ACCESS: dict[str, set[str]] = {
     "my_area": {"grid_head", "grid_worker", "party_member", "community_staff", "street_leader", "street_staff"},
     "map": set(_ALL),
     "tickets": set(_DESK),
+    "indicators": set(_DESK),
     "report": set(_DESK),
     "coverage": {"street_leader", "street_staff", "community_staff"},
     "screen": {"street_leader", "street_staff", "screen"},

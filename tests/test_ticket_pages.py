@@ -1,7 +1,7 @@
 """The ticket desk and the report form, through AppTest."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -101,3 +101,29 @@ def test_report_needs_a_location_then_routes_it(town_url, monkeypatch):
     code = at.success[0].value.split("工单号 ")[1].split("，")[0]
     newest = ts.query(engine, now=datetime.now(), limit=1).iloc[0]
     assert newest["code"] == code and newest["category"] == "sanitation"
+
+
+def test_indicators_page_matches_the_core_for_the_users_area(town_url, monkeypatch):
+    from geo import indicators
+    from geo.roles import Scope
+
+    engine = store.make_engine(town_url)
+    at = page("indicators", town_url, monkeypatch, "staff")
+    at.run()
+    assert not at.exception, at.exception
+    now = datetime.now()
+    start = datetime.combine(now.date() - timedelta(days=30), time.min)
+    end = datetime.combine(now.date() + timedelta(days=1), time.min)
+    whole = indicators.compute(indicators.load(engine), now, start=start, end=end)
+    shown = at.dataframe[0].value.set_index("指标")["数值"]
+    assert shown["上报数"] == f"{whole['reported']:,}"
+    community = next(iter(indicators.load(engine)["community_id"]))
+    at.selectbox(key="ind_community").set_value(community).run()
+    part = indicators.compute(indicators.load(engine, scope=Scope("community", community_id=community)), now,
+                              start=start, end=end)
+    assert at.dataframe[0].value.set_index("指标")["数值"]["上报数"] == f"{part['reported']:,}"
+    assert part["reported"] < whole["reported"]
+
+    head = page("indicators", town_url, monkeypatch, "gridhead1").run()
+    grids = head.dataframe[2].value  # by grid: only the grid head's own grid
+    assert len(grids) <= 1

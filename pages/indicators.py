@@ -1,0 +1,47 @@
+"""工单指标: the figures leaders quote, for the user's area and a chosen period."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import streamlit as st
+
+from geo import categories, export, indicators, layers
+from geo.roles import Scope
+from pages import common
+
+user = common.require("indicators")
+lang, t = common.lang(), common.t
+engine = common.engine()
+now = common.now()
+
+st.title(t("nav.indicators"))
+c1, c2 = st.columns(2)
+period = c1.date_input(t("ind.period"), value=(now.date() - timedelta(days=30), now.date()),
+                       max_value=now.date(), key="ind_period")
+start, end = (period[0], period[-1]) if isinstance(period, tuple) and period else (now.date(), now.date())
+scope = user.scope
+if scope.level == "street":  # the street may look at one community
+    names = layers.community_names(engine, scope)
+    pick = c2.selectbox(t("tickets.community"), [None, *names], key="ind_community",
+                        format_func=lambda k: t("tickets.all") if k is None else names[k])
+    if pick is not None:
+        scope = Scope("community", street_id=scope.street_id, community_id=pick)
+
+frame = indicators.load(engine, scope=scope)
+window = dict(start=datetime.combine(start, time.min), end=datetime.combine(end + timedelta(days=1), time.min))
+values = indicators.compute(frame, now, **window)
+st.caption(t("ind.definitions"))
+st.dataframe(indicators.table(values, lang), hide_index=True, width="content")
+
+by_category = indicators.labelled(indicators.by(frame, "category", now, **window), "category", lang,
+                                  {k: c.name(lang) for k, c in categories.CATEGORIES.items()})
+by_grid = indicators.labelled(indicators.by(frame, "grid_id", now, **window), "grid_id", lang,
+                              layers.grid_names(engine, scope=scope))
+st.subheader(t("ind.by_category"))
+st.dataframe(by_category, hide_index=True, width="stretch")
+st.subheader(t("ind.by_grid"))
+st.dataframe(by_grid, hide_index=True, width="stretch")
+st.download_button(t("tickets.export_xlsx"), export.excel_bytes({
+    "指标": indicators.table(values, lang), "按类别": by_category, "按网格": by_grid}),
+    f"indicators_{start:%Y%m%d}_{end:%Y%m%d}.xlsx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="ind_export")
