@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from geo import layers, projection, settings, store, workflow
 from geo.people import grid_scope
 from geo.roles import Scope
-from geo.schema import Building, Camera, Facility, Grid, Road, Ticket
+from geo.schema import Building, Camera, Facility, Road, Ticket
 
 #: Facilities and cameras this close outside the grid still count as "near".
 NEAR_M = 200.0

@@ -452,7 +452,6 @@ class StreetBuilder:
             link.pop("id", None)
 
     def _facilities(self, tiles: list[Polygon]) -> None:
-        rng = self.rng
         per_community = {"party_centre": 1, "service_station": 2, "elderly_daycare": 1, "clinic": 1,
                          "kindergarten": 2, "canteen": 1, "culture_station": 1, "mediation_room": 1}
         per_street = {"market": 4, "police_room": 3, "red_station": 4}

@@ -13,6 +13,7 @@ Environment:
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 import os
 import signal
 import socket
@@ -361,3 +362,41 @@ def _stop_group(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+# ---------------------------------------------------------------------------
+# Small demo towns shared by the tests
+
+#: The clock of the small test town: a Monday morning.
+TOWN_NOW = datetime(2026, 11, 23, 9)
+
+
+@pytest.fixture(scope="session")
+def small_town():
+    """Two communities (~17 grids, ~18,000 residents) and 300 tickets ending at TOWN_NOW."""
+    from geo import demo
+
+    return demo.generate(now=TOWN_NOW, communities=2, tickets_per_street=300)
+
+
+@pytest.fixture
+def engine(database_url, small_town):
+    """The small town loaded into a fresh database of each backend."""
+    from geo import store
+
+    eng = store.make_engine(database_url)
+    store.load_town(eng, small_town)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def town_url(tmp_path_factory):
+    """The small town in its own SQLite file, tickets ending now (for pages), one per test module."""
+    from geo import demo, store
+
+    path = tmp_path_factory.mktemp("town") / "town.db"
+    eng = store.make_engine(f"sqlite:///{path}")
+    store.load_town(eng, demo.generate(communities=2, tickets_per_street=300))
+    eng.dispose()
+    return f"sqlite:///{path}"

@@ -14,15 +14,6 @@ APP = settings.ROOT / "app.py"
 PW = demo.DEMO_PASSWORD
 
 
-@pytest.fixture(scope="module")
-def town_url(tmp_path_factory):
-    path = tmp_path_factory.mktemp("access") / "town.db"
-    engine = store.make_engine(f"sqlite:///{path}")
-    store.load_town(engine, demo.generate(communities=2, tickets_per_street=300))
-    engine.dispose()
-    return f"sqlite:///{path}"
-
-
 @pytest.fixture
 def app(town_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", town_url)

@@ -14,19 +14,6 @@ NOW = datetime(2026, 11, 23, 9)
 PW = demo.DEMO_PASSWORD
 
 
-@pytest.fixture(scope="module")
-def small_town():
-    return demo.generate(now=NOW, communities=2, tickets_per_street=100)
-
-
-@pytest.fixture
-def engine(database_url, small_town):
-    engine = store.make_engine(database_url)
-    store.load_town(engine, small_town)
-    yield engine
-    engine.dispose()
-
-
 def test_demo_users_of_every_role_are_stored_hashed(engine):
     with engine.connect() as conn:
         rows = conn.execute(select(UserRow.username, UserRow.role, UserRow.password_hash)).fetchall()

@@ -314,17 +314,6 @@ def test_offline_cameras_see_nothing():
 
 # --------------------------------------------------------------------------- the page
 
-@pytest.fixture(scope="module")
-def town_url(tmp_path_factory):
-    from geo import demo, store
-
-    path = tmp_path_factory.mktemp("coverage_page") / "town.db"
-    engine = store.make_engine(f"sqlite:///{path}")
-    store.load_town(engine, demo.generate(communities=2, tickets_per_street=50))
-    engine.dispose()
-    return f"sqlite:///{path}"
-
-
 def _page(town_url, monkeypatch):
     from streamlit.testing.v1 import AppTest
 

@@ -21,16 +21,6 @@ def signed_in(at: AppTest, url: str, username: str = "leader", password: str = d
     return at.run()
 
 
-@pytest.fixture(scope="module")
-def town_url(tmp_path_factory):
-    """A small town in its own SQLite file, with tickets ending now."""
-    path = tmp_path_factory.mktemp("pages") / "town.db"
-    engine = store.make_engine(f"sqlite:///{path}")
-    store.load_town(engine, demo.generate(communities=2, tickets_per_street=300))
-    engine.dispose()
-    return f"sqlite:///{path}"
-
-
 @pytest.fixture
 def app(town_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", town_url)

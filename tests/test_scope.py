@@ -6,26 +6,13 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from geo import area, audit, auth, demo, indicators, layers, people, roles, store, tickets, visits
+from geo import area, audit, auth, demo, indicators, layers, people, roles, tickets, visits
 from geo import ticket_service as ts
 from geo.errors import NotFoundError
 from geo.schema import Community, Grid, Household, Ticket
 
 NOW = datetime(2026, 11, 23, 9)
 PW = demo.DEMO_PASSWORD
-
-
-@pytest.fixture(scope="module")
-def small_town():
-    return demo.generate(now=NOW, communities=2, tickets_per_street=300)
-
-
-@pytest.fixture
-def engine(database_url, small_town):
-    engine = store.make_engine(database_url)
-    store.load_town(engine, small_town)
-    yield engine
-    engine.dispose()
 
 
 def login(engine, name: str) -> auth.User:

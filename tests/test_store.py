@@ -8,22 +8,9 @@ import pytest
 import shapely
 from sqlalchemy import func, inspect, select, text
 
-from geo import demo, layers, schema, store
+from geo import layers, schema, store
 
 NOW = datetime(2026, 11, 23, 9)
-
-
-@pytest.fixture(scope="module")
-def small_town():
-    return demo.generate(now=NOW, communities=2, tickets_per_street=300)
-
-
-@pytest.fixture
-def engine(database_url, small_town):
-    engine = store.make_engine(database_url)
-    store.load_town(engine, small_town)
-    yield engine
-    engine.dispose()
 
 
 def test_every_row_arrives(engine, small_town):

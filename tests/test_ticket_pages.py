@@ -3,21 +3,11 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from geo import auth, demo, settings, store, ticket_service as ts
 
 PAGES = settings.ROOT / "pages"
-
-
-@pytest.fixture(scope="module")
-def town_url(tmp_path_factory):
-    path = tmp_path_factory.mktemp("desk") / "town.db"
-    engine = store.make_engine(f"sqlite:///{path}")
-    store.load_town(engine, demo.generate(communities=2, tickets_per_street=200))
-    engine.dispose()
-    return f"sqlite:///{path}"
 
 
 def page(name: str, url: str, monkeypatch, username: str = "staff") -> AppTest:

@@ -9,7 +9,7 @@ import pytest
 import shapely
 from sqlalchemy import func, select
 
-from geo import categories, demo, store, ticket_service as ts, tickets, workflow
+from geo import categories, ticket_service as ts, tickets, workflow
 from geo.errors import ConcurrentEditError, IllegalTransitionError, OutsideAreaError, ValidationError
 from geo.schema import Ticket, TicketEvent
 from geo.tickets import Actor
@@ -179,37 +179,24 @@ def test_party_member_arrives_within_30_minutes_or_is_late():
 
 # --------------------------------------------------------------------------- on the database
 
-@pytest.fixture(scope="module")
-def town():
-    return demo.generate(now=MONDAY, communities=2, tickets_per_street=60)
-
-
-@pytest.fixture
-def engine(database_url, town):
-    engine = store.make_engine(database_url)
-    store.load_town(engine, town)
-    yield engine
-    engine.dispose()
-
-
 def count(engine, model):
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(model)).scalar_one()
 
 
-def test_routing_inside_on_boundary_just_outside_and_far(engine, town):
-    grids = {g["id"]: g for g in town["grid"]}
-    g = town["grid"][0]
+def test_routing_inside_on_boundary_just_outside_and_far(engine, small_town):
+    grids = {g["id"]: g for g in small_town["grid"]}
+    g = small_town["grid"][0]
     inside = g["geom"].representative_point()
     assert ts.route(engine, inside.x, inside.y) == ts.Routing(g["id"], g["community_id"], 1, None)
     # an exact corner shared by several grids: the smallest grid code wins, flagged
     corner = next(c for c in g["geom"].exterior.coords
-                  if sum(c in set(o["geom"].exterior.coords) for o in town["grid"]) >= 2)
-    owners = [o for o in town["grid"] if corner in set(o["geom"].exterior.coords)]
+                  if sum(c in set(o["geom"].exterior.coords) for o in small_town["grid"]) >= 2)
+    owners = [o for o in small_town["grid"] if corner in set(o["geom"].exterior.coords)]
     r = ts.route(engine, *corner)
     assert r.flag == "boundary" and r.grid_id == min(owners, key=lambda o: o["code"])["id"]
     # 10 m outside the street's edge: the nearest grid, flagged as snapped
-    street = town["street"][0]["geom"]
+    street = small_town["street"][0]["geom"]
     edge_pt = shapely.Point(street.exterior.coords[0])
     centre = street.centroid
     dx, dy = edge_pt.x - centre.x, edge_pt.y - centre.y
@@ -218,7 +205,7 @@ def test_routing_inside_on_boundary_just_outside_and_far(engine, town):
     assert not street.covers(near)
     r = ts.route(engine, near.x, near.y)
     assert r.flag == "snapped" and 0 < r.distance_m <= ts.ROUTING_TOLERANCE_M
-    assert grids[r.grid_id]["geom"].distance(near) == min(o["geom"].distance(near) for o in town["grid"])
+    assert grids[r.grid_id]["geom"].distance(near) == min(o["geom"].distance(near) for o in small_town["grid"])
     before = count(engine, Ticket)
     far = shapely.Point(edge_pt.x + dx / norm * 0.005, edge_pt.y + dy / norm * 0.005)  # ~500 m
     with pytest.raises(OutsideAreaError):
@@ -226,11 +213,11 @@ def test_routing_inside_on_boundary_just_outside_and_far(engine, town):
     assert count(engine, Ticket) == before
 
 
-def test_report_then_two_people_act_at_once_one_wins(engine, town):
-    p = town["grid"][1]["geom"].representative_point()
+def test_report_then_two_people_act_at_once_one_wins(engine, small_town):
+    p = small_town["grid"][1]["geom"].representative_point()
     t = ts.report(engine, category="water", description="整栋楼停水", lon=p.x, lat=p.y, now=MONDAY,
                   reporter_name="李四", reporter_phone="13800001234")
-    assert t["code"].startswith("GD20261123") and t["grid_id"] == town["grid"][1]["id"]
+    assert t["code"].startswith("GD20261123") and t["grid_id"] == small_town["grid"][1]["id"]
     version = ts.get(engine, t["id"])["version"]
     ts.act(engine, t["id"], "accept", GRID, expected_version=version, now=MONDAY + timedelta(minutes=5))
     events = count(engine, TicketEvent)
@@ -246,8 +233,8 @@ def test_report_then_two_people_act_at_once_one_wins(engine, town):
     assert list(ts.history(engine, t["id"])["action"]) == ["report", "accept"]
 
 
-def test_duplicates_are_suggested_and_merge_keeps_both_histories(engine, town):
-    p = town["grid"][2]["geom"].representative_point()
+def test_duplicates_are_suggested_and_merge_keeps_both_histories(engine, small_town):
+    p = small_town["grid"][2]["geom"].representative_point()
     first = ts.report(engine, category="sanitation", description="垃圾桶满了", lon=p.x, lat=p.y, now=MONDAY)
     nearby = (p.x + 0.0003, p.y)  # ~30 m east
     dup = ts.duplicates(engine, category="sanitation", lon=nearby[0], lat=nearby[1], now=MONDAY)
@@ -265,8 +252,8 @@ def test_duplicates_are_suggested_and_merge_keeps_both_histories(engine, town):
     assert ts.get(engine, first["id"])["state"] == "reported"  # the kept ticket goes on
 
 
-def test_the_clock_escalates_in_the_database(engine, town):
-    p = town["grid"][3]["geom"].representative_point()
+def test_the_clock_escalates_in_the_database(engine, small_town):
+    p = small_town["grid"][3]["geom"].representative_point()
     t = ts.report(engine, category="sanitation", description="污水外溢", lon=p.x, lat=p.y, now=MONDAY)
     assert t["id"] not in ts.escalate_due(engine, MONDAY + timedelta(hours=3))
     assert t["id"] in ts.escalate_due(engine, MONDAY + timedelta(hours=5))
@@ -275,13 +262,13 @@ def test_the_clock_escalates_in_the_database(engine, town):
     assert last["actor_role"] == "system" and last["to_state"] == "community_dispatched"
 
 
-def test_nearest_available_party_members_are_suggested(engine, town):
-    p = town["grid"][0]["geom"].representative_point()
+def test_nearest_available_party_members_are_suggested(engine, small_town):
+    p = small_town["grid"][0]["geom"].representative_point()
     t = ts.report(engine, category="elderly_care", description="独居老人需要帮助", lon=p.x, lat=p.y, now=MONDAY)
     people = ts.suggest_assignees(engine, t["id"], n=5)
     assert len(people) == 5
     assert set(people["role"]) <= {"party_member", "volunteer"}
     d = people["distance_m"].dropna().to_list()
     assert d == sorted(d)
-    bound = {p_["id"] for p_ in town["person"] if p_.get("grid_id") == t["grid_id"] and p_.get("available", True)}
+    bound = {p_["id"] for p_ in small_town["person"] if p_.get("grid_id") == t["grid_id"] and p_.get("available", True)}
     assert set(people["id"]) <= bound
