@@ -7,6 +7,7 @@ in the normal view). Figures come from geo.screen, the map from geo.screen_map.
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 
 import altair as alt
@@ -25,7 +26,21 @@ engine = common.engine()
 kiosk = str(st.query_params.get("kiosk", "")).lower() in ("1", "true", "yes")
 base_scope = common.require("screen").scope  # street leaders, street staff, the wall's screen account
 
-CSS = """<style>
+#: Chart heights on the 1920x1080 layout (px; scaled with the wall like everything else).
+CATS_H, TREND_H, MAP_H = 230, 190, 740
+
+
+def _rem(css: str) -> str:
+    """px → rem (16 px = 1 rem at 1920x1080), except in @media lines (rem there ignores the root font size)."""
+    return "\n".join(line if line.lstrip().startswith("@media") else
+                     re.sub(r"(\d+(?:\.\d+)?)px", lambda m: f"{float(m[1]) / 16:g}rem", line)
+                     for line in css.splitlines())
+
+
+CSS = _rem("""<style>
+/* one rem = 16 px on a 1920x1080 wall, 32 px on 3840x2160: every size below scales with the wall.
+   (Not CSS zoom: Streamlit measures charts in zoomed pixels and Vega then draws them twice too wide.) */
+html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
 .stApp, [data-testid="stAppViewContainer"], [data-testid="stMain"] {
   background: radial-gradient(ellipse at 50% 0%, #0d2552 0%, #061230 55%, #030a1c 100%); color: #dce7f7; }
 [data-testid="stMainBlockContainer"] { padding: 0.5rem 1.1rem 0 1.1rem; max-width: 100%; }
@@ -64,9 +79,13 @@ CSS = """<style>
 [data-testid="stDeckGlJsonChart"] { border: 1px solid #1b467f; border-radius: 8px; overflow: hidden;
   background: #040c20; }
 [data-testid="stDeckGlJsonChart"] div { background-color: transparent !important; }
-/* laid out for 1920x1080; a 4K wall (3840x2160) shows the same layout at twice the size */
-@media (min-width: 3000px) { [data-testid="stAppViewContainer"] { zoom: 2; } }
-</style>"""
+/* Vega-Lite height "container": the chart fills these boxes, whose height scales with the wall */
+.st-key-scr-chart-cats [data-testid="stVegaLiteChart"] { height: {CATS_H}px !important; }
+.st-key-scr-chart-trend [data-testid="stVegaLiteChart"] { height: {TREND_H}px !important; }
+/* the deck keeps its 1920 layout size in px (the view's zoom level is fitted to that size on the server)
+   and its element is zoomed on a 4K wall (px here: rem in a media condition ignores the root font size) */
+@media (min-width: 3000px) and (min-height: 1600px) { .st-key-scr-map { zoom: 2; } [data-testid="stDeckGlJsonChart"] { height: {MAP_H}px !important; } }
+</style>""".replace("{CATS_H}", str(CATS_H)).replace("{TREND_H}", str(TREND_H)).replace("{MAP_H}", str(MAP_H)))
 KIOSK_CSS = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
 [data-testid="stToolbar"], [data-testid="stDecoration"], [data-testid="stStatusWidget"],
@@ -112,7 +131,6 @@ scope = Scope("community", community_id=chosen) if chosen is not None else base_
 title = screen.street_title(engine, scope)
 
 
-MAP_H = 740
 URGENT_TAG = "<span class='scr-tag urgent'>!</span>"
 
 
@@ -134,11 +152,25 @@ def rank_table(df: pd.DataFrame) -> str:
     return f"<table class='scr-table'><tr>{head}</tr>{rows}</table>"
 
 
-def dark(chart: alt.Chart, height: int) -> alt.Chart:
-    return (chart.properties(height=height, background="transparent")
-            .configure_view(strokeWidth=0).configure_axis(labelColor="#9fb3d1", titleColor="#9fb3d1",
-                                                          gridColor="#163664", domainColor="#1f4a8a", labelFontSize=12)
-            .configure_legend(labelColor="#dce7f7", titleColor="#9fb3d1", orient="top", labelFontSize=12))
+def wall_px(px: float) -> dict:
+    """A Vega size that scales with the wall like the rem-based CSS (px at 1920x1080, twice that at 4K)."""
+    return {"expr": f"{px} * max(1, min(windowSize()[0] / 1920, windowSize()[1] / 1080))"}
+
+
+def dark(chart: alt.Chart) -> alt.Chart:
+    """Dark, wall-sized chart; its height comes from the st.container it is drawn in (CSS, in rem)."""
+    return (chart.properties(background="transparent")
+            .configure_view(strokeWidth=0)
+            .configure_axis(labelColor="#b4c6e2", titleColor="#9fb3d1", gridColor="#163664", domainColor="#1f4a8a",
+                            labelFontSize=wall_px(15), labelPadding=wall_px(4), tickSize=wall_px(4),
+                            labelLimit=wall_px(140))
+            .configure_legend(labelColor="#dce7f7", titleColor="#9fb3d1", orient="top", labelFontSize=wall_px(15),
+                              symbolSize=wall_px(160), symbolStrokeWidth=wall_px(3)))
+
+
+def chart(key: str, c: alt.Chart) -> None:
+    with st.container(key=f"scr-chart-{key}"):
+        st.altair_chart(dark(c.properties(height="container")), theme=None, width="stretch")
 
 
 @st.fragment(run_every=screen.REFRESH_S)
@@ -171,14 +203,14 @@ def wall() -> None:
                 ("party_members", "screen.party"), ("volunteers", "screen.volunteers"))) + "</div></div>")
         st.html(f"<div class='scr-h'>{t('screen.categories').format(n=n)}</div>")
         cats = s.categories.head(8)
-        st.altair_chart(dark(alt.Chart(cats).mark_bar(color="#2f8bff", cornerRadiusEnd=3).encode(
-            x=alt.X("reported:Q", title=None), y=alt.Y("name:N", sort=None, title=None)), 230),
-            theme=None, width="stretch")
+        chart("cats", alt.Chart(cats).mark_bar(color="#2f8bff", cornerRadiusEnd=wall_px(3)).encode(
+            x=alt.X("reported:Q", title=None, axis=alt.Axis(tickCount=4)), y=alt.Y("name:N", sort=None, title=None)))
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.rank_communities')}</div>"
                 f"{rank_table(s.communities.head(6))}</div>")
     with middle:
         d = screen_map.deck(base, s, basemap=screen.BASEMAP, height_px=MAP_H, width_px=1000)
-        st.pydeck_chart(d, height=MAP_H, key="screen_map")
+        with st.container(key="scr-map"):  # zoomed as one on a 4K wall (CSS)
+            st.pydeck_chart(d, height=MAP_H, key="screen_map")
         st.html(f"<div class='scr-legend'>{t('screen.legend').format(n=n)}"
                 f"{' · ' + t('screen.offline_map') if screen.BASEMAP == 'offline' else ''}</div>")
     with right:
@@ -192,11 +224,10 @@ def wall() -> None:
         st.html(f"<div class='scr-h'>{t('screen.trend').format(n=n)}</div>")
         long = s.trend.melt("day", var_name="kind", value_name="count")
         long["kind"] = long["kind"].map({"reported": t("screen.reported"), "closed": t("screen.closed")})
-        st.altair_chart(dark(alt.Chart(long).mark_line(strokeWidth=2.5).encode(
-            x=alt.X("day:T", title=None, axis=alt.Axis(format="%m-%d", labelAngle=0, tickCount=5)),
-            y=alt.Y("count:Q", title=None),
-            color=alt.Color("kind:N", title=None, scale=alt.Scale(range=["#2f8bff", "#37e39b"]))), 190),
-            theme=None, width="stretch")
+        chart("trend", alt.Chart(long).mark_line(strokeWidth=wall_px(2.5)).encode(
+            x=alt.X("day:T", title=None, axis=alt.Axis(format="%m-%d", labelAngle=0, tickCount=4)),
+            y=alt.Y("count:Q", title=None, axis=alt.Axis(tickCount=4)),
+            color=alt.Color("kind:N", title=None, scale=alt.Scale(range=["#2f8bff", "#37e39b"]))))
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.rank_grids')}</div>"
                 f"{rank_table(s.grids.head(6))}</div>")
 
