@@ -3,7 +3,8 @@
 Layers, bottom to top: the street and its roads (the offline basemap), grids
 coloured by open-ticket load, community outlines and names, an extruded H3
 layer of ticket density, facilities, cameras (green online, grey offline,
-amber fault), and the overdue (red, haloed) and urgent (orange) tickets.
+amber fault), and the overdue (red, haloed, in a wide pulsing red ring) and
+urgent (orange) tickets.
 
 Offline by default. Note the trap: ``pdk.Deck(map_provider=None,
 map_style=None)`` leaves ``mapStyle`` out of the JSON, and Streamlit's
@@ -103,8 +104,17 @@ def base_layers(base: Basemap, *, roads: bool = True) -> list[pdk.Layer]:
     return layers
 
 
-def live_layers(base: Basemap, s: Screen) -> list[pdk.Layer]:
-    """Grids by load, outlines, ticket density, facilities, cameras and alerts."""
+#: Pixel radius of the ring round each overdue ticket, by pulse phase (the page alternates it each refresh).
+RING_PX = (16, 24)
+
+
+def live_layers(base: Basemap, s: Screen, *, pulse: int = 0) -> list[pdk.Layer]:
+    """Grids by load, outlines, ticket density, facilities, cameras and alerts.
+
+    Overdue tickets get a wide red ring drawn over everything (the H3 columns
+    included) whose size follows ``pulse`` (0 or 1): the page flips it on each
+    refresh, so the rings beat without the view being touched.
+    """
     load = base.grids[["id"]].merge(s.grid_load, left_on="id", right_on="grid_id", how="left")
     open_ = load["open"].fillna(0).to_numpy()
     colours = _ramp(open_, max(float(open_.max()) if len(open_) else 1.0, 1.0))
@@ -149,7 +159,12 @@ def live_layers(base: Basemap, s: Screen) -> list[pdk.Layer]:
     if len(s.alerts):
         pts = [{"x": [round(x, DIGITS), round(y, DIGITS)], "c": OVERDUE if o else URGENT, "k": code}
                for x, y, o, code in zip(s.alerts["lon"], s.alerts["lat"], s.alerts["overdue"], s.alerts["code"])]
+        ring = [p for p, o in zip(pts, s.alerts["overdue"]) if o]
         layers += [
+            pdk.Layer("ScatterplotLayer", ring, id="overdue_ring", get_position="x", get_radius=1,
+                      radius_units='"pixels"', radius_min_pixels=RING_PX[pulse % 2], filled=False, stroked=True,
+                      get_line_color=OVERDUE, line_width_units='"pixels"', get_line_width=4 + 2 * (pulse % 2),
+                      parameters=ON_TOP),
             pdk.Layer("ScatterplotLayer", pts, id="alert_halo", get_position="x", get_radius=45,
                       radius_min_pixels=11, filled=True, get_fill_color=[255, 40, 50, 60], stroked=True,
                       get_line_color="c", line_width_min_pixels=2.5, parameters=ON_TOP),
@@ -173,12 +188,16 @@ class CompactDeck(pdk.Deck):
 
 
 def deck(base: Basemap, s: Screen, *, basemap: str = "offline", height_px: int = 720,
-         width_px: int = 1000) -> pdk.Deck:
-    """The screen's Deck. ``basemap``: "offline" (no outside host) or "carto" (online dark tiles)."""
+         width_px: int = 1000, pulse: int = 0) -> pdk.Deck:
+    """The screen's Deck. ``basemap``: "offline" (no outside host) or "carto" (online dark tiles).
+
+    ``pulse`` (0/1) sizes the overdue rings; only layers change with it, never
+    the initial view state, so Streamlit keeps the wall's view across refreshes.
+    """
     if basemap not in ("offline", "carto"):
         raise ValueError(f"basemap must be 'offline' or 'carto', not {basemap!r}")
     online = basemap == "carto"
-    layers = [*base_layers(base, roads=not online), *live_layers(base, s)]
+    layers = [*base_layers(base, roads=not online), *live_layers(base, s, pulse=pulse)]
     view = view_state(base.bounds, width_px=width_px, height_px=height_px)
     tooltip = {"text": "{n}"}
     if online:

@@ -208,7 +208,8 @@ def wall() -> None:
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.rank_communities')}</div>"
                 f"{rank_table(s.communities.head(6))}</div>")
     with middle:
-        d = screen_map.deck(base, s, basemap=screen.BASEMAP, height_px=MAP_H, width_px=1000)
+        pulse = int(now.timestamp()) // screen.REFRESH_S % 2  # overdue rings grow and shrink on alternate refreshes
+        d = screen_map.deck(base, s, basemap=screen.BASEMAP, height_px=MAP_H, width_px=1000, pulse=pulse)
         with st.container(key="scr-map"):  # zoomed as one on a 4K wall (CSS)
             st.pydeck_chart(d, height=MAP_H, key="screen_map")
         st.html(f"<div class='scr-legend'>{t('screen.legend').format(n=n)}"

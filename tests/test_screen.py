@@ -207,6 +207,18 @@ def test_deck_is_offline_and_small(engine):
         screen_map.deck(base, s, basemap="google")
 
 
+def test_overdue_ring_pulses_without_moving_the_view(engine):
+    base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
+    specs = [json.loads(screen_map.deck(base, s, pulse=k).to_json()) for k in (0, 1)]
+    rings = [next(layer for layer in spec["layers"] if layer["id"] == "overdue_ring") for spec in specs]
+    ids = [layer["id"] for layer in specs[0]["layers"]]
+    assert ids.index("overdue_ring") > ids.index("ticket_cells")  # drawn after the columns...
+    assert rings[0]["parameters"]["depthTest"] is False  # ...and never hidden by them
+    assert len(rings[0]["data"]) == 1  # T2 only: the urgent T5 is not overdue
+    assert rings[0]["radiusMinPixels"] < rings[1]["radiusMinPixels"]
+    assert specs[0]["initialViewState"] == specs[1]["initialViewState"]  # Streamlit keeps the view
+
+
 def test_view_fits_the_bounds():
     v = screen_map.view_state((103.95, 30.99, 103.96, 30.998), width_px=1000, height_px=720, pitch=0)
     assert v.longitude == pytest.approx(103.955) and 15 < v.zoom < 17
