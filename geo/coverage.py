@@ -380,9 +380,36 @@ def camera_road_coverage(sectors: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, *,
                           "seen_m": shapely.length(inside)}).groupby("kind").sum()
     table.loc["all"] = table.sum()
     table["share"] = table["seen_m"] / table["length_m"].where(table["length_m"] > 0)
-    blind = gpd.GeoDataFrame({"kind": kind.to_numpy()},
+    name = rm["name"] if "name" in rm else pd.Series(None, index=rm.index, dtype=object)
+    blind = gpd.GeoDataFrame({"kind": kind.to_numpy(), "name": name.to_numpy()},
                              geometry=shapely.difference(rm.geometry.values, seen), crs=settings.METRIC_CRS)
     blind = blind.explode(index_parts=False)
     blind = blind[blind.geometry.length >= min_blind_m]
     blind["length_m"] = blind.geometry.length.round(1)
     return table, projection.to_storage(blind.reset_index(drop=True))
+
+
+@dataclass
+class CameraCoverage:
+    """What the cameras see: every camera, the views of the online ones, roads seen and blind."""
+
+    cameras: gpd.GeoDataFrame  # every camera (lon-lat points) with its status
+    sectors: gpd.GeoDataFrame  # views of the online cameras, clipped by buildings
+    roads: pd.DataFrame  # per road kind and "all": length_m, seen_m, share
+    blind: gpd.GeoDataFrame  # blind stretches of road (≥ MIN_BLIND_M), lon-lat
+
+    def status(self) -> dict[str, int]:
+        """Cameras in all, online, and not online (offline or faulty: they see nothing)."""
+        st = self.cameras["status"] if "status" in self.cameras else pd.Series("online", index=self.cameras.index)
+        online = int((st == "online").sum())
+        return {"total": int(len(st)), "online": online, "offline": int(len(st)) - online}
+
+
+def camera_coverage(cameras: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
+                    buildings: gpd.GeoDataFrame | None = None, *,
+                    min_blind_m: float = MIN_BLIND_M) -> CameraCoverage:
+    """Camera coverage of the roads: online cameras' views (minus building shadows), the
+    share of road length they see by road kind, and the blind stretches."""
+    sectors = camera_sectors(cameras, buildings, online_only=True)
+    table, blind = camera_road_coverage(sectors, roads, min_blind_m=min_blind_m)
+    return CameraCoverage(cameras=cameras, sectors=sectors, roads=table, blind=blind)

@@ -312,6 +312,38 @@ def test_offline_cameras_see_nothing():
     assert len(coverage.camera_sectors(cams, online_only=False)) == 1
 
 
+def test_camera_coverage_of_a_straight_road_seen_from_the_south():
+    # Camera at the origin facing north, 90° field of view, 50 m range. The street
+    # y = 20 (x from -100 to 100, 200 m) is inside the view where |x| ≤ 20 (the 45°
+    # edges; the arc is at x = ±45.8 there): 40 m seen. The lane y = -30 is behind it.
+    # A second camera facing the lane is offline: it sees nothing.
+    cams = _gdf({"id": [1, 2], "heading": [0.0, 180.0], "fov": [90.0, 90.0], "range_m": [50.0, 50.0],
+                 "status": ["online", "offline"]}, [Point(0, 0), Point(0, 0)])
+    roads = projection.to_storage(lines([(-100, 20), (100, 20)], [(-100, -30), (100, -30)],
+                                        kind=["street", "lane"], name=["北街", "南巷"]))
+    cc = coverage.camera_coverage(cams, roads)
+    assert cc.status() == {"total": 2, "online": 1, "offline": 1}
+    assert len(cc.sectors) == 1
+    assert cc.roads.loc["street", "length_m"] == pytest.approx(200)
+    assert cc.roads.loc["street", "seen_m"] == pytest.approx(40, abs=0.01)
+    assert cc.roads.loc["street", "share"] == pytest.approx(0.2, abs=1e-4)
+    assert cc.roads.loc["lane", "seen_m"] == pytest.approx(0, abs=1e-6)
+    assert cc.roads.loc["all", "share"] == pytest.approx(40 / 400, abs=1e-4)
+    # blind: 80 m either side of the view on the street, the whole lane
+    got = sorted(zip(cc.blind["name"], cc.blind["length_m"]))
+    assert got == [("北街", pytest.approx(80, abs=0.01)), ("北街", pytest.approx(80, abs=0.01)),
+                   ("南巷", pytest.approx(200, abs=0.01))]
+    # a 10 × 5 m kiosk at 10 ≤ y ≤ 15 in front of the camera: its corners (±5, 10)
+    # throw the shadow onto y = 20 over |x| ≤ 10, so 20 m of the 40 stay seen
+    kiosk = _gdf({"id": [1]}, [box(-5, 10, 5, 15)])
+    cc = coverage.camera_coverage(cams, roads, kiosk)
+    assert cc.roads.loc["street", "seen_m"] == pytest.approx(20, abs=0.01)
+    # with both cameras offline nothing is seen and every road is blind
+    cc = coverage.camera_coverage(cams.assign(status="offline"), roads)
+    assert cc.status()["online"] == 0 and len(cc.sectors) == 0
+    assert cc.roads.loc["all", "seen_m"] == 0 and cc.blind["length_m"].sum() == pytest.approx(400, abs=0.01)
+
+
 # --------------------------------------------------------------------------- the page
 
 def _page(town_url, monkeypatch):
