@@ -186,6 +186,7 @@ class SetCovering(_Covering):
 
     def __init__(self, reach, weights=None, *, name: str = "lscp") -> None:
         super().__init__(reach, weights, name=name)
+        self.proven = True  # False when HiGHS stopped at the time limit with a feasible answer
 
     @property
     def uncoverable(self) -> np.ndarray:
@@ -203,7 +204,10 @@ class SetCovering(_Covering):
         else:
             res = milp(np.ones(m), constraints=[LinearConstraint(a, 1, np.inf)], integrality=np.ones(m),
                        bounds=Bounds(0, 1), options={"time_limit": time_limit} if time_limit else {})
-            x = self._check(res, "set covering")
+            # a feasible answer cut short by the time limit still answers "how many sites":
+            # keep it and say it is not proven (the bound may allow fewer)
+            x = res.x if res.status == 1 and res.x is not None else self._check(res, "set covering")
+            self.proven = res.status == 0
             self.solution = self._gain_solution("exact", np.flatnonzero(x > 0.5), t0)
         self.greedy()
         return self
@@ -280,7 +284,7 @@ class SitePlan:
 
 def plan_sites(plan: coverage.Plan, ftype: str, k: int, *, cands: gpd.GeoDataFrame,
                method: str = "walking", scenario: coverage.Scenario = coverage.Scenario(),
-               time_limit: float | None = 30.0) -> SitePlan:
+               time_limit: float | None = 30.0, cover_time_limit: float | None = 10.0) -> SitePlan:
     """Best k new ``ftype`` sites among ``cands`` for the residents the current ones leave out.
 
     Demand is aggregated to buildings (their door, their residents).
@@ -299,7 +303,7 @@ def plan_sites(plan: coverage.Plan, ftype: str, k: int, *, cands: gpd.GeoDataFra
         cost = pair_costs(plan.door_xy[need], sxy, reach)
     w = b["residents"].to_numpy(float)[need]
     mclp = MaximalCovering.from_cost_matrix(cost, reach, w, k=k).solve(time_limit=time_limit)
-    lscp = SetCovering.from_cost_matrix(cost, reach, w).solve(time_limit=time_limit)
+    lscp = SetCovering.from_cost_matrix(cost, reach, w).solve(time_limit=cover_time_limit)
     rows = []
     for sol in (mclp.solution, mclp.greedy_solution):
         for rank, (j, g) in enumerate(zip(sol.sites, sol.gains), start=1):

@@ -33,7 +33,7 @@ def test_mclp_beats_greedy_on_the_trap():
 
 def test_lscp_beats_greedy_on_the_trap():
     s = siting.SetCovering(TRAP).solve()
-    assert s.n_sites == 2 and sorted(s.solution.sites) == [1, 2]
+    assert s.n_sites == 2 and sorted(s.solution.sites) == [1, 2] and s.proven
     assert len(s.greedy_solution.sites) == 3
     assert s.solution.covered.all()
 
@@ -85,6 +85,18 @@ def test_non_optimal_answers_are_refused(monkeypatch):
     monkeypatch.setattr(siting, "milp", lambda *a, **k: Res())
     with pytest.raises(siting.SolverError, match="optimum"):
         siting.MaximalCovering(TRAP, k=2).solve()
+
+
+def test_set_cover_cut_short_keeps_its_feasible_answer_but_says_so(monkeypatch):
+    class Res:  # HiGHS at its time limit with an incumbent: all three sites
+        status, x, message = 1, np.array([1.0, 1.0, 1.0]), "time limit reached"
+    monkeypatch.setattr(siting, "milp", lambda *a, **k: Res())
+    s = siting.SetCovering(TRAP).solve(time_limit=0.1)
+    assert s.n_sites == 3 and not s.proven and s.solution.covered.all()
+    assert siting.SetCovering(TRAP).proven  # fresh, nothing to doubt
+    Res.x = None  # no feasible answer at all: still refused
+    with pytest.raises(siting.SolverError, match="optimum"):
+        siting.SetCovering(TRAP).solve()
 
 
 def test_bad_inputs_are_refused():
