@@ -18,6 +18,7 @@ from geo.i18n import t
 
 BLIND_RAMP = ("#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704")  # few → many uncovered
 EXACT_COLOR, GREEDY_COLOR, ADDED_COLOR, CLOSED_COLOR = "#1b7837", "#2166ac", "#762a83", "#8d99ae"
+VIEW_COLOR, CAM_BLIND_COLOR = "#3a86ff", "#d62828"  # camera views; road stretches no camera sees
 
 
 def ramp_color(value: float, top: float) -> str:
@@ -40,7 +41,20 @@ def coverage_map(layers: dict[str, gpd.GeoDataFrame], result: coverage.CoverageR
     _add_facilities(m, result, lang)
     if sites is not None and len(sites):
         _add_sites(m, sites, lang)
-    return offline.localise(m)
+    return offline.localise(_layer_control_last(m))
+
+
+def _layer_control_last(m: folium.Map) -> folium.Map:
+    """Move street_map's layer control behind the overlays added here.
+
+    The control lists every overlay of the map when it renders; rendered before them it
+    names JavaScript variables not yet assigned, Leaflet throws, and st_folium never sizes
+    its frame (a map 0 px high).
+    """
+    for key, child in list(m._children.items()):
+        if isinstance(child, folium.LayerControl):
+            m._children.move_to_end(key)
+    return m
 
 
 def legend_html(result: coverage.CoverageResult, lang: str = "zh") -> str:
@@ -119,3 +133,35 @@ def _add_sites(m: folium.Map, sites: gpd.GeoDataFrame, lang: str) -> None:
         else:
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=14, color=color, weight=3, fill=False,
                                 tooltip=tip).add_to(group)
+
+
+def camera_map(layers: dict[str, gpd.GeoDataFrame], cams: coverage.CameraCoverage, *,
+               basemap: str = "offline", lang: str = "zh") -> folium.Map:
+    """Online cameras' views, blind stretches of road over the street map, every camera by status."""
+    base = {k: layers[k] for k in ("street", "communities", "roads", "buildings") if k in layers}
+    m = maps.street_map(base, basemap=basemap, lang=lang)
+    if len(cams.sectors):
+        style = {"color": VIEW_COLOR, "weight": 0.8, "fillColor": VIEW_COLOR, "fillOpacity": 0.3}
+        maps._geojson(cams.sectors, t("coverage.layer_cam_views", lang), ["name"], lambda f: style,
+                      tooltip=folium.GeoJsonTooltip(fields=["name"], aliases=[t("field.name", lang)])).add_to(m)
+    if len(cams.blind):
+        blind = cams.blind.assign(kind_name=[t(f"road.{k}", lang) for k in cams.blind["kind"]],
+                                  name=cams.blind["name"].fillna(""))
+        style = {"color": CAM_BLIND_COLOR, "weight": 2.5, "opacity": 0.8}
+        fields = ["name", "kind_name", "length_m"]
+        labels = [t(k, lang) for k in ("field.name", "field.road_kind", "coverage.cam_length")]
+        maps._geojson(blind, t("coverage.layer_cam_blind", lang), fields, lambda f: style,
+                      tooltip=folium.GeoJsonTooltip(fields=fields, aliases=labels, localize=True)).add_to(m)
+    maps._add_cameras(m, cams.cameras, lang)
+    return offline.localise(_layer_control_last(m))
+
+
+def camera_legend_html(lang: str = "zh") -> str:
+    """Legend chips of the camera map: view, blind stretch, camera status colours."""
+    chips = [f"<span style='display:inline-block;width:14px;height:12px;background:{VIEW_COLOR};opacity:.45'>"
+             f"</span> {t('coverage.cam_legend_view', lang)}",
+             f"<span style='display:inline-block;width:18px;height:4px;background:{CAM_BLIND_COLOR};"
+             f"vertical-align:middle'></span> {t('coverage.cam_legend_blind', lang)}"]
+    chips += [f"<span style='display:inline-block;width:10px;height:10px;border-radius:50%;background:{c}'>"
+              f"</span> {t(f'camera.{s}', lang)}" for s, c in maps.CAMERA_COLORS.items()]
+    return " · ".join(chips)

@@ -25,7 +25,44 @@ layers = common.street_layers(url, lang, minute)
 K = "coverage_"  # session-state prefix of this page
 st.session_state.setdefault(K + "added", [])
 
+@st.cache_resource(show_spinner=False)
+def _cameras(url_: str) -> coverage.CameraCoverage:
+    """Camera views, road seen and blind stretches: the cameras change only with the database."""
+    p = _plan(url_)
+    return coverage.camera_coverage(p.cameras, p.roads, p.buildings)
+
+
 st.title(t("page.coverage"))
+modes = {"service": t("coverage.mode_service"), "camera": t("coverage.mode_camera")}
+mode = st.segmented_control(t("coverage.mode"), list(modes), format_func=modes.get, default="service",
+                            key=K + "mode") or "service"
+
+if mode == "camera":
+    st.caption(t("coverage.cam_subtitle"))
+    cams = _cameras(url)
+    roads, n = cams.roads, cams.status()
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(t("coverage.cam_share"), f"{roads.loc['all', 'share']:.1%}")
+    c2.metric(t("coverage.cam_seen_km"), f"{roads.loc['all', 'seen_m'] / 1000:,.1f}")
+    c3.metric(t("coverage.cam_online"), f"{n['online']:,}", help=t("coverage.cam_of").format(n=n["total"]))
+    c4.metric(t("coverage.cam_offline"), f"{n['offline']:,}")
+    basemap = st.radio(t("basemap.label"), list(maps.basemap_labels(lang)),
+                       format_func=maps.basemap_labels(lang).get, horizontal=True, key=K + "cam_basemap")
+    st_folium(coverage_map.camera_map(layers, cams, basemap=basemap, lang=lang), height=620,
+              use_container_width=True, returned_objects=[], key=f"{K}cam_map_{basemap}_{lang}")
+    st.markdown(coverage_map.camera_legend_html(lang), unsafe_allow_html=True)
+    st.caption(t("coverage.cam_blind_note").format(m=int(coverage.MIN_BLIND_M))
+               + f" · {t('coverage.cam_blind')}: {len(cams.blind):,}")
+    st.subheader(t("coverage.cam_by_kind"))
+    table = roads.rename(index=lambda k: t("coverage.cam_all") if k == "all" else t(f"road.{k}")).round(
+        {"length_m": 0, "seen_m": 0})
+    st.dataframe(table.rename_axis(t("field.road_kind")).rename(columns={
+        "length_m": t("coverage.cam_length"), "seen_m": t("coverage.cam_seen"), "share": t("coverage.cam_share")}),
+        column_config={t("coverage.cam_share"): st.column_config.ProgressColumn(format="percent", min_value=0,
+                                                                               max_value=1)},
+        key=K + "cam_table")
+    st.stop()
+
 st.caption(t("coverage.subtitle"))
 
 types = [coverage.REQUIRED, *catalogue.FACILITY_TYPES]
@@ -57,7 +94,8 @@ today = coverage.analyse(plan, target, method=method, scenario=coverage.Scenario
 now_s, base_s = result.summary().loc[target], today.summary().loc[target]
 
 m1, m2, m3, m4 = st.columns(4)
-m1.metric(t("coverage.covered"), f"{now_s['covered']:,}", delta=f"{now_s['covered'] - base_s['covered']:+,}"
+m1.metric(t("coverage.covered"), f"{int(now_s['covered']):,}",
+          delta=f"{int(now_s['covered'] - base_s['covered']):+,}"
           if scenario != coverage.Scenario(reach=reach) else None)
 m2.metric(t("coverage.share"), f"{now_s['share']:.1%}")
 m3.metric(t("coverage.elderly_share"), f"{now_s['elderly_share']:.1%}")
@@ -98,7 +136,8 @@ with st.expander(t("coverage.planning"), expanded=False):
         st.write(t("coverage.mclp_result").format(e=int(sites.mclp.solution.objective),
                                                   g=int(sites.mclp.greedy_solution.objective),
                                                   u=sites.uncovered_residents))
-        st.write(t("coverage.set_cover").format(n=sites.lscp.n_sites, g=len(sites.lscp.greedy_solution.sites)))
+        st.write(t("coverage.set_cover").format(n=sites.lscp.n_sites, g=len(sites.lscp.greedy_solution.sites))
+                 + ("" if sites.lscp.proven else t("coverage.not_proven")))
         table = sites.sites.drop(columns=["geometry", "candidate"]).assign(
             method=lambda d: d["method"].map({"exact": t("coverage.exact"), "greedy": t("coverage.greedy")}))
         st.dataframe(table.rename(columns={"method": t("coverage.method"), "rank": t("coverage.rank"),
@@ -111,7 +150,10 @@ st.dataframe(grid_table.drop(columns=["id"]).rename(columns={
     "name": t("field.name"), "code": t("field.code"), "residents": t("field.residents"),
     "covered": t("coverage.covered"), "share": t("coverage.share"),
     "elderly_alone": t("coverage.elderly_alone"), "elderly_covered": t("coverage.elderly_covered"),
-    "elderly_share": t("coverage.elderly_share")}), hide_index=True, key=K + "grid_table")
+    "elderly_share": t("coverage.elderly_share"), "buildings": t("coverage.buildings"),
+    "buildings_covered": t("coverage.buildings_covered")}), hide_index=True, key=K + "grid_table",
+    column_config={t(c): st.column_config.NumberColumn(format="percent")
+                   for c in ("coverage.share", "coverage.elderly_share")})
 e1, e2 = st.columns(2)
 e1.download_button(t("coverage.export_geojson"), coverage_io.to_geojson(result, sites.sites if sites else None),
                    file_name=f"coverage_{target}_{method}.geojson", mime="application/geo+json",

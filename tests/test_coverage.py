@@ -5,6 +5,8 @@ town; every expected distance below is worked out by hand in the comment.
 """
 from __future__ import annotations
 
+import re
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -344,6 +346,21 @@ def test_camera_coverage_of_a_straight_road_seen_from_the_south():
     assert cc.roads.loc["all", "seen_m"] == 0 and cc.blind["length_m"].sum() == pytest.approx(400, abs=0.01)
 
 
+def test_coverage_maps_define_their_overlays_before_the_layer_control(tiny_plan):
+    from geo import coverage_map
+
+    cams = _gdf({"id": [1], "name": ["c"], "code": ["C1"], "heading": [0.0], "fov": [90.0], "range_m": [50.0],
+                 "status": ["online"]}, [Point(0, 0)])
+    roads = projection.to_storage(lines([(-100, 20), (100, 20)], kind=["street"], name=["北街"]))
+    maps_ = [coverage_map.coverage_map({"roads": roads}, coverage.analyse(tiny_plan, "service_station")),
+             coverage_map.camera_map({"roads": roads}, coverage.camera_coverage(cams, roads))]
+    for m in maps_:
+        html = m.get_root().render()
+        control = html.index("L.control.layers(")
+        for name in re.findall(r"var (\w+) = L\.(?:featureGroup|geoJson)\(", html):
+            assert html.index(f"var {name} = ") < control, name
+
+
 # --------------------------------------------------------------------------- the page
 
 def _page(town_url, monkeypatch):
@@ -372,22 +389,22 @@ def test_coverage_page_shows_the_figures_geo_computes(town_url, monkeypatch):
     plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
     want = coverage.analyse(plan, coverage.REQUIRED).summary().loc[coverage.REQUIRED]
     shown = {m.label: m.value for m in at.metric}
-    assert shown["覆盖人口"] == f"{want['covered']:,}"
+    assert shown["覆盖人口"] == f"{int(want['covered']):,}"
     assert shown["覆盖率"] == f"{want['share']:.1%}"
     # a single type, straight line: the figure follows
     at.selectbox(key="coverage_target").set_value("clinic").run()
     at.radio(key="coverage_method").set_value("straight").run()
     assert not at.exception, at.exception
     want = coverage.analyse(plan, "clinic", method="straight").summary().loc["clinic"]
-    assert {m.label: m.value for m in at.metric}["覆盖人口"] == f"{want['covered']:,}"
+    assert {m.label: m.value for m in at.metric}["覆盖人口"] == f"{int(want['covered']):,}"
     # what if the first clinic closes: the delta is shown
     first = int(plan.facilities.loc[plan.facilities["type"] == "clinic", "id"].iloc[0])
     at.multiselect(key="coverage_closed_clinic").set_value([first]).run()
     closed = coverage.analyse(plan, "clinic", method="straight",
                               scenario=coverage.Scenario(closed=frozenset({first}))).summary().loc["clinic"]
     metric = next(m for m in at.metric if m.label == "覆盖人口")
-    assert metric.value == f"{closed['covered']:,}"
-    assert metric.delta == f"{closed['covered'] - want['covered']:+,}"
+    assert metric.value == f"{int(closed['covered']):,}"
+    assert metric.delta == f"{int(closed['covered'] - want['covered']):+,}"
 
 
 def test_coverage_page_plans_new_sites(town_url, monkeypatch):
@@ -399,6 +416,22 @@ def test_coverage_page_plans_new_sites(town_url, monkeypatch):
     table = at.dataframe[0].value
     assert len(table) == 4  # exact and greedy, two sites each
     assert any("HiGHS" in str(md.value) or "精确解" in str(md.value) for md in at.markdown)
+
+
+def test_coverage_page_shows_the_camera_figures_geo_computes(town_url, monkeypatch):
+    from geo import store
+
+    at = _page(town_url, monkeypatch)
+    at.session_state["coverage_mode"] = "camera"
+    at.run()
+    assert not at.exception, at.exception
+    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
+    want = coverage.camera_coverage(plan.cameras, plan.roads, plan.buildings)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["道路可视率"] == f"{want.roads.loc['all', 'share']:.1%}"
+    assert shown["在线监控"] == f"{want.status()['online']:,}"
+    assert shown["离线/故障（无可视范围）"] == f"{want.status()['offline']:,}"
+    assert want.status()["offline"] > 0 and 0 < want.roads.loc["all", "share"] < 1
 
 
 def test_frames_read_from_either_store_match_the_town(database_url):
