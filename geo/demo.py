@@ -660,7 +660,7 @@ class TicketSimulator:
 
 def default_now() -> datetime:
     """Today at 09:00 local time: the demo's tickets end 'now' so the map looks live."""
-    return datetime.now().replace(hour=9, minute=0, second=0, microsecond=0)
+    return settings.now().replace(hour=9, minute=0, second=0, microsecond=0)
 
 
 def generate(*, seed: int = settings.DEMO_SEED, scale: str = "street", now: datetime | None = None,

@@ -7,7 +7,9 @@ change in code or configuration.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 #: Project root (the folder holding app.py).
 ROOT: Path = Path(__file__).resolve().parent.parent
@@ -27,6 +29,11 @@ METRIC_CRS: str = "EPSG:32648"
 #: Interface language by default: Simplified Chinese first.
 DEFAULT_LANG: str = os.environ.get("SHEQU_LANG", "zh")
 
+#: The street's own clock. Times are stored as naive local times of this zone
+#: (what a grid worker reads off the wall), so "today", working days and the
+#: big screen's clock are Beijing time even on a server that runs in UTC.
+TIMEZONE: str = os.environ.get("SHEQU_TZ", "Asia/Shanghai")
+
 #: Seed of the demo town; the same seed always gives the same town.
 DEMO_SEED: int = 20261123
 
@@ -35,3 +42,8 @@ def database_url() -> str:
     """The database to use: DATABASE_URL if set, else the embedded SQLite file."""
     url = os.environ.get("DATABASE_URL", "").strip()
     return url or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def now() -> datetime:
+    """The local wall-clock time of TIMEZONE, naive (as every stored time is)."""
+    return datetime.now(ZoneInfo(TIMEZONE)).replace(tzinfo=None)

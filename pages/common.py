@@ -69,7 +69,8 @@ def _first_start_accounts(url: str) -> bool:
 
 
 def now() -> datetime:
-    return datetime.now()
+    """Local time of the street (geo.settings.TIMEZONE), whatever the server's zone."""
+    return settings.now()
 
 
 def street_layers(url: str, lang_: str, minute: str, area=None) -> dict:
