@@ -1,7 +1,6 @@
 """Sign-in and navigation by role through AppTest: what each role can and cannot open."""
 from __future__ import annotations
 
-from datetime import datetime
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +21,7 @@ def app(town_url, monkeypatch):
 
 
 def as_user(at: AppTest, url: str, username: str, query: dict | None = None) -> AppTest:
-    at.session_state["user"] = auth.authenticate(store.make_engine(url), username, PW, now=datetime.now())
+    at.session_state["user"] = auth.authenticate(store.make_engine(url), username, PW, now=settings.now())
     for k, v in (query or {}).items():
         at.query_params[k] = v
     return at.run()

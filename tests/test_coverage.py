@@ -366,15 +366,13 @@ def test_coverage_maps_define_their_overlays_before_the_layer_control(tiny_plan)
 def _page(town_url, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from datetime import datetime
-
     from geo import auth, demo, store
 
     monkeypatch.setenv("DATABASE_URL", town_url)
     at = AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=180)
     # the app opens on the sign-in page: start as a street leader (coverage is theirs)
     at.session_state["user"] = auth.authenticate(store.make_engine(town_url), "leader", demo.DEMO_PASSWORD,
-                                                 now=datetime.now())
+                                                 now=settings.now())
     at.run()
     at.switch_page("pages/coverage.py").run()
     assert not at.exception, at.exception

@@ -1,7 +1,6 @@
 """Pages through Streamlit's AppTest: what a user is shown, without a browser."""
 from __future__ import annotations
 
-from datetime import datetime
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -17,7 +16,7 @@ def signed_in(at: AppTest, url: str, username: str = "leader", password: str = d
     The form itself is tested in test_access_pages.py; AppTest re-runs only the
     page script after its first run, so tests start from a signed-in session.
     """
-    at.session_state["user"] = auth.authenticate(store.make_engine(url), username, password, now=datetime.now())
+    at.session_state["user"] = auth.authenticate(store.make_engine(url), username, password, now=settings.now())
     return at.run()
 
 
@@ -35,7 +34,7 @@ def test_map_page_shows_the_street_and_its_figures(app, town_url):
     at = signed_in(app, town_url)
     assert not at.exception, at.exception
     assert "天彭街道 · 社区治理一张图" in at.title[0].value
-    figures = layers.headline(store.make_engine(town_url), datetime.now())
+    figures = layers.headline(store.make_engine(town_url), settings.now())
     shown = metric_values(at)
     assert shown["网格"] == str(figures["grids"])
     assert shown["常住人口"] == f"{figures['residents']:,}"

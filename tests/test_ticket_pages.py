@@ -15,7 +15,7 @@ def page(name: str, url: str, monkeypatch, username: str = "staff") -> AppTest:
     monkeypatch.setenv("DATABASE_URL", url)
     at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=120)
     at.session_state["user"] = auth.authenticate(store.make_engine(url), username, demo.DEMO_PASSWORD,
-                                                 now=datetime.now())
+                                                 now=settings.now())
     return at
 
 
@@ -25,7 +25,7 @@ def test_desk_lists_open_tickets_and_acts_on_one(town_url, monkeypatch):
     mine = at.session_state["user"].scope.grid_id
     grids = store.read_layer(engine, store.schema.Grid)
     here = grids[grids["id"] == mine].geometry.iloc[0].representative_point()
-    new = ts.report(engine, category="water", description="整栋楼停水", lon=here.x, lat=here.y, now=datetime.now())
+    new = ts.report(engine, category="water", description="整栋楼停水", lon=here.x, lat=here.y, now=settings.now())
     at.session_state["tickets_open_id"] = new["id"]
     at.run()
     assert not at.exception, at.exception
@@ -48,7 +48,7 @@ def test_a_grid_head_cannot_open_another_grids_ticket(town_url, monkeypatch):
     engine = store.make_engine(town_url)
     at = page("tickets", town_url, monkeypatch, "gridhead1")
     mine = at.session_state["user"].scope.grid_id
-    other = ts.query(engine, now=datetime.now(), limit=500)
+    other = ts.query(engine, now=settings.now(), limit=500)
     other = other[other["grid_id"] != mine].iloc[0]
     at.session_state["tickets_open_id"] = int(other["id"])  # as if a link or a stale id asked for it
     at.run()
@@ -89,7 +89,7 @@ def test_report_needs_a_location_then_routes_it(town_url, monkeypatch):
     assert not at.exception, at.exception
     assert any("已受理" in s.value for s in at.success)
     code = at.success[0].value.split("工单号 ")[1].split("，")[0]
-    newest = ts.query(engine, now=datetime.now(), limit=1).iloc[0]
+    newest = ts.query(engine, now=settings.now(), limit=1).iloc[0]
     assert newest["code"] == code and newest["category"] == "sanitation"
 
 
@@ -101,7 +101,7 @@ def test_indicators_page_matches_the_core_for_the_users_area(town_url, monkeypat
     at = page("indicators", town_url, monkeypatch, "staff")
     at.run()
     assert not at.exception, at.exception
-    now = datetime.now()
+    now = settings.now()
     start = datetime.combine(now.date() - timedelta(days=30), time.min)
     end = datetime.combine(now.date() + timedelta(days=1), time.min)
     whole = indicators.compute(indicators.load(engine), now, start=start, end=end)
