@@ -59,6 +59,9 @@ VOLUNTEER_SPECIALTIES = ["纠纷调解", "环境清洁", "法律咨询", "邻里
 ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 ID_CHECK = "10X98765432"
 PRECISION = 0.01  # metres: the grid all tiling overlays snap to
+GRID_ROW_M = 250.0  # depth of a numbering row of grids (about one block)
+COMMUNITY_ROW_M = 600.0  # depth of a numbering row of communities
+LINK_HOUSEHOLDS = 30  # households per household-link head (联户长): 1,700 heads for 138 grids
 
 
 @dataclass
@@ -138,6 +141,19 @@ def _voronoi_tiles(seeds: np.ndarray, region: Polygon) -> list[Polygon]:
     return [t[0] for t in tiles]
 
 
+def reading_order(polys: list[Polygon], row_m: float) -> np.ndarray:
+    """Indices of ``polys`` in numbering order: west→east, then north→south (DOMAIN.md).
+
+    Rows are bands ``row_m`` deep counted down from the northernmost centroid,
+    so numbers read like lines of text across the map. The order is taken on
+    the finished tiles, not on the seeds that made them: a seed can sit far
+    from the centroid of its clipped cell.
+    """
+    c = shapely.get_coordinates(shapely.centroid(np.asarray(polys, dtype=object)))
+    row = np.floor((c[:, 1].max() - c[:, 1]) / row_m)
+    return np.lexsort((c[:, 0], row))
+
+
 def _rect(cx: float, cy: float, length: float, depth: float, angle: float) -> Polygon:
     c, s = math.cos(angle), math.sin(angle)
     corners = [(-length / 2, -depth / 2), (length / 2, -depth / 2), (length / 2, depth / 2),
@@ -204,8 +220,8 @@ class StreetBuilder:
         street = self.add("street", dict(code=self.code, name=self.name, geom=self.ll(outline)))
         self.street_id = street["id"]
         seeds = _relaxed_seeds(rng, outline, n_communities)
-        order = np.lexsort((seeds[:, 0], -np.round(seeds[:, 1] / 600)))  # north→south, west→east
-        tiles = _voronoi_tiles(seeds[order], outline)
+        tiles = _voronoi_tiles(seeds, outline)
+        tiles = [tiles[i] for i in reading_order(tiles, COMMUNITY_ROW_M)]
         for k, tile in enumerate(tiles):
             name = COMMUNITY_NAMES[(k + self.index) % len(COMMUNITY_NAMES)]
             c = self.add("community", dict(street_id=self.street_id, code=f"{self.code}{k + 1:03d}",
@@ -220,9 +236,10 @@ class StreetBuilder:
     def _grids(self, community: dict, tile: Polygon) -> None:
         rng = self.rng
         n = max(6, int(round(tile.area / 1e6 * 9.5)))
-        seeds = _relaxed_seeds(rng, tile, n)
-        order = np.lexsort((seeds[:, 0], -np.round(seeds[:, 1] / 250)))  # DOMAIN.md numbering rule
-        for k, poly in enumerate(_voronoi_tiles(seeds[order], tile)):
+        polys = _voronoi_tiles(_relaxed_seeds(rng, tile, n), tile)
+        number = np.argsort(reading_order(polys, GRID_ROW_M))  # tile i gets grid number number[i] + 1
+        for i, poly in enumerate(polys):
+            k = int(number[i])
             dist = np.hypot(*poly.centroid.coords[0]) / self.radius
             weights = np.array([0.15 + 0.5 * dist, 0.45 - 0.25 * dist, 0.28, 0.12])
             gtype = rng.choice(["area", "estate", "courtyard", "unit"], p=weights / weights.sum())
@@ -400,14 +417,17 @@ class StreetBuilder:
                                         community_id=self.grid_community[b["grid_id"]],
                                         grid_id=b["grid_id"], building_id=b["id"]))
         households = [h for h in self.town["household"][first:]]
-        for i in range(0, len(households), 30):  # one household-link head per ~30 households
-            h = households[i]
-            self.add("person", dict(role="household_link_head", name=_names(rng, 1)[0],
-                                    phone=_phones(rng, 1)[0], street_id=street_id,
-                                    community_id=self.grid_community[h["grid_id"]], grid_id=h["grid_id"]))
         by_grid_hh: dict[int, list[dict]] = {}
         for h in households:
             by_grid_hh.setdefault(h["grid_id"], []).append(h)
+        for grid_id, hhs in by_grid_hh.items():  # 联户长: neighbours in one grid, about 30 each
+            for i in range(0, len(hhs), LINK_HOUSEHOLDS):
+                head = self.add("person", dict(role="household_link_head", name=_names(rng, 1)[0],
+                                               phone=_phones(rng, 1)[0], street_id=street_id,
+                                               community_id=self.grid_community[grid_id], grid_id=grid_id,
+                                               building_id=hhs[i]["building_id"]))
+                for h in hhs[i:i + LINK_HOUSEHOLDS]:
+                    self.add("care_link", dict(id=None, person_id=head["id"], household_id=h["id"], kind="link"))
         workplaces = ["区教育局", "区卫健局", "区住建局", "区人社局", "区税务局", "区法院", "区供电公司",
                       "区自来水公司", "街道办事处", "区民政局"]
         taken: set[int] = set()
@@ -428,7 +448,7 @@ class StreetBuilder:
                     if h["id"] in taken:
                         break
                     taken.add(h["id"])
-                    self.add("care_link", dict(id=None, person_id=p["id"], household_id=h["id"]))
+                    self.add("care_link", dict(id=None, person_id=p["id"], household_id=h["id"], kind="party"))
         communities = [c for c in self.town["community"] if c["street_id"] == street_id]
         for c in communities:
             for spec in rng.choice(VOLUNTEER_SPECIALTIES, 3, replace=False):
@@ -664,16 +684,17 @@ def default_now() -> datetime:
 
 
 def generate(*, seed: int = settings.DEMO_SEED, scale: str = "street", now: datetime | None = None,
-             tickets_per_street: int = 3000, communities: int = 8,
+             tickets_per_street: int = 3000, communities: int = 8, streets: int | None = None,
              progress: Progress | None = None) -> Town:
     """Generate the demo town as rows per table (ready for ``store.load_town``).
 
-    ``communities`` and ``tickets_per_street`` shrink the town for fast tests.
+    ``communities``, ``tickets_per_street`` and ``streets`` (instead of the
+    scale's 1 or 20) shrink the town for fast tests.
     """
     if scale not in ("street", "district"):
         raise ValueError(f"scale must be 'street' or 'district', got {scale!r}")
     now = now or default_now()
-    n_streets = 1 if scale == "street" else 20
+    n_streets = streets or (1 if scale == "street" else 20)
     ids, town = Ids(), {}
     metric_origin = Transformer.from_crs(settings.STORAGE_CRS, settings.METRIC_CRS, always_xy=True
                                          ).transform(*ORIGIN_LONLAT)
@@ -842,8 +863,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\r[{frac * 100:5.1f}%] {label:<24}", end="", file=sys.stderr, flush=True)
 
         engine = store.make_engine(url)
-        if store.is_built(engine):
-            print(f"{url} already holds a town; use --force to rebuild it", file=sys.stderr)
+        facts = store.meta(engine)
+        if facts:  # never write a second town over a first one, of any schema
+            what = ("a town" if store.is_built(engine) else
+                    f"a town of an older schema ({facts.get('schema_version')}; this program writes "
+                    f"{store.SCHEMA_VERSION})")
+            print(f"{url} already holds {what}. Use --force to rebuild a SQLite file, "
+                  f"or give an empty PostGIS database.", file=sys.stderr)
             return 1
         town = generate(seed=args.seed, scale=args.scale, now=now, progress=progress)
         store.load_town(engine, town, progress)

@@ -190,11 +190,17 @@ class Person(Base):
 
 
 class CareLink(Base):
-    """A party member looking after a household (包保, 5–8 households each)."""
+    """Someone bound to a household: a party member who looks after it (包保, 5–8 households
+    each, kind "party") or the household-link head of its neighbours (联户长, ~30, kind "link").
+
+    A table of its own rather than a column on household: people are loaded after the
+    households they live in, so a household cannot point at a person yet.
+    """
 
     __tablename__ = "care_link"
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), default="party")  # party / link
 
 
 class Facility(_Spatial, Base):

@@ -146,11 +146,41 @@ def test_party_members_arrive_and_the_30_minute_promise_is_recorded(town):
 
 
 def test_party_members_look_after_five_to_eight_households(town):
-    per_member = Counter(link["person_id"] for link in town["care_link"])
+    party = [link for link in town["care_link"] if link["kind"] == "party"]
+    per_member = Counter(link["person_id"] for link in party)
     assert per_member and max(per_member.values()) <= 8
     assert sum(5 <= n <= 8 for n in per_member.values()) / len(per_member) > 0.95
-    households = [link["household_id"] for link in town["care_link"]]
+    households = [link["household_id"] for link in party]
     assert len(households) == len(set(households)), "one carer per household"
+    role = {p["id"]: p["role"] for p in town["person"]}
+    assert {role[pid] for pid in per_member} == {"party_member"}
+
+
+def test_every_household_has_a_link_head_from_its_own_grid(town):
+    links = [link for link in town["care_link"] if link["kind"] == "link"]
+    head_of = {link["household_id"]: link["person_id"] for link in links}
+    assert len(head_of) == len(links) == len(town["household"]), "exactly one 联户长 per household"
+    person = {p["id"]: p for p in town["person"]}
+    hh_grid = {h["id"]: h["grid_id"] for h in town["household"]}
+    assert all(person[pid]["role"] == "household_link_head" for pid in head_of.values())
+    assert all(person[pid]["grid_id"] == hh_grid[hid] for hid, pid in head_of.items())
+    per_head = Counter(head_of.values())
+    assert max(per_head.values()) == demo.LINK_HOUSEHOLDS and min(per_head.values()) >= 1
+
+
+def test_grids_are_numbered_west_to_east_then_north_to_south(town):
+    """Within a community, grid n+1 lies east of grid n in the same row, or in a row further south."""
+    cent = metric(town["grid"]).centroid
+    by_comm = defaultdict(list)
+    for g, c in zip(town["grid"], cent):
+        by_comm[g["community_id"]].append((g["code"], c.x, c.y))
+    for grids in by_comm.values():
+        grids.sort()
+        top = max(y for _, _, y in grids)
+        row = [int((top - y) // demo.GRID_ROW_M) for _, _, y in grids]
+        for (code_a, xa, _), (code_b, xb, _), ra, rb in zip(grids, grids[1:], row, row[1:]):
+            assert int(code_b[-3:]) == int(code_a[-3:]) + 1
+            assert rb > ra or (rb == ra and xb > xa), f"{code_b} should come before {code_a}"
 
 
 def test_same_seed_same_town():
@@ -190,3 +220,21 @@ def test_summary_totals_add_up(town):
     assert total["网格"] == len(town["grid"])
     assert total["工单"] == len(town["ticket"])
     assert "合计" in demo.format_table(rows)
+
+
+def test_cli_refuses_a_database_that_holds_an_older_town(tmp_path, capsys):
+    from sqlalchemy import update
+
+    from geo import schema, store
+
+    path = tmp_path / "old.db"
+    engine = store.make_engine(f"sqlite:///{path}")
+    store.load_town(engine, demo.generate(now=NOW, communities=1, tickets_per_street=5))
+    with engine.begin() as conn:
+        conn.execute(update(schema.Meta).where(schema.Meta.key == "schema_version").values(value="1"))
+    assert demo.main(["--output", str(path), "--now", "2026-11-23"]) == 1
+    err = capsys.readouterr().err
+    assert "older schema (1" in err and "--force" in err
+    assert store.counts(engine)["street"] == 1  # nothing was added or dropped
+    assert demo.main(["--output", str(path), "--now", "2026-11-23", "--force"]) == 0
+    assert store.is_built(store.make_engine(f"sqlite:///{path}"))
