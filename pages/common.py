@@ -73,20 +73,34 @@ def now() -> datetime:
     return settings.now()
 
 
-def street_layers(url: str, lang_: str, minute: str, area=None) -> dict:
-    """Map layers, refreshed every minute; tickets only within ``area`` (default: the user's scope)."""
-    return _street_layers(url, lang_, minute, area if area is not None else scope())
+def street_layers(url: str, lang_: str, minute: str, area=None, street_id: int | None = None) -> dict:
+    """Map layers of one street (default: the user's), refreshed every minute; tickets only
+    within ``area`` (default: the user's scope)."""
+    area = area if area is not None else scope()
+    return _street_layers(url, lang_, minute, area, street_id if street_id is not None else my_street(url))
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _street_layers(url: str, lang_: str, minute: str, area) -> dict:
-    """Cached per scope: the scope is part of the key, so no area sees another's tickets."""
-    return layers.street_layers(_engine(url), datetime.fromisoformat(minute), lang_, scope=area)
+def _street_layers(url: str, lang_: str, minute: str, area, street_id: int | None) -> dict:
+    """Cached per scope and street: both are in the key, so no area sees another's tickets."""
+    return layers.street_layers(_engine(url), datetime.fromisoformat(minute), lang_, scope=area,
+                                street_id=street_id)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def headline(url: str, minute: str) -> dict[str, int]:
-    return layers.headline(_engine(url), datetime.fromisoformat(minute))
+def headline(url: str, minute: str, area, street_id: int | None) -> dict[str, int]:
+    """The map page's figures: the street's size, the tickets of ``area`` (part of the key)."""
+    return layers.headline(_engine(url), datetime.fromisoformat(minute), scope=area, street_id=street_id)
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def streets(url: str) -> dict[int, str]:
+    return layers.streets(_engine(url))
+
+
+def my_street(url: str) -> int | None:
+    """The signed-in user's street (a district-wide account gets the first one)."""
+    return scope().street_id or next(iter(streets(url)), None)
 
 
 def minute_key() -> str:

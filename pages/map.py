@@ -7,13 +7,18 @@ from streamlit_folium import st_folium
 from geo import maps, settings, workflow
 from pages import common
 
+user = common.require("map")
 lang = common.lang()
 t = common.t
-common.engine()
 url, minute = settings.database_url(), common.minute_key()
-layers = common.street_layers(url, lang, minute)
-figures = common.headline(url, minute)
-street_name = layers["street"]["name"].iloc[0] if len(layers["street"]) else ""
+street_id = common.my_street(url)
+all_streets = common.streets(url)
+if user.scope.level == "street" and user.scope.street_id is None and len(all_streets) > 1:
+    street_id = st.selectbox(t("map.street"), list(all_streets), format_func=all_streets.get,
+                             key="map_street")  # a district-wide account: one street at a time
+layers = common.street_layers(url, lang, minute, street_id=street_id)
+figures = common.headline(url, minute, user.scope, street_id)
+street_name = all_streets.get(street_id, "")
 
 st.title(f"{street_name} · {t('app.title')}")
 st.caption(t("map.subtitle"))
@@ -23,8 +28,9 @@ cols[0].metric(t("metric.communities"), figures["communities"])
 cols[1].metric(t("metric.grids"), figures["grids"])
 cols[2].metric(t("metric.residents"), f"{figures['residents']:,}")
 cols[3].metric(t("metric.households"), f"{figures['households']:,}")
-cols[4].metric(t("metric.open_tickets"), figures["open_tickets"])
-cols[5].metric(t("metric.overdue"), figures["overdue"])
+in_scope = t("map.tickets_in_scope") if user.scope.level != "street" else None
+cols[4].metric(t("metric.open_tickets"), figures["open_tickets"], help=in_scope)
+cols[5].metric(t("metric.overdue"), figures["overdue"], help=in_scope)
 cols[6].metric(t("metric.cameras_online"), f"{figures['cameras_online']}/{figures['cameras']}")
 
 labels = maps.basemap_labels(lang)
@@ -41,3 +47,4 @@ chips = " ".join(
     f"height:12px;border-radius:6px;background:{s.color};vertical-align:middle'></span> {s.name(lang)}</span>"
     for s in workflow.STATES.values() if s.is_open)
 st.markdown(f"**{t('map.legend')}**：{chips} · {t('map.overdue_ring')}", unsafe_allow_html=True)
+st.markdown(f"**{t('map.facility_legend')}**：{maps.facility_legend_html(lang)}", unsafe_allow_html=True)

@@ -8,7 +8,7 @@ import pytest
 import shapely
 from sqlalchemy import func, inspect, select, text
 
-from geo import layers, schema, store
+from geo import demo, layers, roles, schema, store
 
 NOW = datetime(2026, 11, 23, 9)
 
@@ -68,6 +68,58 @@ def test_layers_and_headline_agree_with_the_rows(engine, small_town):
     tickets = layers.open_tickets(engine, NOW)
     assert tickets["overdue"].sum() == heads["overdue"]
     assert set(tickets["category"]) <= set(layers.category_names())
+
+
+@pytest.fixture(scope="module")
+def two_streets():
+    """Two neighbouring streets of one community each: what a district database looks like."""
+    return demo.generate(now=NOW, streets=2, communities=1, tickets_per_street=40)
+
+
+def test_street_layers_keep_to_one_street(database_url, two_streets):
+    engine = store.make_engine(database_url)
+    store.load_town(engine, two_streets)
+    first, second = (s["id"] for s in two_streets["street"])
+    assert list(layers.streets(engine)) == [first, second]
+    got = layers.street_layers(engine, NOW, street_id=second)
+    comm = {c["id"] for c in two_streets["community"] if c["street_id"] == second}
+    grids = {g["id"] for g in two_streets["grid"] if g["community_id"] in comm}
+    assert set(got["street"]["id"]) == {second}
+    assert set(got["communities"]["id"]) == comm
+    assert set(got["grids"]["id"]) == grids
+    assert set(got["buildings"]["grid_id"]) == grids
+    assert set(got["cameras"]["grid_id"]) <= grids and len(got["cameras"])
+    assert set(got["facilities"]["community_id"]) == comm
+    assert set(got["tickets"]["grid_id"]) <= grids
+    outline = two_streets["street"][1]["geom"]
+    inside = {r["id"] for r in two_streets["road"] if r["geom"].intersects(outline)}
+    assert set(got["roads"]["id"]) == inside and len(inside) < len(two_streets["road"])
+    # both streets together are what a district-wide view without a street asks for
+    assert len(layers.street_layers(engine, NOW)["grids"]) == len(two_streets["grid"])
+    engine.dispose()
+
+
+def test_headline_counts_the_street_and_the_viewers_tickets(database_url, two_streets):
+    engine = store.make_engine(database_url)
+    store.load_town(engine, two_streets)
+    second = two_streets["street"][1]["id"]
+    comm = {c["id"] for c in two_streets["community"] if c["street_id"] == second}
+    grid_ids = [g["id"] for g in two_streets["grid"] if g["community_id"] in comm]
+    open_here = [t for t in two_streets["ticket"]
+                 if t["state"] in layers.workflow.OPEN_STATES and t["street_id"] == second]
+    busiest = max(grid_ids, key=lambda g: sum(t["grid_id"] == g for t in open_here))
+    street_view = layers.headline(engine, NOW, street_id=second)
+    assert street_view["grids"] == len(grid_ids)
+    assert street_view["residents"] == sum(b["residents"] for b in two_streets["building"]
+                                           if b["grid_id"] in grid_ids)
+    assert street_view["open_tickets"] == len(open_here)
+    grid_view = layers.headline(engine, NOW, street_id=second,
+                                scope=roles.Scope("grid", street_id=second, grid_id=busiest))
+    mine = [t for t in open_here if t["grid_id"] == busiest]
+    assert grid_view["open_tickets"] == len(mine) > 0
+    assert grid_view["overdue"] == sum(t["due_at"] < NOW for t in mine)
+    assert grid_view["grids"] == street_view["grids"]  # the street's size is context, not personal data
+    engine.dispose()
 
 
 def test_a_failed_load_writes_nothing(database_url, small_town):
