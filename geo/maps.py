@@ -66,12 +66,21 @@ ROAD_STYLES: dict[str, dict[str, Any]] = {
 }
 #: Grid names show from this zoom on; below it they would overlap into noise.
 LABEL_MIN_ZOOM = 15
+#: Community names show below this zoom (the whole street in view); closer in, the
+#: grid names and the community colours say where one is.
+COMMUNITY_LABEL_MAX_ZOOM = 16
+#: Ticket descriptions in popups are cut to this many characters.
+POPUP_TEXT_CHARS = 60
 #: Above this many points a layer is clustered (MarkerCluster, served locally).
 CLUSTER_THRESHOLD = 500
 DEFAULT_CENTER = (30.99, 103.94)  # Pengzhou, the demo town, when no data at all
 
 _CSS = """
 .sq-zoomed-out .sq-grid-label {display: none;}
+.sq-zoomed-in .sq-community-label {display: none;}
+.sq-community-label {font: bold 17px/22px sans-serif; text-align: center; white-space: nowrap;
+  text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 4px #fff, 0 0 4px #fff; pointer-events: none;
+  letter-spacing: 1px;}
 .sq-grid-label {font: 12px/16px sans-serif; color: #333; text-align: center;
   white-space: nowrap; text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff;
   pointer-events: none;}
@@ -96,8 +105,9 @@ class _MapChrome(MacroElement):
 (function () {
     var map = {{ this._parent.get_name() }};
     function toggle() {
-        map.getContainer().classList.toggle(
-            "sq-zoomed-out", map.getZoom() < {{ this.min_zoom }});
+        var box = map.getContainer(), z = map.getZoom();
+        box.classList.toggle("sq-zoomed-out", z < {{ this.min_zoom }});
+        box.classList.toggle("sq-zoomed-in", z >= {{ this.community_max_zoom }});
     }
     map.on("zoomend", toggle);
     map.whenReady(toggle);
@@ -105,11 +115,12 @@ class _MapChrome(MacroElement):
 {% endmacro %}
 """)
 
-    def __init__(self, css: str, min_zoom: int) -> None:
+    def __init__(self, css: str, min_zoom: int, community_max_zoom: int = COMMUNITY_LABEL_MAX_ZOOM) -> None:
         super().__init__()
         self._name = "MapChrome"
         self.css = css
         self.min_zoom = int(min_zoom)
+        self.community_max_zoom = int(community_max_zoom)
 
 
 def basemap_labels(lang: str = "zh") -> dict[str, str]:
@@ -137,6 +148,7 @@ def street_map(layers: dict[str, gpd.GeoDataFrame], *, basemap: str = "offline",
     _add_grids(m, layers.get("grids"), palette, lang)
     _add_buildings(m, layers.get("buildings"), lang)
     _add_grid_labels(m, layers.get("grids"), lang)
+    _add_community_labels(m, layers.get("communities"), palette, lang)
     _add_facilities(m, layers.get("facilities"), lang)
     _add_cameras(m, layers.get("cameras"), lang)
     _add_tickets(m, layers.get("tickets"), lang)
@@ -314,6 +326,23 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _shorten(text: Any, limit: int = POPUP_TEXT_CHARS) -> Any:
+    """A long description cut to ``limit`` characters, so a popup stays a popup."""
+    if not isinstance(text, str) or len(text) <= limit:
+        return text
+    return text[:limit - 1] + "…"
+
+
+def facility_legend_html(lang: str = "zh") -> str:
+    """Glyph chips of every facility type, for the legend under a map."""
+    return " ".join(
+        f"<span style='display:inline-block;margin:2px 6px;white-space:nowrap'>"
+        f"<span style='display:inline-block;width:18px;height:18px;border-radius:9px;background:{ft.color};"
+        f"color:#fff;font:bold 11px/18px sans-serif;text-align:center'>{html.escape(ft.glyph)}</span> "
+        f"{html.escape(ft.name(lang))}</span>"
+        for ft in catalogue.FACILITY_TYPES.values())
+
+
 def _latlon(geom: Any) -> list[float]:
     return [geom.y, geom.x]
 
@@ -331,6 +360,22 @@ def _add_grid_labels(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str) -> 
                       interactive=False).add_to(group)
 
 
+def _add_community_labels(m: folium.Map, gdf: gpd.GeoDataFrame | None,
+                          palette: dict[Any, str], lang: str) -> None:
+    """Community names in their colour, shown while the whole street is in view."""
+    if gdf is None:
+        return
+    group = folium.FeatureGroup(t("layer.community_labels", lang)).add_to(m)
+    for row in gdf.itertuples():
+        color = palette.get(row.id, PALETTE[0])
+        text = html.escape(str(row.name))
+        icon = folium.DivIcon(html=f'<div class="sq-community-label" style="color:{color}">{text}</div>',
+                              icon_size=(160, 22), icon_anchor=(80, 11), class_name="")
+        # tooltipPane lies above the marker pane: a name is never hidden under a glyph
+        folium.Marker(_latlon(shapely.point_on_surface(row.geometry)), icon=icon,
+                      interactive=False, pane="tooltipPane").add_to(group)
+
+
 def _add_facilities(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str) -> None:
     """Facilities as their catalogue glyph on the catalogue colour."""
     if gdf is None:
@@ -343,8 +388,12 @@ def _add_facilities(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str) -> N
         icon = folium.DivIcon(
             html=f'<div class="sq-fac" style="background:{color}">{html.escape(glyph)}</div>',
             icon_size=(22, 22), icon_anchor=(11, 11), class_name="")
-        folium.Marker(_latlon(row.geometry), icon=icon, tooltip=row.name,
-                      popup=_popup(row.name, [(t("field.type", lang), kind)])).add_to(layer)
+        rows = [(t("field.type", lang), kind),
+                (t("field.community", lang), getattr(row, "community_name", None)),
+                (t("field.address", lang), getattr(row, "address", None)),
+                (t("field.open_hours", lang), getattr(row, "open_hours", None))]
+        folium.Marker(_latlon(row.geometry), icon=icon, tooltip=f"{kind} · {row.name}",
+                      popup=_popup(row.name, rows)).add_to(layer)
 
 
 def _add_cameras(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str) -> None:
@@ -387,12 +436,16 @@ def _add_tickets(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str) -> None
     for row in gdf.itertuples():
         st = workflow.STATES.get(row.state)
         urgent = bool(row.urgent) if pd.notna(row.urgent) else False
+        level = getattr(row, "level", None)
         rows = [(t("field.category", lang), row.category),
                 (t("field.state", lang), st.name(lang) if st else row.state),
+                (t("field.grid", lang), getattr(row, "grid_name", None)),
+                (t("field.level", lang), t(f"level.{level}", lang) if isinstance(level, str) else None),
                 (t("field.urgent", lang), yes if urgent else no),
                 (t("field.created", lang), row.created_at),
                 (t("field.due", lang), row.due_at),
-                (t("field.overdue", lang), yes if row.is_overdue else no)]
+                (t("field.overdue", lang), yes if row.is_overdue else no),
+                (t("field.description", lang), _shorten(getattr(row, "description", None)))]
         folium.CircleMarker(_latlon(row.geometry), tooltip=row.code,
                             popup=_popup(row.code, rows),
                             **ticket_style(row.state, row.is_overdue, urgent)).add_to(layer)

@@ -49,7 +49,8 @@ def make_layers() -> dict[str, gpd.GeoDataFrame]:
         "buildings": _gdf([{"id": 1, "name": "1栋", "grid_id": 0, "floors": 6,
                             "households": 24, "residents": 60,
                             "geometry": box(X0 + 0.0005, Y0 + 0.0005, X0 + 0.0008, Y0 + 0.0007)}]),
-        "facilities": _gdf([{"id": 1, "type": "clinic", "name": "锦华卫生站",
+        "facilities": _gdf([{"id": 1, "type": "clinic", "name": "锦华卫生站", "community_name": "社区1",
+                             "address": "天彭路18号", "open_hours": "08:30-17:30",
                              "geometry": Point(X0 + 0.001, Y0 + 0.001)}]),
         "cameras": _gdf([{"id": i, "code": f"CAM{i}", "name": f"摄像头{i}", "heading": 90 * i,
                           "fov": 60, "range_m": 50, "status": s,
@@ -57,6 +58,7 @@ def make_layers() -> dict[str, gpd.GeoDataFrame]:
                          for i, s in enumerate(["online", "offline", "fault"])]),
         "tickets": _gdf([
             {"id": 1, "code": "T-OVERDUE", "category": "环境卫生", "state": "in_progress",
+             "grid_name": "锦华0-1网格", "level": "community", "description": "垃圾" * 40,
              "urgent": True, "created_at": now - timedelta(days=9), "due_at": now - timedelta(days=2),
              "overdue": True, "geometry": Point(X0 + 0.003, Y0 + 0.003)},
             {"id": 2, "code": "T-ONTIME", "category": "矛盾纠纷", "state": "reported",
@@ -188,3 +190,22 @@ def test_many_tickets_are_clustered_and_still_local():
     js, css = offline.collected_links(m)
     assert f"{offline.VENDOR_URL}/leaflet-markercluster/leaflet.markercluster.js" in js
     assert not REMOTE.findall(render(m))
+
+
+def test_community_names_label_the_street_view_and_hide_close_in():
+    m = maps.street_map(make_layers())
+    html = render(m)
+    colours = maps.community_colors(make_layers()["communities"])
+    for cid, name in ((1, "社区1"), (2, "社区2")):
+        assert re.search(rf'sq-community-label\\?" style=\\?"color:{colours[cid]}\\?">{name}</div>', html)
+    assert f"z >= {maps.COMMUNITY_LABEL_MAX_ZOOM}" in html  # hidden once grid names take over
+    assert maps.COMMUNITY_LABEL_MAX_ZOOM > maps.LABEL_MIN_ZOOM  # some zoom shows both
+
+
+def test_popups_carry_the_essentials():
+    html = render(maps.street_map(make_layers()))
+    assert "天彭路18号" in html and "08:30-17:30" in html  # facility: address, hours
+    assert "锦华0-1网格" in html and t("level.community") in html  # ticket: grid, level
+    cut = "垃圾" * 29 + "垃…"  # a long description is cut to POPUP_TEXT_CHARS
+    assert cut in html and "垃圾" * 31 not in html
+    assert len(cut) == maps.POPUP_TEXT_CHARS
