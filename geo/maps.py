@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -21,35 +22,96 @@ import shapely
 from branca.element import MacroElement
 from folium.template import Template
 
-from geo import catalogue, offline, workflow
+from geo import catalogue, coords, offline, settings, workflow
 from geo.errors import ValidationError
 from geo.i18n import t
 
 
 @dataclass(frozen=True)
 class Basemap:
-    """A background choice: ``tiles=None`` means drawn from the town's own data."""
+    """A background choice: ``tiles=None`` means drawn from the town's own data.
+
+    ``datum`` is the datum the tiles are drawn in: overlays on "gcj02" tiles
+    (Gaode/AMap) are shifted before drawing and clicks shifted back (geo.coords).
+    ``labels`` is an optional second tile layer of names (Tianditu draws them apart).
+    """
 
     key: str
     tiles: str | None = None
     attr: str | None = None
     max_zoom: int = 19
+    datum: str = "wgs84"
+    labels: str | None = None
 
     def label(self, lang: str = "zh") -> str:
         return t(f"basemap.{self.key}", lang)
 
 
-#: Every basemap the map knows, in the order a page offers them. Tianditu (a
-#: key from configuration) or a self-hosted tile URL are one entry each.
-BASEMAPS: dict[str, Basemap] = {
-    b.key: b
-    for b in [
+#: Datums a tile server may draw in (CGCS2000 tiles such as Tianditu's count as wgs84).
+DATUMS = ("wgs84", "gcj02")
+_TIANDITU = ("https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+             "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
+             "&TILECOL={{x}}&tk={key}")
+
+
+def available_basemaps() -> dict[str, Basemap]:
+    """Every basemap this deployment can offer, in the order a page lists them.
+
+    Offline and OpenStreetMap always; Gaode (GCJ-02) always; Tianditu when a key
+    is configured (SHEQU_TIANDITU_KEY); a self-hosted tile server when its URL is
+    (SHEQU_TILE_URL, with SHEQU_TILE_DATUM=gcj02 if it serves Gaode-style tiles).
+    """
+    out = [
         Basemap("offline", max_zoom=20),
         Basemap("osm", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
                 '&copy; <a href="https://www.openstreetmap.org/copyright">'
                 "OpenStreetMap</a> contributors", 19),
+        Basemap("amap", "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+                "&x={x}&y={y}&z={z}", "&copy; 高德地图 AutoNavi", 18, datum="gcj02"),
     ]
-}
+    if settings.TIANDITU_KEY:
+        key = settings.TIANDITU_KEY
+        out.append(Basemap("tianditu", _TIANDITU.format(s="{s}", layer="vec", key=key), "&copy; 天地图", 18,
+                           labels=_TIANDITU.format(s="{s}", layer="cva", key=key)))
+    if settings.TILE_URL:
+        datum = settings.TILE_DATUM if settings.TILE_DATUM in DATUMS else "wgs84"
+        if datum != settings.TILE_DATUM:
+            warnings.warn(f"SHEQU_TILE_DATUM={settings.TILE_DATUM!r} is not one of {DATUMS}; using wgs84")
+        out.append(Basemap("custom", settings.TILE_URL, settings.TILE_ATTR, 19, datum=datum))
+    return {b.key: b for b in out}
+
+
+#: The basemaps known at import (pages call available_basemaps() to see configuration changes).
+BASEMAPS: dict[str, Basemap] = available_basemaps()
+#: Tile subdomains by basemap host: OSM needs none, Gaode 1–4, Tianditu 0–7.
+_SUBDOMAINS = {"amap": "1234", "tianditu": "01234567"}
+
+
+def on_basemap(gdf: gpd.GeoDataFrame | None, basemap: str) -> gpd.GeoDataFrame | None:
+    """``gdf`` (lon-lat WGS 84) in the datum ``basemap``'s tiles are drawn in.
+
+    Every overlay drawn on a map goes through here, so a GCJ-02 basemap never
+    shows the town a few hundred metres off its streets.
+    """
+    bm = _basemap(basemap)
+    if gdf is None or bm.datum != "gcj02" or not len(gdf):
+        return gdf
+    return gdf.set_geometry(coords.to_gcj02(gdf.geometry.values), crs=gdf.crs)
+
+
+def click_lonlat(basemap: str, lat: float, lng: float) -> tuple[float, float]:
+    """A map click (Leaflet's lat/lng on ``basemap``) as storage lon-lat (WGS 84)."""
+    if _basemap(basemap).datum == "gcj02":
+        lon, la = coords.gcj02_to_wgs84(lng, lat)
+        return float(lon), float(la)
+    return float(lng), float(lat)
+
+
+def _basemap(key: str) -> Basemap:
+    known = available_basemaps()
+    if key not in known:
+        raise ValidationError(f"unknown basemap {key!r}; known: {', '.join(known)}")
+    return known[key]
 
 #: Tableau 10: distinct, colour-blind tolerant; community i gets colour i.
 PALETTE: tuple[str, ...] = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2",
@@ -125,7 +187,7 @@ class _MapChrome(MacroElement):
 
 def basemap_labels(lang: str = "zh") -> dict[str, str]:
     """Basemap key → label, for a page's selectbox."""
-    return {k: b.label(lang) for k, b in BASEMAPS.items()}
+    return {k: b.label(lang) for k, b in available_basemaps().items()}
 
 
 def street_map(layers: dict[str, gpd.GeoDataFrame], *, basemap: str = "offline",
@@ -136,11 +198,13 @@ def street_map(layers: dict[str, gpd.GeoDataFrame], *, basemap: str = "offline",
     ``frame`` names the layer the view is fitted to (default: the street, or
     all data): a grid head's map frames their grid, not the roads around it.
     """
-    if basemap not in BASEMAPS:
-        raise ValidationError(f"unknown basemap {basemap!r}; known: {', '.join(BASEMAPS)}")
-    layers = {k: v for k, v in layers.items() if v is not None and len(v)}
+    bm = _basemap(basemap)
+    layers = {k: on_basemap(v, basemap) for k, v in layers.items() if v is not None and len(v)}
     framed = {"street": layers[frame]} if frame in layers else layers
-    m = _base_map(layers, BASEMAPS[basemap], lang, center, zoom, framed)
+    if center is not None and bm.datum == "gcj02":
+        lon, lat = coords.wgs84_to_gcj02(center[1], center[0])
+        center = (float(lat), float(lon))
+    m = _base_map(layers, bm, lang, center, zoom, framed)
     palette = community_colors(layers.get("communities"))
     _add_land(m, layers.get("street"), lang, offline_bg=basemap == "offline")
     _add_communities(m, layers.get("communities"), palette, lang)
@@ -181,9 +245,9 @@ def _base_map(layers: dict[str, gpd.GeoDataFrame], bm: Basemap, lang: str,
                    tiles=None, control_scale=True)
     m.options["max_zoom"] = bm.max_zoom  # Map(max_zoom=) only reaches a TileLayer;
     # MarkerCluster fails ("Map has no maxZoom specified") without it on the map.
-    if bm.tiles:
-        folium.TileLayer(tiles=bm.tiles, attr=bm.attr, name=bm.label(lang),
-                         max_zoom=bm.max_zoom, control=False).add_to(m)
+    for tiles in filter(None, (bm.tiles, bm.labels)):
+        folium.TileLayer(tiles=tiles, attr=bm.attr, name=bm.label(lang), max_zoom=bm.max_zoom,
+                         control=False, subdomains=_SUBDOMAINS.get(bm.key, "abc")).add_to(m)
     css = _CSS + (f".leaflet-container {{background: {OUTSIDE_COLOR};}}" if not bm.tiles else "")
     m.add_child(_MapChrome(css, LABEL_MIN_ZOOM))
     if bounds and zoom is None:

@@ -34,6 +34,14 @@ DEFAULT_LANG: str = os.environ.get("SHEQU_LANG", "zh")
 #: big screen's clock are Beijing time even on a server that runs in UTC.
 TIMEZONE: str = os.environ.get("SHEQU_TZ", "Asia/Shanghai")
 
+#: Basemaps beyond offline / OpenStreetMap / Gaode (geo.maps.available_basemaps):
+#: a Tianditu key (天地图 tk), and a self-hosted tile server for intranets
+#: ({z}/{x}/{y} URL, its attribution, and its datum: wgs84, or gcj02 for Gaode-style tiles).
+TIANDITU_KEY: str = os.environ.get("SHEQU_TIANDITU_KEY", "").strip()
+TILE_URL: str = os.environ.get("SHEQU_TILE_URL", "").strip()
+TILE_ATTR: str = os.environ.get("SHEQU_TILE_ATTR", "自建瓦片 / self-hosted tiles")
+TILE_DATUM: str = os.environ.get("SHEQU_TILE_DATUM", "wgs84").strip().lower()
+
 #: Seed of the demo town; the same seed always gives the same town.
 DEMO_SEED: int = 20261123
 

@@ -38,6 +38,8 @@ basemap = st.radio(t("basemap.label"), list(labels), format_func=labels.get, hor
                    key="map_basemap")
 if basemap == "offline":
     st.caption(t("map.offline_note"))
+elif maps.available_basemaps()[basemap].datum == "gcj02":
+    st.caption(t("map.gcj02_note"))
 
 m = maps.street_map(layers, basemap=basemap, lang=lang)
 st_folium(m, height=720, use_container_width=True, returned_objects=[], key=f"map_{basemap}_{lang}")

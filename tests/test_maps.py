@@ -9,7 +9,7 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import LineString, Point, box
 
-from geo import catalogue, maps, offline, workflow
+from geo import catalogue, coords, maps, offline, settings, workflow
 from geo.errors import ValidationError
 from geo.i18n import t
 
@@ -209,3 +209,47 @@ def test_popups_carry_the_essentials():
     cut = "垃圾" * 29 + "垃…"  # a long description is cut to POPUP_TEXT_CHARS
     assert cut in html and "垃圾" * 31 not in html
     assert len(cut) == maps.POPUP_TEXT_CHARS
+
+
+def test_gaode_basemap_shifts_every_overlay_to_gcj02_and_clicks_back():
+    layers = make_layers()
+    html = render(maps.street_map(layers, basemap="amap"))
+    assert "autonavi.com" in html
+    corner = layers["street"].geometry.iloc[0].exterior.coords[0]
+    g_lon, g_lat = coords.wgs84_to_gcj02(*corner)
+    assert f"[{g_lon:.6f}".rstrip("0") in html  # the street outline, moved
+    assert f"[{corner[0]}, {corner[1]}]" not in html  # …and not left where WGS 84 has it
+    fac = layers["facilities"].geometry.iloc[0]
+    f_lon, f_lat = coords.wgs84_to_gcj02(fac.x, fac.y)
+    assert f"[{f_lat}, {f_lon}]" in html  # point markers too
+    # a click on the Gaode map lands where the store keeps the place
+    lon, lat = maps.click_lonlat("amap", float(f_lat), float(f_lon))
+    assert (lon, lat) == pytest.approx((fac.x, fac.y), abs=1e-8)
+    assert maps.click_lonlat("offline", fac.y, fac.x) == (fac.x, fac.y)
+
+
+def test_gcj02_matches_the_published_offset_and_stays_out_of_other_countries():
+    # Tiananmen: the value every GCJ-02 implementation reproduces
+    lon, lat = coords.wgs84_to_gcj02(116.404, 39.915)
+    assert (float(lon), float(lat)) == pytest.approx((116.410244, 39.916404), abs=1e-6)
+    # a few hundred metres in Pengzhou, nothing in Paris
+    d_lon, d_lat = (v - w for v, w in zip(coords.wgs84_to_gcj02(X0, Y0), (X0, Y0)))
+    assert 100 < abs(complex(d_lon * 95_500, d_lat * 111_000)) < 700
+    assert coords.wgs84_to_gcj02(2.35, 48.85) == (2.35, 48.85)
+    back = coords.gcj02_to_wgs84(*coords.wgs84_to_gcj02(X0, Y0))
+    assert back == pytest.approx((X0, Y0), abs=1e-9)  # < 0.1 mm
+
+
+def test_tianditu_and_self_hosted_tiles_appear_only_when_configured(monkeypatch):
+    assert {"offline", "osm", "amap"} <= set(maps.basemap_labels()) and "tianditu" not in maps.basemap_labels()
+    monkeypatch.setattr(settings, "TIANDITU_KEY", "k123")
+    monkeypatch.setattr(settings, "TILE_URL", "http://tiles.intranet/{z}/{x}/{y}.png")
+    monkeypatch.setattr(settings, "TILE_DATUM", "gcj-02?")
+    with pytest.warns(UserWarning, match="SHEQU_TILE_DATUM"):
+        known = maps.available_basemaps()
+    assert known["custom"].datum == "wgs84"  # a datum it does not know is not guessed at
+    monkeypatch.setattr(settings, "TILE_DATUM", "wgs84")
+    html = render(maps.street_map(make_layers(), basemap="tianditu"))
+    assert "tianditu.gov.cn/vec_w" in html and "tianditu.gov.cn/cva_w" in html and "tk=k123" in html
+    assert maps.basemap_labels("zh")["tianditu"] == "天地图"
+    assert "tiles.intranet" in render(maps.street_map(make_layers(), basemap="custom"))
