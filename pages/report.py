@@ -46,11 +46,14 @@ else:
 
 category = st.selectbox(t("tickets.category"), list(categories.CATEGORIES),
                         format_func=lambda k: categories.CATEGORIES[k].name(lang), key="report_category")
-if picked:
-    dups = ts.duplicates(engine, category=category, lon=picked[0], lat=picked[1], now=now)
+if picked:  # only what the user's area holds; of the rest, a count
+    near = dict(category=category, lon=picked[0], lat=picked[1], now=now, scope=user.scope)
+    dups = ts.duplicates(engine, **near)
     if len(dups):
         st.warning(t("report.duplicates"))
         st.dataframe(dups[["code", "created_at", "description", "distance_m"]], hide_index=True)
+    if elsewhere := ts.duplicates_elsewhere(engine, **near):
+        st.caption(t("report.duplicates_elsewhere").format(n=elsewhere))
 
 with st.form("report_form", clear_on_submit=True):
     description = st.text_area(t("report.description"), max_chars=4000, key="report_description")
@@ -62,11 +65,11 @@ with st.form("report_form", clear_on_submit=True):
     submitted = st.form_submit_button(t("report.submit"), type="primary", disabled=not picked)
 
 if submitted and picked:
-    try:
-        saved = uploads.save_photo(photo.getvalue(), photo.name) if photo else None
-        ticket = ts.report(engine, category=category, description=description, lon=picked[0], lat=picked[1],
-                           now=common.now(), urgent=urgent, reporter_name=name or None,
-                           reporter_phone=phone or None, photo=saved)
+    try:  # the photo stays only if the report is stored
+        with uploads.staged(photo.getvalue() if photo else None, photo.name if photo else None) as saved:
+            ticket = ts.report(engine, category=category, description=description, lon=picked[0], lat=picked[1],
+                               now=common.now(), urgent=urgent, reporter_name=name or None,
+                               reporter_phone=phone or None, photo=saved, by=common.actor())
     except (OutsideAreaError, ValidationError) as err:
         st.error(str(err))
     else:
