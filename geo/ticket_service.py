@@ -41,6 +41,8 @@ ROUTING_TOLERANCE_M = 30.0
 #: Open tickets of the same category this close are suggested as duplicates.
 DUPLICATE_RADIUS_M = 100.0
 DUPLICATE_DAYS = 14
+#: Rows the desk draws on screen (overdue first); an export always holds every matching ticket.
+DESK_ROWS = 1000
 
 _COLUMNS = [c.name for c in Ticket.__table__.c if c.name not in ("minx", "miny", "maxx", "maxy")]
 
