@@ -144,6 +144,8 @@ STRINGS: dict[str, dict[str, str]] = {
                             "en": "Name a person or a department (a department alone will do)"},
     "tickets.photo": {"zh": "现场照片", "en": "Photo"},
     "tickets.photo_missing": {"zh": "照片文件已不在服务器上", "en": "The photo file is no longer on the server"},
+    "tickets.empty": {"zh": "没有符合条件的工单（可关闭“只看在办”或放宽筛选）",
+                      "en": "No ticket matches (turn off 'Open only' or widen the filters)"},
     "report.duplicates_elsewhere": {"zh": "另有 {n} 张同类在办工单在您的管辖范围外（内容不显示）",
                                     "en": "{n} more open tickets of this kind nearby lie outside your area (not shown)"},
     "map.subtitle": {"zh": "社区、网格、在办工单、视频监控与服务设施一张图",

@@ -164,9 +164,14 @@ def _q(values: pd.Series, q: float) -> float:
 
 
 def by(frame: pd.DataFrame, key: str, now: datetime, **period) -> pd.DataFrame:
-    """The indicators per value of ``key`` (category, grid_id, community_id)."""
+    """The indicators per value of ``key`` (category, grid_id, community_id).
+
+    Only values with a ticket reported in the period or overdue now: a row of
+    zeros and dashes tells a reader nothing.
+    """
     rows = {k: compute(g, now, **period) for k, g in frame.groupby(key)}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(key).reset_index()
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=list(LABELS)).rename_axis(key).reset_index()
+    return out[(out["reported"] > 0) | (out["overdue_now"] > 0)].reset_index(drop=True)
 
 
 def load(engine: Engine, *, scope: Scope) -> pd.DataFrame:

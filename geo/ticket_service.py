@@ -140,10 +140,10 @@ def query(engine: Engine, *, now: datetime, scope: Scope, states: list[str] | No
     stmt = select(*[t.c[c] for c in _COLUMNS if c != "description"], t.c.description).where(scope.clause(t))
     if states:
         stmt = stmt.where(t.c.state.in_(states))
-    if open_only or overdue_only:
+    if open_only:
         stmt = stmt.where(t.c.state.in_(workflow.OPEN_STATES))
     if overdue_only:
-        stmt = stmt.where(t.c.due_at < now)
+        stmt = stmt.where(t.c.state.in_(workflow.OVERDUE_STATES), t.c.due_at < now)
     if categories:
         stmt = stmt.where(t.c.category.in_(categories))
     if community_id is not None:
@@ -156,7 +156,8 @@ def query(engine: Engine, *, now: datetime, scope: Scope, states: list[str] | No
         stmt = stmt.where(or_(t.c.code.contains(search.strip(), autoescape=True),
                               t.c.description.contains(search.strip(), autoescape=True)))
     is_open = t.c.state.in_(workflow.OPEN_STATES)
-    first = case((and_(is_open, t.c.due_at < now), 0), (is_open, 1), else_=2)  # overdue, open, closed
+    late = and_(t.c.state.in_(workflow.OVERDUE_STATES), t.c.due_at < now)
+    first = case((late, 0), (is_open, 1), else_=2)  # overdue, open, closed
     stmt = stmt.order_by(first, case((is_open, t.c.due_at), else_=None).asc().nulls_last(),
                          t.c.created_at.desc(), t.c.id.desc())
     if limit:

@@ -184,8 +184,8 @@ def record_arrival(t: Ticket, actor: Actor, at: datetime) -> Event:
 
 
 def is_overdue(t: Ticket, now: datetime) -> bool:
-    """Past the whole ticket's limit while still open."""
-    return workflow.is_open(t["state"]) and t.get("due_at") is not None and now > t["due_at"]
+    """Past the whole ticket's limit while work is still owed (see workflow.OVERDUE_STATES)."""
+    return t["state"] in workflow.OVERDUE_STATES and t.get("due_at") is not None and now > t["due_at"]
 
 
 def escalation_at(t: Ticket) -> datetime | None:

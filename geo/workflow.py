@@ -123,6 +123,10 @@ STATES: dict[str, State] = {
 
 OPEN_STATES: tuple[str, ...] = tuple(k for k, s in STATES.items() if s.is_open)
 CLOSED_STATES: tuple[str, ...] = tuple(k for k, s in STATES.items() if not s.is_open)
+#: Open states in which someone still owes work, so a passed limit makes the ticket overdue.
+#: Waiting for the resident's rating is not: the work was reported done (on time or not,
+#: which 按期结案 measures), and the rating has no limit.
+OVERDUE_STATES: tuple[str, ...] = tuple(k for k in OPEN_STATES if k != "resolved")
 #: Closed states that count as a real closure (结案) — rejected and merged do not.
 CASE_CLOSED_STATES: tuple[str, ...] = ("closed", "closed_unfixed")
 
@@ -256,7 +260,7 @@ def escalating_states(*, urgent: bool = False) -> tuple[str, ...]:
 
 
 def overdue(states, due_at, now) -> np.ndarray:
-    """Vectorised: open tickets whose time limit has passed at ``now``."""
-    open_ = pd.Series(states, dtype=object).isin(OPEN_STATES).to_numpy()
+    """Vectorised: tickets still owing work (OVERDUE_STATES) whose time limit has passed at ``now``."""
+    open_ = pd.Series(states, dtype=object).isin(OVERDUE_STATES).to_numpy()
     due = pd.to_datetime(pd.Series(due_at, dtype=object)).to_numpy()
     return open_ & ~pd.isna(due) & (due < np.datetime64(now))

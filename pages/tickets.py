@@ -118,9 +118,12 @@ def ticket_list() -> int | None:
         st.info(t("tickets.shown_cap").format(shown=ts.DESK_ROWS, n=len(table)))
     st.caption(t("tickets.pick"))
     styled = shown.style.apply(lambda row: ["background-color: #ffe3e3; color: #9d0208" if late[row.name]
-                                            else "" for _ in row], axis=1)
-    picked = st.dataframe(styled, hide_index=True, width="stretch", height=360, on_select="rerun",
-                          selection_mode="single-row", key="tickets_table",
+                                            else "" for _ in row], axis=1).format(
+        {**{c: "{:%m-%d %H:%M}" for c in shown.select_dtypes("datetime").columns},
+         **{c: "{:.1f}" for c in shown.select_dtypes("float").columns}})
+    picked = st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(shown) + 1) + 3),
+                          on_select="rerun",
+                          selection_mode="single-row", key="tickets_table", placeholder=t("tickets.empty"),
                           column_config={"ID": None, table.columns[-1]: st.column_config.TextColumn(width="large")})
     rows = picked.selection.rows if picked else []
     return int(shown.iloc[rows[0]]["ID"]) if rows else st.session_state.get("tickets_open_id")

@@ -210,6 +210,15 @@ def test_escalation_on_a_frozen_clock():
     assert tickets.is_overdue(working, MONDAY + timedelta(days=30))
 
 
+def test_waiting_for_the_rating_is_not_overdue():
+    """The work was reported done; the resident's rating has no limit, so the desk need not chase it."""
+    t = resolved()
+    late = t["due_at"] + timedelta(days=3)
+    assert not tickets.is_overdue(t, late)
+    assert workflow.overdue(["resolved", "in_progress", "closed"], [t["due_at"]] * 3, late).tolist() == [
+        False, True, False]
+
+
 def test_erqi_has_the_same_clock():
     urgent = fresh(category="water", urgent=True, workflow_key="erqi")  # 急事不出社区: to the community parties
     assert tickets.escalation_at(urgent) == MONDAY
