@@ -131,8 +131,9 @@ def query(engine: Engine, *, now: datetime, scope: Scope, states: list[str] | No
           search: str | None = None, limit: int | None = None):
     """Tickets filtered as the desk asks, with ``overdue`` and ``age_days``.
 
-    Ordered as a desk works: overdue first, then open tickets by their
-    deadline (soonest first), then closed ones newest first. ``search``
+    Ordered as a desk works: overdue first, then tickets still owing work by
+    their deadline (soonest first), then those awaiting the resident's
+    rating, then closed ones newest first. ``search``
     matches the ticket code or the description. No ``limit`` means every
     matching ticket (an export must never stop short).
     """
@@ -156,8 +157,9 @@ def query(engine: Engine, *, now: datetime, scope: Scope, states: list[str] | No
         stmt = stmt.where(or_(t.c.code.contains(search.strip(), autoescape=True),
                               t.c.description.contains(search.strip(), autoescape=True)))
     is_open = t.c.state.in_(workflow.OPEN_STATES)
-    late = and_(t.c.state.in_(workflow.OVERDUE_STATES), t.c.due_at < now)
-    first = case((late, 0), (is_open, 1), else_=2)  # overdue, open, closed
+    owing = t.c.state.in_(workflow.OVERDUE_STATES)
+    first = case((and_(owing, t.c.due_at < now), 0), (owing, 1), (is_open, 2), else_=3)  # overdue, work owed,
+    # awaiting the rating, closed
     stmt = stmt.order_by(first, case((is_open, t.c.due_at), else_=None).asc().nulls_last(),
                          t.c.created_at.desc(), t.c.id.desc())
     if limit:
@@ -438,18 +440,21 @@ def history_table(engine: Engine, ticket_id: int, *, scope: Scope, lang: str = "
     in office.
     """
     h = history(engine, ticket_id, scope=scope)
-    wf_key = get(engine, ticket_id, scope=scope)["workflow"]
-    names = {m.action: m.name(lang) for m in workflow.workflow(wf_key).moves}
-    names.update(report=("上报" if lang == "zh" else "Reported"),
-                 arrive=("党员到场" if lang == "zh" else "Arrived on site"),
-                 merged_from=("合并了重复工单" if lang == "zh" else "Duplicate merged in"))
+    wf = workflow.workflow(get(engine, ticket_id, scope=scope)["workflow"])
+    zh = lang == "zh"
+    own = {"report": "上报" if zh else "Reported", "arrive": "党员到场" if zh else "Arrived on site",
+           "merged_from": "合并了重复工单" if zh else "Duplicate merged in"}
+
+    def move_name(source: str | None, action: str) -> str:  # one action has a name per state (社区派单 / 派发部门)
+        move = wf.move(source, action) if source else None
+        return move.name(lang) if move else own.get(action, action)
+
     state = {k: s.name(lang) for k, s in workflow.STATES.items()}
     who = h["actor"].where(h["actor_role"] != workflow.RESIDENT, h["actor"].map(mask_name))
-    zh = lang == "zh"
     return pd.DataFrame({
         "时间" if zh else "Time": pd.to_datetime(h["at"]).dt.strftime("%m-%d %H:%M"),
         "办理人" if zh else "By": who,
-        "操作" if zh else "Action": h["action"].map(names).fillna(h["action"]),
+        "操作" if zh else "Action": [move_name(s, a) for s, a in zip(h["from_state"], h["action"])],
         "状态" if zh else "State": h["from_state"].map(state).fillna("—") + " → " + h["to_state"].map(state),
         "意见" if zh else "Note": h["note"].fillna(""),
     })

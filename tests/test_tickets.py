@@ -485,6 +485,11 @@ def test_history_masks_residents_and_the_audit_names_the_user(engine, small_town
            scope=WHOLE)
     shown = ts.history_table(engine, by_phone["id"], scope=WHOLE)
     assert list(shown["办理人"]) == ["李**", "王芳(gridhead1)"]  # residents masked, staff by name
+    assert list(shown["操作"]) == ["上报", "网格收单"]
+    for action, who in (("escalate", GRID), ("assign", COMMUNITY)):
+        ts.act(engine, by_phone["id"], action, who, scope=WHOLE, now=MONDAY + timedelta(minutes=9),
+               expected_version=ts.get(engine, by_phone["id"], scope=WHOLE)["version"], department="自来水公司")
+    assert list(ts.history_table(engine, by_phone["id"], scope=WHOLE)["操作"])[-1] == "社区派单"  # not 派发部门
     on_desk = ts.report(engine, category="water", description="停水", lon=p.x, lat=p.y, now=MONDAY,
                         reporter_name="张三", by=staff)
     first = ts.history(engine, on_desk["id"], scope=WHOLE).iloc[0]
