@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from geo import i18n, roles, settings
+from geo import i18n, roles, settings, ticket_service
 from pages import common
 
 #: Every page: key (geo.roles.PAGE_ACCESS, i18n "nav.<key>", URL path), file, icon.
@@ -56,6 +56,9 @@ else:
     home = roles.home_page(user.role, available)
     pages = {key: st.Page(path, title=i18n.t(f"nav.{key}", lang), icon=icon, url_path=key, default=key == home)
              for key, path, icon in PAGES if key in available}
+    if st.session_state.get("clock_minute") != common.minute_key():  # ticket escalations that fell due,
+        st.session_state["clock_minute"] = common.minute_key()  # whole street, whichever page loads
+        ticket_service.escalate_due(common.engine(), common.now())
     nav = st.navigation(list(pages.values()))
     if st.session_state.pop(common.JUST_SIGNED_IN, False) and nav.url_path != home:
         st.switch_page(pages[home])  # from the sign-in page straight to the role's home page

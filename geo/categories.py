@@ -1,19 +1,40 @@
-"""Ticket categories, their time limits per step, and the working-day clock.
+"""Ticket categories, their time limits per step, and the working-time clock.
 
 One configurable table (a city sets its own limits, as GB/T 30428 expects
-"each city sets a time limit per sub-class"). Ordinary matters are measured
-in working days, urgent ones in clock hours (国办发〔2020〕53号: emergencies in
-hours, ordinary matters in days). ``STEP_LIMITS`` says how long a ticket may
-sit in each state before it escalates; ``Category.limit_days`` and
-``urgent_limit_h`` are the whole ticket's limit (按期结案 is measured on it).
+"each city sets a time limit per sub-class"). Urgent matters run on the clock
+(国办发〔2020〕53号: emergencies are answered in hours, day and night); ordinary
+ones run in *working time*, so a report made at 21:00 on a Friday is not
+"overdue at the grid" at 01:00 on Saturday: its clock starts on Monday morning.
+
+Working time (``WORKING_PERIODS``): Monday to Friday, 08:30–12:00 and
+14:00–17:30, the usual office hours of a street office (街道办) in Sichuan,
+7 hours a day; ``HOLIDAYS`` adds public holidays. One working day is
+``WORK_DAY_HOURS`` working hours, so "1 working day" from 10:00 on a Tuesday
+is 10:00 on Wednesday, and from 21:00 on a Friday is 17:30 on Monday.
+
+``STEP_LIMITS`` says how long a ticket may sit in each state before the clock
+escalates it, keyed by (category, state) with ``ANY`` as the default for every
+category; ``Category.limit_days`` (working days) and ``urgent_limit_h`` (clock
+hours) are the whole ticket's limit, on which 按期结案 is measured.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 #: Days off besides weekends (a city adds its public holidays here).
 HOLIDAYS: set[date] = set()
+#: Office hours on a working day (a city sets its own).
+WORKING_PERIODS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(14, 0), time(17, 30)))
+
+
+def _work_day_hours() -> float:
+    return sum((datetime.combine(date.min, b) - datetime.combine(date.min, a)).total_seconds()
+               for a, b in WORKING_PERIODS) / 3600
+
+
+#: Working hours in one working day (7 with the default office hours).
+WORK_DAY_HOURS: float = _work_day_hours()
 
 
 @dataclass(frozen=True)
@@ -51,18 +72,6 @@ CATEGORIES: dict[str, Category] = {
     ]
 }
 
-#: Hours a ticket may wait in a state before it is overdue there (ordinary, urgent).
-#: ``in_progress`` uses the category's own limit; ``None`` means no step limit.
-STEP_LIMITS: dict[str, tuple[float | None, float | None]] = {
-    "reported": (4, 0.5),  # the grid checks a report within half a working day
-    "grid_accepted": (24, 1),  # handled or escalated within a day
-    "community_dispatched": (24, 2),
-    "street_reviewed": (24, 2),
-    "street_accepted": (24, 2),
-    "in_progress": (None, None),
-    "resolved": (None, None),  # waiting for the resident's rating has no limit
-}
-
 #: A party member who takes a ticket is on site within 30 minutes (务川县).
 ARRIVAL_LIMIT = timedelta(minutes=30)
 
@@ -85,25 +94,104 @@ def is_working_day(d: date) -> bool:
     return d.weekday() < 5 and d not in HOLIDAYS
 
 
-def add_working_days(start: datetime, days: float) -> datetime:
-    """``start`` plus ``days`` working days (weekends and HOLIDAYS skipped).
+def add_working_hours(start: datetime, hours: float) -> datetime:
+    """``start`` plus ``hours`` of working time (office hours of working days only).
 
-    A report made on a day off starts counting on the next working day at the
-    same clock time, as a hotline does.
+    Time outside ``WORKING_PERIODS``, weekends and ``HOLIDAYS`` does not count;
+    a limit that runs out exactly at the end of a period ends there (12:00,
+    not 14:00).
     """
-    t = start
-    while not is_working_day(t.date()):
-        t += timedelta(days=1)
-    whole, frac = int(days), days - int(days)
-    for _ in range(whole):
-        t += timedelta(days=1)
-        while not is_working_day(t.date()):
-            t += timedelta(days=1)
-    return t + timedelta(days=frac)
+    if hours < 0:
+        raise ValueError(f"hours must be ≥ 0, got {hours}")
+    left = timedelta(hours=hours)
+    day, at = start.date(), start
+    for _ in range(3660):  # ten years of days: a limit never runs that long
+        if is_working_day(day):
+            for a, b in WORKING_PERIODS:
+                begin, end = max(at, datetime.combine(day, a)), datetime.combine(day, b)
+                if begin >= end:
+                    continue
+                if begin + left <= end:
+                    return begin + left
+                left -= end - begin
+        day += timedelta(days=1)
+        at = datetime.combine(day, time.min)
+    raise ValueError("no working time in ten years: check HOLIDAYS and WORKING_PERIODS")
+
+
+def working_hours_between(start: datetime, end: datetime) -> float:
+    """Working hours from ``start`` to ``end`` (negative when ``end`` comes first)."""
+    if end < start:
+        return -working_hours_between(end, start)
+    total, day = timedelta(0), start.date()
+    while day <= end.date():
+        if is_working_day(day):
+            for a, b in WORKING_PERIODS:
+                begin, stop = max(start, datetime.combine(day, a)), min(end, datetime.combine(day, b))
+                if stop > begin:
+                    total += stop - begin
+        day += timedelta(days=1)
+    return total.total_seconds() / 3600
+
+
+def add_working_days(start: datetime, days: float) -> datetime:
+    """``start`` plus ``days`` working days of ``WORK_DAY_HOURS`` each (see add_working_hours)."""
+    return add_working_hours(start, days * WORK_DAY_HOURS)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """How long a step may take: ``hours`` of working time, or round the clock."""
+
+    hours: float
+    working: bool = True  # False: clock hours, day and night (urgent matters)
+
+    def after(self, start: datetime) -> datetime:
+        return add_working_hours(start, self.hours) if self.working else start + timedelta(hours=self.hours)
+
+
+def _clock(hours: float) -> Limit:
+    return Limit(hours, working=False)
+
+
+ANY = "*"  # the default row of STEP_LIMITS, for every category
+
+#: (category, state) → (ordinary limit, urgent limit) of one step. A category's own
+#: row wins over the ``ANY`` row. ``in_progress`` runs to the whole ticket's limit
+#: and ``resolved`` (waiting for the resident's rating) has none. Urgent tickets
+#: leave the grid at once (tickets.escalation_at), so their grid rows rarely bite.
+STEP_LIMITS: dict[tuple[str, str], tuple[Limit | None, Limit | None]] = {
+    (ANY, "reported"): (Limit(4), _clock(0.5)),  # the grid checks a report within half a working day
+    (ANY, "grid_accepted"): (Limit(7), _clock(1)),  # handled in the grid or sent up within a working day
+    (ANY, "community_dispatched"): (Limit(7), _clock(2)),  # the community dispatches within a working day
+    (ANY, "street_reviewed"): (Limit(7), _clock(2)),
+    (ANY, "street_accepted"): (Limit(7), _clock(2)),
+    # safety first: hazards, fire equipment, public order and epidemics are checked within two
+    # working hours even when not reported as urgent, and within 15 minutes when urgent
+    **{(c, "reported"): (Limit(2), _clock(0.25))
+       for c in ("safety_hazard", "fire_equipment", "public_order", "epidemic")},
+    # jobs, legal aid and wage arrears need papers gathered: two working days at each level
+    **{(c, s): (Limit(14), _clock(4))
+       for c in ("employment", "legal_aid", "wage_arrears") for s in ("grid_accepted", "community_dispatched")},
+}
+
+
+def step_limit(key: str, state: str, urgent: bool) -> Limit | None:
+    """The limit of ``state`` for a ticket of category ``key`` (None: no limit of its own)."""
+    category(key)
+    ordinary, urgent_limit = STEP_LIMITS.get((key, state), STEP_LIMITS.get((ANY, state), (None, None)))
+    return urgent_limit if urgent else ordinary
+
+
+def set_step_limit(key: str, state: str, *, ordinary: Limit | None, urgent: Limit | None) -> None:
+    """A city's own limit for one step of one category (``ANY`` for every category)."""
+    if key != ANY:
+        category(key)
+    STEP_LIMITS[(key, state)] = (ordinary, urgent)
 
 
 def due_at(key: str, created: datetime, urgent: bool) -> datetime:
-    """When the whole ticket must be closed by."""
+    """When the whole ticket must be done by: clock hours if urgent, else working days."""
     c = category(key)
     if urgent:
         return created + timedelta(hours=c.urgent_limit_h)
@@ -112,10 +200,7 @@ def due_at(key: str, created: datetime, urgent: bool) -> datetime:
 
 def step_due_at(key: str, state: str, entered: datetime, urgent: bool, whole_due: datetime) -> datetime | None:
     """When the ticket becomes overdue in ``state`` (entered at ``entered``)."""
-    ordinary, urgent_h = STEP_LIMITS.get(state, (None, None))
-    hours = urgent_h if urgent else ordinary
     if state == "in_progress":
         return whole_due
-    if hours is None:
-        return None
-    return entered + timedelta(hours=hours)
+    limit = step_limit(key, state, urgent)
+    return None if limit is None else limit.after(entered)

@@ -121,11 +121,40 @@ STRINGS: dict[str, dict[str, str]] = {
     "ind.period": {"zh": "统计期（按上报时间）", "en": "Period (by report date)"},
     "ind.by_category": {"zh": "按类别", "en": "By category"},
     "ind.by_grid": {"zh": "按网格", "en": "By grid"},
-    "ind.definitions": {"zh": "口径：立案率=立案数/上报数；处置率=处置数/立案数；结案率=结案数/应结案数；"
-                              "按期结案率=按期办结数/应结案数；满意率=（满意+基本满意）/评价数。详见 geo/indicators.py。",
-                        "en": "Definitions: acceptance = accepted/reported; handling = handled/accepted; closure = "
-                              "closed/due; on-time = finished within limit/due; satisfaction = 3+ stars/rated. "
-                              "See geo/indicators.py."},
+    "ind.definitions": {"zh": "口径（统计期内上报的工单）：立案率=立案数/上报数；处置率=处置数/立案数；"
+                              "结案率=结案数/应结案数；按期结案率=按期办结数/应结案数；"
+                              "满意率=（满意+基本满意）/评价数，评价数含每一次评价（含1–2星不满意、已退回重办的）；"
+                              "重办率=重办过的工单/曾办结反馈的工单；办结时长=上报→办结反馈，结案时长=上报→结案（含等待评价）。"
+                              "详见 geo/indicators.py。",
+                        "en": "Definitions (tickets reported in the period): acceptance = accepted/reported; handling = "
+                              "handled/accepted; closure = closed/due; on-time = finished within limit/due; "
+                              "satisfaction = (satisfied + fairly satisfied)/every rating given, including the 1–2 "
+                              "star ones that reopened a ticket; reopen rate = reopened/ever reported done; time to "
+                              "resolution = report→done, time to closure = report→closed (incl. the wait for the "
+                              "rating). See geo/indicators.py."},
+    # tickets: review fixes (issue 3)
+    "tickets.search": {"zh": "搜索", "en": "Search"},
+    "tickets.search_hint": {"zh": "工单号或描述中的文字", "en": "Ticket code or words of the description"},
+    "tickets.overdue_legend": {"zh": "超期工单排在最前并以红底标出", "en": "overdue tickets come first, in red"},
+    "tickets.shown_cap": {"zh": "列表只显示前 {shown} 张（超期在前），导出包含全部 {n} 张",
+                          "en": "Showing the first {shown} (overdue first); the export holds all {n}"},
+    "tickets.arrived": {"zh": "已登记到场", "en": "Arrival recorded"},
+    "tickets.state_now": {"zh": "最新状态：{s}（{at} {by}：{a}）", "en": "Now: {s} ({at} {by}: {a})"},
+    "tickets.rating_help": {"zh": "3–5星（基本满意/满意）结案；1–2星（不满意）退回社区重办，也计入满意率",
+                            "en": "3–5 stars close the ticket; 1–2 stars (dissatisfied) send it back to the community "
+                                  "and count in the satisfaction rate"},
+    "tickets.assign_hint": {"zh": "派单须指定承办人或承办部门（可只填部门）",
+                            "en": "Name a person or a department (a department alone will do)"},
+    "tickets.photo": {"zh": "现场照片", "en": "Photo"},
+    "tickets.photo_missing": {"zh": "照片文件已不在服务器上", "en": "The photo file is no longer on the server"},
+    "tickets.empty": {"zh": "没有符合条件的工单（可关闭“只看在办”或放宽筛选）",
+                      "en": "No ticket matches (turn off 'Open only' or widen the filters)"},
+    "report.dup_code": {"zh": "工单号", "en": "Code"},
+    "report.dup_created": {"zh": "上报时间", "en": "Reported"},
+    "report.dup_description": {"zh": "描述", "en": "Description"},
+    "report.dup_distance": {"zh": "距离(米)", "en": "Distance (m)"},
+    "report.duplicates_elsewhere": {"zh": "另有 {n} 张同类在办工单在您的管辖范围外（内容不显示）",
+                                    "en": "{n} more open tickets of this kind nearby lie outside your area (not shown)"},
     "map.subtitle": {"zh": "社区、网格、在办工单、视频监控与服务设施一张图",
                      "en": "Communities, grids, open tickets, cameras and facilities on one map"},
     "map.legend": {"zh": "工单状态", "en": "Ticket states"},

@@ -95,6 +95,7 @@ class Community(_Spatial, Base):
     street_id: Mapped[int] = mapped_column(ForeignKey("street.id"), index=True)
     code: Mapped[str] = mapped_column(String(12), unique=True)  # 12-digit division code
     name: Mapped[str] = mapped_column(String(64))
+    workflow: Mapped[str | None] = mapped_column(String(24))  # ticket loop (geo.workflow); None: the default
 
 
 class Grid(_Spatial, Base):
@@ -265,8 +266,11 @@ class Ticket(_Spatial, Base):
     arrive_by: Mapped[datetime | None] = mapped_column(DateTime)  # party member on site within 30 min
     arrived_at: Mapped[datetime | None] = mapped_column(DateTime)
     photo: Mapped[str | None] = mapped_column(String(255))  # file name under data/uploads
-    rating: Mapped[int | None] = mapped_column(Integer)
+    rating: Mapped[int | None] = mapped_column(Integer)  # the latest rating (every one is in ticket_event)
     rating_comment: Mapped[str | None] = mapped_column(Text)
+    first_resolved_at: Mapped[datetime | None] = mapped_column(DateTime)  # kept through reopens
+    ratings_given: Mapped[int] = mapped_column(Integer, default=0)  # every rating, reopening ones too
+    ratings_satisfied: Mapped[int] = mapped_column(Integer, default=0)  # of those, 3 stars or more
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -286,6 +290,7 @@ class TicketEvent(Base):
     from_state: Mapped[str | None] = mapped_column(String(24))
     to_state: Mapped[str] = mapped_column(String(24))
     note: Mapped[str | None] = mapped_column(Text)
+    rating: Mapped[int | None] = mapped_column(Integer)  # stars given with this event (rate / reopen)
 
 
 class Meta(Base):

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from geo import schema, settings
 from geo.schema import Base, Geometry
 
-SCHEMA_VERSION = "4"  # bump on any table change: demo databases are rebuilt
+SCHEMA_VERSION = "5"  # bump on any table change: demo databases are rebuilt
 Progress = Callable[[float, str], None]
 
 

@@ -28,21 +28,34 @@ MAX_DESCRIPTION = 4000  # Open311 GeoReport v2 limit
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: a display name and the workflow role they act in."""
+    """Who acts: the name histories show, the workflow role they act in, and their login.
+
+    ``username`` is what the audit log records (the same bare user name that
+    sign-ins and visits use, so one filter finds all of a user's actions);
+    without one (the demo's history, a resident) the display name is used.
+    ``person_id`` ties a party member's login to the tickets assigned to them.
+    """
 
     name: str
     role: str
     person_id: int | None = None
+    username: str | None = None
+
+    @property
+    def audit_name(self) -> str:
+        return self.username or self.name
 
 
 def new_ticket(*, category: str, description: str, created: datetime, urgent: bool = False,
                workflow_key: str | None = None, source: str = "resident", reporter_name: str | None = None,
                reporter_phone: str | None = None, photo: str | None = None, code: str | None = None,
-               **place: Any) -> tuple[Ticket, Event]:
+               by: Actor | None = None, **place: Any) -> tuple[Ticket, Event]:
     """A freshly reported ticket (state ``reported``) and its first history event.
 
     ``place`` holds the routing result: geom, grid_id, community_id, street_id,
-    routing_flag.
+    routing_flag. ``by`` is a member of staff who took the report (a patrol,
+    the hotline, a grid head on the desk): the event is theirs; without it
+    the reporting resident is the actor (their name is masked when shown).
     """
     categories.category(category)  # a clear error for an unknown category
     description = (description or "").strip()
@@ -59,9 +72,11 @@ def new_ticket(*, category: str, description: str, created: datetime, urgent: bo
         accepted_at=None, first_response_at=None, resolved_at=None, closed_at=None, due_at=due,
         step_due_at=categories.step_due_at(category, wf.initial, created, urgent, due),
         assigned_at=None, arrive_by=None, arrived_at=None, rating=None, rating_comment=None,
+        first_resolved_at=None, ratings_given=0, ratings_satisfied=0,
         reopen_count=0, merged_into_id=None, version=1, **place)
-    event = dict(at=created, actor=reporter_name or "群众", actor_role=workflow.RESIDENT, action="report",
-                 from_state=None, to_state=wf.initial, note=description[:200])
+    who = by or Actor(reporter_name or "群众", workflow.RESIDENT)
+    event = dict(at=created, actor=who.name, actor_role=who.role, action="report", from_state=None,
+                 to_state=wf.initial, note=description[:200], rating=None, username=who.audit_name)
     return t, event
 
 
@@ -72,14 +87,27 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
 
     Refuses (IllegalTransitionError, ``t`` unchanged) a move the workflow does
     not allow from the current state for the actor's role, a move without a
-    required reason, and a rating outside 1–5.
+    required reason, a rating the move does not take, an assignment to nobody,
+    and a handler acting on a ticket that is not theirs.
+
+    A rating of 1–2 given with "rate" *is* the reopen move (不满意 never closes
+    a ticket as fixed). Every rating is counted (``ratings_given``,
+    ``ratings_satisfied``) and stored with its event, so satisfaction counts
+    the ratings that led to a reopen too.
     """
     wf = workflow.workflow(t.get("workflow"))
-    move = workflow.check_move(t["state"], action, actor.role, workflow=wf, reason=note)
-    if action == "rate" and rating not in (1, 2, 3, 4, 5):
+    if rating is not None and rating not in RATING_WORDS:
         raise IllegalTransitionError("评价须为 1–5 星 / a rating is 1 to 5 stars")
+    if action == "rate" and rating in workflow.BAD_RATINGS and wf.move(t["state"], "reopen"):
+        action = "reopen"
+    if action == "reopen" and rating in workflow.BAD_RATINGS and not (note and note.strip()):
+        note = f"{rating}星 {RATING_WORDS[rating]}"
+    move = workflow.check_move(t["state"], action, actor.role, workflow=wf, reason=note, rating=rating)
+    if action == "assign" and not assignee_id and not (department and department.strip()):
+        raise IllegalTransitionError("派单须指定承办人或承办部门 / name a person or a department to assign to")
     if action == "merge" and not merged_into_id:
         raise IllegalTransitionError("合并须指明保留的工单 / name the ticket to merge into")
+    _check_handler(t, actor)
     source = t["state"]
     target = STATES[move.target]
     t.update(state=move.target, updated_at=at, version=t.get("version", 1) + 1)
@@ -90,15 +118,18 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
     if target.level in LEVEL_ORDER and LEVEL_ORDER[target.level] > LEVEL_ORDER.get(t.get("level") or GRID, 0):
         t["level"] = target.level
     if action == "assign" or (action == "handle_in_grid" and assignee_id):
-        t.update(assignee_id=assignee_id, department=department, assigned_at=at,
+        t.update(assignee_id=assignee_id, department=(department or "").strip() or None, assigned_at=at,
                  arrive_by=at + categories.ARRIVAL_LIMIT if assignee_is_party_member else None,
                  arrived_at=None)
     if move.target == "resolved":
         t["resolved_at"] = at
-    if action == "rate":
-        t.update(rating=rating, rating_comment=note)
+        if t.get("first_resolved_at") is None:
+            t["first_resolved_at"] = at  # kept through reopens: the reopen rate counts on it
+    if move.ratings:
+        t.update(rating=rating, rating_comment=note, ratings_given=(t.get("ratings_given") or 0) + 1,
+                 ratings_satisfied=(t.get("ratings_satisfied") or 0) + (rating in workflow.SATISFIED_RATINGS))
     if action == "reopen":
-        t.update(closed_at=None, resolved_at=None, rating=None, reopen_count=t.get("reopen_count", 0) + 1)
+        t.update(closed_at=None, resolved_at=None, reopen_count=(t.get("reopen_count") or 0) + 1)
     if action == "merge":
         t["merged_into_id"] = merged_into_id
     if not target.is_open:
@@ -106,49 +137,82 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
     t["step_due_at"] = (categories.step_due_at(t["category"], move.target, at, t["urgent"], t["due_at"])
                         if target.is_open else None)
     text = note
-    if action == "rate":
-        text = f"{rating}星 {RATING_WORDS[rating]}" + (f"：{note}" if note else "")
+    if move.ratings:
+        text = f"{rating}星 {RATING_WORDS[rating]}" + (f"：{note}" if note and not note.startswith(f"{rating}星")
+                                                      else "")
     return dict(at=at, actor=actor.name, actor_role=actor.role, action=action, from_state=source,
-                to_state=move.target, note=text)
+                to_state=move.target, note=text, rating=rating if move.ratings else None,
+                username=actor.audit_name)
+
+
+def allowed_moves(t: Ticket, actor: Actor) -> list[workflow.Move]:
+    """The moves ``actor`` may make on ``t`` now: what a page offers (the same checks as apply)."""
+    if actor.role == workflow.HANDLER and actor.person_id is not None and t.get("assignee_id") != actor.person_id:
+        return []
+    return workflow.workflow(t.get("workflow")).allowed(t["state"], actor.role)
+
+
+def may_record_arrival(t: Ticket, actor: Actor) -> bool:
+    """True when ``actor`` is the party member whose on-site arrival ``t`` is waiting for."""
+    return (t["state"] == "in_progress" and t.get("arrive_by") is not None and t.get("arrived_at") is None
+            and actor.person_id is not None and actor.person_id == t.get("assignee_id"))
+
+
+def _check_handler(t: Ticket, actor: Actor) -> None:
+    """A party member or volunteer signed in as a handler acts only on tickets assigned to them."""
+    if actor.role == workflow.HANDLER and actor.person_id is not None and t.get("assignee_id") != actor.person_id:
+        raise IllegalTransitionError("此工单未派给您，不能办理 / this ticket is not assigned to you")
 
 
 def record_arrival(t: Ticket, actor: Actor, at: datetime) -> Event:
-    """The party member is on site: the 30-minute promise is kept or broken."""
+    """The party member is on site: the 30-minute promise is kept or broken.
+
+    Only the party member the ticket is assigned to records it (their login
+    carries their person id); nobody may vouch for them.
+    """
     if t["state"] != "in_progress" or t.get("arrive_by") is None:
         raise IllegalTransitionError("只有派给党员、正在办理的工单需要登记到场 / no on-site arrival expected")
+    if actor.person_id is None or actor.person_id != t.get("assignee_id"):
+        raise IllegalTransitionError("只有被派单的党员本人可以登记到场 / only the assigned party member records arrival")
     if t.get("arrived_at") is not None:
         raise IllegalTransitionError("已登记到场 / arrival already recorded")
     t.update(arrived_at=at, updated_at=at, version=t.get("version", 1) + 1)
     late = at > t["arrive_by"]
     return dict(at=at, actor=actor.name, actor_role=actor.role, action="arrive", from_state=t["state"],
-                to_state=t["state"], note="超时到场" if late else "30分钟内到场")
+                to_state=t["state"], note="超时到场" if late else "30分钟内到场", rating=None,
+                username=actor.audit_name)
 
 
 def is_overdue(t: Ticket, now: datetime) -> bool:
-    """Past the whole ticket's limit while still open."""
-    return workflow.is_open(t["state"]) and t.get("due_at") is not None and now > t["due_at"]
+    """Past the whole ticket's limit while work is still owed (see workflow.OVERDUE_STATES)."""
+    return t["state"] in workflow.OVERDUE_STATES and t.get("due_at") is not None and now > t["due_at"]
+
+
+def escalation_at(t: Ticket) -> datetime | None:
+    """When the clock escalates ``t`` from its current state (None: it never does from here).
+
+    "小事不出网格，大事不出社区，急事不出社区": an urgent ticket leaves a state
+    whose escalation is marked ``urgent`` the moment it entered it
+    (``updated_at``); any other ticket leaves when its step limit runs out
+    (``step_due_at``). States with no system escalation (work in progress,
+    the street's review in the five-step loop) are never moved by the clock:
+    such tickets are overdue, and shown so, but stay with whoever holds them.
+    """
+    move = workflow.workflow(t.get("workflow")).move(t["state"], "escalate")
+    if move is None or SYSTEM not in move.roles:
+        return None
+    if t.get("urgent") and move.urgent:
+        return t.get("updated_at") or t.get("created_at")
+    return t.get("step_due_at")
 
 
 def escalation_due(t: Ticket, now: datetime) -> str | None:
-    """The escalation the clock should make now, if any.
-
-    "小事不出网格，大事不出社区，急事不出社区": urgent tickets go to the community
-    at once; a ticket that overstays its step limit at the grid goes to the
-    community, at the community to the street. Tickets being worked on are
-    not moved (they are overdue, and shown so, but stay with their handler).
-    """
-    wf = workflow.workflow(t.get("workflow"))
-    state = t["state"]
-    if wf.move(state, "escalate") is None or SYSTEM not in wf.move(state, "escalate").roles:
-        return None
-    if t.get("urgent") and state in ("reported", "grid_accepted"):
-        return "escalate"
-    if t.get("step_due_at") is not None and now > t["step_due_at"]:
-        return "escalate"
-    return None
+    """The escalation the clock should have made by ``now``, if any (see escalation_at)."""
+    at = escalation_at(t)
+    return "escalate" if at is not None and at <= now else None
 
 
-SYSTEM_ACTOR = Actor("系统（时限升级）", SYSTEM)
+SYSTEM_ACTOR = Actor("系统", SYSTEM, username="system")
 
 
 def rating_label(stars: int | None, lang: str = "zh") -> str:
@@ -157,5 +221,6 @@ def rating_label(stars: int | None, lang: str = "zh") -> str:
     return (RATING_WORDS if lang == "zh" else RATING_WORDS_EN)[stars]
 
 
-__all__ = ["Actor", "new_ticket", "apply", "record_arrival", "is_overdue", "escalation_due", "SYSTEM_ACTOR",
+__all__ = ["Actor", "new_ticket", "apply", "allowed_moves", "may_record_arrival", "record_arrival", "is_overdue", "escalation_at", "escalation_due",
+           "SYSTEM_ACTOR",
            "rating_label", "COMMUNITY", "STREET"]

@@ -1,13 +1,17 @@
 """Photos attached to reports: checked to be real images, stored whole or not at all.
 
 A broken or disguised upload gets a clear message and leaves nothing behind;
-a good one is written under a temporary name and renamed into place.
+a good one is written under a temporary name and renamed into place. A photo
+whose report is then refused (outside the street, no description) is removed
+again (``staged``), so no file is left that no ticket points to.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from geo import settings
@@ -42,3 +46,28 @@ def save_photo(data: bytes, filename: str, *, directory: Path | None = None) -> 
     tmp.write_bytes(data)
     os.replace(tmp, directory / name)
     return name
+
+
+@contextlib.contextmanager
+def staged(data: bytes | None, filename: str | None, *, directory: Path | None = None) -> Iterator[str | None]:
+    """Save a photo for a report that is about to be stored; remove it if the report fails.
+
+    ``with staged(data, name) as photo: ts.report(..., photo=photo)`` — the
+    photo is kept only if the block completes. No data: yields None.
+    """
+    if not data:
+        yield None
+        return
+    name = save_photo(data, filename or "", directory=directory)
+    try:
+        yield name
+    except BaseException:
+        path(name, directory=directory).unlink(missing_ok=True)
+        raise
+
+
+def path(name: str, *, directory: Path | None = None) -> Path:
+    """Where a stored photo lives (a bare file name: nothing outside the upload folder)."""
+    if Path(name).name != name or name.startswith("."):
+        raise ValidationError(f"无效的照片文件名 {name!r} / invalid photo name")
+    return (directory or UPLOAD_DIR) / name

@@ -17,6 +17,12 @@ Exits that real systems need are moves too: reject with a reason (not our
 matter, duplicate, no problem found), return to the previous step, reopen
 after a bad rating, close without "fixed" (so fix rates stay honest), and
 merge into a duplicate.
+
+Ratings (群众评单) decide the way out of "awaiting rating": 3 stars (基本满意)
+or more close the ticket as fixed; 1–2 stars (不满意) reopen it and send it
+back to the community (a reopen, counted as one). A resident reopens only
+with a bad rating, also after a closure. ``Move.ratings`` holds the stars a
+move takes, so the rule lives here and nowhere else.
 """
 from __future__ import annotations
 
@@ -62,9 +68,16 @@ class Move:
     name_zh: str
     name_en: str
     needs_reason: bool = False
+    ratings: tuple[int, ...] = ()  # stars this move takes (rate: 3–5, reopen: 1–2); () = no rating
+    urgent: bool = False  # a system escalation the clock makes at once for urgent tickets
 
     def name(self, lang: str = "zh") -> str:
         return self.name_zh if lang == "zh" else self.name_en
+
+
+#: Stars that close a ticket as fixed (基本满意 3, 满意 4–5) and stars that reopen it (不满意).
+SATISFIED_RATINGS = (3, 4, 5)
+BAD_RATINGS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,10 @@ STATES: dict[str, State] = {
 
 OPEN_STATES: tuple[str, ...] = tuple(k for k, s in STATES.items() if s.is_open)
 CLOSED_STATES: tuple[str, ...] = tuple(k for k, s in STATES.items() if not s.is_open)
+#: Open states in which someone still owes work, so a passed limit makes the ticket overdue.
+#: Waiting for the resident's rating is not: the work was reported done (on time or not,
+#: which 按期结案 measures), and the rating has no limit.
+OVERDUE_STATES: tuple[str, ...] = tuple(k for k in OPEN_STATES if k != "resolved")
 #: Closed states that count as a real closure (结案) — rejected and merged do not.
 CASE_CLOSED_STATES: tuple[str, ...] = ("closed", "closed_unfixed")
 
@@ -129,11 +146,12 @@ FIVE_STEP = Workflow(
     moves=(
         Move("accept", "reported", "grid_accepted", (GRID,), "网格收单", "Accept"),
         Move("reject", "reported", "rejected", (GRID,), "不予受理", "Reject", needs_reason=True),
-        Move("escalate", "reported", "community_dispatched", (SYSTEM,), "急事直报社区", "Urgent: to community"),
+        Move("escalate", "reported", "community_dispatched", (SYSTEM,), "急事/超时直报社区",
+             "Urgent or overdue: to community", urgent=True),
         # small matters stay in the grid: the grid handles them itself
         Move("handle_in_grid", "grid_accepted", "in_progress", (GRID,), "网格自办", "Handle in grid"),
         Move("escalate", "grid_accepted", "community_dispatched", (GRID, SYSTEM), "上报社区",
-             "Escalate to community"),
+             "Escalate to community", urgent=True),
         # big matters stay in the community: it dispatches to its own people
         Move("assign", "community_dispatched", "in_progress", (COMMUNITY,), "社区派单", "Assign"),
         Move("escalate", "community_dispatched", "street_reviewed", (COMMUNITY, SYSTEM), "上报街道",
@@ -151,9 +169,13 @@ FIVE_STEP = Workflow(
              needs_reason=True),
         Move("close_unfixed", "in_progress", "closed_unfixed", (COMMUNITY, STREET), "办结未解决",
              "Close without fix", needs_reason=True),
-        Move("rate", "resolved", "closed", (RESIDENT, GRID), "群众评单", "Rate and close"),
-        Move("reopen", "resolved", "in_progress", (RESIDENT, GRID), "不满意重办", "Reopen", needs_reason=True),
-        Move("reopen", "closed", "in_progress", (RESIDENT, COMMUNITY), "重新办理", "Reopen", needs_reason=True),
+        # a bad rating (1–2) is a reopen: back to the community, which dispatches again
+        Move("rate", "resolved", "closed", (RESIDENT, GRID), "群众评单", "Rate and close",
+             ratings=SATISFIED_RATINGS),
+        Move("reopen", "resolved", "community_dispatched", (RESIDENT, GRID), "不满意重办", "Reopen",
+             ratings=BAD_RATINGS),
+        Move("reopen", "closed", "community_dispatched", (RESIDENT, COMMUNITY), "不满意重新办理", "Reopen",
+             ratings=BAD_RATINGS),
     ) + _merge_moves(("reported", "grid_accepted", "community_dispatched", "street_reviewed")),
 )
 
@@ -165,17 +187,26 @@ ERQI = Workflow(
     moves=(
         Move("accept", "reported", "street_accepted", (STREET,), "街道党工委接单", "Accept"),
         Move("reject", "reported", "rejected", (STREET,), "不予受理", "Reject", needs_reason=True),
+        # the same clock as the five-step loop: urgent matters go to the community parties at
+        # once (急事不出社区), and a step the street lets run out goes to them too
+        Move("escalate", "reported", "in_progress", (SYSTEM,), "急事/超时直派社区做单",
+             "Urgent or overdue: to community parties", urgent=True),
         Move("assign", "street_accepted", "in_progress", (STREET,), "派社区共建做单", "Hand to community parties"),
+        Move("escalate", "street_accepted", "in_progress", (SYSTEM,), "超时直派社区做单",
+             "Overdue: to community parties", urgent=True),
         Move("return", "street_accepted", "reported", (STREET,), "退回重审", "Return", needs_reason=True),
         Move("resolve", "in_progress", "resolved", (HANDLER, COMMUNITY), "做单完成", "Report done"),
         Move("return", "in_progress", "street_accepted", (HANDLER, COMMUNITY), "退回街道", "Return to street",
              needs_reason=True),
         Move("close_unfixed", "in_progress", "closed_unfixed", (STREET,), "办结未解决", "Close without fix",
              needs_reason=True),
-        Move("rate", "resolved", "closed", (RESIDENT, COMMUNITY), "居民自治结单", "Residents close"),
+        Move("rate", "resolved", "closed", (RESIDENT, COMMUNITY), "居民自治结单", "Residents close",
+             ratings=SATISFIED_RATINGS),
+        # a bad rating sends the work back to the community parties
         Move("reopen", "resolved", "in_progress", (RESIDENT, COMMUNITY), "不满意重办", "Reopen",
-             needs_reason=True),
-        Move("reopen", "closed", "in_progress", (RESIDENT, STREET), "重新办理", "Reopen", needs_reason=True),
+             ratings=BAD_RATINGS),
+        Move("reopen", "closed", "in_progress", (RESIDENT, STREET), "不满意重新办理", "Reopen",
+             ratings=BAD_RATINGS),
     ) + _merge_moves(("reported", "street_accepted")),
 )
 
@@ -199,11 +230,12 @@ def state_color(state: str) -> str:
 
 
 def check_move(state: str, action: str, role: str, *, workflow: Workflow = DEFAULT_WORKFLOW,
-               reason: str | None = None) -> Move:
+               reason: str | None = None, rating: int | None = None) -> Move:
     """The move ``role`` makes by ``action`` from ``state``, or a clear refusal.
 
     Pure rule check shared by the ticket service and the demo generator, so
-    every stored history obeys the same machine.
+    every stored history obeys the same machine. A move that takes a rating
+    refuses stars outside ``Move.ratings``.
     """
     move = workflow.move(state, action)
     if move is None:
@@ -215,11 +247,20 @@ def check_move(state: str, action: str, role: str, *, workflow: Workflow = DEFAU
             f"「{move.name_zh}」只能由 {'/'.join(move.roles)} 执行，当前身份为 {role}")
     if move.needs_reason and not (reason and reason.strip()):
         raise IllegalTransitionError(f"「{move.name_zh}」必须填写原因")
+    if move.ratings and rating not in move.ratings:
+        stars = "、".join(str(r) for r in move.ratings)
+        raise IllegalTransitionError(f"「{move.name_zh}」须给出 {stars} 星评价 / this move takes {stars} stars")
     return move
 
 
+def escalating_states(*, urgent: bool = False) -> tuple[str, ...]:
+    """States the clock may escalate out of (``urgent``: those it leaves at once when urgent)."""
+    return tuple(sorted({m.source for wf in WORKFLOWS.values() for m in wf.moves
+                         if m.action == "escalate" and SYSTEM in m.roles and (m.urgent or not urgent)}))
+
+
 def overdue(states, due_at, now) -> np.ndarray:
-    """Vectorised: open tickets whose time limit has passed at ``now``."""
-    open_ = pd.Series(states, dtype=object).isin(OPEN_STATES).to_numpy()
+    """Vectorised: tickets still owing work (OVERDUE_STATES) whose time limit has passed at ``now``."""
+    open_ = pd.Series(states, dtype=object).isin(OVERDUE_STATES).to_numpy()
     due = pd.to_datetime(pd.Series(due_at, dtype=object)).to_numpy()
     return open_ & ~pd.isna(due) & (due < np.datetime64(now))

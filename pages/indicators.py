@@ -31,7 +31,9 @@ frame = indicators.load(engine, scope=scope)
 window = dict(start=datetime.combine(start, time.min), end=datetime.combine(end + timedelta(days=1), time.min))
 values = indicators.compute(frame, now, **window)
 st.caption(t("ind.definitions"))
-st.dataframe(indicators.table(values, lang), hide_index=True, width="content")
+shown = indicators.table(values, lang)
+st.dataframe(shown, hide_index=True, width="content", height=35 * (len(values) + 1) + 3,
+             column_config={shown.columns[0]: st.column_config.TextColumn(width="medium")})
 
 by_category = indicators.labelled(indicators.by(frame, "category", now, **window), "category", lang,
                                   {k: c.name(lang) for k, c in categories.CATEGORIES.items()})

@@ -46,27 +46,34 @@ else:
 
 category = st.selectbox(t("tickets.category"), list(categories.CATEGORIES),
                         format_func=lambda k: categories.CATEGORIES[k].name(lang), key="report_category")
-if picked:
-    dups = ts.duplicates(engine, category=category, lon=picked[0], lat=picked[1], now=now)
+if picked:  # only what the user's area holds; of the rest, a count
+    near = dict(category=category, lon=picked[0], lat=picked[1], now=now, scope=user.scope)
+    dups = ts.duplicates(engine, **near)
     if len(dups):
         st.warning(t("report.duplicates"))
-        st.dataframe(dups[["code", "created_at", "description", "distance_m"]], hide_index=True)
+        st.dataframe(dups[["code", "created_at", "description", "distance_m"]], hide_index=True, column_config={
+            "code": t("report.dup_code"), "description": t("report.dup_description"),
+            "created_at": st.column_config.DatetimeColumn(t("report.dup_created"), format="MM-DD HH:mm"),
+            "distance_m": st.column_config.NumberColumn(t("report.dup_distance"), format="%.0f")})
+    if elsewhere := ts.duplicates_elsewhere(engine, **near):
+        st.caption(t("report.duplicates_elsewhere").format(n=elsewhere))
 
 with st.form("report_form", clear_on_submit=True):
     description = st.text_area(t("report.description"), max_chars=4000, key="report_description")
     urgent = st.checkbox(t("report.urgent"), key="report_urgent")
-    photo = st.file_uploader(t("report.photo"), type=list(uploads.IMAGE_TYPES), key="report_photo")
+    photo = st.file_uploader(t("report.photo"), type=list(uploads.IMAGE_TYPES), key="report_photo",
+                             max_upload_size=uploads.MAX_BYTES // (1024 * 1024))  # MB, as uploads checks
     c1, c2 = st.columns(2)
     name = c1.text_input(t("report.name"), key="report_name")
     phone = c2.text_input(t("report.phone"), key="report_phone")
     submitted = st.form_submit_button(t("report.submit"), type="primary", disabled=not picked)
 
 if submitted and picked:
-    try:
-        saved = uploads.save_photo(photo.getvalue(), photo.name) if photo else None
-        ticket = ts.report(engine, category=category, description=description, lon=picked[0], lat=picked[1],
-                           now=common.now(), urgent=urgent, reporter_name=name or None,
-                           reporter_phone=phone or None, photo=saved)
+    try:  # the photo stays only if the report is stored
+        with uploads.staged(photo.getvalue() if photo else None, photo.name if photo else None) as saved:
+            ticket = ts.report(engine, category=category, description=description, lon=picked[0], lat=picked[1],
+                               now=common.now(), urgent=urgent, reporter_name=name or None,
+                               reporter_phone=phone or None, photo=saved, by=common.actor())
     except (OutsideAreaError, ValidationError) as err:
         st.error(str(err))
     else:

@@ -1,145 +1,214 @@
-"""工单台: find tickets, open one, see where and how far it is, and move it on."""
+"""工单台: find tickets, open one, see where and how far it is, and move it on.
+
+Optimistic locking from the page: the version of the ticket drawn on screen is
+kept in session state (``tickets_seen``, by ticket id) and the move widgets are
+keyed by id and version. A move is made in the submit button's callback with
+that version, so a page drawn before someone else's move cannot overwrite it:
+the user is told and sees the new state.
+"""
 from __future__ import annotations
 
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import categories, export, layers, maps, ticket_service as ts, workflow
+from geo import categories, export, layers, maps, ticket_service as ts, tickets, uploads, workflow
 from geo.errors import ConcurrentEditError, IllegalTransitionError, NotFoundError, ValidationError
 from pages import common
+
+PAGE_ERRORS = (IllegalTransitionError, ConcurrentEditError, ValidationError, NotFoundError)
 
 user = common.require("tickets")
 lang, t = common.lang(), common.t
 engine = common.engine()
 scope, actor = user.scope, common.actor()
 now = common.now()
+if moved := ts.escalate_due(engine, now):  # the clock, for the whole street: one indexed query when none is due
+    st.toast(t("tickets.escalated").format(n=len(moved)))
 
-# the clock escalates urgent and overdue tickets, at most once a minute per visitor
-if st.session_state.get("tickets_escalated_at") != common.minute_key():
-    st.session_state["tickets_escalated_at"] = common.minute_key()
-    moved = ts.escalate_due(engine, now, scope=scope)
-    if moved:
-        st.toast(t("tickets.escalated").format(n=len(moved)))
+
+def _key(name: str, ticket_id: int, version: int) -> str:
+    return f"tickets_{name}_{ticket_id}_{version}"
+
+
+def _flash(kind: str, text: str) -> None:
+    st.session_state["tickets_flash"] = (kind, text)
+
+
+def _submit(ticket_id: int, names: dict[str, str]) -> None:
+    """The move, with the version the user saw (a stale page is refused, nothing is written)."""
+    version = st.session_state["tickets_seen"][ticket_id]
+    state = st.session_state
+    action = state[_key("move", ticket_id, version)]
+    kwargs = {"note": state.get(_key("note", ticket_id, version)) or None}
+    if action in ("rate", "reopen"):
+        kwargs["rating"] = state.get(_key("rating", ticket_id, version))
+    if action == "assign":
+        kwargs["assignee_id"] = state.get(_key("assignee", ticket_id, version))
+        kwargs["department"] = state.get(_key("department", ticket_id, version)) or None
+    if action == "merge":
+        kwargs["merged_into_id"] = state.get(_key("merge_into", ticket_id, version))
+    try:
+        done = ts.act(engine, ticket_id, action, actor, expected_version=version, now=common.now(), scope=scope,
+                      **kwargs)
+    except ConcurrentEditError as err:
+        _flash("error", f"{err} {_state_now(ticket_id)}")
+    except PAGE_ERRORS as err:
+        _flash("error", str(err))
+    else:
+        _flash("success", f"{done['code']} · " + t("tickets.done").format(a=names.get(action, action)))
+
+
+def _state_now(ticket_id: int) -> str:
+    """"Here is its new state": what the other person's move left the ticket in."""
+    try:
+        fresh = ts.get(engine, ticket_id, scope=scope)
+    except NotFoundError:
+        return ""
+    last = ts.history_table(engine, ticket_id, scope=scope, lang=lang).iloc[-1]
+    return t("tickets.state_now").format(s=workflow.STATES[fresh["state"]].name(lang), by=last.iloc[1],
+                                         at=last.iloc[0], a=last.iloc[2])
+
+
+def _arrive(ticket_id: int) -> None:
+    version = st.session_state["tickets_seen"][ticket_id]
+    try:
+        ts.arrive(engine, ticket_id, actor, expected_version=version, now=common.now(), scope=scope)
+    except ConcurrentEditError as err:
+        _flash("error", f"{err} {_state_now(ticket_id)}")
+    except PAGE_ERRORS as err:
+        _flash("error", str(err))
+    else:
+        _flash("success", t("tickets.arrived"))
+
+
+def filters() -> dict:
+    with st.sidebar:
+        st.subheader(t("tickets.filters"))
+        search = st.text_input(t("tickets.search"), key="tickets_search", placeholder=t("tickets.search_hint"))
+        open_only = st.toggle(t("tickets.open_only"), value=True, key="tickets_open_only")
+        overdue_only = st.toggle(t("tickets.overdue_only"), key="tickets_overdue_only")
+        state_keys = workflow.OPEN_STATES if open_only else tuple(workflow.STATES)
+        states = st.multiselect(t("tickets.state"), state_keys, key="tickets_states", placeholder=t("tickets.all"),
+                                format_func=lambda k: workflow.STATES[k].name(lang))
+        cats = st.multiselect(t("tickets.category"), list(categories.CATEGORIES), key="tickets_categories",
+                              placeholder=t("tickets.all"), format_func=lambda k: categories.CATEGORIES[k].name(lang))
+        comms = layers.community_names(engine, scope)
+        community_id = st.selectbox(t("tickets.community"), [None, *comms], key="tickets_community",
+                                    format_func=lambda k: t("tickets.all") if k is None else comms[k])
+        grids = layers.grid_names(engine, community_id, scope) if community_id else {}
+        grid_id = st.selectbox(t("tickets.grid"), [None, *grids], key="tickets_grid",
+                               format_func=lambda k: t("tickets.all") if k is None else grids[k])
+        min_age = st.number_input(t("tickets.min_age"), min_value=0, max_value=365, value=0, key="tickets_min_age")
+    return dict(states=states or None, categories=cats or None, community_id=community_id, grid_id=grid_id,
+                min_age_days=min_age or None, overdue_only=overdue_only, open_only=open_only, search=search)
+
+
+def ticket_list() -> int | None:
+    found = ts.query(engine, now=now, scope=scope, **filters())
+    table = ts.listing(found, engine, lang)
+    late = found["overdue"].to_numpy() if len(found) else []
+    st.caption(t("tickets.count").format(n=len(table), o=int(sum(late))) + " · " + t("tickets.overdue_legend"))
+    left, right = st.columns(2)  # the bytes are made only when a button is pressed: every matching row
+    left.download_button(t("tickets.export_csv"), lambda: export.csv_bytes(table), "tickets.csv", "text/csv",
+                         key="tickets_csv")
+    right.download_button(t("tickets.export_xlsx"), lambda: export.excel_bytes({"工单": table}), "tickets.xlsx",
+                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="tickets_xlsx")
+    shown = table.head(ts.DESK_ROWS)
+    if len(table) > ts.DESK_ROWS:
+        st.info(t("tickets.shown_cap").format(shown=ts.DESK_ROWS, n=len(table)))
+    st.caption(t("tickets.pick"))
+    styled = shown.style.apply(lambda row: ["background-color: #ffe3e3; color: #9d0208" if late[row.name]
+                                            else "" for _ in row], axis=1).format(
+        {**{c: "{:%m-%d %H:%M}" for c in shown.select_dtypes("datetime").columns},
+         **{c: "{:.1f}" for c in shown.select_dtypes("float").columns}})
+    picked = st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(shown) + 1) + 3),
+                          on_select="rerun",
+                          selection_mode="single-row", key="tickets_table", placeholder=t("tickets.empty"),
+                          column_config={"ID": None, table.columns[-1]: st.column_config.TextColumn(width="large")})
+    rows = picked.selection.rows if picked else []
+    return int(shown.iloc[rows[0]]["ID"]) if rows else st.session_state.get("tickets_open_id")
+
+
+def detail(ticket: dict) -> None:
+    state = workflow.STATES[ticket["state"]]
+    st.subheader(f"{ticket['code']} · {categories.CATEGORIES[ticket['category']].name(lang)} · {state.name(lang)}")
+    if ticket.get("routing_flag"):
+        st.warning(t(f"tickets.routing_flag.{ticket['routing_flag']}"))
+    info, where = st.columns([3, 2])
+    overdue = tickets.is_overdue(ticket, now)
+    with info:
+        st.write(ticket["description"])
+        c1, c2 = st.columns(2)
+        c1.metric(t("tickets.deadline"), f"{ticket['due_at']:%m-%d %H:%M}",
+                  delta=t("field.overdue") if overdue else None, delta_color="inverse")
+        if ticket.get("step_due_at"):
+            c2.metric(t("tickets.step_deadline"), f"{ticket['step_due_at']:%m-%d %H:%M}")
+        st.markdown(f"**{t('tickets.history')}**")
+        st.dataframe(ts.history_table(engine, ticket["id"], scope=scope, lang=lang), hide_index=True,
+                     width="stretch")
+    with where:
+        grid = layers.grids(engine).query("id == @ticket['grid_id']")
+        one = layers.point_layer(ticket["geom"].x, ticket["geom"].y, overdue=bool(overdue),
+                                 **{k: ticket[k] for k in ("id", "code", "category", "state", "urgent",
+                                                            "created_at", "due_at")})
+        st_folium(maps.street_map({"grids": grid, "tickets": one}, lang=lang), height=300, returned_objects=[],
+                  use_container_width=True, key=f"ticket_map_{ticket['id']}")
+        if ticket.get("photo"):
+            photo = uploads.path(ticket["photo"])
+            if photo.is_file():
+                st.image(str(photo), caption=t("tickets.photo"))
+            else:
+                st.caption(t("tickets.photo_missing"))
+
+
+def actions(ticket: dict) -> None:
+    tid, version = ticket["id"], ticket["version"]
+    st.markdown(f"**{t('tickets.next_actions')}**")
+    if tickets.may_record_arrival(ticket, actor):
+        st.button(t("tickets.arrive"), key=_key("arrive", tid, version), on_click=_arrive, args=(tid,))
+    moves = tickets.allowed_moves(ticket, actor)
+    if not moves:
+        st.info(t("tickets.no_actions"))
+        return
+    names = {m.action: m.name(lang) for m in moves}
+    with st.form(_key("form", tid, version)):
+        st.radio(t("tickets.next_actions"), list(names), format_func=names.get, horizontal=True,
+                 label_visibility="collapsed", key=_key("move", tid, version))
+        st.text_input(t("tickets.note"), key=_key("note", tid, version))
+        if any(m.ratings for m in moves):
+            st.slider(t("tickets.rating"), 1, 5, 5, key=_key("rating", tid, version), help=t("tickets.rating_help"))
+            st.caption(t("tickets.rating_help"))
+        if "assign" in names:
+            people = ts.suggest_assignees(engine, tid, scope=scope)
+            labels = {r.id: ts.assignee_label(r, lang) for r in people.itertuples()}
+            st.selectbox(t("tickets.assignee"), [None, *labels], key=_key("assignee", tid, version),
+                         format_func=lambda k: "—" if k is None else labels[k])
+            st.text_input(t("tickets.department"), key=_key("department", tid, version),
+                          value=categories.CATEGORIES[ticket["category"]].department
+                          if actor.role == workflow.STREET else "", help=t("tickets.assign_hint"))
+        if "merge" in names:
+            dups = ts.duplicates(engine, scope=scope, category=ticket["category"], lon=ticket["geom"].x,
+                                 lat=ticket["geom"].y, now=now, exclude_id=tid).set_index("id")
+            st.selectbox(t("tickets.merge_into"), [None, *dups.index], key=_key("merge_into", tid, version),
+                         format_func=lambda k: "—" if k is None else f"{dups.loc[k, 'code']}（{dups.loc[k, 'distance_m']:.0f} m）")
+        st.form_submit_button(t("tickets.do"), type="primary", on_click=_submit, args=(tid, names),
+                              key=_key("do", tid, version))
+
 
 st.title(t("page.tickets"))
-if "tickets_flash" in st.session_state:
-    st.success(st.session_state.pop("tickets_flash"))
-
-with st.sidebar:
-    st.subheader(t("tickets.filters"))
-    open_only = st.toggle(t("tickets.open_only"), value=True, key="tickets_open_only")
-    overdue_only = st.toggle(t("tickets.overdue_only"), key="tickets_overdue_only")
-    state_keys = workflow.OPEN_STATES if open_only else tuple(workflow.STATES)
-    states = st.multiselect(t("tickets.state"), state_keys, format_func=lambda k: workflow.STATES[k].name(lang),
-                            key="tickets_states")
-    cats = st.multiselect(t("tickets.category"), list(categories.CATEGORIES),
-                          format_func=lambda k: categories.CATEGORIES[k].name(lang), key="tickets_categories")
-    comms = layers.community_names(engine, scope)
-    community_id = st.selectbox(t("tickets.community"), [None, *comms],
-                                format_func=lambda k: t("tickets.all") if k is None else comms[k],
-                                key="tickets_community")
-    grids = layers.grid_names(engine, community_id, scope) if community_id else {}
-    grid_id = st.selectbox(t("tickets.grid"), [None, *grids],
-                           format_func=lambda k: t("tickets.all") if k is None else grids[k], key="tickets_grid")
-    min_age = st.number_input(t("tickets.min_age"), min_value=0, max_value=365, value=0, key="tickets_min_age")
-
-found = ts.query(engine, now=now, scope=scope, states=states or None, categories=cats or None,
-                 community_id=community_id, grid_id=grid_id, min_age_days=min_age or None,
-                 overdue_only=overdue_only, open_only=open_only, limit=2000)
-table = ts.listing(found, engine, lang)
-st.caption(t("tickets.count").format(n=len(table), o=int(found["overdue"].sum()) if len(found) else 0))
-left, right = st.columns(2)
-left.download_button(t("tickets.export_csv"), export.csv_bytes(table), "tickets.csv", "text/csv",
-                     key="tickets_csv")
-right.download_button(t("tickets.export_xlsx"), export.excel_bytes({"工单": table}), "tickets.xlsx",
-                      "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="tickets_xlsx")
-st.caption(t("tickets.pick"))
-picked = st.dataframe(table, hide_index=True, width="stretch", height=320, on_select="rerun",
-                      selection_mode="single-row", key="tickets_table",
-                      column_config={"ID": None, table.columns[-1]: st.column_config.TextColumn(width="large")})
-rows = picked.selection.rows if picked else []
-ticket_id = int(table.iloc[rows[0]]["ID"]) if rows else st.session_state.get("tickets_open_id")
+ticket_id = ticket_list()
 if ticket_id is None:
     st.stop()
 st.session_state["tickets_open_id"] = ticket_id
-
+st.divider()
+if "tickets_flash" in st.session_state:
+    kind, text = st.session_state.pop("tickets_flash")
+    (st.error if kind == "error" else st.success)(text)
 try:
     ticket = ts.get(engine, ticket_id, scope=scope)
 except NotFoundError as err:
     st.error(str(err))
     st.stop()
-
-wf = workflow.workflow(ticket["workflow"])
-state = workflow.STATES[ticket["state"]]
-st.subheader(f"{ticket['code']} · {categories.CATEGORIES[ticket['category']].name(lang)} · {state.name(lang)}")
-if ticket.get("routing_flag"):
-    st.warning(t(f"tickets.routing_flag.{ticket['routing_flag']}"))
-info, where = st.columns([3, 2])
-with info:
-    st.write(ticket["description"])
-    overdue = workflow.is_open(ticket["state"]) and ticket["due_at"] and now > ticket["due_at"]
-    c1, c2 = st.columns(2)
-    c1.metric(t("tickets.deadline"), f"{ticket['due_at']:%m-%d %H:%M}",
-              delta=t("field.overdue") if overdue else None, delta_color="inverse")
-    if ticket.get("step_due_at"):
-        c2.metric(t("tickets.step_deadline"), f"{ticket['step_due_at']:%m-%d %H:%M}")
-    st.markdown(f"**{t('tickets.history')}**")
-    st.dataframe(ts.history_table(engine, ticket_id, lang), hide_index=True, width="stretch")
-with where:
-    grid = layers.grids(engine).query("id == @ticket['grid_id']")
-    one = layers.point_layer(ticket["geom"].x, ticket["geom"].y, overdue=bool(overdue),
-                             **{k: ticket[k] for k in ("id", "code", "category", "state", "urgent", "created_at",
-                                                        "due_at")})
-    st_folium(maps.street_map({"grids": grid, "tickets": one}, lang=lang), height=300, returned_objects=[],
-              use_container_width=True, key=f"ticket_map_{ticket_id}")
-
-st.markdown(f"**{t('tickets.next_actions')}**")
-moves = wf.allowed(ticket["state"], actor.role)
-if ticket.get("arrive_by") and not ticket.get("arrived_at") and ticket["state"] == "in_progress":
-    if st.button(t("tickets.arrive"), key="tickets_arrive"):
-        ts.arrive(engine, ticket_id, actor, expected_version=ticket["version"], now=common.now(), scope=scope)
-        st.rerun()
-if not moves:
-    st.info(t("tickets.no_actions"))
-    st.stop()
-with st.form("tickets_act"):
-    move = st.radio(t("tickets.next_actions"), moves, format_func=lambda m: m.name(lang), horizontal=True,
-                    label_visibility="collapsed", key="tickets_move")
-    note = st.text_input(t("tickets.note"), key="tickets_note")
-    extra = {}
-    if any(m.action == "rate" for m in moves):
-        extra["rating"] = st.slider(t("tickets.rating"), 1, 5, 5, key="tickets_rating")
-    if any(m.action == "assign" for m in moves):
-        people = ts.suggest_assignees(engine, ticket_id)
-        options = [None, *people["id"].tolist()]
-        labels = {r.id: f"{r.name}（{'党员' if r.role == 'party_member' else '志愿者'}，{r.distance_m:.0f} m）"
-                  for r in people.itertuples()}
-        extra["assignee_id"] = st.selectbox(t("tickets.assignee"), options, key="tickets_assignee",
-                                            format_func=lambda k: "—" if k is None else labels[k])
-        extra["department"] = st.text_input(t("tickets.department"),
-                                            value=categories.CATEGORIES[ticket["category"]].department,
-                                            key="tickets_department")
-    if any(m.action == "merge" for m in moves):
-        dups = ts.duplicates(engine, category=ticket["category"], lon=ticket["geom"].x, lat=ticket["geom"].y,
-                             now=now, exclude_id=ticket_id)
-        extra["merged_into_id"] = st.selectbox(t("tickets.merge_into"), [None, *dups["id"].tolist()],
-                                               key="tickets_merge_into",
-                                               format_func=lambda k: "—" if k is None else
-                                               dups.set_index("id").loc[k, "code"])
-    if st.form_submit_button(t("tickets.do"), type="primary"):
-        kwargs = {"note": note or None}
-        if move.action == "rate":
-            kwargs["rating"] = extra["rating"]
-        if move.action == "assign":
-            kwargs["assignee_id"] = extra.get("assignee_id")
-            kwargs["department"] = extra.get("department") if actor.role == workflow.STREET else None
-        if move.action == "merge":
-            kwargs["merged_into_id"] = extra.get("merged_into_id")
-        try:
-            ts.act(engine, ticket_id, move.action, actor, expected_version=ticket["version"],
-                   now=common.now(), scope=scope, **kwargs)
-        except (IllegalTransitionError, ConcurrentEditError, ValidationError, NotFoundError) as err:
-            st.error(str(err))
-        else:
-            st.session_state["tickets_flash"] = f"{ticket['code']} · " + t("tickets.done").format(a=move.name(lang))
-            st.rerun()
+st.session_state.setdefault("tickets_seen", {})[ticket_id] = ticket["version"]  # what this page shows
+detail(ticket)
+actions(ticket)

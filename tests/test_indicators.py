@@ -14,10 +14,14 @@ START, END = dt(2026, 11, 1), dt(2026, 11, 20)
 
 
 def ticket(id_, category, state, created, *, first=None, accepted=None, resolved=None, closed=None, due,
-           rating=None, reopen=0, grid=1):
+           rating=None, reopen=0, grid=1, first_resolved=None, ratings=None):
+    """``ratings``: every rating the ticket was given (the last is ``rating``)."""
+    ratings = ratings if ratings is not None else ([rating] if rating is not None else [])
     return dict(id=id_, category=category, state=state, grid_id=grid, community_id=1, street_id=1,
                 created_at=created, accepted_at=accepted, first_response_at=first, resolved_at=resolved,
-                closed_at=closed, due_at=due, rating=rating, reopen_count=reopen)
+                first_resolved_at=first_resolved or resolved, closed_at=closed, due_at=due,
+                rating=ratings[-1] if ratings else None, ratings_given=len(ratings),
+                ratings_satisfied=sum(r >= 3 for r in ratings), reopen_count=reopen)
 
 
 @pytest.fixture
@@ -27,10 +31,10 @@ def frame():
         ticket("A", "sanitation", "closed", dt(2026, 11, 2, 8), first=dt(2026, 11, 2, 8, 30),
                accepted=dt(2026, 11, 2, 8, 30), resolved=dt(2026, 11, 3, 8), closed=dt(2026, 11, 4, 8),
                due=dt(2026, 11, 3, 8), rating=5),
-        # B: finished after its limit, reopened once, 2 stars
+        # B: done late; rated 2 stars (不满意: reopened), redone, rated 4 stars and closed
         ticket("B", "sanitation", "closed", dt(2026, 11, 5, 10), first=dt(2026, 11, 5, 11),
-               accepted=dt(2026, 11, 5, 11), resolved=dt(2026, 11, 10, 10), closed=dt(2026, 11, 11, 10),
-               due=dt(2026, 11, 6, 10), rating=2, reopen=1),
+               accepted=dt(2026, 11, 5, 11), first_resolved=dt(2026, 11, 7, 10), resolved=dt(2026, 11, 10, 10),
+               closed=dt(2026, 11, 11, 10), due=dt(2026, 11, 6, 10), ratings=[2, 4], reopen=1),
         # C: rejected (no case)
         ticket("C", "water", "rejected", dt(2026, 11, 6, 9), first=dt(2026, 11, 6, 9, 30),
                closed=dt(2026, 11, 6, 9, 30), due=dt(2026, 11, 7, 9)),
@@ -40,6 +44,10 @@ def frame():
         # E: being worked on, limit not reached
         ticket("E", "water", "in_progress", dt(2026, 11, 18, 9), first=dt(2026, 11, 18, 12),
                accepted=dt(2026, 11, 18, 12), due=dt(2026, 11, 25, 9), grid=2),
+        # H: done once, rated 1 star, reopened and being redone now (limit ahead)
+        ticket("H", "water", "in_progress", dt(2026, 11, 12, 9), first=dt(2026, 11, 12, 9, 30),
+               accepted=dt(2026, 11, 12, 9, 30), first_resolved=dt(2026, 11, 13, 9), due=dt(2026, 11, 21, 9),
+               ratings=[1], reopen=1, grid=2),
         # G: closed without fix, within its limit
         ticket("G", "water", "closed_unfixed", dt(2026, 11, 8, 9), first=dt(2026, 11, 8, 9, 10),
                accepted=dt(2026, 11, 8, 9, 10), closed=dt(2026, 11, 9, 9), due=dt(2026, 11, 9, 10)),
@@ -52,26 +60,38 @@ def frame():
 
 def test_formulas_match_hand_counts(frame):
     v = indicators.compute(frame, NOW, start=START, end=END)
-    assert v["reported"] == 6  # A B C D E G
-    assert v["accepted"] == 5 and v["acceptance_rate"] == pytest.approx(5 / 6)  # C rejected
-    assert v["handled"] == 2 and v["handling_rate"] == pytest.approx(2 / 5)  # A, B reported done
-    assert v["due"] == 4  # A B D G (E's limit is still ahead)
+    assert v["reported"] == 7  # A B C D E G H
+    assert v["accepted"] == 6 and v["acceptance_rate"] == pytest.approx(6 / 7)  # C rejected
+    assert v["handled"] == 2 and v["handling_rate"] == pytest.approx(2 / 6)  # A, B done (H reopened)
+    assert v["due"] == 4  # A B D G (E's and H's limits are still ahead)
     assert v["closed"] == 3 and v["closure_rate"] == pytest.approx(3 / 4)  # A B G
     assert v["closed_on_time"] == 2 and v["on_time_rate"] == pytest.approx(0.5)  # A, G; B late
     assert v["overdue_now"] == 1  # D
-    # response hours: 0.5, 1, 0.5, 1, 3, 1/6 → median 0.75, p90 2.0 (linear)
-    assert v["response_median_h"] == pytest.approx(0.75)
-    assert v["response_p90_h"] == pytest.approx(2.0)
-    # closure hours of A, B, G: 48, 144, 24 → median 48, p90 124.8
+    # response hours: 0.5, 1, 0.5, 1, 3, 1/6, 0.5 → median 0.5, p90 1.8 (linear)
+    assert v["response_median_h"] == pytest.approx(0.5)
+    assert v["response_p90_h"] == pytest.approx(1.8)
+    # 办结 (to resolution) of A, B: 24, 120 h → median 72, p90 110.4 — no wait for the rating
+    assert v["resolution_median_h"] == pytest.approx(72)
+    assert v["resolution_p90_h"] == pytest.approx(110.4)
+    # 结案 (to closure) of A, B, G: 48, 144, 24 → median 48, p90 124.8
     assert v["closure_median_h"] == pytest.approx(48)
     assert v["closure_p90_h"] == pytest.approx(124.8)
-    assert v["rated"] == 2 and v["satisfaction_rate"] == pytest.approx(0.5)  # 5 yes, 2 no
-    assert v["reopen_rate"] == pytest.approx(0.5)  # B of A, B
+    # every rating counts: A 5; B 2 (reopened) then 4; H 1 (reopened) → 2 of 4
+    assert v["rated"] == 4 and v["satisfaction_rate"] == pytest.approx(0.5)
+    # reopened B and H of A, B, H ever done (H is being redone: it still counts)
+    assert v["reopen_rate"] == pytest.approx(2 / 3)
 
 
 def test_rating_of_three_counts_as_basically_satisfied(frame):
     v = indicators.compute(frame, NOW)  # whole history: F's 3 stars join
-    assert v["rated"] == 3 and v["satisfaction_rate"] == pytest.approx(2 / 3)
+    assert v["rated"] == 5 and v["satisfaction_rate"] == pytest.approx(3 / 5)
+
+
+def test_rows_from_before_the_rating_history_count_their_stored_rating(frame):
+    legacy = frame.drop(columns=["ratings_given", "ratings_satisfied", "first_resolved_at"])
+    v = indicators.compute(legacy, NOW, start=START, end=END)
+    assert v["rated"] == 3 and v["satisfaction_rate"] == pytest.approx(2 / 3)  # A 5, B 4, H 1
+    assert v["reopen_rate"] == pytest.approx(1 / 2)  # without first_resolved_at: B of A, B
 
 
 def test_by_category_and_grid_partition_the_totals(frame):
@@ -81,7 +101,8 @@ def test_by_category_and_grid_partition_the_totals(frame):
     assert per_cat.loc["sanitation", "on_time_rate"] == pytest.approx(0.5)
     assert per_cat.loc["water", "overdue_now"] == 1
     per_grid = indicators.by(frame, "grid_id", NOW, start=START, end=END).set_index("grid_id")
-    assert per_grid.loc[2, "reported"] == 2 and per_grid.loc[2, "handled"] == 0
+    assert per_grid.loc[2, "reported"] == 3 and per_grid.loc[2, "handled"] == 0
+    assert per_grid["rated"].sum() == total["rated"]
 
 
 def test_empty_area_gives_dashes_not_errors():

@@ -1,7 +1,6 @@
 """Pages through Streamlit's AppTest: what a user is shown, without a browser."""
 from __future__ import annotations
 
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -34,7 +33,7 @@ def test_map_page_shows_the_street_and_its_figures(app, town_url):
     at = signed_in(app, town_url)
     assert not at.exception, at.exception
     assert "天彭街道 · 社区治理一张图" in at.title[0].value
-    figures = layers.headline(store.make_engine(town_url), settings.now())
+    figures = layers.headline(store.make_engine(town_url), settings.now())  # the page's clock (SHEQU_TZ)
     shown = metric_values(at)
     assert shown["网格"] == str(figures["grids"])
     assert shown["常住人口"] == f"{figures['residents']:,}"

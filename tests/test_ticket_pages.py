@@ -1,11 +1,15 @@
 """The ticket desk and the report form, through AppTest."""
 from __future__ import annotations
 
+import io
 from datetime import datetime, time, timedelta
 
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from geo import auth, demo, settings, store, ticket_service as ts
+from geo import audit, auth, demo, settings, store, ticket_service as ts, workflow
+from geo.roles import WHOLE_STREET as WHOLE
+from geo.tickets import Actor
 
 PAGES = settings.ROOT / "pages"
 
@@ -19,12 +23,36 @@ def page(name: str, url: str, monkeypatch, username: str = "staff") -> AppTest:
     return at
 
 
+def widget(at, kind: str, prefix: str):
+    """The one widget of ``kind`` whose key starts with ``prefix`` (keys carry ticket id and version)."""
+    found = [w for w in getattr(at, kind) if (w.key or "").startswith(prefix)]
+    assert len(found) == 1, [w.key for w in getattr(at, kind)]
+    return found[0]
+
+
+def choose(at, tid: int, name: str) -> None:
+    """Pick the move whose label (what a person sees) contains ``name``; the value is its action key."""
+    radio = widget(at, "radio", f"tickets_move_{tid}_")
+    actions = {m.action for wf in workflow.WORKFLOWS.values() for m in wf.moves}
+    radio.set_value(next(a for a in sorted(actions)
+                         if a != "escalate" and radio.format_func(a) in radio.options and name in radio.format_func(a)))
+
+
+def spot_in(engine, grid_id: int):
+    grids = store.read_layer(engine, store.schema.Grid)
+    return grids[grids["id"] == grid_id].geometry.iloc[0].representative_point()
+
+
+def events(engine, tid: int) -> int:
+    return len(ts.history(engine, tid, scope=WHOLE))
+
+
 def test_desk_lists_open_tickets_and_acts_on_one(town_url, monkeypatch):
     engine = store.make_engine(town_url)
     at = page("tickets", town_url, monkeypatch, "gridhead1")  # grid head of the first grid
     mine = at.session_state["user"].scope.grid_id
     grids = store.read_layer(engine, store.schema.Grid)
-    here = grids[grids["id"] == mine].geometry.iloc[0].representative_point()
+    here = spot_in(engine, mine)
     new = ts.report(engine, category="water", description="整栋楼停水", lon=here.x, lat=here.y, now=settings.now())
     at.session_state["tickets_open_id"] = new["id"]
     at.run()
@@ -33,22 +61,163 @@ def test_desk_lists_open_tickets_and_acts_on_one(town_url, monkeypatch):
     assert new["code"] in set(table["工单号"])
     assert set(table["状态"]) <= {"群众点单", "网格收单", "社区分单", "街道审单", "街道党工委接单", "部门领单·办理中",
                                  "待群众评单"}
+    assert table["超期"].tolist() == sorted(table["超期"], reverse=True)  # overdue first
     assert any(new["code"] in s.value for s in at.subheader)
     assert set(table["网格"]) == {grids.set_index("id").loc[mine, "name"]}  # only the grid head's own grid
-    at.radio(key="tickets_move").set_value(next(o for o in at.radio(key="tickets_move").options
-                                                if "网格收单" in o))
-    at.button[0].click()  # the form's submit
+    assert {m.placeholder for m in at.multiselect} == {"全部"}  # not Streamlit's "Choose options"
+    choose(at, new["id"], "网格收单")
+    widget(at, "button", f"tickets_do_{new['id']}_").click()
     at.run()
     assert not at.exception, at.exception
-    assert ts.get(engine, new["id"])["state"] == "grid_accepted"
+    assert ts.get(engine, new["id"], scope=WHOLE)["state"] == "grid_accepted"
     assert any("网格收单" in s.value for s in at.success)
+
+
+def test_a_stale_page_is_told_and_changes_nothing(town_url, monkeypatch):
+    """Two people: the page is drawn, someone else moves the ticket, then the first one submits."""
+    engine = store.make_engine(town_url)
+    at = page("tickets", town_url, monkeypatch, "gridhead1")
+    mine = at.session_state["user"].scope.grid_id
+    here = spot_in(engine, mine)
+    new = ts.report(engine, category="sanitation", description="垃圾堆放", lon=here.x, lat=here.y,
+                    now=settings.now())
+    at.session_state["tickets_open_id"] = new["id"]
+    at.run()
+    choose(at, new["id"], "不予受理")
+    widget(at, "text_input", f"tickets_note_{new['id']}_").input("现场核实无问题")
+    # meanwhile, in another session, a colleague accepts it
+    ts.act(engine, new["id"], "accept", Actor("王网格员", "grid", username="gridworker1"), expected_version=1,
+           now=settings.now(), scope=WHOLE)
+    before = events(engine, new["id"])
+    widget(at, "button", f"tickets_do_{new['id']}_").click()
+    at.run()
+    assert not at.exception, at.exception
+    after = ts.get(engine, new["id"], scope=WHOLE)
+    assert after["state"] == "grid_accepted" and after["version"] == 2  # the colleague's move stands
+    assert events(engine, new["id"]) == before  # nothing written
+    assert any("刚被他人处理过" in e.value and "最新状态：网格收单" in e.value and "王网格员" in e.value
+               for e in at.error)
+    assert any("网格收单" in s.value for s in at.subheader)  # the page now shows the new state
+    assert widget(at, "radio", f"tickets_move_{new['id']}_").key.endswith("_2")  # and acts on version 2
+
+
+def test_the_community_dispatches_to_a_department(town_url, monkeypatch):
+    engine = store.make_engine(town_url)
+    at = page("tickets", town_url, monkeypatch, "community1")
+    grid = store.read_layer(engine, store.schema.Grid)
+    grid = grid[grid["community_id"] == at.session_state["user"].community_id].iloc[0]
+    here = grid.geometry.representative_point()
+    new = ts.report(engine, category="streetlight_road", description="路灯不亮", lon=here.x, lat=here.y,
+                    now=settings.now())
+    for action in ("accept", "escalate"):
+        ts.act(engine, new["id"], action, Actor("网格员", "grid"),
+               expected_version=ts.get(engine, new["id"], scope=WHOLE)["version"], now=settings.now(), scope=WHOLE)
+    at.session_state["tickets_open_id"] = new["id"]
+    at.run()
+    choose(at, new["id"], "社区派单")
+    widget(at, "text_input", f"tickets_department_{new['id']}_").input("城管执法中队")
+    widget(at, "button", f"tickets_do_{new['id']}_").click()
+    at.run()
+    assert not at.exception, at.exception
+    done = ts.get(engine, new["id"], scope=WHOLE)
+    assert (done["state"], done["department"], done["assignee_id"]) == ("in_progress", "城管执法中队", None)
+    # an assignment to nobody is refused with a message, not a traceback
+    other = ts.report(engine, category="streetlight_road", description="路灯不亮2", lon=here.x, lat=here.y,
+                      now=settings.now())
+    for action in ("accept", "escalate"):
+        ts.act(engine, other["id"], action, Actor("网格员", "grid"),
+               expected_version=ts.get(engine, other["id"], scope=WHOLE)["version"], now=settings.now(),
+               scope=WHOLE)
+    at.session_state["tickets_open_id"] = other["id"]
+    at.run()
+    choose(at, other["id"], "社区派单")
+    widget(at, "button", f"tickets_do_{other['id']}_").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("承办人或承办部门" in e.value for e in at.error)
+    assert ts.get(engine, other["id"], scope=WHOLE)["state"] == "community_dispatched"
+
+
+def assigned_to_party1(engine, url, monkeypatch):
+    party = auth.authenticate(engine, "party1", demo.DEMO_PASSWORD, now=settings.now())
+    here = spot_in(engine, party.grid_id)
+    new = ts.report(engine, category="elderly_care", description="独居老人需要帮助", lon=here.x, lat=here.y,
+                    now=settings.now())
+    for action, kw in (("accept", {}), ("escalate", {}), ("assign", {"assignee_id": party.person_id})):
+        ts.act(engine, new["id"], action, Actor("社区", "community" if action == "assign" else "grid"),
+               expected_version=ts.get(engine, new["id"], scope=WHOLE)["version"], now=settings.now(),
+               scope=WHOLE, **kw)
+    return party, new
+
+
+def test_the_party_member_records_arrival_on_the_desk(town_url, monkeypatch):
+    engine = store.make_engine(town_url)
+    party, new = assigned_to_party1(engine, town_url, monkeypatch)
+    head = page("tickets", town_url, monkeypatch, "gridhead1")
+    head.session_state["tickets_open_id"] = new["id"]
+    head.run()
+    assert not [b for b in head.button if (b.key or "").startswith("tickets_arrive_")]  # not theirs to record
+    at = page("tickets", town_url, monkeypatch, "party1")
+    at.session_state["tickets_open_id"] = new["id"]
+    at.run()
+    assert not at.exception, at.exception
+    widget(at, "button", f"tickets_arrive_{new['id']}_").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert ts.get(engine, new["id"], scope=WHOLE)["arrived_at"] is not None
+    assert any("已登记到场" in s.value for s in at.success)
+    log = audit.read(engine, action_prefix="ticket.arrive")
+    assert log[log["object_id"] == new["id"]]["username"].tolist() == ["party1"]
+
+
+def test_arrival_on_a_stale_page_is_a_message_not_a_traceback(town_url, monkeypatch):
+    engine = store.make_engine(town_url)
+    party, new = assigned_to_party1(engine, town_url, monkeypatch)
+    at = page("tickets", town_url, monkeypatch, "party1")
+    at.session_state["tickets_open_id"] = new["id"]
+    at.run()
+    v = ts.get(engine, new["id"], scope=WHOLE)["version"]
+    ts.act(engine, new["id"], "close_unfixed", Actor("社区", "community"), expected_version=v, now=settings.now(),
+           scope=WHOLE, note="历史遗留")
+    widget(at, "button", f"tickets_arrive_{new['id']}_").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("刚被他人处理过" in e.value for e in at.error)
+    assert ts.get(engine, new["id"], scope=WHOLE)["arrived_at"] is None
+
+
+def test_export_holds_every_matching_ticket_even_when_the_list_is_cut(town_url, monkeypatch):
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    exported = {}
+    real = MediaFileManager.add_deferred
+
+    def keep(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+        exported[file_name] = data_callable
+        return real(self, data_callable, mimetype, coordinates, file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    monkeypatch.setattr(ts, "DESK_ROWS", 50)
+    engine = store.make_engine(town_url)
+    at = page("tickets", town_url, monkeypatch, "staff")
+    at.run()
+    at.toggle(key="tickets_open_only").set_value(False).run()
+    assert not at.exception, at.exception
+    every = ts.query(engine, now=settings.now(), scope=WHOLE)
+    assert len(at.dataframe[0].value) == 50
+    assert any(f"导出包含全部 {len(every)} 张" in i.value for i in at.info)
+    csv = pd.read_csv(io.BytesIO(exported["tickets.csv"]()), encoding="utf-8-sig")
+    assert len(csv) == len(every) and set(csv["工单号"]) == set(every["code"])
+    sheet = pd.read_excel(io.BytesIO(exported["tickets.xlsx"]()), sheet_name="工单")
+    assert len(sheet) == len(every)
+    assert "reporter_name" not in csv.columns and "联系电话" not in csv.columns  # no personal data
 
 
 def test_a_grid_head_cannot_open_another_grids_ticket(town_url, monkeypatch):
     engine = store.make_engine(town_url)
     at = page("tickets", town_url, monkeypatch, "gridhead1")
     mine = at.session_state["user"].scope.grid_id
-    other = ts.query(engine, now=settings.now(), limit=500)
+    other = ts.query(engine, now=settings.now(), limit=500, scope=WHOLE)
     other = other[other["grid_id"] != mine].iloc[0]
     at.session_state["tickets_open_id"] = int(other["id"])  # as if a link or a stale id asked for it
     at.run()
@@ -89,7 +258,7 @@ def test_report_needs_a_location_then_routes_it(town_url, monkeypatch):
     assert not at.exception, at.exception
     assert any("已受理" in s.value for s in at.success)
     code = at.success[0].value.split("工单号 ")[1].split("，")[0]
-    newest = ts.query(engine, now=settings.now(), limit=1).iloc[0]
+    newest = ts.query(engine, now=settings.now(), scope=WHOLE).sort_values("id").iloc[-1]
     assert newest["code"] == code and newest["category"] == "sanitation"
 
 
@@ -104,10 +273,10 @@ def test_indicators_page_matches_the_core_for_the_users_area(town_url, monkeypat
     now = settings.now()
     start = datetime.combine(now.date() - timedelta(days=30), time.min)
     end = datetime.combine(now.date() + timedelta(days=1), time.min)
-    whole = indicators.compute(indicators.load(engine), now, start=start, end=end)
+    whole = indicators.compute(indicators.load(engine, scope=WHOLE), now, start=start, end=end)
     shown = at.dataframe[0].value.set_index("指标")["数值"]
     assert shown["上报数"] == f"{whole['reported']:,}"
-    community = next(iter(indicators.load(engine)["community_id"]))
+    community = next(iter(indicators.load(engine, scope=WHOLE)["community_id"]))
     at.selectbox(key="ind_community").set_value(community).run()
     part = indicators.compute(indicators.load(engine, scope=Scope("community", community_id=community)), now,
                               start=start, end=end)
@@ -117,3 +286,89 @@ def test_indicators_page_matches_the_core_for_the_users_area(town_url, monkeypat
     head = page("indicators", town_url, monkeypatch, "gridhead1").run()
     grids = head.dataframe[2].value  # by grid: only the grid head's own grid
     assert len(grids) <= 1
+
+
+def png() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4), "red").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_refused_report_leaves_no_photo_behind(tmp_path, monkeypatch):
+    from geo import uploads
+    from geo.errors import OutsideAreaError
+
+    monkeypatch.setattr(uploads, "UPLOAD_DIR", tmp_path)
+    try:
+        with uploads.staged(png(), "门口.png") as name:
+            assert (tmp_path / name).is_file()
+            raise OutsideAreaError("该位置不在本街道任何网格内")
+    except OutsideAreaError:
+        pass
+    assert list(tmp_path.iterdir()) == []
+    with uploads.staged(png(), "门口.png") as kept:
+        pass
+    assert [p.name for p in tmp_path.iterdir()] == [kept]
+    with uploads.staged(None, None) as nothing:
+        assert nothing is None
+
+
+def test_the_photo_is_shown_on_the_ticket(town_url, monkeypatch, tmp_path):
+    from geo import uploads
+
+    monkeypatch.setattr(uploads, "UPLOAD_DIR", tmp_path)
+    engine = store.make_engine(town_url)
+    at = page("tickets", town_url, monkeypatch, "gridhead1")
+    here = spot_in(engine, at.session_state["user"].scope.grid_id)
+    with uploads.staged(png(), "灯.png") as name:
+        new = ts.report(engine, category="streetlight_road", description="路灯不亮", lon=here.x, lat=here.y,
+                        now=settings.now(), photo=name)
+    at.session_state["tickets_open_id"] = new["id"]
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.image) == 1 and not any("已不在服务器" in c.value for c in at.caption)
+
+
+def test_the_report_form_shows_only_duplicates_in_the_users_area(town_url, monkeypatch):
+    engine = store.make_engine(town_url)
+    at = page("report", town_url, monkeypatch, "gridhead1")
+    user = at.session_state["user"]
+    grids = store.read_layer(engine, store.schema.Grid).set_index("id")
+    mine = grids.loc[user.grid_id].geometry
+    theirs = next(g for i, g in grids.geometry.items() if i != user.grid_id and g.touches(mine))
+    edge = mine.intersection(theirs).representative_point()
+    c = theirs.centroid
+    norm = ((c.x - edge.x) ** 2 + (c.y - edge.y) ** 2) ** 0.5
+    across = (edge.x + (c.x - edge.x) / norm * 0.0002, edge.y + (c.y - edge.y) / norm * 0.0002)
+    foreign = ts.report(engine, category="fire_equipment", description="隔壁网格：灭火器过期，李大爷家",
+                        lon=across[0], lat=across[1], now=settings.now())
+    at.session_state["report_point"] = (edge.x, edge.y)
+    at.run()
+    at.selectbox(key="report_category").set_value("fire_equipment").run()
+    assert not at.exception, at.exception
+    shown = [d.value for d in at.dataframe]
+    assert not any(foreign["code"] in set(d.get("code", [])) for d in shown)
+    assert not any("李大爷" in str(d.values) for d in shown)
+    assert any("在您的管辖范围外" in c.value for c in at.caption)
+
+
+def test_a_report_by_staff_is_audited_under_their_user_name(town_url, monkeypatch):
+    engine = store.make_engine(town_url)
+    at = page("report", town_url, monkeypatch, "gridhead1")
+    here = spot_in(engine, at.session_state["user"].scope.grid_id)
+    at.session_state["report_point"] = (here.x, here.y)
+    at.run()
+    at.text_area(key="report_description").input("楼道堆放杂物")
+    at.text_input(key="report_name").input("居民张三")
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    code = at.success[0].value.split("工单号 ")[1].split("，")[0]
+    made = ts.query(engine, now=settings.now(), scope=WHOLE, search=code).iloc[0]
+    assert made["reporter_name"] == "居民张三"
+    log = audit.read(engine, action_prefix="ticket.report")
+    assert log[log["object_id"] == made["id"]]["username"].tolist() == ["gridhead1"]
+    first = ts.history(engine, int(made["id"]), scope=WHOLE).iloc[0]
+    assert first["actor"].endswith("(gridhead1)") and first["actor_role"] == "grid"
