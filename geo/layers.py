@@ -63,17 +63,17 @@ def grids(engine: Engine, street_id: int | None = None) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out, geometry="geometry", crs=g.crs)
 
 
-def open_tickets(engine: Engine, now: datetime, lang: str = "zh", *, scope=None,
+def open_tickets(engine: Engine, now: datetime, lang: str = "zh", *, scope: Scope,
                  street_id: int | None = None) -> gpd.GeoDataFrame:
     """Open tickets with an ``overdue`` flag as of ``now`` (category as a display name).
 
-    ``scope`` (geo.roles.Scope) limits them to the viewer's area, in SQL.
+    ``scope`` (geo.roles.Scope) limits them to the viewer's area, in SQL; it is
+    required, so no caller can forget it (roles.WHOLE_STREET says "all" aloud).
     """
     cols = ["id", "code", "category", "state", "urgent", "created_at", "due_at", "grid_id",
             "community_id", "level", "description"]
-    where = Ticket.state.in_(workflow.OPEN_STATES) & _in_street(Ticket.__table__, street_id)
-    if scope is not None:
-        where = where & scope.clause(Ticket.__table__)
+    where = (Ticket.state.in_(workflow.OPEN_STATES) & _in_street(Ticket.__table__, street_id)
+             & scope.clause(Ticket.__table__))
     t = store.read_layer(engine, Ticket, columns=cols, where=where)
     t["overdue"] = workflow.overdue(t["state"], t["due_at"], now) if len(t) else []
     t["category_key"] = t["category"]
@@ -90,7 +90,7 @@ def facilities(engine: Engine, street_id: int | None = None) -> gpd.GeoDataFrame
     return gpd.GeoDataFrame(f.merge(comm, on="community_id", how="left"), geometry="geometry", crs=f.crs)
 
 
-def street_layers(engine: Engine, now: datetime, lang: str = "zh", *, scope=None,
+def street_layers(engine: Engine, now: datetime, lang: str = "zh", *, scope: Scope,
                   street_id: int | None = None) -> dict[str, gpd.GeoDataFrame]:
     """Every layer of the street map, keyed as geo.maps.street_map expects.
 
@@ -119,7 +119,7 @@ def street_layers(engine: Engine, now: datetime, lang: str = "zh", *, scope=None
     }
 
 
-def headline(engine: Engine, now: datetime, *, scope=None, street_id: int | None = None) -> dict[str, int]:
+def headline(engine: Engine, now: datetime, *, scope: Scope, street_id: int | None = None) -> dict[str, int]:
     """The figures shown above the map: the size of the street and the load in the viewer's area.
 
     Counts of places and people are of the street (``street_id``; all streets when
@@ -128,7 +128,7 @@ def headline(engine: Engine, now: datetime, *, scope=None, street_id: int | None
     """
     def where(model):
         clause = _in_street(model.__table__, street_id)
-        return clause & scope.clause(model.__table__) if scope is not None and model is Ticket else clause
+        return clause & scope.clause(model.__table__) if model is Ticket else clause
 
     with engine.connect() as conn:
         def scalar(stmt) -> int:

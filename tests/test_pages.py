@@ -5,6 +5,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from geo import auth, demo, layers, settings, store
+from geo.roles import WHOLE_STREET
 
 APP = settings.ROOT / "app.py"
 
@@ -33,7 +34,7 @@ def test_map_page_shows_the_street_and_its_figures(app, town_url):
     at = signed_in(app, town_url)
     assert not at.exception, at.exception
     assert "天彭街道 · 社区治理一张图" in at.title[0].value
-    figures = layers.headline(store.make_engine(town_url), settings.now())  # the page's clock (SHEQU_TZ)
+    figures = layers.headline(store.make_engine(town_url), settings.now(), scope=WHOLE_STREET)  # the page's clock (SHEQU_TZ)
     shown = metric_values(at)
     assert shown["网格"] == str(figures["grids"])
     assert shown["常住人口"] == f"{figures['residents']:,}"

@@ -56,7 +56,7 @@ def test_what_lies_in_an_area(engine, small_town):
 
 
 def test_layers_and_headline_agree_with_the_rows(engine, small_town):
-    heads = layers.headline(engine, NOW)
+    heads = layers.headline(engine, NOW, scope=roles.WHOLE_STREET)
     assert heads["grids"] == len(small_town["grid"])
     assert heads["residents"] == len(small_town["resident"])
     open_rows = [t for t in small_town["ticket"] if t["state"] in layers.workflow.OPEN_STATES]
@@ -66,7 +66,7 @@ def test_layers_and_headline_agree_with_the_rows(engine, small_town):
     grids = layers.grids(engine)
     assert grids["households"].sum() == len(small_town["household"])
     assert grids["grid_head"].notna().all()
-    tickets = layers.open_tickets(engine, NOW)
+    tickets = layers.open_tickets(engine, NOW, scope=roles.WHOLE_STREET)
     assert tickets["overdue"].sum() == heads["overdue"]
     assert set(tickets["category"]) <= set(layers.category_names())
 
@@ -82,7 +82,7 @@ def test_street_layers_keep_to_one_street(database_url, two_streets):
     store.load_town(engine, two_streets)
     first, second = (s["id"] for s in two_streets["street"])
     assert list(layers.streets(engine)) == [first, second]
-    got = layers.street_layers(engine, NOW, street_id=second)
+    got = layers.street_layers(engine, NOW, scope=roles.WHOLE_STREET, street_id=second)
     comm = {c["id"] for c in two_streets["community"] if c["street_id"] == second}
     grids = {g["id"] for g in two_streets["grid"] if g["community_id"] in comm}
     assert set(got["street"]["id"]) == {second}
@@ -96,7 +96,7 @@ def test_street_layers_keep_to_one_street(database_url, two_streets):
     inside = {r["id"] for r in two_streets["road"] if r["geom"].intersects(outline)}
     assert set(got["roads"]["id"]) == inside and len(inside) < len(two_streets["road"])
     # both streets together are what a district-wide view without a street asks for
-    assert len(layers.street_layers(engine, NOW)["grids"]) == len(two_streets["grid"])
+    assert len(layers.street_layers(engine, NOW, scope=roles.WHOLE_STREET)["grids"]) == len(two_streets["grid"])
     engine.dispose()
 
 
@@ -109,7 +109,7 @@ def test_headline_counts_the_street_and_the_viewers_tickets(database_url, two_st
     open_here = [t for t in two_streets["ticket"]
                  if t["state"] in layers.workflow.OPEN_STATES and t["street_id"] == second]
     busiest = max(grid_ids, key=lambda g: sum(t["grid_id"] == g for t in open_here))
-    street_view = layers.headline(engine, NOW, street_id=second)
+    street_view = layers.headline(engine, NOW, scope=roles.WHOLE_STREET, street_id=second)
     assert street_view["grids"] == len(grid_ids)
     assert street_view["residents"] == sum(b["residents"] for b in two_streets["building"]
                                            if b["grid_id"] in grid_ids)
