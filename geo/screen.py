@@ -128,8 +128,9 @@ WIDE_H3_RESOLUTION: int = 8
 FEED_ACTIONS: tuple[str, ...] = ("report", "escalate")
 #: Road classes drawn as the offline basemap (footways to every door are too fine for a wall).
 BASEMAP_ROADS: tuple[str, ...] = ("arterial", "street", "lane")
-#: ... and across several streets, where a lane is shorter than a pixel is wide.
-WIDE_ROADS: tuple[str, ...] = ("arterial", "street")
+#: ... and across several streets only arterials: a lane is narrower than a pixel there, and streets
+#: run along the grid outlines that are drawn anyway (they were a third of a district's bytes).
+WIDE_ROADS: tuple[str, ...] = ("arterial",)
 #: Simplification of outlines and roads before they go to the browser (metres); across several
 #: streets half a map pixel (MAP_WIDTH_PX over the area's width) when that is more.
 SIMPLIFY_M: float = 3.0
@@ -516,16 +517,9 @@ def on_time_by(frame: pd.DataFrame, key: str, now: datetime, *, days: int = PERI
     return out
 
 
-def ranking(frame: pd.DataFrame, now: datetime, names: pd.Series, *, key: str = "community_id",
-            top: int = 8, days: int = PERIOD_DAYS, by: str = "load", min_due: int = MIN_DUE) -> pd.DataFrame:
-    """The areas to look at first, with open, overdue, cases due and on-time rate.
-
-    ``by="load"``: most open tickets, then most overdue; every area of ``names``
-    is listed (a calm one at the bottom). ``by="on_time"``: the worst on-time
-    rate over the window first, among areas with at least ``min_due`` cases due.
-    """
-    if by not in ("load", "on_time"):
-        raise ValueError(f"by must be 'load' or 'on_time', not {by!r}")
+def area_table(frame: pd.DataFrame, now: datetime, names: pd.Series, *, key: str = "community_id",
+               days: int = PERIOD_DAYS) -> pd.DataFrame:
+    """Every area of ``names`` (id → name) with its open, overdue, cases due, on time and on-time rate."""
     is_open = frame["state"].isin(workflow.OPEN_STATES)
     overdue = workflow.overdue(frame["state"], frame["due_at"], now) if len(frame) else np.array([], bool)
     rates = on_time_by(frame, key, now, days=days)
@@ -535,11 +529,29 @@ def ranking(frame: pd.DataFrame, now: datetime, names: pd.Series, *, key: str = 
     t = t.fillna(0).astype(int).rename_axis("id").reset_index()
     t["on_time_rate"] = rates["on_time_rate"].reindex(t["id"]).to_numpy()
     t["name"] = names.reindex(t["id"]).to_numpy()
+    return t
+
+
+def rank_areas(table: pd.DataFrame, *, by: str = "load", top: int = 8, min_due: int = MIN_DUE) -> pd.DataFrame:
+    """The first ``top`` rows of an ``area_table``, by load or by the worst on-time rate (see ``ranking``)."""
+    if by not in ("load", "on_time"):
+        raise ValueError(f"by must be 'load' or 'on_time', not {by!r}")
     if by == "load":
-        t = t.sort_values(["open", "overdue", "id"], ascending=[False, False, True])
+        t = table.sort_values(["open", "overdue", "id"], ascending=[False, False, True])
     else:
-        t = t[t["due"] >= min_due].sort_values(["on_time_rate", "due", "id"], ascending=[True, False, True])
+        t = table[table["due"] >= min_due].sort_values(["on_time_rate", "due", "id"], ascending=[True, False, True])
     return t.head(top).reset_index(drop=True)
+
+
+def ranking(frame: pd.DataFrame, now: datetime, names: pd.Series, *, key: str = "community_id",
+            top: int = 8, days: int = PERIOD_DAYS, by: str = "load", min_due: int = MIN_DUE) -> pd.DataFrame:
+    """The areas to look at first, with open, overdue, cases due and on-time rate.
+
+    ``by="load"``: most open tickets, then most overdue; every area of ``names``
+    is listed (a calm one at the bottom). ``by="on_time"``: the worst on-time
+    rate over the window first, among areas with at least ``min_due`` cases due.
+    """
+    return rank_areas(area_table(frame, now, names, key=key, days=days), by=by, top=top, min_due=min_due)
 
 
 def open_by_stage_age(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
@@ -646,10 +658,13 @@ def tolerance_m(bounds: tuple[float, float, float, float], *, wide: bool) -> flo
     return max(SIMPLIFY_M, width_m / MAP_WIDTH_PX / 2)
 
 
-def basemap(engine: Engine, scope: Scope) -> Basemap:
-    """The static layers of the scope, simplified for a wall (a few metres lost, bytes saved)."""
+def basemap(engine: Engine, scope: Scope, *, wide: bool | None = None) -> Basemap:
+    """The static layers of the scope, simplified for a wall (a few metres lost, bytes saved).
+
+    ``wide`` (default: the scope spans several streets) keeps only arterials and counts facilities per cell.
+    """
     gids = grid_ids(scope)
-    wide = streets_in(engine, scope) > 1
+    wide = streets_in(engine, scope) > 1 if wide is None else wide
     grids = store.read_layer(engine, Grid, columns=["id", "code", "name", "community_id", "geom"],
                              where=Grid.id.in_(gids))
     comm_ids = sorted(grids["community_id"].unique().tolist())
@@ -722,20 +737,22 @@ class Screen:
 
 
 def build(engine: Engine, now: datetime, scope: Scope, *, lang: str = "zh",
-          circle: dict[str, Any] | None = None, plan: coverage.Plan | None = None) -> Screen:
+          circle: dict[str, Any] | None = None, plan: coverage.Plan | None = None,
+          wide: bool | None = None) -> Screen:
     """Everything that changes between refreshes, in one pass over the tickets.
 
     ``circle`` (the 15-minute figures) may be passed in: it changes only when
     facilities, buildings or roads do, so the page caches it longer. Without it,
-    it is computed on ``plan`` (walking) or in straight lines.
+    it is computed on ``plan`` (walking) or in straight lines. ``wide`` as for ``basemap``.
     """
     frame = load_tickets(engine, now, scope)
     names = area_names(engine, scope)
-    wide = streets_in(engine, scope) > 1
+    wide = streets_in(engine, scope) > 1 if wide is None else wide
     figures = {**population(engine, scope), **ticket_figures(frame, now), **cameras(engine, scope),
                **(circle if circle is not None else service_circle(engine, scope, plan=plan))}
-    rank = {(key, by): ranking(frame, now, names[level], key=key, by=by)
-            for level, key in (("community", "community_id"), ("grid", "grid_id")) for by in ("load", "on_time")}
+    tables = {key: area_table(frame, now, names[level], key=key)
+              for level, key in (("community", "community_id"), ("grid", "grid_id"))}
+    rank = {(key, by): rank_areas(table, by=by) for key, table in tables.items() for by in ("load", "on_time")}
     return Screen(now=now, scope=scope, figures=figures, changes=compare(frame, now),
                   as_of=data_as_of(engine, now, scope), feed=feed(engine, now, scope, lang=lang),
                   trend=trend(frame, now), categories=by_category(frame, now, lang=lang),
@@ -761,6 +778,6 @@ __all__ = ["REFRESH_S", "BASEMAP", "TILES", "BASEMAPS", "PERIOD_DAYS", "H3_RESOL
            "refresh_seconds", "basemap_choice", "tile_url_ok", "population", "streets_in", "load_tickets",
            "ticket_figures", "open_at", "Change", "compare", "newly_overdue", "cameras", "straight_line_covered",
            "circle_reach_m", "walking_circle", "service_circle", "walking_plan", "headline", "data_as_of",
-           "clock_labels", "feed", "trend", "by_category", "on_time_by", "ranking", "open_by_stage_age",
+           "clock_labels", "feed", "trend", "by_category", "on_time_by", "area_table", "rank_areas", "ranking", "open_by_stage_age",
            "area_names", "grid_load", "ticket_cells", "cell_counts", "alerts", "Basemap", "tolerance_m",
            "basemap", "camera_points", "Screen", "build", "street_title"]

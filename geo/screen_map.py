@@ -5,7 +5,7 @@ coloured by open-ticket load, community outlines, an extruded H3 layer of
 ticket density, community names, facilities, cameras (green online, grey
 offline, amber fault), and the overdue (red, in a steady red ring) and urgent
 (orange) tickets; a ticket overdue since the last refresh gets a wide white
-ring. Across several streets (``Basemap.wide``) lanes are left out, outlines
+ring. Across several streets (``Basemap.wide``) only arterials are drawn, outlines
 are simplified to half a pixel, and cameras and facilities come per H3 cell:
 a district's wall gets a few hundred aggregates, not thousands of points.
 

@@ -30,7 +30,7 @@ PAGE = settings.ROOT / "pages" / "screen.py"
 
 # One street of two communities: 测试社区 (grids 西 and 东, three buildings, every facility) and
 # 北湖社区 to its east (one grid, one building, no facility). Roads: one east-west street along
-# lat 30.9920 and three north-south lanes at lon 103.9520, 103.9590 and 103.9650.
+# lat 30.9920 (an arterial) and three north-south lanes at lon 103.9520, 103.9590 and 103.9650.
 B1, B2, B3, B4 = (103.9520, 30.9920), (103.9530, 30.9950), (103.9590, 30.9970), (103.9650, 30.9940)
 WHERE = {1: B1, 2: B3, 3: B4}
 
@@ -77,7 +77,7 @@ def tiny_town() -> dict[str, list[dict]]:
                         status=s, kind="雪亮", geom=Point({1: 103.9525, 2: 103.9575, 3: 103.9650}[g], 30.994))
                    for i, g, s in [(1, 1, "online"), (2, 1, "offline"), (3, 2, "online"), (4, 3, "fault")]],
         "road": [dict(id=i, kind=k, name=f"r{i}", geom=LineString(c)) for i, k, c in [
-            (1, "street", [(103.950, 30.992), (103.970, 30.992)]),
+            (1, "arterial", [(103.950, 30.992), (103.970, 30.992)]),
             (2, "lane", [(103.952, 30.990), (103.952, 30.998)]),
             (3, "lane", [(103.959, 30.990), (103.959, 30.998)]),
             (4, "lane", [(103.965, 30.990), (103.965, 30.998)])]],
@@ -491,7 +491,8 @@ def test_wide_scope_aggregates_points_and_drops_lanes(engine, monkeypatch):
     monkeypatch.setattr(screen, "streets_in", lambda engine, scope: 20)  # as if the district's 20 streets
     base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
     assert base.wide and s.wide
-    assert set(base.roads["kind"]) == {"street"}  # lanes are thinner than a pixel at district scale
+    # lanes are thinner than a pixel at district scale, and streets run along the grid outlines
+    assert set(base.roads["kind"]) == {"arterial"}
     assert base.facilities["n"].sum() == 5 and len(base.facilities) < 5
     spec = json.loads(screen_map.deck(base, s).to_json())
     fac, cams = _layer(spec, "facilities"), _layer(spec, "cameras")
