@@ -103,7 +103,9 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
 .scr-legend .ring { width: 13px; height: 13px; border-radius: 50%; border: 3px solid; box-sizing: border-box; }
 .scr-legend .col { width: 10px; height: 18px; border-radius: 2px; }
 .scr-legend .ramp { width: 90px; height: 13px; border-radius: 3px; }
-.st-key-scr-legend { margin-top: -50px; margin-left: 8px; position: relative; z-index: 5; pointer-events: none; }
+/* the legend sits in the map's top-left corner, which the tilted view leaves empty */
+.st-key-scr-mapbox { position: relative; }
+.st-key-scr-legend { position: absolute; top: 8px; left: 8px; z-index: 5; pointer-events: none; width: auto !important; }
 [data-testid="stDeckGlJsonChart"] { border: 1px solid #1b467f; border-radius: 8px; overflow: hidden;
   background: #040c20; }
 [data-testid="stDeckGlJsonChart"] div { background-color: transparent !important; }
@@ -372,10 +374,11 @@ def wall() -> None:
     with middle:
         d = screen_map.deck(base, s, basemap=screen.BASEMAP, tiles_url=screen.TILES, height_px=MAP_H,
                             width_px=1000, fresh=fresh, lang=lang)
-        with st.container(key="scr-map"):  # zoomed as one on a 4K wall (CSS)
-            st.pydeck_chart(d, height=MAP_H, key="screen_map")
-        with st.container(key="scr-legend"):  # laid over the map's bottom-left corner
-            st.html(legend_html(screen_map.legend(base, s)))
+        with st.container(key="scr-mapbox"):
+            with st.container(key="scr-map"):  # zoomed as one on a 4K wall (CSS)
+                st.pydeck_chart(d, height=MAP_H, key="screen_map")
+            with st.container(key="scr-legend"):  # laid over the map's top-left corner
+                st.html(legend_html(screen_map.legend(base, s)))
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.stages')}</div>{stage_table(s.stages)}</div>")
     with right:
         over = "".join(
