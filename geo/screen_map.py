@@ -178,9 +178,11 @@ def point_layers(base: Basemap, s: Screen, *, lang: str = "zh") -> list[pdk.Laye
     return layers
 
 
-def alert_layers(s: Screen, *, fresh: pd.DataFrame | None = None, lang: str = "zh") -> list[pdk.Layer]:
+def alert_layers(s: Screen, *, fresh: pd.DataFrame | None = None, lang: str = "zh",
+                 ring: bool = True) -> list[pdk.Layer]:
     """Overdue (red, in a steady red ring) and urgent (orange) tickets, drawn over everything; a
-    ticket that became overdue since the last refresh (``fresh``) gets a wide white ring as well."""
+    ticket that became overdue since the last refresh (``fresh``) gets a wide white ring as well.
+    ``ring=False`` (a district's hundreds of overdue tickets) leaves the steady ring out."""
     a = s.alerts
     if not len(a):
         return []
@@ -192,14 +194,14 @@ def alert_layers(s: Screen, *, fresh: pd.DataFrame | None = None, lang: str = "z
     layers = [pdk.Layer("ScatterplotLayer", [{"x": p["x"]} for p, o in zip(pts, a["overdue"]) if o],
                         id="overdue_ring", get_position="x", get_radius=RING_PX, radius_units='"pixels"',
                         filled=False, stroked=True, get_line_color=OVERDUE, line_width_units='"pixels"',
-                        get_line_width=RING_W, parameters=ON_TOP)]
+                        get_line_width=RING_W, parameters=ON_TOP)] if ring else []
     if fresh is not None and len(fresh):
         layers.append(pdk.Layer("ScatterplotLayer", [{"x": _xy(x, y)} for x, y in zip(fresh["lon"], fresh["lat"])],
                                 id="fresh_overdue", get_position="x", get_radius=FRESH_RING_PX,
                                 radius_units='"pixels"', filled=False, stroked=True, get_line_color=FRESH,
                                 line_width_units='"pixels"', get_line_width=FRESH_RING_W, parameters=ON_TOP))
     layers.append(pdk.Layer("ScatterplotLayer", pts, id="alerts", get_position="x", get_fill_color="c",
-                            get_radius=14, radius_min_pixels=6, pickable=True, stroked=True,
+                            get_radius=14, radius_min_pixels=4 if not ring else 6, pickable=True, stroked=True,
                             get_line_color=[255, 255, 255, 230], line_width_min_pixels=2, parameters=ON_TOP))
     return layers
 
@@ -217,7 +219,9 @@ def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
         layers.append(pdk.Layer("H3HexagonLayer", cells, id="ticket_cells", get_hexagon="h", get_fill_color="c",
                                 get_elevation="n", elevation_scale=round(ELEVATION_M / top, 2), extruded=True,
                                 coverage=0.6, opacity=0.55, pickable=True, high_precision=False))
-    labels = base.communities.assign(pt=base.communities.geometry.representative_point())
+    # names of the communities, or across several streets of the streets (160 community names are noise)
+    named = base.street if base.wide else base.communities
+    labels = named.assign(pt=named.geometry.representative_point())
     text = [{"t": str(n), "x": _xy(pt.x, pt.y)} for n, pt in zip(labels["name"], labels["pt"])]
     if text:
         chars = sorted(set("".join(r["t"] for r in text)))
@@ -226,7 +230,7 @@ def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
                                 character_set='"' + "".join(chars) + '"', outline_width=3,
                                 outline_color=[5, 15, 35, 255], font_settings={"sdf": True}, billboard=True,
                                 parameters=ON_TOP))
-    return [*layers, *point_layers(base, s, lang=lang), *alert_layers(s, fresh=fresh, lang=lang)]
+    return [*layers, *point_layers(base, s, lang=lang), *alert_layers(s, fresh=fresh, lang=lang, ring=not base.wide)]
 
 
 def legend(base: Basemap, s: Screen) -> list[dict]:

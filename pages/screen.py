@@ -68,6 +68,7 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
   border: 1px solid #1f4f96; border-radius: 8px; padding: 5px 11px; box-shadow: inset 0 0 14px rgba(40,120,255,.18); }
 .scr-label { font-size: 19px; color: #a9c3e8; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .scr-value { font-size: 46px; font-weight: 700; line-height: 1.1; color: #f2f7ff; font-variant-numeric: tabular-nums; }
+.scr-value.scr-long { font-size: 33px; line-height: 1.55; }
 .scr-sub { font-size: 18px; color: #9bb6dc; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .scr-sub .good { color: #37e39b; } .scr-sub .bad { color: #ff5c66; } .scr-sub .neutral, .scr-sub .flat { color: #9bb6dc; }
 .scr-red .scr-value { color: #ff3b47; text-shadow: 0 0 14px rgba(255,40,60,.6); }
@@ -188,8 +189,9 @@ def change(c: screen.Change, *, rate: bool = False, vs: str = "screen.vs_yesterd
 
 
 def tile(label: str, value, sub: str = "", tone: str = "") -> str:
+    size = " scr-long" if len(str(value)) > 8 else ""  # 2,101/2,400 cameras of a district still fit
     return (f"<div class='scr-tile {tone}'><div class='scr-label'>{label}</div>"
-            f"<div class='scr-value'>{value}</div><div class='scr-sub'>{sub or '&nbsp;'}</div></div>")
+            f"<div class='scr-value{size}'>{value}</div><div class='scr-sub'>{sub or '&nbsp;'}</div></div>")
 
 
 def rank_table(df: pd.DataFrame, by: str) -> str:
@@ -373,7 +375,7 @@ def wall() -> None:
         st.html(rank_left)
     with middle:
         d = screen_map.deck(base, s, basemap=screen.BASEMAP, tiles_url=screen.TILES, height_px=MAP_H,
-                            width_px=1000, fresh=fresh, lang=lang)
+                            width_px=1000 if kiosk else 860, fresh=fresh, lang=lang)  # the sidebar takes ~300 px
         with st.container(key="scr-mapbox"):
             with st.container(key="scr-map"):  # zoomed as one on a 4K wall (CSS)
                 st.pydeck_chart(d, height=MAP_H, key="screen_map")

@@ -498,6 +498,10 @@ def test_wide_scope_aggregates_points_and_drops_lanes(engine, monkeypatch):
     fac, cams = _layer(spec, "facilities"), _layer(spec, "cameras")
     assert sum(int(re.search(r"\d+", row["n"])[0]) for row in fac["data"]) == 5
     assert cams["data"][0]["n"].startswith("监控") and len(cams["data"]) < 4
+    # hundreds of overdue tickets in a district: red dots without the ring; street names, not communities'
+    ids = [layer["id"] for layer in spec["layers"]]
+    assert "overdue_ring" not in ids and len(_layer(spec, "alerts")["data"]) == 3
+    assert [row["t"] for row in _layer(spec, "community_names")["data"]] == ["测试街道"]
     assert all(h3.get_resolution(c["h"]) == screen.WIDE_H3_RESOLUTION for c in _layer(spec, "ticket_cells")["data"])
     assert screen.tolerance_m((103.0, 30.0, 103.2, 30.1), wide=True) == pytest.approx(9.6, abs=0.2)
     assert screen.tolerance_m((103.0, 30.0, 103.2, 30.1), wide=False) == screen.SIMPLIFY_M
