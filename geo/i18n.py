@@ -296,7 +296,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "screen.title": {"zh": "社区治理指挥中心", "en": "Community Governance Command Centre"},
     "screen.scope": {"zh": "范围", "en": "Area"},
     "screen.all": {"zh": "全部（返回全域）", "en": "All (back to the whole area)"},
-    "screen.updated": {"zh": "更新于", "en": "Updated"},
     "screen.every": {"zh": "每{n}秒自动刷新", "en": "refreshes every {n} s"},
     "screen.open": {"zh": "在办工单", "en": "Open tickets"},
     "screen.new_today": {"zh": "今日新增", "en": "New today"},
@@ -309,7 +308,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "screen.cameras": {"zh": "监控在线", "en": "Cameras online"},
     "screen.cameras_offline": {"zh": "离线", "en": "offline"},
     "screen.circle": {"zh": "15分钟服务圈覆盖", "en": "15-minute circle coverage"},
-    "screen.complete": {"zh": "五类必配设施齐全", "en": "all required facilities"},
     "screen.base": {"zh": "基础数据", "en": "Base figures"},
     "screen.residents": {"zh": "常住人口", "en": "Residents"},
     "screen.households": {"zh": "户数", "en": "Households"},
@@ -330,11 +328,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "screen.trend": {"zh": "近{n}天上报与办结", "en": "Reported and closed, last {n} days"},
     "screen.reported": {"zh": "上报", "en": "Reported"},
     "screen.closed": {"zh": "办结", "en": "Closed"},
-    "screen.legend": {"zh": "网格颜色=在办工单负荷 · 立柱=近{n}天工单密度(H3) · 红点=超期 · 橙点=紧急 · "
-                                "绿/灰/黄=监控在线/离线/故障",
-                      "en": "grid colour = open load · columns = ticket density, last {n} days (H3) · "
-                            "red = overdue · orange = urgent · green/grey/amber = camera online/offline/fault"},
-    "screen.offline_map": {"zh": "离线底图", "en": "offline basemap"},
     "screen.as_of": {"zh": "数据截至", "en": "Data as of"},
     "screen.weekdays": {"zh": "星期一,星期二,星期三,星期四,星期五,星期六,星期日", "en": "Mon,Tue,Wed,Thu,Fri,Sat,Sun"},
     "screen.vs_yesterday": {"zh": "较昨日同时", "en": "vs yesterday"},
