@@ -1,21 +1,24 @@
 """指挥大屏: the command-centre wall. Dark, large type, no mouse needed; refreshes itself.
 
 ``?kiosk=1`` hides every piece of chrome (sidebar, header, toolbar);
-``?community=<id>`` drills down to one community (the selectbox does the same
-in the normal view). Figures come from geo.screen, the map from geo.screen_map.
+``?community=<id>`` drills down to one community (the sidebar's picker does the
+same in the normal view). Figures come from geo.screen, the map from geo.screen_map;
+this file caches, lays out and draws.
 """
 from __future__ import annotations
 
+import calendar
 import html
+import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from geo import screen, screen_map, settings
+from geo import coverage, screen, screen_map, settings
 from geo.roles import Scope
 from pages import common
 
@@ -27,7 +30,9 @@ kiosk = str(st.query_params.get("kiosk", "")).lower() in ("1", "true", "yes")
 base_scope = common.require("screen").scope  # street leaders, street staff, the wall's screen account
 
 #: Chart heights on the 1920x1080 layout (px; scaled with the wall like everything else).
-CATS_H, TREND_H, MAP_H = 230, 190, 740
+CATS_H, TREND_H, MAP_H = 240, 200, 600
+#: Rows of the ranking tables and of the feed (what fits at 19 px).
+RANK_ROWS, FEED_ROWS = 6, 7
 
 
 def _rem(css: str) -> str:
@@ -39,43 +44,69 @@ def _rem(css: str) -> str:
 
 CSS = _rem("""<style>
 /* one rem = 16 px on a 1920x1080 wall, 32 px on 3840x2160: every size below scales with the wall.
-   (Not CSS zoom: Streamlit measures charts in zoomed pixels and Vega then draws them twice too wide.) */
+   (Not CSS zoom: Streamlit measures charts in zoomed px and Vega then draws them twice too wide.)
+   Text read across a room is 18 px or more at 1080p. */
 html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
 .stApp, [data-testid="stAppViewContainer"], [data-testid="stMain"] {
   background: radial-gradient(ellipse at 50% 0%, #0d2552 0%, #061230 55%, #030a1c 100%); color: #dce7f7; }
-[data-testid="stMainBlockContainer"] { padding: 0.5rem 1.1rem 0 1.1rem; max-width: 100%; }
+[data-testid="stMainBlockContainer"] { padding: 0.4rem 1rem 0 1rem; max-width: 100%; }
 [data-testid="stHeader"] { background: transparent; }
-[data-testid="stVerticalBlock"] { gap: 0.45rem; }
-.scr-head { display:flex; justify-content:space-between; align-items:baseline;
-  border-bottom: 1px solid #1f4a8a; padding-bottom: 4px; }
-.scr-title { font-size: 34px; font-weight: 700; letter-spacing: .12em; color: #e8f1ff;
+[data-testid="stVerticalBlock"] { gap: 0.4rem; }
+.scr-head { display:flex; justify-content:space-between; align-items:center; gap: 16px;
+  border-bottom: 1px solid #1f4a8a; padding-bottom: 3px; }
+.scr-title { font-size: 32px; font-weight: 700; letter-spacing: .1em; color: #e8f1ff; white-space: nowrap;
   text-shadow: 0 0 12px #2f7dff; }
-.scr-clock { font-size: 17px; color: #8fb0dd; }
-.scr-kpis { display:grid; grid-template-columns: repeat(8, 1fr); gap: 11px; }
-.scr-tile { background: linear-gradient(180deg, rgba(25,60,120,.55), rgba(8,24,55,.75));
-  border: 1px solid #1f4f96; border-radius: 8px; padding: 7px 12px; box-shadow: inset 0 0 14px rgba(40,120,255,.18); }
-.scr-label { font-size: 15px; color: #8fb0dd; white-space: nowrap; }
-.scr-value { font-size: 47px; font-weight: 700; line-height: 1.1; color: #f2f7ff; font-variant-numeric: tabular-nums; }
-.scr-sub { font-size: 14px; color: #7f9cc8; white-space: nowrap; }
-.scr-red .scr-value { color: #ff3b47; text-shadow: 0 0 14px rgba(255,40,60,.7); animation: scr-blink 1.6s infinite; }
+.scr-clock { text-align: right; white-space: nowrap; line-height: 1.2; }
+.scr-time { font-size: 26px; font-weight: 700; color: #e8f1ff; font-variant-numeric: tabular-nums; }
+.scr-fresh { font-size: 18px; color: #8fb0dd; }
+.scr-alarm { flex: 1; min-width: 0; text-align: center; font-size: 21px; font-weight: 700; color: #fff;
+  background: #b0101e; border-radius: 6px; padding: 3px 12px; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; animation: scr-flash 1s infinite; }
+@keyframes scr-flash { 50% { background: #5a0810; } }
+.scr-kpis { display:grid; grid-template-columns: repeat(8, 1fr); gap: 10px; }
+.scr-tile { background: linear-gradient(180deg, rgba(25,60,120,.55), rgba(8,24,55,.75)); min-width: 0;
+  border: 1px solid #1f4f96; border-radius: 8px; padding: 5px 11px; box-shadow: inset 0 0 14px rgba(40,120,255,.18); }
+.scr-label { font-size: 19px; color: #a9c3e8; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.scr-value { font-size: 46px; font-weight: 700; line-height: 1.1; color: #f2f7ff; font-variant-numeric: tabular-nums; }
+.scr-value.scr-long { font-size: 33px; line-height: 1.55; }
+.scr-sub { font-size: 18px; color: #9bb6dc; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.scr-sub .good { color: #37e39b; } .scr-sub .bad { color: #ff5c66; } .scr-sub .neutral, .scr-sub .flat { color: #9bb6dc; }
+.scr-red .scr-value { color: #ff3b47; text-shadow: 0 0 14px rgba(255,40,60,.6); }
 .scr-red { border-color: #b0202c; }
+.scr-flash { animation: scr-tile-flash 0.8s infinite; }
+@keyframes scr-tile-flash { 50% { background: #7a0c16; border-color: #ff3b47; } }
 .scr-green .scr-value { color: #37e39b; } .scr-amber .scr-value { color: #ffc23a; }
-@keyframes scr-blink { 50% { opacity: .55; } }
-.scr-panel { background: rgba(8,24,55,.72); border: 1px solid #1b467f; border-radius: 8px; padding: 6px 12px; }
-.scr-h { font-size: 18px; font-weight: 700; color: #9fd0ff; border-left: 5px solid #2f8bff; padding-left: 8px; margin: 2px 0 6px; }
-.scr-base { display:grid; grid-template-columns: 1fr 1fr; gap: 2px 15px; }
-.scr-base b { font-size: 26px; color: #f2f7ff; font-variant-numeric: tabular-nums; }
-.scr-base span { font-size: 14px; color: #8fb0dd; display:block; }
-.scr-table { width:100%; border-collapse: collapse; font-size: 15px; }
-.scr-table th { color:#7f9cc8; font-weight: 400; text-align:left; border-bottom: 1px solid #1b467f; }
-.scr-table td { padding: 2px 0; color:#dce7f7; border-bottom: 1px solid rgba(27,70,127,.35); }
-.scr-table td.n { text-align:right; font-variant-numeric: tabular-nums; }
+.scr-panel { background: rgba(8,24,55,.72); border: 1px solid #1b467f; border-radius: 8px; padding: 5px 12px; }
+.scr-h { font-size: 20px; font-weight: 700; color: #9fd0ff; border-left: 5px solid #2f8bff; padding-left: 8px;
+  margin: 1px 0 4px; white-space: nowrap; }
+.scr-base { display:grid; grid-template-columns: 1fr 1fr 1fr; gap: 2px 12px; }
+.scr-base b { font-size: 27px; color: #f2f7ff; font-variant-numeric: tabular-nums; }
+.scr-base span { font-size: 18px; color: #a9c3e8; display:block; }
+.scr-table { width:100%; border-collapse: collapse; font-size: 19px; }
+.scr-table th { color:#9bb6dc; font-weight: 400; text-align:left; border-bottom: 1px solid #1b467f; }
+.scr-table th.n { text-align:right; }
+.scr-table td { padding: 1px 0; color:#dce7f7; border-bottom: 1px solid rgba(27,70,127,.35);
+  white-space: nowrap; max-width: 150px; overflow: hidden; text-overflow: ellipsis; }
+.scr-table td.n { text-align:right; font-variant-numeric: tabular-nums; padding-left: 8px; }
 .scr-table td.red { color:#ff4d57; font-weight:700; }
-.scr-feed { list-style:none; padding:0; margin:0; font-size:15px; }
-.scr-feed li { padding:3px 0; border-bottom: 1px solid rgba(27,70,127,.35); white-space:nowrap; overflow:hidden; text-overflow:ellipsis; }
-.scr-tag { display:inline-block; padding:0 6px; border-radius:4px; font-size:13px; margin-right:6px; background:#1d5bb8; }
-.scr-tag.up { background:#c46a00; } .scr-tag.urgent { background:#c8102e; }
-.scr-legend { font-size: 14px; color: #8fb0dd; }
+.scr-table td.hot { color:#fff; font-weight:700; }
+.scr-feed { list-style:none; padding:0 !important; margin:0 !important; font-size:19px; }
+.scr-feed li { margin: 0 !important; padding:2px 0; border-bottom: 1px solid rgba(27,70,127,.35); white-space:nowrap; overflow:hidden;
+  text-overflow:ellipsis; }
+.scr-feed li.fresh { color: #fff; background: rgba(176,16,30,.55); animation: scr-flash 1s infinite; }
+.scr-feed .when { color: #9bb6dc; font-variant-numeric: tabular-nums; margin-right: 6px; }
+.scr-tag { display:inline-block; padding:0 6px; border-radius:4px; font-size:17px; margin-right:6px; background:#1d5bb8; }
+.scr-tag.up { background:#c46a00; } .scr-tag.urgent { background:#c8102e; } .scr-tag.over { background:#e01828; }
+.scr-legend { display:flex; flex-wrap: wrap; gap: 2px 16px; font-size: 18px; color: #dce7f7;
+  background: rgba(3,10,28,.82); border: 1px solid #1b467f; border-radius: 6px; padding: 3px 10px; width: fit-content; }
+.scr-legend i { display:inline-block; vertical-align: middle; margin-right: 5px; }
+.scr-legend .dot { width: 13px; height: 13px; border-radius: 50%; }
+.scr-legend .ring { width: 13px; height: 13px; border-radius: 50%; border: 3px solid; box-sizing: border-box; }
+.scr-legend .col { width: 10px; height: 18px; border-radius: 2px; }
+.scr-legend .ramp { width: 90px; height: 13px; border-radius: 3px; }
+/* the legend sits in the map's top-left corner, which the tilted view leaves empty */
+.st-key-scr-mapbox { position: relative; }
+.st-key-scr-legend { position: absolute; top: 8px; left: 8px; z-index: 5; pointer-events: none; width: auto !important; }
 [data-testid="stDeckGlJsonChart"] { border: 1px solid #1b467f; border-radius: 8px; overflow: hidden;
   background: #040c20; }
 [data-testid="stDeckGlJsonChart"] div { background-color: transparent !important; }
@@ -90,7 +121,7 @@ KIOSK_CSS = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
 [data-testid="stToolbar"], [data-testid="stDecoration"], [data-testid="stStatusWidget"],
 [data-testid="stSidebarNav"], header, footer { display: none !important; }
-[data-testid="stMainBlockContainer"] { padding-top: .4rem; }
+[data-testid="stMainBlockContainer"] { padding-top: .3rem; }
 </style>"""
 st.html(CSS + (KIOSK_CSS if kiosk else ""))
 
@@ -105,9 +136,15 @@ def basemap(url_: str, scope: Scope) -> screen.Basemap:
     return screen.basemap(common.engine(), scope)
 
 
+@st.cache_resource(ttl=3600, show_spinner=False)
+def walking_plan(url_: str) -> coverage.Plan | None:
+    """The walking network with doors and facilities snapped (about 1 s a street): once an hour."""
+    return screen.walking_plan(common.engine())
+
+
 @st.cache_data(ttl=600, show_spinner=False)
-def circle(url_: str, scope: Scope) -> dict[str, float]:
-    return screen.service_circle(common.engine(), scope)
+def circle(url_: str, scope: Scope) -> dict:
+    return screen.service_circle(common.engine(), scope, plan=walking_plan(url_))
 
 
 @st.cache_data(ttl=screen.REFRESH_S, show_spinner=False)
@@ -121,8 +158,9 @@ wanted = st.query_params.get("community")
 chosen = int(wanted) if wanted and str(wanted).isdigit() and int(wanted) in names.index else None
 if not kiosk and len(names):
     options = [None, *names.index.tolist()]
-    chosen = st.selectbox(t("screen.scope"), options, index=options.index(chosen),
-                          format_func=lambda i: t("screen.all") if i is None else names[i], key="screen_community")
+    chosen = st.sidebar.selectbox(t("screen.scope"), options, index=options.index(chosen),
+                                  format_func=lambda i: t("screen.all") if i is None else names[i],
+                                  key="screen_community")
     if chosen is None:
         st.query_params.pop("community", None)
     else:
@@ -138,18 +176,122 @@ def pct(v: float) -> str:
     return "—" if v is None or np.isnan(v) else f"{v * 100:.1f}%"
 
 
+def change(c: screen.Change, *, rate: bool = False, vs: str = "screen.vs_yesterday") -> str:
+    """▲/▼ and the change, coloured by whether it is good news (geo decides which way is good)."""
+    if c.tone == "neutral" and c.delta != c.delta:
+        return ""
+    if c.tone == "flat":
+        body = t("screen.flat")
+    else:
+        d = abs(c.delta) * (100 if rate else 1)
+        body = ("▲" if c.delta > 0 else "▼") + (f"{d:.1f}{t('screen.points')}" if rate else f"{d:,.0f}")
+    return f"{t(vs)} <span class='{c.tone}'>{body}</span>"
+
+
 def tile(label: str, value, sub: str = "", tone: str = "") -> str:
+    size = " scr-long" if len(str(value)) > 8 else ""  # 2,101/2,400 cameras of a district still fit
     return (f"<div class='scr-tile {tone}'><div class='scr-label'>{label}</div>"
-            f"<div class='scr-value'>{value}</div><div class='scr-sub'>{sub or '&nbsp;'}</div></div>")
+            f"<div class='scr-value{size}'>{value}</div><div class='scr-sub'>{sub or '&nbsp;'}</div></div>")
 
 
-def rank_table(df: pd.DataFrame) -> str:
-    head = "".join(f"<th>{t(k)}</th>" for k in ("screen.col_name", "screen.col_open", "screen.col_overdue",
-                                                 "screen.col_on_time"))
-    rows = "".join(f"<tr><td>{html.escape(str(r['name']))}</td><td class='n'>{r['open']}</td>"
-                   f"<td class='n {'red' if r['overdue'] else ''}'>{r['overdue']}</td>"
-                   f"<td class='n'>{pct(r['on_time_rate'])}</td></tr>" for _, r in df.iterrows())
+def rank_table(df: pd.DataFrame, by: str) -> str:
+    cols = (("col_name", "col_open", "col_overdue", "col_on_time") if by == "load"
+            else ("col_name", "col_due", "col_on_time", "col_open"))
+    head = "".join(f"<th class='{'' if k == 'col_name' else 'n'}'>{t('screen.' + k)}</th>" for k in cols)
+    cell = {"col_name": lambda r: f"<td>{html.escape(str(r['name']))}</td>",
+            "col_open": lambda r: f"<td class='n'>{r['open']}</td>",
+            "col_overdue": lambda r: f"<td class='n {'red' if r['overdue'] else ''}'>{r['overdue']}</td>",
+            "col_due": lambda r: f"<td class='n'>{r['due']}</td>",
+            "col_on_time": lambda r: f"<td class='n {'red' if by == 'on_time' else ''}'>{pct(r['on_time_rate'])}</td>"}
+    rows = "".join("<tr>" + "".join(cell[k](r) for k in cols) + "</tr>" for _, r in df.iterrows())
+    if not len(df):
+        rows = f"<tr><td colspan='4'>{t('screen.rank_empty').format(n=screen.MIN_DUE)}</td></tr>"
     return f"<table class='scr-table'><tr>{head}</tr>{rows}</table>"
+
+
+def ranking_panels(s: screen.Screen, flip: bool) -> tuple[str, str]:
+    """The left and right rankings. Across communities both alternate on each refresh between open
+    load and the worst on-time rate; inside one community its grids show both at once."""
+    if len(s.names["community"]) <= 1:
+        return ranking_panel(s, "grid", False), ranking_panel(s, "grid", True)
+    return ranking_panel(s, "community", flip), ranking_panel(s, "grid", flip)
+
+
+def ranking_panel(s: screen.Screen, level: str, flip: bool) -> str:
+    """One ranking: by open load, or (``flip``) by the worst on-time rate."""
+    by = "on_time" if flip else "load"
+    df = getattr(s, ("communities" if level == "community" else "grids") + ("_on_time" if flip else ""))
+    key = f"screen.rank_{'communities' if level == 'community' else 'grids'}{'_on_time' if flip else ''}"
+    return f"<div class='scr-panel'><div class='scr-h'>{t(key)}</div>{rank_table(df.head(RANK_ROWS), by)}</div>"
+
+
+def stage_table(stages: pd.DataFrame) -> str:
+    """Open tickets by stage (rows) and age (columns); the older the bucket, the hotter a non-zero cell."""
+    buckets = [c for c in stages.columns if c != "total"]
+    head = "<th></th>" + "".join(f"<th class='n'>{t(f'screen.age_{b}')}</th>" for b in buckets) + \
+        f"<th class='n'>{t('screen.total')}</th>"
+    heat = ["", "", "hot", "red"]
+    rows = "".join(
+        f"<tr><td>{t('screen.stage_' + stage)}</td>"
+        + "".join(f"<td class='n {heat[b] if r[b] else ''}'>{r[b]}</td>" for b in buckets)
+        + f"<td class='n'><b>{r['total']}</b></td></tr>" for stage, r in stages.iterrows())
+    return f"<table class='scr-table'><tr>{head}</tr>{rows}</table>"
+
+
+def legend_html(items: list[dict]) -> str:
+    parts = []
+    for it in items:
+        k, c, label = it["kind"], it["color"], t(it["key"])
+        if k == "ramp":
+            sw = f"<i class='ramp' style='background:linear-gradient(90deg,{','.join(c)})'></i>"
+            label = f"{label} {it['lo']}–{it['hi']}"
+        elif k == "dots":
+            sw = "".join(f"<i class='dot' style='background:{x};margin-right:1px'></i>" for x in c)
+        elif k == "ring":
+            sw = f"<i class='ring' style='border-color:{c}'></i>"
+        else:
+            sw = f"<i class='{'col' if k == 'column' else 'dot'}' style='background:{c}'></i>"
+        parts.append(f"<span>{sw}{html.escape(label)}</span>")
+    return "<div class='scr-legend'>" + "".join(parts) + "</div>"
+
+
+def clock_html(now: datetime, as_of: datetime | None, tick: str) -> str:
+    """Date, weekday and time of the street's clock, ticking every second in the browser.
+
+    The browser counts on from the server's local time (so the wall shows
+    Beijing time whatever its own clock or zone), and the freshness line says
+    when the newest ticket event happened.
+    """
+    days = t("screen.weekdays").split(",")
+    shown = f"{now:%Y-%m-%d} {days[now.weekday()]} {now:%H:%M:%S}"
+    fresh = f"{t('screen.as_of')} {as_of:%m-%d %H:%M}" if as_of else ""
+    base_ms = calendar.timegm(now.timetuple()) * 1000
+    script = """<script>
+(function () {
+  window.__scrClock = {base: %d, at: Date.now(), days: %s};
+  if (window.__scrClockTimer) return;
+  var pad = function (n) { return String(n).padStart(2, '0'); };
+  window.__scrClockTimer = setInterval(function () {
+    var c = window.__scrClock, d = new Date(c.base + Date.now() - c.at);
+    var text = d.getUTCFullYear() + '-' + pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate()) + ' '
+      + c.days[(d.getUTCDay() + 6) %% 7] + ' ' + pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes()) + ':'
+      + pad(d.getUTCSeconds());
+    document.querySelectorAll('.scr-time').forEach(function (e) { e.textContent = text; });
+  }, 250);
+})();
+</script>""" % (base_ms, json.dumps(days, ensure_ascii=False))
+    return (f"<div class='scr-clock' data-scr-tick='{tick}'><div class='scr-time'>{shown}</div>"
+            f"<div class='scr-fresh'>{fresh} · {t('screen.every').format(n=screen.REFRESH_S)}</div></div>{script}")
+
+
+def alarm_html(fresh: pd.DataFrame, grids: pd.Series) -> str:
+    """The flashing banner of tickets overdue since the last refresh (empty when there are none)."""
+    if not len(fresh):
+        return ""
+    items = "；".join(f"{r.code} {html.escape(str(r.category))}·{html.escape(str(grids.get(r.grid_id, '')))}"
+                     for r in fresh.head(2).itertuples())
+    more = f" …+{len(fresh) - 2}" if len(fresh) > 2 else ""
+    return f"<div class='scr-alarm'>⚠ {t('screen.fresh_count').format(n=len(fresh))}：{items}{more}</div>"
 
 
 def wall_px(px: float) -> dict:
@@ -161,11 +303,12 @@ def dark(chart: alt.Chart) -> alt.Chart:
     """Dark, wall-sized chart; its height comes from the st.container it is drawn in (CSS, in rem)."""
     return (chart.properties(background="transparent")
             .configure_view(strokeWidth=0)
-            .configure_axis(labelColor="#b4c6e2", titleColor="#9fb3d1", gridColor="#163664", domainColor="#1f4a8a",
-                            labelFontSize=wall_px(15), labelPadding=wall_px(4), tickSize=wall_px(4),
+            .configure_axis(labelColor="#c4d4ec", titleColor="#9fb3d1", gridColor="#163664", domainColor="#1f4a8a",
+                            labelFontSize=wall_px(18), labelPadding=wall_px(4), tickSize=wall_px(4),
                             labelLimit=wall_px(140))
-            .configure_legend(labelColor="#dce7f7", titleColor="#9fb3d1", orient="top", labelFontSize=wall_px(15),
-                              symbolSize=wall_px(160), symbolStrokeWidth=wall_px(3)))
+            .configure_legend(labelColor="#dce7f7", titleColor="#9fb3d1", orient="top", labelFontSize=wall_px(18),
+                              symbolSize=wall_px(160), symbolStrokeWidth=wall_px(3), padding=wall_px(0),
+                              offset=wall_px(2)))
 
 
 def chart(key: str, c: alt.Chart) -> None:
@@ -173,64 +316,99 @@ def chart(key: str, c: alt.Chart) -> None:
         st.altair_chart(dark(c.properties(height="container")), theme=None, width="stretch")
 
 
+def since_last_refresh(tick: datetime) -> datetime:
+    """The wall's previous refresh (session state): tickets overdue since then flash, once."""
+    seen = st.session_state.get("screen_seen")  # (tick, since) of the last drawn refresh
+    if seen is None:
+        since = tick - timedelta(seconds=screen.REFRESH_S)
+    elif seen[0] == tick:
+        since = seen[1]  # the same refresh drawn again (a rerun): keep what it flashed
+    else:
+        since = seen[0]
+    st.session_state["screen_seen"] = (tick, since)
+    return since
+
+
 @st.fragment(run_every=screen.REFRESH_S)
 def wall() -> None:
     now = common.now().replace(microsecond=0)
-    tick = datetime.fromtimestamp(int(now.timestamp()) // screen.REFRESH_S * screen.REFRESH_S).isoformat()
+    tick_at = datetime.fromtimestamp(int(now.timestamp()) // screen.REFRESH_S * screen.REFRESH_S)
+    tick = tick_at.isoformat()
     s, base = live(url, scope, lang, tick), basemap(url, scope)
-    f, n = s.figures, screen.PERIOD_DAYS
+    fresh = screen.newly_overdue(s.frame, since_last_refresh(tick_at), tick_at, lang=lang)
+    flip = bool(int(tick_at.timestamp()) // screen.REFRESH_S % 2)
+    rank_left, rank_right = ranking_panels(s, flip)
+    f, c, n = s.figures, s.changes, screen.PERIOD_DAYS
     period = t("screen.period").format(n=n)
     st.html(f"<div class='scr-head'><div class='scr-title'>{html.escape(title)} · {t('screen.title')}</div>"
-            f"<div class='scr-clock'>{t('screen.updated')} {now:%Y-%m-%d %H:%M:%S} · "
-            f"{t('screen.every').format(n=screen.REFRESH_S)}</div></div>")
+            f"{alarm_html(fresh, s.names['grid'])}{clock_html(now, s.as_of, tick)}</div>",
+            unsafe_allow_javascript=True)
+    circle_sub = (t("screen.circle_walk") if f["circle_method"] == "walking" else t("screen.circle_straight")) \
+        .format(k=f["circle_types"], m=f"{f['circle_reach_m']:,.0f}")
+    overdue_tone = ("scr-red scr-flash" if len(fresh) else "scr-red") if f["overdue"] else ""
+    overdue_sub = t("screen.fresh_count").format(n=len(fresh)) if len(fresh) else change(c["overdue"])
     st.html("<div class='scr-kpis'>" + "".join([
-        tile(t("screen.open"), f"{f['open']:,}", f"{t('screen.urgent')} {f['urgent_open']}"),
-        tile(t("screen.new_today"), f"{f['new_today']:,}", f"{t('screen.reported')} {period} {f['reported_period']:,}"),
-        tile(t("screen.closed_today"), f"{f['closed_today']:,}", "", "scr-green"),
-        tile(t("screen.overdue"), f"{f['overdue']:,}", "", "scr-red" if f["overdue"] else ""),
-        tile(t("screen.on_time"), pct(f["on_time_rate"]), period),
-        tile(t("screen.satisfaction"), pct(f["satisfaction_rate"]), period),
+        tile(t("screen.open"), f"{f['open']:,}", change(c["open"])),
+        tile(t("screen.new_today"), f"{f['new_today']:,}", change(c["new_today"])),
+        tile(t("screen.closed_today"), f"{f['closed_today']:,}", change(c["closed_today"]), "scr-green"),
+        tile(t("screen.overdue"), f"{f['overdue']:,}", overdue_sub, overdue_tone),
+        tile(f"{t('screen.on_time')}·{period}", pct(f["on_time_rate"]),
+             change(c["on_time_rate"], rate=True, vs="screen.vs_prev")),
+        tile(f"{t('screen.satisfaction')}·{period}", pct(f["satisfaction_rate"]),
+             change(c["satisfaction_rate"], rate=True, vs="screen.vs_prev")),
         tile(t("screen.cameras"), f"{f['cameras_online']:,}/{f['cameras']:,}",
-             f"{t('screen.cameras_offline')} {f['cameras_offline']}", "scr-amber" if f["cameras_offline"] else ""),
-        tile(t("screen.circle"), pct(f["circle_share"]), f"{t('screen.complete')} {pct(f['complete_share'])}"),
+             f"{t('screen.cameras_offline')} {f['cameras_offline']} · {t('screen.cameras_fault')} {f['cameras_fault']}",
+             "scr-amber" if f["cameras_offline"] + f["cameras_fault"] else ""),
+        tile(t("screen.circle"), pct(f["circle_share"]), circle_sub),
     ]) + "</div>")
     left, middle, right = st.columns([1, 2.3, 1], gap="small")
     with left:
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.base')}</div><div class='scr-base'>" + "".join(
             f"<div><b>{f[k]:,}</b><span>{t(label)}</span></div>" for k, label in (
                 ("residents", "screen.residents"), ("households", "screen.households"),
-                ("communities", "screen.communities"), ("grids", "screen.grids"),
-                ("party_members", "screen.party"), ("volunteers", "screen.volunteers"))) + "</div></div>")
+                ("party_members", "screen.party"), ("communities", "screen.communities"),
+                ("grids", "screen.grids"), ("volunteers", "screen.volunteers"))) + "</div></div>")
         st.html(f"<div class='scr-h'>{t('screen.categories').format(n=n)}</div>")
-        cats = s.categories.head(8)
+        cats = s.categories.head(7)
         chart("cats", alt.Chart(cats).mark_bar(color="#2f8bff", cornerRadiusEnd=wall_px(3)).encode(
             x=alt.X("reported:Q", title=None, axis=alt.Axis(tickCount=4)), y=alt.Y("name:N", sort=None, title=None)))
-        st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.rank_communities')}</div>"
-                f"{rank_table(s.communities.head(6))}</div>")
+        st.html(rank_left)
     with middle:
-        pulse = int(now.timestamp()) // screen.REFRESH_S % 2  # overdue rings grow and shrink on alternate refreshes
-        d = screen_map.deck(base, s, basemap=screen.BASEMAP, height_px=MAP_H, width_px=1000, pulse=pulse)
-        with st.container(key="scr-map"):  # zoomed as one on a 4K wall (CSS)
-            st.pydeck_chart(d, height=MAP_H, key="screen_map")
-        st.html(f"<div class='scr-legend'>{t('screen.legend').format(n=n)}"
-                f"{' · ' + t('screen.offline_map') if screen.BASEMAP == 'offline' else ''}</div>")
+        d = screen_map.deck(base, s, basemap=screen.BASEMAP, tiles_url=screen.TILES, height_px=MAP_H,
+                            width_px=1000 if kiosk else 860, fresh=fresh, lang=lang)  # the sidebar takes ~300 px
+        with st.container(key="scr-mapbox"):
+            with st.container(key="scr-map"):  # zoomed as one on a 4K wall (CSS)
+                st.pydeck_chart(d, height=MAP_H, key="screen_map")
+            with st.container(key="scr-legend"):  # laid over the map's top-left corner
+                st.html(legend_html(screen_map.legend(base, s)))
+        st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.stages')}</div>{stage_table(s.stages)}</div>")
     with right:
+        over = "".join(
+            f"<li class='fresh'><span class='scr-tag over'>{t('screen.feed_overdue')}</span>"
+            f"<span class='when'>{w}</span>{html.escape(str(r.category))} · "
+            f"{html.escape(str(s.names['grid'].get(r.grid_id, '')))}</li>"
+            for r, w in zip(fresh.head(3).itertuples(), screen.clock_labels(fresh["due_at"].head(3), now)))
         items = "".join(
             f"<li><span class='scr-tag {'up' if e.action == 'escalate' else ''}'>"
             f"{t('screen.feed_escalate' if e.action == 'escalate' else 'screen.feed_report')}</span>"
-            f"{URGENT_TAG if e.urgent else ''}"
-            f"{e.at:%H:%M} {html.escape(str(e.category))} · {html.escape(str(e.grid or ''))}</li>"
-            for e in s.feed.head(9).itertuples())
-        st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.feed')}</div><ul class='scr-feed'>{items}</ul></div>")
+            f"{URGENT_TAG if e.urgent else ''}<span class='when'>{e.when}</span>"
+            f"{html.escape(str(e.category))} · {html.escape(str(e.grid or ''))}</li>"
+            for e in s.feed.head(FEED_ROWS - min(len(fresh), 3)).itertuples())
+        st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.feed')}</div>"
+                f"<ul class='scr-feed'>{over}{items}</ul></div>")
         st.html(f"<div class='scr-h'>{t('screen.trend').format(n=n)}</div>")
         long = s.trend.melt("day", var_name="kind", value_name="count")
-        long["kind"] = long["kind"].map({"reported": t("screen.reported"), "closed": t("screen.closed")})
+        kinds = {"reported": t("screen.reported"), "closed": t("screen.closed"),
+                 "reported_prev": t("screen.prev_period")}
+        long["kind"] = long["kind"].map(kinds)
         chart("trend", alt.Chart(long).mark_line(strokeWidth=wall_px(2.5)).encode(
             x=alt.X("day:T", title=None, axis=alt.Axis(format="%m-%d", labelAngle=0, tickCount=4)),
             y=alt.Y("count:Q", title=None, axis=alt.Axis(tickCount=4)),
-            color=alt.Color("kind:N", title=None, scale=alt.Scale(range=["#2f8bff", "#37e39b"]))))
-        st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.rank_grids')}</div>"
-                f"{rank_table(s.grids.head(6))}</div>")
+            color=alt.Color("kind:N", title=None, sort=list(kinds.values()),
+                            scale=alt.Scale(domain=list(kinds.values()), range=["#2f8bff", "#37e39b", "#7f8fa8"])),
+            strokeDash=alt.StrokeDash("kind:N", title=None, sort=list(kinds.values()),
+                                      scale=alt.Scale(domain=list(kinds.values()), range=[[1, 0], [1, 0], [6, 4]]))))
+        st.html(rank_right)
 
 
 wall()

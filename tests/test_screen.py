@@ -3,54 +3,70 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import subprocess
+import sys
 from datetime import datetime, timedelta
+from urllib.parse import unquote
+
+import h3
 
 import numpy as np
 import pandas as pd
 import pytest
-import shapely
-from shapely.geometry import Point, box
+from shapely.geometry import LineString, Point, box
+from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
-from geo import auth, coverage, demo, screen, screen_map, settings, store
+from geo import auth, coverage, demo, i18n, indicators, screen, screen_map, settings, store
 from geo.roles import Scope
 
 NOW = datetime(2026, 11, 23, 10, 0)  # a Monday
+M = timedelta(minutes=1)
 H = timedelta(hours=1)
 D = timedelta(days=1)
 PAGE = settings.ROOT / "pages" / "screen.py"
 
-# One street, one community of two grids (west / east), three buildings.
-B1, B2, B3 = (103.9520, 30.9920), (103.9530, 30.9950), (103.9590, 30.9970)
+# One street of two communities: 测试社区 (grids 西 and 东, three buildings, every facility) and
+# 北湖社区 to its east (one grid, one building, no facility). Roads: one east-west street along
+# lat 30.9920 (an arterial) and three north-south lanes at lon 103.9520, 103.9590 and 103.9650.
+B1, B2, B3, B4 = (103.9520, 30.9920), (103.9530, 30.9950), (103.9590, 30.9970), (103.9650, 30.9940)
+WHERE = {1: B1, 2: B3, 3: B4}
 
 
 def _ticket(tid, grid, category, state, created, due, *, urgent=False, accepted=None, resolved=None,
             closed=None, rating=None, where=None):
-    lon, lat = where or (B1 if grid == 1 else B3)
+    lon, lat = where or WHERE[grid]
     return dict(id=tid, code=f"T{tid}", category=category, description="x", state=state, urgent=urgent,
-                street_id=1, community_id=1, grid_id=grid, created_at=created, updated_at=created,
-                accepted_at=accepted, resolved_at=resolved, closed_at=closed, due_at=due, rating=rating,
-                geom=Point(lon, lat))
+                street_id=1, community_id=2 if grid == 3 else 1, grid_id=grid, created_at=created,
+                updated_at=created, accepted_at=accepted, resolved_at=resolved, closed_at=closed, due_at=due,
+                rating=rating, geom=Point(lon, lat))
 
 
 def tiny_town() -> dict[str, list[dict]]:
     west, east = box(103.950, 30.990, 103.955, 30.998), box(103.955, 30.990, 103.960, 30.998)
+    lake = box(103.960, 30.990, 103.970, 30.998)
     town = {
-        "street": [dict(id=1, code="510182001", name="测试街道", geom=box(103.950, 30.990, 103.960, 30.998))],
+        "street": [dict(id=1, code="510182001", name="测试街道", geom=box(103.950, 30.990, 103.970, 30.998))],
         "community": [dict(id=1, street_id=1, code="510182001001", name="测试社区",
-                           geom=box(103.950, 30.990, 103.960, 30.998))],
+                           geom=box(103.950, 30.990, 103.960, 30.998)),
+                      dict(id=2, street_id=1, code="510182001002", name="北湖社区", geom=lake)],
         "grid": [dict(id=1, community_id=1, code="510182001001001", name="西网格", grid_type="area", geom=west),
-                 dict(id=2, community_id=1, code="510182001001002", name="东网格", grid_type="area", geom=east)],
+                 dict(id=2, community_id=1, code="510182001001002", name="东网格", grid_type="area", geom=east),
+                 dict(id=3, community_id=2, code="510182001002001", name="湖网格", grid_type="area", geom=lake)],
         "building": [
             dict(id=i, grid_id=g, name=f"{i}栋", floors=6, units=2, households=hh, residents=r,
                  entrance_lon=lon, entrance_lat=lat, geom=Point(lon, lat).buffer(0.0001))
-            for i, g, hh, r, (lon, lat) in [(1, 1, 40, 100, B1), (2, 1, 20, 50, B2), (3, 2, 10, 30, B3)]],
+            for i, g, hh, r, (lon, lat) in [(1, 1, 40, 100, B1), (2, 1, 20, 50, B2), (3, 2, 10, 30, B3),
+                                            (4, 3, 15, 60, B4)]],
         "household": [dict(id=i, building_id=b, grid_id=g, unit_no=1, room=f"{i}01", size=2)
-                      for i, b, g in [(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 2, 1), (5, 2, 1), (6, 3, 2)]],
-        "person": [dict(id=i, role=role, name=f"p{i}", street_id=1, community_id=1, grid_id=g)
+                      for i, b, g in [(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 2, 1), (5, 2, 1), (6, 3, 2),
+                                      (7, 4, 3), (8, 4, 3)]],
+        "person": [dict(id=i, role=role, name=f"p{i}", street_id=1, community_id=2 if g == 3 else 1, grid_id=g)
                    for i, role, g in [(1, "party_member", 1), (2, "party_member", 1), (3, "party_member", 2),
                                       (4, "volunteer", 2), (5, "volunteer", 2), (6, "grid_head", 1),
-                                      (7, "grid_head", 2)]],
+                                      (7, "grid_head", 2), (8, "party_member", 3), (9, "volunteer", 3)]],
         # the five required types beside building 1 (300 m reaches), the market (500 m) beside building 2
         "facility": [dict(id=i, type=t, name=t, community_id=1, grid_id=1, geom=Point(lon, lat))
                      for i, (t, (lon, lat)) in enumerate(
@@ -58,8 +74,13 @@ def tiny_town() -> dict[str, list[dict]]:
                           ("clinic", (103.9519, 30.9921)), ("kindergarten", (103.9519, 30.9919)),
                           ("market", (103.9530, 30.9951))], start=1)],
         "camera": [dict(id=i, code=f"C{i}", name=f"c{i}", grid_id=g, heading=0.0, fov=90.0, range_m=50.0,
-                        status=s, kind="雪亮", geom=Point(103.9525 if g == 1 else 103.9575, 30.994))
-                   for i, g, s in [(1, 1, "online"), (2, 1, "offline"), (3, 2, "online")]],
+                        status=s, kind="雪亮", geom=Point({1: 103.9525, 2: 103.9575, 3: 103.9650}[g], 30.994))
+                   for i, g, s in [(1, 1, "online"), (2, 1, "offline"), (3, 2, "online"), (4, 3, "fault")]],
+        "road": [dict(id=i, kind=k, name=f"r{i}", geom=LineString(c)) for i, k, c in [
+            (1, "arterial", [(103.950, 30.992), (103.970, 30.992)]),
+            (2, "lane", [(103.952, 30.990), (103.952, 30.998)]),
+            (3, "lane", [(103.959, 30.990), (103.959, 30.998)]),
+            (4, "lane", [(103.965, 30.990), (103.965, 30.998)])]],
         "ticket": [
             _ticket(1, 1, "sanitation", "reported", NOW - 2 * H, NOW + D),
             _ticket(2, 1, "water", "in_progress", NOW - 3 * D, NOW - D, accepted=NOW - 3 * D + H),
@@ -67,17 +88,27 @@ def tiny_town() -> dict[str, list[dict]]:
                     resolved=NOW - 2 * D, closed=NOW - H, rating=5),
             _ticket(4, 2, "sanitation", "closed", NOW - 10 * D, NOW - 8 * D, accepted=NOW - 10 * D + H,
                     resolved=NOW - 7 * D, closed=NOW - 6 * D, rating=2),
-            _ticket(5, 1, "water", "community_dispatched", NOW - 30 * timedelta(minutes=1), NOW + 3 * H,
-                    urgent=True, accepted=NOW - 29 * timedelta(minutes=1), where=B2),
+            _ticket(5, 1, "water", "community_dispatched", NOW - 30 * M, NOW + 3 * H,
+                    urgent=True, accepted=NOW - 29 * M, where=B2),
             _ticket(6, 2, "dispute", "closed", NOW - 40 * D, NOW - 38 * D, accepted=NOW - 40 * D + H,
                     resolved=NOW - 36 * D, closed=NOW - 35 * D, rating=4),
+            # 北湖社区: one that ran out of time 30 minutes ago, one from the previous window (on time),
+            # one reported yesterday morning, one closed 70 days ago (the screen never needs it)
+            _ticket(7, 3, "sanitation", "in_progress", NOW - 4 * D, NOW - 30 * M, accepted=NOW - 4 * D + H),
+            _ticket(8, 3, "water", "closed", NOW - 45 * D, NOW - 43 * D, accepted=NOW - 45 * D + H,
+                    resolved=NOW - 44 * D, closed=NOW - 44 * D, rating=5),
+            _ticket(9, 3, "dispute", "reported", NOW - D - 3 * H, NOW + 2 * D),
+            _ticket(10, 3, "water", "closed", NOW - 75 * D, NOW - 73 * D, accepted=NOW - 75 * D + H,
+                    resolved=NOW - 71 * D, closed=NOW - 70 * D, rating=5),
         ],
     }
     ev = [(1, NOW - 2 * H, "report", "reported"), (2, NOW - 3 * D, "report", "reported"),
           (2, NOW - 3 * D + H, "accept", "grid_accepted"), (3, NOW - 5 * D, "report", "reported"),
-          (4, NOW - 10 * D, "report", "reported"), (5, NOW - 30 * timedelta(minutes=1), "report", "reported"),
-          (5, NOW - 29 * timedelta(minutes=1), "escalate", "community_dispatched"),
-          (6, NOW - 40 * D, "report", "reported"), (1, NOW + H, "report", "reported")]  # the last: future
+          (4, NOW - 10 * D, "report", "reported"), (5, NOW - 30 * M, "report", "reported"),
+          (5, NOW - 29 * M, "escalate", "community_dispatched"),
+          (6, NOW - 40 * D, "report", "reported"), (1, NOW + H, "report", "reported"),  # the last: future
+          (7, NOW - 4 * D, "report", "reported"), (8, NOW - 45 * D, "report", "reported"),
+          (9, NOW - D - 3 * H, "report", "reported")]
     town["ticket_event"] = [dict(id=i, ticket_id=t, at=at, actor="a", actor_role="grid", action=a,
                                  from_state=None, to_state=s) for i, (t, at, a, s) in enumerate(ev, start=1)]
     return town
@@ -92,101 +123,301 @@ def engine(tmp_path_factory):
 
 
 WHOLE = Scope("street")
+NORTH_LAKE = Scope("community", community_id=2)
 
 
 # --------------------------------------------------------------------------- figures, hand-counted
 
 def test_population_figures(engine):
-    assert screen.population(engine, WHOLE) == dict(residents=180, households=6, communities=1, grids=2,
-                                                    party_members=3, volunteers=2)
+    assert screen.population(engine, WHOLE) == dict(residents=240, households=8, communities=2, grids=3,
+                                                    party_members=4, volunteers=3)
     assert screen.population(engine, Scope("grid", grid_id=2)) == dict(
         residents=30, households=1, communities=1, grids=1, party_members=1, volunteers=2)
-    assert screen.population(engine, Scope("street", street_id=1))["residents"] == 180
+    assert screen.population(engine, NORTH_LAKE) == dict(
+        residents=60, households=2, communities=1, grids=1, party_members=1, volunteers=1)
+    assert screen.population(engine, Scope("street", street_id=1))["residents"] == 240
     assert screen.population(engine, Scope("street", street_id=99))["residents"] == 0
 
 
 def test_ticket_figures(engine):
     frame = screen.load_tickets(engine, NOW, WHOLE)
-    assert sorted(frame["id"]) == [1, 2, 3, 4, 5]  # ticket 6 closed 35 days ago is not needed
+    # two 30-day windows: ticket 6 (closed 35 days ago) and 8 (45) are the previous window; 10 (70) is out
+    assert sorted(frame["id"]) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     f = screen.ticket_figures(frame, NOW)
-    assert (f["open"], f["new_today"], f["closed_today"], f["overdue"], f["urgent_open"]) == (3, 2, 1, 1, 1)
-    assert f["reported_period"] == 5
-    # cases due: 2 (past its limit), 3 and 4 (closed); on time: 3 only
-    assert f["on_time_rate"] == pytest.approx(1 / 3)
+    assert (f["open"], f["new_today"], f["closed_today"], f["overdue"], f["urgent_open"]) == (5, 2, 1, 2, 1)
+    assert f["reported_period"] == 7  # 1, 2, 3, 4, 5, 7, 9
+    # cases due: 2 and 7 (past their limit), 3 and 4 (closed); on time: 3 only
+    assert f["on_time_rate"] == pytest.approx(1 / 4)
     # rated: 3 (5 stars) and 4 (2 stars)
     assert f["satisfaction_rate"] == pytest.approx(1 / 2)
 
 
-def test_cameras(engine):
-    assert screen.cameras(engine, WHOLE) == dict(cameras=3, cameras_online=2, cameras_offline=1, cameras_fault=0)
+def test_compare_with_yesterday_and_the_previous_window(engine):
+    c = screen.compare(screen.load_tickets(engine, NOW, WHOLE), NOW)
+    # 24 hours ago (Sunday 10:00) tickets 2, 3, 7 and 9 were open; 9 had come in that morning
+    assert (c["open"].current, c["open"].previous, c["open"].tone) == (5, 4, "bad")
+    assert (c["new_today"].previous, c["new_today"].delta, c["new_today"].tone) == (1, 1, "neutral")
+    assert (c["closed_today"].previous, c["closed_today"].tone) == (0, "good")
+    # tickets 2 and 3 fell due exactly at that moment: not yet overdue then (a limit is kept until it passes)
+    assert (c["overdue"].current, c["overdue"].previous, c["overdue"].tone) == (2, 0, "bad")
+    # previous window: 6 (late) and 8 (on time), both rated well
+    assert (c["reported_period"].current, c["reported_period"].previous) == (7, 2)
+    assert (c["on_time_rate"].previous, c["on_time_rate"].delta) == (pytest.approx(0.5), pytest.approx(-0.25))
+    assert c["on_time_rate"].tone == "bad"
+    assert (c["satisfaction_rate"].previous, c["satisfaction_rate"].tone) == (1.0, "bad")
+    assert screen.Change(3, 3, False).tone == "flat" and screen.Change(2, 3, False).tone == "good"
+    assert screen.Change(0.5, float("nan"), True).tone == "neutral"
+
+
+def test_open_at_a_past_moment(engine):
+    frame = screen.load_tickets(engine, NOW, WHOLE)
+    def was_open(at):
+        return sorted(frame.loc[screen.open_at(frame, at), "id"])
+
+    assert was_open(NOW - 6 * D - M) == [4]  # a minute before it was closed
+    assert was_open(NOW - 6 * D) == []  # closed that very minute; 3 and 7 not reported yet
+    assert was_open(NOW - 3 * D) == [2, 3, 7]  # 2 reported that very minute; 1, 5, 9 not yet
+
+
+def test_newly_overdue_is_only_what_ran_out_since_the_last_refresh(engine):
+    frame = screen.load_tickets(engine, NOW, WHOLE)
+    # ticket 7 ran out at 09:30; ticket 2 a day ago (overdue, but not new)
+    assert screen.newly_overdue(frame, NOW - H, NOW)["code"].tolist() == ["T7"]
+    assert screen.newly_overdue(frame, NOW - 30 * M, NOW)["code"].tolist() == ["T7"]  # (since, now]
+    assert screen.newly_overdue(frame, NOW - 29 * M, NOW).empty  # already overdue at the last refresh
+    assert screen.newly_overdue(frame, NOW - H, NOW - 30 * M).empty  # at 09:30 itself the limit still holds
+    new = screen.newly_overdue(frame, NOW - 2 * D, NOW)
+    assert new["code"].tolist() == ["T7", "T2"] and new["category"].tolist() == ["环境卫生", "供水"]
+    assert screen.newly_overdue(frame.iloc[:0], NOW - H, NOW).empty
+
+
+def test_cameras_count_fault_apart(engine):
+    assert screen.cameras(engine, WHOLE) == dict(cameras=4, cameras_online=2, cameras_offline=1, cameras_fault=1)
     assert screen.cameras(engine, Scope("grid", grid_id=1))["cameras_offline"] == 1
+    assert screen.cameras(engine, NORTH_LAKE) == dict(cameras=1, cameras_online=0, cameras_offline=0,
+                                                      cameras_fault=1)
 
 
-def test_service_circle_straight_line(engine):
+@pytest.fixture(scope="module")
+def plan(engine):
+    return screen.walking_plan(engine)
+
+
+def test_walking_circle_hand_counted(engine, plan):
+    """Every required type within a 15-minute walk (1,125 m) along the roads.
+
+    Building 1 stands at the street/lane corner beside the four 300-m types (~15 m) and walks
+    ~345 m up the lane and ~95 m across to the market: covered. Building 2 is ~95 m off the lane,
+    ~430 m from the corner and ~200 m from the market: covered. Building 3 is 868 m from the
+    corner in a straight line but walks 554 m down its lane and 668 m along the street = 1,222 m:
+    not covered. Building 4 walks 222 + 1,241 m: not covered.
+    """
+    assert plan is not None
+    c = screen.service_circle(engine, WHOLE, plan=plan)
+    assert c["circle_method"] == "walking" and c["circle_reach_m"] == pytest.approx(1125)
+    assert (c["circle_residents"], c["circle_share"]) == (150, pytest.approx(150 / 240))
+    assert screen.walking_circle(plan, Scope("community", community_id=1))["circle_share"] == pytest.approx(150 / 180)
+    assert screen.walking_circle(plan, NORTH_LAKE)["circle_residents"] == 0
+    assert screen.walking_circle(plan, Scope("grid", grid_id=2))["circle_share"] == 0
+
+
+def test_straight_line_fallback(engine, monkeypatch, caplog):
+    # the same rule in a straight line: building 3 (868 m) now counts, building 4 (1,261 m) still not
     c = screen.service_circle(engine, WHOLE)
-    # building 1 (100) beside the station, building 2 (50) beside the market, building 3 (30) far from all
-    assert c["circle_residents"] == 150
-    assert c["circle_share"] == pytest.approx(150 / 180)
-    # every required type: only building 1 (building 2 is ~330 m from the 300 m station)
-    assert c["complete_residents"] == 100
-    assert screen.service_circle(engine, Scope("grid", grid_id=2))["circle_share"] == 0
+    assert c["circle_method"] == "straight" and (c["circle_residents"], c["circle_types"]) == (180, 5)
+    assert screen.service_circle(engine, NORTH_LAKE)["circle_share"] == 0
+    monkeypatch.setattr(coverage, "load_frames", lambda e: {"buildings": None})  # a plan that cannot be built
+    with caplog.at_level("WARNING"):
+        assert screen.walking_plan(engine) is None
+    assert "straight lines" in caplog.text
 
 
-def test_headline_gathers_everything(engine):
-    h = screen.headline(engine, NOW, WHOLE)
-    assert h["residents"] == 180 and h["open"] == 3 and h["cameras_online"] == 2 and h["circle_residents"] == 150
+def test_straight_line_by_catalogue_reach(engine):
+    b = store.read_frame(engine, text("SELECT residents, entrance_lon, entrance_lat FROM building ORDER BY id"))
+    f = pd.DataFrame({"type": ["service_station", "market"], "lon": [103.9521, 103.9530], "lat": [30.9921, 30.9951]})
+    # any type within its own reach: 1 (station), 2 (market); every required type: nobody (three missing)
+    assert screen.straight_line_covered(b["entrance_lon"], b["entrance_lat"], f).tolist() == [True, True, False, False]
+    assert not screen.straight_line_covered(b["entrance_lon"], b["entrance_lat"], f, every=True).any()
+
+
+def test_headline_gathers_everything(engine, plan):
+    h = screen.headline(engine, NOW, WHOLE, plan=plan)
+    assert h["residents"] == 240 and h["open"] == 5 and h["cameras_online"] == 2 and h["circle_residents"] == 150
 
 
 def test_feed_is_newest_reports_and_escalations(engine):
-    feed = screen.feed(engine, NOW, WHOLE, limit=3)
-    assert list(zip(feed["code"], feed["action"])) == [("T5", "escalate"), ("T5", "report"), ("T1", "report")]
-    assert feed["urgent"].tolist() == [True, True, False]
+    feed = screen.feed(engine, NOW, WHOLE, limit=4)
+    assert list(zip(feed["code"], feed["action"])) == [("T5", "escalate"), ("T5", "report"), ("T1", "report"),
+                                                       ("T9", "report")]
+    assert feed["urgent"].tolist() == [True, True, False, False]
     assert feed["category"].iloc[0] == "供水" and feed["grid"].iloc[0] == "西网格"
+    # today's events by the clock alone, yesterday's with their date
+    assert feed["when"].tolist() == ["09:31", "09:30", "08:00", "11-22 07:00"]
     assert "accept" not in set(screen.feed(engine, NOW, WHOLE, limit=50)["action"])
 
 
-def test_trend_and_categories(engine):
+def test_data_as_of_is_the_newest_event(engine):
+    assert screen.data_as_of(engine, NOW, WHOLE) == NOW - 29 * M  # the future event is not counted
+    assert screen.data_as_of(engine, NOW, NORTH_LAKE) == NOW - D - 3 * H
+    assert screen.data_as_of(engine, NOW, Scope("street", street_id=99)) is None
+
+
+def test_trend_with_the_previous_window(engine):
     frame = screen.load_tickets(engine, NOW, WHOLE)
     tr = screen.trend(frame, NOW).set_index("day")
     assert len(tr) == 30 and tr.index[-1] == pd.Timestamp("2026-11-23")
-    assert tr.loc["2026-11-23"].tolist() == [2, 1]
+    assert tr.loc["2026-11-23"].tolist() == [2, 1, 0]
     assert tr.loc["2026-11-17", "closed"] == 1  # ticket 4
-    assert tr["reported"].sum() == 5 and tr["closed"].sum() == 2
-    cats = screen.by_category(frame, NOW)
+    assert tr["reported"].sum() == 7 and tr["closed"].sum() == 2
+    # previous window drawn on the same days 30 days on: 6 (10-14 → 11-13) and 8 (10-09 → 11-08)
+    assert tr["reported_prev"].sum() == 2
+    assert tr.loc["2026-11-13", "reported_prev"] == 1 and tr.loc["2026-11-08", "reported_prev"] == 1
+
+
+def test_categories(engine):
+    cats = screen.by_category(screen.load_tickets(engine, NOW, WHOLE), NOW)
     assert cats[["category", "reported", "open"]].values.tolist() == [
-        ["water", 2, 2], ["sanitation", 2, 1], ["dispute", 1, 0]]
+        ["sanitation", 3, 2], ["water", 2, 2], ["dispute", 2, 1]]
 
 
-def test_rankings(engine):
+def test_rankings_by_load_and_by_on_time(engine):
     frame = screen.load_tickets(engine, NOW, WHOLE)
     names = screen.area_names(engine, WHOLE)
     grids = screen.ranking(frame, NOW, names["grid"], key="grid_id")
-    assert grids[["name", "open", "overdue"]].values.tolist() == [["西网格", 3, 1], ["东网格", 0, 0]]
-    assert grids["on_time_rate"].tolist() == pytest.approx([0.0, 0.5])
+    assert grids[["name", "open", "overdue", "due"]].values.tolist() == [
+        ["西网格", 3, 1, 1], ["湖网格", 2, 1, 1], ["东网格", 0, 0, 2]]
+    assert grids["on_time_rate"].tolist() == pytest.approx([0.0, 0.0, 0.5])
     comms = screen.ranking(frame, NOW, names["community"], key="community_id")
-    assert comms[["name", "open", "overdue"]].values.tolist() == [["测试社区", 3, 1]]
+    assert comms[["name", "open", "overdue"]].values.tolist() == [["测试社区", 3, 1], ["北湖社区", 2, 1]]
+    # worst on-time first, among areas with enough cases due
+    assert screen.ranking(frame, NOW, names["grid"], key="grid_id", by="on_time").empty  # none has 3 due
+    worst = screen.ranking(frame, NOW, names["grid"], key="grid_id", by="on_time", min_due=2)
+    assert worst[["name", "due", "on_time_rate"]].values.tolist() == [["东网格", 2, 0.5]]
+    worst = screen.ranking(frame, NOW, names["community"], key="community_id", by="on_time", min_due=1)
+    assert worst["name"].tolist() == ["北湖社区", "测试社区"]
+    assert worst["on_time_rate"].tolist() == pytest.approx([0.0, 1 / 3])
+    with pytest.raises(ValueError):
+        screen.ranking(frame, NOW, names["grid"], key="grid_id", by="speed")
+
+
+def test_on_time_by_agrees_with_indicators():
+    """The vectorised per-area rate is geo.indicators' 按期结案率, area by area, on a generated town."""
+    town = demo.generate(now=NOW, communities=2, tickets_per_street=300)
+    frame = pd.DataFrame(town["ticket"])
+    for col in ("created_at", "closed_at", "due_at", "resolved_at", "accepted_at", "first_response_at"):
+        frame[col] = pd.to_datetime(frame[col])
+    got = screen.on_time_by(frame, "grid_id", NOW)
+    start = NOW - timedelta(days=screen.PERIOD_DAYS)
+    want = indicators.by(frame, "grid_id", NOW, start=start, end=NOW).set_index("grid_id")
+    assert got["due"].sum() > 20
+    for gid, row in got.iterrows():
+        assert (row["due"], row["on_time"]) == (want.loc[gid, "due"], want.loc[gid, "closed_on_time"])
+
+
+def test_open_tickets_by_stage_and_age(engine):
+    st = screen.open_by_stage_age(screen.load_tickets(engine, NOW, WHOLE), NOW)
+    assert list(st.index) == ["grid", "community", "street", "handler", "resident"]
+    # 1 (2 h) and 9 (27 h) wait in the grid; 5 (30 min) with the community;
+    # 2 (exactly 3 days: the 3–7 bucket) and 7 (4 days) with the handler
+    assert st.loc["grid"].tolist() == [1, 1, 0, 0, 2]
+    assert st.loc["community"].tolist() == [1, 0, 0, 0, 1]
+    assert st.loc["handler"].tolist() == [0, 0, 2, 0, 2]
+    assert st["total"].sum() == 5 and st.loc["street"].sum() == 0
 
 
 def test_map_aggregates(engine):
     frame = screen.load_tickets(engine, NOW, WHOLE)
     load = screen.grid_load(frame, NOW).set_index("grid_id")
-    assert load.loc[1].tolist() == [3, 1] and 2 not in load.index
+    assert load.loc[1].tolist() == [3, 1] and load.loc[3].tolist() == [2, 1] and 2 not in load.index
     cells = screen.ticket_cells(frame, NOW)
-    assert cells["count"].sum() == 5 and len(cells) == 3  # three places: B1, B2, B3
+    assert cells["count"].sum() == 7 and len(cells) == 4  # four places: B1, B2, B3, B4
     al = screen.alerts(frame, NOW)
-    assert al["code"].tolist() == ["T2", "T5"] and al["overdue"].tolist() == [True, False]
-    assert al["hours_over"].tolist() == [24.0, 0.0]
+    assert al["code"].tolist() == ["T2", "T7", "T5"] and al["overdue"].tolist() == [True, True, False]
+    assert al["hours_over"].tolist() == [24.0, 0.5, 0.0]
 
 
-def test_community_scope_equals_the_whole_here(engine):
-    s_all = screen.build(engine, NOW, WHOLE)
-    s_comm = screen.build(engine, NOW, Scope("community", community_id=1))
-    assert s_all.figures == s_comm.figures
+def test_cell_counts_and_camera_points(engine):
+    pts = pd.DataFrame({"lon": [103.9520, 103.9521, 103.9650], "lat": [30.9920, 30.9921, 30.9940],
+                        "status": ["online", "fault", "online"]})
+    cells = screen.cell_counts(pts, "status").sort_values("n", ignore_index=True)
+    assert cells[["n", "online", "fault"]].values.tolist() == [[1, 1, 0], [2, 1, 1]]
+    assert abs(cells["lon"].iloc[1] - 103.952) < 0.005  # the centre of the cell that holds both
+    one = screen.camera_points(engine, WHOLE, wide=False)
+    assert len(one) == 4 and one["n"].tolist() == [1, 1, 1, 1]
+    assert one[["online", "offline", "fault"]].sum().tolist() == [2, 1, 1]
+    wide = screen.camera_points(engine, WHOLE, wide=True)
+    assert wide["n"].sum() == 4 and len(wide) < 4
+
+
+def test_drilling_down_filters_every_figure(engine):
+    """北湖社区 alone: every panel of the screen holds only what lies in it."""
+    s = screen.build(engine, NOW, NORTH_LAKE)
+    f = s.figures
+    assert (f["residents"], f["households"], f["grids"], f["party_members"], f["volunteers"]) == (60, 2, 1, 1, 1)
+    assert (f["open"], f["new_today"], f["closed_today"], f["overdue"], f["urgent_open"]) == (2, 0, 0, 1, 0)
+    assert f["reported_period"] == 2 and f["on_time_rate"] == 0.0 and math.isnan(f["satisfaction_rate"])
+    assert (f["cameras"], f["cameras_fault"], f["circle_residents"]) == (1, 1, 0)
+    assert (s.changes["open"].previous, s.changes["on_time_rate"].previous) == (2, 1.0)
+    assert set(s.feed["code"]) == {"T7", "T8", "T9"}
+    assert s.as_of == NOW - D - 3 * H
+    assert s.trend["reported"].sum() == 2 and s.trend["reported_prev"].sum() == 1
+    assert s.categories["category"].tolist() == ["dispute", "sanitation"]
+    assert s.communities["name"].tolist() == ["北湖社区"] and s.grids["name"].tolist() == ["湖网格"]
+    assert s.alerts["code"].tolist() == ["T7"] and s.grid_load["grid_id"].tolist() == [3]
+    assert s.cells["count"].tolist() == [2] and len(s.cameras) == 1
+    assert s.stages["total"].tolist() == [1, 0, 0, 1, 0]
+    assert set(s.frame["id"]) == {7, 8, 9}
+    base = screen.basemap(engine, NORTH_LAKE)
+    assert base.grids["name"].tolist() == ["湖网格"] and base.facilities.empty
+    assert base.communities["name"].tolist() == ["北湖社区"]
+    # and the two communities add up to the street
+    west = screen.build(engine, NOW, Scope("community", community_id=1))
+    whole = screen.build(engine, NOW, WHOLE)
+    for k in ("residents", "households", "open", "new_today", "closed_today", "overdue", "cameras"):
+        assert west.figures[k] + f[k] == whole.figures[k], k
     east = screen.build(engine, NOW, Scope("grid", grid_id=2))
     assert east.figures["open"] == 0 and east.figures["closed_today"] == 1 and east.alerts.empty
 
 
+# --------------------------------------------------------------------------- configuration
+
+def test_refresh_interval_from_the_environment(caplog):
+    assert screen.refresh_seconds(None) == 30 and screen.refresh_seconds(" 45 ") == 45
+    with caplog.at_level("WARNING"):
+        assert screen.refresh_seconds("30s") == 30
+        assert screen.refresh_seconds("2") == 5
+    assert "30s" in caplog.text and "below 5" in caplog.text
+
+
+def test_basemap_choice(caplog):
+    tiles = "http://intranet.local/tiles/{z}/{x}/{y}.png"
+    assert screen.basemap_choice(None, None) == ("offline", None)
+    assert screen.basemap_choice(" Carto ", None) == ("carto", None)
+    assert screen.basemap_choice(None, tiles) == ("tiles", tiles)
+    assert screen.basemap_choice("tiles", "/tiles/{z}/{x}/{y}.png") == ("tiles", "/tiles/{z}/{x}/{y}.png")
+    assert screen.basemap_choice("offline", tiles) == ("offline", None)
+    with caplog.at_level("WARNING"):
+        assert screen.basemap_choice("google", None) == ("offline", None)
+        assert screen.basemap_choice("tiles", None) == ("offline", None)
+        assert screen.basemap_choice(None, "ftp://x/{z}/{x}/{y}") == ("offline", None)
+        assert screen.basemap_choice(None, "http://x/tiles.png") == ("offline", None)
+    assert "google" in caplog.text and "SHEQU_SCREEN_TILES" in caplog.text
+
+
+def test_bad_configuration_does_not_stop_the_import():
+    env = dict(os.environ, SHEQU_SCREEN_REFRESH_S="half a minute", SHEQU_SCREEN_BASEMAP="google")
+    out = subprocess.run([sys.executable, "-c", "from geo import screen; print(screen.REFRESH_S, screen.BASEMAP)"],
+                         cwd=settings.ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["30", "offline"]
+    assert "half a minute" in out.stderr and "google" in out.stderr
+
+
 # --------------------------------------------------------------------------- the map JSON
+
+def _layer(spec, layer_id):
+    return next(layer for layer in spec["layers"] if layer["id"] == layer_id)
+
 
 def test_deck_is_offline_and_small(engine):
     base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
@@ -194,29 +425,95 @@ def test_deck_is_offline_and_small(engine):
     # no basemap at all: pydeck's sentinel, which Streamlit reads as "none" (None would mean Carto)
     assert spec["mapStyle"] == "__MAP_STYLE__" and "mapProvider" not in spec
     ids = [layer["id"] for layer in spec["layers"]]
-    assert {"street", "grids", "communities", "community_names", "ticket_cells", "facilities", "cameras",
-            "alert_halo", "alerts"} <= set(ids)
-    cells = next(layer for layer in spec["layers"] if layer["id"] == "ticket_cells")
-    assert sum(c["n"] for c in cells["data"]) == 5
-    text = next(layer for layer in spec["layers"] if layer["id"] == "community_names")
+    assert {"street", "roads", "grids", "communities", "community_names", "ticket_cells", "facilities", "cameras",
+            "overdue_ring", "alerts"} <= set(ids)
+    assert "alert_halo" not in ids  # the alert points travel once (and once more in the overdue ring)
+    assert sum(c["n"] for c in _layer(spec, "ticket_cells")["data"]) == 7
+    text = _layer(spec, "community_names")
     assert text["fontFamily"].startswith("Noto Sans CJK SC") and "测" in text["characterSet"]
     assert not any(str(v).startswith("@@=pixels") for layer in spec["layers"] for v in layer.values())
+    # every coordinate rounded to 5 decimals (about 1 m)
+    coords = re.findall(r"\d+\.\d+", json.dumps([_layer(spec, k)["data"] for k in ("grids", "roads", "cameras")]))
+    assert coords and max(len(c.split(".")[1]) for c in coords) <= 5
+    cams = _layer(spec, "cameras")["data"]
+    assert sorted(tuple(c["c"][:3]) for c in cams) == sorted(
+        tuple(screen_map.CAMERA_COLORS[k][:3]) for k in ("online", "offline", "online", "fault"))
     online = json.loads(screen_map.deck(base, s, basemap="carto").to_json())
     assert online["mapProvider"] == "carto" and "cartocdn" in online["mapStyle"]
+    assert "roads" not in [layer["id"] for layer in online["layers"]]  # the tiles have roads
     with pytest.raises(ValueError):
         screen_map.deck(base, s, basemap="google")
+    with pytest.raises(ValueError):
+        screen_map.deck(base, s, basemap="tiles")
 
 
-def test_overdue_ring_pulses_without_moving_the_view(engine):
+def test_self_hosted_tiles_as_a_raster_style(engine):
     base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
-    specs = [json.loads(screen_map.deck(base, s, pulse=k).to_json()) for k in (0, 1)]
-    rings = [next(layer for layer in spec["layers"] if layer["id"] == "overdue_ring") for spec in specs]
-    ids = [layer["id"] for layer in specs[0]["layers"]]
+    url = "http://intranet.local/tiles/{z}/{x}/{y}.png"
+    spec = json.loads(screen_map.deck(base, s, basemap="tiles", tiles_url=url).to_json())
+    assert spec["mapStyle"].startswith("data:application/json,") and "mapProvider" not in spec
+    style = json.loads(unquote(spec["mapStyle"].split(",", 1)[1]))
+    assert style["sources"]["tiles"] == {"type": "raster", "tiles": [url], "tileSize": 256}
+    assert style["layers"] == [{"id": "tiles", "type": "raster", "source": "tiles"}]
+
+
+def test_every_pickable_layer_says_something(engine):
+    base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
+    d = screen_map.deck(base, s)
+    spec = json.loads(d.to_json())
+    assert d._tooltip == {"text": "{n}"}  # what st.pydeck_chart sends beside the spec
+    for layer in spec["layers"]:
+        if layer.get("pickable"):
+            assert all(str(row.get("n", "")).strip() for row in layer["data"]), layer["id"]
+    alerts = _layer(spec, "alerts")["data"]
+    assert alerts[0]["n"] == "T2 供水 超期24小时" and alerts[2]["n"] == "T5 供水 紧急"
+    assert _layer(spec, "grids")["data"][0]["n"] == "西网格 在办3"
+
+
+def test_only_newly_overdue_tickets_get_the_wide_ring(engine):
+    base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
+    steady = json.loads(screen_map.deck(base, s).to_json())
+    ids = [layer["id"] for layer in steady["layers"]]
+    assert "fresh_overdue" not in ids
+    ring = _layer(steady, "overdue_ring")
     assert ids.index("overdue_ring") > ids.index("ticket_cells")  # drawn after the columns...
-    assert rings[0]["parameters"]["depthTest"] is False  # ...and never hidden by them
-    assert len(rings[0]["data"]) == 1  # T2 only: the urgent T5 is not overdue
-    assert rings[0]["radiusMinPixels"] < rings[1]["radiusMinPixels"]
-    assert specs[0]["initialViewState"] == specs[1]["initialViewState"]  # Streamlit keeps the view
+    assert ring["parameters"]["depthTest"] is False  # ...and never hidden by them
+    assert len(ring["data"]) == 2  # T2 and T7: the urgent T5 is not overdue
+    fresh = screen.newly_overdue(s.frame, NOW - H, NOW)
+    flashing = json.loads(screen_map.deck(base, s, fresh=fresh).to_json())
+    wide = _layer(flashing, "fresh_overdue")
+    assert [row["x"] for row in wide["data"]] == [[103.965, 30.994]]  # T7, at building 4
+    assert wide["getRadius"] > ring["getRadius"] and wide["getLineWidth"] > ring["getLineWidth"]
+    assert steady["initialViewState"] == flashing["initialViewState"]  # Streamlit keeps the view
+
+
+def test_wide_scope_aggregates_points_and_drops_lanes(engine, monkeypatch):
+    monkeypatch.setattr(screen, "streets_in", lambda engine, scope: 20)  # as if the district's 20 streets
+    base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
+    assert base.wide and s.wide
+    # lanes are thinner than a pixel at district scale, and streets run along the grid outlines
+    assert set(base.roads["kind"]) == {"arterial"}
+    assert base.facilities["n"].sum() == 5 and len(base.facilities) < 5
+    spec = json.loads(screen_map.deck(base, s).to_json())
+    fac, cams = _layer(spec, "facilities"), _layer(spec, "cameras")
+    assert sum(int(re.search(r"\d+", row["n"])[0]) for row in fac["data"]) == 5
+    assert cams["data"][0]["n"].startswith("监控") and len(cams["data"]) < 4
+    # hundreds of overdue tickets in a district: red dots without the ring; street names, not communities'
+    ids = [layer["id"] for layer in spec["layers"]]
+    assert "overdue_ring" not in ids and len(_layer(spec, "alerts")["data"]) == 3
+    assert [row["t"] for row in _layer(spec, "community_names")["data"]] == ["测试街道"]
+    assert all(h3.get_resolution(c["h"]) == screen.WIDE_H3_RESOLUTION for c in _layer(spec, "ticket_cells")["data"])
+    assert screen.tolerance_m((103.0, 30.0, 103.2, 30.1), wide=True) == pytest.approx(9.6, abs=0.2)
+    assert screen.tolerance_m((103.0, 30.0, 103.2, 30.1), wide=False) == screen.SIMPLIFY_M
+
+
+def test_legend_matches_the_map(engine):
+    base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
+    items = {i["key"]: i for i in screen_map.legend(base, s)}
+    assert (items["screen.lg_load"]["lo"], items["screen.lg_load"]["hi"]) == (0, 3)  # 西网格's 3 open
+    assert items["screen.lg_camera_fault"]["color"] == "rgb(255,176,0)"
+    assert items["screen.lg_overdue"]["kind"] == "ring"
+    assert all(i18n.t(k) != k for k in items)  # every label has its words
 
 
 def test_view_fits_the_bounds():
@@ -287,3 +584,56 @@ def test_page_refuses_a_grid_worker(page):
                                            street_id=1, community_id=1, grid_id=1)
     at = page.run()
     assert at.error and "scr-kpis" not in _html(at)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The page's clock, pinned and moved by hand (the tiny town lives on 2026-11-23)."""
+    now = {"t": NOW}
+    monkeypatch.setattr("pages.common.now", lambda: now["t"])
+    monkeypatch.setattr("geo.screen.REFRESH_S", 30)
+    return now
+
+
+def test_page_flashes_only_what_became_overdue_since_the_last_refresh(page, clock):
+    clock["t"] = NOW - 30 * M + timedelta(seconds=40)  # 09:30:40: this refresh is 09:30:30, the last 09:30:00
+    at = page.run()
+    assert not at.exception, at.exception
+    text = _html(at)
+    assert "class='scr-alarm'" in text and "本轮新增超期1件" in text and "T7 环境卫生·湖网格" in text
+    assert "class='scr-tile scr-red scr-flash'" in text and "class='fresh'" in text  # the tile and the feed too
+    assert "2026-11-23 星期一 09:30:40" in text and "数据截至 11-23 09:30" in text
+    clock["t"] += timedelta(seconds=30)  # the next refresh: T7 is old news
+    text2 = _html(at.run())
+    assert "class='scr-alarm'" not in text2 and "scr-flash'" not in text2 and "class='fresh'" not in text2
+    assert "class='scr-tile scr-red'" in text2  # two overdue tickets: the tile stays red, and still
+    # the rankings alternate between load and on-time on each refresh
+    assert {"社区在办排行" in x for x in (text, text2)} == {True, False}
+    assert {"社区按期率排行（低→高）" in x for x in (text, text2)} == {True, False}
+
+
+def test_page_figures_and_changes(page, clock):
+    at = page.run()
+    assert not at.exception, at.exception
+    text = _html(at)
+    assert "62.5%" in text and "步行15分钟·5类齐全" in text  # the walking circle, hand-counted above
+    assert "较昨日同时 <span class='bad'>▲1</span>" in text  # open: 5 against 4
+    assert "较上期 <span class='bad'>▼25.0个百分点</span>" in text  # on time: 25 % against 50 %
+    assert "离线 1 · 故障 1" in text
+    assert "scr-legend" in text and "linear-gradient" in text and "网格在办 0–3" in text
+    assert "办理中" in text and "≥7天" in text  # open tickets by stage and age
+    assert "11-22 07:00" in text  # yesterday's report carries its date
+
+
+def test_page_drills_down_to_the_second_community(page, clock):
+    page.query_params.update(kiosk="1", community="2")
+    at = page.run()
+    assert not at.exception, at.exception
+    text = _html(at)
+    assert "北湖社区 · 社区治理指挥中心" in text
+    assert "湖网格" in text and "西网格" not in text and "东网格" not in text
+    assert "T7 " not in text  # nothing newly overdue at 10:00 (T7 ran out at 09:30)
+    assert "离线 0 · 故障 1" in text and "0.0%" in text
+    # one community: its grids by load and by on-time side by side, no one-row community ranking
+    assert "网格在办排行" in text and "网格按期率排行（低→高）" in text and "社区在办排行" not in text
+    assert "应结工单均不足3件" in text  # 湖网格 has one case due
