@@ -9,8 +9,8 @@ from pathlib import Path
 from geo import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
-#: t("…") / common.t("…") / i18n.t("…") with a literal key.
-CALL = re.compile(r"""\bt\(\s*["']([a-z_]+\.[a-z0-9_.]+)["']""")
+#: t("…") / common.t("…") / i18n.t("…") with a whole literal key (not t("prefix." + part)).
+CALL = re.compile(r"""\bt\(\s*["']([a-z_]+\.[a-z0-9_.]+)["']\s*[,)]""")
 
 
 def test_no_key_is_written_twice():
