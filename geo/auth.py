@@ -6,7 +6,8 @@
   make twenty of them in a fraction of a second. Each hash carries its own
   parameters, so both verify the same way.
 - A wrong password and an unknown user name get the same message, and an
-  unknown name is checked against a dummy hash so it takes as long.
+  unknown name is checked against a dummy hash with the parameters most stored
+  hashes on this database share, so it takes as long as a known name.
 - ``MAX_FAILURES`` failures in a row lock the name for ``LOCK_MINUTES``;
   the counter lives in the database (``login_attempt``), so a restart does not
   reset it, and it is kept for unknown names too (no hint which names exist).
@@ -18,14 +19,14 @@
 from __future__ import annotations
 
 import hmac
+from collections import Counter
 import os
 import secrets
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -122,9 +123,40 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return False
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return HASHER.hash(secrets.token_urlsafe(16))
+def _parameters_of(stored_hash: str) -> str:
+    """The PHC prefix that holds a hash's algorithm and cost ("$argon2id$v=19$m=8192,t=1,p=1")."""
+    return "$".join(stored_hash.split("$")[:4])
+
+
+_DUMMIES: dict[str, str] = {}
+
+
+def _dummy_hash(sample: str) -> str:
+    """A hash of a random secret with the same parameters as ``sample``, so checking it costs the same."""
+    key = _parameters_of(sample)
+    if key not in _DUMMIES:
+        try:
+            hasher = PasswordHasher.from_parameters(extract_parameters(sample))
+        except (InvalidHashError, ValueError):
+            hasher = HASHER
+        _DUMMIES[key] = hasher.hash(secrets.token_urlsafe(16))
+    return _DUMMIES[key]
+
+
+def _typical_hash(conn) -> str:
+    """A stored hash with the parameters most logins share (the demo's cheap ones on a demo database).
+
+    An unknown name is checked against a dummy hash with these parameters, so it
+    costs what a known name costs on this database: timing tells no one which
+    names exist. Read on every attempt, known name or not (one code path).
+    """
+    hashes = conn.execute(select(UserRow.password_hash).where(UserRow.active.is_(True))
+                          .order_by(UserRow.id).limit(200)).scalars().all()
+    hashes = [h for h in hashes if h and h.startswith("$argon2")]
+    if not hashes:
+        return _dummy_hash("")  # nothing stored yet: the full-cost default
+    common = Counter(_parameters_of(h) for h in hashes).most_common(1)[0][0]
+    return next(h for h in hashes if _parameters_of(h) == common)
 
 
 # --------------------------------------------------------------------------- users
@@ -204,9 +236,10 @@ def authenticate(engine: Engine, username: str, password: str, *, now: datetime)
                                .where(LoginAttempt.username == name)).first()
         row = conn.execute(select(*_USER_COLUMNS, UserRow.password_hash)
                            .where(UserRow.username == name, UserRow.active.is_(True))).first()
+        dummy = _dummy_hash(_typical_hash(conn))
     if attempt is not None and attempt.locked_until is not None and attempt.locked_until > now:
         raise LockedOutError(_locked_message(attempt.locked_until, now), attempt.locked_until)
-    stored = row.password_hash if row is not None else _dummy_hash()
+    stored = row.password_hash if row is not None else dummy
     ok = verify_password(stored, password or "") and row is not None
     if not ok:
         until = _count_failure(engine, name, now)

@@ -5,7 +5,8 @@ import io
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from argon2 import extract_parameters
+from sqlalchemy import select, update
 
 from geo import audit, auth, demo, store
 from geo.schema import User as UserRow
@@ -40,6 +41,26 @@ def test_wrong_password_and_unknown_user_get_the_same_message(engine):
         auth.authenticate(engine, "nobody-here", "whatever1", now=NOW)
     assert str(wrong.value) == str(unknown.value) == auth.BAD_LOGIN
     assert type(wrong.value) is type(unknown.value) is auth.LoginError
+
+
+def test_an_unknown_name_is_checked_at_the_cost_of_a_known_one_on_this_database(engine, monkeypatch):
+    """Not a timing test: the same check runs on a hash with the same parameters as the stored ones."""
+    checked: list[str] = []
+    real = auth.verify_password
+    monkeypatch.setattr(auth, "verify_password", lambda stored, pw: checked.append(stored) or real(stored, pw))
+    for name in ("gridhead1", "nobody-here"):
+        with pytest.raises(auth.LoginError):
+            auth.authenticate(engine, name, "bad-guess-1", now=NOW)
+    known, unknown = checked
+    assert extract_parameters(unknown) == extract_parameters(known)
+    assert "m=8192,t=1,p=1" in unknown  # the demo's cheap hashes, not the 64 MiB default
+    # a database of real logins: the dummy costs what they cost
+    with engine.begin() as conn:
+        conn.execute(update(UserRow).values(password_hash=auth.hash_password("a-long-password")))
+    checked.clear()
+    with pytest.raises(auth.LoginError):
+        auth.authenticate(engine, "nobody-either", "bad-guess-1", now=NOW)
+    assert "m=65536,t=3,p=4" in checked[0]
 
 
 def test_five_failures_lock_the_name_even_for_the_right_password_and_it_survives_restarts(engine, database_url):
