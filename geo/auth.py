@@ -277,6 +277,8 @@ def _count_failure(engine: Engine, name: str, now: datetime) -> datetime | None:
             failures += 1
             conn.execute(update(LoginAttempt).where(LoginAttempt.username == name)
                          .values(failures=failures, last_failure_at=now))
+        audit.record(conn, at=now, username=name or "-", action="auth.fail", object_type="user",
+                     detail=f"第 {failures} 次失败 / failure {failures} of {MAX_FAILURES}")
         if failures < MAX_FAILURES:
             return None
         until = now + timedelta(minutes=LOCK_MINUTES)

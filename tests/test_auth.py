@@ -4,15 +4,17 @@ from __future__ import annotations
 import io
 from datetime import datetime, timedelta
 
+import pandas as pd
 import pytest
 from argon2 import extract_parameters
 from sqlalchemy import select, update
 
-from geo import audit, auth, demo, store
+from geo import audit, auth, demo, roles, store
 from geo.schema import User as UserRow
 
 NOW = datetime(2026, 11, 23, 9)
 PW = demo.DEMO_PASSWORD
+ALL = roles.WHOLE_STREET  # audit reads for the whole street (the tests' town has one)
 
 
 def test_demo_users_of_every_role_are_stored_hashed(engine):
@@ -31,7 +33,7 @@ def test_each_demo_user_signs_in_with_the_documented_password(engine, username):
     user = auth.authenticate(engine, username, PW, now=NOW)
     assert user.username == username
     assert not hasattr(user, "password_hash")
-    assert audit.read(engine, username=username, action_prefix="auth.login").shape[0] == 1
+    assert audit.read(engine, scope=ALL, username=username, action_prefix="auth.login").shape[0] == 1
 
 
 def test_wrong_password_and_unknown_user_get_the_same_message(engine):
@@ -81,8 +83,19 @@ def test_five_failures_lock_the_name_even_for_the_right_password_and_it_survives
             auth.authenticate(engine, "ghost", "bad-guess", now=NOW)
     with pytest.raises(auth.LockedOutError):
         auth.authenticate(engine, "ghost", "bad-guess", now=NOW)
-    assert audit.read(engine, action_prefix="auth.locked").shape[0] == 2
+    assert audit.read(engine, scope=ALL, action_prefix="auth.locked").shape[0] == 2
     restarted.dispose()
+
+
+def test_every_failed_login_is_audited_not_only_the_lock(engine):
+    with pytest.raises(auth.LoginError):
+        auth.authenticate(engine, "gridhead1", "bad-guess", now=NOW)
+    with pytest.raises(auth.LoginError):
+        auth.authenticate(engine, "ghost", "bad-guess", now=NOW + timedelta(seconds=1))
+    log = audit.read(engine, scope=ALL, action_prefix="auth.fail")
+    assert log["username"].tolist() == ["ghost", "gridhead1"]
+    assert (log["at"] == pd.Timestamp(NOW + timedelta(seconds=1))).tolist() == [True, False]
+    assert "bad-guess" not in " ".join(log["detail"])  # the password tried is never written
 
 
 def test_a_success_resets_the_failure_count(engine):
@@ -128,7 +141,7 @@ def test_created_users_get_full_cost_hashes_and_are_audited(engine):
     with engine.connect() as conn:
         h = conn.execute(select(UserRow.password_hash).where(UserRow.username == "newhead")).scalar_one()
     assert "m=65536,t=3" in h
-    assert audit.read(engine, action_prefix="user.create")["username"].tolist() == ["leader"]
+    assert audit.read(engine, scope=ALL, action_prefix="user.create")["username"].tolist() == ["leader"]
     with pytest.raises(ValueError):
         auth.create_user(engine, "nogrid", "a-long-password", "grid_head", now=NOW)
     with pytest.raises(ValueError):

@@ -13,6 +13,7 @@ from geo.schema import Community, Grid, Household, Ticket
 
 NOW = datetime(2026, 11, 23, 9)
 PW = demo.DEMO_PASSWORD
+ALL = roles.WHOLE_STREET  # audit reads for the whole street (the tests' town has one)
 
 
 def login(engine, name: str) -> auth.User:
@@ -68,7 +69,7 @@ def test_a_grid_head_cannot_read_another_grids_people_by_any_parameter(engine):
     with pytest.raises(NotFoundError):
         visits.record(engine, worker, household_id=hh, visited_on=NOW.date(), now=NOW, note="x")
     assert visits.history(engine, scope=u.scope, grid_id=theirs).empty
-    assert audit.read(engine, action_prefix="household.reveal").empty  # a refused reveal leaves no trace of data
+    assert audit.read(engine, scope=ALL, action_prefix="household.reveal").empty  # a refused reveal leaves no trace
 
 
 def test_tickets_are_scoped_in_every_reader(engine):
@@ -105,6 +106,27 @@ def test_community_scope_reaches_tables_without_a_community_column(engine):
     assert people.households(engine, scope=nowhere, now=NOW).empty
 
 
+def test_the_audit_log_is_read_within_the_readers_street(engine):
+    leader, head = login(engine, "leader"), login(engine, "gridhead1")
+    people.reveal(engine, head, a_household(engine, head.grid_id), now=NOW)
+    with pytest.raises(auth.LoginError):
+        auth.authenticate(engine, "ghost", "bad-guess", now=NOW)
+    mine = audit.read(engine, scope=leader.scope)
+    assert {"auth.login", "household.reveal", "auth.fail"} <= set(mine["action"])
+    with engine.connect() as conn:
+        streets = set(conn.execute(select(Community.street_id)).scalars())
+    elsewhere = roles.Scope("street", street_id=max(streets) + 1)  # another street's leader
+    theirs = audit.read(engine, scope=elsewhere)
+    assert "household.reveal" not in set(theirs["action"]) and "auth.login" not in set(theirs["action"])
+    assert set(theirs["username"]) <= {"ghost", audit.SYSTEM}  # names of no area: unknown ones, the system
+    # the filter takes the bare login name, also for rows written as "display name(login)"
+    audit.record(engine, at=NOW, username=f"{head.display_name}({head.username})", action="ticket.accept",
+                 grid_id=head.grid_id)
+    assert set(audit.read(engine, scope=leader.scope, username="gridhead1")["action"]) == {
+        "auth.login", "household.reveal", "ticket.accept"}
+    assert audit.read(engine, scope=leader.scope, username="gridhead").empty
+
+
 def test_personal_data_is_masked_and_id_numbers_never_leave(engine):
     u = login(engine, "gridhead1")
     seen = people.households(engine, scope=u.scope, now=NOW)
@@ -117,7 +139,7 @@ def test_personal_data_is_masked_and_id_numbers_never_leave(engine):
     shown = people.reveal(engine, u, hid, now=NOW)
     assert all("id_number" not in r for r in shown["residents"])
     assert not any("*" in r["name"] for r in shown["residents"])
-    log = audit.read(engine, action_prefix="household.reveal")
+    log = audit.read(engine, scope=ALL, action_prefix="household.reveal")
     assert log[["username", "object_id", "grid_id"]].values.tolist() == [["gridhead1", hid, u.grid_id]]
     assert people.mask_name("张伟") == "张*" and people.mask_name("欧阳娜娜") == "欧***"
     assert people.mask_phone("13812341234") == "138****1234"
@@ -143,7 +165,7 @@ def test_a_visit_takes_the_household_off_the_to_visit_list_and_can_open_a_ticket
     assert hid in set(people.to_visit(engine, scope=w.scope, now=NOW + timedelta(days=31))["id"])
     made = ts.get(engine, v["ticket_id"], scope=w.scope)
     assert made["grid_id"] == w.grid_id and made["source"] == "patrol"
-    actions = audit.read(engine)["action"].tolist()
+    actions = audit.read(engine, scope=ALL)["action"].tolist()
     assert "visit.create" in actions and "ticket.report" in actions
 
 
@@ -154,7 +176,7 @@ def test_every_ticket_change_is_in_the_audit_log(engine):
     new = ts.report(engine, category="water", description="整栋楼停水", lon=hh["lon"], lat=hh["lat"], now=NOW)
     ts.act(engine, new["id"], "accept", tickets.Actor(u.label, roles.workflow_role(u.role)),
            expected_version=1, now=NOW, scope=u.scope)
-    log = audit.read(engine, action_prefix="ticket.")
+    log = audit.read(engine, scope=ALL, action_prefix="ticket.")
     assert log["action"].tolist() == ["ticket.accept", "ticket.report"]
     assert log["username"].iloc[0] == u.label and set(log["object_id"]) == {new["id"]}
 
