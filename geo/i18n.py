@@ -291,6 +291,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "audit.action": {"zh": "操作类型", "en": "Action"},
     "audit.days": {"zh": "最近天数", "en": "Last days"},
     "audit.all": {"zh": "全部", "en": "All"},
+    "area.visit_not_saved": {"zh": "走访记录和工单都没有保存，请修改后重试。",
+                             "en": "Neither the visit nor the ticket was saved; correct it and try again."},
     # the command-centre big screen (pages/screen.py)
     "page.screen": {"zh": "指挥大屏", "en": "Command screen"},
     "screen.title": {"zh": "社区治理指挥中心", "en": "Community Governance Command Centre"},

@@ -9,6 +9,7 @@ with nothing written.
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 
 from geo import audit, projection, store, tickets, workflow
 from geo.errors import ConcurrentEditError, NotFoundError, OutsideAreaError, ValidationError
@@ -147,15 +148,19 @@ def query(engine: Engine, *, now: datetime, scope: Scope | None = None, states: 
 def report(engine: Engine, *, category: str, description: str, lon: float, lat: float, now: datetime,
            urgent: bool = False, reporter_name: str | None = None, reporter_phone: str | None = None,
            photo: str | None = None, source: str = "resident", workflow_key: str | None = None,
-           tolerance_m: float = ROUTING_TOLERANCE_M) -> dict[str, Any]:
-    """Take a new report: route it by place, store it with its first event. Returns the ticket."""
+           tolerance_m: float = ROUTING_TOLERANCE_M, conn: Connection | None = None) -> dict[str, Any]:
+    """Take a new report: route it by place, store it with its first event. Returns the ticket.
+
+    ``conn``: write in the caller's open transaction instead of a new one (a
+    visit and the ticket it opens are stored together or not at all).
+    """
     where = route(engine, lon, lat, tolerance_m=tolerance_m)
     t, event = tickets.new_ticket(
         category=category, description=description, created=now, urgent=urgent, workflow_key=workflow_key,
         source=source, reporter_name=reporter_name, reporter_phone=reporter_phone, photo=photo,
         geom=shapely.Point(lon, lat), grid_id=where.grid_id, community_id=where.community_id,
         street_id=where.street_id, routing_flag=where.flag)
-    with engine.begin() as conn:
+    with nullcontext(conn) if conn is not None else engine.begin() as conn:
         row = store.with_bbox([t])[0]
         placeholder = f"NEW-{uuid.uuid4().hex[:16]}"  # the code carries the id, known after insert
         tid = conn.execute(insert(Ticket).returning(Ticket.id), [{**row, "code": placeholder}]).scalar_one()

@@ -92,7 +92,7 @@ with tabs[1]:
                                       ticket={"category": cat, "description": note or names.get(hid)}
                                       if make_ticket else None)
                 except (ValidationError, NotFoundError, PermissionError) as exc:
-                    st.error(str(exc))
+                    st.error(f"{exc}\n\n{t('area.visit_not_saved')}")  # one transaction: nothing was kept
                 else:
                     msg = t("area.visit_saved") + (t("area.visit_ticket_made").format(code=v["ticket_code"])
                                                    if v.get("ticket_code") else "")

@@ -4,12 +4,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from geo import area, audit, auth, demo, indicators, layers, people, roles, tickets, visits
 from geo import ticket_service as ts
-from geo.errors import NotFoundError
-from geo.schema import Community, Grid, Household, Ticket
+from geo.errors import NotFoundError, OutsideAreaError
+from geo.schema import AuditLog, Building, Community, Grid, Household, Ticket, TicketEvent, Visit
 
 NOW = datetime(2026, 11, 23, 9)
 PW = demo.DEMO_PASSWORD
@@ -167,6 +167,40 @@ def test_a_visit_takes_the_household_off_the_to_visit_list_and_can_open_a_ticket
     assert made["grid_id"] == w.grid_id and made["source"] == "patrol"
     actions = audit.read(engine, scope=ALL)["action"].tolist()
     assert "visit.create" in actions and "ticket.report" in actions
+
+
+def test_a_visit_and_its_ticket_are_saved_together_or_not_at_all(engine):
+    w = login(engine, "gridworker1")
+    hid = int(people.to_visit(engine, scope=w.scope, now=NOW)["id"].iloc[0])
+    with engine.begin() as conn:  # the building's door 50 km off the street: its ticket cannot be routed
+        bid = conn.execute(select(Household.building_id).where(Household.id == hid)).scalar_one()
+        conn.execute(update(Building).where(Building.id == bid).values(entrance_lon=Building.entrance_lon + 0.5))
+    before = _counts(engine)
+    with pytest.raises(OutsideAreaError):
+        visits.record(engine, w, household_id=hid, visited_on=NOW.date(), now=NOW, note="楼道堆物",
+                      ticket={"category": "safety_hazard", "description": "楼道堆放杂物"})
+    assert _counts(engine) == before  # no visit, no ticket, no audit row: a retry cannot double it
+    assert hid in set(people.to_visit(engine, scope=w.scope, now=NOW)["id"])
+    v = visits.record(engine, w, household_id=hid, visited_on=NOW.date(), now=NOW, note="楼道堆物")
+    assert _counts(engine)["visit"] == before["visit"] + 1 and v["ticket_id"] is None
+    log = audit.read(engine, scope=ALL, action_prefix="visit.")
+    assert log["detail"].tolist() == [f"走访 {NOW:%Y-%m-%d}"]
+
+
+def test_the_visit_row_names_its_ticket_in_the_audit_log(engine):
+    w = login(engine, "gridworker1")
+    hid = int(people.to_visit(engine, scope=w.scope, now=NOW)["id"].iloc[0])
+    v = visits.record(engine, w, household_id=hid, visited_on=NOW.date(), now=NOW, note="燃气管老化",
+                      ticket={"category": "safety_hazard", "description": "燃气管老化需更换"})
+    assert visits.history(engine, scope=w.scope, household_id=hid)["ticket_id"].tolist()[0] == v["ticket_id"]
+    log = audit.read(engine, scope=ALL, action_prefix="visit.")
+    assert log["detail"].iloc[0].endswith(f"工单 {v['ticket_code']}")
+
+
+def _counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t.__tablename__: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (Visit, Ticket, TicketEvent, AuditLog)}
 
 
 def test_every_ticket_change_is_in_the_audit_log(engine):
