@@ -1,12 +1,13 @@
 """Who may see what, on both backends: each role's reach, and direct attempts outside it."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
-from geo import area, audit, auth, demo, indicators, layers, people, roles, tickets, visits
+from geo import area, audit, auth, demo, indicators, layers, people, roles, tickets, visits, workflow
 from geo import ticket_service as ts
 from geo.errors import NotFoundError, OutsideAreaError
 from geo.schema import AuditLog, Building, Community, Grid, Household, Ticket, TicketEvent, Visit
@@ -213,6 +214,25 @@ def test_every_ticket_change_is_in_the_audit_log(engine):
     log = audit.read(engine, scope=ALL, action_prefix="ticket.")
     assert log["action"].tolist() == ["ticket.accept", "ticket.report"]
     assert log["username"].iloc[0] == u.label and set(log["object_id"]) == {new["id"]}
+
+
+def test_demo_grid_heads_have_open_tickets_and_households_to_visit(engine):
+    for name in ("gridhead1", "gridhead2", "gridworker1", "gridworker2", "party1", "party2"):
+        u = login(engine, name)
+        assert len(ts.query(engine, now=NOW, scope=u.scope, open_only=True)) > 0, name
+        assert len(people.to_visit(engine, scope=u.scope, now=NOW)) > 0, name
+
+
+@pytest.mark.slow
+def test_in_the_full_demo_every_grid_head_answers_for_the_busiest_grid_of_their_community():
+    town = demo.generate(now=NOW)
+    open_in = Counter(t["grid_id"] for t in town["ticket"] if t["state"] in workflow.OPEN_STATES)
+    community_of = {g["id"]: g["community_id"] for g in town["grid"]}
+    heads = [u for u in town["app_user"] if u["role"] == "grid_head"]
+    assert len(heads) == 8
+    for u in heads:
+        assert open_in[u["grid_id"]] >= 1, u["username"]
+        assert open_in[u["grid_id"]] == max(n for g, n in open_in.items() if community_of[g] == u["community_id"])
 
 
 def test_page_access_table():
