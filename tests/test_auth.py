@@ -1,6 +1,7 @@
 """Logins on both backends: hashed passwords, one message for every failure, lockout, first start, kiosk."""
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import datetime, timedelta
 
@@ -9,7 +10,8 @@ import pytest
 from argon2 import extract_parameters
 from sqlalchemy import select, update
 
-from geo import audit, auth, demo, roles, store
+from geo import audit, auth, demo, roles, sessions, store
+from geo.schema import Grid, LoginSession
 from geo.schema import User as UserRow
 
 NOW = datetime(2026, 11, 23, 9)
@@ -146,3 +148,82 @@ def test_created_users_get_full_cost_hashes_and_are_audited(engine):
         auth.create_user(engine, "nogrid", "a-long-password", "grid_head", now=NOW)
     with pytest.raises(ValueError):
         auth.create_user(engine, "short", "short", "street_staff", now=NOW)
+
+
+# --------------------------------------------------------------------------- sessions (a reload keeps the sign-in)
+
+def test_a_session_resumes_its_user_and_only_the_tokens_hash_is_stored(engine):
+    user = auth.authenticate(engine, "gridhead1", PW, now=NOW)
+    token = sessions.start(engine, user, now=NOW)
+    assert len(token) >= 40  # 32 random bytes
+    assert sessions.resume(engine, token, now=NOW + timedelta(minutes=5)) == user
+    with engine.connect() as conn:
+        stored = [str(v) for row in conn.execute(select(LoginSession)).fetchall() for v in row]
+    assert token not in " ".join(stored) and hashlib.sha256(token.encode()).hexdigest() in stored
+    assert sessions.resume(engine, token + "x", now=NOW) is None
+    assert sessions.resume(engine, "", now=NOW) is None
+
+
+def test_a_session_ends_when_idle_too_long_or_too_old_or_on_logout(engine):
+    user = auth.authenticate(engine, "gridhead1", PW, now=NOW)
+    idle = sessions.start(engine, user, now=NOW)
+    assert sessions.resume(engine, idle, now=NOW + timedelta(hours=sessions.IDLE_HOURS, minutes=1)) is None
+    assert sessions.resume(engine, idle, now=NOW + timedelta(minutes=1)) is None  # ended for good
+    busy = sessions.start(engine, user, now=NOW)
+    clock = NOW
+    while clock < NOW + timedelta(hours=sessions.MAX_HOURS - 1):  # in use every few hours: never idle
+        clock += timedelta(hours=sessions.IDLE_HOURS / 2)
+        assert sessions.resume(engine, busy, now=clock) == user, clock
+    assert sessions.resume(engine, busy, now=NOW + timedelta(hours=sessions.MAX_HOURS, minutes=1)) is None
+    out = sessions.start(engine, user, now=NOW)
+    sessions.end(engine, out, now=NOW)
+    assert sessions.resume(engine, out, now=NOW) is None
+
+
+def test_last_seen_is_written_at_most_once_a_minute(engine):
+    token = sessions.start(engine, auth.authenticate(engine, "leader", PW, now=NOW), now=NOW)
+
+    def seen():
+        with engine.connect() as conn:
+            return conn.execute(select(LoginSession.last_seen_at)).scalar_one()
+    sessions.resume(engine, token, now=NOW + timedelta(seconds=30))
+    assert seen() == NOW
+    sessions.resume(engine, token, now=NOW + timedelta(seconds=90))
+    assert seen() == NOW + timedelta(seconds=90)
+
+
+def test_deactivating_a_user_or_changing_their_role_or_area_ends_their_sessions(engine):
+    head = auth.authenticate(engine, "gridhead1", PW, now=NOW)
+    token = sessions.start(engine, head, now=NOW)
+    auth.update_user(engine, "gridhead1", now=NOW, by="leader", active=False)
+    assert sessions.resume(engine, token, now=NOW) is None and auth.recheck(engine, head) is None
+    auth.update_user(engine, "gridhead1", now=NOW, by="leader", active=True)
+    assert sessions.resume(engine, token, now=NOW) is None  # reactivating does not bring old sessions back
+    head = auth.authenticate(engine, "gridhead1", PW, now=NOW)
+    assert auth.recheck(engine, head) == head
+    token = sessions.start(engine, head, now=NOW)
+    with engine.connect() as conn:
+        other = conn.execute(select(Grid.id).where(Grid.community_id == head.community_id, Grid.id != head.grid_id)
+                             .limit(1)).scalar_one()
+    auth.update_user(engine, "gridhead1", now=NOW, by="leader", grid_id=other)
+    assert sessions.resume(engine, token, now=NOW) is None and auth.recheck(engine, head) is None
+    moved = auth.authenticate(engine, "gridhead1", PW, now=NOW)
+    assert moved.grid_id == other and moved.community_id == head.community_id
+    log = audit.read(engine, scope=ALL, action_prefix="user.update")
+    assert log["username"].tolist() == ["leader"] * 3 and "结束 1 个会话" in log["detail"].iloc[0]
+
+
+def test_a_change_made_straight_in_the_database_still_ends_the_session(engine):
+    staff = auth.authenticate(engine, "community1", PW, now=NOW)
+    token = sessions.start(engine, staff, now=NOW)
+    with engine.begin() as conn:
+        conn.execute(update(UserRow).where(UserRow.username == "community1").values(role="street_staff"))
+    assert sessions.resume(engine, token, now=NOW) is None
+    assert auth.recheck(engine, staff) is None
+
+
+def test_an_older_database_gets_the_session_table_on_first_start(engine):
+    LoginSession.__table__.drop(engine)
+    auth.ensure_admin(engine, now=NOW, password="admin-password-1")
+    token = sessions.start(engine, auth.authenticate(engine, "leader", PW, now=NOW), now=NOW)
+    assert sessions.resume(engine, token, now=NOW).username == "leader"
