@@ -293,6 +293,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "audit.all": {"zh": "全部", "en": "All"},
     "area.visit_not_saved": {"zh": "走访记录和工单都没有保存，请修改后重试。",
                              "en": "Neither the visit nor the ticket was saved; correct it and try again."},
+    "login.go_home": {"zh": "返回首页", "en": "Back to my home page"},
+    "login.ended": {"zh": "登录已失效（超时、已退出，或账号被停用、权限已变更），请重新登录。",
+                    "en": "Your session has ended (expired, signed out, or your account or role changed); sign in again."},
     # the command-centre big screen (pages/screen.py)
     "page.screen": {"zh": "指挥大屏", "en": "Command screen"},
     "screen.title": {"zh": "社区治理指挥中心", "en": "Community Governance Command Centre"},

@@ -4,11 +4,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
 
-from geo import audit, auth, demo, roles, settings, store
-from geo.schema import Grid
+from geo import audit, auth, demo, roles, sessions, settings, store
+from geo.schema import Grid, LoginSession
+from geo.schema import User as UserRow
 
 APP = settings.ROOT / "app.py"
 PW = demo.DEMO_PASSWORD
@@ -122,6 +124,141 @@ def test_kiosk_url_signs_in_the_screen_account(app, monkeypatch, town_url):
     at = app.run()
     assert not at.exception, at.exception
     assert at.session_state["user"].role == "screen"
-    assert "token" not in at.query_params
+    # the token stays in the address: a wall that reconnects (server restart, session cleared,
+    # cookie refused) signs itself in again; it has no keyboard to do it by hand
+    assert at.query_params["token"] == "wall-token-0123"
+    with store.make_engine(town_url).begin() as conn:
+        conn.execute(delete(LoginSession))
+    again = at.run()
+    assert not again.exception and again.session_state["user"].role == "screen"
+    assert not again.text_input  # no sign-in form on the wall
     assert audit.read(store.make_engine(town_url), scope=ALL, action_prefix="auth.kiosk").shape[0] >= 1
 
+
+
+# --------------------------------------------------------------------------- addresses, sessions, re-checks
+
+def open_address(at: AppTest, url_path: str) -> AppTest:
+    """Run the app as a browser opening /<url_path> (a bookmark, a reload, a typed address).
+
+    AppTest has no URL bar; a browser asks Streamlit for the page whose hash is
+    its url_path's (streamlit.navigation.page: calc_hash(url_path)), so does this.
+    """
+    at._page_hash = calc_hash(url_path)
+    return at.run()
+
+
+@pytest.fixture
+def steady(monkeypatch):
+    """Keep AppTest in a running server's steady state.
+
+    AppTest starts every run like a server that has just started: in Streamlit's
+    old pages/ mode, where /tickets runs pages/tickets.py without app.py. A real
+    server leaves that mode for good once app.py has called st.navigation (its
+    first visitor); these tests model what every later visitor gets.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def after_the_first_visit(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", after_the_first_visit)
+
+
+@pytest.mark.parametrize("who,asked,lands_on", [
+    ("leader", "audit", "审计日志"),  # may open it: lands there
+    ("gridhead1", "tickets", "工单台"),
+    ("gridhead1", "audit", None),  # may not: lands on their home page (my grid)
+])
+def test_a_deep_link_signs_in_there_and_opens_the_page_if_the_role_may(app, town_url, steady, who, asked, lands_on):
+    at = open_address(app, asked)
+    assert not at.exception, at.exception
+    assert at.text_input(key="login_password")  # the sign-in form, at that address
+    assert not at.dataframe and not at.metric and not at.error
+    at = sign_in_form(at, who, PW)
+    assert not at.exception, at.exception
+    if lands_on:
+        assert at.title[0].value == lands_on
+    else:
+        user = at.session_state["user"]
+        with store.make_engine(town_url).connect() as conn:
+            assert at.title[0].value == conn.execute(select(Grid.name).where(Grid.id == user.grid_id)).scalar_one()
+    assert not at.error
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_on_a_just_started_server_an_address_still_goes_through_the_front_door(app, town_url, signed_in):
+    """Before app.py ever ran, Streamlit would run pages/tickets.py for /tickets: it goes to app.py, then there."""
+    if signed_in:
+        app.session_state["user"] = auth.authenticate(store.make_engine(town_url), "staff", PW, now=datetime.now())
+    at = open_address(app, "tickets")
+    assert not at.exception, at.exception
+    assert not at.error
+    if signed_in:
+        assert at.title[0].value == "工单台"
+    else:
+        assert at.text_input(key="login_password") and not at.dataframe
+    assert at.session_state["app_entered"] and "app_asked_page" not in at.session_state
+
+
+@pytest.mark.parametrize("asked", ["audit", "coverage", "screen"])
+def test_a_page_the_role_may_not_open_is_refused_by_address_without_running(app, town_url, steady, asked):
+    at = as_user(app, town_url, "gridhead1")
+    at = open_address(at, asked)
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["您的角色无权访问此页面"]
+    assert not at.dataframe and not at.metric and not at.title
+
+
+@pytest.mark.parametrize("server", ["just started", "running"])
+def test_a_signed_in_user_opening_the_sign_in_address_goes_home(app, town_url, monkeypatch, server):
+    app.session_state["user"] = auth.authenticate(store.make_engine(town_url), "gridworker1", PW, now=datetime.now())
+    if server == "running":
+        steady.__wrapped__(monkeypatch)
+        app.run()
+    at = open_address(app, "login")
+    assert not at.exception, at.exception
+    assert {"户数", "待走访"} <= {m.label for m in at.metric} and not at.text_input
+
+
+def test_the_form_starts_a_server_session_and_sign_out_ends_it(app, town_url, steady):
+    at = sign_in_form(app.run(), "gridhead1", PW)
+    token = at.session_state["auth_token"]
+    engine = store.make_engine(town_url)
+    assert sessions.resume(engine, token, now=datetime.now()).username == "gridhead1"
+    at.sidebar.button(key="logout").click().run()
+    assert not at.exception, at.exception
+    assert "user" not in at.session_state and at.text_input(key="login_password")
+    assert sessions.resume(engine, token, now=datetime.now()) is None  # a reload with that cookie: sign in again
+
+
+def test_a_deactivated_user_is_signed_out_at_their_next_click(app, town_url, steady):
+    engine = store.make_engine(town_url)
+    at = sign_in_form(app.run(), "gridworker2", PW)
+    assert at.metric
+    auth.update_user(engine, "gridworker2", now=datetime.now(), by="leader", active=False)
+    try:
+        at = at.run()
+        assert not at.exception, at.exception
+        assert "user" not in at.session_state and not at.metric
+        assert any("登录已失效" in i.value for i in at.info)
+        assert at.text_input(key="login_password")
+    finally:
+        auth.update_user(engine, "gridworker2", now=datetime.now(), by="leader", active=True)
+
+
+def test_a_changed_role_is_signed_out_even_without_a_session_token(app, town_url, steady):
+    """Sessions begun outside the form (as these tests do) are re-checked against the user's row too."""
+    engine = store.make_engine(town_url)
+    at = as_user(app, town_url, "party2")
+    with engine.begin() as conn:
+        conn.execute(update(UserRow).where(UserRow.username == "party2").values(role="grid_worker"))
+    try:
+        at = at.run()
+        assert "user" not in at.session_state and at.text_input(key="login_password")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(update(UserRow).where(UserRow.username == "party2").values(role="party_member"))
