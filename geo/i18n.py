@@ -296,6 +296,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "login.go_home": {"zh": "返回首页", "en": "Back to my home page"},
     "login.ended": {"zh": "登录已失效（超时、已退出，或账号被停用、权限已变更），请重新登录。",
                     "en": "Your session has ended (expired, signed out, or your account or role changed); sign in again."},
+    "area.no_grid": {"zh": "您的账号没有绑定网格，或管辖范围内还没有网格，请联系街道管理员。",
+                     "en": "Your account is bound to no grid, or your area holds none yet; ask the street's administrator."},
+    "area.visit_days": {"zh": "走访周期（天）", "en": "Visit every (days)"},
+    "area.visit_days_help": {"zh": "重点户超过这么多天未走访即列入待走访；默认值来自系统设置（SHEQU_VISIT_DAYS）",
+                             "en": "A vulnerable household not visited for this many days is due; the default comes from the settings (SHEQU_VISIT_DAYS)"},
     # the command-centre big screen (pages/screen.py)
     "page.screen": {"zh": "指挥大屏", "en": "Command screen"},
     "screen.title": {"zh": "社区治理指挥中心", "en": "Community Governance Command Centre"},

@@ -24,8 +24,8 @@ K = "my_area_"
 
 mine = people.grids(engine, user.scope)
 asked = st.query_params.get("grid")
-if mine.empty:
-    st.info(t("area.no_tickets"))
+if mine.empty:  # an account bound to no grid, or an area that holds none: say so, not "no tickets"
+    st.warning(t("area.no_grid"))
     st.stop()
 if asked is None and len(mine) > 1:
     labels = {int(r.id): f"{r.community_name} · {r.name}" for r in mine.itertuples()}
@@ -43,15 +43,23 @@ st.title(f"{grid['name']}")
 st.caption(f"{grid['community_name']} · {grid['code']} · {t(f'grid_type.{grid.grid_type}')} · "
            f"{user.role_name(lang)} {user.display_name}")
 
+days = int(st.session_state.get(K + "days", settings.VISIT_INTERVAL_DAYS))  # the control is on the visits tab
 counts = people.head_count(engine, scope=here, grid_id=here.grid_id)
-due = people.to_visit(engine, scope=here, now=now, grid_id=here.grid_id)
+due = people.to_visit(engine, scope=here, now=now, grid_id=here.grid_id, days=days)
 open_t = ts.query(engine, now=now, scope=here, open_only=True)
-c = st.columns(4)
-c[0].metric(t("area.households"), f"{counts['households']:,}")
-c[1].metric(t("area.residents"), f"{counts['residents']:,}")
-c[2].metric(t("area.to_visit"), len(due))
-c[3].metric(t("area.open_tickets"), len(open_t), delta=f"{int(open_t['overdue'].sum())} {t('area.overdue')}"
-            if len(open_t) else None, delta_color="inverse")
+overdue = int(open_t["overdue"].sum()) if len(open_t) else 0
+# one wrapping row: four across on a laptop, two by two on a phone (st.columns would stack one per
+# row and push the map off the first screen)
+st.html(f"""<style>@media (max-width: 640px) {{
+  .st-key-{K}figures > .stElementContainer {{ flex: 1 1 calc(50% - 0.5rem); }}
+  .st-key-{K}figures [data-testid="stMetricValue"] {{ font-size: 1.75rem; }} }}</style>""")
+with st.container(horizontal=True, gap="small", key=K + "figures"):
+    for label, value, delta in [(t("area.households"), f"{counts['households']:,}", None),
+                                (t("area.residents"), f"{counts['residents']:,}", None),
+                                (t("area.to_visit"), f"{len(due):,}", None),
+                                (t("area.open_tickets"), f"{len(open_t):,}",
+                                 f"{overdue} {t('area.overdue')}" if overdue else None)]:
+        st.metric(label, value, delta=delta, delta_color="inverse", delta_arrow="off", border=True)
 
 tabs = st.tabs([t("area.tab_map"), t("area.tab_visits"), t("area.tab_tickets"), t("area.tab_people"),
                 t("area.tab_places"), t("area.tab_figures")])
@@ -62,14 +70,16 @@ with tabs[0]:
               key=f"{K}map_{here.grid_id}_{lang}")
 
 with tabs[1]:
-    st.caption(t("area.to_visit_caption").format(d=people.VISIT_INTERVAL_DAYS))
+    st.number_input(t("area.visit_days"), min_value=1, max_value=366, value=settings.VISIT_INTERVAL_DAYS, step=1,
+                    key=K + "days", help=t("area.visit_days_help"))
+    st.caption(t("area.to_visit_caption").format(d=days))
     cols = {"address": "col.address", "head": "col.head", "phone": "col.phone", "reasons": "col.reasons",
             "last_visit": "col.last_visit", "days_since_visit": "col.days"}
     if due.empty:
         st.success(t("area.nobody_to_visit"))
     else:
         st.dataframe(due[list(cols)].rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
-                     use_container_width=True, height=260)
+                     width="stretch", height=260)
     everyone = people.households(engine, scope=here, now=now, grid_id=here.grid_id)
     choices = list(dict.fromkeys(due["id"].tolist() + everyone["id"].tolist()))
     names = dict(zip(everyone["id"], everyone["address"] + " " + everyone["head"]))

@@ -4,12 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import delete, select, update
+import shapely
+from sqlalchemy import delete, func, select, update
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
-from geo import audit, auth, demo, roles, sessions, settings, store
-from geo.schema import Grid, LoginSession
+from geo import audit, auth, demo, people, roles, sessions, settings, store, visits
+from geo import ticket_service as ts
+from geo.schema import Building, Grid, Household, LoginSession, Street
 from geo.schema import User as UserRow
 
 APP = settings.ROOT / "app.py"
@@ -262,3 +264,64 @@ def test_a_changed_role_is_signed_out_even_without_a_session_token(app, town_url
     finally:
         with engine.begin() as conn:
             conn.execute(update(UserRow).where(UserRow.username == "party2").values(role="party_member"))
+
+
+# --------------------------------------------------------------------------- the grid head's page
+
+def figure(at: AppTest, label: str) -> int:
+    return int(next(m.value for m in at.metric if m.label == label).replace(",", ""))
+
+
+def test_the_visit_interval_is_a_control_that_starts_from_the_setting(app, town_url, steady):
+    engine = store.make_engine(town_url)
+    at = as_user(app, town_url, "gridhead1")
+    user, control = at.session_state["user"], at.number_input(key="my_area_days")
+    assert control.value == settings.VISIT_INTERVAL_DAYS == 30
+    due = {d: len(people.to_visit(engine, scope=user.scope, now=settings.now(), days=d)) for d in (30, 120)}
+    assert figure(at, "待走访") == due[30]
+    control.set_value(120).run()
+    assert not at.exception, at.exception
+    assert figure(at, "待走访") == due[120] < due[30]
+    assert at.caption[1].value.startswith("独居老人、残疾、低收入家庭中超过 120 天未走访")
+
+
+def test_an_account_whose_area_holds_no_grid_is_told_so(app, town_url, steady):
+    engine = store.make_engine(town_url)
+    with engine.begin() as conn:
+        sid = conn.execute(select(func.max(Street.id))).scalar_one() + 1
+        store.bulk_insert(conn, Street, [dict(id=sid, code=f"5101829{sid:02d}", name="新设街道",
+                                              geom=shapely.box(104.0, 31.0, 104.01, 31.01))])
+    auth.create_user(engine, "newstreet", "a-long-password", "street_staff", now=datetime.now(), street_id=sid)
+    app.session_state["user"] = auth.authenticate(engine, "newstreet", "a-long-password", now=datetime.now())
+    at = open_address(app, "my_area")
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == ["您的账号没有绑定网格，或管辖范围内还没有网格，请联系街道管理员。"]
+    assert not at.info and not at.metric  # not "no open tickets", and no figures of nowhere
+
+
+def test_the_figures_count_what_the_core_counts(app, town_url, steady):
+    at = as_user(app, town_url, "gridworker1")
+    assert [m.label for m in at.metric][:4] == ["户数", "人口", "待走访", "在办工单"]
+    engine, user = store.make_engine(town_url), at.session_state["user"]
+    assert figure(at, "在办工单") == len(ts.query(engine, now=settings.now(), scope=user.scope, open_only=True)) > 0
+    assert figure(at, "户数") == people.head_count(engine, scope=user.scope)["households"]
+
+
+def test_a_visit_whose_ticket_cannot_be_routed_says_nothing_was_kept(app, town_url, steady):
+    engine = store.make_engine(town_url)
+    at = as_user(app, town_url, "gridworker1")
+    hid = at.selectbox(key="my_area_visit_hh").value
+    with engine.begin() as conn:  # the household's door 50 km away: its ticket cannot be routed
+        bid = conn.execute(select(Household.building_id).where(Household.id == hid)).scalar_one()
+        conn.execute(update(Building).where(Building.id == bid).values(entrance_lon=Building.entrance_lon + 0.5))
+    try:
+        before = len(visits.history(engine, scope=at.session_state["user"].scope, household_id=hid))
+        at.text_area(key="my_area_visit_note").input("楼道堆放杂物")
+        at.checkbox(key="my_area_visit_ticket").check()
+        at.button(key="FormSubmitter:my_area_visit-保存走访记录").click().run()
+        assert not at.exception, at.exception
+        assert any("走访记录和工单都没有保存" in e.value for e in at.error)
+        assert len(visits.history(engine, scope=at.session_state["user"].scope, household_id=hid)) == before
+    finally:
+        with engine.begin() as conn:
+            conn.execute(update(Building).where(Building.id == bid).values(entrance_lon=Building.entrance_lon - 0.5))
