@@ -115,10 +115,14 @@ with tabs[1]:
         pick = st.selectbox(t("area.visit_household"), choices, format_func=names.get, key=K + "reveal_hh",
                             label_visibility="collapsed")
         if st.button(t("area.reveal"), key=K + "reveal"):
-            shown = people.reveal(engine, user, int(pick), now=common.now())
-            st.dataframe(pd.DataFrame(shown["residents"])[["name", "gender", "birth_year", "phone"]].rename(
-                columns={"name": t("col.name"), "gender": t("col.gender"), "birth_year": t("col.birth_year"),
-                         "phone": t("col.phone")}), hide_index=True, width="stretch")
+            try:  # the core checks the household is in the user's own area, whatever id arrives here
+                shown = people.reveal(engine, user, int(pick), now=common.now())
+            except (NotFoundError, PermissionError) as exc:
+                st.error(str(exc))
+            else:
+                st.dataframe(pd.DataFrame(shown["residents"])[["name", "gender", "birth_year", "phone"]].rename(
+                    columns={"name": t("col.name"), "gender": t("col.gender"), "birth_year": t("col.birth_year"),
+                             "phone": t("col.phone")}), hide_index=True, width="stretch")
 
     st.markdown(f"**{t('area.recent_visits')}**")
     recent = visits.history(engine, scope=here, grid_id=here.grid_id, limit=15)

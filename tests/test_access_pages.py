@@ -7,16 +7,23 @@ import pytest
 import shapely
 from sqlalchemy import delete, func, select, update
 from streamlit.testing.v1 import AppTest
-from streamlit.util import calc_hash
 
 from geo import audit, auth, demo, people, roles, sessions, settings, store, visits
 from geo import ticket_service as ts
 from geo.schema import Building, Grid, Household, LoginSession, Street
 from geo.schema import User as UserRow
 
+from conftest import open_address, steady_server
+
 APP = settings.ROOT / "app.py"
 PW = demo.DEMO_PASSWORD
 ALL = roles.WHOLE_STREET  # audit reads for the whole street (the tests' town has one)
+
+
+@pytest.fixture
+def town_url(any_town_url):
+    """Every test here runs on SQLite and on PostGIS (conftest.any_town_url)."""
+    return any_town_url
 
 
 @pytest.fixture
@@ -140,36 +147,6 @@ def test_kiosk_url_signs_in_the_screen_account(app, monkeypatch, town_url):
 
 # --------------------------------------------------------------------------- addresses, sessions, re-checks
 
-def open_address(at: AppTest, url_path: str) -> AppTest:
-    """Run the app as a browser opening /<url_path> (a bookmark, a reload, a typed address).
-
-    AppTest has no URL bar; a browser asks Streamlit for the page whose hash is
-    its url_path's (streamlit.navigation.page: calc_hash(url_path)), so does this.
-    """
-    at._page_hash = calc_hash(url_path)
-    return at.run()
-
-
-@pytest.fixture
-def steady(monkeypatch):
-    """Keep AppTest in a running server's steady state.
-
-    AppTest starts every run like a server that has just started: in Streamlit's
-    old pages/ mode, where /tickets runs pages/tickets.py without app.py. A real
-    server leaves that mode for good once app.py has called st.navigation (its
-    first visitor); these tests model what every later visitor gets.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    init = PagesManager.__init__
-
-    def after_the_first_visit(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", after_the_first_visit)
-
-
 @pytest.mark.parametrize("who,asked,lands_on", [
     ("leader", "audit", "审计日志"),  # may open it: lands there
     ("gridhead1", "tickets", "工单台"),
@@ -219,7 +196,7 @@ def test_a_page_the_role_may_not_open_is_refused_by_address_without_running(app,
 def test_a_signed_in_user_opening_the_sign_in_address_goes_home(app, town_url, monkeypatch, server):
     app.session_state["user"] = auth.authenticate(store.make_engine(town_url), "gridworker1", PW, now=datetime.now())
     if server == "running":
-        steady.__wrapped__(monkeypatch)
+        steady_server(monkeypatch)
         app.run()
     at = open_address(app, "login")
     assert not at.exception, at.exception
