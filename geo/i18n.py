@@ -301,6 +301,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "area.visit_days": {"zh": "走访周期（天）", "en": "Visit every (days)"},
     "area.visit_days_help": {"zh": "重点户超过这么多天未走访即列入待走访；默认值来自系统设置（SHEQU_VISIT_DAYS）",
                              "en": "A vulnerable household not visited for this many days is due; the default comes from the settings (SHEQU_VISIT_DAYS)"},
+    "area.never": {"zh": "从未走访", "en": "never"},
     # the command-centre big screen (pages/screen.py)
     "page.screen": {"zh": "指挥大屏", "en": "Command screen"},
     "screen.title": {"zh": "社区治理指挥中心", "en": "Community Governance Command Centre"},

@@ -61,8 +61,9 @@ with st.container(horizontal=True, gap="small", key=K + "figures"):
                                  f"{overdue} {t('area.overdue')}" if overdue else None)]:
         st.metric(label, value, delta=delta, delta_color="inverse", delta_arrow="off", border=True)
 
+# the tabs keep their state, so saving a visit (a rerun) leaves the worker on the visits tab
 tabs = st.tabs([t("area.tab_map"), t("area.tab_visits"), t("area.tab_tickets"), t("area.tab_people"),
-                t("area.tab_places"), t("area.tab_figures")])
+                t("area.tab_places"), t("area.tab_figures")], key=K + "tab", on_change="rerun")
 layers = common.grid_layers(url, lang, minute, here)
 
 with tabs[0]:
@@ -78,7 +79,11 @@ with tabs[1]:
     if due.empty:
         st.success(t("area.nobody_to_visit"))
     else:
-        st.dataframe(due[list(cols)].rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
+        never = due["last_visit"].isna()  # "never visited", not a blank "None"
+        shown = due[list(cols)].assign(last_visit=due["last_visit"].astype(str).where(~never, t("area.never")),
+                                       days_since_visit=due["days_since_visit"].astype("Int64").astype(str)
+                                       .where(~never, ""))
+        st.dataframe(shown.rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
                      width="stretch", height=260)
     everyone = people.households(engine, scope=here, now=now, grid_id=here.grid_id)
     choices = list(dict.fromkeys(due["id"].tolist() + everyone["id"].tolist()))
