@@ -3,10 +3,13 @@
 Run with ``streamlit run app.py``. On first start the demo street is built
 into data/shequ.db (or DATABASE_URL) with a progress bar, and the ``admin``
 account is made (password from SHEQU_ADMIN_PASSWORD, or printed once to the
-server log). Until someone signs in, the sign-in page is the only page; after
-that ``st.navigation`` lists the pages the user's role may open
-(geo.roles.PAGE_ACCESS), and every page checks again (common.require).
-A wall display signs in with ``?kiosk=1&token=…`` (SHEQU_SCREEN_TOKEN).
+server log). Until someone signs in, every page's address shows the sign-in
+form, and after signing in that address opens its page if the role may, else
+the role's home. ``st.navigation`` lists the pages the user's role may open
+(geo.roles.PAGE_ACCESS); a page it may not open, asked for by address, is
+refused without running, and every page checks again (common.require).
+A sign-in survives a reload through a session cookie (geo.sessions); a wall
+display signs in with ``?kiosk=1&token=…`` (SHEQU_SCREEN_TOKEN).
 """
 from __future__ import annotations
 
@@ -40,11 +43,21 @@ with st.sidebar:
                         key="lang")
 
 common.engine()  # builds the demo town on first start, before any page draws
-user = common.current_user()
+st.session_state[common.ENTERED_KEY] = True
+user = common.current_user()  # this tab's session, a reload's cookie, or a wall's token; re-checked every run
+with st.sidebar:
+    common.sync_cookie()
+pages_here = [(key, path, icon) for key, path, icon in PAGES if (settings.ROOT / path).exists()]
 
 if user is None:
+    # Every page's address leads to the sign-in form: a bookmark or a reload of /tickets signs in
+    # there (no "Page not found"), and after signing in the same address opens the page itself.
     login = st.Page("pages/login.py", title=i18n.t("nav.login", lang), icon="🔑", url_path="login", default=True)
-    st.navigation([login], position="hidden").run()
+    doors = [st.Page("pages/login.py", title=i18n.t("nav.login", lang), icon="🔑", url_path=key,
+                     visibility="hidden") for key, _, _ in pages_here]
+    nav = st.navigation([login, *doors], position="hidden")
+    common.open_asked_page({"login": login, **{page.url_path: page for page in doors}})
+    nav.run()
 else:
     with st.sidebar:
         st.caption(f"{i18n.t('login.signed_in_as', lang)}：**{user.display_name}**（{user.username}）  \n"
@@ -52,14 +65,28 @@ else:
         if st.button(i18n.t("login.logout", lang), key="logout"):
             common.sign_out()
             st.rerun()
-    available = {key for key, path, _ in PAGES if (settings.ROOT / path).exists() and user.may_see(key)}
+    available = {key for key, _, _ in pages_here if user.may_see(key)}
     home = roles.home_page(user.role, available)
     pages = {key: st.Page(path, title=i18n.t(f"nav.{key}", lang), icon=icon, url_path=key, default=key == home)
-             for key, path, icon in PAGES if key in available}
+             for key, path, icon in pages_here if key in available}
+
+    def refused() -> None:
+        """A page the role may not open, asked for by its address: said so, nothing of it runs."""
+        st.error(i18n.t("access.denied", lang))
+        st.page_link(pages[home], label=i18n.t("login.go_home", lang), icon="🏠")
+
+    def signed_in_already() -> None:
+        st.switch_page(pages[home])
+
+    hidden = [st.Page(refused, title=i18n.t("access.denied", lang), url_path=key, visibility="hidden")
+              for key, _, _ in pages_here if key not in available]
+    hidden.append(st.Page(signed_in_already, title=i18n.t("nav.login", lang), url_path="login",
+                          visibility="hidden"))
     if st.session_state.get("clock_minute") != common.minute_key():  # ticket escalations that fell due,
         st.session_state["clock_minute"] = common.minute_key()  # whole street, whichever page loads
         ticket_service.escalate_due(common.engine(), common.now())
-    nav = st.navigation(list(pages.values()))
-    if st.session_state.pop(common.JUST_SIGNED_IN, False) and nav.url_path != home:
-        st.switch_page(pages[home])  # from the sign-in page straight to the role's home page
+    nav = st.navigation([*pages.values(), *hidden])
+    common.open_asked_page({**{page.url_path: page for page in hidden}, **pages})
+    if st.session_state.pop(common.JUST_SIGNED_IN, False) and not any(nav is p for p in pages.values()):
+        st.switch_page(pages[home])  # asked for a page the role may not open (or none): the role's home
     nav.run()

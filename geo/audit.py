@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, or_, select, true
 
 from geo import store
-from geo.schema import AuditLog
+from geo.roles import Scope
+from geo.schema import AuditLog, User
 
 #: The name used when no person is behind a change (the clock, the demo build).
 SYSTEM = "system"
@@ -45,18 +46,38 @@ def ticket_changed(conn: Connection, ticket: dict[str, Any], event: dict[str, An
            detail=f"{ticket.get('code') or ''} {src or '—'} → {dst}".strip())
 
 
-def read(engine: Engine, *, since: datetime | None = None, until: datetime | None = None,
+def read(engine: Engine, *, scope: Scope, since: datetime | None = None, until: datetime | None = None,
          username: str | None = None, action_prefix: str | None = None, limit: int = 1000) -> pd.DataFrame:
-    """Audit rows, newest first."""
+    """Audit rows within the reader's area, newest first.
+
+    ``scope`` is the reader's (a street leader's street): rows about a grid of
+    it, and rows with no grid (sign-ins, user changes) by its own users. Rows
+    by names that are no user at all (failed logins for unknown names, the
+    system) belong to no area and are shown at street level.
+    ``username`` is the bare login name: it also finds rows written under
+    "display name(login)", as older ticket moves were.
+    """
     a = AuditLog.__table__
     stmt = select(a.c.at, a.c.username, a.c.role, a.c.action, a.c.object_type, a.c.object_id, a.c.grid_id,
-                  a.c.detail)
+                  a.c.detail).where(_within(scope))
     if since is not None:
         stmt = stmt.where(a.c.at >= since)
     if until is not None:
         stmt = stmt.where(a.c.at < until)
     if username:
-        stmt = stmt.where(a.c.username == username)
+        stmt = stmt.where(or_(a.c.username == username, a.c.username.endswith(f"({username})", autoescape=True)))
     if action_prefix:
         stmt = stmt.where(a.c.action.startswith(action_prefix, autoescape=True))
     return store.read_frame(engine, stmt.order_by(a.c.at.desc(), a.c.id.desc()).limit(limit))
+
+
+def _within(scope: Scope):
+    """The audit rows a reader of ``scope`` may see, as one SQL clause (both backends)."""
+    if scope.level == "street" and scope.street_id is None:
+        return true()
+    a, users = AuditLog.__table__, User.__table__
+    by_own_user = a.c.username.in_(select(users.c.username).where(scope.clause(users)))
+    no_area = a.c.grid_id.is_(None) & by_own_user
+    if scope.level == "street":
+        no_area = a.c.grid_id.is_(None) & or_(by_own_user, a.c.username.not_in(select(users.c.username)))
+    return or_(scope.clause(a), no_area)

@@ -6,7 +6,8 @@
   make twenty of them in a fraction of a second. Each hash carries its own
   parameters, so both verify the same way.
 - A wrong password and an unknown user name get the same message, and an
-  unknown name is checked against a dummy hash so it takes as long.
+  unknown name is checked against a dummy hash with the parameters most stored
+  hashes on this database share, so it takes as long as a known name.
 - ``MAX_FAILURES`` failures in a row lock the name for ``LOCK_MINUTES``;
   the counter lives in the database (``login_attempt``), so a restart does not
   reset it, and it is kept for unknown names too (no hint which names exist).
@@ -18,14 +19,14 @@
 from __future__ import annotations
 
 import hmac
+from collections import Counter
 import os
 import secrets
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -99,11 +100,12 @@ class User:
         return f"{self.display_name}({self.username})"
 
 
-_USER_COLUMNS = [UserRow.id, UserRow.username, UserRow.role, UserRow.display_name, UserRow.street_id,
+USER_COLUMNS = [UserRow.id, UserRow.username, UserRow.role, UserRow.display_name, UserRow.street_id,
                  UserRow.community_id, UserRow.grid_id, UserRow.person_id]
 
 
-def _user(row) -> User:
+def user_from_row(row) -> User:
+    """A User from a row that starts with USER_COLUMNS."""
     return User(*row[:8])
 
 
@@ -122,9 +124,40 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return False
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return HASHER.hash(secrets.token_urlsafe(16))
+def _parameters_of(stored_hash: str) -> str:
+    """The PHC prefix that holds a hash's algorithm and cost ("$argon2id$v=19$m=8192,t=1,p=1")."""
+    return "$".join(stored_hash.split("$")[:4])
+
+
+_DUMMIES: dict[str, str] = {}
+
+
+def _dummy_hash(sample: str) -> str:
+    """A hash of a random secret with the same parameters as ``sample``, so checking it costs the same."""
+    key = _parameters_of(sample)
+    if key not in _DUMMIES:
+        try:
+            hasher = PasswordHasher.from_parameters(extract_parameters(sample))
+        except (InvalidHashError, ValueError):
+            hasher = HASHER
+        _DUMMIES[key] = hasher.hash(secrets.token_urlsafe(16))
+    return _DUMMIES[key]
+
+
+def _typical_hash(conn) -> str:
+    """A stored hash with the parameters most logins share (the demo's cheap ones on a demo database).
+
+    An unknown name is checked against a dummy hash with these parameters, so it
+    costs what a known name costs on this database: timing tells no one which
+    names exist. Read on every attempt, known name or not (one code path).
+    """
+    hashes = conn.execute(select(UserRow.password_hash).where(UserRow.active.is_(True))
+                          .order_by(UserRow.id).limit(200)).scalars().all()
+    hashes = [h for h in hashes if h and h.startswith("$argon2")]
+    if not hashes:
+        return _dummy_hash("")  # nothing stored yet: the full-cost default
+    common = Counter(_parameters_of(h) for h in hashes).most_common(1)[0][0]
+    return next(h for h in hashes if _parameters_of(h) == common)
 
 
 # --------------------------------------------------------------------------- users
@@ -177,16 +210,76 @@ def create_user(engine: Engine, username: str, password: str, role: str, *, now:
 
 def get_user(engine: Engine, user_id: int) -> User:
     with engine.connect() as conn:
-        row = conn.execute(select(*_USER_COLUMNS).where(UserRow.id == user_id, UserRow.active.is_(True))).first()
+        row = conn.execute(select(*USER_COLUMNS).where(UserRow.id == user_id, UserRow.active.is_(True))).first()
     if row is None:
         raise LoginError(BAD_LOGIN)
-    return _user(row)
+    return user_from_row(row)
 
 
 def list_users(engine: Engine) -> list[User]:
     with engine.connect() as conn:
-        rows = conn.execute(select(*_USER_COLUMNS).where(UserRow.active.is_(True)).order_by(UserRow.id)).fetchall()
-    return [_user(r) for r in rows]
+        rows = conn.execute(select(*USER_COLUMNS).where(UserRow.active.is_(True)).order_by(UserRow.id)).fetchall()
+    return [user_from_row(r) for r in rows]
+
+
+def recheck(engine: Engine, user: User) -> User | None:
+    """The user as their row says now; None when deactivated or their role or area changed.
+
+    Run on every page run (one primary-key read), so a change takes effect at
+    the user's next click, not at their next sign-in.
+    """
+    with engine.connect() as conn:
+        row = conn.execute(select(*USER_COLUMNS).where(UserRow.id == user.id, UserRow.active.is_(True))).first()
+    if row is None:
+        return None
+    fresh = user_from_row(row)
+    same = (fresh.role, fresh.street_id, fresh.community_id, fresh.grid_id) == (
+        user.role, user.street_id, user.community_id, user.grid_id)
+    return fresh if same else None
+
+
+def update_user(engine: Engine, username: str, *, now: datetime, by: str, active: bool | None = None,
+                role: str | None = None, community_id: int | None = None, grid_id: int | None = None) -> None:
+    """Deactivate/reactivate a login or give it another role or area (audited).
+
+    Every session of the user ends at once when they are deactivated or their
+    role or area changes: a grid head moved to another grid does not keep the
+    old grid's households open in a forgotten tab.
+    """
+    from geo import sessions
+    from geo.schema import Grid
+
+    with engine.begin() as conn:
+        row = conn.execute(select(*USER_COLUMNS, UserRow.active).where(UserRow.username == username)).first()
+        if row is None:
+            raise ValidationError(f"用户 {username} 不存在 / no such user")
+        values: dict = {}
+        if active is not None and active != row.active:
+            values["active"] = active
+        if role is not None or grid_id is not None or community_id is not None:
+            role = role or row.role
+            if role not in roles.ROLES:
+                raise ValidationError(f"未知角色 {role!r} / unknown role")
+            level = roles.ROLES[role].level
+            if level == "grid":
+                grid_id = grid_id or row.grid_id
+                community_id = conn.execute(select(Grid.community_id).where(Grid.id == grid_id)).scalar()
+                if community_id is None:
+                    raise ValidationError(f"{roles.ROLES[role].name_zh}须绑定网格 / a {role} needs a grid")
+            elif level == "community":
+                community_id, grid_id = community_id or row.community_id, None
+                if community_id is None:
+                    raise ValidationError(f"{roles.ROLES[role].name_zh}须绑定社区 / a {role} needs a community")
+            else:
+                community_id = grid_id = None
+            values.update(role=role, community_id=community_id, grid_id=grid_id)
+        if not values:
+            return
+        conn.execute(update(UserRow).where(UserRow.id == row.id).values(**values))
+        ended = sessions.revoke_user(conn, row.id, now=now)
+        audit.record(conn, at=now, username=by, action="user.update", object_type="user", object_id=row.id,
+                     detail=f"{username}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+                     + f"；结束 {ended} 个会话")
 
 
 # --------------------------------------------------------------------------- logging in
@@ -202,18 +295,19 @@ def authenticate(engine: Engine, username: str, password: str, *, now: datetime)
     with engine.connect() as conn:
         attempt = conn.execute(select(LoginAttempt.failures, LoginAttempt.locked_until)
                                .where(LoginAttempt.username == name)).first()
-        row = conn.execute(select(*_USER_COLUMNS, UserRow.password_hash)
+        row = conn.execute(select(*USER_COLUMNS, UserRow.password_hash)
                            .where(UserRow.username == name, UserRow.active.is_(True))).first()
+        dummy = _dummy_hash(_typical_hash(conn))
     if attempt is not None and attempt.locked_until is not None and attempt.locked_until > now:
         raise LockedOutError(_locked_message(attempt.locked_until, now), attempt.locked_until)
-    stored = row.password_hash if row is not None else _dummy_hash()
+    stored = row.password_hash if row is not None else dummy
     ok = verify_password(stored, password or "") and row is not None
     if not ok:
         until = _count_failure(engine, name, now)
         if until is not None:
             raise LockedOutError(_locked_message(until, now), until)
         raise LoginError(BAD_LOGIN)
-    user = _user(row)
+    user = user_from_row(row)
     with engine.begin() as conn:
         if attempt is not None:
             conn.execute(update(LoginAttempt).where(LoginAttempt.username == name)
@@ -244,6 +338,8 @@ def _count_failure(engine: Engine, name: str, now: datetime) -> datetime | None:
             failures += 1
             conn.execute(update(LoginAttempt).where(LoginAttempt.username == name)
                          .values(failures=failures, last_failure_at=now))
+        audit.record(conn, at=now, username=name or "-", action="auth.fail", object_type="user",
+                     detail=f"第 {failures} 次失败 / failure {failures} of {MAX_FAILURES}")
         if failures < MAX_FAILURES:
             return None
         until = now + timedelta(minutes=LOCK_MINUTES)
@@ -264,6 +360,9 @@ def ensure_admin(engine: Engine, *, now: datetime, password: str | None = None, 
     left alone, so restarting never changes a password. When SHEQU_SCREEN_TOKEN
     is set, the ``screen`` account the kiosk URL logs in as is made too.
     """
+    from geo import sessions
+
+    sessions.ensure_table(engine)  # databases built before sessions existed
     with engine.connect() as conn:
         taken = set(conn.execute(select(UserRow.username).where(
             UserRow.username.in_((ADMIN_USERNAME, SCREEN_USERNAME)))).scalars())
@@ -313,11 +412,11 @@ def kiosk_login(engine: Engine, token: str | None, *, now: datetime) -> User | N
     if not expected or not token or not hmac.compare_digest(str(token).encode(), expected.encode()):
         return None
     with engine.connect() as conn:
-        row = conn.execute(select(*_USER_COLUMNS).where(
+        row = conn.execute(select(*USER_COLUMNS).where(
             UserRow.username == SCREEN_USERNAME, UserRow.role == "screen", UserRow.active.is_(True))).first()
     if row is None:
         return None
-    user = _user(row)
+    user = user_from_row(row)
     audit.record(engine, at=now, username=user.username, role=user.role, action="auth.kiosk",
                  object_type="user", object_id=user.id)
     return user

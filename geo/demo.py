@@ -880,10 +880,16 @@ DEMO_PASSWORD = "demo2026"
 def _users_and_visits(town: Town, seed: int, now: datetime) -> None:
     """Demo logins of every role for the first street, and a history of household visits.
 
+    Each community's grid head (and for communities 1 and 2 its grid worker and
+    party member) answers for the community's grid with the most open tickets,
+    so signing in as one shows tickets with deadlines, not an empty list.
+
     Own random stream, so adding them changed nothing else in the town. Demo
     hashes use geo.auth.DEMO_HASHER (argon2id t=1, m=8 MiB): ~20 accounts in
     well under a second; real accounts get the full-cost hasher.
     """
+    from collections import Counter
+
     from geo import auth
 
     rng = np.random.default_rng([seed, 5])
@@ -904,17 +910,20 @@ def _users_and_visits(town: Town, seed: int, now: datetime) -> None:
     staff = [p for p in town["person"] if p["role"] == "street_staff" and p.get("street_id") == street["id"]]
     add("leader", "street_leader", leaders[0] if leaders else None)
     add("staff", "street_staff", staff[0] if staff else None)
+    open_here = Counter(t["grid_id"] for t in town.get("ticket", []) if t["state"] in workflow.OPEN_STATES)
     for i, c in enumerate(comms, start=1):
-        first = next(g for g in grids if g["community_id"] == c["id"])
+        # the community's busiest grid (most open tickets, then the lowest code)
+        busiest = min((g for g in grids if g["community_id"] == c["id"]),
+                      key=lambda g: (-open_here[g["id"]], g["code"]))
         add(f"community{i}", "community_staff", (people.get(("community_staff", c["id"])) or [None])[0],
             community_id=c["id"])
-        add(f"gridhead{i}", "grid_head", (people.get(("grid_head", first["id"])) or [None])[0],
-            community_id=c["id"], grid_id=first["id"])
+        add(f"gridhead{i}", "grid_head", (people.get(("grid_head", busiest["id"])) or [None])[0],
+            community_id=c["id"], grid_id=busiest["id"])
         if i <= 2:
-            add(f"gridworker{i}", "grid_worker", (people.get(("grid_worker", first["id"])) or [None])[0],
-                community_id=c["id"], grid_id=first["id"])
-            party = people.get(("party_member", first["id"])) or [None]
-            add(f"party{i}", "party_member", party[0], community_id=c["id"], grid_id=first["id"])
+            add(f"gridworker{i}", "grid_worker", (people.get(("grid_worker", busiest["id"])) or [None])[0],
+                community_id=c["id"], grid_id=busiest["id"])
+            party = people.get(("party_member", busiest["id"])) or [None]
+            add(f"party{i}", "party_member", party[0], community_id=c["id"], grid_id=busiest["id"])
     rows.append(auth.user_row("screen", DEMO_PASSWORD, "screen", hasher=auth.DEMO_HASHER, created_at=now,
                               display_name="指挥中心大屏", street_id=street["id"]))
     town["app_user"] = rows

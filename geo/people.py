@@ -15,17 +15,15 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, case, func, or_, select
 
-from geo import audit, roles, store
+from geo import audit, roles, settings, store
 from geo.errors import NotFoundError
 from geo.roles import Scope
 from geo.schema import (
     Building, CareLink, Community, Grid, Household, Person, Resident, Visit, VolunteerTeam,
 )
 
-#: Vulnerable households are visited at least this often (days). The 2021
-#: national guidance on visiting elderly people in special difficulty
-#: (特殊困难老年人探访关爱服务) asks for about monthly visits; set the local rule here.
-VISIT_INTERVAL_DAYS = 30
+#: Vulnerable households are visited at least this often (days): geo.settings, where the source is.
+VISIT_INTERVAL_DAYS = settings.VISIT_INTERVAL_DAYS
 
 _NOT_HERE = "该户不存在或不在您的管辖范围内 / no such household in your area"
 

@@ -332,6 +332,24 @@ class LoginAttempt(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+class LoginSession(Base):
+    """A signed-in browser (geo.sessions): a random token lives in its cookie, only its SHA-256 here.
+
+    ``role_area`` is the role and area the user had at sign-in; when the user's
+    row no longer matches it (role or area changed), the session is over.
+    Made on first start for databases built before it existed (geo.sessions.ensure_table).
+    """
+
+    __tablename__ = "login_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    role_area: Mapped[str] = mapped_column(String(96))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
 class AuditLog(Base):
     """Who did what, when: every change, every reveal of personal data, every login."""
 

@@ -45,6 +45,12 @@ TILE_DATUM: str = os.environ.get("SHEQU_TILE_DATUM", "wgs84").strip().lower()
 #: Seed of the demo town; the same seed always gives the same town.
 DEMO_SEED: int = 20261123
 
+#: Vulnerable households (elderly alone, disabled, low income) are visited at
+#: least this often, in days (SHEQU_VISIT_DAYS). The 2021 national guidance on
+#: visiting elderly people in special difficulty (特殊困难老年人探访关爱服务)
+#: asks for about monthly visits; the grid head's page starts from this value.
+VISIT_INTERVAL_DAYS: int = int(os.environ.get("SHEQU_VISIT_DAYS", "30"))
+
 
 def database_url() -> str:
     """The database to use: DATABASE_URL if set, else the embedded SQLite file."""

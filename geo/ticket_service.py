@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Engine, and_, case, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, func, insert, or_, select, update
 
 from geo import audit, projection, store, tickets, workflow
 from geo.errors import ConcurrentEditError, NotFoundError, OutsideAreaError, ValidationError
@@ -183,13 +184,16 @@ def workflow_of(engine: Engine, community_id: int) -> str:
 def report(engine: Engine, *, category: str, description: str, lon: float, lat: float, now: datetime,
            urgent: bool = False, reporter_name: str | None = None, reporter_phone: str | None = None,
            photo: str | None = None, source: str = "resident", workflow_key: str | None = None,
-           tolerance_m: float = ROUTING_TOLERANCE_M, by: tickets.Actor | None = None) -> dict[str, Any]:
+           tolerance_m: float = ROUTING_TOLERANCE_M, by: tickets.Actor | None = None,
+           conn: Connection | None = None) -> dict[str, Any]:
     """Take a new report: route it by place, store it with its first event. Returns the ticket.
 
     ``by`` is the signed-in member of staff who entered it: the history and
     the audit log name them (the audit under their user name), while the
     typed contact name stays in ``reporter_name``. The loop is the one the
     routed community runs unless ``workflow_key`` says otherwise.
+    ``conn``: write in the caller's open transaction instead of a new one (a
+    visit and the ticket it opens are stored together or not at all).
     """
     where = route(engine, lon, lat, tolerance_m=tolerance_m)
     t, event = tickets.new_ticket(
@@ -198,7 +202,7 @@ def report(engine: Engine, *, category: str, description: str, lon: float, lat: 
         reporter_name=reporter_name, reporter_phone=reporter_phone, photo=photo, by=by,
         geom=shapely.Point(lon, lat), grid_id=where.grid_id, community_id=where.community_id,
         street_id=where.street_id, routing_flag=where.flag)
-    with engine.begin() as conn:
+    with nullcontext(conn) if conn is not None else engine.begin() as conn:
         row = store.with_bbox([t])[0]
         placeholder = f"NEW-{uuid.uuid4().hex[:16]}"  # the code carries the id, known after insert
         tid = conn.execute(insert(Ticket).returning(Ticket.id), [{**row, "code": placeholder}]).scalar_one()

@@ -2,9 +2,10 @@
 
 The to-visit list (geo.people.to_visit) follows from these rows: a visit
 resets the household's clock. Recording checks the household is inside the
-visitor's own scope (in SQL) and writes the visit and its audit row in one
-transaction; a ticket, when asked for, is reported through
+visitor's own scope (in SQL); a ticket, when asked for, is reported through
 geo.ticket_service at the household's building entrance (source "patrol").
+The visit, its ticket and their audit rows are one transaction: a ticket that
+cannot be routed leaves no visit behind, so a retry never doubles it.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, select
 
 from geo import audit, roles, store
 from geo.categories import CATEGORIES
@@ -48,7 +49,8 @@ def record(engine: Engine, user, *, household_id: int, visited_on: date, now: da
     Returns the visit as a dict (with ``ticket_code`` when a ticket was made).
     Refuses a household outside the user's scope (NotFoundError), a role
     that may not record visits (PermissionError), a date in the future and
-    unknown issue keys (ValidationError).
+    unknown issue keys (ValidationError), and a ticket whose place lies outside
+    every grid (OutsideAreaError): then nothing at all is saved.
     """
     if not roles.may(user.role, "record_visit"):
         raise PermissionError("您的角色不能登记走访 / your role may not record visits")
@@ -63,27 +65,32 @@ def record(engine: Engine, user, *, household_id: int, visited_on: date, now: da
     if len(note) > MAX_NOTE:
         raise ValidationError(f"走访记录不能超过 {MAX_NOTE} 字 / at most {MAX_NOTE} characters")
     scope: Scope = user.scope
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # the visit, its ticket and both audit rows: all or nothing
         place = household_in_scope(conn, scope, household_id)
+        made = _report_ticket(engine, conn, user, ticket, note, place, now) if ticket else None
         row = dict(household_id=int(household_id), grid_id=place["grid_id"], visited_on=visited_on,
-                   visitor=user.label, note=note or None, issues=",".join(issues) or None, ticket_id=None,
-                   created_at=now)
+                   visitor=user.label, note=note or None, issues=",".join(issues) or None,
+                   ticket_id=made["id"] if made else None, created_at=now)
         vid = conn.execute(insert(Visit).returning(Visit.id), [row]).scalar_one()
         audit.record(conn, at=now, username=user.username, role=user.role, action="visit.create",
                      object_type="household", object_id=int(household_id), grid_id=place["grid_id"],
-                     detail=f"走访 {visited_on:%Y-%m-%d}" + (f"；问题：{row['issues']}" if row["issues"] else ""))
+                     detail=f"走访 {visited_on:%Y-%m-%d}" + (f"；问题：{row['issues']}" if row["issues"] else "")
+                     + (f"；工单 {made['code']}" if made else ""))
     out = {**row, "id": vid}
-    if ticket:
-        from geo import ticket_service  # local: the ticket service pulls in routing and projection
-
-        description = (ticket.get("description") or note or "").strip()
-        made = ticket_service.report(
-            engine, category=ticket["category"], description=description, lon=place["lon"], lat=place["lat"],
-            now=now, urgent=bool(ticket.get("urgent")), reporter_name=user.label, source="patrol")
-        with engine.begin() as conn:
-            conn.execute(update(Visit).where(Visit.id == vid).values(ticket_id=made["id"]))
-        out.update(ticket_id=made["id"], ticket_code=made["code"])
+    if made:
+        out.update(ticket_code=made["code"])
     return out
+
+
+def _report_ticket(engine: Engine, conn, user, ticket: dict[str, Any], note: str, place: dict[str, Any],
+                   now: datetime) -> dict[str, Any]:
+    """The visit's ticket at the building entrance, in the visit's transaction (refused: nothing is kept)."""
+    from geo import ticket_service  # local: the ticket service pulls in routing and projection
+
+    description = (ticket.get("description") or note or "").strip()
+    return ticket_service.report(
+        engine, category=ticket["category"], description=description, lon=place["lon"], lat=place["lat"],
+        now=now, urgent=bool(ticket.get("urgent")), reporter_name=user.label, source="patrol", conn=conn)
 
 
 def history(engine: Engine, *, scope: Scope, household_id: int | None = None, grid_id: int | None = None,

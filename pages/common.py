@@ -12,7 +12,7 @@ from datetime import datetime
 import streamlit as st
 from sqlalchemy import Engine
 
-from geo import auth, i18n, layers, offline, roles, settings, store
+from geo import auth, i18n, layers, offline, roles, sessions, settings, store
 
 
 def lang() -> str:
@@ -128,64 +128,142 @@ def actor():
 # --------------------------------------------------------------------------- who is signed in
 
 USER_KEY = "user"  # st.session_state key of the signed-in geo.auth.User
-JUST_SIGNED_IN = "auth_just_signed_in"  # app.py then opens the role's home page
+TOKEN_KEY = "auth_token"  # this tab's session token (geo.sessions), also kept in the browser's cookie
+JUST_SIGNED_IN = "auth_just_signed_in"  # app.py then opens the asked page, or the role's home page
+ENDED_KEY = "auth_ended"  # the session ended under the user (deactivated, role changed, expired)
+DEAD_KEY = "auth_dead_cookie"  # a cookie that signs nobody in any more: not tried again in this tab
+ENTERED_KEY = "app_entered"  # app.py has run in this tab (see enter)
+ASKED_KEY = "app_asked_page"  # the page a visit asked for before app.py had run
+_KEEP = ("lang", DEAD_KEY, ENTERED_KEY, ASKED_KEY)  # what survives a sign-in or sign-out in this tab
 
 
 def current_user() -> auth.User | None:
-    """The signed-in user, or None. A wall display signs in with ?kiosk=1&token=… (SHEQU_SCREEN_TOKEN)."""
+    """The signed-in user, re-read from the database on every run; None when nobody is (any longer).
+
+    In order: this tab's session (its user re-checked: a deactivated user or a
+    changed role ends it at once); else the session cookie of an earlier sign-in
+    in this browser (a reload, a server restart); else a wall display's
+    ``?kiosk=1&token=…`` (SHEQU_SCREEN_TOKEN). The token stays in the address,
+    so a wall whose cookie is refused or whose session was cleared signs in again.
+    """
+    eng, when = engine(), now()
     user = st.session_state.get(USER_KEY)
-    if user is None and st.query_params.get("token"):
-        user = auth.kiosk_login(engine(), st.query_params.get("token"), now=now())
-        del st.query_params["token"]  # the token does not stay in the address bar
-        if user is not None:
-            sign_in(user)
-    return user
+    if user is not None:
+        token = st.session_state.get(TOKEN_KEY)
+        fresh = sessions.resume(eng, token, now=when) if token else auth.recheck(eng, user)
+        if fresh is not None:
+            st.session_state[USER_KEY] = fresh
+            return fresh
+        _clear_state()
+        st.session_state[DEAD_KEY] = token
+        st.session_state[ENDED_KEY] = True
+    cookie = _cookie()
+    if cookie and cookie != st.session_state.get(DEAD_KEY):
+        fresh = sessions.resume(eng, cookie, now=when)
+        if fresh is not None:
+            st.session_state[USER_KEY], st.session_state[TOKEN_KEY] = fresh, cookie
+            st.session_state.pop(ENDED_KEY, None)
+            return fresh
+        st.session_state[DEAD_KEY] = cookie
+    if st.query_params.get("token"):
+        fresh = auth.kiosk_login(eng, st.query_params.get("token"), now=when)
+        if fresh is not None:
+            sign_in(fresh)
+            return fresh
+    return None
+
+
+def _cookie() -> str | None:
+    """The session cookie the browser sent when this tab connected (None outside a browser)."""
+    try:
+        value = st.context.cookies.get(sessions.COOKIE)
+    except Exception:  # noqa: BLE001 - no client (a bare script run): no cookie
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _clear_state() -> None:
+    for key in [k for k in st.session_state if k not in _KEEP]:
+        del st.session_state[key]  # nothing of a previous user's pages survives
 
 
 def sign_in(user: auth.User) -> None:
-    for key in [k for k in st.session_state if k != "lang"]:
-        del st.session_state[key]  # nothing of a previous user's pages survives
+    """Start a session for ``user`` in this tab (and, through sync_cookie, in this browser)."""
+    _clear_state()
     st.session_state[USER_KEY] = user
+    st.session_state[TOKEN_KEY] = sessions.start(engine(), user, now=now())
     st.session_state[JUST_SIGNED_IN] = True
 
 
 def sign_out() -> None:
-    user = st.session_state.get(USER_KEY)
+    """Logout: the session ends on the server, so a reload (or a copied cookie) asks to sign in again."""
+    user, token = st.session_state.get(USER_KEY), st.session_state.get(TOKEN_KEY)
     if user is not None:
         auth.logout(engine(), user, now=now())
-    for key in [k for k in st.session_state if k != "lang"]:
-        del st.session_state[key]
+    sessions.end(engine(), token, now=now())
+    _clear_state()
+    st.session_state[DEAD_KEY] = token or _cookie()
+
+
+def sync_cookie() -> None:
+    """Make the browser's cookie match this tab: set it while signed in, drop a dead one.
+
+    Streamlit reads cookies (st.context.cookies) but cannot set them, so a
+    one-line script does: path /, SameSite=Strict, Secure when served over
+    https. The token is random and only its hash is on the server; the server
+    decides whether it still signs anyone in, the cookie's age is only a bound.
+    """
+    token = st.session_state.get(TOKEN_KEY)
+    if token:
+        value, age = token, int(sessions.MAX_HOURS * 3600)
+    elif _cookie() or st.session_state.get(DEAD_KEY):
+        value, age = "", 0
+    else:
+        return
+    st.html(f"""<script>document.cookie = "{sessions.COOKIE}={value}; Path=/; Max-Age={age}; SameSite=Strict"
+            + (location.protocol === "https:" ? "; Secure" : "");</script>""", unsafe_allow_javascript=True)
 
 
 def require(page: str) -> auth.User:
     """The signed-in user, if their role may open ``page``; otherwise the page stops here.
 
-    app.py only lists allowed pages, this is the second lock on each page's door.
+    app.py only lists allowed pages (and refuses the others by address); this is
+    the second lock on each page's door. Call it first thing in every page.
     """
+    enter(page)
     user = current_user()
-    if user is None:
-        _through_the_front_door()
     if user is None or not roles.may_see(user.role, page):
         st.error(t("access.denied"))
         st.stop()
     return user
 
 
-def _through_the_front_door() -> None:
-    """A page opened before app.py ever ran goes to app.py (sign-in) instead.
+def enter(page: str) -> None:
+    """A page opened before app.py ever ran in this tab goes to app.py, which then opens it.
 
-    On a fresh server Streamlit still runs files in pages/ directly until the
-    entry point has called st.navigation once (its old multipage mode), so a
-    bookmarked /tickets would skip app.py. Sending such a visit to app.py
-    closes that door; where app.py is not a page (v2 navigation, tests) the
-    caller shows "access denied" instead.
+    Until the entry point has called st.navigation once, a fresh server runs
+    files in pages/ directly (Streamlit's old multipage mode): a reload of
+    /tickets right after a restart would skip app.py, its sign-in, its cookie
+    and its page config. Such a visit goes to app.py with the page it asked
+    for (and its query, e.g. a wall's ?kiosk=1&token=…), and app.py opens it.
+    Where app.py is not a page (a page run on its own in tests) nothing moves.
     """
     from streamlit.errors import StreamlitAPIException
 
-    try:
-        st.switch_page("app.py")
-    except StreamlitAPIException:
+    if st.session_state.get(ENTERED_KEY):
         return
+    st.session_state[ASKED_KEY] = page
+    try:
+        st.switch_page("app.py", query_params=st.query_params.to_dict())
+    except StreamlitAPIException:
+        st.session_state.pop(ASKED_KEY, None)
+
+
+def open_asked_page(pages: dict) -> None:
+    """Open the page a visit asked for before app.py had run (see enter), keeping its query."""
+    asked = st.session_state.pop(ASKED_KEY, None)
+    if asked in pages:
+        st.switch_page(pages[asked], query_params=st.query_params.to_dict())
 
 
 @st.cache_data(ttl=60, show_spinner=False)

@@ -1,4 +1,8 @@
-"""Sign-in: one form; a wrong password and an unknown user get the same answer."""
+"""Sign-in: one form; a wrong password and an unknown user get the same answer.
+
+Shown at every page's address while nobody is signed in (app.py); signing in
+reruns the same address, which then opens the page asked for.
+"""
 from __future__ import annotations
 
 import streamlit as st
@@ -6,11 +10,14 @@ import streamlit as st
 from geo import auth, store
 from pages import common
 
+common.enter("login")  # a reload of /login on a just-started server: through app.py like every page
 t = common.t
 engine = common.engine()
 
 st.title(t("app.title"))
 st.subheader(t("login.title"))
+if st.session_state.get(common.ENDED_KEY):
+    st.info(t("login.ended"))
 with st.form("login_form"):
     username = st.text_input(t("login.username"), key="login_username", autocomplete="username")
     password = st.text_input(t("login.password"), type="password", key="login_password",

@@ -24,8 +24,8 @@ K = "my_area_"
 
 mine = people.grids(engine, user.scope)
 asked = st.query_params.get("grid")
-if mine.empty:
-    st.info(t("area.no_tickets"))
+if mine.empty:  # an account bound to no grid, or an area that holds none: say so, not "no tickets"
+    st.warning(t("area.no_grid"))
     st.stop()
 if asked is None and len(mine) > 1:
     labels = {int(r.id): f"{r.community_name} · {r.name}" for r in mine.itertuples()}
@@ -43,18 +43,27 @@ st.title(f"{grid['name']}")
 st.caption(f"{grid['community_name']} · {grid['code']} · {t(f'grid_type.{grid.grid_type}')} · "
            f"{user.role_name(lang)} {user.display_name}")
 
+days = int(st.session_state.get(K + "days", settings.VISIT_INTERVAL_DAYS))  # the control is on the visits tab
 counts = people.head_count(engine, scope=here, grid_id=here.grid_id)
-due = people.to_visit(engine, scope=here, now=now, grid_id=here.grid_id)
+due = people.to_visit(engine, scope=here, now=now, grid_id=here.grid_id, days=days)
 open_t = ts.query(engine, now=now, scope=here, open_only=True)
-c = st.columns(4)
-c[0].metric(t("area.households"), f"{counts['households']:,}")
-c[1].metric(t("area.residents"), f"{counts['residents']:,}")
-c[2].metric(t("area.to_visit"), len(due))
-c[3].metric(t("area.open_tickets"), len(open_t), delta=f"{int(open_t['overdue'].sum())} {t('area.overdue')}"
-            if len(open_t) else None, delta_color="inverse")
+overdue = int(open_t["overdue"].sum()) if len(open_t) else 0
+# one wrapping row: four across on a laptop, two by two on a phone (st.columns would stack one per
+# row and push the map off the first screen)
+st.html(f"""<style>@media (max-width: 640px) {{
+  .st-key-{K}figures > .stElementContainer {{ flex: 1 1 calc(50% - 0.5rem); }}
+  .st-key-{K}figures [data-testid="stMetricValue"] {{ font-size: 1.75rem; }} }}</style>""")
+with st.container(horizontal=True, gap="small", key=K + "figures"):
+    for label, value, delta in [(t("area.households"), f"{counts['households']:,}", None),
+                                (t("area.residents"), f"{counts['residents']:,}", None),
+                                (t("area.to_visit"), f"{len(due):,}", None),
+                                (t("area.open_tickets"), f"{len(open_t):,}",
+                                 f"{overdue} {t('area.overdue')}" if overdue else None)]:
+        st.metric(label, value, delta=delta, delta_color="inverse", delta_arrow="off", border=True)
 
+# the tabs keep their state, so saving a visit (a rerun) leaves the worker on the visits tab
 tabs = st.tabs([t("area.tab_map"), t("area.tab_visits"), t("area.tab_tickets"), t("area.tab_people"),
-                t("area.tab_places"), t("area.tab_figures")])
+                t("area.tab_places"), t("area.tab_figures")], key=K + "tab", on_change="rerun")
 layers = common.grid_layers(url, lang, minute, here)
 
 with tabs[0]:
@@ -62,14 +71,20 @@ with tabs[0]:
               key=f"{K}map_{here.grid_id}_{lang}")
 
 with tabs[1]:
-    st.caption(t("area.to_visit_caption").format(d=people.VISIT_INTERVAL_DAYS))
+    st.number_input(t("area.visit_days"), min_value=1, max_value=366, value=settings.VISIT_INTERVAL_DAYS, step=1,
+                    key=K + "days", help=t("area.visit_days_help"))
+    st.caption(t("area.to_visit_caption").format(d=days))
     cols = {"address": "col.address", "head": "col.head", "phone": "col.phone", "reasons": "col.reasons",
             "last_visit": "col.last_visit", "days_since_visit": "col.days"}
     if due.empty:
         st.success(t("area.nobody_to_visit"))
     else:
-        st.dataframe(due[list(cols)].rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
-                     use_container_width=True, height=260)
+        never = due["last_visit"].isna()  # "never visited", not a blank "None"
+        shown = due[list(cols)].assign(last_visit=due["last_visit"].astype(str).where(~never, t("area.never")),
+                                       days_since_visit=due["days_since_visit"].astype("Int64").astype(str)
+                                       .where(~never, ""))
+        st.dataframe(shown.rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
+                     width="stretch", height=260)
     everyone = people.households(engine, scope=here, now=now, grid_id=here.grid_id)
     choices = list(dict.fromkeys(due["id"].tolist() + everyone["id"].tolist()))
     names = dict(zip(everyone["id"], everyone["address"] + " " + everyone["head"]))
@@ -92,7 +107,7 @@ with tabs[1]:
                                       ticket={"category": cat, "description": note or names.get(hid)}
                                       if make_ticket else None)
                 except (ValidationError, NotFoundError, PermissionError) as exc:
-                    st.error(str(exc))
+                    st.error(f"{exc}\n\n{t('area.visit_not_saved')}")  # one transaction: nothing was kept
                 else:
                     msg = t("area.visit_saved") + (t("area.visit_ticket_made").format(code=v["ticket_code"])
                                                    if v.get("ticket_code") else "")
@@ -105,10 +120,14 @@ with tabs[1]:
         pick = st.selectbox(t("area.visit_household"), choices, format_func=names.get, key=K + "reveal_hh",
                             label_visibility="collapsed")
         if st.button(t("area.reveal"), key=K + "reveal"):
-            shown = people.reveal(engine, user, int(pick), now=common.now())
-            st.dataframe(pd.DataFrame(shown["residents"])[["name", "gender", "birth_year", "phone"]].rename(
-                columns={"name": t("col.name"), "gender": t("col.gender"), "birth_year": t("col.birth_year"),
-                         "phone": t("col.phone")}), hide_index=True, width="stretch")
+            try:  # the core checks the household is in the user's own area, whatever id arrives here
+                shown = people.reveal(engine, user, int(pick), now=common.now())
+            except (NotFoundError, PermissionError) as exc:
+                st.error(str(exc))
+            else:
+                st.dataframe(pd.DataFrame(shown["residents"])[["name", "gender", "birth_year", "phone"]].rename(
+                    columns={"name": t("col.name"), "gender": t("col.gender"), "birth_year": t("col.birth_year"),
+                             "phone": t("col.phone")}), hide_index=True, width="stretch")
 
     st.markdown(f"**{t('area.recent_visits')}**")
     recent = visits.history(engine, scope=here, grid_id=here.grid_id, limit=15)

@@ -400,3 +400,67 @@ def town_url(tmp_path_factory):
     store.load_town(eng, demo.generate(communities=2, tickets_per_street=300))
     eng.dispose()
     return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def any_town_url(request, tmp_path_factory):
+    """Like town_url, once per backend: the small town (tickets ending now) in SQLite, then in PostGIS.
+
+    For page tests that must hold on both backends (who may open what, what each sees).
+    """
+    from geo import demo, store
+
+    town = demo.generate(communities=2, tickets_per_street=300)
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("town") / "town.db"
+        eng = store.make_engine(f"sqlite:///{path}")
+        store.load_town(eng, town)
+        eng.dispose()
+        yield f"sqlite:///{path}"
+        return
+    with _fresh_postgis_schema() as url:
+        eng = store.make_engine(url)
+        store.load_town(eng, town)
+        eng.dispose()
+        yield url
+
+
+# ---------------------------------------------------------------------------
+# Page tests through app.py: addresses, and a server past its first visitor
+
+
+def open_address(at, url_path: str):
+    """Run an AppTest of app.py as a browser opening /<url_path> (a bookmark, a reload, a typed address).
+
+    AppTest has no URL bar; a browser asks Streamlit for the page whose hash is
+    its url_path's (streamlit.navigation.page: calc_hash(url_path)), so does this.
+    """
+    from streamlit.util import calc_hash
+
+    at._page_hash = calc_hash(url_path)
+    return at.run()
+
+
+def steady_server(monkeypatch) -> None:
+    """Keep AppTest in a running server's steady state (see the ``steady`` fixture)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def after_the_first_visit(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", after_the_first_visit)
+
+
+@pytest.fixture
+def steady(monkeypatch):
+    """AppTest as on a server that has had its first visitor.
+
+    AppTest starts every run like a server that has just started: in Streamlit's
+    old pages/ mode, where /tickets runs pages/tickets.py without app.py. A real
+    server leaves that mode for good once app.py has called st.navigation; tests
+    that follow addresses and clicks through app.py model every later visitor.
+    """
+    steady_server(monkeypatch)

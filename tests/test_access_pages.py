@@ -3,14 +3,26 @@ from __future__ import annotations
 
 
 import pytest
-from sqlalchemy import select
+import shapely
+from sqlalchemy import delete, func, select, update
 from streamlit.testing.v1 import AppTest
 
-from geo import audit, auth, demo, settings, store
-from geo.schema import Grid
+from geo import audit, auth, demo, people, roles, sessions, settings, store, visits
+from geo import ticket_service as ts
+from geo.schema import Building, Grid, Household, LoginSession, Street
+from geo.schema import User as UserRow
+
+from conftest import open_address, steady_server
 
 APP = settings.ROOT / "app.py"
 PW = demo.DEMO_PASSWORD
+ALL = roles.WHOLE_STREET  # audit reads for the whole street (the tests' town has one)
+
+
+@pytest.fixture
+def town_url(any_town_url):
+    """Every test here runs on SQLite and on PostGIS (conftest.any_town_url)."""
+    return any_town_url
 
 
 @pytest.fixture
@@ -120,6 +132,172 @@ def test_kiosk_url_signs_in_the_screen_account(app, monkeypatch, town_url):
     at = app.run()
     assert not at.exception, at.exception
     assert at.session_state["user"].role == "screen"
-    assert "token" not in at.query_params
-    assert audit.read(store.make_engine(town_url), action_prefix="auth.kiosk").shape[0] >= 1
+    # the token stays in the address: a wall that reconnects (server restart, session cleared,
+    # cookie refused) signs itself in again; it has no keyboard to do it by hand
+    assert at.query_params["token"] == "wall-token-0123"
+    with store.make_engine(town_url).begin() as conn:
+        conn.execute(delete(LoginSession))
+    again = at.run()
+    assert not again.exception and again.session_state["user"].role == "screen"
+    assert not again.text_input  # no sign-in form on the wall
+    assert audit.read(store.make_engine(town_url), scope=ALL, action_prefix="auth.kiosk").shape[0] >= 1
 
+
+
+# --------------------------------------------------------------------------- addresses, sessions, re-checks
+
+@pytest.mark.parametrize("who,asked,lands_on", [
+    ("leader", "audit", "审计日志"),  # may open it: lands there
+    ("gridhead1", "tickets", "工单台"),
+    ("gridhead1", "audit", None),  # may not: lands on their home page (my grid)
+])
+def test_a_deep_link_signs_in_there_and_opens_the_page_if_the_role_may(app, town_url, steady, who, asked, lands_on):
+    at = open_address(app, asked)
+    assert not at.exception, at.exception
+    assert at.text_input(key="login_password")  # the sign-in form, at that address
+    assert not at.dataframe and not at.metric and not at.error
+    at = sign_in_form(at, who, PW)
+    assert not at.exception, at.exception
+    if lands_on:
+        assert at.title[0].value == lands_on
+    else:
+        user = at.session_state["user"]
+        with store.make_engine(town_url).connect() as conn:
+            assert at.title[0].value == conn.execute(select(Grid.name).where(Grid.id == user.grid_id)).scalar_one()
+    assert not at.error
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_on_a_just_started_server_an_address_still_goes_through_the_front_door(app, town_url, signed_in):
+    """Before app.py ever ran, Streamlit would run pages/tickets.py for /tickets: it goes to app.py, then there."""
+    if signed_in:
+        app.session_state["user"] = auth.authenticate(store.make_engine(town_url), "staff", PW, now=settings.now())
+    at = open_address(app, "tickets")
+    assert not at.exception, at.exception
+    assert not at.error
+    if signed_in:
+        assert at.title[0].value == "工单台"
+    else:
+        assert at.text_input(key="login_password") and not at.dataframe
+    assert at.session_state["app_entered"] and "app_asked_page" not in at.session_state
+
+
+@pytest.mark.parametrize("asked", ["audit", "coverage", "screen"])
+def test_a_page_the_role_may_not_open_is_refused_by_address_without_running(app, town_url, steady, asked):
+    at = as_user(app, town_url, "gridhead1")
+    at = open_address(at, asked)
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["您的角色无权访问此页面"]
+    assert not at.dataframe and not at.metric and not at.title
+
+
+@pytest.mark.parametrize("server", ["just started", "running"])
+def test_a_signed_in_user_opening_the_sign_in_address_goes_home(app, town_url, monkeypatch, server):
+    app.session_state["user"] = auth.authenticate(store.make_engine(town_url), "gridworker1", PW, now=settings.now())
+    if server == "running":
+        steady_server(monkeypatch)
+        app.run()
+    at = open_address(app, "login")
+    assert not at.exception, at.exception
+    assert {"户数", "待走访"} <= {m.label for m in at.metric} and not at.text_input
+
+
+def test_the_form_starts_a_server_session_and_sign_out_ends_it(app, town_url, steady):
+    at = sign_in_form(app.run(), "gridhead1", PW)
+    token = at.session_state["auth_token"]
+    engine = store.make_engine(town_url)
+    assert sessions.resume(engine, token, now=settings.now()).username == "gridhead1"
+    at.sidebar.button(key="logout").click().run()
+    assert not at.exception, at.exception
+    assert "user" not in at.session_state and at.text_input(key="login_password")
+    assert sessions.resume(engine, token, now=settings.now()) is None  # a reload with that cookie: sign in again
+
+
+def test_a_deactivated_user_is_signed_out_at_their_next_click(app, town_url, steady):
+    engine = store.make_engine(town_url)
+    at = sign_in_form(app.run(), "gridworker2", PW)
+    assert at.metric
+    auth.update_user(engine, "gridworker2", now=settings.now(), by="leader", active=False)
+    try:
+        at = at.run()
+        assert not at.exception, at.exception
+        assert "user" not in at.session_state and not at.metric
+        assert any("登录已失效" in i.value for i in at.info)
+        assert at.text_input(key="login_password")
+    finally:
+        auth.update_user(engine, "gridworker2", now=settings.now(), by="leader", active=True)
+
+
+def test_a_changed_role_is_signed_out_even_without_a_session_token(app, town_url, steady):
+    """Sessions begun outside the form (as these tests do) are re-checked against the user's row too."""
+    engine = store.make_engine(town_url)
+    at = as_user(app, town_url, "party2")
+    with engine.begin() as conn:
+        conn.execute(update(UserRow).where(UserRow.username == "party2").values(role="grid_worker"))
+    try:
+        at = at.run()
+        assert "user" not in at.session_state and at.text_input(key="login_password")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(update(UserRow).where(UserRow.username == "party2").values(role="party_member"))
+
+
+# --------------------------------------------------------------------------- the grid head's page
+
+def figure(at: AppTest, label: str) -> int:
+    return int(next(m.value for m in at.metric if m.label == label).replace(",", ""))
+
+
+def test_the_visit_interval_is_a_control_that_starts_from_the_setting(app, town_url, steady):
+    engine = store.make_engine(town_url)
+    at = as_user(app, town_url, "gridhead1")
+    user, control = at.session_state["user"], at.number_input(key="my_area_days")
+    assert control.value == settings.VISIT_INTERVAL_DAYS == 30
+    due = {d: len(people.to_visit(engine, scope=user.scope, now=settings.now(), days=d)) for d in (30, 120)}
+    assert figure(at, "待走访") == due[30]
+    control.set_value(120).run()
+    assert not at.exception, at.exception
+    assert figure(at, "待走访") == due[120] < due[30]
+    assert at.caption[1].value.startswith("独居老人、残疾、低收入家庭中超过 120 天未走访")
+
+
+def test_an_account_whose_area_holds_no_grid_is_told_so(app, town_url, steady):
+    engine = store.make_engine(town_url)
+    with engine.begin() as conn:
+        sid = conn.execute(select(func.max(Street.id))).scalar_one() + 1
+        store.bulk_insert(conn, Street, [dict(id=sid, code=f"5101829{sid:02d}", name="新设街道",
+                                              geom=shapely.box(104.0, 31.0, 104.01, 31.01))])
+    auth.create_user(engine, "newstreet", "a-long-password", "street_staff", now=settings.now(), street_id=sid)
+    app.session_state["user"] = auth.authenticate(engine, "newstreet", "a-long-password", now=settings.now())
+    at = open_address(app, "my_area")
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == ["您的账号没有绑定网格，或管辖范围内还没有网格，请联系街道管理员。"]
+    assert not at.info and not at.metric  # not "no open tickets", and no figures of nowhere
+
+
+def test_the_figures_count_what_the_core_counts(app, town_url, steady):
+    at = as_user(app, town_url, "gridworker1")
+    assert [m.label for m in at.metric][:4] == ["户数", "人口", "待走访", "在办工单"]
+    engine, user = store.make_engine(town_url), at.session_state["user"]
+    assert figure(at, "在办工单") == len(ts.query(engine, now=settings.now(), scope=user.scope, open_only=True)) > 0
+    assert figure(at, "户数") == people.head_count(engine, scope=user.scope)["households"]
+
+
+def test_a_visit_whose_ticket_cannot_be_routed_says_nothing_was_kept(app, town_url, steady):
+    engine = store.make_engine(town_url)
+    at = as_user(app, town_url, "gridworker1")
+    hid = at.selectbox(key="my_area_visit_hh").value
+    with engine.begin() as conn:  # the household's door 50 km away: its ticket cannot be routed
+        bid = conn.execute(select(Household.building_id).where(Household.id == hid)).scalar_one()
+        conn.execute(update(Building).where(Building.id == bid).values(entrance_lon=Building.entrance_lon + 0.5))
+    try:
+        before = len(visits.history(engine, scope=at.session_state["user"].scope, household_id=hid))
+        at.text_area(key="my_area_visit_note").input("楼道堆放杂物")
+        at.checkbox(key="my_area_visit_ticket").check()
+        at.button(key="FormSubmitter:my_area_visit-保存走访记录").click().run()
+        assert not at.exception, at.exception
+        assert any("走访记录和工单都没有保存" in e.value for e in at.error)
+        assert len(visits.history(engine, scope=at.session_state["user"].scope, household_id=hid)) == before
+    finally:
+        with engine.begin() as conn:
+            conn.execute(update(Building).where(Building.id == bid).values(entrance_lon=Building.entrance_lon - 0.5))

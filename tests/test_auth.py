@@ -1,17 +1,22 @@
 """Logins on both backends: hashed passwords, one message for every failure, lockout, first start, kiosk."""
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import datetime, timedelta
 
+import pandas as pd
 import pytest
-from sqlalchemy import select
+from argon2 import extract_parameters
+from sqlalchemy import select, update
 
-from geo import audit, auth, demo, store
+from geo import audit, auth, demo, roles, sessions, store
+from geo.schema import Grid, LoginSession
 from geo.schema import User as UserRow
 
 NOW = datetime(2026, 11, 23, 9)
 PW = demo.DEMO_PASSWORD
+ALL = roles.WHOLE_STREET  # audit reads for the whole street (the tests' town has one)
 
 
 def test_demo_users_of_every_role_are_stored_hashed(engine):
@@ -30,7 +35,7 @@ def test_each_demo_user_signs_in_with_the_documented_password(engine, username):
     user = auth.authenticate(engine, username, PW, now=NOW)
     assert user.username == username
     assert not hasattr(user, "password_hash")
-    assert audit.read(engine, username=username, action_prefix="auth.login").shape[0] == 1
+    assert audit.read(engine, scope=ALL, username=username, action_prefix="auth.login").shape[0] == 1
 
 
 def test_wrong_password_and_unknown_user_get_the_same_message(engine):
@@ -40,6 +45,26 @@ def test_wrong_password_and_unknown_user_get_the_same_message(engine):
         auth.authenticate(engine, "nobody-here", "whatever1", now=NOW)
     assert str(wrong.value) == str(unknown.value) == auth.BAD_LOGIN
     assert type(wrong.value) is type(unknown.value) is auth.LoginError
+
+
+def test_an_unknown_name_is_checked_at_the_cost_of_a_known_one_on_this_database(engine, monkeypatch):
+    """Not a timing test: the same check runs on a hash with the same parameters as the stored ones."""
+    checked: list[str] = []
+    real = auth.verify_password
+    monkeypatch.setattr(auth, "verify_password", lambda stored, pw: checked.append(stored) or real(stored, pw))
+    for name in ("gridhead1", "nobody-here"):
+        with pytest.raises(auth.LoginError):
+            auth.authenticate(engine, name, "bad-guess-1", now=NOW)
+    known, unknown = checked
+    assert extract_parameters(unknown) == extract_parameters(known)
+    assert "m=8192,t=1,p=1" in unknown  # the demo's cheap hashes, not the 64 MiB default
+    # a database of real logins: the dummy costs what they cost
+    with engine.begin() as conn:
+        conn.execute(update(UserRow).values(password_hash=auth.hash_password("a-long-password")))
+    checked.clear()
+    with pytest.raises(auth.LoginError):
+        auth.authenticate(engine, "nobody-either", "bad-guess-1", now=NOW)
+    assert "m=65536,t=3,p=4" in checked[0]
 
 
 def test_five_failures_lock_the_name_even_for_the_right_password_and_it_survives_restarts(engine, database_url):
@@ -60,8 +85,19 @@ def test_five_failures_lock_the_name_even_for_the_right_password_and_it_survives
             auth.authenticate(engine, "ghost", "bad-guess", now=NOW)
     with pytest.raises(auth.LockedOutError):
         auth.authenticate(engine, "ghost", "bad-guess", now=NOW)
-    assert audit.read(engine, action_prefix="auth.locked").shape[0] == 2
+    assert audit.read(engine, scope=ALL, action_prefix="auth.locked").shape[0] == 2
     restarted.dispose()
+
+
+def test_every_failed_login_is_audited_not_only_the_lock(engine):
+    with pytest.raises(auth.LoginError):
+        auth.authenticate(engine, "gridhead1", "bad-guess", now=NOW)
+    with pytest.raises(auth.LoginError):
+        auth.authenticate(engine, "ghost", "bad-guess", now=NOW + timedelta(seconds=1))
+    log = audit.read(engine, scope=ALL, action_prefix="auth.fail")
+    assert log["username"].tolist() == ["ghost", "gridhead1"]
+    assert (log["at"] == pd.Timestamp(NOW + timedelta(seconds=1))).tolist() == [True, False]
+    assert "bad-guess" not in " ".join(log["detail"])  # the password tried is never written
 
 
 def test_a_success_resets_the_failure_count(engine):
@@ -107,8 +143,87 @@ def test_created_users_get_full_cost_hashes_and_are_audited(engine):
     with engine.connect() as conn:
         h = conn.execute(select(UserRow.password_hash).where(UserRow.username == "newhead")).scalar_one()
     assert "m=65536,t=3" in h
-    assert audit.read(engine, action_prefix="user.create")["username"].tolist() == ["leader"]
+    assert audit.read(engine, scope=ALL, action_prefix="user.create")["username"].tolist() == ["leader"]
     with pytest.raises(ValueError):
         auth.create_user(engine, "nogrid", "a-long-password", "grid_head", now=NOW)
     with pytest.raises(ValueError):
         auth.create_user(engine, "short", "short", "street_staff", now=NOW)
+
+
+# --------------------------------------------------------------------------- sessions (a reload keeps the sign-in)
+
+def test_a_session_resumes_its_user_and_only_the_tokens_hash_is_stored(engine):
+    user = auth.authenticate(engine, "gridhead1", PW, now=NOW)
+    token = sessions.start(engine, user, now=NOW)
+    assert len(token) >= 40  # 32 random bytes
+    assert sessions.resume(engine, token, now=NOW + timedelta(minutes=5)) == user
+    with engine.connect() as conn:
+        stored = [str(v) for row in conn.execute(select(LoginSession)).fetchall() for v in row]
+    assert token not in " ".join(stored) and hashlib.sha256(token.encode()).hexdigest() in stored
+    assert sessions.resume(engine, token + "x", now=NOW) is None
+    assert sessions.resume(engine, "", now=NOW) is None
+
+
+def test_a_session_ends_when_idle_too_long_or_too_old_or_on_logout(engine):
+    user = auth.authenticate(engine, "gridhead1", PW, now=NOW)
+    idle = sessions.start(engine, user, now=NOW)
+    assert sessions.resume(engine, idle, now=NOW + timedelta(hours=sessions.IDLE_HOURS, minutes=1)) is None
+    assert sessions.resume(engine, idle, now=NOW + timedelta(minutes=1)) is None  # ended for good
+    busy = sessions.start(engine, user, now=NOW)
+    clock = NOW
+    while clock < NOW + timedelta(hours=sessions.MAX_HOURS - 1):  # in use every few hours: never idle
+        clock += timedelta(hours=sessions.IDLE_HOURS / 2)
+        assert sessions.resume(engine, busy, now=clock) == user, clock
+    assert sessions.resume(engine, busy, now=NOW + timedelta(hours=sessions.MAX_HOURS, minutes=1)) is None
+    out = sessions.start(engine, user, now=NOW)
+    sessions.end(engine, out, now=NOW)
+    assert sessions.resume(engine, out, now=NOW) is None
+
+
+def test_last_seen_is_written_at_most_once_a_minute(engine):
+    token = sessions.start(engine, auth.authenticate(engine, "leader", PW, now=NOW), now=NOW)
+
+    def seen():
+        with engine.connect() as conn:
+            return conn.execute(select(LoginSession.last_seen_at)).scalar_one()
+    sessions.resume(engine, token, now=NOW + timedelta(seconds=30))
+    assert seen() == NOW
+    sessions.resume(engine, token, now=NOW + timedelta(seconds=90))
+    assert seen() == NOW + timedelta(seconds=90)
+
+
+def test_deactivating_a_user_or_changing_their_role_or_area_ends_their_sessions(engine):
+    head = auth.authenticate(engine, "gridhead1", PW, now=NOW)
+    token = sessions.start(engine, head, now=NOW)
+    auth.update_user(engine, "gridhead1", now=NOW, by="leader", active=False)
+    assert sessions.resume(engine, token, now=NOW) is None and auth.recheck(engine, head) is None
+    auth.update_user(engine, "gridhead1", now=NOW, by="leader", active=True)
+    assert sessions.resume(engine, token, now=NOW) is None  # reactivating does not bring old sessions back
+    head = auth.authenticate(engine, "gridhead1", PW, now=NOW)
+    assert auth.recheck(engine, head) == head
+    token = sessions.start(engine, head, now=NOW)
+    with engine.connect() as conn:
+        other = conn.execute(select(Grid.id).where(Grid.community_id == head.community_id, Grid.id != head.grid_id)
+                             .limit(1)).scalar_one()
+    auth.update_user(engine, "gridhead1", now=NOW, by="leader", grid_id=other)
+    assert sessions.resume(engine, token, now=NOW) is None and auth.recheck(engine, head) is None
+    moved = auth.authenticate(engine, "gridhead1", PW, now=NOW)
+    assert moved.grid_id == other and moved.community_id == head.community_id
+    log = audit.read(engine, scope=ALL, action_prefix="user.update")
+    assert log["username"].tolist() == ["leader"] * 3 and "结束 1 个会话" in log["detail"].iloc[0]
+
+
+def test_a_change_made_straight_in_the_database_still_ends_the_session(engine):
+    staff = auth.authenticate(engine, "community1", PW, now=NOW)
+    token = sessions.start(engine, staff, now=NOW)
+    with engine.begin() as conn:
+        conn.execute(update(UserRow).where(UserRow.username == "community1").values(role="street_staff"))
+    assert sessions.resume(engine, token, now=NOW) is None
+    assert auth.recheck(engine, staff) is None
+
+
+def test_an_older_database_gets_the_session_table_on_first_start(engine):
+    LoginSession.__table__.drop(engine)
+    auth.ensure_admin(engine, now=NOW, password="admin-password-1")
+    token = sessions.start(engine, auth.authenticate(engine, "leader", PW, now=NOW), now=NOW)
+    assert sessions.resume(engine, token, now=NOW).username == "leader"

@@ -1,18 +1,20 @@
 """Who may see what, on both backends: each role's reach, and direct attempts outside it."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from geo import area, audit, auth, demo, indicators, layers, people, roles, tickets, visits
+from geo import area, audit, auth, demo, indicators, layers, people, roles, tickets, visits, workflow
 from geo import ticket_service as ts
-from geo.errors import NotFoundError
-from geo.schema import Community, Grid, Household, Ticket
+from geo.errors import NotFoundError, OutsideAreaError
+from geo.schema import AuditLog, Building, Community, Grid, Household, Ticket, TicketEvent, Visit
 
 NOW = datetime(2026, 11, 23, 9)
 PW = demo.DEMO_PASSWORD
+ALL = roles.WHOLE_STREET  # audit reads for the whole street (the tests' town has one)
 
 
 def login(engine, name: str) -> auth.User:
@@ -68,7 +70,7 @@ def test_a_grid_head_cannot_read_another_grids_people_by_any_parameter(engine):
     with pytest.raises(NotFoundError):
         visits.record(engine, worker, household_id=hh, visited_on=NOW.date(), now=NOW, note="x")
     assert visits.history(engine, scope=u.scope, grid_id=theirs).empty
-    assert audit.read(engine, action_prefix="household.reveal").empty  # a refused reveal leaves no trace of data
+    assert audit.read(engine, scope=ALL, action_prefix="household.reveal").empty  # a refused reveal leaves no trace
 
 
 def test_tickets_are_scoped_in_every_reader(engine):
@@ -105,6 +107,27 @@ def test_community_scope_reaches_tables_without_a_community_column(engine):
     assert people.households(engine, scope=nowhere, now=NOW).empty
 
 
+def test_the_audit_log_is_read_within_the_readers_street(engine):
+    leader, head = login(engine, "leader"), login(engine, "gridhead1")
+    people.reveal(engine, head, a_household(engine, head.grid_id), now=NOW)
+    with pytest.raises(auth.LoginError):
+        auth.authenticate(engine, "ghost", "bad-guess", now=NOW)
+    mine = audit.read(engine, scope=leader.scope)
+    assert {"auth.login", "household.reveal", "auth.fail"} <= set(mine["action"])
+    with engine.connect() as conn:
+        streets = set(conn.execute(select(Community.street_id)).scalars())
+    elsewhere = roles.Scope("street", street_id=max(streets) + 1)  # another street's leader
+    theirs = audit.read(engine, scope=elsewhere)
+    assert "household.reveal" not in set(theirs["action"]) and "auth.login" not in set(theirs["action"])
+    assert set(theirs["username"]) <= {"ghost", audit.SYSTEM}  # names of no area: unknown ones, the system
+    # the filter takes the bare login name, also for rows written as "display name(login)"
+    audit.record(engine, at=NOW, username=f"{head.display_name}({head.username})", action="ticket.accept",
+                 grid_id=head.grid_id)
+    assert set(audit.read(engine, scope=leader.scope, username="gridhead1")["action"]) == {
+        "auth.login", "household.reveal", "ticket.accept"}
+    assert audit.read(engine, scope=leader.scope, username="gridhead").empty
+
+
 def test_personal_data_is_masked_and_id_numbers_never_leave(engine):
     u = login(engine, "gridhead1")
     seen = people.households(engine, scope=u.scope, now=NOW)
@@ -117,7 +140,7 @@ def test_personal_data_is_masked_and_id_numbers_never_leave(engine):
     shown = people.reveal(engine, u, hid, now=NOW)
     assert all("id_number" not in r for r in shown["residents"])
     assert not any("*" in r["name"] for r in shown["residents"])
-    log = audit.read(engine, action_prefix="household.reveal")
+    log = audit.read(engine, scope=ALL, action_prefix="household.reveal")
     assert log[["username", "object_id", "grid_id"]].values.tolist() == [["gridhead1", hid, u.grid_id]]
     assert people.mask_name("张伟") == "张*" and people.mask_name("欧阳娜娜") == "欧***"
     assert people.mask_phone("13812341234") == "138****1234"
@@ -143,8 +166,42 @@ def test_a_visit_takes_the_household_off_the_to_visit_list_and_can_open_a_ticket
     assert hid in set(people.to_visit(engine, scope=w.scope, now=NOW + timedelta(days=31))["id"])
     made = ts.get(engine, v["ticket_id"], scope=w.scope)
     assert made["grid_id"] == w.grid_id and made["source"] == "patrol"
-    actions = audit.read(engine)["action"].tolist()
+    actions = audit.read(engine, scope=ALL)["action"].tolist()
     assert "visit.create" in actions and "ticket.report" in actions
+
+
+def test_a_visit_and_its_ticket_are_saved_together_or_not_at_all(engine):
+    w = login(engine, "gridworker1")
+    hid = int(people.to_visit(engine, scope=w.scope, now=NOW)["id"].iloc[0])
+    with engine.begin() as conn:  # the building's door 50 km off the street: its ticket cannot be routed
+        bid = conn.execute(select(Household.building_id).where(Household.id == hid)).scalar_one()
+        conn.execute(update(Building).where(Building.id == bid).values(entrance_lon=Building.entrance_lon + 0.5))
+    before = _counts(engine)
+    with pytest.raises(OutsideAreaError):
+        visits.record(engine, w, household_id=hid, visited_on=NOW.date(), now=NOW, note="楼道堆物",
+                      ticket={"category": "safety_hazard", "description": "楼道堆放杂物"})
+    assert _counts(engine) == before  # no visit, no ticket, no audit row: a retry cannot double it
+    assert hid in set(people.to_visit(engine, scope=w.scope, now=NOW)["id"])
+    v = visits.record(engine, w, household_id=hid, visited_on=NOW.date(), now=NOW, note="楼道堆物")
+    assert _counts(engine)["visit"] == before["visit"] + 1 and v["ticket_id"] is None
+    log = audit.read(engine, scope=ALL, action_prefix="visit.")
+    assert log["detail"].tolist() == [f"走访 {NOW:%Y-%m-%d}"]
+
+
+def test_the_visit_row_names_its_ticket_in_the_audit_log(engine):
+    w = login(engine, "gridworker1")
+    hid = int(people.to_visit(engine, scope=w.scope, now=NOW)["id"].iloc[0])
+    v = visits.record(engine, w, household_id=hid, visited_on=NOW.date(), now=NOW, note="燃气管老化",
+                      ticket={"category": "safety_hazard", "description": "燃气管老化需更换"})
+    assert visits.history(engine, scope=w.scope, household_id=hid)["ticket_id"].tolist()[0] == v["ticket_id"]
+    log = audit.read(engine, scope=ALL, action_prefix="visit.")
+    assert log["detail"].iloc[0].endswith(f"工单 {v['ticket_code']}")
+
+
+def _counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t.__tablename__: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (Visit, Ticket, TicketEvent, AuditLog)}
 
 
 def test_every_ticket_change_is_in_the_audit_log(engine):
@@ -154,9 +211,28 @@ def test_every_ticket_change_is_in_the_audit_log(engine):
     new = ts.report(engine, category="water", description="整栋楼停水", lon=hh["lon"], lat=hh["lat"], now=NOW)
     ts.act(engine, new["id"], "accept", tickets.Actor(u.label, roles.workflow_role(u.role)),
            expected_version=1, now=NOW, scope=u.scope)
-    log = audit.read(engine, action_prefix="ticket.")
+    log = audit.read(engine, scope=ALL, action_prefix="ticket.")
     assert log["action"].tolist() == ["ticket.accept", "ticket.report"]
     assert log["username"].iloc[0] == u.label and set(log["object_id"]) == {new["id"]}
+
+
+def test_demo_grid_heads_have_open_tickets_and_households_to_visit(engine):
+    for name in ("gridhead1", "gridhead2", "gridworker1", "gridworker2", "party1", "party2"):
+        u = login(engine, name)
+        assert len(ts.query(engine, now=NOW, scope=u.scope, open_only=True)) > 0, name
+        assert len(people.to_visit(engine, scope=u.scope, now=NOW)) > 0, name
+
+
+@pytest.mark.slow
+def test_in_the_full_demo_every_grid_head_answers_for_the_busiest_grid_of_their_community():
+    town = demo.generate(now=NOW)
+    open_in = Counter(t["grid_id"] for t in town["ticket"] if t["state"] in workflow.OPEN_STATES)
+    community_of = {g["id"]: g["community_id"] for g in town["grid"]}
+    heads = [u for u in town["app_user"] if u["role"] == "grid_head"]
+    assert len(heads) == 8
+    for u in heads:
+        assert open_in[u["grid_id"]] >= 1, u["username"]
+        assert open_in[u["grid_id"]] == max(n for g, n in open_in.items() if community_of[g] == u["community_id"])
 
 
 def test_page_access_table():

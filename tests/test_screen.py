@@ -111,6 +111,11 @@ def tiny_town() -> dict[str, list[dict]]:
           (9, NOW - D - 3 * H, "report", "reported")]
     town["ticket_event"] = [dict(id=i, ticket_id=t, at=at, actor="a", actor_role="grid", action=a,
                                  from_state=None, to_state=s) for i, (t, at, a, s) in enumerate(ev, start=1)]
+    # the users the page tests sign in as: the app re-reads the signed-in user's row on every run
+    town["app_user"] = [dict(id=1, username="screen", password_hash="-", role="screen", display_name="大屏",
+                             street_id=1, active=True),
+                        dict(id=2, username="gw", password_hash="-", role="grid_worker", display_name="网格员",
+                             street_id=1, community_id=1, grid_id=1, active=True)]
     return town
 
 
