@@ -52,9 +52,10 @@ pages_here = [(key, path, icon) for key, path, icon in PAGES if (settings.ROOT /
 if user is None:
     # Every page's address leads to the sign-in form: a bookmark or a reload of /tickets signs in
     # there (no "Page not found"), and after signing in the same address opens the page itself.
-    login = st.Page("pages/login.py", title=i18n.t("nav.login", lang), icon="🔑", url_path="login", default=True)
+    # (A default page answers at "/" only, so /login needs a door of its own like every other address.)
+    login = st.Page("pages/login.py", title=i18n.t("nav.login", lang), icon="🔑", url_path="signin", default=True)
     doors = [st.Page("pages/login.py", title=i18n.t("nav.login", lang), icon="🔑", url_path=key,
-                     visibility="hidden") for key, _, _ in pages_here]
+                     visibility="hidden") for key, _, _ in [*pages_here, ("login", "", "")]]
     nav = st.navigation([login, *doors], position="hidden")
     common.open_asked_page({"login": login, **{page.url_path: page for page in doors}})
     nav.run()
@@ -67,8 +68,13 @@ else:
             st.rerun()
     available = {key for key, _, _ in pages_here if user.may_see(key)}
     home = roles.home_page(user.role, available)
-    pages = {key: st.Page(path, title=i18n.t(f"nav.{key}", lang), icon=icon, url_path=key, default=key == home)
+    pages = {key: st.Page(path, title=i18n.t(f"nav.{key}", lang), icon=icon, url_path=key)
              for key, path, icon in pages_here if key in available}
+
+    def go_home() -> None:
+        """"/" opens the role's home page under its own address: a default page answers at "/"
+        only, so /screen on a wall whose home it is would otherwise be "Page not found"."""
+        st.switch_page(pages[home], query_params=st.query_params.to_dict())
 
     def refused() -> None:
         """A page the role may not open, asked for by its address: said so, nothing of it runs."""
@@ -82,11 +88,14 @@ else:
               for key, _, _ in pages_here if key not in available]
     hidden.append(st.Page(signed_in_already, title=i18n.t("nav.login", lang), url_path="login",
                           visibility="hidden"))
+    hidden.append(st.Page(go_home, title=i18n.t(f"nav.{home}", lang), url_path="home", default=True,
+                          visibility="hidden"))
     if st.session_state.get("clock_minute") != common.minute_key():  # ticket escalations that fell due,
         st.session_state["clock_minute"] = common.minute_key()  # whole street, whichever page loads
         ticket_service.escalate_due(common.engine(), common.now())
     nav = st.navigation([*pages.values(), *hidden])
     common.open_asked_page({**{page.url_path: page for page in hidden}, **pages})
     if st.session_state.pop(common.JUST_SIGNED_IN, False) and not any(nav is p for p in pages.values()):
-        st.switch_page(pages[home])  # asked for a page the role may not open (or none): the role's home
+        # asked for a page the role may not open (or none): the role's home, keeping the query
+        st.switch_page(pages[home], query_params=st.query_params.to_dict())
     nav.run()

@@ -201,10 +201,13 @@ def test_normal_view_and_a_drilled_down_community(wall_server, _browser, tmp_pat
     context, page = _wall(_browser, width, height)
     try:
         _open(page, f"{wall_server}/screen?token={TOKEN}")
-        label = page.locator("[data-testid='stSidebar'] [data-testid='stWidgetLabel']").first
+        picker = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(has_text="范围")
+        label = picker.locator("[data-testid='stWidgetLabel']").first
+        label.wait_for(timeout=60_000)
         assert label.inner_text() == "范围" and label.is_visible()
         colour, background = page.evaluate("""() => {
-            const l = document.querySelector('[data-testid=stSidebar] [data-testid=stWidgetLabel] p');
+            const l = [...document.querySelectorAll('[data-testid=stSidebar] [data-testid=stWidgetLabel] p')]
+                .find(p => p.innerText.trim() === '范围');
             const bg = getComputedStyle(document.querySelector('[data-testid=stSidebar]')).backgroundColor;
             return [getComputedStyle(l).color, bg]; }""")
         assert _contrast(colour, background) >= 4.5, (colour, background)  # WCAG AA
@@ -212,7 +215,9 @@ def test_normal_view_and_a_drilled_down_community(wall_server, _browser, tmp_pat
         assert doc <= height + 2 and main <= visible + 2, (doc, main, visible)
         page.screenshot(path=str(shot_dir(tmp_path) / f"screen_normal_{width}x{height}.png"))
         # drill down: pick the third community in the sidebar
-        page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+        print("INERT", page.evaluate("() => [...document.querySelectorAll('[inert]')].map(e => e.tagName + ' ' + (e.getAttribute('data-testid')||'') + ' ' + String(e.className).slice(0,60) + ' ' + e.innerText.slice(0,80))"))
+        page.screenshot(path="/tmp/shots/before_click.png")
+        picker.get_by_role("combobox").first.click()
         option = page.locator("[role='option']").nth(3)
         name = option.inner_text()
         option.click()
