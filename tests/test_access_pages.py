@@ -276,6 +276,10 @@ def test_an_account_whose_area_holds_no_grid_is_told_so(app, town_url, steady):
 
 
 def test_the_figures_count_what_the_core_counts(app, town_url, steady):
+    engine = store.make_engine(town_url)
+    mine = auth.authenticate(engine, "gridworker1", PW, now=settings.now()).scope.grid_id
+    spot = store.read_layer(engine, Grid, where=Grid.id == mine).geometry.iloc[0].representative_point()
+    ts.report(engine, category="water", description="楼道水管漏水", lon=spot.x, lat=spot.y, now=settings.now())
     at = as_user(app, town_url, "gridworker1")
     assert [m.label for m in at.metric][:4] == ["户数", "人口", "待走访", "在办工单"]
     engine, user = store.make_engine(town_url), at.session_state["user"]
