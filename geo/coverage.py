@@ -55,6 +55,8 @@ class Plan:
     fac_xy: np.ndarray = field(repr=False)
     fac_snap: network.Snapped = field(repr=False)
     snap_m: float = network.SNAP_M
+    crs: str = settings.METRIC_CRS  # the metric CRS of every measurement (UTM zone of the data)
+    filled_doors: np.ndarray = field(default_factory=lambda: np.empty(0, int))  # ids, door from footprint
 
     @property
     def unreachable_doors(self) -> np.ndarray:
@@ -123,10 +125,12 @@ def build_plan(frames: dict[str, gpd.GeoDataFrame], *, roads: gpd.GeoDataFrame |
     if "elderly_alone" not in b:
         b["elderly_alone"] = 0
     b = gpd.GeoDataFrame(b, geometry="geometry", crs=frames["buildings"].crs).reset_index(drop=True)
-    graph = network.graph_from_lines(roads if roads is not None else frames["roads"], join_m=join_m)
-    door_xy = np.c_[projection.lonlat_to_metric(b["entrance_lon"], b["entrance_lat"])]
+    b, filled = _fill_entrances(b)
+    crs = projection.metric_crs_for(b)
+    graph = network.graph_from_lines(roads if roads is not None else frames["roads"], join_m=join_m, crs=crs)
+    door_xy = np.c_[projection.lonlat_to_metric(b["entrance_lon"], b["entrance_lat"], crs=crs)]
     f = frames["facilities"].reset_index(drop=True)
-    fm = projection.to_metric(f, what="facilities")
+    fm = projection.to_metric(f, what="facilities", crs=crs)
     fac_xy = shapely.get_coordinates(fm.geometry.values) if len(f) else np.empty((0, 2))
     street = frames.get("street")
     areas = {"grid": grid, "community": comm,
@@ -135,7 +139,24 @@ def build_plan(frames: dict[str, gpd.GeoDataFrame], *, roads: gpd.GeoDataFrame |
     return Plan(buildings=b, facilities=f, areas=areas, roads=frames.get("roads", empty),
                 cameras=frames.get("cameras", empty), graph=graph, door_xy=door_xy,
                 doors=network.snap_points(graph, *door_xy.T, snap_m=snap_m), fac_xy=fac_xy,
-                fac_snap=network.snap_points(graph, *fac_xy.T, snap_m=snap_m), snap_m=snap_m)
+                fac_snap=network.snap_points(graph, *fac_xy.T, snap_m=snap_m), snap_m=snap_m,
+                crs=crs, filled_doors=filled)
+
+
+def _fill_entrances(b: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Buildings whose entrance is missing get one from their footprint (a point
+    inside it), so one bad row cannot knock the others out; their ids are returned
+    so the page can say so."""
+    lon = pd.to_numeric(b["entrance_lon"], errors="coerce").to_numpy(float, copy=True)
+    lat = pd.to_numeric(b["entrance_lat"], errors="coerce").to_numpy(float, copy=True)
+    bad = ~(np.isfinite(lon) & np.isfinite(lat))
+    has_shape = b.geometry.notna().to_numpy() & ~b.geometry.is_empty.to_numpy()
+    fill = bad & has_shape
+    if fill.any():
+        inside = shapely.point_on_surface(b.geometry.values[fill])
+        lon[fill], lat[fill] = shapely.get_x(inside), shapely.get_y(inside)
+    b = b.assign(entrance_lon=lon, entrance_lat=lat)
+    return b, b["id"].to_numpy()[fill]
 
 
 # --------------------------------------------------------------------------- questions
@@ -167,7 +188,7 @@ def _sources(plan: Plan, ftype: str, sc: Scenario) -> tuple[np.ndarray, network.
     xy, snap = plan.fac_xy[keep], plan.fac_snap.subset(keep)
     new = [(lon, lat) for lon, lat, t in sc.added if t == ftype]
     if new:
-        nx_, ny_ = projection.lonlat_to_metric(*np.array(new).T)
+        nx_, ny_ = projection.lonlat_to_metric(*np.array(new).T, crs=plan.crs)
         xy = np.vstack([xy, np.c_[nx_, ny_]])
         snap = network.Snapped.concat([snap, network.snap_points(plan.graph, nx_, ny_, snap_m=plan.snap_m)])
     return xy, snap
@@ -182,9 +203,12 @@ def door_distances(plan: Plan, ftype: str, method: str, sc: Scenario = Scenario(
     if not len(xy):
         return np.full(len(plan.buildings), np.inf)
     if method == "straight":
-        doors = shapely.points(plan.door_xy)
-        _, fi = shapely.STRtree(shapely.points(xy)).query_nearest(doors, all_matches=False)
-        d = np.hypot(*(plan.door_xy - xy[fi]).T) if len(fi) == len(doors) else np.full(len(doors), np.inf)
+        # only doors with a place: a missing one (NaN) stays inf instead of shifting the rest
+        d = np.full(len(plan.buildings), np.inf)
+        ok = np.flatnonzero(np.isfinite(plan.door_xy).all(axis=1))
+        di, fi = shapely.STRtree(shapely.points(xy)).query_nearest(shapely.points(plan.door_xy[ok]),
+                                                                   all_matches=False)
+        d[ok[di]] = np.hypot(*(plan.door_xy[ok[di]] - xy[fi]).T)
         return np.where(d <= reach, d, np.inf)
     d = network.distances_to_points(plan.graph, snap, plan.doors, limit=reach)
     return np.where(d <= reach, d, np.inf)
@@ -271,7 +295,7 @@ class CoverageResult:
             geoms.append(geom)
             rows.append({"type": ftype, "reach_m": reach, "method": self.method, "facilities": len(xy),
                          "area_km2": round(geom.area / 1e6, 3)})
-        out = gpd.GeoDataFrame(rows, geometry=geoms, crs=settings.METRIC_CRS)
+        out = gpd.GeoDataFrame(rows, geometry=geoms, crs=self.plan.crs)
         return projection.to_storage(out) if len(out) else out.set_crs(settings.STORAGE_CRS, allow_override=True)
 
 
@@ -324,7 +348,8 @@ def camera_sectors(cameras: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None
     need = {"heading", "fov", "range_m"} - set(cameras.columns)
     if need:
         raise ValidationError(f"cameras lack column(s) {sorted(need)}")
-    cams = projection.to_metric(cameras, what="cameras")
+    crs = projection.metric_crs_for(cameras)
+    cams = projection.to_metric(cameras, what="cameras", crs=crs)
     if online_only and "status" in cams:
         cams = cams[cams["status"] == "online"]
     cams = cams[cams["range_m"].fillna(0) > 0].reset_index(drop=True)
@@ -339,8 +364,8 @@ def camera_sectors(cameras: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None
     ring = np.concatenate([xy[:, None, :], arc, xy[:, None, :]], axis=1)
     sectors = shapely.polygons(ring)
     if buildings is not None and len(buildings):
-        sectors = _minus_shadows(sectors, xy, r, projection.to_metric(buildings, what="buildings"))
-    out = gpd.GeoDataFrame(cams.drop(columns="geometry"), geometry=sectors, crs=settings.METRIC_CRS)
+        sectors = _minus_shadows(sectors, xy, r, projection.to_metric(buildings, what="buildings", crs=crs))
+    out = gpd.GeoDataFrame(cams.drop(columns="geometry"), geometry=sectors, crs=crs)
     out["area_m2"] = out.geometry.area.round(1)
     return projection.to_storage(out)
 
@@ -371,8 +396,9 @@ def _minus_shadows(sectors: np.ndarray, xy: np.ndarray, r: np.ndarray,
 def camera_road_coverage(sectors: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, *,
                          min_blind_m: float = MIN_BLIND_M) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Road length seen by cameras per road class, and the blind stretches (≥ ``min_blind_m``)."""
-    rm = projection.to_metric(roads, what="roads")
-    seen = shapely.union_all(projection.to_metric(sectors, what="sectors").geometry.values) \
+    crs = projection.metric_crs_for(roads)
+    rm = projection.to_metric(roads, what="roads", crs=crs)
+    seen = shapely.union_all(projection.to_metric(sectors, what="sectors", crs=crs).geometry.values) \
         if len(sectors) else shapely.Polygon()
     inside = shapely.intersection(rm.geometry.values, seen)
     kind = rm["kind"] if "kind" in rm else pd.Series("road", index=rm.index)
@@ -382,7 +408,7 @@ def camera_road_coverage(sectors: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, *,
     table["share"] = table["seen_m"] / table["length_m"].where(table["length_m"] > 0)
     name = rm["name"] if "name" in rm else pd.Series(None, index=rm.index, dtype=object)
     blind = gpd.GeoDataFrame({"kind": kind.to_numpy(), "name": name.to_numpy()},
-                             geometry=shapely.difference(rm.geometry.values, seen), crs=settings.METRIC_CRS)
+                             geometry=shapely.difference(rm.geometry.values, seen), crs=crs)
     blind = blind.explode(index_parts=False)
     blind = blind[blind.geometry.length >= min_blind_m]
     blind["length_m"] = blind.geometry.length.round(1)

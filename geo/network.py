@@ -184,12 +184,14 @@ def levels_of(lines: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def graph_from_lines(lines: gpd.GeoDataFrame, *, join_m: float = JOIN_M,
-                     precision_m: float = PRECISION_M) -> WalkGraph:
-    """Build the walking graph from lines (any CRS; measured in settings.METRIC_CRS)."""
+                     precision_m: float = PRECISION_M, crs: str | None = None) -> WalkGraph:
+    """Build the walking graph from lines (any CRS), measured in ``crs``
+    (default: the UTM zone of the lines, projection.metric_crs_for)."""
     lines = _check_lines(lines, what="roads")
     if join_m < 0:
         raise ValidationError(f"join_m must be ≥ 0, got {join_m}")
-    m = projection.to_metric(lines, what="roads")
+    crs = crs or projection.metric_crs_for(lines)
+    m = projection.to_metric(lines, what="roads", crs=crs)
     m = m.assign(_level=levels_of(m)).explode(index_parts=False)
     m = m[~m.geometry.is_empty & m.geometry.notna()]
     if not len(m):
@@ -214,10 +216,10 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, join_m: float = JOIN_M,
     length = np.hypot(*(xy[v] - xy[u]).T)
     if join_m > 0:
         xy, u, v, length, seg_level = _join_dangles(xy, u, v, length, seg_level, join_m)
-    return _assemble(xy, u, v, length, seg_level)
+    return _assemble(xy, u, v, length, seg_level, crs)
 
 
-def _assemble(xy, u, v, length, level) -> WalkGraph:
+def _assemble(xy, u, v, length, level, crs: str) -> WalkGraph:
     """Deduplicate parallel edges (keep the shortest) and make the CSR matrix and index."""
     lo, hi = np.minimum(u, v), np.maximum(u, v)
     order = np.lexsort((length, hi, lo))
@@ -231,7 +233,7 @@ def _assemble(xy, u, v, length, level) -> WalkGraph:
     piece_length = np.bincount(comp[u], weights=length, minlength=n_comp)
     segments = shapely.linestrings(np.stack([xy[u], xy[v]], axis=1))
     return WalkGraph(xy=xy, u=u, v=v, length=length, level=level, matrix=matrix, component=comp,
-                     piece_length=piece_length, segments=segments, tree=shapely.STRtree(segments))
+                     piece_length=piece_length, segments=segments, tree=shapely.STRtree(segments), crs=crs)
 
 
 def _join_dangles(xy, u, v, length, level, join_m):
@@ -295,7 +297,7 @@ def graph_from_network_and_points(graph: WalkGraph, points: Snapped) -> tuple[Wa
                                                 points.edge[ok], points.pos[ok])
     ids = np.full(len(points), -1)
     ids[ok] = new
-    return _assemble(xy, u, v, length, level), ids
+    return _assemble(xy, u, v, length, level, graph.crs), ids
 
 
 # --------------------------------------------------------------------------- snapping
@@ -304,8 +306,11 @@ def snap_points(graph: WalkGraph, x, y, *, snap_m: float = SNAP_M,
                 min_piece_m: float = MIN_PIECE_M) -> Snapped:
     """Place metric points on their nearest edge within ``snap_m`` (else unreachable).
 
-    Edges on pieces shorter than ``min_piece_m`` are skipped, so a stray
-    fragment next to a door does not capture it and cut it off.
+    Ground-level edges come first: a door or a facility stands on the ground, so a
+    bridge or tunnel passing over it (often nearer in plan than the street below)
+    is taken only when no ground edge lies within ``snap_m``. Edges on pieces
+    shorter than ``min_piece_m`` are skipped, so a stray fragment next to a door
+    does not capture it and cut it off.
     """
     if snap_m <= 0:
         raise ValidationError(f"snap_m must be positive, got {snap_m}")
@@ -316,25 +321,25 @@ def snap_points(graph: WalkGraph, x, y, *, snap_m: float = SNAP_M,
         return Snapped(edge, pos, access)
     pts = shapely.points(np.c_[x, y])
     usable = graph.piece_length[graph.component[graph.u]] >= min_piece_m
-    tree = graph.tree
-    if not usable.all():
-        if not usable.any():
-            return Snapped(edge, pos, access)
-        keep = np.flatnonzero(usable)
-        tree = shapely.STRtree(graph.segments[keep])
-    good = np.isfinite(x) & np.isfinite(y)
-    pi, ei = tree.query_nearest(pts[good], max_distance=snap_m, all_matches=False)
-    pi = np.flatnonzero(good)[pi]
-    if not usable.all():
-        ei = keep[ei]
-    edge[pi] = ei
+    todo = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    for mask in (usable & (graph.level == 0), usable & (graph.level != 0)):
+        if not len(todo) or not mask.any():
+            continue
+        keep = np.flatnonzero(mask)
+        tree = graph.tree if len(keep) == graph.n_edges else shapely.STRtree(graph.segments[keep])
+        pi, ei = tree.query_nearest(pts[todo], max_distance=snap_m, all_matches=False)
+        pi, ei = todo[pi], keep[ei]
+        edge[pi] = ei
+        todo = np.setdiff1d(todo, pi)
+    pi = np.flatnonzero(edge >= 0)
+    ei = edge[pi]
     access[pi] = shapely.distance(pts[pi], graph.segments[ei])
     pos[pi] = shapely.line_locate_point(graph.segments[ei], pts[pi])
     return Snapped(edge, pos, access)
 
 
 def snap_lonlat(graph: WalkGraph, lon, lat, **kw) -> Snapped:
-    x, y = projection.lonlat_to_metric(lon, lat)
+    x, y = projection.lonlat_to_metric(lon, lat, crs=graph.crs)
     return snap_points(graph, x, y, **kw)
 
 

@@ -114,8 +114,9 @@ class _Covering:
                 raise ValidationError(f"{what} must be points (doors, sites), got {sorted(kinds)}")
         if weights_col is not None and weights_col not in demand:
             raise ValidationError(f"demand has no column {weights_col!r}")
-        dxy = shapely.get_coordinates(projection.to_metric(demand).geometry.values)
-        sxy = shapely.get_coordinates(projection.to_metric(sites).geometry.values)
+        crs = graph.crs if graph is not None else projection.metric_crs_for(demand)
+        dxy = shapely.get_coordinates(projection.to_metric(demand, crs=crs).geometry.values)
+        sxy = shapely.get_coordinates(projection.to_metric(sites, crs=crs).geometry.values)
         cost = pair_costs(dxy, sxy, service_radius, graph=graph)
         w = demand[weights_col].to_numpy(float) if weights_col else None
         return cls.from_cost_matrix(cost, service_radius, w, **kw)
@@ -262,9 +263,9 @@ def candidates(plan: coverage.Plan, kind: str, *, points: list[tuple[float, floa
     else:
         if not points:
             raise ValidationError("no candidate points given")
-        xy = np.c_[projection.lonlat_to_metric(*np.asarray(points, float).T)]
+        xy = np.c_[projection.lonlat_to_metric(*np.asarray(points, float).T, crs=plan.crs)]
         label = [f"候选点 {i + 1}" for i in range(len(xy))]
-    lon, lat = projection.metric_to_lonlat(*np.asarray(xy).T)
+    lon, lat = projection.metric_to_lonlat(*np.asarray(xy).T, crs=plan.crs)
     return gpd.GeoDataFrame({"label": label}, geometry=gpd.points_from_xy(lon, lat), crs=settings.STORAGE_CRS)
 
 
@@ -295,7 +296,7 @@ def plan_sites(plan: coverage.Plan, ftype: str, k: int, *, cands: gpd.GeoDataFra
     if len(cands) == 0:
         raise ValidationError("no candidate sites")
     reach = scenario.reach_of(ftype)
-    sxy = shapely.get_coordinates(projection.to_metric(cands, what="candidates").geometry.values)
+    sxy = shapely.get_coordinates(projection.to_metric(cands, what="candidates", crs=plan.crs).geometry.values)
     if method == "walking":
         s = network.snap_points(plan.graph, *sxy.T, snap_m=plan.snap_m)
         cost = network.reach_pairs(plan.graph, s, plan.doors.subset(need), limit=reach)

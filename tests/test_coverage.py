@@ -89,6 +89,34 @@ def test_bridge_over_a_road_is_not_a_junction():
     assert dist(layered, [(100, -100)], [(150, 2)])[0] == pytest.approx(352)
 
 
+def test_door_under_a_bridge_snaps_to_the_street_below():
+    # Street along y = 0, facility at its west end. A bridge (layer 1) crosses above
+    # at x = 150 with no junction. The door at (152, 10) is 2 m from the bridge in
+    # plan but stands on the ground: it snaps to the street 10 m away, walk 152 + 10.
+    roads = lines([(0, 0), (300, 0)], [(150, -200), (150, 200)], layer=["0", "1"])
+    g = network.graph_from_lines(roads)
+    s = snap(g, (152, 10))
+    assert g.level[s.edge[0]] == 0 and s.access[0] == pytest.approx(10)
+    assert dist(g, [(0, 0)], [(152, 10)])[0] == pytest.approx(162)
+    # with no ground edge within reach of the snap, the bridge is still taken
+    far = snap(g, (152, 180))
+    assert g.level[far.edge[0]] == 1 and far.access[0] == pytest.approx(2)
+
+
+def test_graph_measures_in_the_utm_zone_of_its_data():
+    # A 1,000 m (geodesic) east-west street in Beijing (116.4°E, UTM 50N). Measured in
+    # the demo's fixed 48N it would come out ~1.2 % long; in its own zone within 0.1 %.
+    from pyproj import Geod
+
+    lon1, lat1, _ = Geod(ellps="WGS84").fwd(116.40, 39.90, 90.0, 1000.0)
+    road = gpd.GeoDataFrame(geometry=[LineString([(116.40, 39.90), (lon1, lat1)])], crs=settings.STORAGE_CRS)
+    g = network.graph_from_lines(road)
+    assert g.crs == "EPSG:32650"
+    assert g.length.sum() == pytest.approx(1000.0, rel=1e-3)
+    assert projection.metric_crs_for(lines([(0, 0), (10, 0)])) == settings.METRIC_CRS  # the demo's zone
+    assert projection.utm_crs(-70.6, -33.4) == "EPSG:32719"  # south of the equator
+
+
 def test_near_miss_dead_end_is_joined_within_join_m():
     roads = lines([(0, 0), (100, 0)], [(50, 0.8), (50, 200)])
     joined = network.graph_from_lines(roads)
@@ -177,12 +205,11 @@ def _gdf(rows, geoms):
     return projection.to_storage(m)
 
 
-@pytest.fixture(scope="module")
-def tiny_plan():
+def _tiny_frames() -> dict[str, gpd.GeoDataFrame]:
     """A 1 km street; doors at x = 100, 250, 400, 900 on it; one door far off any road.
 
     Residents 100/200/300/400/50, elderly alone 2/1/0/5/1. Grid 1 holds x ≤ 500.
-    All five required types stand at x = 0; a second market at x = 1000.
+    Every required type stands at x = 0; a second market at x = 1000.
     """
     doors = [(100, 0), (250, 0), (400, 0), (900, 0), (500, 400)]
     lon, lat = _ll(*np.array(doors).T)
@@ -198,9 +225,46 @@ def tiny_plan():
     comm = _gdf({"id": [1], "street_id": [1], "name": ["测试社区"]}, [box(-10, -50, 1010, 500)])
     street = _gdf({"id": [1], "name": ["测试街道"]}, [box(-10, -50, 1010, 500)])
     roads = projection.to_storage(lines([(0, 0), (1000, 0)], kind=["street"]))
-    frames = {"buildings": b, "facilities": fac, "grid": grids, "community": comm, "street": street,
-              "roads": roads}
-    return coverage.build_plan(frames)
+    return {"buildings": b, "facilities": fac, "grid": grids, "community": comm, "street": street,
+            "roads": roads}
+
+
+@pytest.fixture(scope="module")
+def tiny_plan():
+    return coverage.build_plan(_tiny_frames())
+
+
+def test_a_missing_entrance_is_filled_from_the_footprint_and_spoils_nothing():
+    frames = _tiny_frames()
+    frames["buildings"].loc[frames["buildings"]["id"] == 2, ["entrance_lon", "entrance_lat"]] = np.nan
+    plan = coverage.build_plan(frames)
+    for method in coverage.METHODS:
+        assert covered(plan, "service_station", method) == 100 + 200  # 300 m reach, as before
+    # the door comes from inside the footprint (x 245–255, y 0–10), and the plan says so
+    x, y = plan.door_xy[1] - [X0, Y0]
+    assert 245 <= x <= 255 and 0 <= y <= 10
+    assert plan.filled_doors.tolist() == [2]
+    # and a door with neither entrance nor footprint is left out alone, not everyone with it
+    frames["buildings"].loc[frames["buildings"]["id"] == 2, "geometry"] = None
+    plan = coverage.build_plan(frames)
+    assert plan.filled_doors.tolist() == []
+    assert covered(plan, "service_station", "straight") == 100
+    assert covered(plan, "service_station", "walking") == 100
+
+
+def test_plan_measures_in_its_own_utm_zone(tiny_plan):
+    assert tiny_plan.crs == settings.METRIC_CRS  # Pengzhou: UTM 48N, the demo's zone
+    # The same street moved 12.5° east (Beijing's longitude, UTM 50N): a shift in longitude
+    # keeps every distance on the ellipsoid. Door B is 250 m from the station; in 48N it
+    # would measure ~253 m and fall outside a 252 m reach.
+    frames = _tiny_frames()
+    for k, g in frames.items():
+        frames[k] = g.set_geometry(g.translate(xoff=12.5))
+    frames["buildings"]["entrance_lon"] += 12.5
+    plan = coverage.build_plan(frames)
+    assert plan.crs == "EPSG:32650" and plan.graph.crs == "EPSG:32650"
+    assert covered(plan, "service_station", "walking", reach=(("service_station", 252.0),)) == 300
+    assert covered(plan, "service_station", "straight", reach=(("service_station", 252.0),)) == 300
 
 
 def covered(plan, target, method="walking", **sc):
