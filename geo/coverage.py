@@ -136,7 +136,7 @@ def build_plan(frames: dict[str, gpd.GeoDataFrame], *, roads: gpd.GeoDataFrame |
     areas = {"grid": grid, "community": comm,
              "street": street[["id", "name", "geometry"]] if street is not None else comm.iloc[:0]}
     empty = gpd.GeoDataFrame(geometry=[], crs=settings.STORAGE_CRS)
-    return Plan(buildings=b, facilities=f, areas=areas, roads=frames.get("roads", empty),
+    return Plan(buildings=b, facilities=f, areas=areas, roads=roads if roads is not None else frames.get("roads", empty),
                 cameras=frames.get("cameras", empty), graph=graph, door_xy=door_xy,
                 doors=network.snap_points(graph, *door_xy.T, snap_m=snap_m), fac_xy=fac_xy,
                 fac_snap=network.snap_points(graph, *fac_xy.T, snap_m=snap_m), snap_m=snap_m,

@@ -349,6 +349,20 @@ def test_new_site_planning_on_the_tiny_street(tiny_plan):
     assert sp.lscp.n_sites == 1 and sp.uncovered_residents == 750  # door 5 has no road
 
 
+def test_intersection_candidates_are_street_corners_not_footway_ends():
+    # A street along y = 0 crossed by another at x = 500; a footway from a door meets the
+    # street at x = 200 (a T in the graph, but no corner anyone would build on).
+    roads = projection.to_storage(lines([(0, 0), (1000, 0)], [(500, -300), (500, 300)], [(200, 0), (200, 30)],
+                                        kind=["street", "street", "footway"]))
+    frames = _tiny_frames() | {"roads": roads}
+    plan = coverage.build_plan(frames)
+    assert len(plan.graph.intersections()) == 2
+    cands = siting.candidates(plan, "intersections").to_crs(settings.METRIC_CRS)
+    assert len(cands) == 1
+    assert (cands.geometry.x.iloc[0] - X0, cands.geometry.y.iloc[0] - Y0) == (pytest.approx(500, abs=0.01),
+                                                                              pytest.approx(0, abs=0.01))
+
+
 # --------------------------------------------------------------------------- cameras
 
 def test_camera_view_is_shadowed_by_a_building():
