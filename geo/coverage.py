@@ -25,7 +25,9 @@ from sqlalchemy import Engine, func, select
 
 from geo import catalogue, network, projection, settings, store
 from geo.errors import ValidationError
-from geo.schema import Building, Camera, Community, Facility, Grid, Household, Resident, Road, Street
+from geo.schema import (
+    Building, Camera, Community, Facility, Grid, Household, OpenSpace, Resident, Road, Street,
+)
 
 #: The pseudo-type meaning "every type of catalogue.required_types()".
 REQUIRED = "required"
@@ -56,6 +58,7 @@ class Plan:
     fac_snap: network.Snapped = field(repr=False)
     snap_m: float = network.SNAP_M
     crs: str = settings.METRIC_CRS  # the metric CRS of every measurement (UTM zone of the data)
+    open_spaces: gpd.GeoDataFrame | None = None  # parks, squares, vacant lots (lon-lat polygons)
     filled_doors: np.ndarray = field(default_factory=lambda: np.empty(0, int))  # ids, door from footprint
 
     @property
@@ -79,6 +82,7 @@ def load_frames(engine: Engine) -> dict[str, gpd.GeoDataFrame]:
         "facilities": store.read_layer(engine, Facility, columns=["id", "type", "name", "community_id", "geom"]),
         "roads": store.read_layer(engine, Road),
         "cameras": store.read_layer(engine, Camera),
+        "open_spaces": store.read_layer(engine, OpenSpace),
         "street": store.read_layer(engine, Street),
         "community": store.read_layer(engine, Community),
         "grid": store.read_layer(engine, Grid),
@@ -102,6 +106,7 @@ def frames_from_town(town: dict[str, list[dict]]) -> dict[str, gpd.GeoDataFrame]
     b["elderly_alone"] = b["id"].map(alone).fillna(0).astype(int)
     return {"buildings": b, "facilities": gdf(town["facility"], ["id", "type", "name", "community_id"]),
             "roads": gdf(town["road"]), "cameras": gdf(town["camera"]), "street": gdf(town["street"]),
+            "open_spaces": gdf(town.get("open_space", [])) if town.get("open_space") else None,
             "community": gdf(town["community"]), "grid": gdf(town["grid"])}
 
 
@@ -140,7 +145,7 @@ def build_plan(frames: dict[str, gpd.GeoDataFrame], *, roads: gpd.GeoDataFrame |
                 cameras=frames.get("cameras", empty), graph=graph, door_xy=door_xy,
                 doors=network.snap_points(graph, *door_xy.T, snap_m=snap_m), fac_xy=fac_xy,
                 fac_snap=network.snap_points(graph, *fac_xy.T, snap_m=snap_m), snap_m=snap_m,
-                crs=crs, filled_doors=filled)
+                crs=crs, filled_doors=filled, open_spaces=frames.get("open_spaces"))
 
 
 def _fill_entrances(b: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, np.ndarray]:
@@ -415,14 +420,37 @@ def camera_road_coverage(sectors: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, *,
     return table, projection.to_storage(blind.reset_index(drop=True))
 
 
+#: Open-space kinds that are public places people gather in (cameras should see them).
+PUBLIC_SPACE_KINDS = ("square", "park")
+
+
+def camera_space_coverage(sectors: gpd.GeoDataFrame, spaces: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """Each public space (squares, parks) with the share of its area some online camera sees."""
+    cols = ["name", "kind", "area_m2", "seen_m2", "share"]
+    if spaces is None or not len(spaces):
+        return gpd.GeoDataFrame(columns=[*cols, "geometry"], geometry="geometry", crs=settings.STORAGE_CRS)
+    pub = spaces[spaces["kind"].isin(PUBLIC_SPACE_KINDS)] if "kind" in spaces else spaces
+    crs = projection.metric_crs_for(pub)
+    pm = projection.to_metric(pub, what="open spaces", crs=crs)
+    seen = shapely.union_all(projection.to_metric(sectors, what="sectors", crs=crs).geometry.values) \
+        if len(sectors) else shapely.Polygon()
+    area = shapely.area(pm.geometry.values)
+    seen_m2 = shapely.area(shapely.intersection(pm.geometry.values, seen))
+    out = pub.assign(area_m2=area.round(1), seen_m2=seen_m2.round(1),
+                     share=np.where(area > 0, seen_m2 / np.maximum(area, 1e-9), 0.0))
+    return out[[c for c in cols if c in out] + ["geometry"]].sort_values("share").reset_index(drop=True)
+
+
 @dataclass
 class CameraCoverage:
-    """What the cameras see: every camera, the views of the online ones, roads seen and blind."""
+    """What the cameras see: every camera, the views of the online ones, roads seen and blind,
+    and the public spaces (squares, parks) with the share of their area in view."""
 
     cameras: gpd.GeoDataFrame  # every camera (lon-lat points) with its status
     sectors: gpd.GeoDataFrame  # views of the online cameras, clipped by buildings
     roads: pd.DataFrame  # per road kind and "all": length_m, seen_m, share
     blind: gpd.GeoDataFrame  # blind stretches of road (≥ MIN_BLIND_M), lon-lat
+    spaces: gpd.GeoDataFrame | None = None  # squares and parks: area_m2, seen_m2, share
 
     def status(self) -> dict[str, int]:
         """Cameras in all, online, and not online (offline or faulty: they see nothing)."""
@@ -430,12 +458,20 @@ class CameraCoverage:
         online = int((st == "online").sum())
         return {"total": int(len(st)), "online": online, "offline": int(len(st)) - online}
 
+    def space_share(self) -> float:
+        """Share of all public-space area in view (nan when there are none)."""
+        if self.spaces is None or not len(self.spaces) or self.spaces["area_m2"].sum() <= 0:
+            return float("nan")
+        return float(self.spaces["seen_m2"].sum() / self.spaces["area_m2"].sum())
+
 
 def camera_coverage(cameras: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
-                    buildings: gpd.GeoDataFrame | None = None, *,
+                    buildings: gpd.GeoDataFrame | None = None, *, spaces: gpd.GeoDataFrame | None = None,
                     min_blind_m: float = MIN_BLIND_M) -> CameraCoverage:
-    """Camera coverage of the roads: online cameras' views (minus building shadows), the
-    share of road length they see by road kind, and the blind stretches."""
+    """Camera coverage of the roads and public spaces: online cameras' views (minus building
+    shadows), the share of road length they see by road kind, the blind stretches, and the
+    share of each square's and park's area in view."""
     sectors = camera_sectors(cameras, buildings, online_only=True)
     table, blind = camera_road_coverage(sectors, roads, min_blind_m=min_blind_m)
-    return CameraCoverage(cameras=cameras, sectors=sectors, roads=table, blind=blind)
+    return CameraCoverage(cameras=cameras, sectors=sectors, roads=table, blind=blind,
+                          spaces=camera_space_coverage(sectors, spaces))

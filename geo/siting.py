@@ -26,7 +26,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from geo import coverage, network, projection, settings
 from geo.errors import ValidationError
 
-CANDIDATE_KINDS = ("intersections", "buildings", "points")
+CANDIDATE_KINDS = ("intersections", "vacant_lots", "buildings", "points")
 
 
 class SolverError(RuntimeError):
@@ -355,7 +355,8 @@ def pair_costs(demand_xy: np.ndarray, site_xy: np.ndarray, limit: float, *,
 
 def candidates(plan: coverage.Plan, kind: str, *, points: list[tuple[float, float]] | None = None
                ) -> gpd.GeoDataFrame:
-    """Candidate sites in lon-lat: road intersections, building doors, or given points."""
+    """Candidate sites in lon-lat: street corners, vacant lots (a point inside each),
+    building doors, or given points."""
     if kind not in CANDIDATE_KINDS:
         raise ValidationError(f"candidate kind must be one of {CANDIDATE_KINDS}, got {kind!r}")
     if kind == "intersections":
@@ -363,6 +364,14 @@ def candidates(plan: coverage.Plan, kind: str, *, points: list[tuple[float, floa
         if not len(xy):
             xy = plan.graph.xy[plan.graph.intersections()]
         label = [f"路口 {i + 1}" for i in range(len(xy))]
+    elif kind == "vacant_lots":
+        lots = plan.open_spaces
+        lots = lots[lots["kind"] == "vacant"] if lots is not None and "kind" in lots else None
+        if lots is None or not len(lots):
+            raise ValidationError("no vacant lots recorded in this area")
+        inside = shapely.point_on_surface(projection.to_metric(lots, crs=plan.crs).geometry.values)
+        xy = shapely.get_coordinates(inside)
+        label = lots["name"].astype(str).tolist()
     elif kind == "buildings":
         xy = plan.door_xy
         label = plan.buildings["name"].astype(str).tolist()

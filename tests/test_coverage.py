@@ -13,7 +13,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, box
 
-from geo import coverage, network, projection, settings, siting
+from geo import catalogue, coverage, network, projection, settings, siting
 from geo.errors import ValidationError
 
 X0, Y0 = 405000.0, 3430000.0  # UTM 48N, near Pengzhou
@@ -31,6 +31,52 @@ def snap(g, *pts, **kw) -> network.Snapped:
 
 def dist(g, src, dst, limit=np.inf, **kw) -> np.ndarray:
     return network.distances_to_points(g, snap(g, *src), snap(g, *dst, **kw), limit=limit)
+
+
+# --------------------------------------------------------------------------- catalogue
+
+def test_required_set_follows_the_2020_complete_community_standard():
+    assert catalogue.required_types() == ["service_station", "elderly_daycare", "clinic", "kindergarten",
+                                          "nursery", "supermarket"]
+    for key in catalogue.required_types():
+        assert "完整居住社区建设标准" in catalogue.facility_type(key).source  # the source beside the value
+    assert not catalogue.facility_type("market").required
+
+
+def test_reach_file_is_read_at_start(tmp_path):
+    import subprocess
+    import sys
+
+    toml = tmp_path / "reach.toml"
+    toml.write_text('[clinic]\nreach_m = 800\nsource = "某市社区生活圈规划 2024"\n\n'
+                    '[market]\nreach_m = 600\nrequired = true\n', encoding="utf-8")
+    code = ("from geo import catalogue as c; f = c.facility_type('clinic'); "
+            "print(f.reach_m, f.source, c.facility_type('market').reach_m, 'market' in c.required_types())")
+    env = {**__import__("os").environ, "SHEQU_REACH_FILE": str(toml)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=settings.ROOT, env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["800.0", "某市社区生活圈规划", "2024", "600.0", "True"]
+
+
+def test_reach_file_json_and_its_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(catalogue, "FACILITY_TYPES", dict(catalogue.FACILITY_TYPES))  # restored after
+    good = tmp_path / "reach.json"
+    good.write_text('{"kindergarten": 250, "nursery": {"reach_m": 200, "source": "区托育规划"}}', encoding="utf-8")
+    changed = catalogue.load_reach_file(good)
+    assert sorted(changed) == ["kindergarten", "nursery"]
+    assert catalogue.facility_type("kindergarten").reach_m == 250
+    assert catalogue.facility_type("kindergarten").source == "reach.json"
+    assert catalogue.facility_type("nursery").source == "区托育规划"
+    bad = tmp_path / "bad.json"
+    for text, message in [('{"spaceport": 100}', "'spaceport': unknown facility type"),
+                          ('{"clinic": -5}', "'clinic': reach_m must be positive"),
+                          ('{"clinic": {"reach": 5}}', "unknown field"),
+                          ('{"clinic": 800, "market": "far"}', "'market': reach_m must be positive"),
+                          ("{not json", "cannot read it")]:
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(ValidationError, match=re.escape(message)):
+            catalogue.load_reach_file(bad)
+    assert catalogue.facility_type("clinic").reach_m == 500  # a bad file changes nothing
 
 
 # --------------------------------------------------------------------------- network
@@ -217,9 +263,9 @@ def _tiny_frames() -> dict[str, gpd.GeoDataFrame]:
               "residents": [100, 200, 300, 400, 50], "households": 1, "elderly_alone": [2, 1, 0, 5, 1],
               "entrance_lon": lon, "entrance_lat": lat},
              [box(x - 5, y, x + 5, y + 10) for x, y in doors])
-    req = ["service_station", "elderly_daycare", "clinic", "kindergarten", "market"]
-    fac = _gdf({"id": range(1, 7), "type": [*req, "market"], "name": [*req, "market2"]},
-               [Point(0, 0)] * 5 + [Point(1000, 0)])
+    here = [*catalogue.required_types(), "market"]  # ids 1… in this order: the station is 1
+    fac = _gdf({"id": range(1, len(here) + 2), "type": [*here, "market"], "name": [*here, "market2"]},
+               [Point(0, 0)] * len(here) + [Point(1000, 0)])
     grids = _gdf({"id": [1, 2], "community_id": [1, 1], "name": ["一网格", "二网格"], "code": ["001", "002"]},
                  [box(-10, -50, 500, 500), box(500, -50, 1010, 500)])
     comm = _gdf({"id": [1], "street_id": [1], "name": ["测试社区"]}, [box(-10, -50, 1010, 500)])
@@ -363,6 +409,20 @@ def test_intersection_candidates_are_street_corners_not_footway_ends():
                                                                               pytest.approx(0, abs=0.01))
 
 
+def test_vacant_lots_are_candidate_sites(tiny_plan):
+    # a vacant lot beside the street at x 640–660 (its inner point ~15 m off the road) and a
+    # park (not a site); the lot reaches doors at 400 and 900: 250 + 15 m each, 700 people
+    spaces = _gdf({"id": [1, 2], "kind": ["vacant", "park"], "name": ["空地1", "公园"]},
+                  [box(640, 5, 660, 25), box(100, 50, 300, 150)])
+    plan = coverage.build_plan(_tiny_frames() | {"open_spaces": spaces})
+    cands = siting.candidates(plan, "vacant_lots")
+    assert cands["label"].tolist() == ["空地1"]
+    sp = siting.plan_sites(plan, "service_station", 1, cands=cands)
+    assert sp.sites.loc[sp.sites["method"] == "exact", "gain"].tolist() == [700]
+    with pytest.raises(ValidationError, match="vacant"):
+        siting.candidates(tiny_plan, "vacant_lots")  # a town with none says so
+
+
 # --------------------------------------------------------------------------- cameras
 
 def test_camera_view_is_shadowed_by_a_building():
@@ -424,6 +484,27 @@ def test_camera_coverage_of_a_straight_road_seen_from_the_south():
     assert cc.roads.loc["all", "seen_m"] == 0 and cc.blind["length_m"].sum() == pytest.approx(400, abs=0.01)
 
 
+def test_camera_coverage_of_squares_and_parks():
+    # Camera at the origin facing north, 90° field of view, 50 m range. The square
+    # (x ±5, y 10–20) lies wholly in view; the park (y 60–100) beyond the range; half of
+    # the second square (x 0–40, y 5–15) is in view only where x ≤ y (the 45° edge);
+    # the vacant lot is not a public space and is not listed.
+    cams = _gdf({"id": [1], "heading": [0.0], "fov": [90.0], "range_m": [50.0], "status": ["online"]},
+                [Point(0, 0)])
+    spaces = _gdf({"id": [1, 2, 3, 4], "kind": ["square", "park", "square", "vacant"],
+                   "name": ["小广场", "公园", "半广场", "空地"]},
+                  [box(-5, 10, 5, 20), box(-40, 60, 40, 100), box(0, 5, 40, 15), box(-5, -20, 5, -10)])
+    roads = projection.to_storage(lines([(-100, 20), (100, 20)], kind=["street"]))
+    cc = coverage.camera_coverage(cams, roads, spaces=spaces)
+    got = cc.spaces.set_index("name")
+    assert sorted(got.index) == ["公园", "半广场", "小广场"]
+    assert got.loc["小广场", "share"] == pytest.approx(1.0, abs=1e-3)
+    assert got.loc["公园", "share"] == pytest.approx(0.0, abs=1e-9)
+    # in view: the part of 0 ≤ x ≤ 40, 5 ≤ y ≤ 15 with x ≤ y: ∫ y dy from 5 to 15 = 100 m² of 400
+    assert got.loc["半广场", "seen_m2"] == pytest.approx(100, abs=0.5)
+    assert cc.space_share() == pytest.approx((100 + 100) / (100 + 3200 + 400), abs=1e-3)
+
+
 def test_coverage_maps_define_their_overlays_before_the_layer_control(tiny_plan):
     from geo import coverage_map
 
@@ -437,6 +518,36 @@ def test_coverage_maps_define_their_overlays_before_the_layer_control(tiny_plan)
         control = html.index("L.control.layers(")
         for name in re.findall(r"var (\w+) = L\.(?:featureGroup|geoJson)\(", html):
             assert html.index(f"var {name} = ") < control, name
+
+
+# --------------------------------------------------------------------------- the demo street
+
+@pytest.fixture(scope="module")
+def demo_plan():
+    from geo import demo
+
+    return coverage.build_plan(coverage.frames_from_town(demo.generate(tickets_per_street=0)))
+
+
+def test_demo_street_places_required_services_together_as_real_streets_do(demo_plan):
+    f = demo_plan.facilities
+    assert len(f) >= 40
+    # every community has every required type, and its community service complexes put a
+    # service station, a day-care and a health station under one roof
+    per = f.groupby("community_id")["type"].agg(set)
+    assert all(set(catalogue.required_types()) <= types for types in per)
+    xy = {k: demo_plan.fac_xy[(f["type"] == k).to_numpy()] for k in ("service_station", "elderly_daycare")}
+    gap = np.min(np.hypot(*(xy["elderly_daycare"][:, None] - xy["service_station"][None]).transpose(2, 0, 1)), 1)
+    assert np.median(gap) < 10  # metres: the same building
+    # so the required set reads like a real street: a fifth to a half of residents walk to
+    # all of it, far more look covered in a straight line, and blind spots remain
+    s = coverage.analyse(demo_plan, coverage.REQUIRED).summary().loc[coverage.REQUIRED]
+    straight = coverage.analyse(demo_plan, coverage.REQUIRED, method="straight").summary().loc[coverage.REQUIRED]
+    assert 0.20 <= s["share"] <= 0.50 and 0.15 <= s["elderly_share"] <= 0.55
+    assert straight["share"] > s["share"] + 0.2
+    # parks, squares and vacant lots in every community
+    kinds = demo_plan.open_spaces.groupby("community_id")["kind"].agg(set)
+    assert len(kinds) == 8 and all({"park", "square", "vacant"} <= k for k in kinds)
 
 
 # --------------------------------------------------------------------------- the page
