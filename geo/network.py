@@ -47,6 +47,9 @@ JOIN_M: float = 2.0
 MIN_PIECE_M: float = 100.0
 #: Half-width of the band drawn around reached edges to make an isochrone polygon.
 ISOCHRONE_BUFFER_M: float = 30.0
+#: Segments per quarter circle of that band's round ends: 2 puts the corners of a 30 m
+#: band at most 2.3 m inside the true arc, with half the vertices of 4.
+ISOCHRONE_QUAD_SEGS: int = 2
 #: Node coordinates closer than this (metres) are the same node.
 PRECISION_M: float = 0.01
 _EPS = 1e-9  # scipy drops zero-weight edges; a zero-length link gets this instead
@@ -526,10 +529,66 @@ def isochrone(graph: WalkGraph, sources: Snapped, limit: float, *,
     return band(lines, buffer_m)
 
 
-def band(lines: np.ndarray, buffer_m: float = ISOCHRONE_BUFFER_M) -> shapely.Geometry:
-    """Polygon ``buffer_m`` around ``lines``: merged into runs first, each run buffered,
-    then one cascaded union (ten times faster than buffering the whole multi-line)."""
+def band(lines: np.ndarray, buffer_m: float = ISOCHRONE_BUFFER_M, *,
+         quad_segs: int = ISOCHRONE_QUAD_SEGS) -> shapely.Geometry:
+    """Polygon ``buffer_m`` around ``lines``.
+
+    The cost is the union of the buffered pieces, so the pieces are made few and long
+    first: the segments are chained into trails that run on through junctions (one per
+    pair of odd-degree ends, instead of one run between every two junctions, which
+    on a street with a footway to every door is nearly one per segment), each trail
+    is buffered once with ``quad_segs`` segments per quarter circle, and the buffers
+    are unioned. On the demo street: 8,400 trails instead of 18,000 runs, about 40 %
+    less CPU (bench/coverage_bench.py prints the comparison).
+    """
     if not len(lines):
         return shapely.Polygon()
-    runs = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(lines)))
-    return shapely.union_all(shapely.buffer(runs, buffer_m, quad_segs=4))
+    return shapely.union_all(shapely.buffer(trails(lines), buffer_m, quad_segs=quad_segs))
+
+
+def trails(lines: np.ndarray, *, precision_m: float = PRECISION_M) -> np.ndarray:
+    """The same lines as few long LineStrings: walks that use every segment once.
+
+    Each walk starts at an odd-degree end while there is one (Euler's bound: a graph
+    with 2k odd ends needs k walks at least) and goes on along unused segments until
+    it is stuck. Geometry is unchanged: only how the segments are grouped.
+    """
+    parts = shapely.get_parts(lines)
+    coords, idx = shapely.get_coordinates(parts, return_index=True)
+    same = idx[1:] == idx[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    if not len(a):
+        return np.empty(0, dtype=object)
+    keys = np.round(np.vstack([a, b]) / precision_m).astype(np.int64)
+    uniq, node = np.unique(keys, axis=0, return_inverse=True)
+    node = node.ravel()
+    nu, nv = node[: len(a)], node[len(a):]
+    xy = uniq * precision_m
+    ends = np.r_[nu, nv]
+    order = np.argsort(ends, kind="stable")
+    adj = np.r_[np.arange(len(a)), np.arange(len(a))][order].tolist()
+    ptr = np.r_[0, np.cumsum(np.bincount(ends, minlength=len(uniq)))]
+    deg = np.diff(ptr)
+    cur, stop = ptr[:-1].tolist(), ptr[1:].tolist()
+    nu_l, nv_l, used = nu.tolist(), nv.tolist(), [False] * len(a)
+    walks: list[list[int]] = []
+    for start in [*np.flatnonzero(deg % 2 == 1).tolist(), *range(len(uniq))]:
+        while True:
+            at, walk = start, [start]
+            while True:
+                i = cur[at]
+                while i < stop[at] and used[adj[i]]:
+                    i += 1
+                cur[at] = i
+                if i == stop[at]:
+                    break
+                e = adj[i]
+                used[e] = True
+                at = nv_l[e] if nu_l[e] == at else nu_l[e]
+                walk.append(at)
+            if len(walk) == 1:
+                break
+            walks.append(walk)
+    sizes = [len(w) for w in walks]
+    flat = np.fromiter((n for w in walks for n in w), dtype=np.int64, count=sum(sizes))
+    return shapely.linestrings(xy[flat], indices=np.repeat(np.arange(len(walks)), sizes))

@@ -197,6 +197,24 @@ def test_isochrone_is_cut_at_the_limit_and_is_no_hull():
     assert shapely.length(shapely.union_all(mid)) == pytest.approx(200)
 
 
+def test_trails_regroup_segments_without_changing_the_network():
+    # a 5 × 5 street grid of 100 m blocks with a footway stub off every crossing
+    grid = [[(0, y), (400, y)] for y in range(0, 401, 100)] + [[(x, 0), (x, 400)] for x in range(0, 401, 100)]
+    stubs = [[(x, y), (x + 10, y + 12)] for x in range(0, 401, 100) for y in range(0, 401, 100)]
+    g = network.graph_from_lines(lines(*grid, *stubs))
+    segs = g.segments
+    tr = network.trails(segs)
+    assert shapely.length(tr).sum() == pytest.approx(shapely.length(segs).sum())
+    assert shapely.union_all(tr).equals(shapely.union_all(segs))
+    odd = int((g.degree() % 2 == 1).sum())
+    # Euler: a connected piece with 2k odd ends needs k walks; greedy walks come close
+    assert odd // 2 <= len(tr) <= odd // 2 + 2 and len(tr) < len(segs) / 3
+    band = network.band(segs, 30)
+    ref = shapely.union_all(shapely.buffer(segs, 30, quad_segs=16))
+    assert band.symmetric_difference(ref).area / ref.area < 0.01  # octagonal caps, under 1 % of area
+    assert band.is_valid and network.band(np.empty(0, dtype=object)).is_empty
+
+
 def test_reach_pairs_match_single_searches():
     grid = [[(0, y), (400, y)] for y in range(0, 401, 100)] + [[(x, 0), (x, 400)] for x in range(0, 401, 100)]
     g = network.graph_from_lines(lines(*grid))
