@@ -344,6 +344,15 @@ def coverage_table(plan: Plan, types: Iterable[str] | None = None, *,
     return pd.DataFrame(rows).set_index("type")
 
 
+def weakest_first(table: pd.DataFrame) -> pd.DataFrame:
+    """``coverage_table`` as the page shows it: the required set first, then every type with
+    a facility by walking share, lowest first, with how many points a buffer overstates."""
+    out = table.assign(gap=(table["straight_share"] - table["walking_share"]) * 100)
+    req = out.loc[[REQUIRED]] if REQUIRED in out.index else out.iloc[:0]
+    rest = out.drop(index=REQUIRED, errors="ignore").sort_values(["walking_share", "straight_share"])
+    return pd.concat([req, rest])
+
+
 # --------------------------------------------------------------------------- cameras
 
 def camera_sectors(cameras: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = None, *,

@@ -81,9 +81,12 @@ def read_roads_upload(name: str, data: bytes, *, town: gpd.GeoDataFrame | None =
     return lines.reset_index(drop=True)
 
 
-def to_geojson(result: coverage.CoverageResult, sites: gpd.GeoDataFrame | None = None) -> str:
-    """One FeatureCollection: service areas, blind buildings, blind grids, proposed sites (lon-lat)."""
-    parts = [result.service_areas().assign(layer="service_area"),
+def to_geojson(result: coverage.CoverageResult, sites: gpd.GeoDataFrame | None = None, *,
+               areas: gpd.GeoDataFrame | None = None) -> str:
+    """One FeatureCollection: service areas, blind buildings, blind grids, proposed sites (lon-lat).
+    ``areas``: the result's service areas when the caller has them already."""
+    areas = result.service_areas() if areas is None else areas
+    parts = [areas.assign(layer="service_area"),
              result.blind_buildings().drop(columns=["reachable"]).assign(layer="blind_building"),
              result.blind_areas()[["id", "name", "residents", "covered", "uncovered", "share", "geometry"]]
              .assign(layer="grid")]

@@ -267,6 +267,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "space.square": {"zh": "广场", "en": "Square"},
     "space.park": {"zh": "公园", "en": "Park"},
     "space.vacant": {"zh": "空地", "en": "Vacant lot"},
+    "coverage.answer": {"zh": "方案", "en": "Answer"},
     # login, roles, my area, audit (issue 5)
     "nav.my_area": {"zh": "我的网格", "en": "My area"},
     "nav.map": {"zh": "一张图", "en": "Map"},

@@ -393,7 +393,8 @@ class SitePlan:
     k: int
     demand_residents: int  # uncovered residents that some candidate could reach
     uncovered_residents: int
-    sites: gpd.GeoDataFrame  # rows per (method, rank): label, gain, cumulative
+    sites: gpd.GeoDataFrame  # rows per (method, rank): label, gain, cumulative; method exact /
+    #                          greedy (the k best) or cover (the fewest covering everyone)
     mclp: MaximalCovering
     lscp: SetCovering
 
@@ -421,9 +422,9 @@ def plan_sites(plan: coverage.Plan, ftype: str, k: int, *, cands: gpd.GeoDataFra
     mclp = MaximalCovering.from_cost_matrix(cost, reach, w, k=k).solve(time_limit=time_limit)
     lscp = SetCovering.from_cost_matrix(cost, reach, w).solve(time_limit=cover_time_limit)
     rows = []
-    for sol in (mclp.solution, mclp.greedy_solution):
+    for answer, sol in (("exact", mclp.solution), ("greedy", mclp.greedy_solution), ("cover", lscp.solution)):
         for rank, (j, g) in enumerate(zip(sol.sites, sol.gains), start=1):
-            rows.append({"method": sol.method, "rank": rank, "candidate": int(j),
+            rows.append({"method": answer, "rank": rank, "candidate": int(j),
                          "label": cands["label"].iloc[j] if "label" in cands else str(j),
                          "gain": int(round(g)), "geometry": cands.geometry.iloc[j]})
     sites = gpd.GeoDataFrame(rows, geometry="geometry", crs=cands.crs) if rows else \

@@ -709,15 +709,94 @@ def test_coverage_page_shows_the_figures_geo_computes(town_url, monkeypatch):
     assert metric.delta == f"{int(closed['covered'] - want['covered']):+,}"
 
 
+def _rank_table(at):
+    return next(d.value for d in at.dataframe if "序号" in d.value.columns)
+
+
 def test_coverage_page_plans_new_sites(town_url, monkeypatch):
     at = _page(town_url, monkeypatch)
     at.selectbox(key="coverage_target").set_value("service_station").run()
     at.number_input(key="coverage_k").set_value(2).run()
     at.button(key="coverage_run").click().run()
     assert not at.exception, at.exception
-    table = at.dataframe[0].value
-    assert len(table) == 4  # exact and greedy, two sites each
-    assert any("HiGHS" in str(md.value) or "精确解" in str(md.value) for md in at.markdown)
+    table = _rank_table(at)
+    got = table.groupby("方案").size().to_dict()
+    assert got["精确最优（HiGHS）"] == 2 and got["贪心法"] == 2  # the k best, both ways
+    # and the fewest sites covering everyone, listed beside them (and drawn on the map)
+    cover = at.session_state["coverage_sites"].lscp
+    assert got["集合覆盖（最少站点）"] == cover.n_sites > 0
+    assert any(f"最少需要 {cover.n_sites} 个站点" in str(md.value) for md in at.markdown)
+
+
+def test_clicked_candidates_are_not_what_if_facilities(town_url, monkeypatch):
+    """A point clicked as a candidate must not already count as a station: it would gain 0."""
+    from geo import store
+
+    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
+    blind = coverage.analyse(plan, "service_station").blind_buildings()
+    doors = plan.buildings.set_index("id").loc[blind["id"], ["entrance_lon", "entrance_lat"]].to_numpy()
+    b, far = doors[0], doors[np.argmax(np.hypot(*(doors - doors[0]).T))]  # two blind spots far apart
+    at = _page(town_url, monkeypatch)
+    at.selectbox(key="coverage_target").set_value("service_station").run()
+    at.session_state["coverage_added"] = [(float(far[0]), float(far[1]), "service_station")]  # what-if
+    at.session_state["coverage_cands"] = [(float(b[0]), float(b[1]))]  # candidate
+    at.radio(key="coverage_cand").set_value("points").run()
+    at.number_input(key="coverage_k").set_value(1).run()
+    at.button(key="coverage_run").click().run()
+    assert not at.exception, at.exception
+    exact = _rank_table(at).query("方案 == '精确最优（HiGHS）'")
+    assert len(exact) == 1 and exact["新增覆盖人口"].iloc[0] > 0
+    assert at.session_state["coverage_added"] == [(float(far[0]), float(far[1]), "service_station")]
+
+
+def test_walking_minutes_and_speed_set_the_reach(town_url, monkeypatch):
+    from geo import store
+
+    at = _page(town_url, monkeypatch)
+    at.radio(key="coverage_reach_mode").set_value("time").run()
+    at.number_input(key="coverage_minutes").set_value(10.0).run()
+    at.number_input(key="coverage_speed").set_value(3.6).run()
+    assert not at.exception, at.exception
+    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
+    reach = tuple((k, 600.0) for k in catalogue.FACILITY_TYPES)  # 10 min at 3.6 km/h = 600 m
+    want = coverage.analyse(plan, coverage.REQUIRED, scenario=coverage.Scenario(reach=reach)).summary()
+    assert {m.label: m.value for m in at.metric}["覆盖人口"] == f"{int(want.loc['required', 'covered']):,}"
+    assert any("600 米" in str(c.value) for c in at.caption)
+
+
+def test_page_opens_on_the_per_type_table_weakest_first(town_url, monkeypatch):
+    from geo import store
+
+    at = _page(town_url, monkeypatch)
+    table = at.dataframe[0].value  # the first table on the page
+    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
+    want = coverage.coverage_table(plan)
+    assert table["设施类型"].iloc[0] == "完整社区必配设施（全部）"
+    assert table["步行覆盖率"].iloc[0] == pytest.approx(want.loc[coverage.REQUIRED, "walking_share"])
+    assert table["直线覆盖率"].iloc[0] == pytest.approx(want.loc[coverage.REQUIRED, "straight_share"])
+    rest = table["步行覆盖率"].iloc[1:].to_numpy()
+    assert (np.diff(rest) >= 0).all() and len(rest) == len(catalogue.FACILITY_TYPES)
+    assert table.loc[table["设施类型"] == "幼儿园", "独居老人步行覆盖率"].iloc[0] == pytest.approx(
+        want.loc["kindergarten", "walking_elderly_share"])
+
+
+def test_page_uses_an_uploaded_network_or_says_what_is_wrong(town_url, monkeypatch, tmp_path):
+    from geo import store
+
+    at = _page(town_url, monkeypatch)
+    at.file_uploader(key="coverage_roads_file").set_value(("roads.gpkg", b"not a geopackage", "application/geopackage")).run()
+    assert not at.exception, at.exception
+    assert any("roads.gpkg：文件无法读取" in e.value for e in at.error)
+    # the street's arterial roads and streets only (no lanes, no footways): fewer doors reach
+    frames = coverage.load_frames(store.make_engine(town_url))
+    main = frames["roads"][frames["roads"]["kind"].isin(["arterial", "street"])]
+    path = tmp_path / "main.geojson"
+    main.to_file(path)
+    at.file_uploader(key="coverage_roads_file").set_value(("main.geojson", path.read_bytes(), "application/geo+json")).run()
+    assert not at.exception, at.exception
+    assert any(f"正在使用导入路网：main.geojson（{len(main):,} 条线）" in i.value for i in at.info)
+    want = coverage.analyse(coverage.build_plan(frames, roads=main), coverage.REQUIRED).summary()
+    assert {m.label: m.value for m in at.metric}["覆盖人口"] == f"{int(want.loc['required', 'covered']):,}"
 
 
 def test_coverage_page_shows_the_camera_figures_geo_computes(town_url, monkeypatch):
@@ -728,11 +807,13 @@ def test_coverage_page_shows_the_camera_figures_geo_computes(town_url, monkeypat
     at.run()
     assert not at.exception, at.exception
     plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
-    want = coverage.camera_coverage(plan.cameras, plan.roads, plan.buildings)
+    want = coverage.camera_coverage(plan.cameras, plan.roads, plan.buildings, spaces=plan.open_spaces)
     shown = {m.label: m.value for m in at.metric}
     assert shown["道路可视率"] == f"{want.roads.loc['all', 'share']:.1%}"
     assert shown["在线监控"] == f"{want.status()['online']:,}"
     assert shown["离线/故障（无可视范围）"] == f"{want.status()['offline']:,}"
+    assert want.spaces is not None and len(want.spaces) > 0  # the demo's squares and parks
+    assert shown["广场公园可视面积占比"] == f"{want.space_share():.1%}"
     assert want.status()["offline"] > 0 and 0 < want.roads.loc["all", "share"] < 1
 
 
