@@ -84,7 +84,7 @@ def _add_service_areas(m: folium.Map, areas: gpd.GeoDataFrame, lang: str) -> Non
     group = folium.FeatureGroup(t("coverage.layer_areas", lang)).add_to(m)
     for row in areas.itertuples():  # one polygon per facility type: a handful of rows
         ft = catalogue.facility_type(row.type)
-        style = {"color": ft.color, "weight": 1.5, "fillColor": ft.color, "fillOpacity": 0.12}
+        style = {"color": ft.color, "weight": 2.5, "fillColor": ft.color, "fillOpacity": 0.25}
         folium.GeoJson(row.geometry.__geo_interface__, style_function=lambda f, s=style: s,
                        tooltip=f"{ft.name(lang)} · {row.reach_m:.0f} m").add_to(group)
 
@@ -96,7 +96,7 @@ def _add_blind_areas(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
     g = grids.assign(fill=[ramp_color(v, top) for v in grids["uncovered"]],
                      share_pct=(grids["share"].fillna(0) * 100).round(1))
     def style(f: dict) -> dict:
-        return {"color": "#666", "weight": 0.8, "fillColor": f["properties"]["fill"], "fillOpacity": 0.55}
+        return {"color": "#666", "weight": 0.8, "fillColor": f["properties"]["fill"], "fillOpacity": 0.35}
     fields = ["name", "residents", "uncovered", "share_pct"]
     labels = [t(k, lang) for k in ("field.grid", "field.residents", "coverage.uncovered", "coverage.share_pct")]
     maps._geojson(g, t("coverage.layer_blind_grids", lang), ["fill", *fields], style,
@@ -152,9 +152,9 @@ def _add_sites(m: folium.Map, sites: gpd.GeoDataFrame, lang: str) -> None:
                   lang)
         tip = f"{label} #{row.rank}: +{row.gain:,} {t('coverage.people', lang)}"
         if row.method == "cover":  # the fewest sites covering everyone: small pink diamonds
-            icon = folium.DivIcon(html=(f'<div style="width:10px;height:10px;background:{COVER_COLOR};'
+            icon = folium.DivIcon(html=(f'<div style="width:8px;height:8px;background:{COVER_COLOR};'
                                         'transform:rotate(45deg);border:1px solid #fff"></div>'),
-                                  icon_size=(12, 12), icon_anchor=(6, 6), class_name="sq-cover")
+                                  icon_size=(10, 10), icon_anchor=(5, 5), class_name="sq-cover")
             folium.Marker([row.geometry.y, row.geometry.x], icon=icon, tooltip=tip).add_to(cover)
         elif exact:
             icon = folium.DivIcon(html=(f'<div class="sq-fac" style="background:{color}">{row.rank}</div>'),
@@ -172,7 +172,7 @@ def camera_map(layers: dict[str, gpd.GeoDataFrame], cams: coverage.CameraCoverag
     m = maps.street_map(base, basemap=basemap, lang=lang)
     if len(cams.sectors):
         style = {"color": VIEW_COLOR, "weight": 0.8, "fillColor": VIEW_COLOR, "fillOpacity": 0.3}
-        maps._geojson(cams.sectors, t("coverage.layer_cam_views", lang), ["name"], lambda f: style,
+        maps._geojson(cams.sectors, t("coverage.layer_cam_views", lang), ["name"], lambda f, s=style: s,
                       tooltip=folium.GeoJsonTooltip(fields=["name"], aliases=[t("field.name", lang)])).add_to(m)
     if len(cams.blind):
         blind = cams.blind.assign(kind_name=[t(f"road.{k}", lang) for k in cams.blind["kind"]],
@@ -180,16 +180,16 @@ def camera_map(layers: dict[str, gpd.GeoDataFrame], cams: coverage.CameraCoverag
         style = {"color": CAM_BLIND_COLOR, "weight": 2.5, "opacity": 0.8}
         fields = ["name", "kind_name", "length_m"]
         labels = [t(k, lang) for k in ("field.name", "field.road_kind", "coverage.cam_length")]
-        maps._geojson(blind, t("coverage.layer_cam_blind", lang), fields, lambda f: style,
+        maps._geojson(blind, t("coverage.layer_cam_blind", lang), fields, lambda f, s=style: s,
                       tooltip=folium.GeoJsonTooltip(fields=fields, aliases=labels, localize=True)).add_to(m)
     if cams.spaces is not None and len(cams.spaces):
         sp = cams.spaces.assign(kind_name=[t(f"space.{k}", lang) for k in cams.spaces["kind"]],
                                 share_pct=(cams.spaces["share"] * 100).round(1))
-        style = {"color": SPACE_COLOR, "weight": 2, "fillColor": SPACE_COLOR, "fillOpacity": 0.15,
-                 "dashArray": "4 3"}
+        space_style = {"color": SPACE_COLOR, "weight": 2, "fillColor": SPACE_COLOR, "fillOpacity": 0.15,
+                       "dashArray": "4 3"}  # its own name: folium calls the style functions at render time
         fields = ["name", "kind_name", "area_m2", "share_pct"]
         labels = [t(k, lang) for k in ("field.name", "field.type", "coverage.cam_area", "coverage.share_pct")]
-        maps._geojson(sp, t("coverage.layer_cam_spaces", lang), fields, lambda f: style,
+        maps._geojson(sp, t("coverage.layer_cam_spaces", lang), fields, lambda f: space_style,
                       tooltip=folium.GeoJsonTooltip(fields=fields, aliases=labels, localize=True)).add_to(m)
     maps._add_cameras(m, cams.cameras, lang)
     return offline.localise(_layer_control_last(m))

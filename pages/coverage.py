@@ -91,8 +91,8 @@ if mode == "camera":
     spaces = cams.spaces.drop(columns="geometry").assign(kind=lambda d: d["kind"].map(lambda k: t(f"space.{k}")))
     right.dataframe(spaces.rename(columns={"name": t("field.name"), "kind": t("field.type"),
                                            "area_m2": t("coverage.cam_area"), "seen_m2": t("coverage.cam_seen_area"),
-                                           "share": t("coverage.cam_share")}),
-                    column_config={t("coverage.cam_share"): pct}, hide_index=True, key=K + "cam_spaces")
+                                           "share": t("coverage.cam_space_share")}),
+                    column_config={t("coverage.cam_space_share"): pct}, hide_index=True, key=K + "cam_spaces")
     st.stop()
 
 st.caption(t("coverage.subtitle"))
@@ -140,7 +140,8 @@ st.subheader(t("coverage.summary_title"))
 summary = _summary(plan, url, roads_key, summary_reach)
 names = {k: (t("coverage.required") if k == coverage.REQUIRED else catalogue.facility_type(k).name(lang))
          for k in summary.index}
-st.dataframe(summary.reset_index().assign(type=lambda d: d["type"].map(names))[
+st.dataframe(summary.reset_index().assign(type=lambda d: d["type"].map(names), reach_m=lambda d: [
+    "—" if v is None or v != v else f"{v:,.0f}" for v in d["reach_m"]])[
     ["type", "reach_m", "walking_share", "straight_share", "gap", "walking_elderly_share"]].rename(columns={
         "type": t("coverage.col_type"), "reach_m": t("coverage.col_reach"), "walking_share": t("coverage.col_walking"),
         "straight_share": t("coverage.col_straight"), "gap": t("coverage.col_gap"),

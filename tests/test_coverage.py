@@ -618,6 +618,20 @@ def test_camera_coverage_of_squares_and_parks():
     assert cc.space_share() == pytest.approx((100 + 100) / (100 + 3200 + 400), abs=1e-3)
 
 
+def test_camera_map_layers_keep_their_own_styles():
+    """folium calls style functions when it renders: a shared variable gave every layer the last style."""
+    from geo import coverage_map
+
+    cams = _gdf({"id": [1], "name": ["c"], "code": ["C1"], "heading": [0.0], "fov": [90.0], "range_m": [50.0],
+                 "status": ["online"]}, [Point(0, 0)])
+    roads = projection.to_storage(lines([(-100, 20), (100, 20)], kind=["street"], name=["北街"]))
+    spaces = _gdf({"id": [1], "kind": ["square"], "name": ["广场"]}, [box(-5, 10, 5, 20)])
+    m = coverage_map.camera_map({"roads": roads}, coverage.camera_coverage(cams, roads, spaces=spaces))
+    html = m.get_root().render()
+    for colour in (coverage_map.VIEW_COLOR, coverage_map.CAM_BLIND_COLOR, coverage_map.SPACE_COLOR):
+        assert f'"color": "{colour}"' in html, colour
+
+
 def test_coverage_maps_define_their_overlays_before_the_layer_control(tiny_plan):
     from geo import coverage_map
 
