@@ -77,20 +77,25 @@ def band_before(lines, buffer_m: float = network.ISOCHRONE_BUFFER_M):
 
 
 def ours(frames, door_xy, fac_xy, fac_type, reaches):
-    """Graph, snapping, one search per type; returns covered flags, distances and the
-    reached lines (for the polygons, timed apart)."""
+    """Graph, snapping, one search per type; returns covered flags and distances, and what
+    the polygons need (graph, node distances and sources per type: they are timed apart)."""
     g = network.graph_from_lines(frames["roads"])
     doors = network.snap_points(g, *door_xy.T)
     fac = network.snap_points(g, *fac_xy.T)
-    covered, lines = {}, {}
+    covered, searched = {}, {}
     for t, reach in reaches.items():
         src = fac.subset(fac_type == t)
         nd = network.node_distances(g, src, limit=reach + 1)
         d = network.point_distances(g, nd, doors, src)
         covered[t] = d <= reach
         covered["_d_" + t] = d
-        lines[t] = network.reached_lines(g, nd, reach, src)
-    return covered, lines
+        searched[t] = (nd, src)
+    return covered, (g, searched)
+
+
+def reached(g, searched, reaches):
+    """The reached network of each type, cut at the limit (the polygons' input)."""
+    return {t: network.reached_lines(g, nd, reaches[t], src) for t, (nd, src) in searched.items()}
 
 
 def point_graph(frames, door_xy, fac_xy):
@@ -162,8 +167,9 @@ def part1(scale: str, town) -> None:
     roads = len(frames["roads"])
     print(f"\n[{scale}] {roads:,} road lines, {len(b):,} buildings, {len(fac):,} facilities "
           f"of {len(reaches)} types")
-    (cov, lines), t_search = timed(ours, frames, door_xy, fac_xy, fac_type, reaches)
+    (cov, (g, searched)), t_search = timed(ours, frames, door_xy, fac_xy, fac_type, reaches)
     _, t_build = timed(network.graph_from_lines, frames["roads"])
+    lines, t_cut = timed(reached, g, searched, reaches)
     _, t_band = timed(lambda: [network.band(x) for x in lines.values()])
     _, t_band0 = timed(lambda: [band_before(x) for x in lines.values()])
     common, t_common = timed(point_graph, frames, door_xy, fac_xy)
@@ -177,7 +183,7 @@ def part1(scale: str, town) -> None:
         return "yes" if real == 0 and ties == 0 else f"{real} differ, {ties} ties<1cm"
 
     search = [("ours: graph + snap + search per type", t_search, "—")]
-    polys = [("ours: search + isochrone polygons (band)", t_search + t_band, "—")]
+    polys = [("ours: search + reached lines + band polygons", t_search + t_cut + t_band, "—")]
     nx = optional("networkx")
     if nx is not None:
         naive, t_nx = timed(naive_networkx, nx, *common, fac_type, reaches, hulls=False)
