@@ -23,7 +23,7 @@ def test_walking_coverage_then_new_sites(streamlit_server, browser_page, tmp_pat
     page.get_by_label("密码").fill(demo.DEMO_PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.get_by_role("link", name="服务圈规划").click(timeout=60_000)
-    page.get_by_role("heading", name="服务圈规划").wait_for(timeout=120_000)
+    page.get_by_role("heading", name="服务圈规划").wait_for(timeout=300_000)  # first start builds the town
     page.get_by_text("各类设施服务圈覆盖一览").wait_for(timeout=120_000)  # the per-type table opens the page
 
     # one facility type, walking on the network (the default method)
