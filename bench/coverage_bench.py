@@ -1,22 +1,34 @@
 """Benchmark: walking coverage and site selection against common baselines.
 
     pip install -r bench/requirements.txt
-    python bench/coverage_bench.py            # street and district scale
-    python bench/coverage_bench.py --street   # street only (quick)
+    python -m bench.coverage_bench            # street and district scale
+    python -m bench.coverage_bench --street   # street only (quick)
 
 Part 1, walking coverage of every facility of the town (all types), each side
-timed from road lines to covered doors, graph build included:
-  ours     geo.network: noding + CSR graph + snapping + one bounded multi-source
-           Dijkstra per type (+ the isochrone polygons, timed separately)
-  naive    networkx: graph from the same noded segments, one bounded Dijkstra
-           per facility, a convex hull per facility
-  pandana  contraction hierarchies: Network + precompute + nearest_pois per type
-The three must find the same covered doors; a mismatch is printed and fails.
+timed from road lines to covered doors, graph build included, same work on
+both sides of each ratio:
+  search   ours (noding + CSR graph + snapping + one bounded multi-source
+           Dijkstra per type) against networkx (one bounded Dijkstra per
+           facility) and pandana (contraction hierarchies: Network + precompute
+           + nearest_pois per type); all three must find the same covered doors
+  polygons ours + the isochrone polygons (reached network cut at the limit,
+           buffered) against networkx + a convex hull per facility; and our
+           band now against the band as it was (one buffer per run between
+           junctions, 4 segments per quarter circle) on the same lines
+pandana stores edge weights as whole units, rounded down (0.5 mm lost per edge
+on average, centimetres on a long walk), so it gets weights in units of 10 µm.
+A door whose walk is within 1 cm of the reach is a float tie, counted apart;
+any other difference is a real mismatch and the script exits with status 1.
 
 Part 2, site selection on one instance (≥ 5,000 demand buildings × 800
 candidate intersections, walking reach): geo.siting (sparse pairs → HiGHS)
 against spopt's LSCP / MCLP.from_cost_matrix (dense matrix → PuLP/CBC), equal
-objective values required. Not run by pytest or CI.
+objective values required (else status 1).
+
+Part 3, the coverage page's own question on the demo street: the fewest and
+the best k new service stations (300 m walking) for the residents the current
+ones leave out, among the old candidates (every graph node of degree ≥ 3) and
+the street corners, with and without our presolve. Not run by pytest or CI.
 """
 from __future__ import annotations
 
@@ -31,6 +43,12 @@ import shapely
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from geo import catalogue, coverage, demo, network, projection, siting  # noqa: E402
+
+#: pandana keeps whole units per edge: weights are handed over in these (10 µm).
+PANDANA_UNITS_PER_M = 100.0
+#: A door within this of the reach may fall either side by float round-off.
+TIE_M = 0.01
+PROBLEMS: list[str] = []  # real mismatches; any makes the script exit 1
 
 
 def timed(fn, *a, **k):
@@ -49,21 +67,35 @@ def optional(name):
 
 # --------------------------------------------------------------------------- part 1
 
-def ours(frames, door_xy, fac_xy, fac_type, reaches, *, polygons: bool):
+def band_before(lines, buffer_m: float = network.ISOCHRONE_BUFFER_M):
+    """The band as it was before: merge into runs between junctions, buffer each with
+    4 segments per quarter circle, union."""
+    if not len(lines):
+        return shapely.Polygon()
+    runs = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(lines)))
+    return shapely.union_all(shapely.buffer(runs, buffer_m, quad_segs=4))
+
+
+def ours(frames, door_xy, fac_xy, fac_type, reaches):
+    """Graph, snapping, one search per type; returns covered flags and distances, and what
+    the polygons need (graph, node distances and sources per type: they are timed apart)."""
     g = network.graph_from_lines(frames["roads"])
     doors = network.snap_points(g, *door_xy.T)
     fac = network.snap_points(g, *fac_xy.T)
-    covered, areas = {}, {}
+    covered, searched = {}, {}
     for t, reach in reaches.items():
         src = fac.subset(fac_type == t)
         nd = network.node_distances(g, src, limit=reach + 1)
         d = network.point_distances(g, nd, doors, src)
         covered[t] = d <= reach
         covered["_d_" + t] = d
-        if polygons:
-            lines = network.reached_lines(g, nd, reach, src)
-            areas[t] = network.band(lines)
-    return covered, areas
+        searched[t] = (nd, src)
+    return covered, (g, searched)
+
+
+def reached(g, searched, reaches):
+    """The reached network of each type, cut at the limit (the polygons' input)."""
+    return {t: network.reached_lines(g, nd, reaches[t], src) for t, (nd, src) in searched.items()}
 
 
 def point_graph(frames, door_xy, fac_xy):
@@ -83,10 +115,10 @@ def point_graph(frames, door_xy, fac_xy):
     return xy, u, v, length, own[: len(door_xy)], own[len(door_xy):]
 
 
-def naive_networkx(nx, xy, u, v, length, door_node, fac_node, fac_type, reaches):
+def naive_networkx(nx, xy, u, v, length, door_node, fac_node, fac_type, reaches, *, hulls: bool):
     g = nx.Graph()
     g.add_weighted_edges_from(zip(u.tolist(), v.tolist(), length.tolist()))
-    covered, hulls = {}, {}
+    covered, out = {}, {}
     for t, reach in reaches.items():
         best = {}
         polys = []
@@ -95,23 +127,30 @@ def naive_networkx(nx, xy, u, v, length, door_node, fac_node, fac_type, reaches)
             for node, d in dist.items():
                 if d < best.get(node, np.inf):
                     best[node] = d
-            polys.append(shapely.convex_hull(shapely.multipoints(xy[list(dist)])))
+            if hulls:
+                polys.append(shapely.convex_hull(shapely.multipoints(xy[list(dist)])))
         covered[t] = np.array([best.get(int(n), np.inf) <= reach if n >= 0 else False for n in door_node])
-        hulls[t] = shapely.union_all(polys)
+        if hulls:
+            out[t] = shapely.union_all(polys)
     return covered
 
 
 def pandana_cov(pdna, pd, xy, u, v, length, door_node, fac_node, fac_type, reaches):
-    nodes = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]})
-    edges = pd.DataFrame({"from": u, "to": v, "w": length})
-    net = pdna.Network(nodes["x"], nodes["y"], edges["from"], edges["to"], edges[["w"]], twoway=True)
+    """pandana on the common graph. Its POIs are matched to nodes by coordinates, and
+    several nodes share a place (a door node sits where its footway starts), so every
+    node gets its own made-up position (its id) and each facility is placed on its own
+    node exactly; distances are handed over in 10 µm units (see the module doc)."""
+    k = PANDANA_UNITS_PER_M
+    ids = np.arange(len(xy), dtype=float)
+    net = pdna.Network(pd.Series(ids), pd.Series(np.zeros(len(xy))), pd.Series(u), pd.Series(v),
+                       pd.DataFrame({"w": length * k}), twoway=True)
     top = max(reaches.values())
-    net.precompute(top + 1)
+    net.precompute((top + 1) * k)
     covered = {}
     for t, reach in reaches.items():
         f = fac_node[(fac_type == t) & (fac_node >= 0)]
-        net.set_pois(t, top + 1, 1, pd.Series(xy[f, 0]), pd.Series(xy[f, 1]))
-        d = net.nearest_pois(reach, t, num_pois=1, max_distance=np.inf)[1]
+        net.set_pois(t, (top + 1) * k, 1, pd.Series(ids[f]), pd.Series(np.zeros(len(f))))
+        d = net.nearest_pois(reach * k, t, num_pois=1, max_distance=np.inf)[1] / k
         dn = d.reindex(door_node).to_numpy()
         covered[t] = np.where(door_node >= 0, dn <= reach, False)
     return covered
@@ -128,39 +167,43 @@ def part1(scale: str, town) -> None:
     roads = len(frames["roads"])
     print(f"\n[{scale}] {roads:,} road lines, {len(b):,} buildings, {len(fac):,} facilities "
           f"of {len(reaches)} types")
-    (cov, _), t_search = timed(ours, frames, door_xy, fac_xy, fac_type, reaches, polygons=False)
-    (_, _), t_poly = timed(ours, frames, door_xy, fac_xy, fac_type, reaches, polygons=True)
+    (cov, (g, searched)), t_search = timed(ours, frames, door_xy, fac_xy, fac_type, reaches)
     _, t_build = timed(network.graph_from_lines, frames["roads"])
+    lines, t_cut = timed(reached, g, searched, reaches)
+    _, t_band = timed(lambda: [network.band(x) for x in lines.values()])
+    _, t_band0 = timed(lambda: [band_before(x) for x in lines.values()])
     common, t_common = timed(point_graph, frames, door_xy, fac_xy)
-    rows = [("ours: graph + snap + search per type", t_search, "—"),
-            (f"  of which graph build (noding) {t_build:.2f} s", None, ""),
-            ("ours: … + isochrone polygons", t_poly, "—")]
 
-    def same(other) -> str:
-        # doors whose walk differs from the reach by < 1 cm are float ties, counted apart
+    def same(other, name) -> str:
         diff = {t: np.flatnonzero(other[t] != cov[t]) for t in reaches}
-        ties = sum(int((np.abs(cov["_d_" + t][i] - reaches[t]) < 0.01).sum()) for t, i in diff.items())
+        ties = sum(int((np.abs(cov["_d_" + t][i] - reaches[t]) < TIE_M).sum()) for t, i in diff.items())
         real = sum(len(i) for i in diff.values()) - ties
+        if real:
+            PROBLEMS.append(f"{scale}: {name} differs on {real} door(s)")
         return "yes" if real == 0 and ties == 0 else f"{real} differ, {ties} ties<1cm"
 
+    search = [("ours: graph + snap + search per type", t_search, "—")]
+    polys = [("ours: search + reached lines + band polygons", t_search + t_cut + t_band, "—")]
     nx = optional("networkx")
     if nx is not None:
-        naive, t_nx = timed(naive_networkx, nx, *common, fac_type, reaches)
-        rows.append(("networkx: search per facility + hull", t_nx + t_common, same(naive)))
+        naive, t_nx = timed(naive_networkx, nx, *common, fac_type, reaches, hulls=False)
+        search.append(("networkx: search per facility", t_nx + t_common, same(naive, "networkx")))
+        _, t_nxh = timed(naive_networkx, nx, *common, fac_type, reaches, hulls=True)
+        polys.append(("networkx: search per facility + convex hulls", t_nxh + t_common, "—"))
     pdna = optional("pandana")
     if pdna is not None:
         import pandas as pd
         pcov, t_pd = timed(pandana_cov, pdna, pd, *common, fac_type, reaches)
-        rows.append(("pandana: network + precompute + nearest_pois", t_pd + t_common, same(pcov)))
+        search.append(("pandana: network + precompute + nearest_pois", t_pd + t_common, same(pcov, "pandana")))
     covered = {t: int(b["residents"].to_numpy()[cov[t]].sum()) for t in reaches}
-    print(f"  (baselines get our noded graph with doors/facilities as nodes, {t_common:.2f} s, "
-          f"added to their time)")
-    print(f"  {'method':48s} {'seconds':>9s} {'× ours':>8s} {'same covered doors':>22s}")
-    for name, sec, ok in rows:
-        if sec is None:
-            print(f"  {name}")
-            continue
-        print(f"  {name:48s} {sec:9.3f} {sec / t_search:8.1f} {ok:>22s}")
+    print(f"  graph build (noding) {t_build:.2f} s of ours; baselines get our noded graph with "
+          f"doors/facilities as nodes ({t_common:.2f} s, added to their time)")
+    for title, rows in (("search only", search), ("with polygons", polys)):
+        print(f"  {title + ':':48s} {'seconds':>9s} {'× ours':>8s} {'same covered doors':>22s}")
+        for name, sec, ok in rows:
+            print(f"  {name:48s} {sec:9.3f} {sec / rows[0][1]:8.1f} {ok:>22s}")
+    print(f"  band polygons alone: now {t_band:.2f} s, as before {t_band0:.2f} s "
+          f"({t_band0 / t_band:.1f}× faster)")
     print(f"  residents covered per type (walking): {covered}")
 
 
@@ -208,11 +251,46 @@ def part2(town, n_demand: int, n_sites: int, reach: float, k: int) -> None:
         rows.append(("spopt LSCP.from_cost_matrix (CBC, dense)", t_l2, pulp.value(l2.problem.objective)))
         ok_m = abs(pulp.value(m2.problem.objective) - mclp.solution.objective) < 1e-6
         ok_l = abs(pulp.value(l2.problem.objective) - lscp.n_sites) < 1e-6
+        PROBLEMS.extend(f"siting: {name} objective differs from spopt" for name, ok in
+                        (("MCLP", ok_m), ("LSCP", ok_l)) if not ok)
         print(f"  equal objectives: MCLP {ok_m}, LSCP {ok_l}; spopt/ours: MCLP {t_m2 / t_m:.1f}×, "
               f"LSCP {t_l2 / t_l:.1f}×")
     print(f"  {'solver':48s} {'seconds':>9s} {'objective':>12s}")
     for name, sec, obj in rows:
         print(f"  {name:48s} {sec:9.3f} {obj:12,.0f}")
+
+
+# --------------------------------------------------------------------------- part 3
+
+def part3(town, *, time_limit: float = 10.0, k: int = 3) -> None:
+    """The page's question on the demo street: new service stations, 300 m walking."""
+    plan = coverage.build_plan(coverage.frames_from_town(town))
+    ftype = "service_station"
+    reach = catalogue.facility_type(ftype).reach_m
+    result = coverage.analyse(plan, ftype)
+    need = ~np.asarray(result.covered) & (plan.buildings["residents"].to_numpy() > 0)
+    w = plan.buildings["residents"].to_numpy(float)[need]
+    old_xy = plan.graph.xy[plan.graph.intersections()]
+    new_xy = shapely.get_coordinates(projection.to_metric(siting.candidates(plan, "intersections"),
+                                                          crs=plan.crs).geometry.values)
+    print(f"\n[page] demo street, new {ftype} sites for {int(w.sum()):,} residents in {need.sum():,} buildings "
+          f"outside {reach:.0f} m walking; k = {k}, HiGHS time limit {time_limit:.0f} s")
+    print(f"  {'candidates':34s} {'presolve':>9s} {'model':>12s} {'LSCP s':>7s} {'sites':>6s} {'bound':>6s} "
+          f"{'greedy':>6s} {'MCLP s':>7s} {'k-gain':>7s} {'greedy':>7s}")
+    for label, xy in (("every node of degree ≥ 3 (before)", old_xy), ("street corners", new_xy)):
+        s = network.snap_points(plan.graph, *xy.T, snap_m=plan.snap_m)
+        cost = network.reach_pairs(plan.graph, s, plan.doors.subset(need), limit=reach)
+        for reduce in (False, True):
+            lscp, t_l = timed(lambda: siting.SetCovering.from_cost_matrix(cost, reach, w).solve(
+                time_limit=time_limit, reduce=reduce))
+            mclp, t_m = timed(lambda: siting.MaximalCovering.from_cost_matrix(cost, reach, w, k=k).solve(
+                time_limit=time_limit, reduce=reduce))
+            shape = f"{lscp.presolved.reach.shape[0]}×{lscp.presolved.reach.shape[1]}"
+            sites = f"{lscp.n_sites}" + ("" if lscp.proven else "*")
+            print(f"  {label + f' ({len(xy):,})':34s} {'yes' if reduce else 'no':>9s} {shape:>12s} {t_l:7.2f} "
+                  f"{sites:>6s} {lscp.lower_bound:6d} {len(lscp.greedy_solution.sites):6d} {t_m:7.2f} "
+                  f"{mclp.solution.objective:7,.0f} {mclp.greedy_solution.objective:7,.0f}")
+    print("  (* = stopped at the time limit, not proven; bound = fewest sites HiGHS could not rule out)")
 
 
 def main(argv=None) -> int:
@@ -225,13 +303,16 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     street = demo.generate(tickets_per_street=0)
     part1("street", street)
+    part3(street)
     if not args.street:
         t0 = time.perf_counter()
         district = demo.generate(scale="district", tickets_per_street=0)
         print(f"\n(district generated in {time.perf_counter() - t0:.0f} s, not counted)")
         part1("district", district)
         part2(district, args.demand, args.sites, args.reach, args.k)
-    return 0
+    for p in PROBLEMS:
+        print(f"MISMATCH: {p}", file=sys.stderr)
+    return 1 if PROBLEMS else 0
 
 
 if __name__ == "__main__":

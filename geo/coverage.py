@@ -25,7 +25,9 @@ from sqlalchemy import Engine, func, select
 
 from geo import catalogue, network, projection, settings, store
 from geo.errors import ValidationError
-from geo.schema import Building, Camera, Community, Facility, Grid, Household, Resident, Road, Street
+from geo.schema import (
+    Building, Camera, Community, Facility, Grid, Household, OpenSpace, Resident, Road, Street,
+)
 
 #: The pseudo-type meaning "every type of catalogue.required_types()".
 REQUIRED = "required"
@@ -55,6 +57,9 @@ class Plan:
     fac_xy: np.ndarray = field(repr=False)
     fac_snap: network.Snapped = field(repr=False)
     snap_m: float = network.SNAP_M
+    crs: str = settings.METRIC_CRS  # the metric CRS of every measurement (UTM zone of the data)
+    open_spaces: gpd.GeoDataFrame | None = None  # parks, squares, vacant lots (lon-lat polygons)
+    filled_doors: np.ndarray = field(default_factory=lambda: np.empty(0, int))  # ids, door from footprint
 
     @property
     def unreachable_doors(self) -> np.ndarray:
@@ -77,6 +82,7 @@ def load_frames(engine: Engine) -> dict[str, gpd.GeoDataFrame]:
         "facilities": store.read_layer(engine, Facility, columns=["id", "type", "name", "community_id", "geom"]),
         "roads": store.read_layer(engine, Road),
         "cameras": store.read_layer(engine, Camera),
+        "open_spaces": store.read_layer(engine, OpenSpace),
         "street": store.read_layer(engine, Street),
         "community": store.read_layer(engine, Community),
         "grid": store.read_layer(engine, Grid),
@@ -100,6 +106,7 @@ def frames_from_town(town: dict[str, list[dict]]) -> dict[str, gpd.GeoDataFrame]
     b["elderly_alone"] = b["id"].map(alone).fillna(0).astype(int)
     return {"buildings": b, "facilities": gdf(town["facility"], ["id", "type", "name", "community_id"]),
             "roads": gdf(town["road"]), "cameras": gdf(town["camera"]), "street": gdf(town["street"]),
+            "open_spaces": gdf(town.get("open_space", [])) if town.get("open_space") else None,
             "community": gdf(town["community"]), "grid": gdf(town["grid"])}
 
 
@@ -123,19 +130,38 @@ def build_plan(frames: dict[str, gpd.GeoDataFrame], *, roads: gpd.GeoDataFrame |
     if "elderly_alone" not in b:
         b["elderly_alone"] = 0
     b = gpd.GeoDataFrame(b, geometry="geometry", crs=frames["buildings"].crs).reset_index(drop=True)
-    graph = network.graph_from_lines(roads if roads is not None else frames["roads"], join_m=join_m)
-    door_xy = np.c_[projection.lonlat_to_metric(b["entrance_lon"], b["entrance_lat"])]
+    b, filled = _fill_entrances(b)
+    crs = projection.metric_crs_for(b)
+    graph = network.graph_from_lines(roads if roads is not None else frames["roads"], join_m=join_m, crs=crs)
+    door_xy = np.c_[projection.lonlat_to_metric(b["entrance_lon"], b["entrance_lat"], crs=crs)]
     f = frames["facilities"].reset_index(drop=True)
-    fm = projection.to_metric(f, what="facilities")
+    fm = projection.to_metric(f, what="facilities", crs=crs)
     fac_xy = shapely.get_coordinates(fm.geometry.values) if len(f) else np.empty((0, 2))
     street = frames.get("street")
     areas = {"grid": grid, "community": comm,
              "street": street[["id", "name", "geometry"]] if street is not None else comm.iloc[:0]}
     empty = gpd.GeoDataFrame(geometry=[], crs=settings.STORAGE_CRS)
-    return Plan(buildings=b, facilities=f, areas=areas, roads=frames.get("roads", empty),
+    return Plan(buildings=b, facilities=f, areas=areas, roads=roads if roads is not None else frames.get("roads", empty),
                 cameras=frames.get("cameras", empty), graph=graph, door_xy=door_xy,
                 doors=network.snap_points(graph, *door_xy.T, snap_m=snap_m), fac_xy=fac_xy,
-                fac_snap=network.snap_points(graph, *fac_xy.T, snap_m=snap_m), snap_m=snap_m)
+                fac_snap=network.snap_points(graph, *fac_xy.T, snap_m=snap_m), snap_m=snap_m,
+                crs=crs, filled_doors=filled, open_spaces=frames.get("open_spaces"))
+
+
+def _fill_entrances(b: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Buildings whose entrance is missing get one from their footprint (a point
+    inside it), so one bad row cannot knock the others out; their ids are returned
+    so the page can say so."""
+    lon = pd.to_numeric(b["entrance_lon"], errors="coerce").to_numpy(float, copy=True)
+    lat = pd.to_numeric(b["entrance_lat"], errors="coerce").to_numpy(float, copy=True)
+    bad = ~(np.isfinite(lon) & np.isfinite(lat))
+    has_shape = b.geometry.notna().to_numpy() & ~b.geometry.is_empty.to_numpy()
+    fill = bad & has_shape
+    if fill.any():
+        inside = shapely.point_on_surface(b.geometry.values[fill])
+        lon[fill], lat[fill] = shapely.get_x(inside), shapely.get_y(inside)
+    b = b.assign(entrance_lon=lon, entrance_lat=lat)
+    return b, b["id"].to_numpy()[fill]
 
 
 # --------------------------------------------------------------------------- questions
@@ -167,7 +193,7 @@ def _sources(plan: Plan, ftype: str, sc: Scenario) -> tuple[np.ndarray, network.
     xy, snap = plan.fac_xy[keep], plan.fac_snap.subset(keep)
     new = [(lon, lat) for lon, lat, t in sc.added if t == ftype]
     if new:
-        nx_, ny_ = projection.lonlat_to_metric(*np.array(new).T)
+        nx_, ny_ = projection.lonlat_to_metric(*np.array(new).T, crs=plan.crs)
         xy = np.vstack([xy, np.c_[nx_, ny_]])
         snap = network.Snapped.concat([snap, network.snap_points(plan.graph, nx_, ny_, snap_m=plan.snap_m)])
     return xy, snap
@@ -182,9 +208,12 @@ def door_distances(plan: Plan, ftype: str, method: str, sc: Scenario = Scenario(
     if not len(xy):
         return np.full(len(plan.buildings), np.inf)
     if method == "straight":
-        doors = shapely.points(plan.door_xy)
-        _, fi = shapely.STRtree(shapely.points(xy)).query_nearest(doors, all_matches=False)
-        d = np.hypot(*(plan.door_xy - xy[fi]).T) if len(fi) == len(doors) else np.full(len(doors), np.inf)
+        # only doors with a place: a missing one (NaN) stays inf instead of shifting the rest
+        d = np.full(len(plan.buildings), np.inf)
+        ok = np.flatnonzero(np.isfinite(plan.door_xy).all(axis=1))
+        di, fi = shapely.STRtree(shapely.points(xy)).query_nearest(shapely.points(plan.door_xy[ok]),
+                                                                   all_matches=False)
+        d[ok[di]] = np.hypot(*(plan.door_xy[ok[di]] - xy[fi]).T)
         return np.where(d <= reach, d, np.inf)
     d = network.distances_to_points(plan.graph, snap, plan.doors, limit=reach)
     return np.where(d <= reach, d, np.inf)
@@ -271,7 +300,7 @@ class CoverageResult:
             geoms.append(geom)
             rows.append({"type": ftype, "reach_m": reach, "method": self.method, "facilities": len(xy),
                          "area_km2": round(geom.area / 1e6, 3)})
-        out = gpd.GeoDataFrame(rows, geometry=geoms, crs=settings.METRIC_CRS)
+        out = gpd.GeoDataFrame(rows, geometry=geoms, crs=self.plan.crs)
         return projection.to_storage(out) if len(out) else out.set_crs(settings.STORAGE_CRS, allow_override=True)
 
 
@@ -315,6 +344,15 @@ def coverage_table(plan: Plan, types: Iterable[str] | None = None, *,
     return pd.DataFrame(rows).set_index("type")
 
 
+def weakest_first(table: pd.DataFrame) -> pd.DataFrame:
+    """``coverage_table`` as the page shows it: the required set first, then every type with
+    a facility by walking share, lowest first, with how many points a buffer overstates."""
+    out = table.assign(gap=(table["straight_share"] - table["walking_share"]) * 100)
+    req = out.loc[[REQUIRED]] if REQUIRED in out.index else out.iloc[:0]
+    rest = out.drop(index=REQUIRED, errors="ignore").sort_values(["walking_share", "straight_share"])
+    return pd.concat([req, rest])
+
+
 # --------------------------------------------------------------------------- cameras
 
 def camera_sectors(cameras: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = None, *,
@@ -324,7 +362,8 @@ def camera_sectors(cameras: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None
     need = {"heading", "fov", "range_m"} - set(cameras.columns)
     if need:
         raise ValidationError(f"cameras lack column(s) {sorted(need)}")
-    cams = projection.to_metric(cameras, what="cameras")
+    crs = projection.metric_crs_for(cameras)
+    cams = projection.to_metric(cameras, what="cameras", crs=crs)
     if online_only and "status" in cams:
         cams = cams[cams["status"] == "online"]
     cams = cams[cams["range_m"].fillna(0) > 0].reset_index(drop=True)
@@ -339,8 +378,8 @@ def camera_sectors(cameras: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None
     ring = np.concatenate([xy[:, None, :], arc, xy[:, None, :]], axis=1)
     sectors = shapely.polygons(ring)
     if buildings is not None and len(buildings):
-        sectors = _minus_shadows(sectors, xy, r, projection.to_metric(buildings, what="buildings"))
-    out = gpd.GeoDataFrame(cams.drop(columns="geometry"), geometry=sectors, crs=settings.METRIC_CRS)
+        sectors = _minus_shadows(sectors, xy, r, projection.to_metric(buildings, what="buildings", crs=crs))
+    out = gpd.GeoDataFrame(cams.drop(columns="geometry"), geometry=sectors, crs=crs)
     out["area_m2"] = out.geometry.area.round(1)
     return projection.to_storage(out)
 
@@ -371,8 +410,9 @@ def _minus_shadows(sectors: np.ndarray, xy: np.ndarray, r: np.ndarray,
 def camera_road_coverage(sectors: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, *,
                          min_blind_m: float = MIN_BLIND_M) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Road length seen by cameras per road class, and the blind stretches (≥ ``min_blind_m``)."""
-    rm = projection.to_metric(roads, what="roads")
-    seen = shapely.union_all(projection.to_metric(sectors, what="sectors").geometry.values) \
+    crs = projection.metric_crs_for(roads)
+    rm = projection.to_metric(roads, what="roads", crs=crs)
+    seen = shapely.union_all(projection.to_metric(sectors, what="sectors", crs=crs).geometry.values) \
         if len(sectors) else shapely.Polygon()
     inside = shapely.intersection(rm.geometry.values, seen)
     kind = rm["kind"] if "kind" in rm else pd.Series("road", index=rm.index)
@@ -382,21 +422,44 @@ def camera_road_coverage(sectors: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, *,
     table["share"] = table["seen_m"] / table["length_m"].where(table["length_m"] > 0)
     name = rm["name"] if "name" in rm else pd.Series(None, index=rm.index, dtype=object)
     blind = gpd.GeoDataFrame({"kind": kind.to_numpy(), "name": name.to_numpy()},
-                             geometry=shapely.difference(rm.geometry.values, seen), crs=settings.METRIC_CRS)
+                             geometry=shapely.difference(rm.geometry.values, seen), crs=crs)
     blind = blind.explode(index_parts=False)
     blind = blind[blind.geometry.length >= min_blind_m]
     blind["length_m"] = blind.geometry.length.round(1)
     return table, projection.to_storage(blind.reset_index(drop=True))
 
 
+#: Open-space kinds that are public places people gather in (cameras should see them).
+PUBLIC_SPACE_KINDS = ("square", "park")
+
+
+def camera_space_coverage(sectors: gpd.GeoDataFrame, spaces: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """Each public space (squares, parks) with the share of its area some online camera sees."""
+    cols = ["name", "kind", "area_m2", "seen_m2", "share"]
+    if spaces is None or not len(spaces):
+        return gpd.GeoDataFrame(columns=[*cols, "geometry"], geometry="geometry", crs=settings.STORAGE_CRS)
+    pub = spaces[spaces["kind"].isin(PUBLIC_SPACE_KINDS)] if "kind" in spaces else spaces
+    crs = projection.metric_crs_for(pub)
+    pm = projection.to_metric(pub, what="open spaces", crs=crs)
+    seen = shapely.union_all(projection.to_metric(sectors, what="sectors", crs=crs).geometry.values) \
+        if len(sectors) else shapely.Polygon()
+    area = shapely.area(pm.geometry.values)
+    seen_m2 = shapely.area(shapely.intersection(pm.geometry.values, seen))
+    out = pub.assign(area_m2=area.round(1), seen_m2=seen_m2.round(1),
+                     share=np.where(area > 0, seen_m2 / np.maximum(area, 1e-9), 0.0))
+    return out[[c for c in cols if c in out] + ["geometry"]].sort_values("share").reset_index(drop=True)
+
+
 @dataclass
 class CameraCoverage:
-    """What the cameras see: every camera, the views of the online ones, roads seen and blind."""
+    """What the cameras see: every camera, the views of the online ones, roads seen and blind,
+    and the public spaces (squares, parks) with the share of their area in view."""
 
     cameras: gpd.GeoDataFrame  # every camera (lon-lat points) with its status
     sectors: gpd.GeoDataFrame  # views of the online cameras, clipped by buildings
     roads: pd.DataFrame  # per road kind and "all": length_m, seen_m, share
     blind: gpd.GeoDataFrame  # blind stretches of road (≥ MIN_BLIND_M), lon-lat
+    spaces: gpd.GeoDataFrame | None = None  # squares and parks: area_m2, seen_m2, share
 
     def status(self) -> dict[str, int]:
         """Cameras in all, online, and not online (offline or faulty: they see nothing)."""
@@ -404,12 +467,20 @@ class CameraCoverage:
         online = int((st == "online").sum())
         return {"total": int(len(st)), "online": online, "offline": int(len(st)) - online}
 
+    def space_share(self) -> float:
+        """Share of all public-space area in view (nan when there are none)."""
+        if self.spaces is None or not len(self.spaces) or self.spaces["area_m2"].sum() <= 0:
+            return float("nan")
+        return float(self.spaces["seen_m2"].sum() / self.spaces["area_m2"].sum())
+
 
 def camera_coverage(cameras: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
-                    buildings: gpd.GeoDataFrame | None = None, *,
+                    buildings: gpd.GeoDataFrame | None = None, *, spaces: gpd.GeoDataFrame | None = None,
                     min_blind_m: float = MIN_BLIND_M) -> CameraCoverage:
-    """Camera coverage of the roads: online cameras' views (minus building shadows), the
-    share of road length they see by road kind, and the blind stretches."""
+    """Camera coverage of the roads and public spaces: online cameras' views (minus building
+    shadows), the share of road length they see by road kind, the blind stretches, and the
+    share of each square's and park's area in view."""
     sectors = camera_sectors(cameras, buildings, online_only=True)
     table, blind = camera_road_coverage(sectors, roads, min_blind_m=min_blind_m)
-    return CameraCoverage(cameras=cameras, sectors=sectors, roads=table, blind=blind)
+    return CameraCoverage(cameras=cameras, sectors=sectors, roads=table, blind=blind,
+                          spaces=camera_space_coverage(sectors, spaces))

@@ -1,4 +1,5 @@
-"""Exports of a coverage result: GeoJSON for GIS tools, an Excel table by grid for the office.
+"""Files in and out of coverage planning: a planner's own road network in (GeoJSON,
+GeoPackage, OpenStreetMap .osm.pbf), GeoJSON and an Excel table by grid out.
 
 Kept apart from the analysis (geo.coverage) so the analysis never knows
 about file formats.
@@ -6,17 +7,86 @@ about file formats.
 from __future__ import annotations
 
 import io
+import tempfile
+from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+from pyproj import CRS
 
-from geo import catalogue, coverage
+from geo import catalogue, coverage, network, projection, settings
+from geo.errors import ValidationError
 from geo.i18n import t
 
+#: File endings the road uploader takes.
+ROAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".osm.pbf")
+#: Imported roads must come within this of the town (else: a wrong CRS or another place).
+NEAR_TOWN_M = 2000.0
 
-def to_geojson(result: coverage.CoverageResult, sites: gpd.GeoDataFrame | None = None) -> str:
-    """One FeatureCollection: service areas, blind buildings, blind grids, proposed sites (lon-lat)."""
-    parts = [result.service_areas().assign(layer="service_area"),
+
+class RoadFileError(ValidationError):
+    """A road file that cannot be used; ``key`` and ``params`` give the i18n message."""
+
+    def __init__(self, key: str, **params) -> None:
+        self.key, self.params = key, params
+        super().__init__(t(f"coverage.roads_err_{key}", "en").format(**params))
+
+    def message(self, lang: str = "zh") -> str:
+        return t(f"coverage.roads_err_{self.key}", lang).format(**self.params)
+
+
+def read_roads_upload(name: str, data: bytes, *, town: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """Road and footpath lines (lon-lat) from an uploaded file, checked for what goes wrong
+    with real files: a format we do not read, a broken file, no CRS, coordinates that are
+    not longitude/latitude after reprojection (a wrong CRS), no lines at all, or lines
+    nowhere near ``town`` (the buildings). Raises RoadFileError with a message key."""
+    suffix = next((sfx for sfx in ROAD_SUFFIXES if name.lower().endswith(sfx)), None)
+    if suffix is None:
+        raise RoadFileError("format", name=name, kinds=", ".join(ROAD_SUFFIXES))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"roads{suffix}"
+        path.write_bytes(data)
+        try:
+            if suffix == ".osm.pbf":
+                lines = network.read_osm_pbf(path)
+            else:
+                lines = gpd.read_file(path)
+        except ValidationError as exc:
+            if "no walkable ways" in str(exc):
+                raise RoadFileError("no_lines", name=name) from exc
+            raise RoadFileError("broken", name=name, detail=str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - GDAL/pyrosm raise many kinds; all mean "cannot read"
+            raise RoadFileError("broken", name=name, detail=str(exc).splitlines()[0][:200]) from exc
+    if not len(lines) or lines.geometry is None:
+        raise RoadFileError("no_lines", name=name)
+    if lines.crs is None:
+        raise RoadFileError("no_crs", name=name)
+    lines = lines[lines.geometry.notna() & ~lines.geometry.is_empty]
+    lines = lines[lines.geometry.geom_type.isin(["LineString", "MultiLineString"])]
+    if not len(lines):
+        raise RoadFileError("no_lines", name=name)
+    if not CRS(lines.crs).is_geographic:  # metres in some projection: to lon-lat first
+        lines = lines.to_crs(settings.STORAGE_CRS)
+    x0, y0, x1, y1 = lines.total_bounds
+    if not (np.isfinite([x0, y0, x1, y1]).all() and -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+        raise RoadFileError("crs", name=name, crs=str(CRS(lines.crs).to_string()))
+    lines = lines.to_crs(settings.STORAGE_CRS)
+    if town is not None and len(town):
+        crs = projection.metric_crs_for(town)
+        gap = float(projection.to_metric(town, crs=crs).union_all().envelope.distance(
+            projection.to_metric(lines, crs=crs).union_all().envelope))
+        if gap > NEAR_TOWN_M:
+            raise RoadFileError("far", name=name, km=gap / 1000)
+    return lines.reset_index(drop=True)
+
+
+def to_geojson(result: coverage.CoverageResult, sites: gpd.GeoDataFrame | None = None, *,
+               areas: gpd.GeoDataFrame | None = None) -> str:
+    """One FeatureCollection: service areas, blind buildings, blind grids, proposed sites (lon-lat).
+    ``areas``: the result's service areas when the caller has them already."""
+    areas = result.service_areas() if areas is None else areas
+    parts = [areas.assign(layer="service_area"),
              result.blind_buildings().drop(columns=["reachable"]).assign(layer="blind_building"),
              result.blind_areas()[["id", "name", "residents", "covered", "uncovered", "share", "geometry"]]
              .assign(layer="grid")]

@@ -17,31 +17,40 @@ from geo import catalogue, coverage, maps, offline
 from geo.i18n import t
 
 BLIND_RAMP = ("#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704")  # few → many uncovered
+PEOPLE_RAMP = ("#fcbba1", "#fb6a4a", "#ef3b2c", "#cb181d", "#67000d")  # blind buildings: few → many people
 EXACT_COLOR, GREEDY_COLOR, ADDED_COLOR, CLOSED_COLOR = "#1b7837", "#2166ac", "#762a83", "#8d99ae"
+COVER_COLOR, CAND_COLOR, SPACE_COLOR = "#e7298a", "#555555", "#2a9d8f"
 VIEW_COLOR, CAM_BLIND_COLOR = "#3a86ff", "#d62828"  # camera views; road stretches no camera sees
 
 
-def ramp_color(value: float, top: float) -> str:
-    """The blind-spot colour of ``value`` people on a 5-step ramp up to ``top``."""
+def ramp_color(value: float, top: float, ramp: tuple[str, ...] = BLIND_RAMP) -> str:
+    """The colour of ``value`` people on a 5-step ramp up to ``top``."""
     if top <= 0 or value <= 0:
-        return BLIND_RAMP[0]
-    i = int(np.clip(np.ceil(value / top * (len(BLIND_RAMP) - 1)), 0, len(BLIND_RAMP) - 1))
-    return BLIND_RAMP[i]
+        return ramp[0]
+    i = int(np.clip(np.ceil(value / top * (len(ramp) - 1)), 0, len(ramp) - 1))
+    return ramp[i]
 
 
 def coverage_map(layers: dict[str, gpd.GeoDataFrame], result: coverage.CoverageResult, *,
-                 sites: gpd.GeoDataFrame | None = None, basemap: str = "offline",
+                 sites: gpd.GeoDataFrame | None = None, areas: gpd.GeoDataFrame | None = None,
+                 candidates: list[tuple[float, float]] = (), basemap: str = "offline",
                  lang: str = "zh") -> folium.Map:
-    """Service areas of the target's types, blind grids and buildings, facilities, new sites."""
+    """Service areas of the target's types, blind grids and buildings (shaded by people),
+    facilities, clicked candidate sites, new sites (k best, greedy, set covering).
+
+    ``areas`` are the result's service areas when the caller has them already (the page
+    caches them: the walking polygons are the slow part)."""
     base = {k: layers[k] for k in ("street", "communities", "roads") if k in layers}
     m = maps.street_map(base, basemap=basemap, lang=lang)
     _add_blind_areas(m, result.blind_areas(), lang)
-    _add_service_areas(m, result.service_areas(), lang)
+    _add_service_areas(m, result.service_areas() if areas is None else areas, lang)
     _add_blind_buildings(m, result.blind_buildings(), lang)
     _add_facilities(m, result, lang)
+    if candidates:
+        _add_candidates(m, candidates, lang)
     if sites is not None and len(sites):
         _add_sites(m, sites, lang)
-    return offline.localise(_layer_control_last(m))
+    return offline.localise(maps.to_tile_datum(_layer_control_last(m)))
 
 
 def _layer_control_last(m: folium.Map) -> folium.Map:
@@ -62,9 +71,11 @@ def legend_html(result: coverage.CoverageResult, lang: str = "zh") -> str:
     chips = [f"<span style='display:inline-block;width:12px;height:12px;background:"
              f"{catalogue.facility_type(k).color};opacity:.6'></span> {html.escape(catalogue.facility_type(k).name(lang))}"
              for k in result.types]
-    ramp = "".join(f"<span style='display:inline-block;width:18px;height:12px;background:{c}'></span>"
-                   for c in BLIND_RAMP)
-    return " · ".join(chips) + f" · {t('coverage.legend_blind', lang)} {ramp}"
+    def ramp(colours):
+        return "".join(f"<span style='display:inline-block;width:18px;height:12px;background:{c}'></span>"
+                       for c in colours)
+    return " · ".join(chips) + (f" · {t('coverage.legend_blind', lang)} {ramp(BLIND_RAMP)}"
+                                f" · {t('coverage.legend_people', lang)} {ramp(PEOPLE_RAMP)}")
 
 
 def _add_service_areas(m: folium.Map, areas: gpd.GeoDataFrame, lang: str) -> None:
@@ -73,7 +84,7 @@ def _add_service_areas(m: folium.Map, areas: gpd.GeoDataFrame, lang: str) -> Non
     group = folium.FeatureGroup(t("coverage.layer_areas", lang)).add_to(m)
     for row in areas.itertuples():  # one polygon per facility type: a handful of rows
         ft = catalogue.facility_type(row.type)
-        style = {"color": ft.color, "weight": 1.5, "fillColor": ft.color, "fillOpacity": 0.12}
+        style = {"color": ft.color, "weight": 2.5, "fillColor": ft.color, "fillOpacity": 0.25}
         folium.GeoJson(row.geometry.__geo_interface__, style_function=lambda f, s=style: s,
                        tooltip=f"{ft.name(lang)} · {row.reach_m:.0f} m").add_to(group)
 
@@ -85,7 +96,7 @@ def _add_blind_areas(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
     g = grids.assign(fill=[ramp_color(v, top) for v in grids["uncovered"]],
                      share_pct=(grids["share"].fillna(0) * 100).round(1))
     def style(f: dict) -> dict:
-        return {"color": "#666", "weight": 0.8, "fillColor": f["properties"]["fill"], "fillOpacity": 0.55}
+        return {"color": "#666", "weight": 0.8, "fillColor": f["properties"]["fill"], "fillOpacity": 0.35}
     fields = ["name", "residents", "uncovered", "share_pct"]
     labels = [t(k, lang) for k in ("field.grid", "field.residents", "coverage.uncovered", "coverage.share_pct")]
     maps._geojson(g, t("coverage.layer_blind_grids", lang), ["fill", *fields], style,
@@ -93,13 +104,25 @@ def _add_blind_areas(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
 
 
 def _add_blind_buildings(m: folium.Map, blind: gpd.GeoDataFrame, lang: str) -> None:
+    """Uncovered buildings, darker the more people live in them."""
     if not len(blind):
         return
-    style = {"color": "#b2182b", "weight": 1, "fillColor": "#ef3b2c", "fillOpacity": 0.85}
+    top = float(blind["residents"].max())
+    b = blind.assign(fill=[ramp_color(v, top, PEOPLE_RAMP) for v in blind["residents"]])
+
+    def style(f: dict) -> dict:
+        return {"color": "#67000d", "weight": 0.8, "fillColor": f["properties"]["fill"], "fillOpacity": 0.9}
     fields = ["name", "residents", "elderly_alone"]
     labels = [t(k, lang) for k in ("field.name", "field.residents", "coverage.elderly_alone")]
-    maps._geojson(blind, t("coverage.layer_blind_buildings", lang), fields, lambda f: style,
+    maps._geojson(b, t("coverage.layer_blind_buildings", lang), ["fill", *fields], style,
                   tooltip=folium.GeoJsonTooltip(fields=fields, aliases=labels, localize=True)).add_to(m)
+
+
+def _add_candidates(m: folium.Map, points: list[tuple[float, float]], lang: str) -> None:
+    group = folium.FeatureGroup(t("coverage.cand_points", lang)).add_to(m)
+    for i, (lon, lat) in enumerate(points, start=1):
+        folium.CircleMarker([lat, lon], radius=6, color=CAND_COLOR, weight=2, dash_array="3 3", fill=True,
+                            fill_color="#fff", fill_opacity=0.9, tooltip=f"候选点 {i}").add_to(group)
 
 
 def _add_facilities(m: folium.Map, result: coverage.CoverageResult, lang: str) -> None:
@@ -121,12 +144,19 @@ def _add_facilities(m: folium.Map, result: coverage.CoverageResult, lang: str) -
 
 def _add_sites(m: folium.Map, sites: gpd.GeoDataFrame, lang: str) -> None:
     group = folium.FeatureGroup(t("coverage.layer_sites", lang)).add_to(m)
+    cover = folium.FeatureGroup(t("coverage.layer_cover", lang)).add_to(m)
     for row in sites.itertuples():
         exact = row.method == "exact"
         color = EXACT_COLOR if exact else GREEDY_COLOR
-        label = t("coverage.exact" if exact else "coverage.greedy", lang)
+        label = t({"exact": "coverage.exact", "greedy": "coverage.greedy", "cover": "coverage.cover"}[row.method],
+                  lang)
         tip = f"{label} #{row.rank}: +{row.gain:,} {t('coverage.people', lang)}"
-        if exact:
+        if row.method == "cover":  # the fewest sites covering everyone: small pink diamonds
+            icon = folium.DivIcon(html=(f'<div style="width:8px;height:8px;background:{COVER_COLOR};'
+                                        'transform:rotate(45deg);border:1px solid #fff"></div>'),
+                                  icon_size=(10, 10), icon_anchor=(5, 5), class_name="sq-cover")
+            folium.Marker([row.geometry.y, row.geometry.x], icon=icon, tooltip=tip).add_to(cover)
+        elif exact:
             icon = folium.DivIcon(html=(f'<div class="sq-fac" style="background:{color}">{row.rank}</div>'),
                                   icon_size=(22, 22), icon_anchor=(11, 11), class_name="")
             folium.Marker([row.geometry.y, row.geometry.x], icon=icon, tooltip=tip).add_to(group)
@@ -142,7 +172,7 @@ def camera_map(layers: dict[str, gpd.GeoDataFrame], cams: coverage.CameraCoverag
     m = maps.street_map(base, basemap=basemap, lang=lang)
     if len(cams.sectors):
         style = {"color": VIEW_COLOR, "weight": 0.8, "fillColor": VIEW_COLOR, "fillOpacity": 0.3}
-        maps._geojson(cams.sectors, t("coverage.layer_cam_views", lang), ["name"], lambda f: style,
+        maps._geojson(cams.sectors, t("coverage.layer_cam_views", lang), ["name"], lambda f, s=style: s,
                       tooltip=folium.GeoJsonTooltip(fields=["name"], aliases=[t("field.name", lang)])).add_to(m)
     if len(cams.blind):
         blind = cams.blind.assign(kind_name=[t(f"road.{k}", lang) for k in cams.blind["kind"]],
@@ -150,10 +180,19 @@ def camera_map(layers: dict[str, gpd.GeoDataFrame], cams: coverage.CameraCoverag
         style = {"color": CAM_BLIND_COLOR, "weight": 2.5, "opacity": 0.8}
         fields = ["name", "kind_name", "length_m"]
         labels = [t(k, lang) for k in ("field.name", "field.road_kind", "coverage.cam_length")]
-        maps._geojson(blind, t("coverage.layer_cam_blind", lang), fields, lambda f: style,
+        maps._geojson(blind, t("coverage.layer_cam_blind", lang), fields, lambda f, s=style: s,
+                      tooltip=folium.GeoJsonTooltip(fields=fields, aliases=labels, localize=True)).add_to(m)
+    if cams.spaces is not None and len(cams.spaces):
+        sp = cams.spaces.assign(kind_name=[t(f"space.{k}", lang) for k in cams.spaces["kind"]],
+                                share_pct=(cams.spaces["share"] * 100).round(1))
+        space_style = {"color": SPACE_COLOR, "weight": 2, "fillColor": SPACE_COLOR, "fillOpacity": 0.15,
+                       "dashArray": "4 3"}  # its own name: folium calls the style functions at render time
+        fields = ["name", "kind_name", "area_m2", "share_pct"]
+        labels = [t(k, lang) for k in ("field.name", "field.type", "coverage.cam_area", "coverage.share_pct")]
+        maps._geojson(sp, t("coverage.layer_cam_spaces", lang), fields, lambda f: space_style,
                       tooltip=folium.GeoJsonTooltip(fields=fields, aliases=labels, localize=True)).add_to(m)
     maps._add_cameras(m, cams.cameras, lang)
-    return offline.localise(_layer_control_last(m))
+    return offline.localise(maps.to_tile_datum(_layer_control_last(m)))
 
 
 def camera_legend_html(lang: str = "zh") -> str:

@@ -231,6 +231,7 @@ class StreetBuilder:
         self._footways()
         self._people()
         self._facilities(tiles)
+        self._open_spaces(tiles)
         self._cameras()
 
     def _grids(self, community: dict, tile: Polygon) -> None:
@@ -472,38 +473,107 @@ class StreetBuilder:
             link.pop("id", None)
 
     def _facilities(self, tiles: list[Polygon]) -> None:
-        per_community = {"party_centre": 1, "service_station": 2, "elderly_daycare": 1, "clinic": 1,
-                         "kindergarten": 2, "canteen": 1, "culture_station": 1, "mediation_room": 1}
-        per_street = {"market": 4, "police_room": 3, "red_station": 4}
+        """Facilities placed the way a real street has them.
+
+        Each community has a party–mass centre and 2–3 community service complexes
+        (社区综合服务设施): a service station, an elderly day-care and a health station
+        under one roof, often with a canteen or a nursery, each with a kindergarten and a
+        supermarket a short walk away, so the required set is met around them. A few
+        stand-alone stations, kindergartens and shops lie elsewhere, and parts of every
+        community stay far from all of them: real blind spots. Placed with their own
+        generator (spawned, so the rest of the town does not move when this changes).
+        """
+        rng = self.rng.spawn(1)[0]
         communities = [c for c in self.town["community"] if c["street_id"] == self.street_id]
         for c, tile in zip(communities, tiles):
             here = [b for b in self.buildings if self.grid_community[b["grid_id"]] == c["id"]]
-            for ftype, n in per_community.items():
-                for b in self._spread(here, n, tile if ftype == "party_centre" else None):
-                    self._facility(ftype, b, c["name"])
+            self._facility("party_centre", self._spread(rng, here, 1, tile)[0], c["name"])
+            hubs = self._spread(rng, here, int(rng.integers(4, 6)))
+            for k, hub in enumerate(hubs):
+                for ftype in ("service_station", "elderly_daycare", "clinic"):
+                    self._facility(ftype, hub, c["name"], rng)
+                for ftype, p in (("canteen", 0.5), ("nursery", 0.9)):
+                    if rng.random() < p:
+                        self._facility(ftype, hub, c["name"], rng)
+                for ftype, p, walk in (("kindergarten", 0.95, 50.0), ("supermarket", 0.9, 150.0)):
+                    if rng.random() < p:
+                        self._facility(ftype, self._near(rng, here, hub, walk), c["name"], rng)
+            for ftype, n in (("kindergarten", 1), ("supermarket", 1), ("culture_station", 1),
+                             ("mediation_room", 1)):
+                for b in self._spread(rng, here, n):
+                    self._facility(ftype, b, c["name"], rng)
             grids = [g for g, cc in self.grid_community.items() if cc == c["id"]]
             for g in grids[::3]:
-                b = self._spread([b for b in here if b["grid_id"] == g], 1)[0]
-                self._facility("grid_point", b, c["name"])
-        for ftype, n in per_street.items():
-            for b in self._spread(self.buildings, n):
-                self._facility(ftype, b, self.name)
+                b = self._spread(rng, [b for b in here if b["grid_id"] == g], 1)[0]
+                self._facility("grid_point", b, c["name"], rng)
+        for ftype, n in {"market": 4, "police_room": 3, "red_station": 4}.items():
+            for b in self._spread(rng, self.buildings, n):
+                self._facility(ftype, b, self.name, rng)
 
-    def _spread(self, buildings: list[dict], n: int, centre_of: Polygon | None = None) -> list[dict]:
+    @staticmethod
+    def _spread(rng: np.random.Generator, buildings: list[dict], n: int,
+                centre_of: Polygon | None = None) -> list[dict]:
+        """``n`` buildings far apart, drawn towards where people live (the one nearest the
+        centre of ``centre_of`` when given): services go where the residents are."""
         if centre_of is not None:
             c = centre_of.centroid
             return [min(buildings, key=lambda b: b["entrance"].distance(c))]
-        pick = self.rng.choice(len(buildings), size=min(n, len(buildings)), replace=False)
+        xy = np.array([b["entrance"].coords[0] for b in buildings])
+        people = np.array([b["row"]["residents"] for b in buildings], float)
+        tree = shapely.STRtree(shapely.points(xy))
+        bi, nb = tree.query(shapely.points(xy), predicate="dwithin", distance=250.0)
+        dense = np.sqrt(np.bincount(bi, weights=people[nb], minlength=len(xy)) + 1.0)
+        pick = [int(rng.choice(len(xy), p=dense / dense.sum()))]
+        while len(pick) < min(n, len(buildings)):  # far from the others, where many live
+            d = np.min(np.hypot(*(xy[:, None, :] - xy[pick][None, :, :]).transpose(2, 0, 1)), axis=1)
+            pick.append(int(np.argmax(d * dense * rng.uniform(0.8, 1.0, len(d)))))
         return [buildings[i] for i in pick]
 
-    def _facility(self, ftype: str, b: dict, place: str) -> None:
-        spot = Point(b["entrance"].x + self.rng.uniform(-4, 4), b["entrance"].y - 3)
+    @staticmethod
+    def _near(rng: np.random.Generator, buildings: list[dict], hub: dict, within: float) -> dict:
+        """A building within ``within`` metres (straight) of ``hub``, the hub itself if none."""
+        near = [b for b in buildings if 0 < b["entrance"].distance(hub["entrance"]) <= within]
+        return near[int(rng.integers(len(near)))] if near else hub
+
+    def _facility(self, ftype: str, b: dict, place: str, rng: np.random.Generator | None = None) -> None:
+        rng = rng or self.rng
+        spot = Point(b["entrance"].x + rng.uniform(-4, 4), b["entrance"].y - 3)
         ft = FACILITY_TYPES[ftype]
         grid_id = b["grid_id"]
         self.add("facility", dict(type=ftype, name=f"{place.removesuffix('社区')}{ft.name_zh}",
                                   community_id=self.grid_community[grid_id], grid_id=grid_id,
                                   address=f"{b['row']['name']}旁", open_hours="08:30-17:30",
                                   geom=self.ll(spot)))
+
+    def _open_spaces(self, tiles: list[Polygon]) -> None:
+        """Per community a park, a square and two or three vacant lots, on ground that no
+        building, road or footway takes (own spawned generator, like the facilities)."""
+        rng = self.rng.spawn(1)[0]
+        obstacles = [b["fp"] for b in self.buildings] + list(self.road_lines)
+        tree = shapely.STRtree(obstacles)
+        n_fp = len(self.buildings)
+        sizes = {"park": ((60, 100), (40, 70)), "square": ((30, 45), (30, 45)), "vacant": ((25, 45), (20, 35))}
+        labels = {"park": "公园", "square": "广场", "vacant": "空地"}
+        communities = [c for c in self.town["community"] if c["street_id"] == self.street_id]
+        for c, tile in zip(communities, tiles):
+            inner = tile.buffer(-8)
+            kinds = ["park", "square"] + ["vacant"] * int(rng.integers(2, 4))
+            for n, kind in enumerate(kinds, start=1):
+                (l0, l1), (d0, d1) = sizes[kind]
+                for attempt in range(600):
+                    shrink = 1.0 if attempt < 300 else 0.7
+                    cx, cy = _sample_points(rng, inner, 1)[0]
+                    fp = _rect(cx, cy, rng.uniform(l0, l1) * shrink, rng.uniform(d0, d1) * shrink,
+                               rng.uniform(0, math.pi))
+                    near = tree.query(fp, predicate="dwithin", distance=6.0)
+                    if inner.contains(fp) and not any(i < n_fp or fp.distance(obstacles[i]) < 4.0 for i in near):
+                        break
+                else:
+                    continue  # no free ground left for this one: a dense community
+                grid_id = next((g for g, p in self.grid_polys.items() if p.covers(fp.centroid)), None)
+                name = f"{c['name'].removesuffix('社区')}{labels[kind]}" + (str(n - 2) if kind == "vacant" else "")
+                self.add("open_space", dict(community_id=c["id"], grid_id=grid_id, kind=kind, name=name,
+                                            area_m2=round(fp.area, 1), geom=self.ll(fp)))
 
     def _cameras(self) -> None:
         """About 120 cameras: at road junctions (雪亮/天网) and at estate gates (face gates)."""

@@ -19,6 +19,7 @@ import folium.plugins
 import geopandas as gpd
 import pandas as pd
 import shapely
+import shapely.geometry
 from branca.element import MacroElement
 from folium.template import Template
 
@@ -87,16 +88,44 @@ BASEMAPS: dict[str, Basemap] = available_basemaps()
 _SUBDOMAINS = {"amap": "1234", "tianditu": "01234567"}
 
 
-def on_basemap(gdf: gpd.GeoDataFrame | None, basemap: str) -> gpd.GeoDataFrame | None:
-    """``gdf`` (lon-lat WGS 84) in the datum ``basemap``'s tiles are drawn in.
+def to_tile_datum(m: folium.Map) -> folium.Map:
+    """Move everything drawn on ``m`` into the datum its tiles are drawn in (GCJ-02 on Gaode).
 
-    Every overlay drawn on a map goes through here, so a GCJ-02 basemap never
-    shows the town a few hundred metres off its streets.
+    One pass over the finished map rather than a conversion in every drawing
+    function: layers added later (coverage, a grid head's patch) are moved by
+    the same call, so no overlay is ever left a few hundred metres off its
+    street. Elements already moved are marked and skipped, so calling it again
+    after adding layers is safe.
     """
-    bm = _basemap(basemap)
-    if gdf is None or bm.datum != "gcj02" or not len(gdf):
-        return gdf
-    return gdf.set_geometry(coords.to_gcj02(gdf.geometry.values), crs=gdf.crs)
+    if getattr(m, "sq_datum", "wgs84") != "gcj02":
+        return m
+    for el in offline._walk(m):
+        if getattr(el, "_sq_moved", False):
+            continue
+        if isinstance(el, folium.GeoJson):
+            el.data = _moved_geojson(el.data)
+        elif isinstance(el, (folium.Map, folium.Marker)) and getattr(el, "location", None):
+            el.location = _moved_latlon(el.location)
+        elif isinstance(el, folium.FitBounds):
+            el.bounds = [_moved_latlon(corner) for corner in el.bounds]
+        el._sq_moved = True
+    return m
+
+
+def _moved_latlon(latlon) -> list[float]:
+    lon, lat = coords.wgs84_to_gcj02(latlon[1], latlon[0])
+    return [float(lat), float(lon)]
+
+
+def _moved_geojson(data: dict) -> dict:
+    """A GeoJSON dict (geometry, Feature or FeatureCollection) with every coordinate moved."""
+    kind = data.get("type")
+    if kind == "FeatureCollection":
+        return {**data, "features": [_moved_geojson(f) for f in data["features"]]}
+    if kind == "Feature":
+        return {**data, "geometry": _moved_geojson(data["geometry"]) if data.get("geometry") else None}
+    moved = shapely.set_precision(coords.to_gcj02(shapely.geometry.shape(data)), 1e-6)  # ~0.1 m, as _features
+    return shapely.geometry.mapping(moved)
 
 
 def click_lonlat(basemap: str, lat: float, lng: float) -> tuple[float, float]:
@@ -199,12 +228,10 @@ def street_map(layers: dict[str, gpd.GeoDataFrame], *, basemap: str = "offline",
     all data): a grid head's map frames their grid, not the roads around it.
     """
     bm = _basemap(basemap)
-    layers = {k: on_basemap(v, basemap) for k, v in layers.items() if v is not None and len(v)}
+    layers = {k: v for k, v in layers.items() if v is not None and len(v)}
     framed = {"street": layers[frame]} if frame in layers else layers
-    if center is not None and bm.datum == "gcj02":
-        lon, lat = coords.wgs84_to_gcj02(center[1], center[0])
-        center = (float(lat), float(lon))
     m = _base_map(layers, bm, lang, center, zoom, framed)
+    m.sq_datum = bm.datum  # to_tile_datum moves the overlays when the tiles are not WGS 84
     palette = community_colors(layers.get("communities"))
     _add_land(m, layers.get("street"), lang, offline_bg=basemap == "offline")
     _add_communities(m, layers.get("communities"), palette, lang)
@@ -217,7 +244,7 @@ def street_map(layers: dict[str, gpd.GeoDataFrame], *, basemap: str = "offline",
     _add_cameras(m, layers.get("cameras"), lang)
     _add_tickets(m, layers.get("tickets"), lang)
     folium.LayerControl(collapsed=False).add_to(m)
-    return offline.localise(m)
+    return offline.localise(to_tile_datum(m))
 
 
 # --- frame -----------------------------------------------------------------

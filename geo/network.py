@@ -47,6 +47,9 @@ JOIN_M: float = 2.0
 MIN_PIECE_M: float = 100.0
 #: Half-width of the band drawn around reached edges to make an isochrone polygon.
 ISOCHRONE_BUFFER_M: float = 30.0
+#: Segments per quarter circle of that band's round ends: 2 puts the corners of a 30 m
+#: band at most 2.3 m inside the true arc, with half the vertices of 4.
+ISOCHRONE_QUAD_SEGS: int = 2
 #: Node coordinates closer than this (metres) are the same node.
 PRECISION_M: float = 0.01
 _EPS = 1e-9  # scipy drops zero-weight edges; a zero-length link gets this instead
@@ -184,12 +187,14 @@ def levels_of(lines: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def graph_from_lines(lines: gpd.GeoDataFrame, *, join_m: float = JOIN_M,
-                     precision_m: float = PRECISION_M) -> WalkGraph:
-    """Build the walking graph from lines (any CRS; measured in settings.METRIC_CRS)."""
+                     precision_m: float = PRECISION_M, crs: str | None = None) -> WalkGraph:
+    """Build the walking graph from lines (any CRS), measured in ``crs``
+    (default: the UTM zone of the lines, projection.metric_crs_for)."""
     lines = _check_lines(lines, what="roads")
     if join_m < 0:
         raise ValidationError(f"join_m must be ≥ 0, got {join_m}")
-    m = projection.to_metric(lines, what="roads")
+    crs = crs or projection.metric_crs_for(lines)
+    m = projection.to_metric(lines, what="roads", crs=crs)
     m = m.assign(_level=levels_of(m)).explode(index_parts=False)
     m = m[~m.geometry.is_empty & m.geometry.notna()]
     if not len(m):
@@ -214,10 +219,10 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, join_m: float = JOIN_M,
     length = np.hypot(*(xy[v] - xy[u]).T)
     if join_m > 0:
         xy, u, v, length, seg_level = _join_dangles(xy, u, v, length, seg_level, join_m)
-    return _assemble(xy, u, v, length, seg_level)
+    return _assemble(xy, u, v, length, seg_level, crs)
 
 
-def _assemble(xy, u, v, length, level) -> WalkGraph:
+def _assemble(xy, u, v, length, level, crs: str) -> WalkGraph:
     """Deduplicate parallel edges (keep the shortest) and make the CSR matrix and index."""
     lo, hi = np.minimum(u, v), np.maximum(u, v)
     order = np.lexsort((length, hi, lo))
@@ -231,7 +236,7 @@ def _assemble(xy, u, v, length, level) -> WalkGraph:
     piece_length = np.bincount(comp[u], weights=length, minlength=n_comp)
     segments = shapely.linestrings(np.stack([xy[u], xy[v]], axis=1))
     return WalkGraph(xy=xy, u=u, v=v, length=length, level=level, matrix=matrix, component=comp,
-                     piece_length=piece_length, segments=segments, tree=shapely.STRtree(segments))
+                     piece_length=piece_length, segments=segments, tree=shapely.STRtree(segments), crs=crs)
 
 
 def _join_dangles(xy, u, v, length, level, join_m):
@@ -295,7 +300,27 @@ def graph_from_network_and_points(graph: WalkGraph, points: Snapped) -> tuple[Wa
                                                 points.edge[ok], points.pos[ok])
     ids = np.full(len(points), -1)
     ids[ok] = new
-    return _assemble(xy, u, v, length, level), ids
+    return _assemble(xy, u, v, length, level, graph.crs), ids
+
+
+#: Line kinds that lead to a door rather than along a street (the demo's ``kind``, OSM's
+#: ``highway``): where one meets a street there is a T in the graph but no street corner.
+PATH_KINDS = frozenset({"footway", "path", "steps", "corridor", "service_path"})
+
+
+def street_junctions(lines: gpd.GeoDataFrame, *, crs: str | None = None) -> np.ndarray:
+    """Metric points where three or more streets meet, footways to doors left out.
+
+    The candidate "road intersections" a planner means: on the demo street 488 of them,
+    against 1,922 graph nodes of degree ≥ 3 (every footway joins its street at a T).
+    Falls back to every degree-3 node when the lines carry no kind.
+    """
+    kind = next((lines[c].astype("string").str.lower() for c in ("kind", "highway") if c in lines), None)
+    streets = lines if kind is None else lines[~kind.isin(PATH_KINDS).fillna(False).to_numpy()]
+    if not len(streets):
+        return np.empty((0, 2))
+    g = graph_from_lines(streets, crs=crs)
+    return g.xy[g.intersections()]
 
 
 # --------------------------------------------------------------------------- snapping
@@ -304,8 +329,11 @@ def snap_points(graph: WalkGraph, x, y, *, snap_m: float = SNAP_M,
                 min_piece_m: float = MIN_PIECE_M) -> Snapped:
     """Place metric points on their nearest edge within ``snap_m`` (else unreachable).
 
-    Edges on pieces shorter than ``min_piece_m`` are skipped, so a stray
-    fragment next to a door does not capture it and cut it off.
+    Ground-level edges come first: a door or a facility stands on the ground, so a
+    bridge or tunnel passing over it (often nearer in plan than the street below)
+    is taken only when no ground edge lies within ``snap_m``. Edges on pieces
+    shorter than ``min_piece_m`` are skipped, so a stray fragment next to a door
+    does not capture it and cut it off.
     """
     if snap_m <= 0:
         raise ValidationError(f"snap_m must be positive, got {snap_m}")
@@ -316,25 +344,25 @@ def snap_points(graph: WalkGraph, x, y, *, snap_m: float = SNAP_M,
         return Snapped(edge, pos, access)
     pts = shapely.points(np.c_[x, y])
     usable = graph.piece_length[graph.component[graph.u]] >= min_piece_m
-    tree = graph.tree
-    if not usable.all():
-        if not usable.any():
-            return Snapped(edge, pos, access)
-        keep = np.flatnonzero(usable)
-        tree = shapely.STRtree(graph.segments[keep])
-    good = np.isfinite(x) & np.isfinite(y)
-    pi, ei = tree.query_nearest(pts[good], max_distance=snap_m, all_matches=False)
-    pi = np.flatnonzero(good)[pi]
-    if not usable.all():
-        ei = keep[ei]
-    edge[pi] = ei
+    todo = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    for mask in (usable & (graph.level == 0), usable & (graph.level != 0)):
+        if not len(todo) or not mask.any():
+            continue
+        keep = np.flatnonzero(mask)
+        tree = graph.tree if len(keep) == graph.n_edges else shapely.STRtree(graph.segments[keep])
+        pi, ei = tree.query_nearest(pts[todo], max_distance=snap_m, all_matches=False)
+        pi, ei = todo[pi], keep[ei]
+        edge[pi] = ei
+        todo = np.setdiff1d(todo, pi)
+    pi = np.flatnonzero(edge >= 0)
+    ei = edge[pi]
     access[pi] = shapely.distance(pts[pi], graph.segments[ei])
     pos[pi] = shapely.line_locate_point(graph.segments[ei], pts[pi])
     return Snapped(edge, pos, access)
 
 
 def snap_lonlat(graph: WalkGraph, lon, lat, **kw) -> Snapped:
-    x, y = projection.lonlat_to_metric(lon, lat)
+    x, y = projection.lonlat_to_metric(lon, lat, crs=graph.crs)
     return snap_points(graph, x, y, **kw)
 
 
@@ -501,10 +529,66 @@ def isochrone(graph: WalkGraph, sources: Snapped, limit: float, *,
     return band(lines, buffer_m)
 
 
-def band(lines: np.ndarray, buffer_m: float = ISOCHRONE_BUFFER_M) -> shapely.Geometry:
-    """Polygon ``buffer_m`` around ``lines``: merged into runs first, each run buffered,
-    then one cascaded union (ten times faster than buffering the whole multi-line)."""
+def band(lines: np.ndarray, buffer_m: float = ISOCHRONE_BUFFER_M, *,
+         quad_segs: int = ISOCHRONE_QUAD_SEGS) -> shapely.Geometry:
+    """Polygon ``buffer_m`` around ``lines``.
+
+    The cost is the union of the buffered pieces, so the pieces are made few and long
+    first: the segments are chained into trails that run on through junctions (one per
+    pair of odd-degree ends, instead of one run between every two junctions, which
+    on a street with a footway to every door is nearly one per segment), each trail
+    is buffered once with ``quad_segs`` segments per quarter circle, and the buffers
+    are unioned. On the demo street: 8,400 trails instead of 18,000 runs, about 40 %
+    less CPU (bench/coverage_bench.py prints the comparison).
+    """
     if not len(lines):
         return shapely.Polygon()
-    runs = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(lines)))
-    return shapely.union_all(shapely.buffer(runs, buffer_m, quad_segs=4))
+    return shapely.union_all(shapely.buffer(trails(lines), buffer_m, quad_segs=quad_segs))
+
+
+def trails(lines: np.ndarray, *, precision_m: float = PRECISION_M) -> np.ndarray:
+    """The same lines as few long LineStrings: walks that use every segment once.
+
+    Each walk starts at an odd-degree end while there is one (Euler's bound: a graph
+    with 2k odd ends needs k walks at least) and goes on along unused segments until
+    it is stuck. Geometry is unchanged: only how the segments are grouped.
+    """
+    parts = shapely.get_parts(lines)
+    coords, idx = shapely.get_coordinates(parts, return_index=True)
+    same = idx[1:] == idx[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    if not len(a):
+        return np.empty(0, dtype=object)
+    keys = np.round(np.vstack([a, b]) / precision_m).astype(np.int64)
+    uniq, node = np.unique(keys, axis=0, return_inverse=True)
+    node = node.ravel()
+    nu, nv = node[: len(a)], node[len(a):]
+    xy = uniq * precision_m
+    ends = np.r_[nu, nv]
+    order = np.argsort(ends, kind="stable")
+    adj = np.r_[np.arange(len(a)), np.arange(len(a))][order].tolist()
+    ptr = np.r_[0, np.cumsum(np.bincount(ends, minlength=len(uniq)))]
+    deg = np.diff(ptr)
+    cur, stop = ptr[:-1].tolist(), ptr[1:].tolist()
+    nu_l, nv_l, used = nu.tolist(), nv.tolist(), [False] * len(a)
+    walks: list[list[int]] = []
+    for start in [*np.flatnonzero(deg % 2 == 1).tolist(), *range(len(uniq))]:
+        while True:
+            at, walk = start, [start]
+            while True:
+                i = cur[at]
+                while i < stop[at] and used[adj[i]]:
+                    i += 1
+                cur[at] = i
+                if i == stop[at]:
+                    break
+                e = adj[i]
+                used[e] = True
+                at = nv_l[e] if nu_l[e] == at else nu_l[e]
+                walk.append(at)
+            if len(walk) == 1:
+                break
+            walks.append(walk)
+    sizes = [len(w) for w in walks]
+    flat = np.fromiter((n for w in walks for n in w), dtype=np.int64, count=sum(sizes))
+    return shapely.linestrings(xy[flat], indices=np.repeat(np.arange(len(walks)), sizes))

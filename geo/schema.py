@@ -235,6 +235,22 @@ class Road(_Spatial, Base):
     name: Mapped[str | None] = mapped_column(String(64))
 
 
+class OpenSpace(_Spatial, Base):
+    """A public open space or an empty parcel: park, square (activity ground) or vacant lot.
+
+    Squares and parks are what cameras should watch and residents use as activity
+    grounds; vacant lots are where a new station could be built (coverage siting).
+    """
+
+    __tablename__ = "open_space"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    kind: Mapped[str] = mapped_column(String(12))  # vacant / square / park
+    name: Mapped[str] = mapped_column(String(64))
+    area_m2: Mapped[float | None] = mapped_column(Float)
+
+
 class Ticket(_Spatial, Base):
     __tablename__ = "ticket"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -381,7 +397,7 @@ class Visit(Base):
 
 
 SPATIAL_TABLES = [t.__table__ for t in (Street, Community, Grid, Estate, Building, Facility,
-                                         Camera, Road, Ticket)]
+                                         Camera, Road, OpenSpace, Ticket)]
 
 # B-tree indexes on the bounding box serve SQLite's pre-filter; PostGIS gets GiST (store.py).
 for _t in SPATIAL_TABLES:

@@ -22,9 +22,15 @@ DEFAULT_SQLITE_PATH: Path = DATA_DIR / "shequ.db"
 #: centimetres of it, so data in either is stored unchanged).
 STORAGE_CRS: str = "EPSG:4326"
 
-#: Metric CRS for distances, areas and buffers. UTM zone 48N covers
-#: 102°E–108°E, which holds the demo town (Pengzhou, Sichuan, ~103.9°E).
+#: Metric CRS for distances, areas and buffers when there is no data to choose one
+#: from. Coverage measures each plan in the UTM zone of its own data
+#: (geo.projection.metric_crs_for); UTM 48N (102°E–108°E) holds the demo town
+#: (Pengzhou, Sichuan, ~103.9°E).
 METRIC_CRS: str = "EPSG:32648"
+
+#: A city's facility reach table (JSON or TOML: type → metres and source), read at
+#: start by geo.catalogue; unset = the national defaults in the catalogue.
+REACH_FILE: str | None = os.environ.get("SHEQU_REACH_FILE", "").strip() or None
 
 #: Interface language by default: Simplified Chinese first.
 DEFAULT_LANG: str = os.environ.get("SHEQU_LANG", "zh")

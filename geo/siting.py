@@ -26,7 +26,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from geo import coverage, network, projection, settings
 from geo.errors import ValidationError
 
-CANDIDATE_KINDS = ("intersections", "buildings", "points")
+CANDIDATE_KINDS = ("intersections", "vacant_lots", "buildings", "points")
 
 
 class SolverError(RuntimeError):
@@ -78,6 +78,83 @@ def _order_by_gain(reach: sparse.csc_matrix, w: np.ndarray, sites: np.ndarray) -
     return np.array(order, int), np.array(gains, float)
 
 
+def merge_identical_rows(reach: sparse.spmatrix, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Demand rows reached by exactly the same sites, merged: (one row id per group,
+    summed weight per group). Buildings along one lane share every candidate."""
+    a = sparse.csr_matrix(reach, dtype=bool)
+    a.sort_indices()
+    keys = [a.indices[a.indptr[i]:a.indptr[i + 1]].tobytes() for i in range(a.shape[0])]
+    group, _ = pd.factorize(pd.Series(keys, dtype=object))
+    first = np.full(group.max() + 1 if len(group) else 0, -1)
+    first[group[::-1]] = np.arange(len(group))[::-1]
+    return first, np.bincount(group, weights=w, minlength=len(first))
+
+
+def undominated_columns(reach: sparse.spmatrix) -> np.ndarray:
+    """Sites whose reach is not contained in another site's (ties: the lowest index stays).
+
+    A site that reaches a subset of what another reaches can be swapped for it in any
+    answer without losing coverage, for MCLP and LSCP alike, so it can go.
+    """
+    a = sparse.csc_matrix(reach, dtype=np.int32)
+    size = np.asarray(a.sum(axis=0)).ravel()
+    shared = sparse.coo_matrix(a.T @ a)  # shared[i, j] = demand rows both i and j reach
+    i, j, n = shared.row, shared.col, shared.data
+    beats = (i != j) & (n == size[j]) & ((size[i] > size[j]) | (i < j))
+    out = np.ones(a.shape[1], bool)
+    out[j[beats]] = False
+    return np.flatnonzero(out & (size > 0))
+
+
+def implied_rows(reach: sparse.spmatrix) -> np.ndarray:
+    """Rows of a set-covering model that stay after dropping every row implied by another.
+
+    If the sites reaching row s all reach row r too, covering s covers r: r is redundant
+    (ties were merged before). Only for set covering: MCLP weighs every row.
+    """
+    a = sparse.csr_matrix(reach, dtype=np.int32)
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    shared = sparse.coo_matrix(a @ a.T)
+    s_, r_, n = shared.row, shared.col, shared.data
+    implied = (s_ != r_) & (n == deg[s_]) & ((deg[s_] < deg[r_]) | (s_ < r_))
+    keep = np.ones(a.shape[0], bool)
+    keep[r_[implied]] = False
+    return np.flatnonzero(keep)
+
+
+@dataclass
+class Presolved:
+    """A covering model cut down before the solver sees it; ``rows``/``cols`` map back."""
+
+    reach: sparse.csc_matrix
+    weights: np.ndarray
+    rows: np.ndarray  # original demand row of each kept row
+    cols: np.ndarray  # original site of each kept column
+    shape: tuple[int, int]  # the original model's size
+
+
+def presolve(reach: sparse.spmatrix, w: np.ndarray, *, set_cover: bool, rounds: int = 4) -> Presolved:
+    """Drop demand no site reaches, merge identical demand rows, drop dominated sites and,
+    for set covering, rows implied by others; repeated while anything changes."""
+    a = sparse.csc_matrix(reach, dtype=bool)
+    shape = a.shape
+    rows = np.flatnonzero((np.asarray(a.sum(axis=1)).ravel() > 0) & ((w > 0) | set_cover))
+    cols = np.arange(a.shape[1])
+    a, w = a[rows], np.asarray(w, float)[rows]
+    for _ in range(rounds):
+        before = a.shape
+        first, w = merge_identical_rows(a, w)
+        a, rows = a[first], rows[first]
+        keep = undominated_columns(a)
+        a, cols = a[:, keep], cols[keep]
+        if set_cover:
+            keep = implied_rows(a)
+            a, rows, w = a[keep], rows[keep], w[keep]
+        if a.shape == before:
+            break
+    return Presolved(sparse.csc_matrix(a), w, rows, cols, shape)
+
+
 class _Covering:
     """Shared core: a boolean reach matrix (demand × site) and demand weights."""
 
@@ -95,6 +172,9 @@ class _Covering:
         self.coverable = np.asarray(reach.sum(axis=1)).ravel() > 0
         self.solution: Solution | None = None
         self.greedy_solution: Solution | None = None
+        self.proven = True  # False when HiGHS stopped at its time limit (the answer may not be best)
+        self.bound: float | None = None  # HiGHS's bound on the objective (minimised form)
+        self.presolved: Presolved | None = None
 
     @classmethod
     def from_cost_matrix(cls, cost, service_radius: float, weights=None, **kw):
@@ -114,8 +194,9 @@ class _Covering:
                 raise ValidationError(f"{what} must be points (doors, sites), got {sorted(kinds)}")
         if weights_col is not None and weights_col not in demand:
             raise ValidationError(f"demand has no column {weights_col!r}")
-        dxy = shapely.get_coordinates(projection.to_metric(demand).geometry.values)
-        sxy = shapely.get_coordinates(projection.to_metric(sites).geometry.values)
+        crs = graph.crs if graph is not None else projection.metric_crs_for(demand)
+        dxy = shapely.get_coordinates(projection.to_metric(demand, crs=crs).geometry.values)
+        sxy = shapely.get_coordinates(projection.to_metric(sites, crs=crs).geometry.values)
         cost = pair_costs(dxy, sxy, service_radius, graph=graph)
         w = demand[weights_col].to_numpy(float) if weights_col else None
         return cls.from_cost_matrix(cost, service_radius, w, **kw)
@@ -126,11 +207,23 @@ class _Covering:
             np.zeros(self.reach.shape[0], bool)
         return Solution(method, order, gains, cov, float(self.weights[cov].sum()), time.perf_counter() - t0)
 
-    @staticmethod
-    def _check(res, what: str) -> np.ndarray:
-        if res.status != 0 or res.x is None:
-            raise SolverError(f"{what}: HiGHS did not prove an optimum ({res.status}: {res.message})")
-        return res.x
+    def _milp(self, c, constraints, integrality, time_limit: float | None, what: str) -> np.ndarray | None:
+        """Run HiGHS; the answer, or None when it stopped at its limit without one.
+
+        An optimum sets ``proven``; an answer cut short by the time limit is kept
+        (``proven`` False). scipy's ``milp`` takes no starting solution, so the greedy
+        answer cannot seed HiGHS; instead ``_better`` keeps whichever of the two is
+        better when HiGHS is cut short.
+        """
+        res = milp(c, constraints=constraints, integrality=integrality, bounds=Bounds(0, 1),
+                   options={"time_limit": time_limit} if time_limit else {})
+        self.bound = getattr(res, "mip_dual_bound", None)
+        if res.status == 0 and res.x is not None:
+            return res.x
+        if res.status == 1:  # time or node limit: an incumbent if HiGHS found one
+            self.proven = False
+            return res.x
+        raise SolverError(f"{what}: HiGHS did not prove an optimum ({res.status}: {res.message})")
 
 
 class MaximalCovering(_Covering):
@@ -142,26 +235,28 @@ class MaximalCovering(_Covering):
             raise ValidationError(f"k must be a positive whole number, got {k}")
         self.k = int(k)
 
-    def solve(self, *, time_limit: float | None = None) -> "MaximalCovering":
-        """Exact MCLP with HiGHS (x binary per site, y in [0,1] per demand row), then greedy."""
+    def solve(self, *, time_limit: float | None = None, reduce: bool = True) -> "MaximalCovering":
+        """Exact MCLP with HiGHS on the presolved model (x binary per site, y in [0,1] per
+        demand group), greedy beside it; at the time limit the better of the two is kept.
+        ``reduce=False`` skips our presolve (the benchmark's before/after)."""
         t0 = time.perf_counter()
-        rows = np.flatnonzero(self.coverable & (self.weights > 0))
-        a = self.reach[rows]
-        n, m = a.shape
+        self.proven = True
+        p = presolve(self.reach, self.weights, set_cover=False, rounds=4 if reduce else 0)
+        self.presolved = p
+        greedy = self.greedy()
+        n, m = p.reach.shape
         if n == 0:
-            self.solution = Solution("exact", np.array([], int), np.array([]), np.zeros(self.reach.shape[0], bool),
-                                     0.0, time.perf_counter() - t0)
+            sites = np.array([], int)
         else:
-            c = np.r_[np.zeros(m), -self.weights[rows]]
-            link = sparse.hstack([-a.astype(float), sparse.identity(n, format="csc")], format="csr")
+            c = np.r_[np.zeros(m), -p.weights]
+            link = sparse.hstack([-p.reach.astype(float), sparse.identity(n, format="csc")], format="csr")
             budget = sparse.csr_matrix(np.r_[np.ones(m), np.zeros(n)][None, :])
-            res = milp(c, constraints=[LinearConstraint(link, -np.inf, 0.0),
-                                       LinearConstraint(budget, 0, self.k)],
-                       integrality=np.r_[np.ones(m), np.zeros(n)], bounds=Bounds(0, 1),
-                       options={"time_limit": time_limit} if time_limit else {})
-            x = self._check(res, "maximal covering")
-            self.solution = self._gain_solution("exact", np.flatnonzero(x[:m] > 0.5), t0)
-        self.greedy()
+            x = self._milp(c, [LinearConstraint(link, -np.inf, 0.0), LinearConstraint(budget, 0, self.k)],
+                           np.r_[np.ones(m), np.zeros(n)], time_limit, "maximal covering")
+            sites = p.cols[np.flatnonzero(x[:m] > 0.5)] if x is not None else greedy.sites
+        self.solution = self._gain_solution("exact", sites, t0)
+        if not self.proven and greedy.objective > self.solution.objective:
+            self.solution = self._gain_solution("exact", greedy.sites, t0)
         return self
 
     def greedy(self) -> Solution:
@@ -186,30 +281,33 @@ class SetCovering(_Covering):
 
     def __init__(self, reach, weights=None, *, name: str = "lscp") -> None:
         super().__init__(reach, weights, name=name)
-        self.proven = True  # False when HiGHS stopped at the time limit with a feasible answer
 
     @property
     def uncoverable(self) -> np.ndarray:
         """Demand rows no candidate reaches (no set of new sites can help them)."""
         return np.flatnonzero(~self.coverable)
 
-    def solve(self, *, time_limit: float | None = None) -> "SetCovering":
+    def solve(self, *, time_limit: float | None = None, reduce: bool = True) -> "SetCovering":
+        """Exact LSCP with HiGHS on the presolved model, greedy beside it; at the time
+        limit the smaller of the two answers is kept and marked not proven (``lower_bound``
+        then says how few sites might do). ``reduce=False`` skips our presolve."""
         t0 = time.perf_counter()
-        rows = np.flatnonzero(self.coverable)
-        a = self.reach[rows].astype(float)
-        m = a.shape[1]
-        if not len(rows):
-            self.solution = Solution("exact", np.array([], int), np.array([]), np.zeros(self.reach.shape[0], bool),
-                                     0.0, time.perf_counter() - t0)
+        self.proven = True
+        p = presolve(self.reach, self.weights, set_cover=True, rounds=4 if reduce else 0)
+        self.presolved = p
+        greedy = self.greedy()
+        if p.reach.shape[0] == 0:
+            sites = np.array([], int)
         else:
-            res = milp(np.ones(m), constraints=[LinearConstraint(a, 1, np.inf)], integrality=np.ones(m),
-                       bounds=Bounds(0, 1), options={"time_limit": time_limit} if time_limit else {})
-            # a feasible answer cut short by the time limit still answers "how many sites":
-            # keep it and say it is not proven (the bound may allow fewer)
-            x = res.x if res.status == 1 and res.x is not None else self._check(res, "set covering")
-            self.proven = res.status == 0
-            self.solution = self._gain_solution("exact", np.flatnonzero(x > 0.5), t0)
-        self.greedy()
+            m = p.reach.shape[1]
+            # the greedy count bounds the optimum: a cut HiGHS can use from the start
+            cons = [LinearConstraint(p.reach.astype(float), 1, np.inf),
+                    LinearConstraint(np.ones((1, m)), 0, len(greedy.sites))]
+            x = self._milp(np.ones(m), cons, np.ones(m), time_limit, "set covering")
+            sites = p.cols[np.flatnonzero(x > 0.5)] if x is not None else greedy.sites
+        self.solution = self._gain_solution("exact", sites, t0)
+        if not self.proven and len(greedy.sites) < len(self.solution.sites):
+            self.solution = self._gain_solution("exact", greedy.sites, t0)
         return self
 
     def greedy(self) -> Solution:
@@ -232,6 +330,13 @@ class SetCovering(_Covering):
     def n_sites(self) -> int:
         return 0 if self.solution is None else len(self.solution.sites)
 
+    @property
+    def lower_bound(self) -> int:
+        """No cover of the coverable demand has fewer sites than this (= n_sites when proven)."""
+        if self.proven or self.bound is None or not np.isfinite(self.bound):
+            return self.n_sites
+        return int(np.ceil(self.bound - 1e-6))
+
 
 # --------------------------------------------------------------------------- from the plan
 
@@ -250,21 +355,32 @@ def pair_costs(demand_xy: np.ndarray, site_xy: np.ndarray, limit: float, *,
 
 def candidates(plan: coverage.Plan, kind: str, *, points: list[tuple[float, float]] | None = None
                ) -> gpd.GeoDataFrame:
-    """Candidate sites in lon-lat: road intersections, building doors, or given points."""
+    """Candidate sites in lon-lat: street corners, vacant lots (a point inside each),
+    building doors, or given points."""
     if kind not in CANDIDATE_KINDS:
         raise ValidationError(f"candidate kind must be one of {CANDIDATE_KINDS}, got {kind!r}")
     if kind == "intersections":
-        xy = plan.graph.xy[plan.graph.intersections()]
+        xy = network.street_junctions(plan.roads, crs=plan.crs) if len(plan.roads) else np.empty((0, 2))
+        if not len(xy):
+            xy = plan.graph.xy[plan.graph.intersections()]
         label = [f"路口 {i + 1}" for i in range(len(xy))]
+    elif kind == "vacant_lots":
+        lots = plan.open_spaces
+        lots = lots[lots["kind"] == "vacant"] if lots is not None and "kind" in lots else None
+        if lots is None or not len(lots):
+            raise ValidationError("no vacant lots recorded in this area")
+        inside = shapely.point_on_surface(projection.to_metric(lots, crs=plan.crs).geometry.values)
+        xy = shapely.get_coordinates(inside)
+        label = lots["name"].astype(str).tolist()
     elif kind == "buildings":
         xy = plan.door_xy
         label = plan.buildings["name"].astype(str).tolist()
     else:
         if not points:
             raise ValidationError("no candidate points given")
-        xy = np.c_[projection.lonlat_to_metric(*np.asarray(points, float).T)]
+        xy = np.c_[projection.lonlat_to_metric(*np.asarray(points, float).T, crs=plan.crs)]
         label = [f"候选点 {i + 1}" for i in range(len(xy))]
-    lon, lat = projection.metric_to_lonlat(*np.asarray(xy).T)
+    lon, lat = projection.metric_to_lonlat(*np.asarray(xy).T, crs=plan.crs)
     return gpd.GeoDataFrame({"label": label}, geometry=gpd.points_from_xy(lon, lat), crs=settings.STORAGE_CRS)
 
 
@@ -277,7 +393,8 @@ class SitePlan:
     k: int
     demand_residents: int  # uncovered residents that some candidate could reach
     uncovered_residents: int
-    sites: gpd.GeoDataFrame  # rows per (method, rank): label, gain, cumulative
+    sites: gpd.GeoDataFrame  # rows per (method, rank): label, gain, cumulative; method exact /
+    #                          greedy (the k best) or cover (the fewest covering everyone)
     mclp: MaximalCovering
     lscp: SetCovering
 
@@ -295,7 +412,7 @@ def plan_sites(plan: coverage.Plan, ftype: str, k: int, *, cands: gpd.GeoDataFra
     if len(cands) == 0:
         raise ValidationError("no candidate sites")
     reach = scenario.reach_of(ftype)
-    sxy = shapely.get_coordinates(projection.to_metric(cands, what="candidates").geometry.values)
+    sxy = shapely.get_coordinates(projection.to_metric(cands, what="candidates", crs=plan.crs).geometry.values)
     if method == "walking":
         s = network.snap_points(plan.graph, *sxy.T, snap_m=plan.snap_m)
         cost = network.reach_pairs(plan.graph, s, plan.doors.subset(need), limit=reach)
@@ -305,9 +422,9 @@ def plan_sites(plan: coverage.Plan, ftype: str, k: int, *, cands: gpd.GeoDataFra
     mclp = MaximalCovering.from_cost_matrix(cost, reach, w, k=k).solve(time_limit=time_limit)
     lscp = SetCovering.from_cost_matrix(cost, reach, w).solve(time_limit=cover_time_limit)
     rows = []
-    for sol in (mclp.solution, mclp.greedy_solution):
+    for answer, sol in (("exact", mclp.solution), ("greedy", mclp.greedy_solution), ("cover", lscp.solution)):
         for rank, (j, g) in enumerate(zip(sol.sites, sol.gains), start=1):
-            rows.append({"method": sol.method, "rank": rank, "candidate": int(j),
+            rows.append({"method": answer, "rank": rank, "candidate": int(j),
                          "label": cands["label"].iloc[j] if "label" in cands else str(j),
                          "gain": int(round(g)), "geometry": cands.geometry.iloc[j]})
     sites = gpd.GeoDataFrame(rows, geometry="geometry", crs=cands.crs) if rows else \

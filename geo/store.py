@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from geo import schema, settings
 from geo.schema import Base, Geometry
 
-SCHEMA_VERSION = "5"  # bump on any table change: demo databases are rebuilt
+SCHEMA_VERSION = "6"  # bump on any table change: demo databases are rebuilt (6: open_space)
 Progress = Callable[[float, str], None]
 
 
@@ -126,7 +126,7 @@ def load_town(engine: Engine, town: dict[str, list[dict[str, Any]]],
     """Write a generated town (table name → rows) in one transaction: all or nothing."""
     create_schema(engine)
     order = ["street", "community", "grid", "estate", "building", "household", "resident",
-             "volunteer_team", "person", "care_link", "facility", "camera", "road",
+             "volunteer_team", "person", "care_link", "facility", "camera", "road", "open_space",
              "ticket", "ticket_event", "app_user", "visit"]
     models = {m.__tablename__: m for m in Base.__subclasses__()}
     with engine.begin() as conn:

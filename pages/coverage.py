@@ -1,51 +1,78 @@
 """服务圈规划: who is inside the 15-minute circle, who is not, where the next sites go."""
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import catalogue, coverage, coverage_io, coverage_map, maps, settings, siting, store
+from geo import catalogue, coverage, coverage_io, coverage_map, maps, network, settings, siting, store
 from geo.errors import ValidationError
 from pages import common
 
+user = common.require("coverage")
 lang = common.lang()
 t = common.t
-common.engine()
 url, minute = settings.database_url(), common.minute_key()
+K = "coverage_"  # session-state prefix of this page
+for key in ("added", "cands"):  # what-if facilities and clicked candidate sites: kept apart
+    st.session_state.setdefault(K + key, [])
+
+
+@st.cache_resource(show_spinner=False)
+def _frames(url_: str) -> dict:
+    return coverage.load_frames(store.make_engine(url_))
 
 
 @st.cache_resource(show_spinner=False)
 def _plan(url_: str) -> coverage.Plan:
     """Buildings, facilities, the walking graph and snapped doors: built once per database."""
-    return coverage.build_plan(coverage.load_frames(store.make_engine(url_)))
+    return coverage.build_plan(_frames(url_))
 
 
-plan = _plan(url)
-layers = common.street_layers(url, lang, minute)
-K = "coverage_"  # session-state prefix of this page
-st.session_state.setdefault(K + "added", [])
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _imported_plan(url_: str, digest: str, name: str, _data: bytes) -> coverage.Plan:
+    """The same plan on a planner's own road file (keyed by its content)."""
+    frames = _frames(url_)
+    return coverage.build_plan(frames, roads=coverage_io.read_roads_upload(name, _data, town=frames["buildings"]))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _areas(_plan_: coverage.Plan, url_: str, roads: str, target: str, method: str,
+           scenario: coverage.Scenario):
+    """Service-area polygons (the slow part of a walking answer), once per question."""
+    return coverage.analyse(_plan_, target, method=method, scenario=scenario).service_areas()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _summary(_plan_: coverage.Plan, url_: str, roads: str, reach: tuple):
+    return coverage.weakest_first(coverage.coverage_table(_plan_, scenario=coverage.Scenario(reach=reach)))
+
 
 @st.cache_resource(show_spinner=False)
 def _cameras(url_: str) -> coverage.CameraCoverage:
-    """Camera views, road seen and blind stretches: the cameras change only with the database."""
+    """Camera views, road and public space seen, blind stretches: they change only with the database."""
     p = _plan(url_)
-    return coverage.camera_coverage(p.cameras, p.roads, p.buildings)
+    return coverage.camera_coverage(p.cameras, p.roads, p.buildings, spaces=p.open_spaces)
 
 
 st.title(t("page.coverage"))
 modes = {"service": t("coverage.mode_service"), "camera": t("coverage.mode_camera")}
 mode = st.segmented_control(t("coverage.mode"), list(modes), format_func=modes.get, default="service",
                             key=K + "mode") or "service"
+layers = common.street_layers(url, lang, minute)
+pct = st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)
 
 if mode == "camera":
     st.caption(t("coverage.cam_subtitle"))
     cams = _cameras(url)
     roads, n = cams.roads, cams.status()
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric(t("coverage.cam_share"), f"{roads.loc['all', 'share']:.1%}")
     c2.metric(t("coverage.cam_seen_km"), f"{roads.loc['all', 'seen_m'] / 1000:,.1f}")
-    c3.metric(t("coverage.cam_online"), f"{n['online']:,}", help=t("coverage.cam_of").format(n=n["total"]))
-    c4.metric(t("coverage.cam_offline"), f"{n['offline']:,}")
+    c3.metric(t("coverage.cam_space_share"), f"{cams.space_share():.1%}")
+    c4.metric(t("coverage.cam_online"), f"{n['online']:,}", help=t("coverage.cam_of").format(n=n["total"]))
+    c5.metric(t("coverage.cam_offline"), f"{n['offline']:,}")
     basemap = st.radio(t("basemap.label"), list(maps.basemap_labels(lang)),
                        format_func=maps.basemap_labels(lang).get, horizontal=True, key=K + "cam_basemap")
     st_folium(coverage_map.camera_map(layers, cams, basemap=basemap, lang=lang), height=620,
@@ -53,37 +80,81 @@ if mode == "camera":
     st.markdown(coverage_map.camera_legend_html(lang), unsafe_allow_html=True)
     st.caption(t("coverage.cam_blind_note").format(m=int(coverage.MIN_BLIND_M))
                + f" · {t('coverage.cam_blind')}: {len(cams.blind):,}")
-    st.subheader(t("coverage.cam_by_kind"))
+    left, right = st.columns(2)
+    left.subheader(t("coverage.cam_by_kind"))
     table = roads.rename(index=lambda k: t("coverage.cam_all") if k == "all" else t(f"road.{k}")).round(
         {"length_m": 0, "seen_m": 0})
-    st.dataframe(table.rename_axis(t("field.road_kind")).rename(columns={
+    left.dataframe(table.rename_axis(t("field.road_kind")).rename(columns={
         "length_m": t("coverage.cam_length"), "seen_m": t("coverage.cam_seen"), "share": t("coverage.cam_share")}),
-        column_config={t("coverage.cam_share"): st.column_config.ProgressColumn(format="percent", min_value=0,
-                                                                               max_value=1)},
-        key=K + "cam_table")
+        column_config={t("coverage.cam_share"): pct}, key=K + "cam_table")
+    right.subheader(t("coverage.cam_spaces"))
+    spaces = cams.spaces.drop(columns="geometry").assign(kind=lambda d: d["kind"].map(lambda k: t(f"space.{k}")))
+    right.dataframe(spaces.rename(columns={"name": t("field.name"), "kind": t("field.type"),
+                                           "area_m2": t("coverage.cam_area"), "seen_m2": t("coverage.cam_seen_area"),
+                                           "share": t("coverage.cam_space_share")}),
+                    column_config={t("coverage.cam_space_share"): pct}, hide_index=True, key=K + "cam_spaces")
     st.stop()
 
 st.caption(t("coverage.subtitle"))
 
+with st.expander(t("coverage.roads"), expanded=False):
+    upload = st.file_uploader(t("coverage.roads_upload"), type=["geojson", "json", "gpkg", "pbf"],
+                              help=t("coverage.roads_help"), key=K + "roads_file")
+plan, roads_key = _plan(url), "db"
+if upload is not None:
+    data = upload.getvalue()
+    try:
+        plan = _imported_plan(url, hashlib.sha256(data).hexdigest(), upload.name, data)
+        roads_key = hashlib.sha256(data).hexdigest()
+        st.info(t("coverage.roads_using").format(name=upload.name, n=len(plan.roads)))
+    except coverage_io.RoadFileError as exc:
+        st.error(exc.message(lang))
+    except ValidationError as exc:
+        st.error(f"{upload.name}: {exc}")
+
+reach_modes = {"type": t("coverage.reach_by_type"), "time": t("coverage.reach_by_time")}
 types = [coverage.REQUIRED, *catalogue.FACILITY_TYPES]
-c1, c2, c3 = st.columns([2, 2, 1])
+c1, c2, c3 = st.columns([2, 2, 2])
 target = c1.selectbox(t("coverage.target"), types, key=K + "target",
                       format_func=lambda k: t("coverage.required") if k == coverage.REQUIRED
                       else catalogue.facility_type(k).name(lang))
 methods = {"walking": t("coverage.method_walking"), "straight": t("coverage.method_straight")}
 method = c2.radio(t("coverage.method"), list(methods), format_func=methods.get, horizontal=True, key=K + "method")
-reach = ()
-if target != coverage.REQUIRED:
+reach_mode = c3.radio(t("coverage.reach_mode"), list(reach_modes), format_func=reach_modes.get, horizontal=True,
+                      key=K + "reach_mode")
+reach, summary_reach = (), ()
+if reach_mode == "time":  # minutes at a speed → metres for every type (metres stay the stored reach)
+    r1, r2, r3 = st.columns([1, 1, 2])
+    minutes = r1.number_input(t("coverage.minutes"), 1.0, 60.0, network.CIRCLE_MINUTES, 1.0, key=K + "minutes")
+    speed = r2.number_input(t("coverage.speed"), 1.0, 8.0, network.WALK_SPEED_KMH, 0.1, key=K + "speed")
+    metres = network.walk_distance_m(minutes, speed)
+    r3.caption(t("coverage.reach_equals").format(m=metres))
+    reach = summary_reach = tuple((k, metres) for k in catalogue.FACILITY_TYPES)
+elif target != coverage.REQUIRED:
     ft = catalogue.facility_type(target)
-    r = c3.number_input(t("coverage.reach"), 50, 3000, int(ft.reach_m), 50, key=K + f"reach_{target}",
+    r = st.number_input(t("coverage.reach"), 50, 3000, int(ft.reach_m), 50, key=K + f"reach_{target}",
                         help=f"{t('coverage.reach_source')}: {ft.source}")
     reach = ((target, float(r)),)
 
+st.subheader(t("coverage.summary_title"))
+summary = _summary(plan, url, roads_key, summary_reach)
+names = {k: (t("coverage.required") if k == coverage.REQUIRED else catalogue.facility_type(k).name(lang))
+         for k in summary.index}
+st.dataframe(summary.reset_index().assign(type=lambda d: d["type"].map(names), reach_m=lambda d: [
+    "—" if v is None or v != v else f"{v:,.0f}" for v in d["reach_m"]])[
+    ["type", "reach_m", "walking_share", "straight_share", "gap", "walking_elderly_share"]].rename(columns={
+        "type": t("coverage.col_type"), "reach_m": t("coverage.col_reach"), "walking_share": t("coverage.col_walking"),
+        "straight_share": t("coverage.col_straight"), "gap": t("coverage.col_gap"),
+        "walking_elderly_share": t("coverage.col_elderly")}).round({t("coverage.col_gap"): 1}),
+    column_config={t(c): pct for c in ("coverage.col_walking", "coverage.col_straight", "coverage.col_elderly")},
+    hide_index=True, key=K + "summary", height=250)
+st.caption(t("coverage.summary_note"))
+
 with st.expander(t("coverage.whatif"), expanded=False):
     fac = plan.facilities[plan.facilities["type"].isin(coverage.target_types(target))]
-    names = dict(zip(fac["id"], fac["name"]))
-    closed = st.multiselect(t("coverage.close"), list(names), format_func=names.get, key=K + f"closed_{target}")
-    add_mode = st.toggle(t("coverage.add_mode"), key=K + "add_mode", disabled=target == coverage.REQUIRED)
+    fac_names = dict(zip(fac["id"], fac["name"]))
+    closed = st.multiselect(t("coverage.close"), list(fac_names), format_func=fac_names.get,
+                            key=K + f"closed_{target}")
     if st.button(t("coverage.clear_added"), key=K + "clear"):
         st.session_state[K + "added"] = []
 
@@ -102,31 +173,48 @@ m3.metric(t("coverage.elderly_share"), f"{now_s['elderly_share']:.1%}")
 m4.metric(t("coverage.blind_buildings"), f"{len(result.blind_buildings()):,}")
 if len(plan.unreachable_doors):
     st.caption(t("coverage.unreachable").format(m=int(plan.snap_m), n=len(plan.unreachable_doors)))
+if len(plan.filled_doors):
+    st.caption(t("coverage.filled_doors").format(n=len(plan.filled_doors)))
 
 sites = st.session_state.get(K + "sites")
 if sites is not None and (sites.ftype != target or sites.method != method):
     sites = None
-basemap = st.radio(t("basemap.label"), list(maps.basemap_labels(lang)),
+clicks = {"none": t("coverage.click_none"), "add": t("coverage.click_add"), "cand": t("coverage.click_cand")}
+if target == coverage.REQUIRED:
+    clicks.pop("add")  # a new facility has one type
+b1, b2 = st.columns([3, 2])
+basemap = b1.radio(t("basemap.label"), list(maps.basemap_labels(lang)),
                    format_func=maps.basemap_labels(lang).get, horizontal=True, key=K + "basemap")
-m = coverage_map.coverage_map(layers, result, sites=sites.sites if sites else None, basemap=basemap, lang=lang)
+click_mode = b2.radio(t("coverage.click_mode"), list(clicks), format_func=clicks.get, horizontal=True,
+                      key=K + "click_mode")
+areas = _areas(plan, url, roads_key, target, method, scenario)
+m = coverage_map.coverage_map(layers, result, sites=sites.sites if sites else None, areas=areas,
+                              candidates=st.session_state[K + "cands"], basemap=basemap, lang=lang)
 out = st_folium(m, height=620, use_container_width=True, returned_objects=["last_clicked"],
                 key=f"{K}map_{basemap}_{lang}")
 st.markdown(coverage_map.legend_html(result, lang), unsafe_allow_html=True)
 click = (out or {}).get("last_clicked")
-if add_mode and click and click != st.session_state.get(K + "last_click"):
+if click_mode != "none" and click and click != st.session_state.get(K + "last_click"):
     st.session_state[K + "last_click"] = click
-    st.session_state[K + "added"].append((click["lng"], click["lat"], target))
+    lon, lat = maps.click_lonlat(basemap, click["lat"], click["lng"])  # stored in WGS 84 whatever the tiles
+    if click_mode == "add":
+        st.session_state[K + "added"].append((lon, lat, target))
+    else:
+        st.session_state[K + "cands"].append((lon, lat))
     st.rerun()
 
-with st.expander(t("coverage.planning"), expanded=False):
+with st.expander(t("coverage.planning"), expanded=sites is not None):
     cols = st.columns(3)
     k = cols[0].number_input(t("coverage.k"), 1, 30, 3, key=K + "k")
     kinds = {c: t(f"coverage.cand_{c}") for c in siting.CANDIDATE_KINDS}
     kind = cols[1].radio(t("coverage.candidates"), list(kinds), format_func=kinds.get, key=K + "cand")
+    if kind == "points":
+        cols[1].caption(t("coverage.cand_count").format(n=len(st.session_state[K + "cands"])))
+        if cols[1].button(t("coverage.clear_cands"), key=K + "clear_cands"):
+            st.session_state[K + "cands"] = []
     if cols[2].button(t("coverage.run"), key=K + "run", disabled=target == coverage.REQUIRED):
-        pts = [(lon, lat) for lon, lat, _ in st.session_state[K + "added"]]
         try:
-            cands = siting.candidates(plan, kind, points=pts)
+            cands = siting.candidates(plan, kind, points=st.session_state[K + "cands"])
             st.session_state[K + "sites"] = siting.plan_sites(plan, target, int(k), cands=cands,
                                                               method=method, scenario=scenario)
             st.rerun()
@@ -135,14 +223,17 @@ with st.expander(t("coverage.planning"), expanded=False):
     if sites is not None:
         st.write(t("coverage.mclp_result").format(e=int(sites.mclp.solution.objective),
                                                   g=int(sites.mclp.greedy_solution.objective),
-                                                  u=sites.uncovered_residents))
+                                                  u=sites.uncovered_residents)
+                 + ("" if sites.mclp.proven else t("coverage.not_proven")))
         st.write(t("coverage.set_cover").format(n=sites.lscp.n_sites, g=len(sites.lscp.greedy_solution.sites))
-                 + ("" if sites.lscp.proven else t("coverage.not_proven")))
+                 + ("" if sites.lscp.proven else t("coverage.set_cover_bound").format(b=sites.lscp.lower_bound)))
+        method_names = {"exact": t("coverage.exact"), "greedy": t("coverage.greedy"), "cover": t("coverage.cover")}
         table = sites.sites.drop(columns=["geometry", "candidate"]).assign(
-            method=lambda d: d["method"].map({"exact": t("coverage.exact"), "greedy": t("coverage.greedy")}))
-        st.dataframe(table.rename(columns={"method": t("coverage.method"), "rank": t("coverage.rank"),
+            method=lambda d: d["method"].map(method_names))
+        st.dataframe(table.rename(columns={"method": t("coverage.answer"), "rank": t("coverage.rank"),
                                            "label": t("coverage.site"), "gain": t("coverage.gain"),
-                                           "cumulative": t("coverage.cumulative")}), hide_index=True)
+                                           "cumulative": t("coverage.cumulative")}), hide_index=True,
+                     key=K + "sites_table")
 
 st.subheader(t("coverage.by_grid"))
 grid_table = result.by_area("grid")
@@ -154,10 +245,11 @@ st.dataframe(grid_table.drop(columns=["id"]).rename(columns={
     "buildings_covered": t("coverage.buildings_covered")}), hide_index=True, key=K + "grid_table",
     column_config={t(c): st.column_config.NumberColumn(format="percent")
                    for c in ("coverage.share", "coverage.elderly_share")})
-e1, e2 = st.columns(2)
-e1.download_button(t("coverage.export_geojson"), coverage_io.to_geojson(result, sites.sites if sites else None),
+e1, e2 = st.columns(2)  # files are made only when asked for
+e1.download_button(t("coverage.export_geojson"),
+                   lambda: coverage_io.to_geojson(result, sites.sites if sites else None, areas=areas),
                    file_name=f"coverage_{target}_{method}.geojson", mime="application/geo+json",
                    key=K + "dl_geojson")
-e2.download_button(t("coverage.export_excel"), coverage_io.to_excel(result, lang=lang),
+e2.download_button(t("coverage.export_excel"), lambda: coverage_io.to_excel(result, lang=lang),
                    file_name=f"coverage_{target}_{method}.xlsx", key=K + "dl_excel",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

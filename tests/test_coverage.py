@@ -13,7 +13,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, box
 
-from geo import coverage, network, projection, settings, siting
+from geo import catalogue, coverage, network, projection, settings, siting
 from geo.errors import ValidationError
 
 X0, Y0 = 405000.0, 3430000.0  # UTM 48N, near Pengzhou
@@ -31,6 +31,52 @@ def snap(g, *pts, **kw) -> network.Snapped:
 
 def dist(g, src, dst, limit=np.inf, **kw) -> np.ndarray:
     return network.distances_to_points(g, snap(g, *src), snap(g, *dst, **kw), limit=limit)
+
+
+# --------------------------------------------------------------------------- catalogue
+
+def test_required_set_follows_the_2020_complete_community_standard():
+    assert catalogue.required_types() == ["service_station", "elderly_daycare", "clinic", "kindergarten",
+                                          "nursery", "supermarket"]
+    for key in catalogue.required_types():
+        assert "完整居住社区建设标准" in catalogue.facility_type(key).source  # the source beside the value
+    assert not catalogue.facility_type("market").required
+
+
+def test_reach_file_is_read_at_start(tmp_path):
+    import subprocess
+    import sys
+
+    toml = tmp_path / "reach.toml"
+    toml.write_text('[clinic]\nreach_m = 800\nsource = "某市社区生活圈规划 2024"\n\n'
+                    '[market]\nreach_m = 600\nrequired = true\n', encoding="utf-8")
+    code = ("from geo import catalogue as c; f = c.facility_type('clinic'); "
+            "print(f.reach_m, f.source, c.facility_type('market').reach_m, 'market' in c.required_types())")
+    env = {**__import__("os").environ, "SHEQU_REACH_FILE": str(toml)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=settings.ROOT, env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["800.0", "某市社区生活圈规划", "2024", "600.0", "True"]
+
+
+def test_reach_file_json_and_its_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(catalogue, "FACILITY_TYPES", dict(catalogue.FACILITY_TYPES))  # restored after
+    good = tmp_path / "reach.json"
+    good.write_text('{"kindergarten": 250, "nursery": {"reach_m": 200, "source": "区托育规划"}}', encoding="utf-8")
+    changed = catalogue.load_reach_file(good)
+    assert sorted(changed) == ["kindergarten", "nursery"]
+    assert catalogue.facility_type("kindergarten").reach_m == 250
+    assert catalogue.facility_type("kindergarten").source == "reach.json"
+    assert catalogue.facility_type("nursery").source == "区托育规划"
+    bad = tmp_path / "bad.json"
+    for text, message in [('{"spaceport": 100}', "'spaceport': unknown facility type"),
+                          ('{"clinic": -5}', "'clinic': reach_m must be positive"),
+                          ('{"clinic": {"reach": 5}}', "unknown field"),
+                          ('{"clinic": 800, "market": "far"}', "'market': reach_m must be positive"),
+                          ("{not json", "cannot read it")]:
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(ValidationError, match=re.escape(message)):
+            catalogue.load_reach_file(bad)
+    assert catalogue.facility_type("clinic").reach_m == 500  # a bad file changes nothing
 
 
 # --------------------------------------------------------------------------- network
@@ -89,6 +135,34 @@ def test_bridge_over_a_road_is_not_a_junction():
     assert dist(layered, [(100, -100)], [(150, 2)])[0] == pytest.approx(352)
 
 
+def test_door_under_a_bridge_snaps_to_the_street_below():
+    # Street along y = 0, facility at its west end. A bridge (layer 1) crosses above
+    # at x = 150 with no junction. The door at (152, 10) is 2 m from the bridge in
+    # plan but stands on the ground: it snaps to the street 10 m away, walk 152 + 10.
+    roads = lines([(0, 0), (300, 0)], [(150, -200), (150, 200)], layer=["0", "1"])
+    g = network.graph_from_lines(roads)
+    s = snap(g, (152, 10))
+    assert g.level[s.edge[0]] == 0 and s.access[0] == pytest.approx(10)
+    assert dist(g, [(0, 0)], [(152, 10)])[0] == pytest.approx(162)
+    # with no ground edge within reach of the snap, the bridge is still taken
+    far = snap(g, (152, 180))
+    assert g.level[far.edge[0]] == 1 and far.access[0] == pytest.approx(2)
+
+
+def test_graph_measures_in_the_utm_zone_of_its_data():
+    # A 1,000 m (geodesic) east-west street in Beijing (116.4°E, UTM 50N). Measured in
+    # the demo's fixed 48N it would come out ~1.2 % long; in its own zone within 0.1 %.
+    from pyproj import Geod
+
+    lon1, lat1, _ = Geod(ellps="WGS84").fwd(116.40, 39.90, 90.0, 1000.0)
+    road = gpd.GeoDataFrame(geometry=[LineString([(116.40, 39.90), (lon1, lat1)])], crs=settings.STORAGE_CRS)
+    g = network.graph_from_lines(road)
+    assert g.crs == "EPSG:32650"
+    assert g.length.sum() == pytest.approx(1000.0, rel=1e-3)
+    assert projection.metric_crs_for(lines([(0, 0), (10, 0)])) == settings.METRIC_CRS  # the demo's zone
+    assert projection.utm_crs(-70.6, -33.4) == "EPSG:32719"  # south of the equator
+
+
 def test_near_miss_dead_end_is_joined_within_join_m():
     roads = lines([(0, 0), (100, 0)], [(50, 0.8), (50, 200)])
     joined = network.graph_from_lines(roads)
@@ -121,6 +195,24 @@ def test_isochrone_is_cut_at_the_limit_and_is_no_hull():
     assert not iso.contains(Point(X0 + 150, Y0 + 150))  # inside the hull of the L, off the network
     mid = network.reached_lines(g, network.node_distances(g, snap(g, (500, 0)), limit=100), 100, snap(g, (500, 0)))
     assert shapely.length(shapely.union_all(mid)) == pytest.approx(200)
+
+
+def test_trails_regroup_segments_without_changing_the_network():
+    # a 5 × 5 street grid of 100 m blocks with a footway stub off every crossing
+    grid = [[(0, y), (400, y)] for y in range(0, 401, 100)] + [[(x, 0), (x, 400)] for x in range(0, 401, 100)]
+    stubs = [[(x, y), (x + 10, y + 12)] for x in range(0, 401, 100) for y in range(0, 401, 100)]
+    g = network.graph_from_lines(lines(*grid, *stubs))
+    segs = g.segments
+    tr = network.trails(segs)
+    assert shapely.length(tr).sum() == pytest.approx(shapely.length(segs).sum())
+    assert shapely.union_all(tr).equals(shapely.union_all(segs))
+    odd = int((g.degree() % 2 == 1).sum())
+    # Euler: a connected piece with 2k odd ends needs k walks; greedy walks come close
+    assert odd // 2 <= len(tr) <= odd // 2 + 2 and len(tr) < len(segs) / 3
+    band = network.band(segs, 30)
+    ref = shapely.union_all(shapely.buffer(segs, 30, quad_segs=16))
+    assert band.symmetric_difference(ref).area / ref.area < 0.01  # octagonal caps, under 1 % of area
+    assert band.is_valid and network.band(np.empty(0, dtype=object)).is_empty
 
 
 def test_reach_pairs_match_single_searches():
@@ -157,11 +249,106 @@ def test_lines_round_trip_through_geojson(tmp_path):
 
 
 def test_osm_pbf_reader_on_pyrosm_sample():
-    pyrosm = pytest.importorskip("pyrosm")
+    import pyrosm  # a requirement (the page's road uploader reads .osm.pbf through it)
+
     roads = network.read_osm_pbf(pyrosm.get_data("test_pbf"))
     g = network.graph_from_lines(roads)
     assert g.n_edges > 100 and np.isfinite(g.length).all()
     assert g.piece_length.max() > 1000
+
+
+def _tiny_pbf(path) -> None:
+    """A hand-made OpenStreetMap extract (metres around X0, Y0), written with osmium:
+
+    way 10  (0,0)→(200,0)                 residential, oneway=yes
+    way 11  (100,-100)→(100,100)          bridge=yes, layer=1: crosses way 10, no shared node
+    way 12  (0,0)→(0,-100)→(100,-100)     footway joining way 10's start to the bridge's foot
+    way 13  (0,500)→(300,500)             a separate piece, joined to nothing
+    """
+    import osmium
+
+    def ll(x, y):
+        lon, lat = projection.metric_to_lonlat(np.array([x + X0]), np.array([y + Y0]))
+        return float(lon[0]), float(lat[0])
+
+    nodes = {1: (0, 0), 2: (200, 0), 3: (100, -100), 4: (100, 100), 5: (0, -100), 6: (0, 500), 7: (300, 500)}
+    ways = [(10, [1, 2], {"highway": "residential", "oneway": "yes"}),
+            (11, [3, 4], {"highway": "residential", "bridge": "yes", "layer": "1"}),
+            (12, [1, 5, 3], {"highway": "footway"}),
+            (13, [6, 7], {"highway": "residential"})]
+    stamp = dict(version=1, timestamp="2024-01-01T00:00:00Z")
+    writer = osmium.SimpleWriter(str(path))
+    try:
+        for i, xy in nodes.items():
+            writer.add_node(osmium.osm.mutable.Node(id=i, location=ll(*xy), tags={}, **stamp))
+        for i, nds, tags in ways:
+            writer.add_way(osmium.osm.mutable.Way(id=i, nodes=nds, tags=tags, **stamp))
+    finally:
+        writer.close()
+
+
+def test_osm_pbf_one_way_bridge_piece_and_far_building(tmp_path):
+    path = tmp_path / "tiny.osm.pbf"
+    _tiny_pbf(path)
+    roads = network.read_osm_pbf(path)
+    assert sorted(roads["id"].astype(int)) == [10, 11, 12, 13]
+    g = network.graph_from_lines(roads)
+    assert g.n_pieces == 2
+    # one-way tags mean nothing on foot: 200 m along way 10 either way
+    assert dist(g, [(0, 0)], [(200, 0)])[0] == pytest.approx(200, abs=0.05)
+    assert dist(g, [(200, 0)], [(0, 0)])[0] == pytest.approx(200, abs=0.05)
+    # the bridge is no junction: from its foot to (150, 2) beside way 10 is footway 200 +
+    # way 10 150 + 2 = 352, not 100 + 50 + 2 = 152 across the crossing
+    assert dist(g, [(100, -100)], [(150, 2)])[0] == pytest.approx(352, abs=0.1)
+    # the separate piece has no route; a building 1 km from any road is unreachable
+    d = dist(g, [(0, 0)], [(100, 505), (1000, 1000)])
+    assert np.isinf(d).all()
+    assert snap(g, (100, 505)).ok[0] and not snap(g, (1000, 1000)).ok[0]
+    # the page's uploader takes the same file
+    from geo import coverage_io
+
+    up = coverage_io.read_roads_upload("tiny.osm.pbf", path.read_bytes())
+    assert len(up) == 4 and up.crs.to_epsg() == 4326
+
+
+def _roads_file(tmp_path, name, gdf, **kw) -> bytes:
+    path = tmp_path / name
+    gdf.to_file(path, **kw)
+    return path.read_bytes()
+
+
+def test_road_uploads_are_checked_with_clear_messages(tmp_path):
+    from geo import coverage_io
+
+    town = _tiny_frames()["buildings"]
+    street = lines([(0, 0), (1000, 0)], [(500, -300), (500, 300)], kind=["street", "street"])
+    # GeoJSON in lon-lat and a GeoPackage in metres (UTM 48N) both come back in lon-lat
+    got = coverage_io.read_roads_upload("roads.geojson", _roads_file(tmp_path, "a.geojson", projection.to_storage(street)),
+                                        town=town)
+    assert len(got) == 2 and got.crs.to_epsg() == 4326
+    got = coverage_io.read_roads_upload("roads.gpkg", _roads_file(tmp_path, "a.gpkg", street), town=town)
+    assert got.to_crs(settings.METRIC_CRS).length.sum() == pytest.approx(1600, abs=0.5)
+
+    def refused(name, data, key, lang="zh"):
+        with pytest.raises(coverage_io.RoadFileError) as err:
+            coverage_io.read_roads_upload(name, data, town=town)
+        assert err.value.key == key
+        return err.value.message(lang)
+
+    assert "不支持的文件类型" in refused("roads.shp", b"x", "format")
+    assert "无法读取" in refused("roads.gpkg", b"this is not a GeoPackage", "broken")
+    with pytest.warns(UserWarning, match="crs"):  # GDAL warns when writing a file with no CRS: that is the point
+        no_crs = _roads_file(tmp_path, "b.gpkg", street.set_crs(None, allow_override=True))
+    assert "没有坐标系" in refused("roads.gpkg", no_crs, "no_crs")
+    points = gpd.GeoDataFrame(geometry=[Point(104.0, 31.0)], crs=settings.STORAGE_CRS)
+    assert "没有道路线" in refused("points.geojson", _roads_file(tmp_path, "c.geojson", points), "no_lines")
+    # metres written as if they were degrees: 405,000° is no longitude
+    wrong = street.set_crs(settings.STORAGE_CRS, allow_override=True)
+    msg = refused("wrong.gpkg", _roads_file(tmp_path, "d.gpkg", wrong), "crs", lang="en")
+    assert "not longitude/latitude" in msg and "EPSG:4326" in msg
+    # a real network of another city (Beijing) is ~1,500 km away
+    beijing = gpd.GeoDataFrame(geometry=[LineString([(116.40, 39.90), (116.41, 39.90)])], crs=settings.STORAGE_CRS)
+    assert "公里" in refused("beijing.geojson", _roads_file(tmp_path, "e.geojson", beijing), "far")
 
 
 # --------------------------------------------------------------------------- coverage
@@ -177,12 +364,11 @@ def _gdf(rows, geoms):
     return projection.to_storage(m)
 
 
-@pytest.fixture(scope="module")
-def tiny_plan():
+def _tiny_frames() -> dict[str, gpd.GeoDataFrame]:
     """A 1 km street; doors at x = 100, 250, 400, 900 on it; one door far off any road.
 
     Residents 100/200/300/400/50, elderly alone 2/1/0/5/1. Grid 1 holds x ≤ 500.
-    All five required types stand at x = 0; a second market at x = 1000.
+    Every required type stands at x = 0; a second market at x = 1000.
     """
     doors = [(100, 0), (250, 0), (400, 0), (900, 0), (500, 400)]
     lon, lat = _ll(*np.array(doors).T)
@@ -190,17 +376,54 @@ def tiny_plan():
               "residents": [100, 200, 300, 400, 50], "households": 1, "elderly_alone": [2, 1, 0, 5, 1],
               "entrance_lon": lon, "entrance_lat": lat},
              [box(x - 5, y, x + 5, y + 10) for x, y in doors])
-    req = ["service_station", "elderly_daycare", "clinic", "kindergarten", "market"]
-    fac = _gdf({"id": range(1, 7), "type": [*req, "market"], "name": [*req, "market2"]},
-               [Point(0, 0)] * 5 + [Point(1000, 0)])
+    here = [*catalogue.required_types(), "market"]  # ids 1… in this order: the station is 1
+    fac = _gdf({"id": range(1, len(here) + 2), "type": [*here, "market"], "name": [*here, "market2"]},
+               [Point(0, 0)] * len(here) + [Point(1000, 0)])
     grids = _gdf({"id": [1, 2], "community_id": [1, 1], "name": ["一网格", "二网格"], "code": ["001", "002"]},
                  [box(-10, -50, 500, 500), box(500, -50, 1010, 500)])
     comm = _gdf({"id": [1], "street_id": [1], "name": ["测试社区"]}, [box(-10, -50, 1010, 500)])
     street = _gdf({"id": [1], "name": ["测试街道"]}, [box(-10, -50, 1010, 500)])
     roads = projection.to_storage(lines([(0, 0), (1000, 0)], kind=["street"]))
-    frames = {"buildings": b, "facilities": fac, "grid": grids, "community": comm, "street": street,
-              "roads": roads}
-    return coverage.build_plan(frames)
+    return {"buildings": b, "facilities": fac, "grid": grids, "community": comm, "street": street,
+            "roads": roads}
+
+
+@pytest.fixture(scope="module")
+def tiny_plan():
+    return coverage.build_plan(_tiny_frames())
+
+
+def test_a_missing_entrance_is_filled_from_the_footprint_and_spoils_nothing():
+    frames = _tiny_frames()
+    frames["buildings"].loc[frames["buildings"]["id"] == 2, ["entrance_lon", "entrance_lat"]] = np.nan
+    plan = coverage.build_plan(frames)
+    for method in coverage.METHODS:
+        assert covered(plan, "service_station", method) == 100 + 200  # 300 m reach, as before
+    # the door comes from inside the footprint (x 245–255, y 0–10), and the plan says so
+    x, y = plan.door_xy[1] - [X0, Y0]
+    assert 245 <= x <= 255 and 0 <= y <= 10
+    assert plan.filled_doors.tolist() == [2]
+    # and a door with neither entrance nor footprint is left out alone, not everyone with it
+    frames["buildings"].loc[frames["buildings"]["id"] == 2, "geometry"] = None
+    plan = coverage.build_plan(frames)
+    assert plan.filled_doors.tolist() == []
+    assert covered(plan, "service_station", "straight") == 100
+    assert covered(plan, "service_station", "walking") == 100
+
+
+def test_plan_measures_in_its_own_utm_zone(tiny_plan):
+    assert tiny_plan.crs == settings.METRIC_CRS  # Pengzhou: UTM 48N, the demo's zone
+    # The same street moved 12.5° east (Beijing's longitude, UTM 50N): a shift in longitude
+    # keeps every distance on the ellipsoid. Door B is 250 m from the station; in 48N it
+    # would measure ~253 m and fall outside a 252 m reach.
+    frames = _tiny_frames()
+    for k, g in frames.items():
+        frames[k] = g.set_geometry(g.translate(xoff=12.5))
+    frames["buildings"]["entrance_lon"] += 12.5
+    plan = coverage.build_plan(frames)
+    assert plan.crs == "EPSG:32650" and plan.graph.crs == "EPSG:32650"
+    assert covered(plan, "service_station", "walking", reach=(("service_station", 252.0),)) == 300
+    assert covered(plan, "service_station", "straight", reach=(("service_station", 252.0),)) == 300
 
 
 def covered(plan, target, method="walking", **sc):
@@ -285,6 +508,34 @@ def test_new_site_planning_on_the_tiny_street(tiny_plan):
     assert sp.lscp.n_sites == 1 and sp.uncovered_residents == 750  # door 5 has no road
 
 
+def test_intersection_candidates_are_street_corners_not_footway_ends():
+    # A street along y = 0 crossed by another at x = 500; a footway from a door meets the
+    # street at x = 200 (a T in the graph, but no corner anyone would build on).
+    roads = projection.to_storage(lines([(0, 0), (1000, 0)], [(500, -300), (500, 300)], [(200, 0), (200, 30)],
+                                        kind=["street", "street", "footway"]))
+    frames = _tiny_frames() | {"roads": roads}
+    plan = coverage.build_plan(frames)
+    assert len(plan.graph.intersections()) == 2
+    cands = siting.candidates(plan, "intersections").to_crs(settings.METRIC_CRS)
+    assert len(cands) == 1
+    assert (cands.geometry.x.iloc[0] - X0, cands.geometry.y.iloc[0] - Y0) == (pytest.approx(500, abs=0.01),
+                                                                              pytest.approx(0, abs=0.01))
+
+
+def test_vacant_lots_are_candidate_sites(tiny_plan):
+    # a vacant lot beside the street at x 640–660 (its inner point ~15 m off the road) and a
+    # park (not a site); the lot reaches doors at 400 and 900: 250 + 15 m each, 700 people
+    spaces = _gdf({"id": [1, 2], "kind": ["vacant", "park"], "name": ["空地1", "公园"]},
+                  [box(640, 5, 660, 25), box(100, 50, 300, 150)])
+    plan = coverage.build_plan(_tiny_frames() | {"open_spaces": spaces})
+    cands = siting.candidates(plan, "vacant_lots")
+    assert cands["label"].tolist() == ["空地1"]
+    sp = siting.plan_sites(plan, "service_station", 1, cands=cands)
+    assert sp.sites.loc[sp.sites["method"] == "exact", "gain"].tolist() == [700]
+    with pytest.raises(ValidationError, match="vacant"):
+        siting.candidates(tiny_plan, "vacant_lots")  # a town with none says so
+
+
 # --------------------------------------------------------------------------- cameras
 
 def test_camera_view_is_shadowed_by_a_building():
@@ -346,6 +597,41 @@ def test_camera_coverage_of_a_straight_road_seen_from_the_south():
     assert cc.roads.loc["all", "seen_m"] == 0 and cc.blind["length_m"].sum() == pytest.approx(400, abs=0.01)
 
 
+def test_camera_coverage_of_squares_and_parks():
+    # Camera at the origin facing north, 90° field of view, 50 m range. The square
+    # (x ±5, y 10–20) lies wholly in view; the park (y 60–100) beyond the range; half of
+    # the second square (x 0–40, y 5–15) is in view only where x ≤ y (the 45° edge);
+    # the vacant lot is not a public space and is not listed.
+    cams = _gdf({"id": [1], "heading": [0.0], "fov": [90.0], "range_m": [50.0], "status": ["online"]},
+                [Point(0, 0)])
+    spaces = _gdf({"id": [1, 2, 3, 4], "kind": ["square", "park", "square", "vacant"],
+                   "name": ["小广场", "公园", "半广场", "空地"]},
+                  [box(-5, 10, 5, 20), box(-40, 60, 40, 100), box(0, 5, 40, 15), box(-5, -20, 5, -10)])
+    roads = projection.to_storage(lines([(-100, 20), (100, 20)], kind=["street"]))
+    cc = coverage.camera_coverage(cams, roads, spaces=spaces)
+    got = cc.spaces.set_index("name")
+    assert sorted(got.index) == ["公园", "半广场", "小广场"]
+    assert got.loc["小广场", "share"] == pytest.approx(1.0, abs=1e-3)
+    assert got.loc["公园", "share"] == pytest.approx(0.0, abs=1e-9)
+    # in view: the part of 0 ≤ x ≤ 40, 5 ≤ y ≤ 15 with x ≤ y: ∫ y dy from 5 to 15 = 100 m² of 400
+    assert got.loc["半广场", "seen_m2"] == pytest.approx(100, abs=0.5)
+    assert cc.space_share() == pytest.approx((100 + 100) / (100 + 3200 + 400), abs=1e-3)
+
+
+def test_camera_map_layers_keep_their_own_styles():
+    """folium calls style functions when it renders: a shared variable gave every layer the last style."""
+    from geo import coverage_map
+
+    cams = _gdf({"id": [1], "name": ["c"], "code": ["C1"], "heading": [0.0], "fov": [90.0], "range_m": [50.0],
+                 "status": ["online"]}, [Point(0, 0)])
+    roads = projection.to_storage(lines([(-100, 20), (100, 20)], kind=["street"], name=["北街"]))
+    spaces = _gdf({"id": [1], "kind": ["square"], "name": ["广场"]}, [box(-5, 10, 5, 20)])
+    m = coverage_map.camera_map({"roads": roads}, coverage.camera_coverage(cams, roads, spaces=spaces))
+    html = m.get_root().render()
+    for colour in (coverage_map.VIEW_COLOR, coverage_map.CAM_BLIND_COLOR, coverage_map.SPACE_COLOR):
+        assert f'"color": "{colour}"' in html, colour
+
+
 def test_coverage_maps_define_their_overlays_before_the_layer_control(tiny_plan):
     from geo import coverage_map
 
@@ -359,6 +645,36 @@ def test_coverage_maps_define_their_overlays_before_the_layer_control(tiny_plan)
         control = html.index("L.control.layers(")
         for name in re.findall(r"var (\w+) = L\.(?:featureGroup|geoJson)\(", html):
             assert html.index(f"var {name} = ") < control, name
+
+
+# --------------------------------------------------------------------------- the demo street
+
+@pytest.fixture(scope="module")
+def demo_plan():
+    from geo import demo
+
+    return coverage.build_plan(coverage.frames_from_town(demo.generate(tickets_per_street=0)))
+
+
+def test_demo_street_places_required_services_together_as_real_streets_do(demo_plan):
+    f = demo_plan.facilities
+    assert len(f) >= 40
+    # every community has every required type, and its community service complexes put a
+    # service station, a day-care and a health station under one roof
+    per = f.groupby("community_id")["type"].agg(set)
+    assert all(set(catalogue.required_types()) <= types for types in per)
+    xy = {k: demo_plan.fac_xy[(f["type"] == k).to_numpy()] for k in ("service_station", "elderly_daycare")}
+    gap = np.min(np.hypot(*(xy["elderly_daycare"][:, None] - xy["service_station"][None]).transpose(2, 0, 1)), 1)
+    assert np.median(gap) < 10  # metres: the same building
+    # so the required set reads like a real street: a fifth to a half of residents walk to
+    # all of it, far more look covered in a straight line, and blind spots remain
+    s = coverage.analyse(demo_plan, coverage.REQUIRED).summary().loc[coverage.REQUIRED]
+    straight = coverage.analyse(demo_plan, coverage.REQUIRED, method="straight").summary().loc[coverage.REQUIRED]
+    assert 0.20 <= s["share"] <= 0.50 and 0.15 <= s["elderly_share"] <= 0.55
+    assert straight["share"] > s["share"] + 0.2
+    # parks, squares and vacant lots in every community
+    kinds = demo_plan.open_spaces.groupby("community_id")["kind"].agg(set)
+    assert len(kinds) == 8 and all({"park", "square", "vacant"} <= k for k in kinds)
 
 
 # --------------------------------------------------------------------------- the page
@@ -405,15 +721,94 @@ def test_coverage_page_shows_the_figures_geo_computes(town_url, monkeypatch):
     assert metric.delta == f"{int(closed['covered'] - want['covered']):+,}"
 
 
+def _rank_table(at):
+    return next(d.value for d in at.dataframe if "序号" in d.value.columns)
+
+
 def test_coverage_page_plans_new_sites(town_url, monkeypatch):
     at = _page(town_url, monkeypatch)
     at.selectbox(key="coverage_target").set_value("service_station").run()
     at.number_input(key="coverage_k").set_value(2).run()
     at.button(key="coverage_run").click().run()
     assert not at.exception, at.exception
-    table = at.dataframe[0].value
-    assert len(table) == 4  # exact and greedy, two sites each
-    assert any("HiGHS" in str(md.value) or "精确解" in str(md.value) for md in at.markdown)
+    table = _rank_table(at)
+    got = table.groupby("方案").size().to_dict()
+    assert got["精确最优（HiGHS）"] == 2 and got["贪心法"] == 2  # the k best, both ways
+    # and the fewest sites covering everyone, listed beside them (and drawn on the map)
+    cover = at.session_state["coverage_sites"].lscp
+    assert got["集合覆盖（最少站点）"] == cover.n_sites > 0
+    assert any(f"最少需要 {cover.n_sites} 个站点" in str(md.value) for md in at.markdown)
+
+
+def test_clicked_candidates_are_not_what_if_facilities(town_url, monkeypatch):
+    """A point clicked as a candidate must not already count as a station: it would gain 0."""
+    from geo import store
+
+    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
+    blind = coverage.analyse(plan, "service_station").blind_buildings()
+    doors = plan.buildings.set_index("id").loc[blind["id"], ["entrance_lon", "entrance_lat"]].to_numpy()
+    b, far = doors[0], doors[np.argmax(np.hypot(*(doors - doors[0]).T))]  # two blind spots far apart
+    at = _page(town_url, monkeypatch)
+    at.selectbox(key="coverage_target").set_value("service_station").run()
+    at.session_state["coverage_added"] = [(float(far[0]), float(far[1]), "service_station")]  # what-if
+    at.session_state["coverage_cands"] = [(float(b[0]), float(b[1]))]  # candidate
+    at.radio(key="coverage_cand").set_value("points").run()
+    at.number_input(key="coverage_k").set_value(1).run()
+    at.button(key="coverage_run").click().run()
+    assert not at.exception, at.exception
+    exact = _rank_table(at).query("方案 == '精确最优（HiGHS）'")
+    assert len(exact) == 1 and exact["新增覆盖人口"].iloc[0] > 0
+    assert at.session_state["coverage_added"] == [(float(far[0]), float(far[1]), "service_station")]
+
+
+def test_walking_minutes_and_speed_set_the_reach(town_url, monkeypatch):
+    from geo import store
+
+    at = _page(town_url, monkeypatch)
+    at.radio(key="coverage_reach_mode").set_value("time").run()
+    at.number_input(key="coverage_minutes").set_value(10.0).run()
+    at.number_input(key="coverage_speed").set_value(3.6).run()
+    assert not at.exception, at.exception
+    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
+    reach = tuple((k, 600.0) for k in catalogue.FACILITY_TYPES)  # 10 min at 3.6 km/h = 600 m
+    want = coverage.analyse(plan, coverage.REQUIRED, scenario=coverage.Scenario(reach=reach)).summary()
+    assert {m.label: m.value for m in at.metric}["覆盖人口"] == f"{int(want.loc['required', 'covered']):,}"
+    assert any("600 米" in str(c.value) for c in at.caption)
+
+
+def test_page_opens_on_the_per_type_table_weakest_first(town_url, monkeypatch):
+    from geo import store
+
+    at = _page(town_url, monkeypatch)
+    table = at.dataframe[0].value  # the first table on the page
+    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
+    want = coverage.coverage_table(plan)
+    assert table["设施类型"].iloc[0] == "完整社区必配设施（全部）"
+    assert table["步行覆盖率"].iloc[0] == pytest.approx(want.loc[coverage.REQUIRED, "walking_share"])
+    assert table["直线覆盖率"].iloc[0] == pytest.approx(want.loc[coverage.REQUIRED, "straight_share"])
+    rest = table["步行覆盖率"].iloc[1:].to_numpy()
+    assert (np.diff(rest) >= 0).all() and len(rest) == len(catalogue.FACILITY_TYPES)
+    assert table.loc[table["设施类型"] == "幼儿园", "独居老人步行覆盖率"].iloc[0] == pytest.approx(
+        want.loc["kindergarten", "walking_elderly_share"])
+
+
+def test_page_uses_an_uploaded_network_or_says_what_is_wrong(town_url, monkeypatch, tmp_path):
+    from geo import store
+
+    at = _page(town_url, monkeypatch)
+    at.file_uploader(key="coverage_roads_file").set_value(("roads.gpkg", b"not a geopackage", "application/geopackage")).run()
+    assert not at.exception, at.exception
+    assert any("roads.gpkg：文件无法读取" in e.value for e in at.error)
+    # the street's arterial roads and streets only (no lanes, no footways): fewer doors reach
+    frames = coverage.load_frames(store.make_engine(town_url))
+    main = frames["roads"][frames["roads"]["kind"].isin(["arterial", "street"])]
+    path = tmp_path / "main.geojson"
+    main.to_file(path)
+    at.file_uploader(key="coverage_roads_file").set_value(("main.geojson", path.read_bytes(), "application/geo+json")).run()
+    assert not at.exception, at.exception
+    assert any(f"正在使用导入路网：main.geojson（{len(main):,} 条线）" in i.value for i in at.info)
+    want = coverage.analyse(coverage.build_plan(frames, roads=main), coverage.REQUIRED).summary()
+    assert {m.label: m.value for m in at.metric}["覆盖人口"] == f"{int(want.loc['required', 'covered']):,}"
 
 
 def test_coverage_page_shows_the_camera_figures_geo_computes(town_url, monkeypatch):
@@ -424,11 +819,13 @@ def test_coverage_page_shows_the_camera_figures_geo_computes(town_url, monkeypat
     at.run()
     assert not at.exception, at.exception
     plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
-    want = coverage.camera_coverage(plan.cameras, plan.roads, plan.buildings)
+    want = coverage.camera_coverage(plan.cameras, plan.roads, plan.buildings, spaces=plan.open_spaces)
     shown = {m.label: m.value for m in at.metric}
     assert shown["道路可视率"] == f"{want.roads.loc['all', 'share']:.1%}"
     assert shown["在线监控"] == f"{want.status()['online']:,}"
     assert shown["离线/故障（无可视范围）"] == f"{want.status()['offline']:,}"
+    assert want.spaces is not None and len(want.spaces) > 0  # the demo's squares and parks
+    assert shown["广场公园可视面积占比"] == f"{want.space_share():.1%}"
     assert want.status()["offline"] > 0 and 0 < want.roads.loc["all", "share"] < 1
 
 

@@ -253,3 +253,17 @@ def test_tianditu_and_self_hosted_tiles_appear_only_when_configured(monkeypatch)
     assert "tianditu.gov.cn/vec_w" in html and "tianditu.gov.cn/cva_w" in html and "tk=k123" in html
     assert maps.basemap_labels("zh")["tianditu"] == "天地图"
     assert "tiles.intranet" in render(maps.street_map(make_layers(), basemap="custom"))
+
+
+def test_layers_added_after_the_street_map_are_moved_once_too():
+    """Coverage and a grid head's patch draw on top of street_map: the same call moves them, once."""
+    m = maps.street_map(make_layers(), basemap="amap")
+    late = folium.CircleMarker([Y0 + 0.001, X0 + 0.001], radius=5).add_to(m)
+    maps.to_tile_datum(m)
+    lon, lat = coords.wgs84_to_gcj02(X0 + 0.001, Y0 + 0.001)
+    assert late.location == [float(lat), float(lon)]
+    fac = make_layers()["facilities"].geometry.iloc[0]
+    f_lon, f_lat = coords.wgs84_to_gcj02(fac.x, fac.y)
+    assert f"[{f_lat}, {f_lon}]" in render(m)  # the first map's markers were not moved a second time
+    offline_map = maps.street_map(make_layers(), basemap="offline")
+    assert maps.to_tile_datum(offline_map) is offline_map and f"[{fac.y}, {fac.x}]" in render(offline_map)

@@ -64,8 +64,8 @@ def test_each_role_opens_its_pages_and_is_refused_the_others_by_address(app, any
             assert not at.dataframe and not at.metric and not at.title, (role, page)
 
 
-#: Pages that call common.require themselves (coverage joins when its branch lands).
-SELF_CHECKING = ["my_area", "map", "tickets", "report", "indicators", "screen", "audit"]
+#: Pages that call common.require themselves: all of them.
+SELF_CHECKING = PAGES
 
 
 @pytest.mark.parametrize("page", SELF_CHECKING)

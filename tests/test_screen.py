@@ -67,12 +67,14 @@ def tiny_town() -> dict[str, list[dict]]:
                    for i, role, g in [(1, "party_member", 1), (2, "party_member", 1), (3, "party_member", 2),
                                       (4, "volunteer", 2), (5, "volunteer", 2), (6, "grid_head", 1),
                                       (7, "grid_head", 2), (8, "party_member", 3), (9, "volunteer", 3)]],
-        # the five required types beside building 1 (300 m reaches), the market (500 m) beside building 2
+        # the required types (geo.catalogue) beside building 1 (300 m reaches), the market (500 m)
+        # beside building 2
         "facility": [dict(id=i, type=t, name=t, community_id=1, grid_id=1, geom=Point(lon, lat))
                      for i, (t, (lon, lat)) in enumerate(
                          [("service_station", (103.9521, 30.9921)), ("elderly_daycare", (103.9521, 30.9919)),
                           ("clinic", (103.9519, 30.9921)), ("kindergarten", (103.9519, 30.9919)),
-                          ("market", (103.9530, 30.9951))], start=1)],
+                          ("market", (103.9530, 30.9951)), ("nursery", (103.9520, 30.9921)),
+                          ("supermarket", (103.9520, 30.9919))], start=1)],
         "camera": [dict(id=i, code=f"C{i}", name=f"c{i}", grid_id=g, heading=0.0, fov=90.0, range_m=50.0,
                         status=s, kind="雪亮", geom=Point({1: 103.9525, 2: 103.9575, 3: 103.9650}[g], 30.994))
                    for i, g, s in [(1, 1, "online"), (2, 1, "offline"), (3, 2, "online"), (4, 3, "fault")]],

@@ -79,24 +79,77 @@ def test_explicit_zero_cost_is_a_pair():
     assert m.solution.objective == 7
 
 
-def test_non_optimal_answers_are_refused(monkeypatch):
-    class Res:
-        status, x, message = 1, None, "time limit reached"
-    monkeypatch.setattr(siting, "milp", lambda *a, **k: Res())
+class _Res:
+    """What scipy's milp returns, faked: HiGHS status, answer (or None), bound."""
+
+    def __init__(self, status, x=None, bound=None, message="time limit reached"):
+        self.status, self.x, self.mip_dual_bound, self.message = status, x, bound, message
+
+
+def test_failed_solves_are_refused(monkeypatch):
+    monkeypatch.setattr(siting, "milp", lambda c, **k: _Res(2, message="infeasible"))
     with pytest.raises(siting.SolverError, match="optimum"):
         siting.MaximalCovering(TRAP, k=2).solve()
+    with pytest.raises(siting.SolverError, match="optimum"):
+        siting.SetCovering(TRAP).solve()
 
 
 def test_set_cover_cut_short_keeps_its_feasible_answer_but_says_so(monkeypatch):
-    class Res:  # HiGHS at its time limit with an incumbent: all three sites
-        status, x, message = 1, np.array([1.0, 1.0, 1.0]), "time limit reached"
-    monkeypatch.setattr(siting, "milp", lambda *a, **k: Res())
+    # HiGHS at its time limit with an incumbent (every column left after presolve) and a bound
+    monkeypatch.setattr(siting, "milp", lambda c, **k: _Res(1, np.ones(len(c)), bound=1.2))
+    s = siting.SetCovering(TRAP).solve(time_limit=0.1)
+    assert s.n_sites == 2 and not s.proven and s.solution.covered.all()
+    assert s.lower_bound == 2  # ceil(1.2)
+    assert siting.SetCovering(TRAP).proven  # fresh, nothing to doubt
+    # no incumbent at all: the greedy cover (3 sites) stands in, not proven
+    monkeypatch.setattr(siting, "milp", lambda c, **k: _Res(1, None, bound=1.0))
     s = siting.SetCovering(TRAP).solve(time_limit=0.1)
     assert s.n_sites == 3 and not s.proven and s.solution.covered.all()
-    assert siting.SetCovering(TRAP).proven  # fresh, nothing to doubt
-    Res.x = None  # no feasible answer at all: still refused
-    with pytest.raises(siting.SolverError, match="optimum"):
-        siting.SetCovering(TRAP).solve()
+
+
+def test_max_cover_cut_short_keeps_the_better_of_incumbent_and_greedy(monkeypatch):
+    # At the time limit HiGHS may hold an answer worse than greedy, or none: the planner
+    # still gets the greedy answer (5 people), marked not proven, instead of an error.
+    monkeypatch.setattr(siting, "milp", lambda c, **k: _Res(1, None))
+    m = siting.MaximalCovering(TRAP, k=2).solve(time_limit=0.1)
+    assert not m.proven and m.solution.objective == 5 and m.solution.method == "exact"
+    monkeypatch.setattr(siting, "milp", lambda c, **k: _Res(1, np.zeros(len(c))))
+    assert siting.MaximalCovering(TRAP, k=2).solve(time_limit=0.1).solution.objective == 5
+    # an incumbent better than greedy is kept
+    def best(c, **k):
+        x = np.zeros(len(c))  # three site columns (none dominated), then the demand rows
+        x[[1, 2]] = 1  # sites 1 and 2: everyone
+        return _Res(1, x)
+    monkeypatch.setattr(siting, "milp", best)
+    m = siting.MaximalCovering(TRAP, k=2).solve(time_limit=0.1)
+    assert m.solution.objective == 6 and sorted(m.solution.sites) == [1, 2] and not m.proven
+
+
+def test_presolve_merges_rows_drops_dominated_sites_and_implied_rows():
+    # rows 0 and 1 are reached by the same sites {0, 1}: one row of weight 3.
+    # site 2 reaches {2} ⊂ site 3's {2, 3}: dominated. Site 4 reaches nobody.
+    # row 4 is reached by no site: gone.
+    reach = sparse.csr_matrix(np.array([
+        [1, 1, 0, 0, 0],
+        [1, 1, 0, 0, 0],
+        [0, 0, 1, 1, 0],
+        [0, 1, 0, 1, 0],
+        [0, 0, 0, 0, 0],
+    ], dtype=bool))
+    w = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    first, merged = siting.merge_identical_rows(reach[:4], w[:4])
+    assert first.tolist() == [0, 2, 3] and merged.tolist() == [3.0, 4.0, 8.0]
+    # site 0 reaches {0, 1} ⊂ site 1's {0, 1, 3}; site 2 {2} ⊂ site 3 {2, 3}; site 4 nobody
+    assert siting.undominated_columns(reach).tolist() == [1, 3]
+    p = siting.presolve(reach, w, set_cover=False)
+    assert p.rows.tolist() == [0, 2, 3] and p.cols.tolist() == [1, 3] and p.weights.tolist() == [3, 4, 8]
+    # set covering also drops row 3: whichever site covers row 0 (site 1) covers it too
+    p = siting.presolve(reach, w, set_cover=True)
+    assert p.rows.tolist() == [0, 2] and p.cols.tolist() == [1, 3] and p.shape == (5, 5)
+    # and the answers on the whole model are unchanged (sites mapped back to their ids)
+    assert sorted(siting.SetCovering(reach, w).solve().solution.sites) == [1, 3]
+    best = siting.MaximalCovering(reach, w, k=1).solve().solution
+    assert best.objective == 12 and best.sites.tolist() == [3]  # rows 2 and 3: 4 + 8
 
 
 def test_bad_inputs_are_refused():

@@ -1,4 +1,5 @@
-"""A street staff member plans the walking circle of one facility type, then k new sites."""
+"""A street staff member reads the per-type table, plans the walking circle of one facility
+type, then k new sites (and the fewest covering everyone), then looks at the cameras."""
 from __future__ import annotations
 
 import os
@@ -22,7 +23,8 @@ def test_walking_coverage_then_new_sites(streamlit_server, browser_page, tmp_pat
     page.get_by_label("密码").fill(demo.DEMO_PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.get_by_role("link", name="服务圈规划").click(timeout=60_000)
-    page.get_by_role("heading", name="服务圈规划").wait_for(timeout=120_000)
+    page.get_by_role("heading", name="服务圈规划").wait_for(timeout=300_000)  # first start builds the town
+    page.get_by_text("各类设施服务圈覆盖一览").wait_for(timeout=120_000)  # the per-type table opens the page
 
     # one facility type, walking on the network (the default method)
     page.get_by_test_id("stSelectbox").filter(has_text="设施类型").click()
@@ -48,6 +50,7 @@ def test_walking_coverage_then_new_sites(streamlit_server, browser_page, tmp_pat
     page.get_by_text("精确解新增覆盖").wait_for(timeout=120_000)  # HiGHS: up to 30 s + 10 s
     page.get_by_text("精确最优（HiGHS）").first.wait_for(state="attached", timeout=60_000)
     frame.locator(".sq-fac").first.wait_for(state="attached", timeout=60_000)  # the sites on the map
+    frame.locator(".sq-cover").first.wait_for(state="attached", timeout=60_000)  # and the set-cover sites
     page.wait_for_timeout(1500)
     page.screenshot(path=str(shots / "coverage_sites.png"), full_page=True)
 
