@@ -91,8 +91,14 @@ class User:
 
     @property
     def name(self) -> str:
-        """The name ticket histories show (pages.common.actor): same as ``label``."""
+        """The name ticket histories show: same as ``label``."""
         return self.label
+
+    def as_actor(self):
+        """This user acting on tickets, in their workflow role (the one place that says how)."""
+        from geo import tickets  # local: the ticket rules need nothing of sign-in
+
+        return tickets.Actor(self.name, roles.workflow_role(self.role) or "", self.person_id, self.username)
 
     @property
     def label(self) -> str:

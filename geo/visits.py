@@ -90,7 +90,7 @@ def _report_ticket(engine: Engine, conn, user, ticket: dict[str, Any], note: str
     description = (ticket.get("description") or note or "").strip()
     return ticket_service.report(
         engine, category=ticket["category"], description=description, lon=place["lon"], lat=place["lat"],
-        now=now, urgent=bool(ticket.get("urgent")), reporter_name=user.label, source="patrol", conn=conn)
+        now=now, urgent=bool(ticket.get("urgent")), source="patrol", by=user.as_actor(), conn=conn)
 
 
 def history(engine: Engine, *, scope: Scope, household_id: int | None = None, grid_id: int | None = None,

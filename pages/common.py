@@ -122,7 +122,7 @@ def actor():
     user = st.session_state.get(USER_KEY)
     if user is None:
         return tickets.Actor("", "")  # no role: every move is refused
-    return tickets.Actor(user.name, roles.workflow_role(user.role) or "", getattr(user, "person_id", None), user.username)
+    return user.as_actor()
 
 
 # --------------------------------------------------------------------------- who is signed in
