@@ -166,7 +166,7 @@ def test_the_party_member_records_arrival_on_the_desk(town_url, monkeypatch):
     assert not at.exception, at.exception
     assert ts.get(engine, new["id"], scope=WHOLE)["arrived_at"] is not None
     assert any("已登记到场" in s.value for s in at.success)
-    log = audit.read(engine, action_prefix="ticket.arrive")
+    log = audit.read(engine, action_prefix="ticket.arrive", scope=WHOLE)
     assert log[log["object_id"] == new["id"]]["username"].tolist() == ["party1"]
 
 
@@ -368,7 +368,7 @@ def test_a_report_by_staff_is_audited_under_their_user_name(town_url, monkeypatc
     code = at.success[0].value.split("工单号 ")[1].split("，")[0]
     made = ts.query(engine, now=settings.now(), scope=WHOLE, search=code).iloc[0]
     assert made["reporter_name"] == "居民张三"
-    log = audit.read(engine, action_prefix="ticket.report")
+    log = audit.read(engine, action_prefix="ticket.report", scope=WHOLE)
     assert log[log["object_id"] == made["id"]]["username"].tolist() == ["gridhead1"]
     first = ts.history(engine, int(made["id"]), scope=WHOLE).iloc[0]
     assert first["actor"].endswith("(gridhead1)") and first["actor_role"] == "grid"

@@ -368,7 +368,7 @@ def test_routing_inside_on_boundary_just_outside_and_far(engine, small_town):
 
 
 def audit_rows(engine, prefix="ticket."):
-    return audit.read(engine, action_prefix=prefix, limit=100_000)
+    return audit.read(engine, action_prefix=prefix, limit=100_000, scope=WHOLE)
 
 
 def test_report_then_two_people_act_at_once_one_wins(engine, small_town):
