@@ -160,6 +160,8 @@ LABEL_MIN_ZOOM = 15
 #: Community names show below this zoom (the whole street in view); closer in, the
 #: grid names and the community colours say where one is.
 COMMUNITY_LABEL_MAX_ZOOM = 16
+#: Maps narrower than this (a phone) show the layer list folded to its icon.
+FOLD_LAYERS_BELOW_PX = 600
 #: Ticket descriptions in popups are cut to this many characters.
 POPUP_TEXT_CHARS = 60
 #: Above this many points a layer is clustered (MarkerCluster, served locally).
@@ -202,16 +204,26 @@ class _MapChrome(MacroElement):
     }
     map.on("zoomend", toggle);
     map.whenReady(toggle);
+    // On a phone-sized map the layer list would cover half of it: fold it to its
+    // icon (a tap opens it, a tap on the map folds it again).
+    function fold() {
+        var c = map.getContainer().querySelector(".leaflet-control-layers");
+        if (c && map.getSize().x < {{ this.fold_below }}) c.classList.remove("leaflet-control-layers-expanded");
+    }
+    map.whenReady(function () { setTimeout(fold, 0); });
+    map.on("click", fold);
 })();
 {% endmacro %}
 """)
 
-    def __init__(self, css: str, min_zoom: int, community_max_zoom: int = COMMUNITY_LABEL_MAX_ZOOM) -> None:
+    def __init__(self, css: str, min_zoom: int, community_max_zoom: int = COMMUNITY_LABEL_MAX_ZOOM,
+                 fold_below: int = FOLD_LAYERS_BELOW_PX) -> None:
         super().__init__()
         self._name = "MapChrome"
         self.css = css
         self.min_zoom = int(min_zoom)
         self.community_max_zoom = int(community_max_zoom)
+        self.fold_below = int(fold_below)
 
 
 def basemap_labels(lang: str = "zh") -> dict[str, str]:
