@@ -64,6 +64,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "road.street": {"zh": "街巷", "en": "Street"},
     "road.lane": {"zh": "小巷", "en": "Lane"},
     "road.footway": {"zh": "步道", "en": "Footway"},
+    "common.choose_many": {"zh": "请选择（可多选）", "en": "Choose one or more"},
     "common.yes": {"zh": "是", "en": "Yes"},
     "common.no": {"zh": "否", "en": "No"},
     "metric.communities": {"zh": "社区", "en": "Communities"},

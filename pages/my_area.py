@@ -95,7 +95,7 @@ with tabs[1]:
             hid = st.selectbox(t("area.visit_household"), choices, format_func=names.get, key=K + "visit_hh")
             day = st.date_input(t("area.visit_date"), value=now.date(), max_value=now.date(), key=K + "visit_day")
             note = st.text_area(t("area.visit_note"), key=K + "visit_note", height=80)
-            issues = st.multiselect(t("area.visit_issues"), list(visits.ISSUES),
+            issues = st.multiselect(t("area.visit_issues"), list(visits.ISSUES), placeholder=t("common.choose_many"),
                                     format_func=lambda k: visits.issue_label(k, lang), key=K + "visit_issues")
             make_ticket = st.checkbox(t("area.visit_ticket"), key=K + "visit_ticket")
             cat = st.selectbox(t("area.visit_category"), list(categories.CATEGORIES),
