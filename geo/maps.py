@@ -160,6 +160,8 @@ LABEL_MIN_ZOOM = 15
 #: Community names show below this zoom (the whole street in view); closer in, the
 #: grid names and the community colours say where one is.
 COMMUNITY_LABEL_MAX_ZOOM = 16
+#: Fitting a frame snaps the zoom to quarter steps (Leaflet's default is whole ones).
+ZOOM_SNAP = 0.25
 #: Maps narrower than this (a phone) show the layer list folded to its icon.
 FOLD_LAYERS_BELOW_PX = 600
 #: Ticket descriptions in popups are cut to this many characters.
@@ -284,6 +286,10 @@ def _base_map(layers: dict[str, gpd.GeoDataFrame], bm: Basemap, lang: str,
                    tiles=None, control_scale=True)
     m.options["max_zoom"] = bm.max_zoom  # Map(max_zoom=) only reaches a TileLayer;
     # MarkerCluster fails ("Map has no maxZoom specified") without it on the map.
+    # Quarter zoom steps: fitting the street to a frame rounds down to a whole zoom
+    # otherwise, which can leave it at half the frame's width.
+    m.options["zoom_snap"] = ZOOM_SNAP
+    m.options["zoom_delta"] = 0.5
     for tiles in filter(None, (bm.tiles, bm.labels)):
         folium.TileLayer(tiles=tiles, attr=bm.attr, name=bm.label(lang), max_zoom=bm.max_zoom,
                          control=False, subdomains=_SUBDOMAINS.get(bm.key, "abc")).add_to(m)

@@ -267,3 +267,9 @@ def test_layers_added_after_the_street_map_are_moved_once_too():
     assert f"[{f_lat}, {f_lon}]" in render(m)  # the first map's markers were not moved a second time
     offline_map = maps.street_map(make_layers(), basemap="offline")
     assert maps.to_tile_datum(offline_map) is offline_map and f"[{fac.y}, {fac.x}]" in render(offline_map)
+
+
+def test_frames_fit_in_quarter_zoom_steps():
+    """A whole-zoom fit can leave the street at half the frame's width."""
+    html = render(maps.street_map(make_layers()))
+    assert f'"zoomSnap": {maps.ZOOM_SNAP}' in html and maps.ZOOM_SNAP < 1
