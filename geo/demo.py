@@ -54,6 +54,30 @@ GRID_TYPE_SPEC = {  # floors, units, doors per floor, footprint (length, depth) 
     "unit": dict(floors=(4, 6), units=(2, 3), doors=2, size=(34, 12), estate_kind="unit"),
     "area": dict(floors=(3, 6), units=(1, 2), doors=2, size=(22, 11), estate_kind=None),
 }
+#: What residents really write, per category ({b}: the building). Chosen by ticket id, so the
+#: random stream (and with it the rest of the town) does not depend on this table.
+DESCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "streetlight_road": ("{b}前路灯不亮，夜间出行不便", "{b}旁人行道地砖破损松动", "{b}附近路面坑洼，下雨积水",
+                         "{b}路口井盖缺失，存在安全隐患"),
+    "water": ("{b}停水一天未恢复", "{b}二次供水水压不足，高层没水", "{b}楼下供水管爆裂漏水", "{b}自来水发黄有异味"),
+    "sanitation": ("{b}垃圾桶满溢三天未清运", "{b}楼道堆放杂物无人清理", "{b}旁绿化带堆有建筑垃圾",
+                   "{b}附近下水道堵塞，污水外溢"),
+    "property": ("{b}电梯故障停运", "{b}单元门禁损坏", "{b}顶楼漏水，物业迟迟未处理", "{b}楼下停车乱，消防车进不来"),
+    "dispute": ("{b}楼上漏水引发邻里纠纷", "{b}住户养狗扰民，多次协商未果", "{b}夜间装修噪音扰民",
+                "{b}公共楼道被邻居长期占用"),
+    "safety_hazard": ("{b}有住户把电动车推进楼道充电", "{b}外墙瓷砖松动，有脱落风险", "{b}燃气管道老化有异味",
+                      "{b}私拉电线飞线充电"),
+    "fire_equipment": ("{b}消防栓打开无水", "{b}灭火器过期未更换", "{b}消防通道被车辆堵塞", "{b}楼道应急灯损坏"),
+    "public_order": ("{b}附近夜间有人聚集喧哗", "{b}发现可疑人员撬锁", "{b}门口占道经营", "{b}楼下电动车被盗"),
+    "employment": ("{b}住户失业，求助推荐工作", "{b}应届毕业生咨询就业补贴", "{b}残疾居民申请就业帮扶",
+                   "{b}居民咨询技能培训报名"),
+    "elderly_care": ("{b}独居老人需要上门助餐", "{b}高龄老人申请居家养老服务", "{b}老人行动不便，需代办社保认证",
+                     "{b}独居老人多日未出门，请上门查看"),
+    "legal_aid": ("{b}居民咨询房屋租赁纠纷", "{b}住户遭遇电信诈骗求助", "{b}居民咨询遗产继承", "{b}老人咨询子女赡养纠纷"),
+    "epidemic": ("{b}返乡人员登记排查", "{b}有居民发热，需登记随访", "{b}居民咨询疫苗接种点", "{b}重点人群健康监测"),
+    "wage_arrears": ("{b}住户被拖欠工资三个月", "{b}附近工地农民工讨薪", "{b}住户反映装修公司欠薪",
+                     "{b}门口餐馆员工工资未发放"),
+}
 DEPARTMENT_STAFF = ["李科长", "王主任", "张队长", "刘所长", "陈站长"]
 VOLUNTEER_SPECIALTIES = ["纠纷调解", "环境清洁", "法律咨询", "邻里互助", "治安巡逻", "文明劝导"]
 ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
@@ -175,6 +199,12 @@ def _phones(rng: np.random.Generator, n: int) -> list[str]:
     pre = rng.choice(PHONE_PREFIXES, n)
     body = rng.integers(0, 10**8, n)
     return [f"{p}{b:08d}" for p, b in zip(pre, body)]
+
+
+def _description(cat, building: str, tid: int) -> str:
+    """A resident's words for a ticket of ``cat`` at ``building`` (a generic line for a new category)."""
+    lines = DESCRIPTIONS.get(cat.key) or ("{b}附近：" + cat.name_zh + "问题",)
+    return lines[tid % len(lines)].format(b=building)
 
 
 def id_number(region: str, birth: datetime, seq: int) -> str:
@@ -706,7 +736,7 @@ class TicketSimulator:
         grid_id = b["grid_id"]
         community_id = sb.grid_community[grid_id]
         t, first = tickets.new_ticket(
-            category=cat.key, description=f"{b['row']['name']}附近：{cat.name_zh}问题", created=created,
+            category=cat.key, description=_description(cat, b["row"]["name"], tid), created=created,
             urgent=urgent, source=str(rng.choice(["resident", "patrol", "video", "hotline"],
                                                  p=[0.55, 0.25, 0.08, 0.12])),
             reporter_name=_names(rng, 1)[0], reporter_phone=_phones(rng, 1)[0],

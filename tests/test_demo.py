@@ -287,3 +287,13 @@ def test_cli_refuses_a_database_that_holds_an_older_town(tmp_path, capsys):
     assert store.counts(engine)["street"] == 1  # nothing was added or dropped
     assert demo.main(["--output", str(path), "--now", "2026-11-23", "--force"]) == 0
     assert store.is_built(store.make_engine(f"sqlite:///{path}"))
+
+
+def test_tickets_read_like_residents_wrote_them(town):
+    from collections import Counter as _C
+
+    words = _C(t["description"] for t in town["ticket"])
+    assert len(words) > 500  # not one line per category
+    assert set(demo.DESCRIPTIONS) == set(CATEGORIES)  # every category has its own lines
+    sample = next(t for t in town["ticket"] if t["category"] == "water")
+    assert any(line.format(b="")[:4] in sample["description"] for line in demo.DESCRIPTIONS["water"])
