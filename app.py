@@ -37,6 +37,9 @@ st.set_page_config(page_title="社区治理一张图", page_icon="🗺️", layo
 
 common.install_assets()
 lang = common.lang()  # seeds st.session_state["lang"], which the selectbox then owns
+# The page list is drawn by app.py itself (client.showSidebarNavigation = false): until the first
+# st.navigation call of a fresh server, Streamlit would list every file of pages/ by its raw name.
+menu = st.sidebar.container()
 with st.sidebar:
     st.markdown(f"### {i18n.t('app.title', lang)}")
     lang = st.selectbox(i18n.t("lang.label", lang), list(i18n.LANGS), format_func=i18n.LANGS.get,
@@ -93,7 +96,11 @@ else:
     if st.session_state.get("clock_minute") != common.minute_key():  # ticket escalations that fell due,
         st.session_state["clock_minute"] = common.minute_key()  # whole street, whichever page loads
         ticket_service.escalate_due(common.engine(), common.now())
-    nav = st.navigation([*pages.values(), *hidden])
+    nav = st.navigation([*pages.values(), *hidden], position="hidden")
+    with menu:
+        for page in pages.values():
+            st.page_link(page)
+        st.divider()
     common.open_asked_page({**{page.url_path: page for page in hidden}, **pages})
     if st.session_state.pop(common.JUST_SIGNED_IN, False) and not any(nav is p for p in pages.values()):
         # asked for a page the role may not open (or none): the role's home, keeping the query
