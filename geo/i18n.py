@@ -122,6 +122,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "ind.period": {"zh": "统计期（按上报时间）", "en": "Period (by report date)"},
     "ind.by_category": {"zh": "按类别", "en": "By category"},
     "ind.by_grid": {"zh": "按网格", "en": "By grid"},
+    "ind.all": {"zh": "全部指标（含时长中位数与P90）", "en": "All indicators (with median and 90th percentile times)"},
     "ind.definitions": {"zh": "口径（统计期内上报的工单）：立案率=立案数/上报数；处置率=处置数/立案数；"
                               "结案率=结案数/应结案数；按期结案率=按期办结数/应结案数；"
                               "满意率=（满意+基本满意）/评价数，评价数含每一次评价（含1–2星不满意、已退回重办的）；"

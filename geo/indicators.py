@@ -189,17 +189,23 @@ def for_area(engine: Engine, now: datetime, *, scope: Scope, start: datetime | N
     return compute(load(engine, scope=scope), now, start=start, end=end)
 
 
+#: The figures a leader quotes first (the page shows them as cards above the full table).
+HEADLINE = ("reported", "on_time_rate", "satisfaction_rate", "overdue_now",
+            "acceptance_rate", "handling_rate", "closure_rate", "reopen_rate")
+
+
+def shown(key: str, value: float) -> str:
+    """One indicator as people read it: rates in percent, hours to 0.1, counts with separators."""
+    if key in RATES:
+        return "—" if np.isnan(value) else f"{value * 100:.1f}%"
+    if isinstance(value, float):
+        return "—" if np.isnan(value) else f"{value:.1f}"
+    return f"{value:,}"
+
+
 def table(values: dict[str, float], lang: str = "zh") -> pd.DataFrame:
     """Indicators as a two-column table for display (rates as percentages)."""
-    rows = []
-    for k, v in values.items():
-        if k in RATES:
-            shown = "—" if np.isnan(v) else f"{v * 100:.1f}%"
-        elif isinstance(v, float):
-            shown = "—" if np.isnan(v) else f"{v:.1f}"
-        else:
-            shown = f"{v:,}"
-        rows.append((label(k, lang), shown))
+    rows = [(label(k, lang), shown(k, v)) for k, v in values.items()]
     return pd.DataFrame(rows, columns=["指标" if lang == "zh" else "Indicator", "数值" if lang == "zh" else "Value"])
 
 

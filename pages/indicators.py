@@ -30,10 +30,14 @@ if scope.level == "street":  # the street may look at one community
 frame = indicators.load(engine, scope=scope)
 window = dict(start=datetime.combine(start, time.min), end=datetime.combine(end + timedelta(days=1), time.min))
 values = indicators.compute(frame, now, **window)
+for row in (indicators.HEADLINE[:4], indicators.HEADLINE[4:]):
+    for col, key in zip(st.columns(len(row), border=True), row):
+        col.metric(indicators.label(key, lang), indicators.shown(key, values[key]))
 st.caption(t("ind.definitions"))
-shown = indicators.table(values, lang)
-st.dataframe(shown, hide_index=True, width="content", height=35 * (len(values) + 1) + 3,
-             column_config={shown.columns[0]: st.column_config.TextColumn(width="medium")})
+with st.expander(t("ind.all"), expanded=False):
+    full = indicators.table(values, lang)
+    st.dataframe(full, hide_index=True, width="content", height=35 * (len(values) + 1) + 3,
+                 column_config={full.columns[0]: st.column_config.TextColumn(width="medium")})
 
 by_category = indicators.labelled(indicators.by(frame, "category", now, **window), "category", lang,
                                   {k: c.name(lang) for k, c in categories.CATEGORIES.items()})
