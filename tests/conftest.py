@@ -282,71 +282,60 @@ def _tail(path: Path, lines: int = 60) -> str:
         return "<no output>"
 
 
-@pytest.fixture(scope="session")
-def streamlit_server(tmp_path_factory) -> str:
-    """Run `streamlit run app.py` on a free port; yields its base URL.
+@contextlib.contextmanager
+def run_app(tmp: Path, *, wait_s: float = 120, **env_extra: str):
+    """`streamlit run app.py` on a free port of this machine, on its own database in ``tmp``.
 
-    The app gets DATABASE_URL=sqlite:///<tmp>/browser.db, so data/shequ.db is
-    never touched. Waits up to 120 s for /_stcore/health (the first start
-    builds the demo database).
+    Yields the base URL once /_stcore/health answers ok (the first start builds the
+    demo town, so it may take a while on a loaded machine); ``env_extra`` sets
+    environment variables (a wall token, a refresh interval). The server and
+    everything it started are stopped afterwards, whatever happened.
     """
     app = ROOT / "app.py"
     if not app.is_file():
         pytest.fail(f"{app} does not exist", pytrace=False)
-    tmp = tmp_path_factory.mktemp("streamlit")
     port = _free_port()
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp}/browser.db",
-        PYTHONUNBUFFERED="1",
-        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-    )
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/app.db", PYTHONUNBUFFERED="1",
+               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", **env_extra)
     out_log, err_log = tmp / "stdout.log", tmp / "stderr.log"
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-    ]
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     with open(out_log, "wb") as out, open(err_log, "wb") as err:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-            stdout=out, stderr=err, start_new_session=True,
-        )
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    problem = None
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.status == 200 and r.read().strip() == b"ok":
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("no ok from /_stcore/health within 120 s")
-            time.sleep(0.5)
-    except RuntimeError as exc:
-        problem = str(exc)
-    except BaseException:  # Ctrl-C while waiting: leave no server behind
-        _stop_group(proc)
-        raise
-    if problem is not None:
-        _stop_group(proc)
-        pytest.fail(
-            f"Streamlit app did not start: {problem}\n"
-            f"--- stderr (tail) ---\n{_tail(err_log)}\n"
-            f"--- stdout (tail) ---\n{_tail(out_log, 20)}",
-            pytrace=False,
-        )
-    try:
+        problem = _wait_healthy(proc, base, wait_s)
+        if problem is not None:
+            pytest.fail(f"Streamlit app did not start: {problem}\n--- stderr (tail) ---\n{_tail(err_log)}\n"
+                        f"--- stdout (tail) ---\n{_tail(out_log, 20)}", pytrace=False)
         yield base
-    finally:
+    finally:  # also on Ctrl-C while waiting: leave no server behind
         _stop_group(proc)
+
+
+def _wait_healthy(proc: subprocess.Popen, base: str, wait_s: float) -> str | None:
+    """None once the server says ok; otherwise what went wrong."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        if proc.poll() is not None:
+            return f"streamlit exited with code {proc.returncode}"
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                if r.status == 200 and r.read().strip() == b"ok":
+                    return None
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            return f"no ok from /_stcore/health within {wait_s:.0f} s"
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(tmp_path_factory) -> str:
+    """The app on a free port and its own database (data/shequ.db is never touched); yields its URL."""
+    with run_app(tmp_path_factory.mktemp("streamlit")) as base:
+        yield base
 
 
 def _stop_group(proc: subprocess.Popen) -> None:

@@ -4,10 +4,6 @@ cleared; and a grid head on a 390×844 phone who sees their grid and its tickets
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 import hashlib
 from pathlib import Path
 
@@ -17,7 +13,7 @@ from sqlalchemy import delete, func, select
 from geo import auth, demo, people, settings, store, ticket_service as ts
 from geo.schema import LoginSession
 
-from conftest import ROOT, _free_port, _stop_group, _tail
+from conftest import run_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,36 +33,9 @@ def server(tmp_path_factory, chromium_path):
     Its first visitor is the first test here: a deep link on a server that has never run app.py.
     """
     tmp = tmp_path_factory.mktemp("sessions")
-    url = f"sqlite:///{tmp}/app.db"
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=url, SHEQU_SCREEN_TOKEN=TOKEN, PYTHONUNBUFFERED="1",
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    err = tmp / "stderr.log"
-    with open(tmp / "stdout.log", "wb") as out, open(err, "wb") as errf:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                                 "--server.address", "127.0.0.1", "--server.headless", "true",
-                                 "--browser.gatherUsageStats", "false"],
-                                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=errf,
-                                start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited:\n{_tail(err)}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no health within 120 s:\n{_tail(err)}", pytrace=False)
-            time.sleep(0.5)
-        server = type("Server", (), {"base": base, "url": url})()
-        yield server
-    finally:
-        _stop_group(proc)
+    with run_app(tmp, SHEQU_SCREEN_TOKEN=TOKEN) as base:
+        url = f"sqlite:///{tmp}/app.db"
+        yield type("Server", (), {"base": base, "url": url})()
 
 
 def sign_in(page, username: str, password: str = demo.DEMO_PASSWORD) -> None:

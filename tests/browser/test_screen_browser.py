@@ -3,20 +3,15 @@ offline, no scrolling, wall-sized text, charts inside their boxes, a ticking clo
 neither reloads the page nor resets the map, the normal view with its picker, and intranet tiles."""
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from conftest import _free_port, _OutsideGuard, _stop_group, _tail, ROOT
+from conftest import _OutsideGuard, run_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,38 +27,9 @@ def shot_dir(tmp_path: Path) -> Path:
     return out
 
 
-@contextlib.contextmanager
 def _app(tmp: Path, **env_extra: str):
     """The app with SHEQU_SCREEN_TOKEN set, so the kiosk URL signs the wall in (own server: own env)."""
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/wall.db", SHEQU_SCREEN_TOKEN=TOKEN,
-               SHEQU_SCREEN_REFRESH_S=str(REFRESH_S), PYTHONUNBUFFERED="1",
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", **env_extra)
-    err = tmp / "stderr.log"
-    with open(tmp / "stdout.log", "wb") as out, open(err, "wb") as errf:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                                 "--server.address", "127.0.0.1", "--server.headless", "true",
-                                 "--browser.gatherUsageStats", "false"],
-                                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=errf,
-                                start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited:\n{_tail(err)}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no health within 120 s:\n{_tail(err)}", pytrace=False)
-            time.sleep(0.5)
-        yield base
-    finally:
-        _stop_group(proc)
+    return run_app(tmp, SHEQU_SCREEN_TOKEN=TOKEN, SHEQU_SCREEN_REFRESH_S=str(REFRESH_S), **env_extra)
 
 
 @pytest.fixture(scope="module")
