@@ -388,7 +388,13 @@ def walking_circle(plan: coverage.Plan, scope: Scope) -> dict[str, Any]:
     mask = mask.to_numpy()
     people = b["residents"].to_numpy()[mask]
     inside = int(people[np.asarray(result.covered)[mask]].sum())
-    return _circle(inside, int(people.sum()), "walking", reach)
+    # the stricter reading beside it: each type within its own standard reach (300 m for a
+    # kindergarten), the figure the planning page opens on, so the wall and the planner agree
+    standard = coverage.analyse(plan, coverage.REQUIRED, method="walking")
+    strict = int(people[np.asarray(standard.covered)[mask]].sum())
+    total = int(people.sum())
+    return _circle(inside, total, "walking", reach) | {
+        "circle_standard_share": strict / total if total else float("nan")}
 
 
 def _circle(inside: int, total: int, method: str, reach: float) -> dict[str, Any]:

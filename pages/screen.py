@@ -345,6 +345,8 @@ def wall() -> None:
             unsafe_allow_javascript=True)
     circle_sub = (t("screen.circle_walk") if f["circle_method"] == "walking" else t("screen.circle_straight")) \
         .format(k=f["circle_types"], m=f"{f['circle_reach_m']:,.0f}")
+    if "circle_standard_share" in f:  # a tile holds one short line: the stricter figure says more
+        circle_sub = t("screen.circle_standard").format(p=pct(f["circle_standard_share"]))
     overdue_tone = ("scr-red scr-flash" if len(fresh) else "scr-red") if f["overdue"] else ""
     overdue_sub = t("screen.fresh_count").format(n=len(fresh)) if len(fresh) else change(c["overdue"])
     st.html("<div class='scr-kpis'>" + "".join([

@@ -223,6 +223,9 @@ def test_walking_circle_hand_counted(engine, plan):
     c = screen.service_circle(engine, WHOLE, plan=plan)
     assert c["circle_method"] == "walking" and c["circle_reach_m"] == pytest.approx(1125)
     assert (c["circle_residents"], c["circle_share"]) == (150, pytest.approx(150 / 240))
+    # by each type's own standard reach only building 1 counts: building 2 walks ~430 m to the
+    # 300-m types at the corner (the planning page's figure, shown beside the wall's)
+    assert c["circle_standard_share"] == pytest.approx(100 / 240)
     assert screen.walking_circle(plan, Scope("community", community_id=1))["circle_share"] == pytest.approx(150 / 180)
     assert screen.walking_circle(plan, NORTH_LAKE)["circle_residents"] == 0
     assert screen.walking_circle(plan, Scope("grid", grid_id=2))["circle_share"] == 0
@@ -623,7 +626,8 @@ def test_page_figures_and_changes(page, clock):
     at = page.run()
     assert not at.exception, at.exception
     text = _html(at)
-    assert "62.5%" in text and "步行15分钟·6类齐全" in text  # the walking circle, hand-counted above
+    # the walking circle and, beneath it, the share by each type's standard reach (hand-counted above)
+    assert "62.5%" in text and "步行·按标准半径 41.7%" in text
     assert "较昨日同时 <span class='bad'>▲1</span>" in text  # open: 5 against 4
     assert "较上期 <span class='bad'>▼25.0个百分点</span>" in text  # on time: 25 % against 50 %
     assert "离线 1 · 故障 1" in text
