@@ -53,8 +53,9 @@ def engine() -> Engine:
     with _build_lock():  # two first visitors must not build the town twice
         if not store.is_built(eng):
             bar = st.progress(0.0, text=t("db.building"))
-            store.ensure_database(url, progress=lambda f, label: bar.progress(
-                min(f, 1.0), text=f"{t('db.building')} {label}"))
+            # The core's stage labels (table names) are for logs; people see a percentage.
+            store.ensure_database(url, progress=lambda f, _label: bar.progress(
+                min(f, 1.0), text=f"{t('db.building')} {min(f, 1.0):.0%}"))
             bar.empty()
             _engine.clear()
     _first_start_accounts(url)
