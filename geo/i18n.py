@@ -406,6 +406,25 @@ STRINGS: dict[str, dict[str, str]] = {
     "area.visit_days_help": {"zh": "重点户超过这么多天未走访即列入待走访；默认值来自系统设置（SHEQU_VISIT_DAYS）",
                              "en": "A vulnerable household not visited for this many days is due; the default comes from the settings (SHEQU_VISIT_DAYS)"},
     "area.never": {"zh": "从未走访", "en": "never"},
+    "area.edit_caption": {"zh": "电话和关爱标记有变化可在下面更正（记入审计日志）；姓名、出生年以户籍为准，不在此修改。",
+                          "en": "Correct a phone or care flag below (written to the audit log); names and birth "
+                                "years follow the household register."},
+    "area.edit_who": {"zh": "修改哪位成员", "en": "Which member"},
+    "area.edit_save": {"zh": "保存修改", "en": "Save changes"},
+    "area.edit_saved": {"zh": "已保存 {n} 位住户成员的修改，并记入审计日志。", "en": "Saved changes to {n} resident(s); "
+                        "written to the audit log."},
+    "area.edit_none": {"zh": "没有改动。", "en": "Nothing changed."},
+    "area.edit_again": {"zh": "请重新点“查看详情”读取最新信息后再改。", "en": "Show the details again to read the "
+                        "latest values, then redo your change."},
+    "col.elderly_alone": {"zh": "独居老人", "en": "Elderly alone"},
+    "col.disabled": {"zh": "残疾", "en": "Disabled"},
+    "col.low_income": {"zh": "低收入", "en": "Low income"},
+    "col.household": {"zh": "住户", "en": "Household"},
+    "col.visited_on": {"zh": "走访日期", "en": "Visited on"},
+    "col.visitor": {"zh": "走访人", "en": "Visitor"},
+    "col.note": {"zh": "走访记录", "en": "Note"},
+    "col.issues": {"zh": "发现问题", "en": "Issues found"},
+    "col.ticket": {"zh": "生成工单", "en": "Ticket"},
     # the command-centre big screen (pages/screen.py)
     "page.screen": {"zh": "指挥大屏", "en": "Command screen"},
     "screen.title": {"zh": "社区治理指挥中心", "en": "Community Governance Command Centre"},

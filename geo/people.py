@@ -5,10 +5,12 @@ grid head asking with another grid's id gets nothing (or NotFoundError),
 never that grid's people. What leaves here is masked: names as 张*, phones
 as 138****1234; ID numbers are never read at all. ``reveal`` shows one
 household in full to a user allowed to, and writes that to the audit log in
-the same transaction.
+the same transaction; ``update_household`` keeps a household's phones and
+care flags current (动态更新 after a visit), audited the same way.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine, case, func, or_, select
 
 from geo import audit, roles, settings, store
-from geo.errors import NotFoundError
+from geo.errors import ConcurrentEditError, NotFoundError, ValidationError
 from geo.roles import Scope
 from geo.schema import (
     Building, CareLink, Community, Grid, Household, Person, Resident, Visit, VolunteerTeam,
@@ -178,13 +180,103 @@ def reveal(engine: Engine, user, household_id: int, *, now: datetime) -> dict[st
     r = Resident.__table__
     with engine.begin() as conn:
         place = household_in_scope(conn, scope, household_id)
-        people = conn.execute(select(r.c.name, r.c.gender, r.c.birth_year, r.c.phone, r.c.elderly_alone,
+        people = conn.execute(select(r.c.id, r.c.name, r.c.gender, r.c.birth_year, r.c.phone, r.c.elderly_alone,
                                      r.c.disabled, r.c.low_income, r.c.party_member)
                               .where(r.c.household_id == household_id).order_by(r.c.id)).mappings().all()
         audit.record(conn, at=now, username=user.username, role=user.role, action="household.reveal",
                      object_type="household", object_id=int(household_id), grid_id=place["grid_id"],
                      detail=f"{place['building']}{place['unit_no']}单元{place['room']}")
     return {**place, "residents": [dict(p) for p in people]}
+
+
+# --------------------------------------------------------------------------- updates
+
+#: What a grid worker may correct on a resident; names, birth years and ID numbers come from the
+#: household register (户籍) and are not edited here.
+EDITABLE = ("phone", "elderly_alone", "disabled", "low_income")
+_FLAG_ZH = {"elderly_alone": "独居老人", "disabled": "残疾", "low_income": "低收入"}
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+
+
+def clean_phone(value: Any) -> str | None:
+    """A mobile (13812341234) or landline (028-83712345) number, spaces removed; blank clears it."""
+    text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    text = re.sub(r"[\s()（）]", "", text).removeprefix("+86")
+    if not text:
+        return None
+    if _MOBILE.match(text) or _LANDLINE.match(text):
+        return text
+    raise ValidationError(f"电话号码“{mask_phone(text)}”格式不对：手机号为 1 开头的 11 位数字，固话如 028-83712345 "
+                          f"/ not a phone number: a mobile has 11 digits starting with 1, a landline looks like "
+                          f"028-83712345")
+
+
+def _diff(before: list[dict], after: list[dict]) -> dict[int, tuple[dict, dict]]:
+    """Per resident id: (the editable values as read, those that changed) — only rows that changed."""
+    old = {int(r["id"]): r for r in before}
+    out: dict[int, tuple[dict, dict]] = {}
+    for row in after:
+        rid = int(row["id"])
+        if rid not in old:
+            raise ValidationError(f"住户成员 {rid} 不在这一户中 / resident {rid} is not in this household")
+        was = {"phone": old[rid].get("phone") or None, **{f: bool(old[rid].get(f)) for f in EDITABLE if f != "phone"}}
+        phone = row.get("phone") or None  # an untouched number stays as stored, even in an old format
+        new = {"phone": was["phone"] if phone == was["phone"] else clean_phone(phone),
+               **{f: bool(row.get(f)) for f in EDITABLE if f != "phone"}}
+        changed = {f: v for f, v in new.items() if v != was[f]}
+        if changed:
+            out[rid] = ({f: was[f] for f in changed}, changed)
+    return out
+
+
+def _describe(was: dict, changed: dict) -> str:
+    """The audit detail of one resident's change, with phones masked (the log is read by leaders)."""
+    parts = []
+    for f, v in changed.items():
+        if f == "phone":
+            parts.append(f"电话 {mask_phone(was[f]) or '—'} → {mask_phone(v) or '—'}")
+        else:
+            parts.append(f"{_FLAG_ZH[f]} {'是' if was[f] else '否'} → {'是' if v else '否'}")
+    return "；".join(parts)
+
+
+def update_household(engine: Engine, user, household_id: int, *, before: list[dict], after: list[dict],
+                     now: datetime) -> int:
+    """Save corrections to a household's residents; returns how many residents changed.
+
+    ``before`` is the household as the user read it (``reveal``'s residents, with ids),
+    ``after`` the same rows as edited. Only ``EDITABLE`` fields are looked at. Optimistic
+    locking without a version column: each resident is updated only where its stored
+    values still equal what the user read, so a colleague's change in between is
+    refused (ConcurrentEditError) rather than overwritten, and nothing is written.
+    The household's own flags (elderly alone, low income) follow its residents. One
+    transaction with one audit row per changed resident.
+    """
+    if not roles.may(user.role, "edit_people"):
+        raise PermissionError("您的角色不能修改住户信息 / your role may not change residents' details")
+    changes = _diff(before, after)
+    if not changes:
+        return 0
+    r, h = Resident.__table__, Household.__table__
+    with engine.begin() as conn:
+        place = household_in_scope(conn, user.scope, household_id)
+        for rid, (was, changed) in changes.items():
+            stmt = r.update().where(r.c.id == rid, r.c.household_id == household_id, user.scope.clause(r))
+            for f, v in was.items():
+                stmt = stmt.where(r.c[f].is_(None) if v is None else r.c[f] == v)
+            if conn.execute(stmt.values(**changed)).rowcount != 1:
+                raise ConcurrentEditError("这一户的信息刚被他人修改，请重新查看后再改（本次未保存任何内容） / someone "
+                                          "changed this household meanwhile; look again and redo (nothing saved)")
+            audit.record(conn, at=now, username=user.username, role=user.role, action="resident.update",
+                         object_type="resident", object_id=rid, grid_id=place["grid_id"],
+                         detail=f"{place['building']}{place['unit_no']}单元{place['room']}：{_describe(was, changed)}")
+        flags = conn.execute(select(func.max(case((r.c.elderly_alone.is_(True), 1), else_=0)),
+                                    func.max(case((r.c.low_income.is_(True), 1), else_=0)))
+                             .where(r.c.household_id == household_id)).one()
+        conn.execute(h.update().where(h.c.id == household_id).values(elderly_alone=bool(flags[0]),
+                                                                      low_income=bool(flags[1])))
+    return len(changes)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -244,4 +336,5 @@ def head_count(engine: Engine, *, scope: Scope, grid_id: int | None = None) -> d
 
 
 __all__ = ["mask_name", "mask_phone", "grids", "grid_scope", "households", "to_visit", "residents", "reveal",
-           "helpers", "head_count", "household_in_scope", "VISIT_INTERVAL_DAYS"]
+           "helpers", "head_count", "household_in_scope", "VISIT_INTERVAL_DAYS", "EDITABLE", "clean_phone",
+           "update_household"]

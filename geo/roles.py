@@ -149,6 +149,7 @@ HOME_PAGES: dict[str, tuple[str, ...]] = {
 PERMISSIONS: dict[str, set[str]] = {
     "reveal_household": {"street_leader", "street_staff", "community_staff", "grid_head", "grid_worker"},
     "record_visit": {"community_staff", "grid_head", "grid_worker"},
+    "edit_people": {"street_staff", "community_staff", "grid_head", "grid_worker"},
     "read_audit": {"street_leader"},
     "manage_users": {"street_leader"},
 }

@@ -20,7 +20,7 @@ from geo.categories import CATEGORIES
 from geo.errors import ValidationError
 from geo.people import household_in_scope
 from geo.roles import Scope
-from geo.schema import Visit
+from geo.schema import Ticket, Visit
 
 #: What a visit can find (key → Chinese, English). Stored as comma-separated keys.
 ISSUES: dict[str, tuple[str, str]] = {
@@ -95,10 +95,11 @@ def _report_ticket(engine: Engine, conn, user, ticket: dict[str, Any], note: str
 
 def history(engine: Engine, *, scope: Scope, household_id: int | None = None, grid_id: int | None = None,
             limit: int = 200) -> pd.DataFrame:
-    """Visits in the scope, newest first (the visitor is staff, so shown by name)."""
+    """Visits in the scope, newest first (the visitor is staff, so shown by name), with the code of any ticket."""
     v = Visit.__table__
-    stmt = select(v.c.id, v.c.household_id, v.c.grid_id, v.c.visited_on, v.c.visitor, v.c.note, v.c.issues,
-                  v.c.ticket_id).where(scope.clause(v))
+    stmt = (select(v.c.id, v.c.household_id, v.c.grid_id, v.c.visited_on, v.c.visitor, v.c.note, v.c.issues,
+                   v.c.ticket_id, Ticket.code.label("ticket_code"))
+            .outerjoin(Ticket, Ticket.id == v.c.ticket_id).where(scope.clause(v)))
     if household_id is not None:
         stmt = stmt.where(v.c.household_id == household_id)
     if grid_id is not None:

@@ -13,7 +13,7 @@ from streamlit_folium import st_folium
 
 from geo import area, catalogue, categories, indicators, maps, people, roles, settings, visits, workflow
 from geo import ticket_service as ts
-from geo.errors import NotFoundError, ValidationError
+from geo.errors import ConcurrentEditError, NotFoundError, ValidationError
 from pages import common
 
 user = common.require("my_area")
@@ -21,6 +21,63 @@ lang, t = common.lang(), common.t
 engine, now = common.engine(), common.now()
 url, minute = settings.database_url(), common.minute_key()
 K = "my_area_"
+
+
+def reveal_household(choices: list[int], names: dict) -> None:
+    """Show one household in full (audited) and, for roles that may, correct its phones and care flags.
+
+    The revealed rows stay in the session while the same household is picked, so the
+    edit form compares against exactly what the user read (the core's optimistic lock).
+    """
+    st.markdown(f"**{t('area.reveal_pick')}**")
+    pick = st.selectbox(t("area.visit_household"), choices, format_func=names.get, key=K + "reveal_hh",
+                        label_visibility="collapsed")
+    if st.button(t("area.reveal"), key=K + "reveal"):
+        try:  # the core checks the household is in the user's own area, whatever id arrives here
+            st.session_state[K + "shown"] = people.reveal(engine, user, int(pick), now=common.now())
+        except (NotFoundError, PermissionError) as exc:
+            st.session_state.pop(K + "shown", None)
+            st.error(str(exc))
+    shown = st.session_state.get(K + "shown")
+    if not shown or shown["id"] != int(pick):
+        return
+    rows = pd.DataFrame(shown["residents"])[["name", "gender", "birth_year", "phone", "elderly_alone", "disabled",
+                                             "low_income"]]
+    st.dataframe(rows.rename(columns={c: t(f"col.{c}") for c in rows.columns}), hide_index=True, width="stretch")
+    if user.may("edit_people"):
+        edit_resident(shown)
+
+
+def edit_resident(shown: dict) -> None:
+    """Correct one member's phone and care flags (a form: it reads on a phone, and the core checks it)."""
+    st.caption(t("area.edit_caption"))
+    members = {int(r["id"]): r for r in shown["residents"]}
+    rid = st.selectbox(t("area.edit_who"), list(members), format_func=lambda i: members[i]["name"],
+                       key=f"{K}edit_who_{shown['id']}")
+    was = members[rid]
+    with st.form(f"{K}edit_{rid}"):  # keyed by member, so its fields start from that member's values
+        phone = st.text_input(t("col.phone"), value=was["phone"] or "", key=f"{K}edit_phone_{rid}")
+        flags = {f: st.checkbox(t(f"col.{f}"), value=bool(was[f]), key=f"{K}edit_{f}_{rid}")
+                 for f in ("elderly_alone", "disabled", "low_income")}
+        if not st.form_submit_button(t("area.edit_save"), type="primary"):
+            return
+    after = [{**r, "phone": phone, **flags} if int(r["id"]) == rid else r for r in shown["residents"]]
+    try:
+        n = people.update_household(engine, user, shown["id"], before=shown["residents"], after=after,
+                                    now=common.now())
+    except ConcurrentEditError as exc:
+        st.session_state.pop(K + "shown", None)
+        st.error(f"{exc}\n\n{t('area.edit_again')}")
+    except (ValidationError, NotFoundError, PermissionError) as exc:
+        st.error(str(exc))
+    else:
+        if not n:
+            st.info(t("area.edit_none"))
+            return
+        st.session_state.pop(K + "shown", None)
+        st.session_state[K + "flash"] = t("area.edit_saved").format(n=n)
+        st.rerun()
+
 
 mine = people.grids(engine, user.scope)
 asked = st.query_params.get("grid")
@@ -116,25 +173,17 @@ with tabs[1]:
                     st.rerun()
 
     if user.may("reveal_household"):
-        st.markdown(f"**{t('area.reveal_pick')}**")
-        pick = st.selectbox(t("area.visit_household"), choices, format_func=names.get, key=K + "reveal_hh",
-                            label_visibility="collapsed")
-        if st.button(t("area.reveal"), key=K + "reveal"):
-            try:  # the core checks the household is in the user's own area, whatever id arrives here
-                shown = people.reveal(engine, user, int(pick), now=common.now())
-            except (NotFoundError, PermissionError) as exc:
-                st.error(str(exc))
-            else:
-                st.dataframe(pd.DataFrame(shown["residents"])[["name", "gender", "birth_year", "phone"]].rename(
-                    columns={"name": t("col.name"), "gender": t("col.gender"), "birth_year": t("col.birth_year"),
-                             "phone": t("col.phone")}), hide_index=True, width="stretch")
+        reveal_household(choices, names)
 
     st.markdown(f"**{t('area.recent_visits')}**")
     recent = visits.history(engine, scope=here, grid_id=here.grid_id, limit=15)
     recent["household_id"] = recent["household_id"].map(names)
     recent["issues"] = recent["issues"].fillna("").map(
         lambda s: "、".join(visits.issue_label(k, lang) for k in s.split(",") if k))
-    st.dataframe(recent.drop(columns=["id", "grid_id"]), hide_index=True, width="stretch")
+    cols = {"household_id": "col.household", "visited_on": "col.visited_on", "visitor": "col.visitor",
+            "note": "col.note", "issues": "col.issues", "ticket_code": "col.ticket"}
+    st.dataframe(recent[list(cols)].rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
+                 width="stretch")
 
 with tabs[2]:
     if open_t.empty:

@@ -305,3 +305,35 @@ def test_a_visit_whose_ticket_cannot_be_routed_says_nothing_was_kept(app, town_u
     finally:
         with engine.begin() as conn:
             conn.execute(update(Building).where(Building.id == bid).values(entrance_lon=Building.entrance_lon - 0.5))
+
+
+def test_a_grid_worker_corrects_a_phone_after_revealing_the_household(app, town_url, steady):
+    engine = store.make_engine(town_url)
+    at = as_user(app, town_url, "gridworker1")
+    hid = at.selectbox(key="my_area_reveal_hh").value
+    at.button(key="my_area_reveal").click().run()
+    assert not at.exception, at.exception
+    first = people.reveal(engine, at.session_state["user"], hid, now=settings.now())["residents"][0]
+    rid = at.selectbox(key=f"my_area_edit_who_{hid}").value
+    assert rid == first["id"] and at.text_input(key=f"my_area_edit_phone_{rid}").value == (first["phone"] or "")
+    submit = f"FormSubmitter:my_area_edit_{rid}-保存修改"
+    at.text_input(key=f"my_area_edit_phone_{rid}").input("1380000")
+    at.button(key=submit).click().run()
+    assert any("格式不对" in e.value for e in at.error)  # refused, and said why
+    assert people.reveal(engine, at.session_state["user"], hid, now=settings.now())["residents"][0]["phone"] \
+        == first["phone"]
+    at.text_input(key=f"my_area_edit_phone_{rid}").input("139 0000 4444")
+    at.button(key=submit).click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success][:1] == ["已保存 1 位住户成员的修改，并记入审计日志。"]
+    assert people.reveal(engine, at.session_state["user"], hid, now=settings.now())["residents"][0]["phone"] \
+        == "13900004444"
+    log = audit.read(engine, scope=ALL, action_prefix="resident.update")
+    assert log[["username", "object_id"]].values.tolist()[0] == ["gridworker1", rid]
+
+
+def test_a_party_member_sees_no_reveal_and_no_edit(app, town_url, steady):
+    at = as_user(app, town_url, "party1")
+    assert not at.exception, at.exception
+    keys = {w.key for w in at.selectbox} | {b.key for b in at.button}
+    assert "my_area_reveal_hh" not in keys and not any(k and k.startswith("my_area_edit") for k in keys)
