@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, insert, or_, select, true
 
-from geo import store
+from geo import roles, store
 from geo.roles import Scope
-from geo.schema import AuditLog, User
+from geo.schema import AuditLog, Grid, User
 
 #: The name used when no person is behind a change (the clock, the demo build).
 SYSTEM = "system"
@@ -58,8 +58,9 @@ def read(engine: Engine, *, scope: Scope, since: datetime | None = None, until: 
     "display name(login)", as older ticket moves were.
     """
     a = AuditLog.__table__
-    stmt = select(a.c.at, a.c.username, a.c.role, a.c.action, a.c.object_type, a.c.object_id, a.c.grid_id,
-                  a.c.detail).where(_within(scope))
+    stmt = (select(a.c.at, a.c.username, a.c.role, a.c.action, a.c.object_type, a.c.object_id, a.c.grid_id,
+                   Grid.name.label("grid"), a.c.detail)
+            .outerjoin(Grid, Grid.id == a.c.grid_id).where(_within(scope)))
     if since is not None:
         stmt = stmt.where(a.c.at >= since)
     if until is not None:
@@ -81,3 +82,55 @@ def _within(scope: Scope):
     if scope.level == "street":
         no_area = a.c.grid_id.is_(None) & or_(by_own_user, a.c.username.not_in(select(users.c.username)))
     return or_(scope.clause(a), no_area)
+
+
+# --------------------------------------------------------------------------- reading it
+
+#: What each action is called where people read the log (zh, en). Ticket moves are named
+#: by action, not by state (the ticket's own history names each step in full).
+ACTION_NAMES: dict[str, tuple[str, str]] = {
+    "auth.login": ("登录", "Signed in"), "auth.logout": ("退出登录", "Signed out"),
+    "auth.fail": ("登录失败", "Failed sign-in"), "auth.locked": ("账号锁定", "Sign-in locked"),
+    "auth.kiosk": ("大屏登录", "Big screen signed in"),
+    "household.reveal": ("查看住户详情", "Viewed a household"), "resident.update": ("修改住户信息", "Changed a resident"),
+    "visit.create": ("记录走访", "Recorded a visit"),
+    "user.create": ("新建账号", "Created an account"), "user.update": ("修改账号", "Changed an account"),
+    "grid.boundary": ("调整网格边界", "Changed a grid boundary"),
+    "ticket.report": ("上报工单", "Reported a ticket"), "ticket.accept": ("受理工单", "Accepted a ticket"),
+    "ticket.handle_in_grid": ("网格自办", "Handled in the grid"), "ticket.escalate": ("上报上级", "Escalated"),
+    "ticket.assign": ("派单", "Dispatched"), "ticket.resolve": ("办结", "Resolved"),
+    "ticket.rate": ("群众评价", "Rated"), "ticket.reopen": ("重新办理", "Reopened"),
+    "ticket.reject": ("不予受理", "Rejected"), "ticket.return": ("退回", "Returned"),
+    "ticket.close_unfixed": ("无法解决结案", "Closed unfixed"), "ticket.merge": ("合并重复工单", "Merged"),
+    "ticket.merged_from": ("并入重复工单", "Duplicate merged in"), "ticket.arrive": ("党员到场", "Arrived on site"),
+}
+
+#: The action filter on the audit page: prefix → (zh, en).
+ACTION_GROUPS: dict[str, tuple[str, str]] = {
+    "auth.": ("登录与账号安全", "Sign-ins"), "household.": ("查看住户详情", "Household views"),
+    "resident.": ("修改住户信息", "Resident changes"), "visit.": ("走访", "Visits"), "ticket.": ("工单", "Tickets"),
+    "user.": ("账号管理", "Accounts"), "grid.": ("网格调整", "Grid boundaries"),
+}
+
+_OBJECTS = {"user": ("账号", "account"), "household": ("住户", "household"), "resident": ("住户成员", "resident"),
+            "ticket": ("工单", "ticket"), "visit": ("走访", "visit"), "grid": ("网格", "grid")}
+
+
+def action_name(action: str, lang: str = "zh") -> str:
+    """An action as people read it; an unknown one (a newer version's) as its code."""
+    names = ACTION_NAMES.get(action)
+    return action if names is None else names[0 if lang == "zh" else 1]
+
+
+def table(rows: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """``read``'s rows with localised headers, role and action names, and no bare ids or None."""
+    i = 0 if lang == "zh" else 1
+    role = rows["role"].fillna("").map(lambda r: roles.ROLES[r].name(lang) if r in roles.ROLES else r)
+    kinds = rows["object_type"].fillna("").map(lambda o: _OBJECTS.get(o, (o, o))[i])
+    obj = [f"{k} {int(n)}" if k and pd.notna(n) else k for k, n in zip(kinds, rows["object_id"])]
+    heads = (("时间", "Time"), ("用户", "User"), ("角色", "Role"), ("操作", "Action"), ("对象", "Object"),
+             ("网格", "Grid"), ("详情", "Detail"))
+    return pd.DataFrame(dict(zip((h[i] for h in heads), (
+        pd.to_datetime(rows["at"]).dt.strftime("%Y-%m-%d %H:%M:%S"), rows["username"], role,
+        rows["action"].map(lambda a: action_name(a, lang)), obj, rows["grid"].fillna(""),
+        rows["detail"].fillna("")))))

@@ -114,7 +114,12 @@ def test_street_leader_reads_the_audit_log(app, town_url):
     at.switch_page("pages/audit.py").run()
     assert not at.exception, at.exception
     log = at.dataframe[0].value
-    assert "auth.login" in set(log["action"])
+    assert list(log.columns) == ["时间", "用户", "角色", "操作", "对象", "网格", "详情"]
+    mine = log[log["用户"] == "leader"]
+    assert (mine["操作"] == "登录").any() and set(mine["角色"]) == {"街道领导"}
+    assert not log.isna().any().any() and not log.isin(["None"]).any().any()  # blanks, not None
+    at.selectbox(key="audit_action").select("ticket.").run()  # shown as 工单
+    assert set(at.dataframe[0].value["操作"]) <= {n for a, (n, _) in audit.ACTION_NAMES.items() if a.startswith("ticket.")}
 
 
 def test_screen_account_sees_no_desk(app, town_url):

@@ -244,3 +244,21 @@ def test_page_access_table():
     assert roles.home_page("grid_head") == "my_area"
     assert roles.home_page("screen", {"map"}) == "map" and roles.home_page("screen", {"map", "screen"}) == "screen"
     assert not roles.may_see("grid_head", "coverage") and roles.may_see("community_staff", "coverage")
+
+
+def test_every_action_the_code_writes_has_a_name_in_both_languages():
+    """The audit page shows names, not codes: a new action without one fails here."""
+    import re
+
+    from geo import settings
+
+    written = set()
+    for path in (settings.ROOT / "geo").glob("*.py"):
+        written |= set(re.findall(r'action="([a-z_]+\.[a-z_]+)"', path.read_text(encoding="utf-8")))
+    ticket_actions = {m.action for w in workflow.WORKFLOWS.values() for m in w.moves} | {"report", "arrive",
+                                                                                           "merged_from"}
+    written |= {f"ticket.{a}" for a in ticket_actions}
+    assert written - set(audit.ACTION_NAMES) == set()
+    assert all(zh and en and zh != en for zh, en in audit.ACTION_NAMES.values())
+    assert {a.split(".")[0] + "." for a in written} <= set(audit.ACTION_GROUPS)
+    assert audit.action_name("auth.login", "en") == "Signed in" and audit.action_name("new.thing") == "new.thing"
