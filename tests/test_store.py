@@ -143,9 +143,12 @@ def test_postgis_uses_real_geometry_and_gist(postgis_url, small_town):
         kind = conn.execute(text(
             "SELECT type FROM geometry_columns WHERE f_table_name = 'grid' "
             "AND f_table_schema = current_schema()")).scalar_one()
+        # from the catalogue, not pg_indexes: that view decompiles every index in the database and
+        # fails when a parallel run drops its schema at that moment ("could not open relation")
         gist = conn.execute(text(
-            "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
-            "AND indexdef ILIKE '%USING gist%'")).scalar_one()
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_am a ON a.oid = c.relam WHERE c.relkind = 'i' AND n.nspname = current_schema() "
+            "AND a.amname = 'gist'")).scalar_one()
     assert kind == "GEOMETRY"
     assert gist == len(schema.SPATIAL_TABLES)
     engine.dispose()
