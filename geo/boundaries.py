@@ -47,6 +47,12 @@ TOLERANCE_M2 = TOLERANCE_M ** 2
 #: A grid whose new outline is within this (metres, Hausdorff) of the old one is unchanged
 #: (a round trip through a GIS may round coordinates to ~1 cm).
 UNCHANGED_M = 0.05
+#: Overlays in metres snap to this grid (GEOS snap-rounding): lon-lat outlines that are valid can fold
+#: by a micrometre when projected, and an unsnapped overlay of those throws TopologyException.
+GRID_SIZE_M = 0.001
+#: New outlines are stored snapped to this lon-lat grid (~1 cm): shared edges then share their
+#: vertices exactly, and no vertex pair is close enough to fold when projected to metres.
+STORE_GRID_DEG = 1e-7
 
 
 class BoundaryError(ValidationError):
@@ -193,6 +199,8 @@ def plan_adjustment(engine: Engine, user, new_geoms: gpd.GeoDataFrame) -> Plan:
         raise BoundaryError("unknown", codes="、".join(unknown))
     new = gpd.GeoDataFrame(new_geoms[["code"]].copy(), geometry=new_geoms.geometry.values, crs=new_geoms.crs)
     new = projection.to_storage(new).join(mine[["id", "name", "community_id"]], on="code")
+    _check_polygons(new)  # a frame built in code, not read from a file, is checked too
+    new = new.set_geometry(shapely.set_precision(new.geometry.values, STORE_GRID_DEG))
     old = gpd.GeoDataFrame(mine.loc[new["code"]].reset_index(), geometry="geometry", crs=settings.STORAGE_CRS)
     crs = projection.metric_crs_for(old)
     old_m, new_m = projection.to_metric(old, crs=crs), projection.to_metric(new, crs=crs)
@@ -244,15 +252,13 @@ def _pieces(geom) -> np.ndarray:
 
 def _problems(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, others: gpd.GeoDataFrame, crs: str) -> list[Problem]:
     """Gaps, overlaps (among the new grids and with unchanged ones) and land beyond the old grids."""
-    old_m = projection.to_metric(old, crs=crs).geometry.values
-    new_m = projection.to_metric(new, crs=crs).geometry.values
-    oth_m = projection.to_metric(others, crs=crs).geometry.values
+    old_m, new_m, oth_m = (_metric(f, crs) for f in (old, new, others))
     codes_old, codes_new, codes_oth = list(old["code"]), list(new["code"]), list(others["code"])
-    old_all, new_all = shapely.union_all(old_m), shapely.union_all(new_m)
+    old_all, new_all = shapely.union_all(old_m, grid_size=GRID_SIZE_M), shapely.union_all(new_m, grid_size=GRID_SIZE_M)
     found: list[Problem] = []
-    gaps = _pieces(shapely.difference(old_all, new_all))
+    gaps = _pieces(shapely.difference(old_all, new_all, grid_size=GRID_SIZE_M))
     for piece in gaps:
-        touched = [c for c, g in zip(codes_old, old_m) if shapely.area(shapely.intersection(g, piece)) > 0]
+        touched = [c for c, g in zip(codes_old, old_m) if _meets(g, piece)]
         found.append(Problem("gap", float(shapely.area(piece)), tuple(touched)))
     for i in range(len(new_m)):
         for j in range(i + 1, len(new_m)):
@@ -260,15 +266,26 @@ def _problems(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, others: gpd.GeoDataF
     near = shapely.STRtree(oth_m).query(new_m, predicate="intersects") if len(oth_m) else np.empty((2, 0), int)
     for i, j in near.T:
         _overlap(found, new_m[i], oth_m[j], (codes_new[i], codes_oth[j]))
-    beyond = shapely.difference(shapely.difference(new_all, old_all), shapely.union_all(oth_m))
+    beyond = shapely.difference(shapely.difference(new_all, old_all, grid_size=GRID_SIZE_M),
+                                shapely.union_all(oth_m, grid_size=GRID_SIZE_M), grid_size=GRID_SIZE_M)
     for piece in _pieces(beyond):
-        touched = [c for c, g in zip(codes_new, new_m) if shapely.area(shapely.intersection(g, piece)) > 0]
+        touched = [c for c, g in zip(codes_new, new_m) if _meets(g, piece)]
         found.append(Problem("beyond", float(shapely.area(piece)), tuple(touched)))
     return found
 
 
+def _metric(gdf: gpd.GeoDataFrame, crs: str) -> np.ndarray:
+    """Outlines in metres, repaired where projecting folded a vertex (area unchanged)."""
+    geoms = projection.to_metric(gdf, crs=crs).geometry.values
+    return shapely.make_valid(np.asarray(geoms, dtype=object))
+
+
+def _meets(grid, piece) -> bool:
+    return shapely.area(shapely.intersection(grid, piece, grid_size=GRID_SIZE_M)) > 0
+
+
 def _overlap(found: list[Problem], a, b, codes: tuple[str, str]) -> None:
-    area = float(shapely.area(_pieces(shapely.intersection(a, b))).sum())
+    area = float(shapely.area(_pieces(shapely.intersection(a, b, grid_size=GRID_SIZE_M))).sum())
     if area > 0:
         found.append(Problem("overlap", area, codes))
 

@@ -49,8 +49,13 @@ def strip_of(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, d: float = SHIFT_M):
 
 
 def upload(*rows: tuple[str, object]) -> gpd.GeoDataFrame:
-    """Metric outlines as an uploaded file would give them: code + lon-lat geometry."""
-    return gpd.GeoDataFrame({"code": [c for c, _ in rows]}, geometry=[g for _, g in rows], crs=CRS).to_crs(4326)
+    """Metric outlines as an uploaded file would give them: code + lon-lat geometry.
+
+    Reprojecting the strip's round ends can fold two nearly equal vertices over each
+    other; a GIS would not save that, and the module refuses it, so it is cleaned here.
+    """
+    out = gpd.GeoDataFrame({"code": [c for c, _ in rows]}, geometry=[g for _, g in rows], crs=CRS).to_crs(4326)
+    return out.set_geometry(shapely.buffer(out.geometry.values, 0))
 
 
 def shifted(engine, user):
@@ -163,7 +168,7 @@ def test_an_overlap_is_refused_with_its_area(engine):
     assert [p.kind for p in plan.problems] == ["overlap"]
     assert plan.problems[0].area_m2 == pytest.approx(strip.area, rel=1e-3)
     assert set(plan.problems[0].codes) == {a["code"].iloc[0], b["code"].iloc[0]}
-    assert f"{strip.area:,.1f} m²" in plan.problems[0].message("zh")
+    assert f"重叠 {plan.problems[0].area_m2:,.1f} m²" in plan.problems[0].message("zh")
     before = snapshot(engine)
     with pytest.raises(boundaries.BoundaryError):
         boundaries.apply_adjustment(engine, user, plan, now=NOW)
@@ -286,3 +291,43 @@ def test_the_download_holds_the_users_grids_only(engine):
     with pytest.raises(boundaries.BoundaryError) as err:  # downloaded and uploaded untouched
         boundaries.plan_adjustment(engine, user, back)
     assert err.value.key == "unchanged"
+
+
+# --------------------------------------------------------------------------- the page
+
+def test_the_page_previews_an_upload_and_applies_it(town_url, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from geo import settings
+
+    engine = store.make_engine(town_url)
+    user = auth.authenticate(engine, "community1", demo.DEMO_PASSWORD, now=settings.now())
+    a, b, strip, new = shifted(engine, user)
+    want = doors_in(engine, int(b["id"].iloc[0]), strip)
+    monkeypatch.setenv("DATABASE_URL", town_url)
+    at = AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=180)
+    at.session_state["user"] = user
+    at.run()
+    at.switch_page("pages/boundaries.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "网格调整"
+    # first an overlap: refused in words, no button
+    overlap = upload((a["code"].iloc[0], a.geometry.iloc[0].union(strip)))
+    at.file_uploader[0].set_value(("bad.geojson", overlap.to_json().encode(), "application/geo+json")).run()
+    assert not at.exception, at.exception
+    assert any("重叠" in e.value and "m²" in e.value for e in at.error)
+    assert not [btn for btn in at.button if btn.key == "boundaries_apply"]
+    # then the good file: the changes, the moving buildings, and the button
+    at.file_uploader[0].set_value(("edited.geojson", new.to_json().encode(), "application/geo+json")).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    changes, moves = at.dataframe[0].value, at.dataframe[1].value
+    assert set(changes["编码"]) == {a["code"].iloc[0], b["code"].iloc[0]}
+    assert len(moves) == len(want) and set(moves["新网格"]) == {a["code"].iloc[0]}
+    at.button(key="boundaries_apply").click().run()
+    assert not at.exception, at.exception
+    assert any(f"{len(want)} 栋楼变更所属网格" in s.value for s in at.success)
+    assert grid_of(engine, Building.__table__, want) == {int(a["id"].iloc[0])}
+    log = audit.read(engine, scope=roles.WHOLE_STREET, action_prefix="grid.boundary")
+    assert len(log) == 2 and set(log["username"]) == {"community1"}
+    engine.dispose()
