@@ -331,3 +331,18 @@ def test_the_page_previews_an_upload_and_applies_it(town_url, monkeypatch):
     log = audit.read(engine, scope=roles.WHOLE_STREET, action_prefix="grid.boundary")
     assert len(log) == 2 and set(log["username"]) == {"community1"}
     engine.dispose()
+
+
+def test_the_preview_map_lists_its_layers_after_drawing_them(engine):
+    """Leaflet's layer control fails ("reading 'setZIndex'") and the map stays blank when its script
+    comes before a layer it lists: the preview's own layers are added after geo.maps draws the base."""
+    from geo import boundaries_map
+
+    user = login(engine, "community1")
+    plan = boundaries.plan_adjustment(engine, user, shifted(engine, user)[3])
+    html = boundaries_map.preview_map(boundaries_map.preview_layers(engine, plan), plan).get_root().render()
+    control = html.index("var layer_control_")
+    assert html.rindex("L.geoJson(") < control < html.index("L.control.layers(")
+    for name in ("原边界", "新边界", "变更网格的楼栋"):
+        assert json.dumps(name) in html[control:]  # folium writes the names \u-escaped
+    assert "cdn" not in html.lower() and "unpkg" not in html.lower()  # offline: local assets only
