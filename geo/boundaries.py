@@ -186,8 +186,9 @@ def plan_adjustment(engine: Engine, user, new_geoms: gpd.GeoDataFrame) -> Plan:
     """Check new outlines (``code``, geometry, lon-lat) against the stored grids, writing nothing.
 
     Raises PermissionError for a role that may not edit boundaries and
-    BoundaryError for codes outside the user's area (told apart from codes that
-    do not exist by no one), nothing changed, or grids of several communities.
+    BoundaryError for codes outside the user's area (worded as codes that do not
+    exist, so the refusal tells nothing about other areas), nothing changed, or
+    grids of several communities.
     Gaps, overlaps and land beyond the old grids are returned as
     ``Plan.problems`` (all of them, with areas in m²) so a page can show each.
     """
@@ -210,8 +211,8 @@ def plan_adjustment(engine: Engine, user, new_geoms: gpd.GeoDataFrame) -> Plan:
     new, old = new[changed].reset_index(drop=True), old[changed].reset_index(drop=True)
     if new["community_id"].nunique() > 1:
         raise BoundaryError("communities", codes="、".join(new["code"]))
-    everyone = _grids(engine, roles.WHOLE_STREET)
-    plan_problems = _problems(old, new, everyone[~everyone["id"].isin(new["id"])], crs)
+    near = set(store.ids_intersecting(engine, Grid, new.union_all().envelope)) - set(new["id"])
+    plan_problems = _problems(old, new, _grids(engine, roles.WHOLE_STREET, ids=near), crs)
     moves = _moves(engine, new)
     return Plan(community_id=int(new["community_id"].iloc[0]),
                 new=new[["id", "code", "name", "geometry"]], old=old[["id", "code", "name", "geometry"]],
@@ -224,11 +225,14 @@ def fingerprint(geom) -> str:
     return hashlib.sha256(shapely.to_wkb(geom, byte_order=1, output_dimension=2)).hexdigest()[:16]
 
 
-def _grids(engine: Engine | Connection, scope: roles.Scope) -> gpd.GeoDataFrame:
+def _grids(engine: Engine | Connection, scope: roles.Scope, *, ids: set[int] | None = None) -> gpd.GeoDataFrame:
+    """Grids of ``scope`` (only ``ids`` when given) with their community's name."""
     g = Grid.__table__
     stmt = (select(g.c.id, g.c.code, g.c.name, g.c.community_id, Community.name.label("community"), g.c.geom)
             .join(Community, Community.id == g.c.community_id))
     stmt = stmt.where(g.c.id == scope.grid_id) if scope.level == "grid" else stmt.where(scope.clause(g))
+    if ids is not None:
+        stmt = stmt.where(g.c.id.in_(sorted(int(i) for i in ids)))
     result = engine.connect() if isinstance(engine, Engine) else None
     conn = result or engine
     try:
