@@ -29,6 +29,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("coverage", "pages/coverage.py", "🧭"),
     ("screen", "pages/screen.py", "📺"),
     ("audit", "pages/audit.py", "🔍"),
+    ("boundaries", "pages/boundaries.py", "✂️"),
 ]
 
 kiosk = st.query_params.get("kiosk") == "1"

@@ -132,6 +132,7 @@ PAGE_ACCESS: dict[str, set[str]] = {
     "coverage": {"street_leader", "street_staff", "community_staff"},
     "screen": {"street_leader", "street_staff", "screen"},
     "audit": {"street_leader"},
+    "boundaries": {"street_leader", "street_staff", "community_staff"},
 }
 
 #: The page a role lands on after login, first one that exists and is allowed.
@@ -152,6 +153,8 @@ PERMISSIONS: dict[str, set[str]] = {
     "edit_people": {"street_staff", "community_staff", "grid_head", "grid_worker"},
     "read_audit": {"street_leader"},
     "manage_users": {"street_leader"},
+    # 网格调整: community staff re-cut grids of their own community only (their scope; geo.boundaries)
+    "edit_boundaries": {"street_leader", "street_staff", "community_staff"},
 }
 
 
