@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine, select, update
 from geo import audit, projection, roles, settings, store, workflow
 from geo.errors import ConcurrentEditError, ValidationError
 from geo.i18n import t
-from geo.schema import Building, Community, Grid, Household, Resident, Ticket
+from geo.schema import Building, Camera, Community, Facility, Grid, Household, Resident, Ticket
 
 #: File endings the uploader takes.
 SUFFIXES = (".geojson", ".json", ".gpkg")
@@ -401,16 +401,28 @@ def _move_people_and_tickets(conn: Connection, new: gpd.GeoDataFrame, moves: gpd
         conn.execute(update(Resident.__table__).where(Resident.household_id.in_(
             select(h.c.id).where(h.c.building_id.in_(bids)))).values(grid_id=int(to_grid)))
     tk = Ticket.__table__
-    rows = conn.execute(select(tk.c.id, tk.c.grid_id, tk.c.geom).where(
-        tk.c.grid_id.in_([int(i) for i in new["id"]]), tk.c.state.in_(workflow.OPEN_STATES))).fetchall()
+    _follow(conn, tk, new, tk.c.state.in_(workflow.OPEN_STATES), bump_version=True)
+    for points in (Facility.__table__, Camera.__table__):  # what the screen and the grid's figures count per grid
+        _follow(conn, points, new)
+
+
+def _follow(conn: Connection, table, new: gpd.GeoDataFrame, *where, bump_version: bool = False) -> None:
+    """Point rows of the changed grids (open tickets, facilities, cameras) go where their point now lies.
+
+    ``bump_version``: tickets carry an optimistic-lock version, and a page holding the
+    old one must re-read the ticket.
+    """
+    rows = conn.execute(select(table.c.id, table.c.grid_id, table.c.geom).where(
+        table.c.grid_id.in_([int(i) for i in new["id"]]), *where)).fetchall()
     if not rows:
         return
     points = np.array([r[2] for r in rows], dtype=object)
     current = np.array([r[1] for r in rows])
     target = _assign(new, points, current)
-    for tid, src, dst in zip([r[0] for r in rows], current, target):
-        if dst != src:  # the version moves on: a page holding the old one must re-read the ticket
-            conn.execute(update(tk).where(tk.c.id == tid).values(grid_id=int(dst), version=tk.c.version + 1))
+    extra = {"version": table.c.version + 1} if bump_version else {}
+    for rid, src, dst in zip([r[0] for r in rows], current, target):
+        if dst != src:
+            conn.execute(update(table).where(table.c.id == rid).values(grid_id=int(dst), **extra))
 
 
 def _detail(r) -> str:

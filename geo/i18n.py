@@ -508,8 +508,8 @@ STRINGS: dict[str, dict[str, str]] = {
     # grid boundaries (网格调整)
     "nav.boundaries": {"zh": "网格调整", "en": "Grid boundaries"},
     "boundaries.title": {"zh": "网格调整", "en": "Grid boundaries"},
-    "boundaries.subtitle": {"zh": "下载本辖区网格，在 QGIS 等软件中修改边界后上传；核对无缝隙、无重叠后确认生效，楼栋、住户、居民和在办工单随楼门所在网格调整，每个网格的变更写入审计日志。",
-                            "en": "Download your grids, edit the boundaries in QGIS or similar, upload; once checked for gaps and overlaps, confirm. Buildings, households, residents and open tickets follow their door's grid; every grid's change is audited."},
+    "boundaries.subtitle": {"zh": "下载本辖区网格，在 QGIS 等软件中修改边界后上传；核对无缝隙、无重叠后确认生效，楼栋、住户、居民、在办工单及设施和监控随所在位置调整网格，每个网格的变更写入审计日志。",
+                            "en": "Download your grids, edit the boundaries in QGIS or similar, upload; once checked for gaps and overlaps, confirm. Buildings, households, residents, open tickets, facilities and cameras follow where they stand; every grid's change is audited."},
     "boundaries.download": {"zh": "下载当前网格（GeoJSON）", "en": "Download current grids (GeoJSON)"},
     "boundaries.upload": {"zh": "上传修改后的网格（GeoJSON / GeoPackage，按 code 对应）",
                           "en": "Upload the edited grids (GeoJSON / GeoPackage, matched by code)"},

@@ -2,8 +2,9 @@
 
 The known case: two adjacent grids of one community, their shared edge moved
 by 40 m into the second one. Exactly the buildings whose door lies in that
-strip change grid (with their households, residents and open tickets); a
-closed ticket in the strip keeps its grid.
+strip change grid (with their households, residents and open tickets), and
+so do the facilities and cameras standing there; a closed ticket in the strip
+keeps its grid.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sqlalchemy import func, select, update
 
 from geo import audit, auth, boundaries, demo, projection, roles, store, workflow
 from geo.errors import ConcurrentEditError
-from geo.schema import AuditLog, Building, Grid, Household, Resident, Ticket
+from geo.schema import AuditLog, Building, Camera, Facility, Grid, Household, Resident, Ticket
 
 NOW = datetime(2026, 11, 23, 9)
 SHIFT_M = 40.0
@@ -112,6 +113,15 @@ def test_moving_a_shared_edge_moves_exactly_the_buildings_in_the_strip(engine):
         far = b.geometry.iloc[0].difference(strip.buffer(5)).representative_point()
         conn.execute(update(Ticket.__table__).where(Ticket.id == t_far).values(
             state="reported", geom=projection.to_storage(gpd.GeoDataFrame(geometry=[far], crs=CRS)).geometry[0]))
+        # a facility and a camera of b in the strip follow their point; another camera of b outside stays
+        fac = conn.execute(select(Facility.id).where(Facility.grid_id == b_id).limit(1)).scalar()
+        if fac is None:
+            fac = conn.execute(select(Facility.id).limit(1)).scalar_one()
+        cams = conn.execute(select(Camera.id).order_by(Camera.id).limit(2)).scalars().all()
+        conn.execute(update(Facility.__table__).where(Facility.id == fac).values(grid_id=b_id, geom=inside_pt))
+        conn.execute(update(Camera.__table__).where(Camera.id == cams[0]).values(grid_id=b_id, geom=inside_pt))
+        conn.execute(update(Camera.__table__).where(Camera.id == cams[1]).values(
+            grid_id=b_id, geom=projection.to_storage(gpd.GeoDataFrame(geometry=[far], crs=CRS)).geometry[0]))
     version = ts_version(engine, t_open)
 
     plan = boundaries.plan_adjustment(engine, user, new)
@@ -137,6 +147,8 @@ def test_moving_a_shared_edge_moves_exactly_the_buildings_in_the_strip(engine):
     assert ts_version(engine, t_open) == version + 1  # a page holding the old version must re-read it
     assert grid_of(engine, Ticket.__table__, [t_closed]) == {b_id}  # history keeps its grid
     assert grid_of(engine, Ticket.__table__, [t_far]) == {b_id}
+    assert grid_of(engine, Facility.__table__, [fac]) == grid_of(engine, Camera.__table__, cams[:1]) == {a_id}
+    assert grid_of(engine, Camera.__table__, cams[1:]) == {b_id}
     stored = store.read_layer(engine, Grid, where=Grid.id.in_([a_id, b_id])).to_crs(CRS).set_index("id")
     assert stored.geometry[a_id].area - a.geometry.iloc[0].area == pytest.approx(strip.area, rel=1e-3)
     # every building's grid now covers its door (the rule routing and coverage use)
