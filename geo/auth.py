@@ -178,33 +178,44 @@ def user_row(username: str, password: str, role: str, *, display_name: str | Non
         raise ValidationError("用户名为 1–32 个字符 / a user name has 1–32 characters")
     if role not in roles.ROLES:
         raise ValidationError(f"未知角色 {role!r} / unknown role; known: {', '.join(roles.ROLES)}")
-    level = roles.ROLES[role].level
-    if level == "grid" and grid_id is None:
-        raise ValidationError(f"{roles.ROLES[role].name_zh}须绑定网格 / a {role} needs a grid")
-    if level == "community" and community_id is None:
-        raise ValidationError(f"{roles.ROLES[role].name_zh}须绑定社区 / a {role} needs a community")
+    _check_area(role, community_id, grid_id)
     return dict(username=username, password_hash=hash_password(password, hasher=hasher), role=role,
                 display_name=display_name or username, street_id=street_id, community_id=community_id,
                 grid_id=grid_id, person_id=person_id, active=True, created_at=created_at)
 
 
+def _check_area(role: str, community_id: int | None, grid_id: int | None) -> None:
+    """A grid-level role needs a grid, a community-level one a community."""
+    level = roles.ROLES[role].level
+    if level == "grid" and grid_id is None:
+        raise ValidationError(f"{roles.ROLES[role].name_zh}须绑定网格 / a {role} needs a grid")
+    if level == "community" and community_id is None:
+        raise ValidationError(f"{roles.ROLES[role].name_zh}须绑定社区 / a {role} needs a community")
+
+
+def _place(conn, *, grid_id: int | None = None, community_id: int | None = None) -> dict:
+    """The community and street above a grid (or the street above a community), from the tree."""
+    from geo.schema import Community, Grid
+
+    if grid_id is not None:
+        place = conn.execute(select(Grid.community_id, Community.street_id)
+                             .join(Community, Community.id == Grid.community_id)
+                             .where(Grid.id == grid_id)).first()
+        if place is None:
+            raise ValidationError(f"网格 {grid_id} 不存在 / no such grid")
+        return {"community_id": place[0], "street_id": place[1]}
+    if community_id is not None:
+        return {"street_id": conn.execute(select(Community.street_id).where(Community.id == community_id)).scalar()}
+    return {}
+
+
 def create_user(engine: Engine, username: str, password: str, role: str, *, now: datetime,
                 by: str = audit.SYSTEM, **details) -> User:
     """Add a login (audited). A grid-level user needs grid_id; its community is filled in."""
-    from geo.schema import Community, Grid
-
     with engine.begin() as conn:
-        if details.get("grid_id") is not None:
-            place = conn.execute(select(Grid.community_id, Community.street_id)
-                                 .join(Community, Community.id == Grid.community_id)
-                                 .where(Grid.id == details["grid_id"])).first()
-            if place is None:
-                raise ValidationError(f"网格 {details['grid_id']} 不存在 / no such grid")
-            details.setdefault("community_id", place[0])
-            details.setdefault("street_id", place[1])
-        elif details.get("community_id") is not None:
-            sid = conn.execute(select(Community.street_id).where(Community.id == details["community_id"])).scalar()
-            details.setdefault("street_id", sid)
+        for key, value in _place(conn, grid_id=details.get("grid_id"),
+                                 community_id=details.get("community_id")).items():
+            details.setdefault(key, value)
         if conn.execute(select(UserRow.id).where(UserRow.username == username.strip())).first():
             raise ValidationError(f"用户名 {username} 已存在 / user name taken")
         row = user_row(username, password, role, created_at=now, **details)
@@ -253,7 +264,6 @@ def update_user(engine: Engine, username: str, *, now: datetime, by: str, active
     old grid's households open in a forgotten tab.
     """
     from geo import sessions
-    from geo.schema import Grid
 
     with engine.begin() as conn:
         row = conn.execute(select(*USER_COLUMNS, UserRow.active).where(UserRow.username == username)).first()
@@ -267,18 +277,13 @@ def update_user(engine: Engine, username: str, *, now: datetime, by: str, active
             if role not in roles.ROLES:
                 raise ValidationError(f"未知角色 {role!r} / unknown role")
             level = roles.ROLES[role].level
-            if level == "grid":
-                grid_id = grid_id or row.grid_id
-                community_id = conn.execute(select(Grid.community_id).where(Grid.id == grid_id)).scalar()
-                if community_id is None:
-                    raise ValidationError(f"{roles.ROLES[role].name_zh}须绑定网格 / a {role} needs a grid")
-            elif level == "community":
-                community_id, grid_id = community_id or row.community_id, None
-                if community_id is None:
-                    raise ValidationError(f"{roles.ROLES[role].name_zh}须绑定社区 / a {role} needs a community")
-            else:
-                community_id = grid_id = None
-            values.update(role=role, community_id=community_id, grid_id=grid_id)
+            grid_id = (grid_id or row.grid_id) if level == "grid" else None
+            community_id = (community_id or row.community_id) if level == "community" else None
+            _check_area(role, community_id, grid_id)
+            area = {"community_id": community_id, "grid_id": grid_id,
+                    **_place(conn, grid_id=grid_id, community_id=community_id)}  # the street follows the grid
+            area = {k: v for k, v in dict(role=role, **area).items() if v != getattr(row, k)}
+            values.update(area)
         if not values:
             return
         conn.execute(update(UserRow).where(UserRow.id == row.id).values(**values))

@@ -29,7 +29,7 @@ from pyproj import Transformer
 from shapely.geometry import LineString, MultiPoint, Point, Polygon
 from shapely.ops import nearest_points
 
-from geo import categories, settings, tickets, workflow
+from geo import categories, i18n, settings, tickets, workflow
 from geo.catalogue import FACILITY_TYPES
 
 Progress = Callable[[float, str], None]
@@ -202,8 +202,8 @@ def _phones(rng: np.random.Generator, n: int) -> list[str]:
 
 
 def _description(cat, building: str, tid: int) -> str:
-    """A resident's words for a ticket of ``cat`` at ``building`` (a generic line for a new category)."""
-    lines = DESCRIPTIONS.get(cat.key) or ("{b}附近：" + cat.name_zh + "问题",)
+    """A resident's words for a ticket of ``cat`` at ``building`` (tests/test_demo: every category has lines)."""
+    lines = DESCRIPTIONS[cat.key]
     return lines[tid % len(lines)].format(b=building)
 
 
@@ -583,7 +583,6 @@ class StreetBuilder:
         tree = shapely.STRtree(obstacles)
         n_fp = len(self.buildings)
         sizes = {"park": ((60, 100), (40, 70)), "square": ((30, 45), (30, 45)), "vacant": ((25, 45), (20, 35))}
-        labels = {"park": "公园", "square": "广场", "vacant": "空地"}
         communities = [c for c in self.town["community"] if c["street_id"] == self.street_id]
         for c, tile in zip(communities, tiles):
             inner = tile.buffer(-8)
@@ -601,7 +600,8 @@ class StreetBuilder:
                 else:
                     continue  # no free ground left for this one: a dense community
                 grid_id = next((g for g, p in self.grid_polys.items() if p.covers(fp.centroid)), None)
-                name = f"{c['name'].removesuffix('社区')}{labels[kind]}" + (str(n - 2) if kind == "vacant" else "")
+                label = i18n.t(f"space.{kind}", "zh")
+                name = f"{c['name'].removesuffix('社区')}{label}" + (str(n - 2) if kind == "vacant" else "")
                 self.add("open_space", dict(community_id=c["id"], grid_id=grid_id, kind=kind, name=name,
                                             area_m2=round(fp.area, 1), geom=self.ll(fp)))
 

@@ -24,13 +24,6 @@ def streets(engine: Engine) -> dict[int, str]:
                 .itertuples(index=False))
 
 
-def street_of(engine: Engine, scope=None) -> int | None:
-    """The street a user works in: their scope's street, else the first street of the database."""
-    if scope is not None and scope.street_id is not None:
-        return scope.street_id
-    return next(iter(streets(engine)), None)
-
-
 def _in_street(table, street_id: int | None):
     """SQL clause: rows of ``table`` inside street ``street_id`` (all rows when None).
 
@@ -48,14 +41,15 @@ def grids(engine: Engine, street_id: int | None = None) -> gpd.GeoDataFrame:
     """Grids with their community, household and resident counts, and grid head."""
     g = store.read_layer(engine, Grid, where=_in_street(Grid.__table__, street_id))
     comm = store.read_frame(engine, select(Community.id.label("community_id"),
-                                           Community.name.label("community_name")))
+                                           Community.name.label("community_name"))
+                            .where(_in_street(Community.__table__, street_id)))
     load = store.read_frame(engine, select(Building.grid_id.label("id"),
                                            func.sum(Building.households).label("households"),
                                            func.sum(Building.residents).label("residents"))
                             .where(_in_street(Building.__table__, street_id))
                             .group_by(Building.grid_id))
     heads = store.read_frame(engine, select(Person.grid_id.label("id"), Person.name.label("grid_head"))
-                             .where(Person.role == "grid_head"))
+                             .where(Person.role == "grid_head", _in_street(Person.__table__, street_id)))
     heads = heads.drop_duplicates("id")
     out = g.merge(comm, on="community_id", how="left").merge(load, on="id", how="left")
     out = out.merge(heads, on="id", how="left")
@@ -78,7 +72,8 @@ def open_tickets(engine: Engine, now: datetime, lang: str = "zh", *, scope: Scop
     t["overdue"] = workflow.overdue(t["state"], t["due_at"], now) if len(t) else []
     t["category_key"] = t["category"]
     t["category"] = t["category"].map(category_names(lang))
-    names = store.read_frame(engine, select(Grid.id.label("grid_id"), Grid.name.label("grid_name")))
+    names = store.read_frame(engine, select(Grid.id.label("grid_id"), Grid.name.label("grid_name"))
+                             .where(_in_street(Grid.__table__, street_id)))
     return t.merge(names, on="grid_id", how="left")
 
 
@@ -86,7 +81,8 @@ def facilities(engine: Engine, street_id: int | None = None) -> gpd.GeoDataFrame
     """Service facilities with the name of their community (for popups)."""
     f = store.read_layer(engine, Facility, where=_in_street(Facility.__table__, street_id))
     comm = store.read_frame(engine, select(Community.id.label("community_id"),
-                                           Community.name.label("community_name")))
+                                           Community.name.label("community_name"))
+                            .where(_in_street(Community.__table__, street_id)))
     return gpd.GeoDataFrame(f.merge(comm, on="community_id", how="left"), geometry="geometry", crs=f.crs)
 
 
@@ -160,7 +156,7 @@ def category_names(lang: str = "zh") -> pd.Series:
     return pd.Series({k: c.name(lang) for k, c in CATEGORIES.items()})
 
 
-__all__ = ["streets", "street_of", "grids", "open_tickets", "facilities", "street_layers", "headline",
+__all__ = ["streets", "grids", "open_tickets", "facilities", "street_layers", "headline",
            "category_names", "schema"]
 
 

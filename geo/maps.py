@@ -82,8 +82,6 @@ def available_basemaps() -> dict[str, Basemap]:
     return {b.key: b for b in out}
 
 
-#: The basemaps known at import (pages call available_basemaps() to see configuration changes).
-BASEMAPS: dict[str, Basemap] = available_basemaps()
 #: Tile subdomains by basemap host: OSM needs none, Gaode 1–4, Tianditu 0–7.
 _SUBDOMAINS = {"amap": "1234", "tianditu": "01234567"}
 

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, case, func, or_, select
 
-from geo import audit, roles, settings, store
+from geo import audit, i18n, roles, settings, store
 from geo.errors import ConcurrentEditError, NotFoundError, ValidationError
 from geo.roles import Scope
 from geo.schema import (
@@ -133,7 +133,7 @@ def to_visit(engine: Engine, *, scope: Scope, now: datetime, grid_id: int | None
     """Vulnerable households not visited for ``days`` (or never), longest-waiting first."""
     df = households(engine, scope=scope, now=now, grid_id=grid_id, vulnerable_only=True, not_visited_days=days)
     df["reasons"] = [
-        "、".join(w for w, flag in (("独居老人", e), ("残疾", d), ("低收入", lo)) if flag)
+        "、".join(_FLAG_ZH[f] for f, flag in zip(FLAGS, (e, d, lo)) if flag)
         for e, d, lo in zip(df["elderly_alone"], df["disabled"], df["low_income"])]
     waiting = df["days_since_visit"].fillna(10**6)
     return df.assign(_w=waiting).sort_values(["_w", "id"], ascending=[False, True]).drop(columns="_w") \
@@ -193,8 +193,9 @@ def reveal(engine: Engine, user, household_id: int, *, now: datetime) -> dict[st
 
 #: What a grid worker may correct on a resident; names, birth years and ID numbers come from the
 #: household register (户籍) and are not edited here.
-EDITABLE = ("phone", "elderly_alone", "disabled", "low_income")
-_FLAG_ZH = {"elderly_alone": "独居老人", "disabled": "残疾", "low_income": "低收入"}
+FLAGS = ("elderly_alone", "disabled", "low_income")
+EDITABLE = ("phone", *FLAGS)
+_FLAG_ZH = {f: i18n.t(f"col.{f}", "zh") for f in FLAGS}  # 独居老人 / 残疾 / 低收入: the interface's words
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
 
@@ -220,10 +221,10 @@ def _diff(before: list[dict], after: list[dict]) -> dict[int, tuple[dict, dict]]
         rid = int(row["id"])
         if rid not in old:
             raise ValidationError(f"住户成员 {rid} 不在这一户中 / resident {rid} is not in this household")
-        was = {"phone": old[rid].get("phone") or None, **{f: bool(old[rid].get(f)) for f in EDITABLE if f != "phone"}}
+        was = {"phone": old[rid].get("phone") or None, **{f: bool(old[rid].get(f)) for f in FLAGS}}
         phone = row.get("phone") or None  # an untouched number stays as stored, even in an old format
         new = {"phone": was["phone"] if phone == was["phone"] else clean_phone(phone),
-               **{f: bool(row.get(f)) for f in EDITABLE if f != "phone"}}
+               **{f: bool(row.get(f)) for f in FLAGS}}
         changed = {f: v for f, v in new.items() if v != was[f]}
         if changed:
             out[rid] = ({f: was[f] for f in changed}, changed)
@@ -336,5 +337,5 @@ def head_count(engine: Engine, *, scope: Scope, grid_id: int | None = None) -> d
 
 
 __all__ = ["mask_name", "mask_phone", "grids", "grid_scope", "households", "to_visit", "residents", "reveal",
-           "helpers", "head_count", "household_in_scope", "VISIT_INTERVAL_DAYS", "EDITABLE", "clean_phone",
+           "helpers", "head_count", "household_in_scope", "VISIT_INTERVAL_DAYS", "FLAGS", "EDITABLE", "clean_phone",
            "update_household"]

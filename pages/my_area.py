@@ -58,7 +58,7 @@ def edit_resident(shown: dict) -> None:
     with st.form(f"{K}edit_{rid}"):  # keyed by member, so its fields start from that member's values
         phone = st.text_input(t("col.phone"), value=was["phone"] or "", key=f"{K}edit_phone_{rid}")
         flags = {f: st.checkbox(t(f"col.{f}"), value=bool(was[f]), key=f"{K}edit_{f}_{rid}")
-                 for f in ("elderly_alone", "disabled", "low_income")}
+                 for f in people.FLAGS}
         if not st.form_submit_button(t("area.edit_save"), type="primary"):
             return
     after = [{**r, "phone": phone, **flags} if int(r["id"]) == rid else r for r in shown["residents"]]

@@ -382,11 +382,18 @@ def engine(database_url, small_town):
 @pytest.fixture(scope="module")
 def town_url(tmp_path_factory):
     """The small town in its own SQLite file, tickets ending now (for pages), one per test module."""
-    from geo import demo, store
+    from geo import demo
+
+    return _sqlite_town(tmp_path_factory, demo.generate(communities=2, tickets_per_street=300))
+
+
+def _sqlite_town(tmp_path_factory, town) -> str:
+    """``town`` loaded into a fresh SQLite file; its URL."""
+    from geo import store
 
     path = tmp_path_factory.mktemp("town") / "town.db"
     eng = store.make_engine(f"sqlite:///{path}")
-    store.load_town(eng, demo.generate(communities=2, tickets_per_street=300))
+    store.load_town(eng, town)
     eng.dispose()
     return f"sqlite:///{path}"
 
@@ -401,11 +408,7 @@ def any_town_url(request, tmp_path_factory):
 
     town = demo.generate(communities=2, tickets_per_street=300)
     if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("town") / "town.db"
-        eng = store.make_engine(f"sqlite:///{path}")
-        store.load_town(eng, town)
-        eng.dispose()
-        yield f"sqlite:///{path}"
+        yield _sqlite_town(tmp_path_factory, town)
         return
     with _fresh_postgis_schema() as url:
         eng = store.make_engine(url)
