@@ -1,6 +1,7 @@
 """Sign-in and navigation by role through AppTest: what each role can and cannot open."""
 from __future__ import annotations
 
+from datetime import timedelta
 
 import pytest
 import shapely
@@ -110,6 +111,11 @@ def test_pages_check_the_role_themselves(town_url, monkeypatch):
 
 
 def test_street_leader_reads_the_audit_log(app, town_url):
+    engine = store.make_engine(town_url)
+    with engine.connect() as conn:
+        grid_id, grid_name = conn.execute(select(Grid.id, Grid.name).order_by(Grid.id).limit(1)).one()
+    audit.record(engine, at=settings.now(), username="gridhead1", role="grid_head", action="ticket.accept",
+                 object_type="ticket", object_id=4242, grid_id=grid_id)
     at = as_user(app, town_url, "leader")
     at.switch_page("pages/audit.py").run()
     assert not at.exception, at.exception
@@ -120,6 +126,8 @@ def test_street_leader_reads_the_audit_log(app, town_url):
     assert not log.isna().any().any() and not log.isin(["None"]).any().any()  # blanks, not None
     at.selectbox(key="audit_action").select("ticket.").run()  # shown as 工单
     assert set(at.dataframe[0].value["操作"]) <= {n for a, (n, _) in audit.ACTION_NAMES.items() if a.startswith("ticket.")}
+    accepted = at.dataframe[0].value.query("用户 == 'gridhead1'")
+    assert accepted[["角色", "操作", "对象", "网格"]].values.tolist() == [["网格长", "受理工单", "工单 4242", grid_name]]
 
 
 def test_screen_account_sees_no_desk(app, town_url):
@@ -284,12 +292,18 @@ def test_the_figures_count_what_the_core_counts(app, town_url, steady):
     engine = store.make_engine(town_url)
     mine = auth.authenticate(engine, "gridworker1", PW, now=settings.now()).scope.grid_id
     spot = store.read_layer(engine, Grid, where=Grid.id == mine).geometry.iloc[0].representative_point()
-    ts.report(engine, category="water", description="楼道水管漏水", lon=spot.x, lat=spot.y, now=settings.now())
+    made = ts.report(engine, category="water", description="楼道水管漏水", lon=spot.x, lat=spot.y,
+                     now=settings.now() - timedelta(days=30))  # long past its deadline: overdue now
     at = as_user(app, town_url, "gridworker1")
     assert [m.label for m in at.metric][:4] == ["户数", "人口", "待走访", "在办工单"]
     engine, user = store.make_engine(town_url), at.session_state["user"]
-    assert figure(at, "在办工单") == len(ts.query(engine, now=settings.now(), scope=user.scope, open_only=True)) > 0
+    open_now = ts.query(engine, now=settings.now(), scope=user.scope, open_only=True)
+    assert figure(at, "在办工单") == len(open_now) > 0
     assert figure(at, "户数") == people.head_count(engine, scope=user.scope)["households"]
+    assert figure(at, "人口") == people.head_count(engine, scope=user.scope)["residents"]
+    overdue = int(open_now["overdue"].sum())
+    assert overdue >= 1 and bool(open_now.set_index("id").loc[made["id"], "overdue"])
+    assert next(m.delta for m in at.metric if m.label == "在办工单") == f"{overdue} 超期"
 
 
 def test_a_visit_whose_ticket_cannot_be_routed_says_nothing_was_kept(app, town_url, steady):

@@ -211,6 +211,11 @@ def test_deactivating_a_user_or_changing_their_role_or_area_ends_their_sessions(
     assert moved.grid_id == other and moved.community_id == head.community_id
     log = audit.read(engine, scope=ALL, action_prefix="user.update")
     assert log["username"].tolist() == ["leader"] * 3 and "结束 1 个会话" in log["detail"].iloc[0]
+    # naming the grid they already have changes nothing: no audit row, and their session lives on
+    token = sessions.start(engine, moved, now=NOW)
+    auth.update_user(engine, "gridhead1", now=NOW, by="leader", grid_id=other, role="grid_head")
+    assert sessions.resume(engine, token, now=NOW) is not None
+    assert len(audit.read(engine, scope=ALL, action_prefix="user.update")) == 3
 
 
 def test_a_change_made_straight_in_the_database_still_ends_the_session(engine):

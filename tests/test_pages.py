@@ -44,6 +44,42 @@ def test_map_page_shows_the_street_and_its_figures(app, town_url):
     assert at.radio(key="map_basemap").value == "offline"
 
 
+def test_a_grid_head_sees_the_street_but_only_their_own_tickets(app, town_url):
+    at = signed_in(app, town_url, "gridhead1")
+    at.switch_page("pages/map.py").run()
+    assert not at.exception, at.exception
+    engine, user = store.make_engine(town_url), at.session_state["user"]
+    mine = layers.headline(engine, settings.now(), scope=user.scope, street_id=user.scope.street_id)
+    whole = layers.headline(engine, settings.now(), scope=WHOLE_STREET)
+    shown = {m.label: m for m in at.metric}
+    assert shown["在办工单"].value == str(mine["open_tickets"]) and mine["open_tickets"] < whole["open_tickets"]
+    assert shown["超期工单"].value == str(mine["overdue"])
+    assert shown["网格"].value == str(whole["grids"])  # the street's size is context, not personal data
+    assert shown["在办工单"].help and "管辖" in shown["在办工单"].help
+
+
+def test_a_district_wide_account_picks_the_street_it_looks_at(tmp_path_factory, monkeypatch):
+    from conftest import _sqlite_town
+
+    town = demo.generate(now=settings.now(), streets=2, communities=1, tickets_per_street=40)
+    url = _sqlite_town(tmp_path_factory, town)
+    engine = store.make_engine(url)
+    auth.create_user(engine, "district", "a-long-password", "street_staff", now=settings.now())
+    monkeypatch.setenv("DATABASE_URL", url)
+    at = signed_in(AppTest.from_file(str(APP), default_timeout=120), url, "district", "a-long-password")
+    at.switch_page("pages/map.py").run()
+    assert not at.exception, at.exception
+    first, second = (s["id"] for s in town["street"])
+    picker = at.selectbox(key="map_street")
+    assert picker.options == [s["name"] for s in town["street"]] and picker.value == first
+    picker.set_value(second).run()
+    assert not at.exception, at.exception
+    there = layers.headline(engine, settings.now(), scope=WHOLE_STREET, street_id=second)
+    assert metric_values(at)["常住人口"] == f"{there['residents']:,}"
+    assert metric_values(at)["在办工单"] == str(there["open_tickets"])
+    assert town["street"][1]["name"] in at.title[0].value
+
+
 def test_english_is_one_click_away(app, town_url):
     at = signed_in(app, town_url)
     at.selectbox(key="lang").set_value("en").run()

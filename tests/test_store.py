@@ -8,7 +8,7 @@ import pytest
 import shapely
 from sqlalchemy import func, inspect, select, text
 
-from geo import demo, layers, roles, schema, store
+from geo import auth, demo, layers, roles, schema, store
 
 NOW = datetime(2026, 11, 23, 9)
 
@@ -97,6 +97,19 @@ def test_street_layers_keep_to_one_street(database_url, two_streets):
     assert set(got["roads"]["id"]) == inside and len(inside) < len(two_streets["road"])
     # both streets together are what a district-wide view without a street asks for
     assert len(layers.street_layers(engine, NOW, scope=roles.WHOLE_STREET)["grids"]) == len(two_streets["grid"])
+    engine.dispose()
+
+
+def test_a_user_moved_to_a_grid_of_another_street_moves_street_too(database_url, two_streets):
+    engine = store.make_engine(database_url)
+    store.load_town(engine, two_streets)
+    first, second = (s["id"] for s in two_streets["street"])
+    grid_in = {c["street_id"]: next(g["id"] for g in two_streets["grid"] if g["community_id"] == c["id"])
+               for c in two_streets["community"]}
+    auth.create_user(engine, "mover", "a-long-password", "grid_head", now=NOW, grid_id=grid_in[first])
+    auth.update_user(engine, "mover", now=NOW, by="leader", grid_id=grid_in[second])
+    moved = auth.authenticate(engine, "mover", "a-long-password", now=NOW)
+    assert (moved.street_id, moved.grid_id) == (second, grid_in[second])  # else its scope mixes two streets
     engine.dispose()
 
 
