@@ -469,7 +469,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "screen.flat": {"zh": "持平", "en": "no change"},
     "screen.points": {"zh": "个百分点", "en": " pts"},
     "screen.cameras_fault": {"zh": "故障", "en": "fault"},
-    "screen.circle_walk": {"zh": "步行15分钟·{k}类齐全", "en": "all {k} required, 15-min walk"},
     "screen.circle_standard": {"zh": "步行·按标准半径 {p}", "en": "walk · standard reach {p}"},
     "screen.circle_straight": {"zh": "直线{m}米·{k}类(估算)", "en": "{k} required, {m} m straight (est.)"},
     "screen.fresh_overdue": {"zh": "新增超期", "en": "Newly overdue"},

@@ -296,16 +296,19 @@ class Change:
         return "good" if (d > 0) == self.good_when_up else "bad"
 
 
-def compare(frame: pd.DataFrame, now: datetime, *, days: int = PERIOD_DAYS) -> dict[str, Change]:
+def compare(frame: pd.DataFrame, now: datetime, *, days: int = PERIOD_DAYS,
+            figures: dict[str, Any] | None = None) -> dict[str, Change]:
     """Each headline ticket figure (as ``ticket_figures`` gives it) against its previous period.
 
     Counts of the day (open, new, closed, overdue) against the same moment
     24 hours earlier, so at 10:00 today's new tickets meet yesterday's until
     10:00, not yesterday's whole day; the window's rates and report count
     against the ``days`` before the window. ``frame`` must reach back two
-    windows (``load_tickets`` does).
+    windows (``load_tickets`` does). ``figures``: today's ``ticket_figures`` (or a dict holding
+    them, as ``headline`` gives), when the caller has them already.
     """
-    today, yesterday = ticket_figures(frame, now, days=days), _day_counts(frame, now - timedelta(days=1))
+    today = ticket_figures(frame, now, days=days) if figures is None else figures
+    yesterday = _day_counts(frame, now - timedelta(days=1))
     window = timedelta(days=days)
     prev = indicators.compute(frame, now, start=now - 2 * window, end=now - window)
     prev = {**yesterday, "reported_period": prev["reported"], "on_time_rate": prev["on_time_rate"],
@@ -337,6 +340,13 @@ def cameras(engine: Engine, scope: Scope) -> dict[str, int]:
     total, online, fault = sum(by.values()), by.get("online", 0), by.get("fault", 0)
     return {"cameras": total, "cameras_online": online, "cameras_offline": total - online - fault,
             "cameras_fault": fault}
+
+
+def camera_counts(points: pd.DataFrame) -> dict[str, int]:
+    """``cameras``' figures from ``camera_points`` (one per camera or per cell): the rows the map
+    reads anyway, so a refresh reads the cameras once."""
+    return {"cameras": int(points["n"].sum()), "cameras_online": int(points["online"].sum()),
+            "cameras_offline": int(points["offline"].sum()), "cameras_fault": int(points["fault"].sum())}
 
 
 def straight_line_covered(door_lon, door_lat, facilities: pd.DataFrame, types: list[str] | None = None, *,
@@ -389,9 +399,16 @@ def walking_circle(plan: coverage.Plan, scope: Scope) -> dict[str, Any]:
     people = b["residents"].to_numpy()[mask]
     inside = int(people[np.asarray(result.covered)[mask]].sum())
     # the stricter reading beside it: each type within its own standard reach (300 m for a
-    # kindergarten), the figure the planning page opens on, so the wall and the planner agree
-    standard = coverage.analyse(plan, coverage.REQUIRED, method="walking")
-    strict = int(people[np.asarray(standard.covered)[mask]].sum())
+    # kindergarten), the figure the planning page opens on, so the wall and the planner agree.
+    # Every standard reach is within the 15-minute walk, so the distances above already hold it
+    # (coverage.door_distances: within reach + TOLERANCE_M) and no second search is needed.
+    if any(catalogue.facility_type(t).reach_m > reach for t in required):
+        standard = np.asarray(coverage.analyse(plan, coverage.REQUIRED, method="walking").covered)
+    else:
+        d = result.distance
+        standard = np.all([d[t].to_numpy() <= catalogue.facility_type(t).reach_m + coverage.TOLERANCE_M
+                           for t in required], axis=0) if required else np.ones(len(d), bool)
+    strict = int(people[standard[mask]].sum())
     total = int(people.sum())
     return _circle(inside, total, "walking", reach) | {
         "circle_standard_share": strict / total if total else float("nan")}
@@ -430,11 +447,17 @@ def walking_plan(engine: Engine) -> coverage.Plan | None:
 
 
 def headline(engine: Engine, now: datetime, scope: Scope, frame: pd.DataFrame | None = None, *,
-             plan: coverage.Plan | None = None) -> dict[str, Any]:
-    """Every headline figure of the screen, in one dict (see the module docstring)."""
+             plan: coverage.Plan | None = None, circle: dict[str, Any] | None = None,
+             camera_rows: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Every headline figure of the screen, in one dict (see the module docstring).
+
+    ``circle`` (the 15-minute figures) and ``camera_rows`` (``camera_points``) may be passed
+    in when the caller has them; otherwise they are computed here.
+    """
     frame = load_tickets(engine, now, scope) if frame is None else frame
-    return {**population(engine, scope), **ticket_figures(frame, now), **cameras(engine, scope),
-            **service_circle(engine, scope, plan=plan)}
+    cams = cameras(engine, scope) if camera_rows is None else camera_counts(camera_rows)
+    return {**population(engine, scope), **ticket_figures(frame, now), **cams,
+            **(circle if circle is not None else service_circle(engine, scope, plan=plan))}
 
 
 def data_as_of(engine: Engine, now: datetime, scope: Scope) -> datetime | None:
@@ -523,14 +546,19 @@ def on_time_by(frame: pd.DataFrame, key: str, now: datetime, *, days: int = PERI
     return out
 
 
+def _open_overdue(frame: pd.DataFrame, now: datetime, key: str) -> pd.DataFrame:
+    """Open and overdue tickets per value of ``key`` (only values with some; the rest is the caller's)."""
+    is_open = frame["state"].isin(workflow.OPEN_STATES)
+    overdue = workflow.overdue(frame["state"], frame["due_at"], now) if len(frame) else np.array([], bool)
+    return pd.DataFrame({"open": frame[is_open].groupby(key).size(),
+                         "overdue": frame[overdue].groupby(key).size()})
+
+
 def area_table(frame: pd.DataFrame, now: datetime, names: pd.Series, *, key: str = "community_id",
                days: int = PERIOD_DAYS) -> pd.DataFrame:
     """Every area of ``names`` (id → name) with its open, overdue, cases due, on time and on-time rate."""
-    is_open = frame["state"].isin(workflow.OPEN_STATES)
-    overdue = workflow.overdue(frame["state"], frame["due_at"], now) if len(frame) else np.array([], bool)
     rates = on_time_by(frame, key, now, days=days)
-    t = pd.DataFrame({"open": frame[is_open].groupby(key).size(),
-                      "overdue": frame[overdue].groupby(key).size()}).reindex(names.index)
+    t = _open_overdue(frame, now, key).reindex(names.index)
     t[["due", "on_time"]] = rates[["due", "on_time"]].reindex(names.index)
     t = t.fillna(0).astype(int).rename_axis("id").reset_index()
     t["on_time_rate"] = rates["on_time_rate"].reindex(t["id"]).to_numpy()
@@ -586,10 +614,7 @@ def area_names(engine: Engine, scope: Scope) -> dict[str, pd.Series]:
 
 def grid_load(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
     """Open and overdue tickets per grid (the extrusion / colour of the grid layer)."""
-    is_open = frame["state"].isin(workflow.OPEN_STATES)
-    overdue = workflow.overdue(frame["state"], frame["due_at"], now) if len(frame) else np.array([], bool)
-    out = pd.DataFrame({"open": frame[is_open].groupby("grid_id").size(),
-                        "overdue": frame[overdue].groupby("grid_id").size()})
+    out = _open_overdue(frame, now, "grid_id")
     return out.fillna(0).astype(int).rename_axis("grid_id").reset_index()
 
 
@@ -754,19 +779,19 @@ def build(engine: Engine, now: datetime, scope: Scope, *, lang: str = "zh",
     frame = load_tickets(engine, now, scope)
     names = area_names(engine, scope)
     wide = streets_in(engine, scope) > 1 if wide is None else wide
-    figures = {**population(engine, scope), **ticket_figures(frame, now), **cameras(engine, scope),
-               **(circle if circle is not None else service_circle(engine, scope, plan=plan))}
+    cams = camera_points(engine, scope, wide=wide)
+    figures = headline(engine, now, scope, frame, plan=plan, circle=circle, camera_rows=cams)
     tables = {key: area_table(frame, now, names[level], key=key)
               for level, key in (("community", "community_id"), ("grid", "grid_id"))}
     rank = {(key, by): rank_areas(table, by=by) for key, table in tables.items() for by in ("load", "on_time")}
-    return Screen(now=now, scope=scope, figures=figures, changes=compare(frame, now),
+    return Screen(now=now, scope=scope, figures=figures, changes=compare(frame, now, figures=figures),
                   as_of=data_as_of(engine, now, scope), feed=feed(engine, now, scope, lang=lang),
                   trend=trend(frame, now), categories=by_category(frame, now, lang=lang),
                   communities=rank["community_id", "load"], grids=rank["grid_id", "load"],
                   communities_on_time=rank["community_id", "on_time"], grids_on_time=rank["grid_id", "on_time"],
                   stages=open_by_stage_age(frame, now), grid_load=grid_load(frame, now),
                   cells=ticket_cells(frame, now, resolution=WIDE_H3_RESOLUTION if wide else H3_RESOLUTION),
-                  alerts=alerts(frame, now, lang=lang), cameras=camera_points(engine, scope, wide=wide),
+                  alerts=alerts(frame, now, lang=lang), cameras=cams,
                   names=names, frame=frame, wide=wide)
 
 
@@ -782,7 +807,8 @@ def street_title(engine: Engine, scope: Scope) -> str:
 
 __all__ = ["REFRESH_S", "BASEMAP", "TILES", "BASEMAPS", "PERIOD_DAYS", "H3_RESOLUTION", "WIDE_H3_RESOLUTION",
            "refresh_seconds", "basemap_choice", "tile_url_ok", "population", "streets_in", "load_tickets",
-           "ticket_figures", "open_at", "Change", "compare", "newly_overdue", "cameras", "straight_line_covered",
+           "ticket_figures", "open_at", "Change", "compare", "newly_overdue", "cameras", "camera_counts",
+           "straight_line_covered",
            "circle_reach_m", "walking_circle", "service_circle", "walking_plan", "headline", "data_as_of",
            "clock_labels", "feed", "trend", "by_category", "on_time_by", "area_table", "rank_areas", "ranking", "open_by_stage_age",
            "area_names", "grid_load", "ticket_cells", "cell_counts", "alerts", "Basemap", "tolerance_m",

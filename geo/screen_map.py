@@ -37,7 +37,7 @@ import pandas as pd
 import pydeck as pdk
 
 from geo import catalogue, i18n
-from geo.screen import Basemap, Screen
+from geo.screen import BASEMAPS, MAP_WIDTH_PX, Basemap, Screen
 
 DIGITS = 5
 FONT = "Noto Sans CJK SC, Noto Sans SC, Microsoft YaHei, PingFang SC, sans-serif"
@@ -84,7 +84,7 @@ def _paths(geoms) -> list[list[list[float]]]:
     return out
 
 
-def view_state(bounds: tuple[float, float, float, float], *, width_px: int = 1000, height_px: int = 720,
+def view_state(bounds: tuple[float, float, float, float], *, width_px: int = MAP_WIDTH_PX, height_px: int = 720,
                pitch: float = 40) -> pdk.ViewState:
     """Centre and zoom that fit ``bounds`` into a map of the given pixel size."""
     x0, y0, x1, y1 = bounds
@@ -129,14 +129,19 @@ def _camera_colour(online: int, offline: int, fault: int) -> list[int]:
     return CAMERA_COLORS["fault" if fault else "offline" if offline else "online"]
 
 
-def grid_layer(base: Basemap, s: Screen, *, lang: str = "zh") -> tuple[pdk.Layer, float]:
-    """Grids coloured by open tickets on RAMP (0 … the busiest grid); returns the layer and that top."""
+def _grid_open(base: Basemap, s: Screen) -> tuple[pd.Series, np.ndarray, float]:
+    """Per grid of ``base``: its name and open tickets, and the top of the RAMP (the busiest, at least 1)."""
     load = base.grids[["id", "name"]].merge(s.grid_load, left_on="id", right_on="grid_id", how="left")
     open_ = load["open"].fillna(0).to_numpy()
-    top = max(float(open_.max()) if len(open_) else 1.0, 1.0)
+    return load["name"], open_, max(float(open_.max()) if len(open_) else 1.0, 1.0)
+
+
+def grid_layer(base: Basemap, s: Screen, *, lang: str = "zh") -> tuple[pdk.Layer, float]:
+    """Grids coloured by open tickets on RAMP (0 … the busiest grid); returns the layer and that top."""
+    names, open_, top = _grid_open(base, s)
     label = i18n.t("screen.col_open", lang)
     rows = []
-    for geom, name, n, c in zip(base.grids.geometry, load["name"], open_, _ramp(open_, top)):
+    for geom, name, n, c in zip(base.grids.geometry, names, open_, _ramp(open_, top)):
         for p in _polygons([geom]):
             rows.append({"p": p, "n": f"{name} {label}{int(n)}", "c": [*c, 70 if n == 0 else 150]})
     layer = pdk.Layer("PolygonLayer", rows, id="grids", get_polygon="p", get_fill_color="c",
@@ -239,7 +244,7 @@ def legend(base: Basemap, s: Screen) -> list[dict]:
     Kinds: "ramp" (grids by open load, 0 … ``top``), "column" (H3 density),
     "dot", "ring". Across several streets cameras and facilities are per cell.
     """
-    top = int(grid_layer(base, s)[1])
+    top = int(_grid_open(base, s)[2])
     cams = [("dot", _css(CAMERA_COLORS[k]), f"screen.lg_camera_{k}") for k in ("online", "offline", "fault")]
     fac = ("ring", _css(FACILITY_CELL), "screen.lg_facility_cells") if base.wide else \
         ("dots", [_css(_rgb(t.color)) for t in list(catalogue.FACILITY_TYPES.values())[:4]], "screen.lg_facilities")
@@ -279,7 +284,7 @@ def raster_style(tiles_url: str) -> str:
 
 
 def deck(base: Basemap, s: Screen, *, basemap: str = "offline", tiles_url: str | None = None,
-         height_px: int = 720, width_px: int = 1000, fresh: pd.DataFrame | None = None,
+         height_px: int = 720, width_px: int = MAP_WIDTH_PX, fresh: pd.DataFrame | None = None,
          lang: str = "zh") -> pdk.Deck:
     """The screen's Deck. ``basemap``: "offline" (no outside host), "carto" (online dark tiles) or
     "tiles" (``tiles_url``, a self-hosted XYZ template).
@@ -288,7 +293,7 @@ def deck(base: Basemap, s: Screen, *, basemap: str = "offline", tiles_url: str |
     ringed in white. Only layers change between refreshes, never the initial
     view state, so Streamlit keeps the wall's view.
     """
-    if basemap not in ("offline", "carto", "tiles"):
+    if basemap not in BASEMAPS:
         raise ValueError(f"basemap must be 'offline', 'carto' or 'tiles', not {basemap!r}")
     if basemap == "tiles" and not tiles_url:
         raise ValueError("basemap 'tiles' needs tiles_url")

@@ -343,10 +343,10 @@ def wall() -> None:
     st.html(f"<div class='scr-head'><div class='scr-title'>{html.escape(title)} · {t('screen.title')}</div>"
             f"{alarm_html(fresh, s.names['grid'])}{clock_html(now, s.as_of, tick)}</div>",
             unsafe_allow_javascript=True)
-    circle_sub = (t("screen.circle_walk") if f["circle_method"] == "walking" else t("screen.circle_straight")) \
-        .format(k=f["circle_types"], m=f"{f['circle_reach_m']:,.0f}")
-    if "circle_standard_share" in f:  # a tile holds one short line: the stricter figure says more
-        circle_sub = t("screen.circle_standard").format(p=pct(f["circle_standard_share"]))
+    # a tile holds one short line: a walking circle gives the stricter standard-reach share (says more)
+    circle_sub = t("screen.circle_standard").format(p=pct(f["circle_standard_share"])) \
+        if "circle_standard_share" in f else \
+        t("screen.circle_straight").format(k=f["circle_types"], m=f"{f['circle_reach_m']:,.0f}")
     overdue_tone = ("scr-red scr-flash" if len(fresh) else "scr-red") if f["overdue"] else ""
     overdue_sub = t("screen.fresh_count").format(n=len(fresh)) if len(fresh) else change(c["overdue"])
     st.html("<div class='scr-kpis'>" + "".join([
@@ -377,7 +377,8 @@ def wall() -> None:
         st.html(rank_left)
     with middle:
         d = screen_map.deck(base, s, basemap=screen.BASEMAP, tiles_url=screen.TILES, height_px=MAP_H,
-                            width_px=1000 if kiosk else 860, fresh=fresh, lang=lang)  # the sidebar takes ~300 px
+                            width_px=screen.MAP_WIDTH_PX if kiosk else 860,  # the sidebar takes ~300 px
+                            fresh=fresh, lang=lang)
         with st.container(key="scr-mapbox"):
             with st.container(key="scr-map"):  # zoomed as one on a 4K wall (CSS)
                 st.pydeck_chart(d, height=MAP_H, key="screen_map")

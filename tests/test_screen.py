@@ -173,6 +173,8 @@ def test_compare_with_yesterday_and_the_previous_window(engine):
     assert c["on_time_rate"].tone == "bad"
     assert (c["satisfaction_rate"].previous, c["satisfaction_rate"].tone) == (1.0, "bad")
     assert screen.Change(3, 3, False).tone == "flat" and screen.Change(2, 3, False).tone == "good"
+    frame = screen.load_tickets(engine, NOW, WHOLE)
+    assert screen.compare(frame, NOW, figures=screen.ticket_figures(frame, NOW)) == c  # figures passed in
     assert screen.Change(0.5, float("nan"), True).tone == "neutral"
 
 
@@ -205,6 +207,14 @@ def test_cameras_count_fault_apart(engine):
                                                       cameras_fault=1)
 
 
+def test_camera_counts_from_the_map_points_match_cameras(engine):
+    # build() counts the cameras from the map's rows (one read): the same figures, per camera or per cell
+    for scope in (WHOLE, Scope("grid", grid_id=1), NORTH_LAKE):
+        for wide in (False, True):
+            points = screen.camera_points(engine, scope, wide=wide)
+            assert screen.camera_counts(points) == screen.cameras(engine, scope), (scope, wide)
+
+
 @pytest.fixture(scope="module")
 def plan(engine):
     return screen.walking_plan(engine)
@@ -229,6 +239,10 @@ def test_walking_circle_hand_counted(engine, plan):
     assert screen.walking_circle(plan, Scope("community", community_id=1))["circle_share"] == pytest.approx(150 / 180)
     assert screen.walking_circle(plan, NORTH_LAKE)["circle_residents"] == 0
     assert screen.walking_circle(plan, Scope("grid", grid_id=2))["circle_share"] == 0
+    # the standard-reach share, read off the 15-minute distances, is what a second search gives
+    people = plan.buildings["residents"].to_numpy()
+    standard = np.asarray(coverage.analyse(plan, coverage.REQUIRED, method="walking").covered)
+    assert c["circle_standard_share"] == pytest.approx(people[standard].sum() / people.sum())
 
 
 def test_straight_line_fallback(engine, monkeypatch, caplog):
@@ -253,6 +267,7 @@ def test_straight_line_by_catalogue_reach(engine):
 def test_headline_gathers_everything(engine, plan):
     h = screen.headline(engine, NOW, WHOLE, plan=plan)
     assert h["residents"] == 240 and h["open"] == 5 and h["cameras_online"] == 2 and h["circle_residents"] == 150
+    assert screen.build(engine, NOW, WHOLE, plan=plan).figures == h  # the screen shows these very figures
 
 
 def test_feed_is_newest_reports_and_escalations(engine):
@@ -521,6 +536,7 @@ def test_legend_matches_the_map(engine):
     base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
     items = {i["key"]: i for i in screen_map.legend(base, s)}
     assert (items["screen.lg_load"]["lo"], items["screen.lg_load"]["hi"]) == (0, 3)  # 西网格's 3 open
+    assert items["screen.lg_load"]["hi"] == screen_map.grid_layer(base, s)[1]  # the layer's own top
     assert items["screen.lg_camera_fault"]["color"] == "rgb(255,176,0)"
     assert items["screen.lg_overdue"]["kind"] == "ring"
     assert all(i18n.t(k) != k for k in items)  # every label has its words

@@ -181,8 +181,6 @@ def test_normal_view_and_a_drilled_down_community(wall_server, _browser, tmp_pat
         assert doc <= height + 2 and main <= visible + 2, (doc, main, visible)
         page.screenshot(path=str(shot_dir(tmp_path) / f"screen_normal_{width}x{height}.png"))
         # drill down: pick the third community in the sidebar
-        print("INERT", page.evaluate("() => [...document.querySelectorAll('[inert]')].map(e => e.tagName + ' ' + (e.getAttribute('data-testid')||'') + ' ' + String(e.className).slice(0,60) + ' ' + e.innerText.slice(0,80))"))
-        page.screenshot(path="/tmp/shots/before_click.png")
         picker.get_by_role("combobox").first.click()
         option = page.locator("[role='option']").nth(3)
         name = option.inner_text()
