@@ -96,7 +96,9 @@ else:
                           visibility="hidden"))
     if st.session_state.get("clock_minute") != common.minute_key():  # ticket escalations that fell due,
         st.session_state["clock_minute"] = common.minute_key()  # whole street, whichever page loads
-        ticket_service.escalate_due(common.engine(), common.now())
+        if moved := ticket_service.escalate_due(common.engine(), common.now()):  # the desk toasts them
+            seen = st.session_state.get("tickets_escalated", [])
+            st.session_state["tickets_escalated"] = [*seen, *(tid for tid in moved if tid not in seen)]
     nav = st.navigation([*pages.values(), *hidden], position="hidden")
     with menu:
         for page in pages.values():

@@ -38,9 +38,13 @@ def record(conn: Connection | Engine, *, at: datetime, username: str, action: st
 
 
 def ticket_changed(conn: Connection, ticket: dict[str, Any], event: dict[str, Any]) -> None:
-    """The audit row for one ticket event (called by geo.ticket_service in its transaction)."""
+    """The audit row for one ticket event (called by geo.ticket_service in its transaction).
+
+    It is written under the event's ``username`` (the actor's login), else its display name, else SYSTEM.
+    """
     src, dst = event.get("from_state"), event.get("to_state")
-    record(conn, at=event["at"], username=str(event.get("actor") or SYSTEM), role=event.get("actor_role"),
+    username = event.get("username") or event.get("actor") or SYSTEM
+    record(conn, at=event["at"], username=str(username), role=event.get("actor_role"),
            action=f"ticket.{event['action']}", object_type="ticket", object_id=ticket.get("id"),
            grid_id=ticket.get("grid_id"),
            detail=f"{ticket.get('code') or ''} {src or '—'} → {dst}".strip())

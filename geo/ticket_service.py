@@ -13,7 +13,8 @@ does not exist (NotFoundError).
 
 The clock: ``escalate_due(engine, now)`` makes every escalation that has
 fallen due, for the whole street, each stamped at the moment it fell due.
-Pages run it on load (one indexed query when nothing is due) and cron can run
+app.py runs it once a minute, whichever page loads (one indexed query when
+nothing is due), and cron can run
 ``python -m geo.ticket_service escalate``.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import argparse
 import sys
 import uuid
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,6 +58,8 @@ class Routing:
     street_id: int
     flag: str | None  # None: inside one grid; "boundary": on a shared edge; "snapped": just outside
     distance_m: float = 0.0
+    #: The ticket loop the community runs (Community.workflow; None: the default) — read with the grid.
+    workflow: str | None = field(default=None, compare=False)
 
 
 # --------------------------------------------------------------------------- routing
@@ -75,7 +78,7 @@ def route(engine: Engine, lon: float, lat: float, *, tolerance_m: float = ROUTIN
         grids = _grid_rows(engine, ids)
         best = grids.sort_values("code").iloc[0]
         return Routing(int(best.id), int(best.community_id), int(best.street_id),
-                       "boundary" if len(ids) > 1 else None)
+                       "boundary" if len(ids) > 1 else None, workflow=_workflow_key(best))
     pad = tolerance_m / 90_000  # degrees, generous at this latitude
     near = store.ids_intersecting(engine, Grid, shapely.box(lon - pad, lat - pad, lon + pad, lat + pad))
     if near:
@@ -87,18 +90,24 @@ def route(engine: Engine, lon: float, lat: float, *, tolerance_m: float = ROUTIN
         best = grids.iloc[0]
         if best.dist <= tolerance_m:
             return Routing(int(best.id), int(best.community_id), int(best.street_id), "snapped",
-                           float(best.dist))
+                           float(best.dist), workflow=_workflow_key(best))
     raise OutsideAreaError(
         f"该位置不在本街道任何网格内（{lon:.6f}, {lat:.6f}），请在地图上重新选点 / "
         "this point is outside every grid of the street")
 
 
 def _grid_rows(engine: Engine, ids: list[int], with_geom: bool = False):
-    cols = [Grid.id, Grid.code, Grid.community_id, Community.street_id]
+    cols = [Grid.id, Grid.code, Grid.community_id, Community.street_id, Community.workflow]
     stmt = select(*cols, *( [Grid.geom] if with_geom else [])).join(
         Community, Community.id == Grid.community_id).where(Grid.id.in_(ids))
     df = store.read_frame(engine, stmt)
     return store.to_gdf(df) if with_geom else df
+
+
+def _workflow_key(row) -> str | None:
+    """The routed grid's community loop, read in the same query (None, or NaN from pandas: the default)."""
+    key = row["workflow"]
+    return key if isinstance(key, str) and key else None
 
 
 # --------------------------------------------------------------------------- reading
@@ -174,13 +183,6 @@ def query(engine: Engine, *, now: datetime, scope: Scope, states: list[str] | No
 
 # --------------------------------------------------------------------------- writing
 
-def workflow_of(engine: Engine, community_id: int) -> str:
-    """The ticket loop a community runs (a pilot may run 一领四单); the default otherwise."""
-    with engine.connect() as conn:
-        key = conn.execute(select(Community.workflow).where(Community.id == community_id)).scalar()
-    return workflow.workflow(key).key
-
-
 def report(engine: Engine, *, category: str, description: str, lon: float, lat: float, now: datetime,
            urgent: bool = False, reporter_name: str | None = None, reporter_phone: str | None = None,
            photo: str | None = None, source: str = "resident", workflow_key: str | None = None,
@@ -198,7 +200,7 @@ def report(engine: Engine, *, category: str, description: str, lon: float, lat: 
     where = route(engine, lon, lat, tolerance_m=tolerance_m)
     t, event = tickets.new_ticket(
         category=category, description=description, created=now, urgent=urgent,
-        workflow_key=workflow_key or workflow_of(engine, where.community_id), source=source,
+        workflow_key=workflow_key or where.workflow, source=source,
         reporter_name=reporter_name, reporter_phone=reporter_phone, photo=photo, by=by,
         geom=shapely.Point(lon, lat), grid_id=where.grid_id, community_id=where.community_id,
         street_id=where.street_id, routing_flag=where.flag)
@@ -292,7 +294,6 @@ def _load_for_update(conn, ticket_id: int, expected_version: int, scope: Scope) 
 #: What a person who acted on an out-of-date page is told (pages show the new state with it).
 CONFLICT = ("该工单刚被他人处理过，您的操作未保存。下面是它的最新状态，请确认后再操作。 / "
             "Someone else changed this ticket; nothing was saved. Its new state is shown below.")
-_CONFLICT = CONFLICT  # the old name
 
 
 def _save(conn, t: dict[str, Any], expected_version: int, event: dict[str, Any]) -> None:
@@ -307,12 +308,8 @@ def _save(conn, t: dict[str, Any], expected_version: int, event: dict[str, Any])
 
 def _write_event(conn, t: dict[str, Any], event: dict[str, Any]) -> None:
     """Store one history event and its audit row (under the actor's user name), in ``conn``'s transaction."""
-    username = event.get("username") or event.get("actor") or audit.SYSTEM
     conn.execute(insert(TicketEvent), [{k: v for k, v in event.items() if k != "username"} | {"ticket_id": t["id"]}])
-    audit.record(conn, at=event["at"], username=str(username), role=event.get("actor_role"),
-                 action=f"ticket.{event['action']}", object_type="ticket", object_id=t.get("id"),
-                 grid_id=t.get("grid_id"),
-                 detail=f"{t.get('code') or ''} {event.get('from_state') or '—'} → {event['to_state']}".strip())
+    audit.ticket_changed(conn, t, event)
 
 
 def _check_merge_target(conn, t: dict[str, Any], target_id: int | None, scope: Scope) -> dict[str, Any]:

@@ -147,7 +147,7 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
 
 def allowed_moves(t: Ticket, actor: Actor) -> list[workflow.Move]:
     """The moves ``actor`` may make on ``t`` now: what a page offers (the same checks as apply)."""
-    if actor.role == workflow.HANDLER and actor.person_id is not None and t.get("assignee_id") != actor.person_id:
+    if not _handler_may_act(t, actor):
         return []
     return workflow.workflow(t.get("workflow")).allowed(t["state"], actor.role)
 
@@ -158,9 +158,15 @@ def may_record_arrival(t: Ticket, actor: Actor) -> bool:
             and actor.person_id is not None and actor.person_id == t.get("assignee_id"))
 
 
-def _check_handler(t: Ticket, actor: Actor) -> None:
+def _handler_may_act(t: Ticket, actor: Actor) -> bool:
     """A party member or volunteer signed in as a handler acts only on tickets assigned to them."""
-    if actor.role == workflow.HANDLER and actor.person_id is not None and t.get("assignee_id") != actor.person_id:
+    return not (actor.role == workflow.HANDLER and actor.person_id is not None
+                and t.get("assignee_id") != actor.person_id)
+
+
+def _check_handler(t: Ticket, actor: Actor) -> None:
+    """Refuse a handler acting on a ticket not assigned to them (see _handler_may_act)."""
+    if not _handler_may_act(t, actor):
         raise IllegalTransitionError("此工单未派给您，不能办理 / this ticket is not assigned to you")
 
 

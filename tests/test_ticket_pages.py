@@ -59,6 +59,10 @@ def test_desk_lists_open_tickets_and_acts_on_one(town_url, monkeypatch):
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert new["code"] in set(table["工单号"])
+    # the count line says what the core finds for the same area and filters (open tickets only, by default)
+    expected = ts.query(engine, now=settings.now(), scope=at.session_state["user"].scope, open_only=True)
+    count = f"共 {len(expected)} 张工单，其中超期 {int(expected['overdue'].sum())} 张"
+    assert any(c.value.startswith(count) for c in at.caption), [c.value for c in at.caption]
     assert set(table["状态"]) <= {"群众点单", "网格收单", "社区分单", "街道审单", "街道党工委接单", "部门领单·办理中",
                                  "待群众评单"}
     assert table["超期"].tolist() == sorted(table["超期"], reverse=True)  # overdue first
@@ -156,6 +160,8 @@ def test_the_party_member_records_arrival_on_the_desk(town_url, monkeypatch):
     head = page("tickets", town_url, monkeypatch, "gridhead1")
     head.session_state["tickets_open_id"] = new["id"]
     head.run()
+    assert not head.exception, head.exception  # (a crashed page has no button either)
+    assert any(new["code"] in s.value for s in head.subheader)  # the ticket is open on their desk
     assert not [b for b in head.button if (b.key or "").startswith("tickets_arrive_")]  # not theirs to record
     at = page("tickets", town_url, monkeypatch, "party1")
     at.session_state["tickets_open_id"] = new["id"]
@@ -231,6 +237,18 @@ def test_without_signing_in_the_desk_stays_shut(town_url, monkeypatch):
     at = AppTest.from_file(str(PAGES / "tickets.py"), default_timeout=120).run()
     assert any("无权访问" in e.value for e in at.error)
     assert not at.dataframe
+
+
+def test_the_desk_toasts_what_the_apps_clock_escalated_once(town_url, monkeypatch):
+    """app.py runs the clock once a minute and leaves the moved ids; the desk tells of them, once."""
+    at = page("tickets", town_url, monkeypatch, "staff")
+    at.session_state["tickets_escalated"] = [1, 2]
+    at.run()
+    assert not at.exception, at.exception
+    assert [x.value for x in at.toast] == ["按时限规则自动升级 2 张工单"]
+    assert "tickets_escalated" not in at.session_state
+    at.run()
+    assert not at.toast
 
 
 def test_desk_filters_overdue_only(town_url, monkeypatch):
