@@ -33,7 +33,7 @@ from pyproj import CRS
 from shapely.validation import explain_validity
 from sqlalchemy import Connection, Engine, select, update
 
-from geo import audit, projection, roles, settings, store, workflow
+from geo import audit, coverage, projection, roles, settings, store, workflow
 from geo.errors import ConcurrentEditError, ValidationError
 from geo.i18n import t
 from geo.schema import Building, Camera, Community, Facility, Grid, Household, Resident, Ticket
@@ -233,15 +233,7 @@ def _grids(engine: Engine | Connection, scope: roles.Scope, *, ids: set[int] | N
     stmt = stmt.where(g.c.id == scope.grid_id) if scope.level == "grid" else stmt.where(scope.clause(g))
     if ids is not None:
         stmt = stmt.where(g.c.id.in_(sorted(int(i) for i in ids)))
-    result = engine.connect() if isinstance(engine, Engine) else None
-    conn = result or engine
-    try:
-        rows = conn.execute(stmt.order_by(g.c.code))
-        df = pd.DataFrame(rows.fetchall(), columns=list(rows.keys()))
-    finally:
-        if result is not None:
-            result.close()
-    return gpd.GeoDataFrame(df.drop(columns="geom"), geometry=list(df["geom"]), crs=settings.STORAGE_CRS)
+    return store.to_gdf(store.read_frame(engine, stmt.order_by(g.c.code)))
 
 
 def _pieces(geom) -> np.ndarray:
@@ -300,32 +292,16 @@ def _moves(engine: Engine | Connection, new: gpd.GeoDataFrame) -> gpd.GeoDataFra
     ids = [int(i) for i in new["id"]]
     stmt = select(b.c.id, b.c.name, b.c.grid_id, b.c.households, b.c.residents, b.c.entrance_lon,
                   b.c.entrance_lat, b.c.geom).where(b.c.grid_id.in_(ids)).order_by(b.c.id)
-    own = engine.connect() if isinstance(engine, Engine) else None
-    try:
-        rows = (own or engine).execute(stmt)
-        df = pd.DataFrame(rows.fetchall(), columns=list(rows.keys()))
-    finally:
-        if own is not None:
-            own.close()
+    df = store.read_frame(engine, stmt)
     geoms = np.array(list(df.pop("geom")), dtype=object) if len(df) else np.array([], dtype=object)
-    doors = _doors(df, geoms)
+    lon, lat, _ = coverage.entrances(df["entrance_lon"], df["entrance_lat"], geoms)
+    doors = shapely.points(lon, lat)
     df["to_grid_id"] = _assign(new, doors, df["grid_id"].to_numpy())
     moved = (df["to_grid_id"] != df["grid_id"]).to_numpy()
     codes = dict(zip(new["id"], new["code"]))
     out = df[moved].rename(columns={"grid_id": "from_grid_id"}).drop(columns=["entrance_lon", "entrance_lat"])
     out["from_code"], out["to_code"] = out["from_grid_id"].map(codes), out["to_grid_id"].map(codes)
     return gpd.GeoDataFrame(out.reset_index(drop=True), geometry=list(geoms[moved]), crs=settings.STORAGE_CRS)
-
-
-def _doors(df: pd.DataFrame, geoms: np.ndarray) -> np.ndarray:
-    """Entrance points; a building without one counts by a point inside its footprint (as coverage does)."""
-    lon = pd.to_numeric(df.get("entrance_lon"), errors="coerce").to_numpy(float)
-    lat = pd.to_numeric(df.get("entrance_lat"), errors="coerce").to_numpy(float)
-    doors = shapely.points(lon, lat)
-    missing = ~(np.isfinite(lon) & np.isfinite(lat))
-    if missing.any():
-        doors[missing] = shapely.point_on_surface(geoms[missing])
-    return doors
 
 
 def _assign(new: gpd.GeoDataFrame, points: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -374,8 +350,7 @@ def apply_adjustment(engine: Engine, user, plan: Plan, *, now: datetime) -> pd.D
         # A no-op write first: it locks these rows (PostGIS) or the database (SQLite) until commit,
         # so nobody can change them between the check below and our write.
         conn.execute(update(g).where(g.c.id.in_(ids)).values(code=g.c.code))
-        current = _grids(conn, user.scope)
-        current = current[current["id"].isin(ids)]
+        current = _grids(conn, user.scope, ids=ids)
         seen = dict(zip(current["id"].astype(int), map(fingerprint, current.geometry.values)))
         if seen != plan.fingerprints:
             raise ConcurrentEditError(t("boundaries.err_conflict", "zh") + " / " + t("boundaries.err_conflict", "en"))

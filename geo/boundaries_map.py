@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import folium
 import geopandas as gpd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from geo import layers, maps, offline, store
 from geo.boundaries import Plan
 from geo.i18n import t
-from geo.schema import Road
+from geo.schema import Community, Road
 
 OLD_STYLE = {"color": "#222222", "weight": 3, "dashArray": "8 6", "fillOpacity": 0}
 NEW_STYLE = {"color": "#1d4ed8", "weight": 2, "fillColor": "#3b82f6", "fillOpacity": 0.25}
@@ -21,7 +21,8 @@ MOVE_STYLE = {"color": "#b91c1c", "weight": 2, "fillColor": "#ef4444", "fillOpac
 
 def preview_layers(engine: Engine, plan: Plan) -> dict[str, gpd.GeoDataFrame]:
     """The community's grids and the roads around the changed ones (geo.maps.street_map layers)."""
-    grids = layers.grids(engine)
+    street = store.read_frame(engine, select(Community.street_id).where(Community.id == plan.community_id))
+    grids = layers.grids(engine, int(street["street_id"].iloc[0]))  # that street's grids only, not the district's
     area = plan.old.union_all().union(plan.new.union_all()).envelope
     return {"grids": grids[grids["community_id"] == plan.community_id].reset_index(drop=True),
             "roads": store.read_layer(engine, Road, where=Road.id.in_(store.ids_intersecting(engine, Road, area))),
@@ -41,10 +42,7 @@ def preview_map(base: dict[str, gpd.GeoDataFrame], plan: Plan, *, lang: str = "z
                            ["name", "from_code", "to_code", "residents"],
                            [t("field.name", lang), t("boundaries.col_from", lang), t("boundaries.col_to", lang),
                             t("field.residents", lang)])).add_to(m)
-    for key in [k for k, child in m._children.items() if isinstance(child, folium.LayerControl)]:
-        del m._children[key]  # the control must come after the layers it lists, or Leaflet meets undefined ones
-    folium.LayerControl(collapsed=False).add_to(m)
-    return offline.localise(m)
+    return offline.localise(maps.layer_control_last(m))
 
 
 def _outline(m: folium.Map, gdf: gpd.GeoDataFrame, name: str, style: dict, lang: str) -> None:

@@ -14,7 +14,8 @@ Dijkstra per type, fast enough to answer while a planner clicks.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -152,16 +153,24 @@ def _fill_entrances(b: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """Buildings whose entrance is missing get one from their footprint (a point
     inside it), so one bad row cannot knock the others out; their ids are returned
     so the page can say so."""
-    lon = pd.to_numeric(b["entrance_lon"], errors="coerce").to_numpy(float, copy=True)
-    lat = pd.to_numeric(b["entrance_lat"], errors="coerce").to_numpy(float, copy=True)
-    bad = ~(np.isfinite(lon) & np.isfinite(lat))
-    has_shape = b.geometry.notna().to_numpy() & ~b.geometry.is_empty.to_numpy()
-    fill = bad & has_shape
-    if fill.any():
-        inside = shapely.point_on_surface(b.geometry.values[fill])
-        lon[fill], lat[fill] = shapely.get_x(inside), shapely.get_y(inside)
+    lon, lat, fill = entrances(b["entrance_lon"], b["entrance_lat"], b.geometry.values)
     b = b.assign(entrance_lon=lon, entrance_lat=lat)
     return b, b["id"].to_numpy()[fill]
+
+
+def entrances(lon, lat, footprints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each building's door (lon, lat): its entrance, else a point inside its footprint (the
+    rule coverage counts people by, and grid boundaries move buildings by); also the mask of
+    the doors so filled. A building with neither stays NaN."""
+    lon = pd.to_numeric(lon, errors="coerce").to_numpy(float, copy=True)
+    lat = pd.to_numeric(lat, errors="coerce").to_numpy(float, copy=True)
+    footprints = np.asarray(footprints, dtype=object)
+    bad = ~(np.isfinite(lon) & np.isfinite(lat))
+    fill = bad & ~shapely.is_missing(footprints) & ~shapely.is_empty(footprints)
+    if fill.any():
+        inside = shapely.point_on_surface(footprints[fill])
+        lon[fill], lat[fill] = shapely.get_x(inside), shapely.get_y(inside)
+    return lon, lat, fill
 
 
 # --------------------------------------------------------------------------- questions
@@ -407,13 +416,26 @@ def _minus_shadows(sectors: np.ndarray, xy: np.ndarray, r: np.ndarray,
     return out
 
 
+def _views(sectors: gpd.GeoDataFrame) -> Callable[[str], shapely.Geometry]:
+    """The union of the views in a metric CRS: projected and unioned once per CRS, however
+    many measurements (roads, public spaces) ask for it."""
+    @functools.cache
+    def seen(crs: str) -> shapely.Geometry:
+        if not len(sectors):
+            return shapely.Polygon()
+        return shapely.union_all(projection.to_metric(sectors, what="sectors", crs=crs).geometry.values)
+    return seen
+
+
 def camera_road_coverage(sectors: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, *,
-                         min_blind_m: float = MIN_BLIND_M) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    """Road length seen by cameras per road class, and the blind stretches (≥ ``min_blind_m``)."""
+                         min_blind_m: float = MIN_BLIND_M, views: Callable[[str], shapely.Geometry] | None = None
+                         ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Road length seen by cameras per road class, and the blind stretches (≥ ``min_blind_m``).
+
+    ``views``: ``_views(sectors)`` when the caller measures more than roads against them."""
     crs = projection.metric_crs_for(roads)
     rm = projection.to_metric(roads, what="roads", crs=crs)
-    seen = shapely.union_all(projection.to_metric(sectors, what="sectors", crs=crs).geometry.values) \
-        if len(sectors) else shapely.Polygon()
+    seen = (views or _views(sectors))(crs)
     inside = shapely.intersection(rm.geometry.values, seen)
     kind = rm["kind"] if "kind" in rm else pd.Series("road", index=rm.index)
     table = pd.DataFrame({"kind": kind.to_numpy(), "length_m": shapely.length(rm.geometry.values),
@@ -433,16 +455,17 @@ def camera_road_coverage(sectors: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, *,
 PUBLIC_SPACE_KINDS = ("square", "park")
 
 
-def camera_space_coverage(sectors: gpd.GeoDataFrame, spaces: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
-    """Each public space (squares, parks) with the share of its area some online camera sees."""
+def camera_space_coverage(sectors: gpd.GeoDataFrame, spaces: gpd.GeoDataFrame | None, *,
+                          views: Callable[[str], shapely.Geometry] | None = None) -> gpd.GeoDataFrame:
+    """Each public space (squares, parks) with the share of its area some online camera sees
+    (``views`` as for camera_road_coverage)."""
     cols = ["name", "kind", "area_m2", "seen_m2", "share"]
     if spaces is None or not len(spaces):
         return gpd.GeoDataFrame(columns=[*cols, "geometry"], geometry="geometry", crs=settings.STORAGE_CRS)
     pub = spaces[spaces["kind"].isin(PUBLIC_SPACE_KINDS)] if "kind" in spaces else spaces
     crs = projection.metric_crs_for(pub)
     pm = projection.to_metric(pub, what="open spaces", crs=crs)
-    seen = shapely.union_all(projection.to_metric(sectors, what="sectors", crs=crs).geometry.values) \
-        if len(sectors) else shapely.Polygon()
+    seen = (views or _views(sectors))(crs)
     area = shapely.area(pm.geometry.values)
     seen_m2 = shapely.area(shapely.intersection(pm.geometry.values, seen))
     out = pub.assign(area_m2=area.round(1), seen_m2=seen_m2.round(1),
@@ -481,6 +504,7 @@ def camera_coverage(cameras: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
     shadows), the share of road length they see by road kind, the blind stretches, and the
     share of each square's and park's area in view."""
     sectors = camera_sectors(cameras, buildings, online_only=True)
-    table, blind = camera_road_coverage(sectors, roads, min_blind_m=min_blind_m)
+    views = _views(sectors)  # one union of the views serves roads and spaces (same metric CRS: one projection)
+    table, blind = camera_road_coverage(sectors, roads, min_blind_m=min_blind_m, views=views)
     return CameraCoverage(cameras=cameras, sectors=sectors, roads=table, blind=blind,
-                          spaces=camera_space_coverage(sectors, spaces))
+                          spaces=camera_space_coverage(sectors, spaces, views=views))

@@ -50,20 +50,7 @@ def coverage_map(layers: dict[str, gpd.GeoDataFrame], result: coverage.CoverageR
         _add_candidates(m, candidates, lang)
     if sites is not None and len(sites):
         _add_sites(m, sites, lang)
-    return offline.localise(maps.to_tile_datum(_layer_control_last(m)))
-
-
-def _layer_control_last(m: folium.Map) -> folium.Map:
-    """Move street_map's layer control behind the overlays added here.
-
-    The control lists every overlay of the map when it renders; rendered before them it
-    names JavaScript variables not yet assigned, Leaflet throws, and st_folium never sizes
-    its frame (a map 0 px high).
-    """
-    for key, child in list(m._children.items()):
-        if isinstance(child, folium.LayerControl):
-            m._children.move_to_end(key)
-    return m
+    return offline.localise(maps.to_tile_datum(maps.layer_control_last(m)))
 
 
 def legend_html(result: coverage.CoverageResult, lang: str = "zh") -> str:
@@ -192,7 +179,7 @@ def camera_map(layers: dict[str, gpd.GeoDataFrame], cams: coverage.CameraCoverag
         maps._geojson(sp, t("coverage.layer_cam_spaces", lang), fields, lambda f: space_style,
                       tooltip=folium.GeoJsonTooltip(fields=fields, aliases=labels, localize=True)).add_to(m)
     maps._add_cameras(m, cams.cameras, lang)
-    return offline.localise(maps.to_tile_datum(_layer_control_last(m)))
+    return offline.localise(maps.to_tile_datum(maps.layer_control_last(m)))
 
 
 def camera_legend_html(lang: str = "zh") -> str:

@@ -259,6 +259,19 @@ def street_map(layers: dict[str, gpd.GeoDataFrame], *, basemap: str = "offline",
     return offline.localise(to_tile_datum(m))
 
 
+def layer_control_last(m: folium.Map) -> folium.Map:
+    """Move street_map's layer control behind overlays added to its map afterwards.
+
+    The control lists every overlay of the map when it renders; rendered before them it
+    names JavaScript variables not yet assigned, Leaflet throws, and st_folium never sizes
+    its frame (a map 0 px high).
+    """
+    for key, child in list(m._children.items()):
+        if isinstance(child, folium.LayerControl):
+            m._children.move_to_end(key)
+    return m
+
+
 # --- frame -----------------------------------------------------------------
 
 def _bounds(layers: dict[str, gpd.GeoDataFrame]) -> list[list[float]] | None:

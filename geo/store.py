@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Engine, Integer, bindparam, create_engine, event, func, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, Integer, bindparam, create_engine, event, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from geo import schema, settings
@@ -194,10 +194,13 @@ def ensure_database(url: str | None = None, progress: Progress | None = None, **
 
 # --------------------------------------------------------------------------- reading
 
-def read_frame(engine: Engine, stmt) -> pd.DataFrame:
-    with engine.connect() as conn:
-        result = conn.execute(stmt)
+def read_frame(engine: Engine | Connection, stmt) -> pd.DataFrame:
+    """The rows of ``stmt``; on a Connection (inside the caller's transaction) or a connection of its own."""
+    if isinstance(engine, Connection):
+        result = engine.execute(stmt)
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    with engine.connect() as conn:
+        return read_frame(conn, stmt)
 
 
 def to_gdf(df: pd.DataFrame, geom_col: str = "geom") -> gpd.GeoDataFrame:

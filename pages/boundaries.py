@@ -22,7 +22,7 @@ st.caption(t("boundaries.subtitle"))
 if K + "done" in st.session_state:
     st.success(st.session_state.pop(K + "done"))
 
-st.download_button(t("boundaries.download"), boundaries.grids_geojson(eng, user.scope).encode(),
+st.download_button(t("boundaries.download"), lambda: boundaries.grids_geojson(eng, user.scope).encode(),
                    file_name="grids.geojson", mime="application/geo+json", key=K + "download")
 upload = st.file_uploader(t("boundaries.upload"), type=["geojson", "json", "gpkg"], help=t("boundaries.upload_help"),
                           key=f"{K}file_{st.session_state.get(K + 'round', 0)}")  # a new key empties it after applying

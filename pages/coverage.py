@@ -103,9 +103,10 @@ with st.expander(t("coverage.roads"), expanded=False):
 plan, roads_key = _plan(url), "db"
 if upload is not None:
     data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
     try:
-        plan = _imported_plan(url, hashlib.sha256(data).hexdigest(), upload.name, data)
-        roads_key = hashlib.sha256(data).hexdigest()
+        plan = _imported_plan(url, digest, upload.name, data)
+        roads_key = digest
         st.info(t("coverage.roads_using").format(name=upload.name, n=len(plan.roads)))
     except coverage_io.RoadFileError as exc:
         st.error(exc.message(lang))

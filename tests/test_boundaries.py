@@ -195,6 +195,10 @@ def test_a_gap_is_refused_with_its_area(engine):
     assert [p.kind for p in plan.problems] == ["gap"]
     assert plan.problems[0].area_m2 == pytest.approx(strip.area, rel=1e-3)
     assert plan.problems[0].codes == (b["code"].iloc[0],)
+    before = snapshot(engine)
+    with pytest.raises(boundaries.BoundaryError):
+        boundaries.apply_adjustment(engine, user, plan, now=NOW)
+    assert snapshot(engine) == before
 
 
 def test_a_sliver_below_the_tolerance_is_not_a_gap(engine):

@@ -788,6 +788,10 @@ def test_page_opens_on_the_per_type_table_weakest_first(town_url, monkeypatch):
     assert table["直线覆盖率"].iloc[0] == pytest.approx(want.loc[coverage.REQUIRED, "straight_share"])
     rest = table["步行覆盖率"].iloc[1:].to_numpy()
     assert (np.diff(rest) >= 0).all() and len(rest) == len(catalogue.FACILITY_TYPES)
+    gap = (want["straight_share"] - want["walking_share"]) * 100  # what a buffer overstates, in points
+    assert table["直线高估（百分点）"].iloc[0] == pytest.approx(gap[coverage.REQUIRED], abs=0.051)
+    shown_gap = dict(zip(table["设施类型"], table["直线高估（百分点）"]))
+    assert shown_gap["幼儿园"] == pytest.approx(gap["kindergarten"], abs=0.051)
     assert table.loc[table["设施类型"] == "幼儿园", "独居老人步行覆盖率"].iloc[0] == pytest.approx(
         want.loc["kindergarten", "walking_elderly_share"])
 
@@ -826,6 +830,12 @@ def test_coverage_page_shows_the_camera_figures_geo_computes(town_url, monkeypat
     assert shown["离线/故障（无可视范围）"] == f"{want.status()['offline']:,}"
     assert want.spaces is not None and len(want.spaces) > 0  # the demo's squares and parks
     assert shown["广场公园可视面积占比"] == f"{want.space_share():.1%}"
+    assert shown["可视道路（公里）"] == f"{want.roads.loc['all', 'seen_m'] / 1000:,.1f}"
+    spaces = next(d.value for d in at.dataframe if "可视面积（平方米）" in d.value.columns)
+    assert spaces["名称"].tolist() == want.spaces["name"].tolist()  # least seen first, as geo sorts them
+    assert spaces["类型"].isin(["广场", "公园"]).all()
+    assert spaces["面积（平方米）"].to_numpy() == pytest.approx(want.spaces["area_m2"].to_numpy())
+    assert spaces["广场公园可视面积占比"].to_numpy() == pytest.approx(want.spaces["share"].to_numpy())
     assert want.status()["offline"] > 0 and 0 < want.roads.loc["all", "share"] < 1
 
 
