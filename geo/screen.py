@@ -260,15 +260,20 @@ def open_at(frame: pd.DataFrame, at: datetime) -> np.ndarray:
 
 
 def _day_counts(frame: pd.DataFrame, at: datetime) -> dict[str, int]:
-    """Open, new since midnight, closed since midnight and overdue, as they stood at ``at``."""
+    """Open, new since midnight, closed since midnight and overdue, as they stood at ``at``.
+
+    Overdue as workflow.overdue counts it: a ticket already resolved by then (waiting for
+    the resident's rating) owed no more work, so it was not overdue, whatever its limit.
+    """
     at_ts, day = pd.Timestamp(at), pd.Timestamp(_midnight(at))
     created, closed_at = frame["created_at"], frame["closed_at"]
     was_open = open_at(frame, at)
+    owing = was_open & ~(frame["resolved_at"] <= at_ts).to_numpy()
     case_closed = frame["state"].isin(workflow.CASE_CLOSED_STATES)
     return {"open": int(was_open.sum()),
             "new_today": int(((created >= day) & (created <= at_ts)).sum()),
             "closed_today": int((case_closed & (closed_at >= day) & (closed_at <= at_ts)).sum()),
-            "overdue": int((was_open & (frame["due_at"] < at_ts).to_numpy()).sum())}
+            "overdue": int((owing & (frame["due_at"] < at_ts).to_numpy()).sum())}
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,16 @@ def test_compare_with_yesterday_and_the_previous_window(engine):
     assert screen.Change(0.5, float("nan"), True).tone == "neutral"
 
 
+def test_yesterdays_overdue_leaves_out_tickets_already_waiting_for_their_rating(engine):
+    frame = screen.load_tickets(engine, NOW, WHOLE).copy()
+    row = frame.index[frame["id"] == 3][0]  # open 24 hours ago; now its limit ran out two days ago
+    frame.loc[row, ["state", "due_at", "resolved_at"]] = ["resolved", NOW - 2 * D, NOW - D - H]
+    resolved_by_then = screen.compare(frame, NOW)["overdue"].previous  # fixed an hour before that moment
+    frame.loc[row, "resolved_at"] = NOW - H
+    still_owing_then = screen.compare(frame, NOW)["overdue"].previous  # fixed only this morning
+    assert still_owing_then == resolved_by_then + 1  # the headline's rule (workflow.overdue), a day earlier
+
+
 def test_open_at_a_past_moment(engine):
     frame = screen.load_tickets(engine, NOW, WHOLE)
     def was_open(at):
