@@ -100,8 +100,6 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
         raise IllegalTransitionError("评价须为 1–5 星 / a rating is 1 to 5 stars")
     if action == "rate" and rating in workflow.BAD_RATINGS and wf.move(t["state"], "reopen"):
         action = "reopen"
-    if action == "reopen" and rating in workflow.BAD_RATINGS and not (note and note.strip()):
-        note = f"{rating}星 {RATING_WORDS[rating]}"
     move = workflow.check_move(t["state"], action, actor.role, workflow=wf, reason=note, rating=rating)
     if action == "assign" and not assignee_id and not (department and department.strip()):
         raise IllegalTransitionError("派单须指定承办人或承办部门 / name a person or a department to assign to")
@@ -138,8 +136,7 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
                         if target.is_open else None)
     text = note
     if move.ratings:
-        text = f"{rating}星 {RATING_WORDS[rating]}" + (f"：{note}" if note and not note.startswith(f"{rating}星")
-                                                      else "")
+        text = f"{rating}星 {RATING_WORDS[rating]}" + (f"：{note}" if note else "")  # the comment is the resident's own
     return dict(at=at, actor=actor.name, actor_role=actor.role, action=action, from_state=source,
                 to_state=move.target, note=text, rating=rating if move.ratings else None,
                 username=actor.audit_name)

@@ -259,8 +259,9 @@ def test_a_bad_rating_reopens_and_every_rating_counts():
     assert (t["reopen_count"], t["ratings_given"], t["ratings_satisfied"], t["rating"]) == (1, 2, 1, 3)
 
     erqi = resolved("erqi")
-    tickets.apply(erqi, "rate", RESIDENT, MONDAY + timedelta(hours=5), rating=1)
+    event = tickets.apply(erqi, "rate", RESIDENT, MONDAY + timedelta(hours=5), rating=1)
     assert erqi["state"] == "in_progress" and erqi["reopen_count"] == 1  # back to the community parties
+    assert event["note"] == "1星 不满意" and erqi["rating_comment"] is None  # no comment is put in their mouth
 
 
 def test_a_resident_reopens_only_with_a_bad_rating():
