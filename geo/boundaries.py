@@ -19,12 +19,8 @@ read; if any changed before the plan is applied, nothing is written
 from __future__ import annotations
 
 import hashlib
-import json
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -33,13 +29,13 @@ from pyproj import CRS
 from shapely.validation import explain_validity
 from sqlalchemy import Connection, Engine, select, update
 
-from geo import audit, coverage, projection, roles, settings, store, workflow
+from geo import audit, coverage, projection, roles, settings, store, vector_files, workflow
 from geo.errors import ConcurrentEditError, ValidationError
 from geo.i18n import t
 from geo.schema import Building, Camera, Community, Facility, Grid, Household, Resident, Ticket
 
-#: File endings the uploader takes.
-SUFFIXES = (".geojson", ".json", ".gpkg")
+#: File formats the uploader takes (geo.vector_files keys: .geojson/.json, .gpkg).
+FORMATS = ("geojson", "gpkg")
 #: Gap and overlap pieces thinner than this (metres) are digitising noise, not a change of territory.
 TOLERANCE_M = 0.5
 #: … and so are pieces smaller than this (m²).
@@ -63,7 +59,8 @@ class BoundaryError(ValidationError):
         super().__init__(f"{self.message('zh')} / {self.message('en')}")
 
     def message(self, lang: str = "zh") -> str:
-        return t(f"boundaries.err_{self.key}", lang).format(**self.params)
+        params = {k: v.reason(lang) if isinstance(v, vector_files.FileRefused) else v for k, v in self.params.items()}
+        return t(f"boundaries.err_{self.key}", lang).format(**params)
 
 
 @dataclass(frozen=True)
@@ -113,55 +110,49 @@ def grids_geojson(engine: Engine, scope: roles.Scope) -> str:
 def read_upload(data: bytes, filename: str) -> gpd.GeoDataFrame:
     """Edited grids (``code``, geometry in lon-lat) from a GeoJSON or GeoPackage file.
 
-    Refuses, with a BoundaryError a person can act on: a format we do not read,
-    a broken file, no ``code`` property, a code twice, geometry that is not a
-    polygon, an invalid polygon (where and why), and coordinates in metres with
-    no CRS declared. A file that declares another CRS is reprojected.
+    The file is read through geo.vector_files (declared format confirmed by its
+    content, one GDAL driver, nothing outside the upload). Refuses, with a
+    BoundaryError a person can act on: a format we do not read, a file that is not
+    what it says or cannot be read (the reason, never the file's content), no
+    ``code`` property, a code twice, geometry that is not a polygon, an invalid
+    polygon (where and why), and coordinates in metres with no CRS declared. A file
+    that declares another CRS is reprojected.
     """
-    suffix = next((s for s in SUFFIXES if filename.lower().endswith(s)), None)
-    if suffix is None:
-        raise BoundaryError("format", name=filename, kinds=", ".join(SUFFIXES))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"grids{suffix}"
-        path.write_bytes(data)
-        try:
-            gdf = gpd.read_file(path)
-        except Exception as exc:  # noqa: BLE001 - GDAL raises many kinds; all mean "cannot read"
-            raise BoundaryError("broken", name=filename, detail=str(exc).splitlines()[0][:200]) from exc
+    name = vector_files.quote(filename)
+    try:
+        gdf = vector_files.read_vector(data, filename, formats=FORMATS)
+    except vector_files.FileRefused as exc:
+        if exc.key == "format":
+            raise BoundaryError("format", name=name, kinds=vector_files.kinds(FORMATS)) from None
+        raise BoundaryError("broken", name=name, detail=exc) from None
+    declared = gdf.attrs.get("crs_declared", True)
     if "code" not in gdf.columns:
-        raise BoundaryError("no_code", name=filename)
+        raise BoundaryError("no_code", name=name)
     if not len(gdf):
-        raise BoundaryError("empty", name=filename)
+        raise BoundaryError("empty", name=name)
     gdf = gdf.assign(code=gdf["code"].astype("string").str.strip())
     blank = gdf["code"].isna() | (gdf["code"] == "")
     if blank.any():
-        raise BoundaryError("no_code", name=filename)
+        raise BoundaryError("no_code", name=name)
     twice = sorted(gdf.loc[gdf["code"].duplicated(), "code"].unique())
     if twice:
-        raise BoundaryError("duplicate", codes="、".join(twice))
+        raise BoundaryError("duplicate", codes=vector_files.quote_list(twice))
     gdf = gpd.GeoDataFrame(gdf[["code"]], geometry=shapely.force_2d(gdf.geometry.values), crs=gdf.crs)
     _check_polygons(gdf)
-    return _to_lonlat(gdf, filename, declared=_declares_crs(data, suffix))
-
-
-def _declares_crs(data: bytes, suffix: str) -> bool:
-    """Whether the file says its CRS (GeoJSON read without a ``crs`` member is lon-lat by RFC 7946)."""
-    if suffix == ".gpkg":
-        return True
-    try:
-        return "crs" in json.loads(data)
-    except (ValueError, TypeError):
-        return False
+    return _to_lonlat(gdf, name, declared=declared)
 
 
 def _check_polygons(gdf: gpd.GeoDataFrame) -> None:
     geoms = gdf.geometry.values
     wrong = gdf["code"][~np.isin(shapely.get_type_id(geoms), (3, 6)) | shapely.is_empty(geoms)]
     if len(wrong):
-        raise BoundaryError("not_polygon", codes="、".join(wrong))
+        raise BoundaryError("not_polygon", codes=vector_files.quote_list(list(wrong)))
     bad = ~shapely.is_valid(geoms)
     if bad.any():
-        reasons = "; ".join(f"{code}: {explain_validity(g)}" for code, g in zip(gdf["code"][bad], geoms[bad]))
+        shown = list(zip(gdf["code"][bad], geoms[bad]))
+        reasons = "; ".join(f"{vector_files.quote(code)}: {explain_validity(g)}"
+                            for code, g in shown[:vector_files.QUOTE_COUNT])
+        reasons += "…" if len(shown) > vector_files.QUOTE_COUNT else ""
         raise BoundaryError("invalid", reasons=reasons)
 
 
@@ -176,7 +167,7 @@ def _to_lonlat(gdf: gpd.GeoDataFrame, filename: str, *, declared: bool) -> gpd.G
     if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
         if not declared:
             raise BoundaryError("metres", name=filename, x=x0, y=y0)
-        raise BoundaryError("crs", name=filename, crs=CRS(gdf.crs).to_string())
+        raise BoundaryError("crs", name=filename, crs=vector_files.cut(CRS(gdf.crs).to_string()))
     return gdf.to_crs(settings.STORAGE_CRS).reset_index(drop=True)
 
 
@@ -197,7 +188,7 @@ def plan_adjustment(engine: Engine, user, new_geoms: gpd.GeoDataFrame) -> Plan:
     mine = _grids(engine, user.scope).set_index("code")
     unknown = sorted(set(new_geoms["code"]) - set(mine.index))
     if unknown:
-        raise BoundaryError("unknown", codes="、".join(unknown))
+        raise BoundaryError("unknown", codes=vector_files.quote_list(unknown))
     new = gpd.GeoDataFrame(new_geoms[["code"]].copy(), geometry=new_geoms.geometry.values, crs=new_geoms.crs)
     new = projection.to_storage(new).join(mine[["id", "name", "community_id"]], on="code")
     _check_polygons(new)  # a frame built in code, not read from a file, is checked too

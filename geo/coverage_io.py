@@ -7,20 +7,18 @@ about file formats.
 from __future__ import annotations
 
 import io
-import tempfile
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from geo import catalogue, coverage, network, projection, settings
+from geo import catalogue, coverage, projection, settings, vector_files
 from geo.errors import ValidationError
 from geo.i18n import t
 
-#: File endings the road uploader takes.
-ROAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".osm.pbf")
+#: File formats the road uploader takes (geo.vector_files keys: .geojson/.json, .gpkg, .osm.pbf).
+ROAD_FORMATS = ("geojson", "gpkg", "osm_pbf")
 #: Imported roads must come within this of the town (else: a wrong CRS or another place).
 NEAR_TOWN_M = 2000.0
 
@@ -30,34 +28,31 @@ class RoadFileError(ValidationError):
 
     def __init__(self, key: str, **params) -> None:
         self.key, self.params = key, params
-        super().__init__(t(f"coverage.roads_err_{key}", "en").format(**params))
+        super().__init__(self.message("en"))
 
     def message(self, lang: str = "zh") -> str:
-        return t(f"coverage.roads_err_{self.key}", lang).format(**self.params)
+        params = {k: v.reason(lang) if isinstance(v, vector_files.FileRefused) else v for k, v in self.params.items()}
+        return t(f"coverage.roads_err_{self.key}", lang).format(**params)
 
 
 def read_roads_upload(name: str, data: bytes, *, town: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
-    """Road and footpath lines (lon-lat) from an uploaded file, checked for what goes wrong
-    with real files: a format we do not read, a broken file, no CRS, coordinates that are
-    not longitude/latitude after reprojection (a wrong CRS), no lines at all, or lines
-    nowhere near ``town`` (the buildings). Raises RoadFileError with a message key."""
-    suffix = next((sfx for sfx in ROAD_SUFFIXES if name.lower().endswith(sfx)), None)
-    if suffix is None:
-        raise RoadFileError("format", name=name, kinds=", ".join(ROAD_SUFFIXES))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"roads{suffix}"
-        path.write_bytes(data)
-        try:
-            if suffix == ".osm.pbf":
-                lines = network.read_osm_pbf(path)
-            else:
-                lines = gpd.read_file(path)
-        except ValidationError as exc:
-            if "no walkable ways" in str(exc):
-                raise RoadFileError("no_lines", name=name) from exc
-            raise RoadFileError("broken", name=name, detail=str(exc)) from exc
-        except Exception as exc:  # noqa: BLE001 - GDAL/pyrosm raise many kinds; all mean "cannot read"
-            raise RoadFileError("broken", name=name, detail=str(exc).splitlines()[0][:200]) from exc
+    """Road and footpath lines (lon-lat) from an uploaded file, read through geo.vector_files
+    (declared format confirmed by content, one driver, nothing outside the upload) and
+    checked for what goes wrong with real files: a format we do not read, a file that is
+    not what it says or cannot be read (the reason, never its content), no CRS,
+    coordinates that are not longitude/latitude after reprojection (a wrong CRS), no
+    lines at all, or lines nowhere near ``town`` (the buildings). Raises RoadFileError
+    with a message key."""
+    shown = vector_files.quote(name)
+    try:
+        lines = vector_files.read_vector(data, name, formats=ROAD_FORMATS)
+    except vector_files.FileRefused as exc:
+        if exc.key == "format":
+            raise RoadFileError("format", name=shown, kinds=vector_files.kinds(ROAD_FORMATS)) from None
+        if exc.key == "no_geometry":
+            raise RoadFileError("no_lines", name=shown) from None
+        raise RoadFileError("broken", name=shown, detail=exc) from None
+    name = shown
     if not len(lines) or lines.geometry is None:
         raise RoadFileError("no_lines", name=name)
     if lines.crs is None:
@@ -70,7 +65,7 @@ def read_roads_upload(name: str, data: bytes, *, town: gpd.GeoDataFrame | None =
         lines = lines.to_crs(settings.STORAGE_CRS)
     x0, y0, x1, y1 = lines.total_bounds
     if not (np.isfinite([x0, y0, x1, y1]).all() and -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        raise RoadFileError("crs", name=name, crs=str(CRS(lines.crs).to_string()))
+        raise RoadFileError("crs", name=name, crs=vector_files.cut(CRS(lines.crs).to_string()))
     lines = lines.to_crs(settings.STORAGE_CRS)
     if town is not None and len(town):
         crs = projection.metric_crs_for(town)

@@ -31,9 +31,11 @@ import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from geo import projection, settings
+from geo import projection, settings, vector_files
 from geo.errors import ValidationError
 
+#: File formats read_lines takes (geo.vector_files keys).
+LINE_FORMATS = ("geojson", "gpkg", "shapefile", "kml", "kmz")
 #: Walking speed, km/h (a common planning value for adults; elderly walk ~3.5).
 WALK_SPEED_KMH: float = 4.5
 #: Minutes of the service circle (GB 50180-2018 十五分钟生活圈).
@@ -132,9 +134,11 @@ class Snapped:
 # --------------------------------------------------------------------------- reading
 
 def read_lines(path: str | Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
-    """Road/footpath lines from a GeoPackage, GeoJSON or Shapefile (any format GDAL reads)."""
-    gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
-    return _check_lines(gdf, what=str(path))
+    """Road/footpath lines from a GeoPackage, GeoJSON, Shapefile (``.shp`` or zipped) or KML
+    file, read through geo.vector_files like any upload (the format its ending declares,
+    confirmed by content, one GDAL driver, nothing the file names outside it)."""
+    gdf = vector_files.read_path(path, formats=LINE_FORMATS, layer=layer)
+    return _check_lines(gdf, what=vector_files.quote(path))
 
 
 def read_osm_pbf(path: str | Path, *, bounding_box=None) -> gpd.GeoDataFrame:

@@ -58,6 +58,23 @@ DEMO_SEED: int = 20261123
 VISIT_INTERVAL_DAYS: int = int(os.environ.get("SHEQU_VISIT_DAYS", "30"))
 
 
+#: Uploaded files (geo.vector_files): the most bytes, features and vertices one file may
+#: hold (a street's grids are a few hundred kB; a district's roads a few MB), and what a
+#: zip may unpack to: its entries, their total size and each entry's compression ratio
+#: (ordinary GIS files pack 2–20×; a "zip bomb" packs thousands). SHEQU_UPLOAD_MAX_MB.
+UPLOAD_MAX_BYTES: int = int(float(os.environ.get("SHEQU_UPLOAD_MAX_MB", "50")) * 1024 * 1024)
+UPLOAD_MAX_FEATURES: int = 200_000
+UPLOAD_MAX_VERTICES: int = 5_000_000
+UPLOAD_MAX_ROWS: int = 200_000
+ZIP_MAX_ENTRIES: int = 200
+ZIP_MAX_BYTES: int = 4 * UPLOAD_MAX_BYTES
+ZIP_MAX_RATIO: int = 200
+
+#: Seconds a write waits for another writer's lock on the embedded SQLite file before
+#: it gives up with "database is locked" (shown to the user as a "busy, try again").
+SQLITE_BUSY_SECONDS: float = float(os.environ.get("SHEQU_SQLITE_BUSY_SECONDS", "30"))
+
+
 def database_url() -> str:
     """The database to use: DATABASE_URL if set, else the embedded SQLite file."""
     url = os.environ.get("DATABASE_URL", "").strip()
