@@ -48,7 +48,8 @@ with st.sidebar:
 
 common.engine()  # builds the demo town on first start, before any page draws
 st.session_state[common.ENTERED_KEY] = True
-user = common.current_user()  # this tab's session, a reload's cookie, or a wall's token; re-checked every run
+with common.storage_errors():  # a locked or read-only database is said in words, never a traceback
+    user = common.current_user()  # this tab's session, a reload's cookie, or a wall's token; re-checked every run
 with st.sidebar:
     common.sync_cookie()
 pages_here = [(key, path, icon) for key, path, icon in PAGES if (settings.ROOT / path).exists()]
@@ -62,7 +63,8 @@ if user is None:
                      visibility="hidden") for key, _, _ in [*pages_here, ("login", "", "")]]
     nav = st.navigation([login, *doors], position="hidden")
     common.open_asked_page({"login": login, **{page.url_path: page for page in doors}})
-    nav.run()
+    with common.storage_errors():
+        nav.run()
 else:
     with st.sidebar:
         st.caption(f"{i18n.t('login.signed_in_as', lang)}：**{user.display_name}**（{user.username}）  \n"
@@ -96,7 +98,10 @@ else:
                           visibility="hidden"))
     if st.session_state.get("clock_minute") != common.minute_key():  # ticket escalations that fell due,
         st.session_state["clock_minute"] = common.minute_key()  # whole street, whichever page loads
-        if moved := ticket_service.escalate_due(common.engine(), common.now()):  # the desk toasts them
+        moved = []
+        with common.storage_errors(quiet=True):  # the database busy: the next minute's run escalates them
+            moved = ticket_service.escalate_due(common.engine(), common.now())
+        if moved:  # the desk toasts them
             seen = st.session_state.get("tickets_escalated", [])
             st.session_state["tickets_escalated"] = [*seen, *(tid for tid in moved if tid not in seen)]
     nav = st.navigation([*pages.values(), *hidden], position="hidden")
@@ -108,4 +113,5 @@ else:
     if st.session_state.pop(common.JUST_SIGNED_IN, False) and not any(nav is p for p in pages.values()):
         # asked for a page the role may not open (or none): the role's home, keeping the query
         st.switch_page(pages[home], query_params=st.query_params.to_dict())
-    nav.run()
+    with common.storage_errors():
+        nav.run()

@@ -32,7 +32,7 @@ def make_engine(url: str | None = None) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": settings.SQLITE_BUSY_SECONDS})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -155,41 +155,123 @@ def _advance_sequence(conn, table) -> None:
 def ensure_database(url: str | None = None, progress: Progress | None = None, **demo_options) -> Engine:
     """Open the database, building the demo town first if it is empty.
 
-    An embedded SQLite file is built under a temporary name and moved into
-    place only when complete, so an interrupted first start leaves nothing
-    half-written behind.
+    An embedded SQLite file is built under a temporary name beside it and moved into
+    place only when complete; a build that fails removes its temporary files, and
+    files left by a build that was killed (its process gone) are removed by the
+    next. A data folder the server may not write to is refused with StorageError
+    (the message says which folder and what to do), not a traceback.
     """
     from geo import demo  # local import: the generator is only needed once
 
     url = url or settings.database_url()
+    parsed = make_url(url)
+    final = (Path(parsed.database) if parsed.get_backend_name() == "sqlite"
+             and parsed.database not in (None, "", ":memory:") else None)
+    if final is not None:
+        _check_folder(final)
     engine = make_engine(url)
     if is_built(engine):
         return engine
     _check_upgradable(engine, url)
     town = demo.generate(progress=progress, **demo_options)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        final = Path(parsed.database)
-        final.parent.mkdir(parents=True, exist_ok=True)
+    if final is not None:
+        _remove_stale_builds(final)
         tmp = final.with_name(f"{final.name}.building-{os.getpid()}")
-        tmp.unlink(missing_ok=True)
+        _remove_sqlite(tmp)
         tmp_engine = make_engine(f"sqlite:///{tmp}")
-        load_town(tmp_engine, town, progress)
-        with tmp_engine.connect() as conn:  # fold the WAL back into the file before the move
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        tmp_engine.dispose()
-        engine.dispose()
-        for suffix in ("-wal", "-shm"):
-            Path(f"{final}{suffix}").unlink(missing_ok=True)
-        os.replace(tmp, final)
-        Path(f"{tmp}-wal").unlink(missing_ok=True)
-        Path(f"{tmp}-shm").unlink(missing_ok=True)
+        try:
+            load_town(tmp_engine, town, progress)
+            with tmp_engine.connect() as conn:  # fold the WAL back into the file before the move
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            tmp_engine.dispose()
+            engine.dispose()
+            for suffix in ("-wal", "-shm"):
+                Path(f"{final}{suffix}").unlink(missing_ok=True)
+            os.replace(tmp, final)
+        finally:  # done or failed: no temporary file stays behind
+            tmp_engine.dispose()
+            _remove_sqlite(tmp)
         engine = make_engine(url)
     else:
         load_town(engine, town, progress)
     if progress:
         progress(1.0, "done")
     return engine
+
+
+def _check_folder(final: Path) -> None:
+    """The SQLite file's folder exists (made if need be) and this process may write there."""
+    folder = final.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        raise StorageError("folder", path=str(folder)) from None
+    if not os.access(folder, os.W_OK | os.X_OK) or (final.exists() and not os.access(final, os.R_OK | os.W_OK)):
+        raise StorageError("folder", path=str(folder))
+
+
+def _remove_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _remove_stale_builds(final: Path) -> None:
+    """Temporary build files of processes that no longer run (a first start that was killed)."""
+    for path in final.parent.glob(f"{final.name}.building-*"):
+        pid = path.name.removeprefix(f"{final.name}.building-").split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------- when the database says no
+
+class StorageError(RuntimeError):
+    """The database cannot be used right now; ``message(lang)`` says why and what to do."""
+
+    def __init__(self, key: str, **params) -> None:
+        self.key, self.params = key, params
+        super().__init__(f"{self.message('zh')} / {self.message('en')}")
+
+    def message(self, lang: str = "zh") -> str:
+        from geo.i18n import t
+
+        return t(f"db.err_{self.key}", lang).format(**self.params)
+
+
+#: What SQLite / PostgreSQL say (lower case) → StorageError key.
+_STORAGE_PROBLEMS = (
+    ("database is locked", "locked"), ("database table is locked", "locked"),
+    ("readonly database", "readonly"), ("read-only", "readonly"),
+    ("unable to open database file", "open"),
+    ("database or disk is full", "full"), ("no space left", "full"),
+    ("disk i/o error", "io"),
+    ("connection refused", "connect"), ("could not connect", "connect"), ("connection failed", "connect"),
+    ("server closed the connection", "connect"), ("lock timeout", "locked"), ("deadlock detected", "locked"),
+)
+
+
+def storage_problem(exc: BaseException) -> StorageError | None:
+    """The StorageError an exception from the database amounts to, or None if it is something else
+    (a bug: let it surface). Pages show its message instead of a traceback."""
+    if isinstance(exc, StorageError):
+        return exc
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, (DBAPIError, OSError)):
+        return None
+    text_ = str(getattr(exc, "orig", None) or exc).lower()
+    key = next((k for needle, k in _STORAGE_PROBLEMS if needle in text_), None)
+    return StorageError(key) if key else None
 
 
 # --------------------------------------------------------------------------- reading

@@ -6,13 +6,18 @@ languages never see each other's cached data.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 
 import streamlit as st
 from sqlalchemy import Engine
 
 from geo import auth, i18n, layers, offline, roles, sessions, settings, store
+
+log = logging.getLogger(__name__)
 
 
 def lang() -> str:
@@ -44,22 +49,54 @@ def install_assets() -> str:
 
 
 def engine() -> Engine:
-    """The database, built from the demo town on first start with visible progress."""
+    """The database, built from the demo town on first start with visible progress.
+
+    A database that says no (a data folder it may not write, a lock held elsewhere,
+    a full disk, a server out of reach) or a first-start build that fails is told in
+    words and the page stops; no traceback (see storage_errors).
+    """
     url = settings.database_url()
-    eng = _engine(url)
-    if store.is_built(eng):
+    with storage_errors():
+        eng = _engine(url)
+        if store.is_built(eng):
+            _first_start_accounts(url)
+            return eng
+        with _build_lock():  # two first visitors must not build the town twice
+            if not store.is_built(eng):
+                bar = st.progress(0.0, text=t("db.building"))
+                try:
+                    # The core's stage labels (table names) are for logs; people see a percentage.
+                    store.ensure_database(url, progress=lambda f, _label: bar.progress(
+                        min(f, 1.0), text=f"{t('db.building')} {min(f, 1.0):.0%}"))
+                except Exception as exc:
+                    if store.storage_problem(exc) is not None:
+                        raise
+                    log.exception("first start: building the demo town failed")
+                    raise store.StorageError("build") from exc
+                finally:
+                    bar.empty()
+                _engine.clear()
         _first_start_accounts(url)
-        return eng
-    with _build_lock():  # two first visitors must not build the town twice
-        if not store.is_built(eng):
-            bar = st.progress(0.0, text=t("db.building"))
-            # The core's stage labels (table names) are for logs; people see a percentage.
-            store.ensure_database(url, progress=lambda f, _label: bar.progress(
-                min(f, 1.0), text=f"{t('db.building')} {min(f, 1.0):.0%}"))
-            bar.empty()
-            _engine.clear()
-    _first_start_accounts(url)
-    return _engine(url)
+        return _engine(url)
+
+
+@contextlib.contextmanager
+def storage_errors(*, quiet: bool = False) -> Iterator[None]:
+    """Run a block; a database error that is about the storage (geo.store.storage_problem:
+    locked, read-only, full, unreachable) becomes a Chinese message and stops the page
+    (``quiet``: housekeeping that simply tries again later; the block is left, the page
+    goes on). Anything else (a bug) is raised as it is."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - only storage problems are answered here
+        problem = store.storage_problem(exc)
+        if problem is None:
+            raise
+        log.warning("database problem%s: %s (%s)", "" if quiet else " shown to the user", problem.key,
+                    type(exc).__name__)
+        if not quiet:
+            st.error(problem.message(lang()))
+            st.stop()
 
 
 @st.cache_resource(show_spinner=False)
