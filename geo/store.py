@@ -164,11 +164,8 @@ def ensure_database(url: str | None = None, progress: Progress | None = None, **
     from geo import demo  # local import: the generator is only needed once
 
     url = url or settings.database_url()
-    parsed = make_url(url)
-    final = (Path(parsed.database) if parsed.get_backend_name() == "sqlite"
-             and parsed.database not in (None, "", ":memory:") else None)
-    if final is not None:
-        _check_folder(final)
+    final = sqlite_path(url)
+    check_folder(url)
     engine = make_engine(url)
     if is_built(engine):
         return engine
@@ -199,8 +196,20 @@ def ensure_database(url: str | None = None, progress: Progress | None = None, **
     return engine
 
 
-def _check_folder(final: Path) -> None:
-    """The SQLite file's folder exists (made if need be) and this process may write there."""
+def sqlite_path(url: str) -> Path | None:
+    """The file of an embedded SQLite database URL (None for PostGIS or in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(parsed.database)
+    return None
+
+
+def check_folder(url: str) -> None:
+    """For a SQLite URL: its folder exists (made if need be) and this process may write
+    there and to the file; otherwise StorageError("folder") naming the folder."""
+    final = sqlite_path(url)
+    if final is None:
+        return
     folder = final.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -57,6 +57,7 @@ def engine() -> Engine:
     """
     url = settings.database_url()
     with storage_errors():
+        _folder_checked(url)
         eng = _engine(url)
         if store.is_built(eng):
             _first_start_accounts(url)
@@ -78,6 +79,13 @@ def engine() -> Engine:
                 _engine.clear()
         _first_start_accounts(url)
         return _engine(url)
+
+
+@st.cache_resource(show_spinner=False)
+def _folder_checked(url: str) -> bool:
+    """The data folder may be written (once per server; a refusal is not cached, so it is told each run)."""
+    store.check_folder(url)
+    return True
 
 
 @contextlib.contextmanager
