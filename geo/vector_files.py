@@ -770,8 +770,12 @@ def _read_csv(up: Staged, limits: Limits) -> pd.DataFrame:
     else:
         raise FileRefused("encoding", up.name)
     try:
+        sep = csv.Sniffer().sniff(text[:65536], delimiters=",\t;|").delimiter
+    except csv.Error:  # one column, or nothing to tell by
+        sep = ","
+    try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, nrows=limits.max_rows + 1,
-                           sep=None, engine="python")
+                           sep=sep)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error):
         raise FileRefused("unreadable", up.name, label=up.format.label) from None
 
