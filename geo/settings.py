@@ -64,7 +64,7 @@ VISIT_INTERVAL_DAYS: int = int(os.environ.get("SHEQU_VISIT_DAYS", "30"))
 #: (ordinary GIS files pack 2–20×; a "zip bomb" packs thousands). SHEQU_UPLOAD_MAX_MB.
 UPLOAD_MAX_BYTES: int = int(float(os.environ.get("SHEQU_UPLOAD_MAX_MB", "50")) * 1024 * 1024)
 UPLOAD_MAX_FEATURES: int = 200_000
-UPLOAD_MAX_VERTICES: int = 5_000_000
+UPLOAD_MAX_VERTICES: int = 2_000_000
 UPLOAD_MAX_ROWS: int = 200_000
 ZIP_MAX_ENTRIES: int = 200
 ZIP_MAX_BYTES: int = 4 * UPLOAD_MAX_BYTES
