@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -231,7 +230,6 @@ class Staged:
     layers: dict[str, Path] = field(default_factory=dict)
     encoding: dict[str, str | None] = field(default_factory=dict)
     crs_declared: bool = True
-    features: int | None = None
 
 
 @contextlib.contextmanager
@@ -321,8 +319,7 @@ def _stage_geojson(data: bytes, filename: str, fmt: Format, folder: Path, limits
     # GDAL reads exactly what was checked: the parsed document, written again.
     text = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     path = _write(folder, "upload.geojson", text.encode("utf-8"))
-    return Staged(fmt, filename, folder, path, f"GeoJSON:{path}", crs_declared=crs is not None,
-                  features=len(features))
+    return Staged(fmt, filename, folder, path, f"GeoJSON:{path}", crs_declared=crs is not None)
 
 
 def _no_constant(name: str):

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pytest
 import shapely
 
@@ -222,10 +221,11 @@ def test_too_many_vertices_or_bytes_are_refused_with_the_figures(tmp_path, monke
 
 
 def test_uploads_without_geometry_are_refused_in_words(tmp_path):
-    table = tmp_path / "table.gpkg"
+    import pandas as pd
     import pyogrio
 
-    pyogrio.write_dataframe(__import__("pandas").DataFrame({"code": ["001", "002"]}), table, layer="register")
+    table = tmp_path / "table.gpkg"
+    pyogrio.write_dataframe(pd.DataFrame({"code": ["001", "002"]}), table, layer="register")
     exc = refused(upload_grids, table.read_bytes(), "grids.gpkg", tmp_path)
     assert "没有几何" in exc.message("zh") and "no geometry" in exc.message("en")
     exc = refused(upload_roads, table.read_bytes(), "roads.gpkg", tmp_path)
