@@ -316,8 +316,10 @@ def _stage_geojson(data: bytes, filename: str, fmt: Format, folder: Path, limits
                                 and isinstance(crs["properties"].get("name"), str)
                                 and _CRS_NAME.match(crs["properties"]["name"])):
         raise FileRefused("crs_link", filename)
-    # GDAL reads exactly what was checked: the parsed document, written again.
-    text = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:  # GDAL reads exactly what was checked: the parsed document, written again
+        text = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (ValueError, RecursionError):  # 1e999 parses as infinity; very deep nesting
+        raise FileRefused("json_nested", filename) from None
     path = _write(folder, "upload.geojson", text.encode("utf-8"))
     return Staged(fmt, filename, folder, path, f"GeoJSON:{path}", crs_declared=crs is not None)
 
@@ -427,6 +429,8 @@ def _stage_shapefile(data: bytes, filename: str, fmt: Format, folder: Path, limi
     layers, encodings, declared = {}, {}, True
     for stem, parts in sorted(shapes.items()):
         layer = quote(PurePosixPath(stem).name, 60)
+        if layer in layers:  # the same name in two folders of the zip
+            layer = f"{layer} ({len(layers) + 1})"
         missing = [s for s in (".shx", ".dbf") if s not in parts]
         if missing:
             raise FileRefused("shp_parts", filename, layer=quote(layer), parts="、".join(missing))
@@ -592,7 +596,7 @@ def _stage_csv(data: bytes, filename: str, fmt: Format, folder: Path, limits: Li
 def _stage_xlsx(data: bytes, filename: str, fmt: Format, folder: Path, limits: Limits) -> Staged:
     if not data.startswith(b"PK\x03\x04"):
         raise _mismatch(data, filename, fmt)
-    entries = _unzip(data, filename, folder, limits, (".xml", ".rels"))
+    entries = _unzip(data, filename, folder, limits, (".xml", ".rels", ".vml"))
     names = {inner.lower() for inner, _, _ in entries}
     if "[content_types].xml" not in names or "xl/workbook.xml" not in names:
         raise FileRefused("mismatch", filename, declared=fmt.label, found="ZIP")

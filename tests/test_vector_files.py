@@ -87,6 +87,9 @@ def test_a_zip_with_two_shapefiles_gives_two_layers_and_a_missing_part_is_named(
     grids().to_file(tmp_path / "a.shp")
     grids(2).to_file(tmp_path / "b.shp")
     parts = {f"{stem}{s}": (tmp_path / f"{stem}{s}").read_bytes() for stem in "ab" for s in (".shp", ".shx", ".dbf")}
+    same_name = {f"{folder}/a{s}": (tmp_path / f"{stem}{s}").read_bytes()
+                 for folder, stem in (("x", "a"), ("y", "b")) for s in (".shp", ".shx", ".dbf")}
+    assert [lyr.features for lyr in vector_files.list_layers(zip_of(same_name), "same.zip")] == [3, 2]
     layers = vector_files.list_layers(zip_of(parts), "two.zip")
     assert [(lyr.name, lyr.features) for lyr in layers] == [("a", 3), ("b", 2)]
     assert len(read_vector(zip_of(parts), "two.zip", layer="b")) == 2
@@ -105,6 +108,9 @@ def test_format_and_content_must_agree(tmp_path):
     assert refused("json", b'{"type": "FeatureCollection", ', "a.geojson").params["line"] == 1
     assert refused("geojson_type", b'{"type": "Topology"}', "a.geojson").key == "geojson_type"
     assert refused("json_nested", b'{"type": "Feature", "x": NaN}', "a.geojson").key == "json_nested"
+    assert refused("json_nested", b'{"type": "Feature", "x": 1e999}', "a.geojson").key == "json_nested"
+    assert refused("json_nested", b'{"type": "Feature", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                   "a.geojson").key == "json_nested"
     assert refused("not_utf8", '{"type": "Feature", "名": 1}'.encode("gbk"), "a.geojson").key == "not_utf8"
 
 
