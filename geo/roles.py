@@ -133,6 +133,7 @@ PAGE_ACCESS: dict[str, set[str]] = {
     "screen": {"street_leader", "street_staff", "screen"},
     "audit": {"street_leader"},
     "boundaries": {"street_leader", "street_staff", "community_staff"},
+    "security": {"street_leader"},
 }
 
 #: The page a role lands on after login, first one that exists and is allowed.
