@@ -150,10 +150,12 @@ def client_address(peer: str | None, forwarded_for: list[str] | tuple[str, ...] 
 
 
 def _ip(text: str):
+    """An address, IPv4-mapped IPv6 (::ffff:1.2.3.4, as a dual-stack server sees IPv4) as IPv4."""
     try:
-        return ipaddress.ip_address(text.strip().strip("[]"))
+        ip = ipaddress.ip_address(text.strip().strip("[]"))
     except ValueError:
         return None
+    return ip.ipv4_mapped if ip.version == 6 and ip.ipv4_mapped else ip
 
 
 def _network(text: str):
