@@ -259,9 +259,18 @@ def end_walls(engine: Engine, session_ids: list[int], *, by, now: datetime) -> i
     return ended
 
 
-def wall_url(base: str | None, token: str) -> str:
-    """The address a wall opens: ``<base>/screen?kiosk=1&token=…`` (base: the app's own address)."""
-    from urllib.parse import quote
+def wall_url(page_url: str | None, token: str, *, page: str = "security") -> str:
+    """The address a wall opens, ``<app>/screen?kiosk=1&token=…``, from the address of the page asking.
 
-    base = (base or "http://<服务器地址>:8501").rstrip("/")
-    return f"{base}/screen?kiosk=1&token={quote(token, safe='')}"
+    ``page_url`` is that page's own address (st.context.url, which keeps the
+    page's path, e.g. ``https://host/app/security``); without one, a placeholder.
+    """
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    if not page_url:
+        return f"http://<服务器地址>:8501/screen?kiosk=1&token={quote(token, safe='')}"
+    parts = urlsplit(page_url)
+    path = parts.path.rstrip("/")
+    if path.endswith(f"/{page}"):
+        path = path[: -len(page) - 1]
+    return urlunsplit((parts.scheme, parts.netloc, f"{path}/screen", f"kiosk=1&token={quote(token, safe='')}", ""))

@@ -41,19 +41,30 @@ if rows.empty:
     st.success(t("security.no_waits"))
 else:
     i = 0 if lang == "zh" else 1
-    st.dataframe(pd.DataFrame({
-        t("security.col_kind"): rows["kind"].map(lambda k: throttle.KIND_NAMES[k][i]),
-        t("security.col_name"): rows["username"].replace("", "*"),
-        t("security.col_address"): [throttle.address_label(a, lang) if k != "name" else "*"
-                                    for k, a in zip(rows["kind"], rows["address"])],
-        t("security.col_failures"): rows["failures"],
-        t("security.col_refused"): rows["refused"],
-        t("security.col_until"): [when(u) if w else "" for u, w in zip(rows["blocked_until"], rows["waiting"])],
-        t("security.col_last"): rows["last_at"].map(when),
-    }), hide_index=True, width="stretch")
+
+    def table(part: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({
+            t("security.col_kind"): part["kind"].map(lambda k: throttle.KIND_NAMES[k][i]),
+            t("security.col_name"): part["username"].replace("", "*"),
+            t("security.col_address"): [throttle.address_label(a, lang) if k != "name" else "*"
+                                        for k, a in zip(part["kind"], part["address"])],
+            t("security.col_failures"): part["failures"],
+            t("security.col_refused"): part["refused"],
+            t("security.col_until"): [when(u) if w else "" for u, w in zip(part["blocked_until"], part["waiting"])],
+            t("security.col_last"): part["last_at"].map(when),
+        })
+
+    waiting = rows[rows["waiting"]]
+    if waiting.empty:
+        st.success(t("security.no_waits"))
+    else:
+        st.dataframe(table(waiting), hide_index=True, width="stretch")
+    if len(waiting) < len(rows):
+        with st.expander(t("security.streaks").format(n=len(rows) - len(waiting))):
+            st.dataframe(table(rows[~rows["waiting"]]), hide_index=True, width="stretch")
     keys = {n: (r.kind, r.username, r.address) for n, r in rows.iterrows()}
     chosen = st.multiselect(t("security.pick"), list(keys), format_func=lambda n: throttle.key_label(keys[n], lang),
-                            default=[n for n in keys if rows.loc[n, "waiting"]], key=K + "pick")
+                            default=list(waiting.index), placeholder=t("security.choose"), key=K + "pick")
     if st.button(t("security.unlock"), key=K + "unlock", type="primary", disabled=not chosen):
         try:
             lifted = throttle.unlock(engine, [keys[n] for n in chosen], by=user, now=common.now())
@@ -73,11 +84,12 @@ if current is None:
     st.info(t("security.kiosk_off"))
 else:
     st.text(t("security.kiosk_on").format(id=current["id"], at=when(current["created_at"]), by=current["created_by"]))
-confirm = st.checkbox(t("security.kiosk_confirm"), key=K + "confirm")
+made = st.session_state.get(K + "made", 0)  # a new box after each new token: it must be ticked again
+confirm = st.checkbox(t("security.kiosk_confirm"), key=f"{K}confirm_{made}")
 left, right = st.columns(2)
 if left.button(t("security.kiosk_rotate"), key=K + "rotate", disabled=not confirm, type="primary"):
     st.session_state[K + "new_token"] = kiosk.rotate(engine, by=user, now=common.now())
-    st.session_state.pop(K + "confirm", None)  # the next token needs its own confirmation
+    st.session_state[K + "made"] = made + 1
     st.rerun()
 if right.button(t("security.kiosk_disable"), key=K + "disable", disabled=not confirm or current is None):
     ended = kiosk.disable(engine, by=user, now=common.now())
@@ -99,7 +111,8 @@ else:
         t("security.col_via"): via,
     }), hide_index=True, width="stretch")
     ids = [int(n) for n in walls["id"]]
-    pick = st.multiselect(t("security.pick_walls"), ids, format_func=lambda n: f"#{n}", key=K + "walls")
+    pick = st.multiselect(t("security.pick_walls"), ids, format_func=lambda n: f"#{n}",
+                          placeholder=t("security.choose"), key=K + "walls")
     left, right = st.columns(2)
     if left.button(t("security.end"), key=K + "end", disabled=not pick):
         flash(t("security.ended").format(n=kiosk.end_walls(engine, pick, by=user, now=common.now())))

@@ -168,3 +168,12 @@ def test_an_environment_change_rotates_a_token_that_came_from_the_environment(en
     with engine.begin() as conn:  # a weak value later: kiosk off, with the warning
         conn.execute(update(KioskToken).values(created_by=kiosk.FROM_ENV))
     assert "太弱" in seeded(engine, monkeypatch, "1") and kiosk.current(engine) is None
+
+
+@pytest.mark.parametrize("page_url,expected", [
+    ("http://10.0.0.5:8501/security", "http://10.0.0.5:8501/screen?kiosk=1&token=T0k-en"),
+    ("https://shequ.example.gov.cn/app/security/", "https://shequ.example.gov.cn/app/screen?kiosk=1&token=T0k-en"),
+    ("http://10.0.0.5:8501/", "http://10.0.0.5:8501/screen?kiosk=1&token=T0k-en"),
+])
+def test_the_walls_address_is_built_from_the_pages_own(page_url, expected):
+    assert kiosk.wall_url(page_url, "T0k-en") == expected

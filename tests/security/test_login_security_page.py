@@ -55,7 +55,7 @@ def test_a_new_wall_token_is_shown_once_with_the_walls_address_and_only_its_hash
     engine = store.make_engine(town_url)
     at = open_address(page, "security")
     assert at.button(key="security_rotate").proto.disabled  # needs the confirmation first
-    at = at.checkbox(key="security_confirm").check().run()
+    at = at.checkbox(key="security_confirm_0").check().run()
     at = at.button(key="security_rotate").click().run()
     assert not at.exception, at.exception
     shown = [c.value for c in at.code]
@@ -66,7 +66,7 @@ def test_a_new_wall_token_is_shown_once_with_the_walls_address_and_only_its_hash
         stored = conn.execute(select(KioskToken.token_hash).where(KioskToken.retired_at.is_(None))).scalar_one()
     assert stored == hashlib.sha256(token.encode()).hexdigest()
     assert any(re.search(r"口令 #\d+，.* 由 leader 设置", t.value) for t in at.text)
-    assert not at.checkbox(key="security_confirm").value  # the next token needs its own confirmation
+    assert not at.checkbox(key="security_confirm_1").value  # the next token needs its own confirmation
     again = at.run()
     assert not again.code  # shown once: gone at the next run, and nowhere to read it back
     assert kiosk.login(engine, token, now=settings.now(), address="198.51.100.20") is not None
