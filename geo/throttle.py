@@ -50,11 +50,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, case, or_, select, update
+from sqlalchemy import Connection, Engine, case, delete, or_, select, update
 
 from geo import audit, roles, store
 from geo.errors import ValidationError
@@ -174,6 +175,7 @@ def reserve(engine: Engine, *, username: str, address: str, now: datetime, kiosk
     ``kiosk``: a wall's token rather than a password (buckets "kiosk" and
     "addr"; no name bucket: a token of 128+ bits is not guessed by spreading).
     """
+    _prune_now_and_then(engine, now)
     res = Reservation(username=username[:64], address=(address or "")[:64])
     first: Key = ("kiosk", "", res.address) if kiosk else ("pair", res.username, res.address)
     with engine.begin() as conn:
@@ -201,6 +203,33 @@ def reserve(engine: Engine, *, username: str, address: str, now: datetime, kiosk
             res.streaks[key] = streak
         res.keys = tuple(keys)
     return res
+
+
+_PRUNE_EVERY_S = 3600.0
+_pruned: dict[str, float] = {}
+
+
+def _prune_now_and_then(engine: Engine, now: datetime) -> None:
+    """Once an hour per database and process: drop buckets that remember nothing any more.
+
+    Guesses at ever new names from ever new addresses leave a row each; a row whose
+    streak is forgotten and whose last success is older than KNOWN_FOR holds nothing.
+    """
+    key = str(engine.url)
+    if time.monotonic() - _pruned.get(key, -_PRUNE_EVERY_S) < _PRUNE_EVERY_S:
+        return
+    _pruned[key] = time.monotonic()
+    prune(engine, now=now)
+
+
+def prune(engine: Engine, *, now: datetime) -> int:
+    """Delete buckets with neither a live streak nor a recent success; returns how many."""
+    t = LoginThrottle
+    with engine.begin() as conn:
+        gone = conn.execute(delete(t).where(
+            or_(t.last_at.is_(None), t.last_at < now - FORGET_AFTER),
+            or_(t.last_success_at.is_(None), t.last_success_at < now - KNOWN_FOR))).rowcount
+    return gone or 0
 
 
 def _hold(conn: Connection, key: Key):

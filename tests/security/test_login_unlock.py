@@ -71,3 +71,21 @@ def test_lifting_a_bucket_that_does_not_exist_says_so(engine):
     leader = auth.authenticate(engine, "leader", PW, now=NOW)
     with pytest.raises(ValueError, match="已解除"):
         throttle.unlock(engine, [("pair", "nobody", ATTACKER)], by=leader, now=NOW)
+
+
+def test_buckets_that_remember_nothing_are_dropped_and_a_recent_success_is_kept(engine):
+    from datetime import timedelta
+
+    desk = "198.51.100.10"
+    assert attempt(engine, "gridhead1", PW, desk, now=NOW).username == "gridhead1"
+    for i in range(30):  # a spray: a new name each time
+        attempt(engine, f"name-{i}", "wrong-guess", f"203.0.113.{i + 1}", now=NOW)
+    later = NOW + throttle.FORGET_AFTER + timedelta(minutes=1)
+    # pair, name and address of each guess, and the owner's name and address buckets (all at 0);
+    # the owner's pair stays: it holds their last success at the desk
+    assert throttle.prune(engine, now=later) == 30 * 3 + 2
+    assert throttle.prune(engine, now=later) == 0
+    # the owner's known address survives the pruning: strangers still do not slow them there
+    for at in [f"203.0.113.{i}" for i in range(100, 111)]:
+        attempt(engine, "gridhead1", "wrong-guess", at, now=later)
+    assert attempt(engine, "gridhead1", PW, desk, now=later).username == "gridhead1"
