@@ -9,7 +9,8 @@ the role's home. ``st.navigation`` lists the pages the user's role may open
 (geo.roles.PAGE_ACCESS); a page it may not open, asked for by address, is
 refused without running, and every page checks again (common.require).
 A sign-in survives a reload through a session cookie (geo.sessions); a wall
-display signs in with ``?kiosk=1&token=…`` (SHEQU_SCREEN_TOKEN).
+display signs in with ``?kiosk=1&token=…`` (geo.kiosk). For deployment, serve.py runs this same
+app with security headers (README: deployment).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("screen", "pages/screen.py", "📺"),
     ("audit", "pages/audit.py", "🔍"),
     ("boundaries", "pages/boundaries.py", "✂️"),
+    ("security", "pages/security.py", "🛡️"),
 ]
 
 kiosk = st.query_params.get("kiosk") == "1"

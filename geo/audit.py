@@ -3,7 +3,8 @@
 Writers call ``record`` inside their own transaction (pass the connection),
 so a change and its audit row are stored together or not at all. Actions are
 dotted ``object.verb`` names: ``household.reveal``, ``visit.create``,
-``ticket.accept``, ``user.create``, ``auth.login``, ``auth.locked`` …
+``ticket.accept``, ``user.create``, ``auth.login``, ``auth.locked``, ``auth.unlock``,
+``auth.kiosk_rotate`` …
 Street leaders read it through ``read`` (geo.roles.PERMISSIONS["read_audit"]).
 """
 from __future__ import annotations
@@ -94,8 +95,11 @@ def _within(scope: Scope):
 #: by action, not by state (the ticket's own history names each step in full).
 ACTION_NAMES: dict[str, tuple[str, str]] = {
     "auth.login": ("登录", "Signed in"), "auth.logout": ("退出登录", "Signed out"),
-    "auth.fail": ("登录失败", "Failed sign-in"), "auth.locked": ("账号锁定", "Sign-in locked"),
-    "auth.kiosk": ("大屏登录", "Big screen signed in"),
+    "auth.fail": ("登录失败", "Failed sign-in"), "auth.locked": ("登录暂停", "Sign-in paused"),
+    "auth.unlock": ("解除登录限制", "Sign-in wait lifted"),
+    "auth.kiosk": ("大屏登录", "Big screen signed in"), "auth.kiosk_fail": ("大屏口令错误", "Wrong wall token"),
+    "auth.kiosk_rotate": ("更换大屏口令", "Wall token replaced"), "auth.kiosk_off": ("停用大屏免密登录", "Wall sign-in off"),
+    "auth.kiosk_end": ("结束大屏会话", "Wall sessions ended"),
     "household.reveal": ("查看住户详情", "Viewed a household"), "resident.update": ("修改住户信息", "Changed a resident"),
     "visit.create": ("记录走访", "Recorded a visit"),
     "user.create": ("新建账号", "Created an account"), "user.update": ("修改账号", "Changed an account"),
@@ -117,7 +121,8 @@ ACTION_GROUPS: dict[str, tuple[str, str]] = {
 }
 
 _OBJECTS = {"user": ("账号", "account"), "household": ("住户", "household"), "resident": ("住户成员", "resident"),
-            "ticket": ("工单", "ticket"), "visit": ("走访", "visit"), "grid": ("网格", "grid")}
+            "ticket": ("工单", "ticket"), "visit": ("走访", "visit"), "grid": ("网格", "grid"),
+            "kiosk_token": ("大屏口令", "wall token"), "login_session": ("会话", "session")}
 
 
 def action_name(action: str, lang: str = "zh") -> str:

@@ -1,53 +1,64 @@
-"""Logins: hashed passwords, one answer for every failure, lockout after repeated failures.
+"""Logins: hashed passwords, one answer for every failure, throttled guessing, bounded hashing.
 
 - Passwords are hashed with argon2id (argon2-cffi). Real accounts use the
   library's RFC 9106 low-memory profile (t=3, m=64 MiB, p=4); the demo
   town's accounts use ``DEMO_HASHER`` (t=1, m=8 MiB, p=1), cheap enough to
   make twenty of them in a fraction of a second. Each hash carries its own
   parameters, so both verify the same way.
-- A wrong password and an unknown user name get the same message, and an
-  unknown name is checked against a dummy hash with the parameters most stored
-  hashes on this database share, so it takes as long as a known name.
-- ``MAX_FAILURES`` failures in a row lock the name for ``LOCK_MINUTES``;
-  the counter lives in the database (``login_attempt``), so a restart does not
-  reset it, and it is kept for unknown names too (no hint which names exist).
+- A wrong password and an unknown user name get the same message, and take
+  the same time: every attempt checks one hash of *every* parameter set in use
+  among active logins: the user's own for theirs, a dummy for each other
+  (``_check``). An unknown name checks dummies only. On a demo database with
+  ``admin`` (full cost) and the demo users (cheap), ``admin``, ``gridhead1``
+  and a name that does not exist all cost one full and one cheap check, so
+  timing tells no one which names exist, whatever the mix of parameters.
+- Guessing is slowed by geo.throttle: each attempt is counted (reserved)
+  before its password is checked, per name from an address, per name and per
+  address, with growing waits instead of a hard lock; street leaders lift
+  waits on the 账号安全 page. See that module for the policy.
+- At most settings.HASH_SLOTS password checks run at once in a process (a
+  real account's check holds 64 MiB, 32 anonymous guesses at once took one
+  process to 2.2 GB); an attempt that finds no free slot within
+  settings.HASH_WAIT_S is told "系统繁忙，请稍后再试" and is not counted.
 - The first start creates ``admin`` (street leader) with the password in
-  SHEQU_ADMIN_PASSWORD, or a random one printed once to the server log.
-- A wall display logs in as the read-only screen account with
-  ``?kiosk=1&token=…`` when SHEQU_SCREEN_TOKEN is set (no keyboard needed).
+  SHEQU_ADMIN_PASSWORD, or a random one printed once to the server log, and
+  seeds the wall displays' token from SHEQU_SCREEN_TOKEN (geo.kiosk).
 """
 from __future__ import annotations
 
-import hmac
-from collections import Counter
 import os
 import secrets
 import sys
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from geo import audit, roles
+from geo import audit, roles, settings, throttle
 from geo.errors import ValidationError
 from geo.roles import Scope
-from geo.schema import LoginAttempt, Street
+from geo.schema import Street
 from geo.schema import User as UserRow
 
 HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 DEMO_HASHER = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 
-MAX_FAILURES = 5
-LOCK_MINUTES = 5
 MIN_PASSWORD_LENGTH = 8
 ADMIN_USERNAME = "admin"
 SCREEN_USERNAME = "screen"
+#: Password checks at once in this process (settings.HASH_SLOTS); the semaphore below holds them.
+HASH_SLOTS = settings.HASH_SLOTS
 
 BAD_LOGIN = "用户名或密码错误 / Wrong user name or password"
-LOCKED = "登录失败次数过多，请 {minutes} 分钟后再试 / Too many failed logins; try again in {minutes} min"
+LOCKED = ("登录失败次数过多，请 {wait}后再试；街道领导可在“账号安全”页解除 / "
+          "Too many failed sign-ins; try again in {wait_en} (a street leader can lift this on the security page)")
+BUSY = "系统繁忙，请稍后再试 / The system is busy; please try again in a moment"
 
 
 class LoginError(PermissionError):
@@ -55,11 +66,15 @@ class LoginError(PermissionError):
 
 
 class LockedOutError(LoginError):
-    """Too many failed logins for this name; wait until ``until``."""
+    """Too many failed sign-ins (geo.throttle): nothing was checked; wait until ``until``."""
 
     def __init__(self, message: str, until: datetime) -> None:
         super().__init__(message)
         self.until = until
+
+
+class BusyError(LoginError):
+    """Every password-check slot is taken: nothing was checked or counted; try again shortly."""
 
 
 @dataclass(frozen=True)
@@ -150,20 +165,70 @@ def _dummy_hash(sample: str) -> str:
     return _DUMMIES[key]
 
 
-def _typical_hash(conn) -> str:
-    """A stored hash with the parameters most logins share (the demo's cheap ones on a demo database).
+_SETS: dict[str, tuple[float, list[str]]] = {}  # database → (read at, one stored hash per parameter set)
+_SETS_TTL_S = 60.0
 
-    An unknown name is checked against a dummy hash with these parameters, so it
-    costs what a known name costs on this database: timing tells no one which
-    names exist. Read on every attempt, known name or not (one code path).
+
+def _parameter_sets(engine: Engine) -> list[str]:
+    """One stored hash per parameter set among active logins, in a fixed order; re-read each minute.
+
+    Every attempt checks one hash of each (``_check``), so all attempts cost
+    the same. An empty database gets the full-cost default.
     """
-    hashes = conn.execute(select(UserRow.password_hash).where(UserRow.active.is_(True))
-                          .order_by(UserRow.id).limit(200)).scalars().all()
-    hashes = [h for h in hashes if h and h.startswith("$argon2")]
-    if not hashes:
-        return _dummy_hash("")  # nothing stored yet: the full-cost default
-    common = Counter(_parameters_of(h) for h in hashes).most_common(1)[0][0]
-    return next(h for h in hashes if _parameters_of(h) == common)
+    key = str(engine.url)
+    hit = _SETS.get(key)
+    if hit is not None and time.monotonic() - hit[0] < _SETS_TTL_S:
+        return hit[1]
+    samples: dict[str, str] = {}
+    with engine.connect() as conn:
+        for h in conn.execute(select(UserRow.password_hash).where(UserRow.active.is_(True))).scalars():
+            if h and h.startswith("$argon2"):
+                samples.setdefault(_parameters_of(h), h)
+    if not samples:
+        samples[_parameters_of(_dummy_hash(""))] = _dummy_hash("")
+    result = [samples[k] for k in sorted(samples)]
+    _SETS[key] = (time.monotonic(), result)
+    return result
+
+
+def _forget_parameter_sets(engine: Engine) -> None:
+    """A login was added or changed: the next attempt re-reads the parameter sets."""
+    _SETS.pop(str(engine.url), None)
+
+
+def _check(samples: list[str], stored: str | None, password: str) -> bool:
+    """``password`` against ``stored`` and, at equal cost, a dummy of every other parameter set in use.
+
+    The same checks run whether the name exists or not, so the time taken does
+    not say. A stored hash whose parameters are newer than the sets read a
+    minute ago is still checked (one check more, until the next read).
+    """
+    real = _parameters_of(stored) if stored else None
+    ok, seen = False, set()
+    for sample in samples:
+        params = _parameters_of(sample)
+        seen.add(params)
+        if params == real:
+            ok = verify_password(stored, password)
+        else:
+            verify_password(_dummy_hash(sample), password)
+    if real is not None and real not in seen:
+        ok = verify_password(stored, password)
+    return ok
+
+
+_SLOTS = threading.BoundedSemaphore(HASH_SLOTS)
+
+
+@contextmanager
+def _hash_slot():
+    """One of the HASH_SLOTS password-check slots, or BusyError after settings.HASH_WAIT_S."""
+    if not _SLOTS.acquire(timeout=settings.HASH_WAIT_S):
+        raise BusyError(BUSY)
+    try:
+        yield
+    finally:
+        _SLOTS.release()
 
 
 # --------------------------------------------------------------------------- users
@@ -222,6 +287,7 @@ def create_user(engine: Engine, username: str, password: str, role: str, *, now:
         uid = conn.execute(insert(UserRow).returning(UserRow.id), [row]).scalar_one()
         audit.record(conn, at=now, username=by, action="user.create", object_type="user", object_id=uid,
                      detail=f"{row['username']} {role}")
+    _forget_parameter_sets(engine)
     return get_user(engine, uid)
 
 
@@ -291,40 +357,41 @@ def update_user(engine: Engine, username: str, *, now: datetime, by: str, active
         audit.record(conn, at=now, username=by, action="user.update", object_type="user", object_id=row.id,
                      detail=f"{username}: " + ", ".join(f"{k}={v}" for k, v in values.items())
                      + f"；结束 {ended} 个会话")
+    _forget_parameter_sets(engine)
 
 
 # --------------------------------------------------------------------------- logging in
 
-def authenticate(engine: Engine, username: str, password: str, *, now: datetime) -> User:
-    """The user, if the password is right and the name is not locked; else LoginError.
+def authenticate(engine: Engine, username: str, password: str, *, now: datetime, address: str | None = None) -> User:
+    """The user, if the password is right and no wait is running; else a LoginError.
 
-    Wrong password and unknown name raise the same LoginError(BAD_LOGIN).
-    The fifth failure in a row locks the name for LOCK_MINUTES (LockedOutError);
-    while locked even the right password is refused, without checking it.
+    ``address`` is the visitor's (geo.throttle.client_address; "" or None when
+    unknown). A wrong password and an unknown name raise the same
+    LoginError(BAD_LOGIN) after the same work. While a wait runs for this name
+    or address, LockedOutError, without checking the password; with every
+    check slot taken, BusyError. Neither of those counts as a failure.
     """
     name = (username or "").strip()[:64]
-    with engine.connect() as conn:
-        attempt = conn.execute(select(LoginAttempt.failures, LoginAttempt.locked_until)
-                               .where(LoginAttempt.username == name)).first()
-        row = conn.execute(select(*USER_COLUMNS, UserRow.password_hash)
-                           .where(UserRow.username == name, UserRow.active.is_(True))).first()
-        dummy = _dummy_hash(_typical_hash(conn))
-    if attempt is not None and attempt.locked_until is not None and attempt.locked_until > now:
-        raise LockedOutError(_locked_message(attempt.locked_until, now), attempt.locked_until)
-    stored = row.password_hash if row is not None else dummy
-    ok = verify_password(stored, password or "") and row is not None
+    res = throttle.reserve(engine, username=name, address=address or "", now=now)
+    if not res.admitted:
+        raise LockedOutError(_wait_message(res.refused_until, now), res.refused_until)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(*USER_COLUMNS, UserRow.password_hash)
+                               .where(UserRow.username == name, UserRow.active.is_(True))).first()
+        samples = _parameter_sets(engine)
+        with _hash_slot():
+            ok = _check(samples, row.password_hash if row is not None else None, password or "") and row is not None
+    except BaseException:
+        throttle.release(engine, res)  # not checked (busy) or broken: the attempt is given back
+        raise
     if not ok:
-        until = _count_failure(engine, name, now)
-        if until is not None:
-            raise LockedOutError(_locked_message(until, now), until)
+        throttle.failed(engine, res, now=now)
         raise LoginError(BAD_LOGIN)
+    throttle.succeeded(engine, res, now=now)
     user = user_from_row(row)
-    with engine.begin() as conn:
-        if attempt is not None:
-            conn.execute(update(LoginAttempt).where(LoginAttempt.username == name)
-                         .values(failures=0, locked_until=None))
-        audit.record(conn, at=now, username=user.username, role=user.role, action="auth.login",
-                     object_type="user", object_id=user.id)
+    audit.record(engine, at=now, username=user.username, role=user.role, action="auth.login",
+                 object_type="user", object_id=user.id, detail=f"来自 {throttle.address_label(res.address)}")
     return user
 
 
@@ -333,55 +400,29 @@ def logout(engine: Engine, user: User, *, now: datetime) -> None:
                  object_type="user", object_id=user.id)
 
 
-def _locked_message(until: datetime, now: datetime) -> str:
-    minutes = max(1, int((until - now).total_seconds() // 60) + ((until - now).total_seconds() % 60 > 0))
-    return LOCKED.format(minutes=minutes)
+def _wait_message(until: datetime, now: datetime) -> str:
+    wait = until - now
+    return LOCKED.format(wait=throttle.wait_label(wait), wait_en=throttle.wait_label(wait, "en"))
 
 
-def _count_failure(engine: Engine, name: str, now: datetime) -> datetime | None:
-    """One more failure for ``name``; returns the lock's end when this one locks it."""
-    with engine.begin() as conn:
-        failures = conn.execute(select(LoginAttempt.failures).where(LoginAttempt.username == name)).scalar()
-        if failures is None:
-            conn.execute(insert(LoginAttempt), [dict(username=name, failures=1, last_failure_at=now)])
-            failures = 1
-        else:
-            failures += 1
-            conn.execute(update(LoginAttempt).where(LoginAttempt.username == name)
-                         .values(failures=failures, last_failure_at=now))
-        audit.record(conn, at=now, username=name or "-", action="auth.fail", object_type="user",
-                     detail=f"第 {failures} 次失败 / failure {failures} of {MAX_FAILURES}")
-        if failures < MAX_FAILURES:
-            return None
-        until = now + timedelta(minutes=LOCK_MINUTES)
-        conn.execute(update(LoginAttempt).where(LoginAttempt.username == name)
-                     .values(failures=0, locked_until=until))
-        audit.record(conn, at=now, username=name, action="auth.locked", object_type="user",
-                     detail=f"{MAX_FAILURES} 次失败，锁定至 {until:%H:%M}")
-        return until
-
-
-# --------------------------------------------------------------------------- first start and kiosk
+# --------------------------------------------------------------------------- first start
 
 def ensure_admin(engine: Engine, *, now: datetime, password: str | None = None, log=None) -> str | None:
     """Create the ``admin`` street leader once. Returns the generated password, if one was made.
 
     The password is SHEQU_ADMIN_PASSWORD when set, else a random one written
     once to ``log`` (default stderr, the server log). An existing admin is
-    left alone, so restarting never changes a password. When SHEQU_SCREEN_TOKEN
-    is set, the ``screen`` account the kiosk URL logs in as is made too.
+    left alone, so restarting never changes a password. The wall displays'
+    token is seeded from SHEQU_SCREEN_TOKEN here too (geo.kiosk.seed_from_env).
     """
-    from geo import sessions
+    from geo import kiosk, sessions
 
     sessions.ensure_table(engine)  # databases built before sessions existed
+    kiosk.seed_from_env(engine, now=now, log=log)
     with engine.connect() as conn:
-        taken = set(conn.execute(select(UserRow.username).where(
-            UserRow.username.in_((ADMIN_USERNAME, SCREEN_USERNAME)))).scalars())
+        taken = conn.execute(select(UserRow.id).where(UserRow.username == ADMIN_USERNAME)).first() is not None
         street_id = conn.execute(select(Street.id).order_by(Street.id).limit(1)).scalar()
-    if screen_token() and SCREEN_USERNAME not in taken:
-        _create_once(engine, SCREEN_USERNAME, secrets.token_urlsafe(16), "screen", now=now,
-                     display_name="指挥中心大屏", street_id=street_id)
-    if ADMIN_USERNAME in taken:
+    if taken:
         return None
     password = password or os.environ.get("SHEQU_ADMIN_PASSWORD") or None
     generated = None
@@ -406,28 +447,3 @@ def _create_once(engine: Engine, username: str, password: str, role: str, **kw) 
             if conn.execute(select(UserRow.id).where(UserRow.username == username)).first():
                 return False
         raise
-
-
-def screen_token() -> str | None:
-    token = os.environ.get("SHEQU_SCREEN_TOKEN", "").strip()
-    return token or None
-
-
-def kiosk_login(engine: Engine, token: str | None, *, now: datetime) -> User | None:
-    """The read-only screen account for a wall display whose URL carries the right token.
-
-    Only when SHEQU_SCREEN_TOKEN is set, only for the ``screen`` role, and the
-    token is compared in constant time. Returns None otherwise.
-    """
-    expected = screen_token()
-    if not expected or not token or not hmac.compare_digest(str(token).encode(), expected.encode()):
-        return None
-    with engine.connect() as conn:
-        row = conn.execute(select(*USER_COLUMNS).where(
-            UserRow.username == SCREEN_USERNAME, UserRow.role == "screen", UserRow.active.is_(True))).first()
-    if row is None:
-        return None
-    user = user_from_row(row)
-    audit.record(engine, at=now, username=user.username, role=user.role, action="auth.kiosk",
-                 object_type="user", object_id=user.id)
-    return user

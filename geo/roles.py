@@ -133,6 +133,7 @@ PAGE_ACCESS: dict[str, set[str]] = {
     "screen": {"street_leader", "street_staff", "screen"},
     "audit": {"street_leader"},
     "boundaries": {"street_leader", "street_staff", "community_staff"},
+    "security": {"street_leader"},
 }
 
 #: The page a role lands on after login, first one that exists and is allowed.
@@ -153,6 +154,8 @@ PERMISSIONS: dict[str, set[str]] = {
     "edit_people": {"street_staff", "community_staff", "grid_head", "grid_worker"},
     "read_audit": {"street_leader"},
     "manage_users": {"street_leader"},
+    # 账号安全: lift sign-in waits (geo.throttle), rotate the wall token and end walls' sessions (geo.kiosk)
+    "manage_security": {"street_leader"},
     # 网格调整: community staff re-cut grids of their own community only (their scope; geo.boundaries)
     "edit_boundaries": {"street_leader", "street_staff", "community_staff"},
 }

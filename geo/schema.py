@@ -338,22 +338,51 @@ class User(Base):
     created_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
-class LoginAttempt(Base):
-    """Failed logins per user name (known or not), so a lockout survives restarts."""
+class LoginThrottle(Base):
+    """Sign-in attempts counted per key, so guessing is slowed and a restart does not reset it (geo.throttle).
 
-    __tablename__ = "login_attempt"
-    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    One row per key: ``kind`` "pair" (a name from one address), "name" (a name
+    from anywhere), "addr" (an address, any name) or "kiosk" (wall tokens from
+    one address); the unused part of the key is "". ``failures`` counts the
+    current streak, attempts still being checked included (they are reserved
+    before the password is); ``blocked_until`` is when the next attempt is let
+    through. ``refused`` counts attempts turned away while blocked.
+    """
+
+    __tablename__ = "login_throttle"
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
+    address: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_at: Mapped[datetime | None] = mapped_column(DateTime)  # the latest attempt let through
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime)  # "pair": this name signed in from here
+
+
+class KioskToken(Base):
+    """The wall displays' sign-in token (geo.kiosk): only its SHA-256 is stored, never the token.
+
+    At most one row has ``retired_at`` empty: the current token. Sessions a wall
+    started with a token carry its id, so retiring it ends them.
+    """
+
+    __tablename__ = "kiosk_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(64))  # a user name, or SHEQU_SCREEN_TOKEN when seeded from it
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime)
+    retired_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class LoginSession(Base):
     """A signed-in browser (geo.sessions): a random token lives in its cookie, only its SHA-256 here.
 
     ``role_area`` is the role and area the user had at sign-in; when the user's
-    row no longer matches it (role or area changed), the session is over.
-    Made on first start for databases built before it existed (geo.sessions.ensure_table).
+    row no longer matches it (role or area changed), the session is over. A
+    wall display's session carries the kiosk token it signed in with
+    (``kiosk_token_id``): retiring that token ends it. Made on first start for databases built before it existed (geo.sessions.ensure_table).
     """
 
     __tablename__ = "login_session"
@@ -364,6 +393,8 @@ class LoginSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    address: Mapped[str | None] = mapped_column(String(64))  # where it signed in from (geo.throttle.client_address)
+    kiosk_token_id: Mapped[int | None] = mapped_column(ForeignKey("kiosk_token.id"), index=True)  # a wall's
 
 
 class AuditLog(Base):

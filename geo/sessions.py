@@ -10,7 +10,15 @@ stolen database copy signs nobody in.
 A session ends when it is idle for ``IDLE_HOURS``, ``MAX_HOURS`` after it
 began, on logout, and as soon as its user is deactivated or their role or
 area changes (``revoke_user``, and ``resume`` checks the user's row on every
-run, so even a change made straight in the database ends it).
+run, so even a change made straight in the database ends it). A wall
+display's session also ends when the kiosk token it signed in with is
+replaced or switched off (geo.kiosk; ``revoke_kiosk``, and ``resume`` checks
+the token too, so a wall signing in at the very moment of the change does not
+keep the old token's session).
+
+The cookie is written by the page's JavaScript (pages.common.sync_cookie), as
+Streamlit gives a script no way to set a cookie on an HTTP response, so it
+cannot be HttpOnly; what keeps it safe is said in the README (deployment).
 """
 from __future__ import annotations
 
@@ -21,7 +29,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from geo.schema import LoginSession
+from geo.schema import KioskToken, LoginSession
 from geo.schema import User as UserRow
 
 #: A session unused this long is over (SHEQU_SESSION_IDLE_HOURS; a wall display refreshes itself).
@@ -36,6 +44,7 @@ COOKIE = "shequ_session"
 
 def ensure_table(engine: Engine) -> None:
     """Create ``login_session`` in a database built before sessions existed (idempotent)."""
+    KioskToken.__table__.create(engine, checkfirst=True)
     LoginSession.__table__.create(engine, checkfirst=True)
 
 
@@ -48,13 +57,19 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start(engine: Engine, user, *, now: datetime) -> str:
-    """A new session for ``user`` (a geo.auth.User); returns the token for the browser, stored nowhere else."""
+def start(engine: Engine, user, *, now: datetime, address: str | None = None,
+          kiosk_token_id: int | None = None) -> str:
+    """A new session for ``user`` (a geo.auth.User); returns the token for the browser, stored nowhere else.
+
+    ``address``: where it signed in from (shown to street leaders for walls);
+    ``kiosk_token_id``: the wall token it signed in with (geo.kiosk), if any.
+    """
     token = secrets.token_urlsafe(32)
     with engine.begin() as conn:
         conn.execute(insert(LoginSession), [dict(
             token_hash=_digest(token), user_id=user.id, created_at=now, last_seen_at=now, revoked_at=None,
-            role_area=role_area(user.role, user.street_id, user.community_id, user.grid_id))])
+            role_area=role_area(user.role, user.street_id, user.community_id, user.grid_id),
+            address=(address or None) and address[:64], kiosk_token_id=kiosk_token_id)])
     return token
 
 
@@ -67,16 +82,17 @@ def resume(engine: Engine, token: str | None, *, now: datetime):
 
     if not token:
         return None
-    s = LoginSession.__table__
+    s, k = LoginSession.__table__, KioskToken.__table__
     with engine.connect() as conn:
         row = conn.execute(select(s.c.id, s.c.role_area, s.c.created_at, s.c.last_seen_at, UserRow.active,
-                                  *auth.USER_COLUMNS)
+                                  k.c.retired_at.is_not(None).label("token_retired"), *auth.USER_COLUMNS)
                            .join(UserRow, UserRow.id == s.c.user_id)
+                           .outerjoin(k, k.c.id == s.c.kiosk_token_id)
                            .where(s.c.token_hash == _digest(str(token)), s.c.revoked_at.is_(None))).first()
     if row is None:
         return None
-    user = auth.user_from_row(row[5:])
-    over = (not row.active
+    user = auth.user_from_row(row[6:])
+    over = (not row.active or bool(row.token_retired)
             or role_area(user.role, user.street_id, user.community_id, user.grid_id) != row.role_area
             or now - row.last_seen_at > timedelta(hours=IDLE_HOURS)
             or now - row.created_at > timedelta(hours=MAX_HOURS))
@@ -105,4 +121,14 @@ def revoke_user(conn: Connection, user_id: int, *, now: datetime) -> int:
     return result.rowcount or 0
 
 
-__all__ = ["COOKIE", "IDLE_HOURS", "MAX_HOURS", "ensure_table", "start", "resume", "end", "revoke_user"]
+def revoke_kiosk(conn: Connection, token_ids: list[int], *, now: datetime) -> int:
+    """End every session walls started with these kiosk tokens, in the caller's transaction."""
+    if not token_ids:
+        return 0
+    result = conn.execute(update(LoginSession).where(LoginSession.kiosk_token_id.in_(token_ids),
+                                                     LoginSession.revoked_at.is_(None)).values(revoked_at=now))
+    return result.rowcount or 0
+
+
+__all__ = ["COOKIE", "IDLE_HOURS", "MAX_HOURS", "ensure_table", "start", "resume", "end", "revoke_user",
+           "revoke_kiosk"]

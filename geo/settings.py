@@ -74,6 +74,19 @@ ZIP_MAX_RATIO: int = 200
 #: it gives up with "database is locked" (shown to the user as a "busy, try again").
 SQLITE_BUSY_SECONDS: float = float(os.environ.get("SHEQU_SQLITE_BUSY_SECONDS", "30"))
 
+#: Reverse proxies whose X-Forwarded-For is believed (SHEQU_TRUSTED_PROXIES: addresses or
+#: networks, comma-separated, e.g. "127.0.0.1,10.0.0.0/8"). Empty: the header is ignored and
+#: the connection's own address counts (geo.throttle.client_address; README: deployment).
+TRUSTED_PROXIES: tuple[str, ...] = tuple(
+    p.strip() for p in os.environ.get("SHEQU_TRUSTED_PROXIES", "").split(",") if p.strip())
+
+#: Password checks running at once in one server process (SHEQU_HASH_SLOTS): each argon2id check
+#: of a real account holds 64 MiB, so an anonymous burst must not run them all at once (geo.auth).
+HASH_SLOTS: int = max(1, int(os.environ.get("SHEQU_HASH_SLOTS", "") or min(4, max(2, os.cpu_count() or 2))))
+
+#: Seconds a sign-in waits for a free slot before it is told "系统繁忙" (SHEQU_HASH_WAIT_S).
+HASH_WAIT_S: float = float(os.environ.get("SHEQU_HASH_WAIT_S", "") or 2.0)
+
 
 def database_url() -> str:
     """The database to use: DATABASE_URL if set, else the embedded SQLite file."""

@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 from geo import schema, settings
 from geo.schema import Base, Geometry
 
-SCHEMA_VERSION = "6"  # bump on any table change: demo databases are rebuilt (6: open_space)
+SCHEMA_VERSION = "7"  # bump on any table change: demo databases are rebuilt (6: open_space;
+# 7: login_throttle replaces login_attempt, kiosk_token, login_session.address and .kiosk_token_id)
 Progress = Callable[[float, str], None]
 
 

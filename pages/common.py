@@ -15,7 +15,7 @@ from datetime import datetime
 import streamlit as st
 from sqlalchemy import Engine
 
-from geo import auth, i18n, layers, offline, roles, sessions, settings, store
+from geo import auth, i18n, kiosk, layers, offline, roles, sessions, settings, store, throttle
 
 log = logging.getLogger(__name__)
 
@@ -178,9 +178,11 @@ TOKEN_KEY = "auth_token"  # this tab's session token (geo.sessions), also kept i
 JUST_SIGNED_IN = "auth_just_signed_in"  # app.py then opens the asked page, or the role's home page
 ENDED_KEY = "auth_ended"  # the session ended under the user (deactivated, role changed, expired)
 DEAD_KEY = "auth_dead_cookie"  # a cookie that signs nobody in any more: not tried again in this tab
+DEAD_TOKEN_KEY = "auth_dead_kiosk_token"  # a wall token that was refused: not tried again in this tab
+KIOSK_REFUSED_KEY = "auth_kiosk_refused"  # the sign-in page says why the wall is not signed in
 ENTERED_KEY = "app_entered"  # app.py has run in this tab (see enter)
 ASKED_KEY = "app_asked_page"  # the page a visit asked for before app.py had run
-_KEEP = ("lang", DEAD_KEY, ENTERED_KEY, ASKED_KEY)  # what survives a sign-in or sign-out in this tab
+_KEEP = ("lang", DEAD_KEY, DEAD_TOKEN_KEY, KIOSK_REFUSED_KEY, ENTERED_KEY, ASKED_KEY)  # what survives a sign-in or sign-out in this tab
 
 
 def current_user() -> auth.User | None:
@@ -189,8 +191,9 @@ def current_user() -> auth.User | None:
     In order: this tab's session (its user re-checked: a deactivated user or a
     changed role ends it at once); else the session cookie of an earlier sign-in
     in this browser (a reload, a server restart); else a wall display's
-    ``?kiosk=1&token=…`` (SHEQU_SCREEN_TOKEN). The token stays in the address,
-    so a wall whose cookie is refused or whose session was cleared signs in again.
+    ``?kiosk=1&token=…`` (geo.kiosk). The token stays in the address, so a
+    wall whose cookie is refused or whose session was cleared signs in again; a
+    token refused as wrong is not tried again in this tab (each try is counted).
     """
     eng, when = engine(), now()
     user = st.session_state.get(USER_KEY)
@@ -211,12 +214,34 @@ def current_user() -> auth.User | None:
             st.session_state.pop(ENDED_KEY, None)
             return fresh
         st.session_state[DEAD_KEY] = cookie
-    if st.query_params.get("token"):
-        fresh = auth.kiosk_login(eng, st.query_params.get("token"), now=when)
-        if fresh is not None:
-            sign_in(fresh)
-            return fresh
+    token = st.query_params.get("token")
+    if token and token != st.session_state.get(DEAD_TOKEN_KEY):
+        try:
+            wall = kiosk.login(eng, token, now=when, address=client_address())
+        except auth.LockedOutError as exc:
+            st.session_state[KIOSK_REFUSED_KEY] = str(exc)
+            return None
+        if wall is None:
+            st.session_state[DEAD_TOKEN_KEY] = token
+            st.session_state[KIOSK_REFUSED_KEY] = t("kiosk.refused")
+            return None
+        st.session_state.pop(KIOSK_REFUSED_KEY, None)
+        sign_in(wall.user, kiosk_token_id=wall.token_id)
+        return wall.user
     return None
+
+
+def client_address() -> str:
+    """This visitor's address for sign-in throttling ("" when local or unknown; geo.throttle.client_address).
+
+    X-Forwarded-For counts only from a proxy listed in SHEQU_TRUSTED_PROXIES.
+    """
+    try:
+        peer = st.context.ip_address
+        forwarded = st.context.headers.get_all("X-Forwarded-For")
+    except Exception:  # noqa: BLE001 - no client (a bare script run, AppTest): not known
+        return ""
+    return throttle.client_address(peer, forwarded or (), trusted=settings.TRUSTED_PROXIES)
 
 
 def _cookie() -> str | None:
@@ -233,11 +258,12 @@ def _clear_state() -> None:
         del st.session_state[key]  # nothing of a previous user's pages survives
 
 
-def sign_in(user: auth.User) -> None:
+def sign_in(user: auth.User, *, kiosk_token_id: int | None = None) -> None:
     """Start a session for ``user`` in this tab (and, through sync_cookie, in this browser)."""
     _clear_state()
     st.session_state[USER_KEY] = user
-    st.session_state[TOKEN_KEY] = sessions.start(engine(), user, now=now())
+    st.session_state[TOKEN_KEY] = sessions.start(engine(), user, now=now(), address=client_address(),
+                                                 kiosk_token_id=kiosk_token_id)
     st.session_state[JUST_SIGNED_IN] = True
 
 
@@ -256,8 +282,11 @@ def sync_cookie() -> None:
 
     Streamlit reads cookies (st.context.cookies) but cannot set them, so a
     one-line script does: path /, SameSite=Strict, Secure when served over
-    https. The token is random and only its hash is on the server; the server
-    decides whether it still signs anyone in, the cookie's age is only a bound.
+    https. Written by script, it cannot be HttpOnly (Streamlit's own HttpOnly
+    cookie belongs to st.login, which needs an OpenID provider); the token is
+    random, only its hash is on the server, the server decides whether it still
+    signs anyone in (the cookie's age is only a bound), and serve.py's
+    Content-Security-Policy keeps other sites' scripts out (README: deployment).
     """
     token = st.session_state.get(TOKEN_KEY)
     if token:

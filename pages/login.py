@@ -18,6 +18,8 @@ st.title(t("app.title"))
 st.subheader(t("login.title"))
 if st.session_state.get(common.ENDED_KEY):
     st.info(t("login.ended"))
+if refused := st.session_state.get(common.KIOSK_REFUSED_KEY):
+    st.warning(refused)  # a wall whose address carries a wrong, replaced or throttled token
 with st.form("login_form"):
     username = st.text_input(t("login.username"), key="login_username", autocomplete="username")
     password = st.text_input(t("login.password"), type="password", key="login_password",
@@ -25,8 +27,8 @@ with st.form("login_form"):
     submitted = st.form_submit_button(t("login.submit"), type="primary")
 if submitted:
     try:
-        user = auth.authenticate(engine, username, password, now=common.now())
-    except auth.LoginError as exc:
+        user = auth.authenticate(engine, username, password, now=common.now(), address=common.client_address())
+    except auth.LoginError as exc:  # wrong or unknown (one message), a wait running, or busy
         st.error(str(exc))
     else:
         common.sign_in(user)

@@ -283,22 +283,22 @@ def _tail(path: Path, lines: int = 60) -> str:
 
 
 @contextlib.contextmanager
-def run_app(tmp: Path, *, wait_s: float = 120, **env_extra: str):
-    """`streamlit run app.py` on a free port of this machine, on its own database in ``tmp``.
+def run_app(tmp: Path, *, wait_s: float = 120, script: str = "app.py", **env_extra: str):
+    """`streamlit run app.py` (or ``script``: serve.py) on a free port here, on its own database in ``tmp``.
 
     Yields the base URL once /_stcore/health answers ok (the first start builds the
     demo town, so it may take a while on a loaded machine); ``env_extra`` sets
     environment variables (a wall token, a refresh interval). The server and
     everything it started are stopped afterwards, whatever happened.
     """
-    app = ROOT / "app.py"
+    app = ROOT / script
     if not app.is_file():
         pytest.fail(f"{app} does not exist", pytrace=False)
     port = _free_port()
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/app.db", PYTHONUNBUFFERED="1",
                STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", **env_extra)
     out_log, err_log = tmp / "stdout.log", tmp / "stderr.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     with open(out_log, "wb") as out, open(err_log, "wb") as err:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,

@@ -1,4 +1,6 @@
-"""Logins on both backends: hashed passwords, one message for every failure, lockout, first start, kiosk."""
+"""Logins on both backends: hashed passwords, one message for every failure, waits, first start, sessions.
+
+The hostile cases (bursts, busy, timing, kiosk) are in tests/security/."""
 from __future__ import annotations
 
 import hashlib
@@ -7,10 +9,9 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
-from argon2 import extract_parameters
 from sqlalchemy import select, update
 
-from geo import audit, auth, demo, roles, sessions, store
+from geo import audit, auth, demo, roles, sessions, store, throttle
 from geo.schema import Grid, LoginSession
 from geo.schema import User as UserRow
 
@@ -47,45 +48,58 @@ def test_wrong_password_and_unknown_user_get_the_same_message(engine):
     assert type(wrong.value) is type(unknown.value) is auth.LoginError
 
 
-def test_an_unknown_name_is_checked_at_the_cost_of_a_known_one_on_this_database(engine, monkeypatch):
-    """Not a timing test: the same check runs on a hash with the same parameters as the stored ones."""
+def test_every_attempt_checks_one_hash_of_every_parameter_set_in_use(engine, monkeypatch):
+    """Not a timing test (tests/security/test_login_timing.py is): the same checks run for every name."""
     checked: list[str] = []
     real = auth.verify_password
     monkeypatch.setattr(auth, "verify_password", lambda stored, pw: checked.append(stored) or real(stored, pw))
-    for name in ("gridhead1", "nobody-here"):
+
+    def checks(name: str) -> list[str]:
+        checked.clear()
         with pytest.raises(auth.LoginError):
             auth.authenticate(engine, name, "bad-guess-1", now=NOW)
-    known, unknown = checked
-    assert extract_parameters(unknown) == extract_parameters(known)
-    assert "m=8192,t=1,p=1" in unknown  # the demo's cheap hashes, not the 64 MiB default
-    # a database of real logins: the dummy costs what they cost
-    with engine.begin() as conn:
-        conn.execute(update(UserRow).values(password_hash=auth.hash_password("a-long-password")))
-    checked.clear()
-    with pytest.raises(auth.LoginError):
-        auth.authenticate(engine, "nobody-either", "bad-guess-1", now=NOW)
-    assert "m=65536,t=3,p=4" in checked[0]
+        return ["$".join(h.split("$")[:4]) for h in checked]
+
+    demo_only = checks("gridhead1")
+    assert demo_only == checks("nobody-here") == ["$argon2id$v=19$m=8192,t=1,p=1"]  # the demo's cheap hashes
+    auth.ensure_admin(engine, now=NOW, password="admin-password-1")  # a full-cost hash joins them
+    both = ["$argon2id$v=19$m=65536,t=3,p=4", "$argon2id$v=19$m=8192,t=1,p=1"]
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(UserRow.username, UserRow.password_hash)).fetchall())
+    for name in ("admin", "gridhead1", "nobody-either"):
+        assert checks(name) == both, name
+        own = [h for h in checked if h in stored.values()]
+        assert own == ([stored[name]] if name in stored else [])  # the user's own hash, dummies for the rest
 
 
-def test_five_failures_lock_the_name_even_for_the_right_password_and_it_survives_restarts(engine, database_url):
-    for _ in range(auth.MAX_FAILURES - 1):
-        with pytest.raises(auth.LoginError):
-            auth.authenticate(engine, "gridhead2", "bad-guess", now=NOW)
-    with pytest.raises(auth.LockedOutError):
-        auth.authenticate(engine, "gridhead2", "bad-guess", now=NOW)
-    restarted = store.make_engine(database_url)  # a new server process sees the same lock
+def test_five_failures_start_a_growing_wait_even_for_the_right_password_and_it_survives_restarts(
+        engine, database_url):
+    at = "198.51.100.7"
+    budget = throttle.POLICIES["pair"].free
+    for _ in range(budget):  # checked, each one: the budget is five passwords
+        with pytest.raises(auth.LoginError) as wrong:
+            auth.authenticate(engine, "gridhead2", "bad-guess", now=NOW, address=at)
+        assert not isinstance(wrong.value, auth.LockedOutError)
+    restarted = store.make_engine(database_url)  # a new server process sees the same wait
     with pytest.raises(auth.LockedOutError) as locked:
-        auth.authenticate(restarted, "gridhead2", PW, now=NOW + timedelta(minutes=1))
-    assert "分钟后再试" in str(locked.value)
-    later = NOW + timedelta(minutes=auth.LOCK_MINUTES, seconds=1)
-    assert auth.authenticate(restarted, "gridhead2", PW, now=later).username == "gridhead2"
-    # unknown names lock the same way: no hint which names exist
-    for _ in range(auth.MAX_FAILURES - 1):
+        auth.authenticate(restarted, "gridhead2", PW, now=NOW + timedelta(seconds=10), address=at)
+    assert "20 秒后再试" in str(locked.value)
+    later = NOW + timedelta(seconds=31)
+    with pytest.raises(auth.LoginError):  # after the wait one more guess is checked …
+        auth.authenticate(restarted, "gridhead2", "bad-guess", now=later, address=at)
+    with pytest.raises(auth.LockedOutError) as doubled:  # … and, wrong, starts a wait twice as long
+        auth.authenticate(restarted, "gridhead2", PW, now=later, address=at)
+    assert doubled.value.until == later + timedelta(seconds=60)
+    assert auth.authenticate(restarted, "gridhead2", PW, now=later + timedelta(seconds=61),
+                             address=at).username == "gridhead2"
+    # unknown names wait the same way: no hint which names exist
+    for _ in range(budget):
         with pytest.raises(auth.LoginError):
-            auth.authenticate(engine, "ghost", "bad-guess", now=NOW)
+            auth.authenticate(engine, "ghost", "bad-guess", now=NOW, address=at)
     with pytest.raises(auth.LockedOutError):
-        auth.authenticate(engine, "ghost", "bad-guess", now=NOW)
-    assert audit.read(engine, scope=ALL, action_prefix="auth.locked").shape[0] == 2
+        auth.authenticate(engine, "ghost", "bad-guess", now=NOW, address=at)
+    paused = audit.read(engine, scope=ALL, action_prefix="auth.locked")
+    assert sorted(paused["username"]) == ["ghost", "gridhead2", "gridhead2"]
     restarted.dispose()
 
 
@@ -101,7 +115,7 @@ def test_every_failed_login_is_audited_not_only_the_lock(engine):
 
 
 def test_a_success_resets_the_failure_count(engine):
-    for _ in range(auth.MAX_FAILURES - 1):
+    for _ in range(throttle.POLICIES["pair"].free - 1):
         with pytest.raises(auth.LoginError):
             auth.authenticate(engine, "community1", "bad-guess", now=NOW)
     auth.authenticate(engine, "community1", PW, now=NOW)
@@ -126,15 +140,6 @@ def test_admin_password_from_the_environment(engine, monkeypatch):
     assert auth.ensure_admin(engine, now=NOW, log=log) is None
     assert log.getvalue() == ""
     assert auth.authenticate(engine, "admin", "configured-secret", now=NOW).username == "admin"
-
-
-def test_kiosk_token_signs_in_only_the_screen_account(engine, monkeypatch):
-    monkeypatch.delenv("SHEQU_SCREEN_TOKEN", raising=False)
-    assert auth.kiosk_login(engine, "anything", now=NOW) is None  # no token configured: no kiosk login
-    monkeypatch.setenv("SHEQU_SCREEN_TOKEN", "wall-display-token-123")
-    assert auth.kiosk_login(engine, "wrong-token", now=NOW) is None
-    user = auth.kiosk_login(engine, "wall-display-token-123", now=NOW)
-    assert user.role == "screen" and user.scope.level == "street"
 
 
 def test_created_users_get_full_cost_hashes_and_are_audited(engine):

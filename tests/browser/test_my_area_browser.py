@@ -17,7 +17,7 @@ from conftest import run_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TOKEN = "wall-token-for-the-session-tests"
+TOKEN = "sess-Wj4nB8qT2vKx7RzM5cLp"  # long and varied (geo.kiosk.token_problem)
 
 
 def shot_dir(tmp_path: Path) -> Path:
