@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import categories, export, layers, maps, ticket_service as ts, tickets, uploads, workflow
+from geo import categories, export, layers, maps, plain, ticket_service as ts, tickets, uploads, workflow
 from geo.errors import ConcurrentEditError, IllegalTransitionError, NotFoundError, ValidationError
 from pages import common
 
@@ -131,13 +131,14 @@ def ticket_list() -> int | None:
 
 def detail(ticket: dict) -> None:
     state = workflow.STATES[ticket["state"]]
-    st.subheader(f"{ticket['code']} · {categories.CATEGORIES[ticket['category']].name(lang)} · {state.name(lang)}")
+    st.subheader(plain.markdown(f"{ticket['code']} · {categories.CATEGORIES[ticket['category']].name(lang)} · "
+                                f"{state.name(lang)}"))
     if ticket.get("routing_flag"):
         st.warning(t(f"tickets.routing_flag.{ticket['routing_flag']}"))
     info, where = st.columns([3, 2])
     overdue = tickets.is_overdue(ticket, now)
     with info:
-        st.write(ticket["description"])
+        st.text(ticket["description"])  # the resident's words as typed: st.text parses no Markdown or HTML
         c1, c2 = st.columns(2)
         c1.metric(t("tickets.deadline"), f"{ticket['due_at']:%m-%d %H:%M}",
                   delta=t("field.overdue") if overdue else None, delta_color="inverse")
@@ -203,11 +204,11 @@ st.session_state["tickets_open_id"] = ticket_id
 st.divider()
 if "tickets_flash" in st.session_state:
     kind, text = st.session_state.pop("tickets_flash")
-    (st.error if kind == "error" else st.success)(text)
+    (st.error if kind == "error" else st.success)(plain.markdown(text))
 try:
     ticket = ts.get(engine, ticket_id, scope=scope)
 except NotFoundError as err:
-    st.error(str(err))
+    st.error(plain.markdown(err))
     st.stop()
 st.session_state.setdefault("tickets_seen", {})[ticket_id] = ticket["version"]  # what this page shows
 detail(ticket)
