@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from geo import schema, settings
 from geo.schema import Base, Geometry
 
-SCHEMA_VERSION = "6"  # bump on any table change: demo databases are rebuilt (6: open_space)
+SCHEMA_VERSION = "7"  # bump on any table change: demo databases are rebuilt (6: open_space; 7: rating source)
 Progress = Callable[[float, str], None]
 
 

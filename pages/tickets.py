@@ -42,6 +42,7 @@ def _submit(ticket_id: int, names: dict[str, str]) -> None:
     kwargs = {"note": state.get(_key("note", ticket_id, version)) or None}
     if action in ("rate", "reopen"):
         kwargs["rating"] = state.get(_key("rating", ticket_id, version))
+        kwargs["rating_channel"] = state.get(_key("channel", ticket_id, version))  # staff: on whose behalf, how
     if action == "assign":
         kwargs["assignee_id"] = state.get(_key("assignee", ticket_id, version))
         kwargs["department"] = state.get(_key("department", ticket_id, version)) or None
@@ -171,14 +172,22 @@ def actions(ticket: dict) -> None:
     if not moves:
         st.info(t("tickets.no_actions"))
         return
-    names = {m.action: m.name(lang) for m in moves}
+    proxy = actor.role != workflow.RESIDENT  # staff rate only on the resident's behalf (代居民评价)
+    names = {m.action: t("tickets.proxy_move").format(m=m.name(lang)) if m.ratings and proxy else m.name(lang)
+             for m in moves}
     with st.form(_key("form", tid, version)):
         st.radio(t("tickets.next_actions"), list(names), format_func=names.get, horizontal=True,
                  label_visibility="collapsed", key=_key("move", tid, version))
         st.text_input(t("tickets.note"), key=_key("note", tid, version))
         if any(m.ratings for m in moves):
-            st.slider(t("tickets.rating"), 1, 5, 5, key=_key("rating", tid, version), help=t("tickets.rating_help"))
+            st.slider(t("tickets.rating_proxy" if proxy else "tickets.rating"), 1, 5, 5,
+                      key=_key("rating", tid, version), help=t("tickets.rating_help"))
             st.caption(t("tickets.rating_help"))
+            if proxy:
+                st.radio(t("tickets.rating_channel"), list(tickets.PROXY_CHANNELS), index=None, horizontal=True,
+                         format_func=lambda k: tickets.RATING_CHANNELS[k][0 if lang == "zh" else 1],
+                         key=_key("channel", tid, version))
+                st.caption(t("tickets.rating_proxy_note"))
         if "assign" in names:
             people = ts.suggest_assignees(engine, tid, scope=scope)
             labels = {r.id: ts.assignee_label(r, lang) for r in people.itertuples()}
