@@ -5,8 +5,9 @@ uploaded file's name, a code read from a file, an error message that quotes any 
 It reaches two kinds of sink, and each needs its own escaping:
 
 - **Markdown** — ``st.markdown``, ``st.caption``, ``st.write``, ``st.title`` / ``st.subheader``,
-  ``st.error`` / ``st.warning`` / ``st.info`` / ``st.success`` / ``st.toast``, and the labels of
-  expanders, tabs, buttons, metrics and radio options. Streamlit renders GitHub-flavoured
+  ``st.error`` / ``st.warning`` / ``st.info`` / ``st.success`` / ``st.toast``, the labels of
+  expanders, tabs, buttons and metrics, metric *values* and radio options (selectbox and
+  multiselect options and dataframe cells are plain text). Streamlit renders GitHub-flavoured
   Markdown there: ``![x](http://host/t.png)`` makes every viewer's browser fetch an image from
   any host (a tracking pixel on an intranet), ``[点我](http://evil)`` is a phishing link, a bare
   ``http://…`` becomes a link, ``:red[…]`` colours and ``$…$`` typesets. :func:`markdown`
