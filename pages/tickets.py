@@ -155,8 +155,8 @@ def detail(ticket: dict) -> None:
                                                             "created_at", "due_at")})
         st_folium(maps.street_map({"grids": grid, "tickets": one}, lang=lang), height=300, returned_objects=[],
                   use_container_width=True, key=f"ticket_map_{ticket['id']}")
-        if ticket.get("photo"):  # inline, now that ts.get found the ticket in this user's scope: no /media/
-            shown = uploads.data_uri(ticket["photo"])  # URL that would answer without a sign-in
+        if ticket.get("photo"):  # inline, now that ts.get found the ticket in this user's scope (st.image of
+            shown = uploads.data_uri(ticket["photo"])  # a path would publish a /media/ URL answering anyone)
             if shown:
                 st.image(shown, caption=t("tickets.photo"))
             else:
