@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from geo import i18n, roles, settings, ticket_service
+from geo import i18n, plain, roles, settings, ticket_service
 from pages import common
 
 #: Every page: key (geo.roles.PAGE_ACCESS, i18n "nav.<key>", URL path), file, icon.
@@ -69,7 +69,8 @@ if user is None:
         nav.run()
 else:
     with st.sidebar:
-        st.caption(f"{i18n.t('login.signed_in_as', lang)}：**{user.display_name}**（{user.username}）  \n"
+        st.caption(f"{i18n.t('login.signed_in_as', lang)}：**{plain.markdown(user.display_name)}**"
+                   f"（{plain.markdown(user.username)}）  \n"
                    f"{user.role_name(lang)} · {i18n.t('login.scope', lang)}：{i18n.t(f'scope.{user.scope.level}', lang)}")
         if st.button(i18n.t("login.logout", lang), key="logout"):
             common.sign_out()

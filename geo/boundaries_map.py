@@ -9,7 +9,7 @@ import folium
 import geopandas as gpd
 from sqlalchemy import Engine, select
 
-from geo import layers, maps, offline, store
+from geo import layers, maps, offline, plain, store
 from geo.boundaries import Plan
 from geo.i18n import t
 from geo.schema import Community, Road
@@ -35,7 +35,8 @@ def preview_map(base: dict[str, gpd.GeoDataFrame], plan: Plan, *, lang: str = "z
     _outline(m, plan.new, t("boundaries.layer_new", lang), NEW_STYLE, lang)
     _outline(m, plan.old, t("boundaries.layer_old", lang), OLD_STYLE, lang)
     if len(plan.moves):
-        moves = plan.moves[["name", "from_code", "to_code", "households", "residents", "geometry"]]
+        moves = plain.html_columns(plan.moves[["name", "from_code", "to_code", "households", "residents",
+                                               "geometry"]], ["name", "from_code", "to_code"])
         folium.GeoJson(moves.to_json(drop_id=True), name=t("boundaries.layer_moves", lang),
                        style_function=lambda f: MOVE_STYLE,
                        tooltip=folium.GeoJsonTooltip(
@@ -46,7 +47,8 @@ def preview_map(base: dict[str, gpd.GeoDataFrame], plan: Plan, *, lang: str = "z
 
 
 def _outline(m: folium.Map, gdf: gpd.GeoDataFrame, name: str, style: dict, lang: str) -> None:
-    folium.GeoJson(gdf[["code", "name", "geometry"]].to_json(drop_id=True), name=name,
+    folium.GeoJson(plain.html_columns(gdf[["code", "name", "geometry"]], ["code", "name"]).to_json(drop_id=True),
+                   name=name,
                    style_function=lambda f: style, interactive=style is NEW_STYLE,
                    tooltip=folium.GeoJsonTooltip(["code", "name"], [t("field.code", lang), t("field.name", lang)])
                    if style is NEW_STYLE else None).add_to(m)

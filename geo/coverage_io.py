@@ -6,14 +6,12 @@ about file formats.
 """
 from __future__ import annotations
 
-import io
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from geo import catalogue, coverage, projection, settings, vector_files
+from geo import catalogue, coverage, export, projection, settings, vector_files
 from geo.errors import ValidationError
 from geo.i18n import t
 
@@ -104,11 +102,7 @@ def to_excel(result: coverage.CoverageResult, *, lang: str = "zh") -> bytes:
     summary = result.summary().reset_index()
     summary["type"] = [catalogue.FACILITY_TYPES[k].name(lang) if k in catalogue.FACILITY_TYPES
                        else t("coverage.required", lang) for k in summary["type"]]
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-        summary.rename(columns=rename | {"type": t("field.type", lang)}).to_excel(
-            xl, sheet_name=t("coverage.sheet_summary", lang), index=False)
-        for level in ("grid", "community", "street"):
-            result.by_area(level).rename(columns=rename).to_excel(
-                xl, sheet_name=t(f"coverage.sheet_{level}", lang), index=False)
-    return buf.getvalue()
+    sheets = {t("coverage.sheet_summary", lang): summary.rename(columns=rename | {"type": t("field.type", lang)})}
+    for level in ("grid", "community", "street"):
+        sheets[t(f"coverage.sheet_{level}", lang)] = result.by_area(level).rename(columns=rename)
+    return export.excel_bytes(sheets)  # names come from the database and uploads: formulas neutralised there

@@ -8,12 +8,11 @@ HTML legend (a branca colormap would fetch d3 from a CDN).
 """
 from __future__ import annotations
 
-import html
 import folium
 import geopandas as gpd
 import numpy as np
 
-from geo import catalogue, coverage, maps, offline
+from geo import catalogue, coverage, maps, offline, plain
 from geo.i18n import t
 
 BLIND_RAMP = ("#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704")  # few → many uncovered
@@ -56,7 +55,7 @@ def coverage_map(layers: dict[str, gpd.GeoDataFrame], result: coverage.CoverageR
 def legend_html(result: coverage.CoverageResult, lang: str = "zh") -> str:
     """Legend chips for the map: types in their colours, then the blind-spot ramp."""
     chips = [f"<span style='display:inline-block;width:12px;height:12px;background:"
-             f"{catalogue.facility_type(k).color};opacity:.6'></span> {html.escape(catalogue.facility_type(k).name(lang))}"
+             f"{catalogue.facility_type(k).color};opacity:.6'></span> {plain.html(catalogue.facility_type(k).name(lang))}"
              for k in result.types]
     def ramp(colours):
         return "".join(f"<span style='display:inline-block;width:18px;height:12px;background:{c}'></span>"
@@ -73,7 +72,7 @@ def _add_service_areas(m: folium.Map, areas: gpd.GeoDataFrame, lang: str) -> Non
         ft = catalogue.facility_type(row.type)
         style = {"color": ft.color, "weight": 2.5, "fillColor": ft.color, "fillOpacity": 0.25}
         folium.GeoJson(row.geometry.__geo_interface__, style_function=lambda f, s=style: s,
-                       tooltip=f"{ft.name(lang)} · {row.reach_m:.0f} m").add_to(group)
+                       tooltip=plain.html(f"{ft.name(lang)} · {row.reach_m:.0f} m")).add_to(group)
 
 
 def _add_blind_areas(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
@@ -122,7 +121,7 @@ def _add_facilities(m: folium.Map, result: coverage.CoverageResult, lang: str) -
         color = CLOSED_COLOR if row.id in closed else ft.color
         note = f" ({t('coverage.closed', lang)})" if row.id in closed else ""
         folium.CircleMarker([row.geometry.y, row.geometry.x], radius=7, color="#fff", weight=1.5, fill=True,
-                            fill_color=color, fill_opacity=0.95, tooltip=f"{row.name}{note}").add_to(group)
+                            fill_color=color, fill_opacity=0.95, tooltip=plain.html(f"{row.name}{note}")).add_to(group)
     for lon, lat, ftype in result.scenario.added:
         if ftype in result.types:
             folium.CircleMarker([lat, lon], radius=8, color=ADDED_COLOR, weight=3, fill=True, fill_color="#fff",

@@ -657,6 +657,8 @@ class TicketSimulator:
     DUPLICATE_SHARE = 0.02  # reports of a problem someone nearby already reported
     REJECT_SHARE = 0.03
     SLOW_SHARE = 0.04  # a desk that lets its step limit run out (the clock escalates)
+    #: How staff follow up before rating on a resident's behalf: mostly by phone, as 12345 回访 does.
+    FOLLOW_UPS = ("phone", "phone", "phone", "phone", "phone", "visit", "visit", "on_site", "hotline", "hotline")
 
     def __init__(self, rng: np.random.Generator, ids: Ids, town: Town, sb: StreetBuilder, now: datetime):
         self.rng, self.ids, self.town, self.sb, self.now = rng, ids, town, sb, now
@@ -896,13 +898,14 @@ class TicketSimulator:
         stars = [5, 4, 3] if t["reopen_count"] >= 2 else [5, 4, 3, 2, 1]
         p = [0.7, 0.2, 0.1] if len(stars) == 3 else [0.72, 0.17, 0.06, 0.03, 0.02]
         rating = int(rng.choice(stars, p=p))
-        by = self._resident(t)
-        if rng.random() < 0.15:  # 回访: the grid (the community parties in 一领四单) records it by phone
+        by, how = self._resident(t), {}
+        if rng.random() < 0.15:  # 回访: the grid (the community parties in 一领四单) records it on the resident's behalf
             by = self._community(t) if erqi else self._grid(t)
+            how = dict(rating_channel=self.FOLLOW_UPS[t["id"] % len(self.FOLLOW_UPS)])  # no draw: the town stays
         if rating >= 3 and rng.random() < 0.01:
             ctx["reopen_later"] = True  # fixed, rated, and back again some days later
         note = ["问题没有解决", "问题没有解决", "基本满意", "满意", "非常满意"][rating - 1]
-        return clock + timedelta(hours=float(rng.uniform(2, 72))), "rate", by, dict(rating=rating, note=note)
+        return clock + timedelta(hours=float(rng.uniform(2, 72))), "rate", by, dict(rating=rating, note=note, **how)
 
     # -- who
     def _grid(self, t: dict) -> tickets.Actor:

@@ -113,6 +113,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "tickets.no_actions": {"zh": "当前身份对此工单无可执行操作", "en": "No action for your role on this ticket"},
     "tickets.note": {"zh": "办理意见 / 原因", "en": "Note / reason"},
     "tickets.rating": {"zh": "评价（星）", "en": "Rating (stars)"},
+    "tickets.rating_proxy": {"zh": "代居民评价（星）", "en": "Rating on the resident's behalf (stars)"},
+    "tickets.proxy_move": {"zh": "{m}（代居民评价）", "en": "{m} (on the resident's behalf)"},
+    "tickets.rating_channel": {"zh": "回访方式（代居民评价必选）", "en": "Follow-up channel (required on the resident's behalf)"},
+    "tickets.rating_proxy_note": {"zh": "您以工作人员身份代居民评价：请先向居民回访，选择回访方式。此评价记为“代居民评价”，"
+                                        "在工单指标中与居民本人的评价分开统计。",
+                                  "en": "You rate as staff on the resident's behalf: follow up with the resident first "
+                                        "and choose how. The rating is recorded as given on the resident's behalf and "
+                                        "counted apart from residents' own ratings in the indicators."},
     "tickets.assignee": {"zh": "派给（就近可用的党员、志愿者）", "en": "Assign to (nearest available)"},
     "tickets.department": {"zh": "承办部门", "en": "Department"},
     "tickets.merge_into": {"zh": "合并到工单", "en": "Merge into ticket"},
@@ -139,15 +147,23 @@ STRINGS: dict[str, dict[str, str]] = {
     "ind.by_category": {"zh": "按类别", "en": "By category"},
     "ind.by_grid": {"zh": "按网格", "en": "By grid"},
     "ind.all": {"zh": "全部指标（含时长中位数与P90）", "en": "All indicators (with median and 90th percentile times)"},
+    "ind.rating_sources": {"zh": "满意率 {all} 的来源：居民本人评价 {own} 次（占 {share}，其中满意率 {own_rate}），"
+                                 "工作人员代居民评价 {proxy} 次（电话 / 上门 / 现场 / 12345 回访）。",
+                           "en": "Where satisfaction {all} comes from: {own} ratings by residents themselves ({share}; "
+                                 "{own_rate} satisfied), {proxy} entered by staff on residents' behalf (phone, home "
+                                 "visit, on site, 12345 follow-up)."},
     "ind.definitions": {"zh": "口径（统计期内上报的工单）：立案率=立案数/上报数；处置率=处置数/立案数；"
                               "结案率=结案数/应结案数；按期结案率=按期办结数/应结案数；"
                               "满意率=（满意+基本满意）/评价数，评价数含每一次评价（含1–2星不满意、已退回重办的）；"
+                              "居民自评占比=居民本人评价数/评价数，其余为工作人员回访后代居民评价；"
                               "重办率=重办过的工单/曾办结反馈的工单；办结时长=上报→办结反馈，结案时长=上报→结案（含等待评价）。"
                               "详见 geo/indicators.py。",
                         "en": "Definitions (tickets reported in the period): acceptance = accepted/reported; handling = "
                               "handled/accepted; closure = closed/due; on-time = finished within limit/due; "
                               "satisfaction = (satisfied + fairly satisfied)/every rating given, including the 1–2 "
-                              "star ones that reopened a ticket; reopen rate = reopened/ever reported done; time to "
+                              "star ones that reopened a ticket; self-rated share = ratings residents gave "
+                              "themselves/every rating (the rest were entered by staff after a follow-up); "
+                              "reopen rate = reopened/ever reported done; time to "
                               "resolution = report→done, time to closure = report→closed (incl. the wait for the "
                               "rating). See geo/indicators.py."},
     # tickets: review fixes (issue 3)

@@ -28,6 +28,16 @@ page's period is "by report date", so every figure describes the same tickets):
   included (a ticket rated 1 star, redone and rated 5 stars adds one of each):
   5–4 stars 满意, 3 基本满意, 2–1 不满意 (which reopens, geo.workflow). Rows
   from before the rating history was kept count their one stored rating.
+- 评价来源 who rated (geo.tickets.RATING_CHANNELS): the 12345 loop ends 办结 → 回访 →
+  评价 (国办发〔2020〕53号), and most follow-ups are a member of staff phoning or
+  visiting the resident and recording the verdict — on the resident's behalf
+  (代居民评价). A 满意率 built from such ratings is only as honest as the
+  follow-up, so the source is counted apart:
+  居民自评数 self-rated = ratings the resident gave by their own channel;
+  居民自评占比 self-rated share = 居民自评数 / 评价数 (the rest, 代评数, were
+  entered by staff by phone, at the door, on site or after a 12345 follow-up);
+  居民自评满意率 = (满意 + 基本满意 among the self-rated) / 居民自评数.
+  Ratings stored before the source was recorded count as entered by staff.
 - 重办率 reopen rate = cases reopened at least once / cases ever reported done
   (``first_resolved_at``, kept through reopens, so a reopened ticket still
   being redone counts in both).
@@ -52,7 +62,7 @@ from geo.schema import Ticket
 
 FIELDS = ["id", "category", "state", "grid_id", "community_id", "street_id", "created_at", "accepted_at",
           "first_response_at", "resolved_at", "first_resolved_at", "closed_at", "due_at", "rating",
-          "ratings_given", "ratings_satisfied", "reopen_count"]
+          "ratings_given", "ratings_satisfied", "ratings_self", "ratings_self_satisfied", "reopen_count"]
 
 LABELS = {
     "reported": ("上报数", "Reported"),
@@ -74,9 +84,13 @@ LABELS = {
     "closure_p90_h": ("结案时长P90(小时)", "90th pct time to closure (h)"),
     "rated": ("评价数", "Ratings given"),
     "satisfaction_rate": ("满意率", "Satisfaction rate"),
+    "rated_self": ("居民自评数", "Rated by residents themselves"),
+    "rated_proxy": ("代居民评价数", "Rated by staff on residents' behalf"),
+    "self_rated_share": ("居民自评占比", "Share rated by residents themselves"),
+    "satisfaction_self_rate": ("居民自评满意率", "Satisfaction among residents' own ratings"),
     "reopen_rate": ("重办率", "Reopen rate"),
 }
-RATES = {k for k in LABELS if k.endswith("_rate")}
+RATES = {k for k in LABELS if k.endswith("_rate")} | {"self_rated_share"}
 
 
 def label(key: str, lang: str = "zh") -> str:
@@ -107,6 +121,13 @@ def ratings(frame: pd.DataFrame) -> tuple[int, int]:
     return int(n.sum()), int(good.sum())
 
 
+def own_ratings(frame: pd.DataFrame) -> tuple[int, int]:
+    """(ratings residents gave themselves, of which 3 stars or more); the rest were given on their behalf."""
+    own = pd.to_numeric(_column(frame, "ratings_self", 0), errors="coerce").fillna(0)
+    good = pd.to_numeric(_column(frame, "ratings_self_satisfied", 0), errors="coerce").fillna(0)
+    return int(own.sum()), int(good.sum())
+
+
 def compute(frame: pd.DataFrame, now: datetime, *, start: datetime | None = None,
             end: datetime | None = None) -> dict[str, float]:
     """Every indicator for the tickets in ``frame`` (see the module docstring)."""
@@ -132,6 +153,7 @@ def compute(frame: pd.DataFrame, now: datetime, *, start: datetime | None = None
     resolution = _hours(cases["resolved_at"], cases["created_at"])
     closure = _hours(cases.loc[closed_mask, "closed_at"], cases.loc[closed_mask, "created_at"])
     rated, satisfied = ratings(p)
+    rated_self, satisfied_self = own_ratings(p)
     reopened = pd.to_numeric(cases["reopen_count"], errors="coerce").fillna(0) > 0
     overdue_now = workflow.overdue(df["state"], df["due_at"], now).sum() if len(df) else 0
     out = {
@@ -150,6 +172,10 @@ def compute(frame: pd.DataFrame, now: datetime, *, start: datetime | None = None
         "closure_p90_h": _q(closure, 0.9),
         "rated": rated,
         "satisfaction_rate": _ratio(satisfied, rated),
+        "rated_self": rated_self,
+        "rated_proxy": rated - rated_self,
+        "self_rated_share": _ratio(rated_self, rated),
+        "satisfaction_self_rate": _ratio(satisfied_self, rated_self),
         "reopen_rate": _ratio(int((reopened & ever_resolved).sum()), int(ever_resolved.sum())),
     }
     out["acceptance_rate"] = _ratio(out["accepted"], out["reported"])

@@ -7,7 +7,6 @@ any outside host, which an intranet command centre needs.
 """
 from __future__ import annotations
 
-import html
 import json
 import math
 import warnings
@@ -23,7 +22,7 @@ import shapely.geometry
 from branca.element import MacroElement
 from folium.template import Template
 
-from geo import catalogue, coords, offline, settings, workflow
+from geo import catalogue, coords, offline, plain, settings, workflow
 from geo.errors import ValidationError
 from geo.i18n import t
 
@@ -314,9 +313,10 @@ def _base_map(layers: dict[str, gpd.GeoDataFrame], bm: Basemap, lang: str,
 # --- polygons and lines (one GeoJson per layer keeps the HTML small) -------
 
 def _features(gdf: gpd.GeoDataFrame, columns: Iterable[str]) -> dict:
-    """GeoJSON of the listed columns only, coordinates to ~0.1 m."""
+    """GeoJSON of the listed columns only, coordinates to ~0.1 m; text HTML-escaped (popups and
+    tooltips put properties on screen with innerHTML)."""
     cols = [c for c in columns if c in gdf.columns]
-    sub = gdf[cols + [gdf.geometry.name]].copy()
+    sub = plain.html_columns(gdf[cols + [gdf.geometry.name]], cols)
     sub[gdf.geometry.name] = shapely.set_precision(sub.geometry.values, 1e-6)
     return json.loads(sub.to_json(drop_id=True, na="null"))
 
@@ -432,9 +432,9 @@ def _point_layer(m: folium.Map, name: str, n: int) -> folium.FeatureGroup:
 
 def _popup(title: str, rows: list[tuple[str, Any]]) -> folium.Popup:
     """A small table: translated label, escaped value."""
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>"
+    body = "".join(f"<tr><th>{plain.html(k)}</th><td>{plain.html(_fmt(v))}</td></tr>"
                    for k, v in rows)
-    return folium.Popup(f"<b>{html.escape(title)}</b><table class='sq-popup'>{body}</table>",
+    return folium.Popup(f"<b>{plain.html(title)}</b><table class='sq-popup'>{body}</table>",
                         max_width=320, lazy=True)
 
 
@@ -458,8 +458,8 @@ def facility_legend_html(lang: str = "zh") -> str:
     return " ".join(
         f"<span style='display:inline-block;margin:2px 6px;white-space:nowrap'>"
         f"<span style='display:inline-block;width:18px;height:18px;border-radius:9px;background:{ft.color};"
-        f"color:#fff;font:bold 11px/18px sans-serif;text-align:center'>{html.escape(ft.glyph)}</span> "
-        f"{html.escape(ft.name(lang))}</span>"
+        f"color:#fff;font:bold 11px/18px sans-serif;text-align:center'>{plain.html(ft.glyph)}</span> "
+        f"{plain.html(ft.name(lang))}</span>"
         for ft in catalogue.FACILITY_TYPES.values())
 
 
@@ -473,7 +473,7 @@ def _add_grid_labels(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str) -> 
         return
     group = folium.FeatureGroup(t("layer.grid_labels", lang)).add_to(m)
     for row in gdf.itertuples():
-        text = html.escape(str(row.name or row.code))
+        text = plain.html(str(row.name or row.code))
         icon = folium.DivIcon(html=f'<div class="sq-grid-label">{text}</div>',
                               icon_size=(140, 16), icon_anchor=(70, 8), class_name="")
         folium.Marker(_latlon(row.geometry.representative_point()), icon=icon,
@@ -488,7 +488,7 @@ def _add_community_labels(m: folium.Map, gdf: gpd.GeoDataFrame | None,
     group = folium.FeatureGroup(t("layer.community_labels", lang)).add_to(m)
     for row in gdf.itertuples():
         color = palette.get(row.id, PALETTE[0])
-        text = html.escape(str(row.name))
+        text = plain.html(str(row.name))
         icon = folium.DivIcon(html=f'<div class="sq-community-label" style="color:{color}">{text}</div>',
                               icon_size=(160, 22), icon_anchor=(80, 11), class_name="")
         # tooltipPane lies above the marker pane: a name is never hidden under a glyph
@@ -506,13 +506,13 @@ def _add_facilities(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str) -> N
         glyph, color = (ft.glyph, ft.color) if ft else ("?", "#6c757d")
         kind = ft.name(lang) if ft else str(row.type)
         icon = folium.DivIcon(
-            html=f'<div class="sq-fac" style="background:{color}">{html.escape(glyph)}</div>',
+            html=f'<div class="sq-fac" style="background:{color}">{plain.html(glyph)}</div>',
             icon_size=(22, 22), icon_anchor=(11, 11), class_name="")
         rows = [(t("field.type", lang), kind),
                 (t("field.community", lang), getattr(row, "community_name", None)),
                 (t("field.address", lang), getattr(row, "address", None)),
                 (t("field.open_hours", lang), getattr(row, "open_hours", None))]
-        folium.Marker(_latlon(row.geometry), icon=icon, tooltip=f"{kind} · {row.name}",
+        folium.Marker(_latlon(row.geometry), icon=icon, tooltip=plain.html(f"{kind} · {row.name}"),
                       popup=_popup(row.name, rows)).add_to(layer)
 
 
@@ -525,7 +525,7 @@ def _add_cameras(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str) -> None
         color = CAMERA_COLORS.get(row.status, "#6c757d")
         heading = float(row.heading) if pd.notna(row.heading) else 0.0
         icon = folium.DivIcon(
-            html=(f'<div class="sq-cam sq-cam-{html.escape(str(row.status))}" '
+            html=(f'<div class="sq-cam sq-cam-{plain.html(str(row.status))}" '
                   f'style="background:{color};color:{color};'
                   f'transform:rotate({heading:.0f}deg)"><i></i></div>'),
             icon_size=(12, 12), icon_anchor=(6, 6), class_name="")
@@ -534,7 +534,7 @@ def _add_cameras(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str) -> None
                 (t("field.heading", lang), f"{heading:.0f}°"),
                 (t("field.fov", lang), f"{_fmt(row.fov)}°"),
                 (t("field.range", lang), f"{_fmt(row.range_m)} m")]
-        folium.Marker(_latlon(row.geometry), icon=icon, tooltip=row.name,
+        folium.Marker(_latlon(row.geometry), icon=icon, tooltip=plain.html(row.name),
                       popup=_popup(row.name, rows)).add_to(layer)
 
 
@@ -566,6 +566,6 @@ def _add_tickets(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str) -> None
                 (t("field.due", lang), row.due_at),
                 (t("field.overdue", lang), yes if row.is_overdue else no),
                 (t("field.description", lang), _shorten(getattr(row, "description", None)))]
-        folium.CircleMarker(_latlon(row.geometry), tooltip=row.code,
+        folium.CircleMarker(_latlon(row.geometry), tooltip=plain.html(row.code),
                             popup=_popup(row.code, rows),
                             **ticket_style(row.state, row.is_overdue, urgent)).add_to(layer)

@@ -251,8 +251,11 @@ def update_household(engine: Engine, user, household_id: int, *, before: list[di
     locking without a version column: each resident is updated only where its stored
     values still equal what the user read, so a colleague's change in between is
     refused (ConcurrentEditError) rather than overwritten, and nothing is written.
-    The household's own flags (elderly alone, low income) follow its residents. One
-    transaction with one audit row per changed resident.
+    The household's own flags (elderly alone, low income) follow its residents: they are
+    recomputed from all its residents in the same transaction, under a lock on the
+    household row taken first, so two workers correcting different members at once
+    cannot leave flags that ignore the other's change. One transaction with one audit
+    row per changed resident.
     """
     if not roles.may(user.role, "edit_people"):
         raise PermissionError("您的角色不能修改住户信息 / your role may not change residents' details")
@@ -261,6 +264,7 @@ def update_household(engine: Engine, user, household_id: int, *, before: list[di
         return 0
     r, h = Resident.__table__, Household.__table__
     with engine.begin() as conn:
+        store.lock_rows(conn, h, [household_id])  # first: a colleague's edit of this household waits or went before
         place = household_in_scope(conn, user.scope, household_id)
         for rid, (was, changed) in changes.items():
             stmt = r.update().where(r.c.id == rid, r.c.household_id == household_id, user.scope.clause(r))

@@ -284,9 +284,14 @@ class Ticket(_Spatial, Base):
     photo: Mapped[str | None] = mapped_column(String(255))  # file name under data/uploads
     rating: Mapped[int | None] = mapped_column(Integer)  # the latest rating (every one is in ticket_event)
     rating_comment: Mapped[str | None] = mapped_column(Text)
+    # who gave the latest rating (geo.tickets.RATING_CHANNELS): the resident themselves, or staff on the
+    # resident's behalf after a phone call, a home visit, on site, or the 12345 hotline's follow-up
+    rating_channel: Mapped[str | None] = mapped_column(String(16))
     first_resolved_at: Mapped[datetime | None] = mapped_column(DateTime)  # kept through reopens
     ratings_given: Mapped[int] = mapped_column(Integer, default=0)  # every rating, reopening ones too
     ratings_satisfied: Mapped[int] = mapped_column(Integer, default=0)  # of those, 3 stars or more
+    ratings_self: Mapped[int] = mapped_column(Integer, default=0)  # of ratings_given, by the resident themselves
+    ratings_self_satisfied: Mapped[int] = mapped_column(Integer, default=0)  # of those, 3 stars or more
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -307,6 +312,7 @@ class TicketEvent(Base):
     to_state: Mapped[str] = mapped_column(String(24))
     note: Mapped[str | None] = mapped_column(Text)
     rating: Mapped[int | None] = mapped_column(Integer)  # stars given with this event (rate / reopen)
+    rating_channel: Mapped[str | None] = mapped_column(String(16))  # who gave them (geo.tickets.RATING_CHANNELS)
 
 
 class Meta(Base):

@@ -17,6 +17,9 @@ ROOT: Path = Path(__file__).resolve().parent.parent
 #: Where the embedded SQLite database lives when DATABASE_URL is not set.
 DATA_DIR: Path = ROOT / "data"
 DEFAULT_SQLITE_PATH: Path = DATA_DIR / "shequ.db"
+#: Where reported photos are kept (SHEQU_UPLOAD_DIR; default data/uploads). Never served as files:
+#: a page shows a photo inline, after checking the ticket is in the viewer's area (geo.uploads).
+UPLOAD_DIR: Path = Path(os.environ.get("SHEQU_UPLOAD_DIR", "").strip() or DATA_DIR / "uploads")
 
 #: Storage CRS: WGS 84 longitude-latitude (CGCS2000, EPSG:4490, is within
 #: centimetres of it, so data in either is stored unchanged).

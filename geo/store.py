@@ -16,14 +16,16 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, Engine, Integer, bindparam, create_engine, event, func, insert, inspect, select, text
+from sqlalchemy import (
+    Connection, Engine, Integer, bindparam, create_engine, event, func, insert, inspect, select, text, update,
+)
 from sqlalchemy.engine import make_url
 
 from geo import schema, settings
 from geo.schema import Base, Geometry
 
 SCHEMA_VERSION = "7"  # bump on any table change: demo databases are rebuilt (6: open_space;
-# 7: login_throttle replaces login_attempt, kiosk_token, login_session.address and .kiosk_token_id)
+# 7: login_throttle replaces login_attempt, kiosk_token, login_session.address and .kiosk_token_id; rating source)
 Progress = Callable[[float, str], None]
 
 
@@ -50,6 +52,25 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def is_postgis(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def lock_rows(conn: Connection, table, ids: Iterable[int]) -> None:
+    """Lock rows of ``table`` for the rest of ``conn``'s transaction, in id order (no deadlock between two
+    transactions locking the same rows). Call it first in the transaction, before reading what it guards.
+
+    PostGIS: ``SELECT … FOR UPDATE`` ordered by id; a second transaction waits here until the first
+    commits, and then reads what the first wrote (READ COMMITTED). SQLite has one writer for the whole
+    file: the same effect comes from taking the write lock up front, as ``BEGIN IMMEDIATE`` does — a
+    no-op UPDATE of the rows, issued before any read, so every read after it sees the latest commit
+    (pysqlite starts the transaction at the first write, not at a read).
+    """
+    ids = sorted({int(i) for i in ids})
+    if not ids:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(table.c.id).where(table.c.id.in_(ids)).order_by(table.c.id).with_for_update())
+    else:
+        conn.execute(update(table).where(table.c.id.in_(ids)).values(id=table.c.id))
 
 
 def create_schema(engine: Engine) -> None:

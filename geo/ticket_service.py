@@ -222,8 +222,13 @@ def act(engine: Engine, ticket_id: int, action: str, actor: tickets.Actor, *, ex
     merged_into_id). A merge also writes an event on the ticket kept, so both
     histories show the link; the kept ticket must be open, of the same
     category and inside the actor's scope, and its event is audited too.
+    A merge locks both tickets (in id order) before reading either, so A→B
+    and B→A made at the same moment cannot both go through: the second one
+    finds its target merged away and is refused (ConcurrentEditError).
     """
     with engine.begin() as conn:
+        if action == "merge" and details.get("merged_into_id"):
+            store.lock_rows(conn, Ticket.__table__, [ticket_id, details["merged_into_id"]])
         t = _load_for_update(conn, ticket_id, expected_version, scope)
         if action == "assign" and details.get("assignee_id") and "assignee_is_party_member" not in details:
             role = conn.execute(select(Person.role).where(Person.id == details["assignee_id"])).scalar()
@@ -320,8 +325,11 @@ def _check_merge_target(conn, t: dict[str, Any], target_id: int | None, scope: S
         Ticket.id == target_id, scope.clause(Ticket.__table__))).mappings().first()
     if target is None:
         raise NotFoundError(_NOT_FOUND.format(id=target_id))
-    if not workflow.is_open(target["state"]):
-        raise ValidationError("只能合并到未办结的工单 / merge into an open ticket")
+    if not workflow.is_open(target["state"]):  # the desk offers open tickets only: someone changed it since
+        state = workflow.STATES[target["state"]].name_zh
+        raise ConcurrentEditError(f"要合并到的工单 {target['code']} 已是「{state}」（刚被他人处理），不能再合并到它；"
+                                  f"本次未保存，请刷新后重新选择 / ticket {target['code']} is no longer open (someone "
+                                  "just changed it); nothing was saved, choose again")
     if target["category"] != t["category"]:
         raise ValidationError("只能合并同一类别的工单 / merge into a ticket of the same category")
     return dict(target)

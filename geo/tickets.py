@@ -25,6 +25,22 @@ RATING_WORDS = {5: "满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: 
 RATING_WORDS_EN = {5: "satisfied", 4: "satisfied", 3: "fairly satisfied", 2: "dissatisfied", 1: "dissatisfied"}
 MAX_DESCRIPTION = 4000  # Open311 GeoReport v2 limit
 
+#: Who gave a rating, and how (评价来源). Only the resident rates by their own channel (the
+#: tracking link, a kiosk: an actor in the RESIDENT role); a member of staff who records the
+#: resident's verdict does it on the resident's behalf (代居民评价) and names the channel of the
+#: follow-up (回访, 国办发〔2020〕53号: 受理 → … → 办结 → 回访 → 评价). The indicators show how many
+#: ratings residents gave themselves (geo.indicators), so a 满意率 made of staff-entered ratings
+#: is seen for what it is.
+SELF_RATING = "resident"
+RATING_CHANNELS = {
+    SELF_RATING: ("居民本人评价", "by the resident"),
+    "phone": ("电话回访", "phone follow-up"),
+    "visit": ("上门回访", "home visit"),
+    "on_site": ("现场", "on site"),
+    "hotline": ("12345回访", "12345 hotline follow-up"),
+}
+PROXY_CHANNELS: tuple[str, ...] = tuple(k for k in RATING_CHANNELS if k != SELF_RATING)
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -72,8 +88,8 @@ def new_ticket(*, category: str, description: str, created: datetime, urgent: bo
         accepted_at=None, first_response_at=None, resolved_at=None, closed_at=None, due_at=due,
         step_due_at=categories.step_due_at(category, wf.initial, created, urgent, due),
         assigned_at=None, arrive_by=None, arrived_at=None, rating=None, rating_comment=None,
-        first_resolved_at=None, ratings_given=0, ratings_satisfied=0,
-        reopen_count=0, merged_into_id=None, version=1, **place)
+        first_resolved_at=None, ratings_given=0, ratings_satisfied=0, rating_channel=None, ratings_self=0,
+        ratings_self_satisfied=0, reopen_count=0, merged_into_id=None, version=1, **place)
     who = by or Actor(reporter_name or "群众", workflow.RESIDENT)
     event = dict(at=created, actor=who.name, actor_role=who.role, action="report", from_state=None,
                  to_state=wf.initial, note=description[:200], rating=None, username=who.audit_name)
@@ -82,7 +98,8 @@ def new_ticket(*, category: str, description: str, created: datetime, urgent: bo
 
 def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | None = None,
           rating: int | None = None, assignee_id: int | None = None, assignee_is_party_member: bool = False,
-          department: str | None = None, merged_into_id: int | None = None) -> Event:
+          department: str | None = None, merged_into_id: int | None = None,
+          rating_channel: str | None = None) -> Event:
     """Make one move on ``t`` in place and return the history event.
 
     Refuses (IllegalTransitionError, ``t`` unchanged) a move the workflow does
@@ -94,6 +111,11 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
     a ticket as fixed). Every rating is counted (``ratings_given``,
     ``ratings_satisfied``) and stored with its event, so satisfaction counts
     the ratings that led to a reopen too.
+
+    Every rating records who gave it (``rating_channel``, RATING_CHANNELS): a
+    resident actor rates by their own channel; anyone else rates on the
+    resident's behalf and must name the follow-up it came from (PROXY_CHANNELS),
+    else the move is refused.
     """
     wf = workflow.workflow(t.get("workflow"))
     if rating is not None and rating not in RATING_WORDS:
@@ -106,6 +128,7 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
     if action == "merge" and not merged_into_id:
         raise IllegalTransitionError("合并须指明保留的工单 / name the ticket to merge into")
     _check_handler(t, actor)
+    channel = _rating_channel(actor, rating_channel) if move.ratings else None
     source = t["state"]
     target = STATES[move.target]
     t.update(state=move.target, updated_at=at, version=t.get("version", 1) + 1)
@@ -124,8 +147,12 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
         if t.get("first_resolved_at") is None:
             t["first_resolved_at"] = at  # kept through reopens: the reopen rate counts on it
     if move.ratings:
-        t.update(rating=rating, rating_comment=note, ratings_given=(t.get("ratings_given") or 0) + 1,
-                 ratings_satisfied=(t.get("ratings_satisfied") or 0) + (rating in workflow.SATISFIED_RATINGS))
+        satisfied, own = rating in workflow.SATISFIED_RATINGS, channel == SELF_RATING
+        t.update(rating=rating, rating_comment=note, rating_channel=channel,
+                 ratings_given=(t.get("ratings_given") or 0) + 1,
+                 ratings_satisfied=(t.get("ratings_satisfied") or 0) + satisfied,
+                 ratings_self=(t.get("ratings_self") or 0) + own,
+                 ratings_self_satisfied=(t.get("ratings_self_satisfied") or 0) + (own and satisfied))
     if action == "reopen":
         t.update(closed_at=None, resolved_at=None, reopen_count=(t.get("reopen_count") or 0) + 1)
     if action == "merge":
@@ -136,10 +163,34 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
                         if target.is_open else None)
     text = note
     if move.ratings:
-        text = f"{rating}星 {RATING_WORDS[rating]}" + (f"：{note}" if note else "")  # the comment is the resident's own
+        behalf = "" if channel == SELF_RATING else f"（代居民评价·{RATING_CHANNELS[channel][0]}）"
+        text = f"{rating}星 {RATING_WORDS[rating]}{behalf}" + (f"：{note}" if note else "")  # the resident's own words
     return dict(at=at, actor=actor.name, actor_role=actor.role, action=action, from_state=source,
                 to_state=move.target, note=text, rating=rating if move.ratings else None,
-                username=actor.audit_name)
+                rating_channel=channel, username=actor.audit_name)
+
+
+def _rating_channel(actor: Actor, channel: str | None) -> str:
+    """Who gives this rating: the resident by their own channel, or staff on their behalf through ``channel``."""
+    if actor.role == workflow.RESIDENT:
+        if channel not in (None, SELF_RATING):
+            raise IllegalTransitionError("居民本人评价无需选择回访方式 / a resident's own rating has no follow-up channel")
+        return SELF_RATING
+    if channel not in PROXY_CHANNELS:
+        names = " / ".join(RATING_CHANNELS[k][0] for k in PROXY_CHANNELS)
+        raise IllegalTransitionError(f"代居民评价须选择回访方式：{names}（居民本人评价请用其本人渠道） / rating on the "
+                                     "resident's behalf needs the follow-up channel (phone, home visit, on site, 12345)")
+    return channel
+
+
+def rating_channel_label(channel: str | None, lang: str = "zh") -> str:
+    """评价来源 as people read it: 居民本人评价, or 代居民评价·电话回访 …; "" when nobody rated."""
+    if not channel:
+        return ""
+    zh, en = RATING_CHANNELS.get(channel, (channel, channel))
+    if channel == SELF_RATING:
+        return zh if lang == "zh" else en
+    return f"代居民评价·{zh}" if lang == "zh" else f"on the resident's behalf ({en})"
 
 
 def allowed_moves(t: Ticket, actor: Actor) -> list[workflow.Move]:
@@ -224,6 +275,6 @@ def rating_label(stars: int | None, lang: str = "zh") -> str:
     return (RATING_WORDS if lang == "zh" else RATING_WORDS_EN)[stars]
 
 
-__all__ = ["Actor", "new_ticket", "apply", "allowed_moves", "may_record_arrival", "record_arrival", "is_overdue", "escalation_at", "escalation_due",
+__all__ = ["Actor", "new_ticket", "apply", "SELF_RATING", "RATING_CHANNELS", "PROXY_CHANNELS", "rating_channel_label", "allowed_moves", "may_record_arrival", "record_arrival", "is_overdue", "escalation_at", "escalation_due",
            "SYSTEM_ACTOR",
            "rating_label", "COMMUNITY", "STREET"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import boundaries, boundaries_map, settings
+from geo import boundaries, boundaries_map, plain, settings
 from geo.errors import ConcurrentEditError
 from pages import common
 
@@ -20,7 +20,7 @@ url, eng = settings.database_url(), common.engine()
 st.title(t("boundaries.title"))
 st.caption(t("boundaries.subtitle"))
 if K + "done" in st.session_state:
-    st.success(st.session_state.pop(K + "done"))
+    st.success(plain.markdown(st.session_state.pop(K + "done")))
 
 st.download_button(t("boundaries.download"), lambda: boundaries.grids_geojson(eng, user.scope).encode(),
                    file_name="grids.geojson", mime="application/geo+json", key=K + "download")
@@ -33,10 +33,10 @@ if upload is None:
 try:
     plan = boundaries.plan_adjustment(eng, user, boundaries.read_upload(upload.getvalue(), upload.name))
 except boundaries.BoundaryError as exc:
-    st.error(exc.message(lang))
+    st.error(plain.markdown(exc.message(lang)))  # it quotes the file's name and values
     st.stop()
 except PermissionError as exc:
-    st.error(str(exc))
+    st.error(plain.markdown(exc))
     st.stop()
 
 st.subheader(t("boundaries.changes"))
@@ -47,7 +47,7 @@ st.dataframe(plan.changes.drop(columns="id").rename(columns=columns).round(1), h
 if plan.problems:
     st.warning(t("boundaries.refused"))
 for problem in plan.problems:
-    st.error(problem.message(lang))
+    st.error(plain.markdown(problem.message(lang)))
 
 m = boundaries_map.preview_map(boundaries_map.preview_layers(eng, plan), plan, lang=lang)
 st_folium(m, height=560, use_container_width=True, returned_objects=[], key=f"{K}map_{lang}")
@@ -68,7 +68,7 @@ if st.button(t("boundaries.apply"), type="primary", key=K + "apply"):
     try:
         done = boundaries.apply_adjustment(eng, user, plan, now=common.now())
     except ConcurrentEditError as exc:
-        st.error(str(exc))
+        st.error(plain.markdown(exc))
         st.stop()
     st.cache_data.clear()  # layers, figures and coverage are all grouped by grid: none may show the old cut
     st.session_state[K + "round"] = st.session_state.get(K + "round", 0) + 1

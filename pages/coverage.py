@@ -6,7 +6,7 @@ import hashlib
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import catalogue, coverage, coverage_io, coverage_map, maps, network, settings, siting, store
+from geo import catalogue, coverage, coverage_io, coverage_map, maps, network, plain, settings, siting, store
 from geo.errors import ValidationError
 from pages import common
 
@@ -107,11 +107,11 @@ if upload is not None:
     try:
         plan = _imported_plan(url, digest, upload.name, data)
         roads_key = digest
-        st.info(t("coverage.roads_using").format(name=upload.name, n=len(plan.roads)))
+        st.info(t("coverage.roads_using").format(name=plain.markdown(upload.name), n=len(plan.roads)))
     except coverage_io.RoadFileError as exc:
-        st.error(exc.message(lang))
+        st.error(plain.markdown(exc.message(lang)))  # it quotes the file's name
     except ValidationError as exc:
-        st.error(f"{upload.name}: {exc}")
+        st.error(plain.markdown(f"{upload.name}: {exc}"))
 
 reach_modes = {"type": t("coverage.reach_by_type"), "time": t("coverage.reach_by_time")}
 types = [coverage.REQUIRED, *catalogue.FACILITY_TYPES]
@@ -220,7 +220,7 @@ with st.expander(t("coverage.planning"), expanded=sites is not None):
                                                               method=method, scenario=scenario)
             st.rerun()
         except (ValidationError, siting.SolverError) as exc:
-            st.error(str(exc))
+            st.error(plain.markdown(exc))
     if sites is not None:
         st.write(t("coverage.mclp_result").format(e=int(sites.mclp.solution.objective),
                                                   g=int(sites.mclp.greedy_solution.objective),

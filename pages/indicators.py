@@ -33,6 +33,10 @@ values = indicators.compute(frame, now, **window)
 for row in (indicators.HEADLINE[:4], indicators.HEADLINE[4:]):
     for col, key in zip(st.columns(len(row), border=True), row):
         col.metric(indicators.label(key, lang), indicators.shown(key, values[key]))
+st.caption(t("ind.rating_sources").format(  # who rated: residents themselves, or staff on their behalf
+    all=indicators.shown("satisfaction_rate", values["satisfaction_rate"]), own=f"{values['rated_self']:,}",
+    share=indicators.shown("self_rated_share", values["self_rated_share"]), proxy=f"{values['rated_proxy']:,}",
+    own_rate=indicators.shown("satisfaction_self_rate", values["satisfaction_self_rate"])))
 st.caption(t("ind.definitions"))
 with st.expander(t("ind.all"), expanded=False):
     full = indicators.table(values, lang)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import maps, settings, workflow
+from geo import maps, plain, settings, workflow
 from pages import common
 
 user = common.require("map")
@@ -20,7 +20,7 @@ layers = common.street_layers(url, lang, minute, street_id=street_id)
 figures = common.headline(url, minute, user.scope, street_id)
 street_name = all_streets.get(street_id, "")
 
-st.title(f"{street_name} · {t('app.title')}")
+st.title(f"{plain.markdown(street_name)} · {t('app.title')}")
 st.caption(t("map.subtitle"))
 
 cols = st.columns(7)

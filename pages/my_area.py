@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import area, catalogue, categories, indicators, maps, people, roles, settings, visits, workflow
+from geo import area, catalogue, categories, indicators, maps, people, plain, roles, settings, visits, workflow
 from geo import ticket_service as ts
 from geo.errors import ConcurrentEditError, NotFoundError, ValidationError
 from pages import common
@@ -37,7 +37,7 @@ def reveal_household(choices: list[int], names: dict) -> None:
             st.session_state[K + "shown"] = people.reveal(engine, user, int(pick), now=common.now())
         except (NotFoundError, PermissionError) as exc:
             st.session_state.pop(K + "shown", None)
-            st.error(str(exc))
+            st.error(plain.markdown(exc))
     shown = st.session_state.get(K + "shown")
     if not shown or shown["id"] != int(pick):
         return
@@ -67,9 +67,9 @@ def edit_resident(shown: dict) -> None:
                                     now=common.now())
     except ConcurrentEditError as exc:
         st.session_state.pop(K + "shown", None)
-        st.error(f"{exc}\n\n{t('area.edit_again')}")
+        st.error(f"{plain.markdown(exc)}\n\n{t('area.edit_again')}")
     except (ValidationError, NotFoundError, PermissionError) as exc:
-        st.error(str(exc))
+        st.error(plain.markdown(exc))
     else:
         if not n:
             st.info(t("area.edit_none"))
@@ -90,15 +90,15 @@ if asked is None and len(mine) > 1:
 try:
     here = people.grid_scope(engine, user.scope, asked if asked is not None else int(mine["id"].iloc[0]))
 except NotFoundError as exc:
-    st.error(str(exc))
+    st.error(plain.markdown(exc))
     st.stop()
 grid = mine[mine["id"] == here.grid_id].iloc[0]
 
 if K + "flash" in st.session_state:
-    st.success(st.session_state.pop(K + "flash"))
-st.title(f"{grid['name']}")
-st.caption(f"{grid['community_name']} · {grid['code']} · {t(f'grid_type.{grid.grid_type}')} · "
-           f"{user.role_name(lang)} {user.display_name}")
+    st.success(plain.markdown(st.session_state.pop(K + "flash")))
+st.title(plain.markdown(grid["name"]))
+st.caption(plain.markdown(f"{grid['community_name']} · {grid['code']} · {t(f'grid_type.{grid.grid_type}')} · "
+                          f"{user.role_name(lang)} {user.display_name}"))
 
 days = int(st.session_state.get(K + "days", settings.VISIT_INTERVAL_DAYS))  # the control is on the visits tab
 counts = people.head_count(engine, scope=here, grid_id=here.grid_id)
@@ -164,7 +164,8 @@ with tabs[1]:
                                       ticket={"category": cat, "description": note or names.get(hid)}
                                       if make_ticket else None)
                 except (ValidationError, NotFoundError, PermissionError) as exc:
-                    st.error(f"{exc}\n\n{t('area.visit_not_saved')}")  # one transaction: nothing was kept
+                    # one transaction: nothing was kept
+                    st.error(f"{plain.markdown(exc)}\n\n{t('area.visit_not_saved')}")
                 else:
                     msg = t("area.visit_saved") + (t("area.visit_ticket_made").format(code=v["ticket_code"])
                                                    if v.get("ticket_code") else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import categories, layers as layers_, maps, settings, ticket_service as ts, uploads
+from geo import categories, layers as layers_, maps, plain, settings, ticket_service as ts, uploads
 from geo.errors import OutsideAreaError, ValidationError
 from pages import common
 
@@ -16,7 +16,7 @@ now = common.now()
 st.title(t("page.report"))
 if "report_flash" in st.session_state:
     kind, text = st.session_state.pop("report_flash")
-    (st.warning if kind == "warning" else st.success)(text)
+    (st.warning if kind == "warning" else st.success)(plain.markdown(text))
 
 url, minute = settings.database_url(), common.minute_key()
 if user.scope.level == "grid":  # a grid head reports in their own patch: the map opens on it
@@ -75,7 +75,7 @@ if submitted and picked:
                                now=common.now(), urgent=urgent, reporter_name=name or None,
                                reporter_phone=phone or None, photo=saved, by=common.actor())
     except (OutsideAreaError, ValidationError) as err:
-        st.error(str(err))
+        st.error(plain.markdown(err))
     else:
         grid = layers_.grid_names(engine).get(ticket["grid_id"], "")
         text = t("report.done").format(code=ticket["code"], grid=grid)

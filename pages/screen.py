@@ -8,7 +8,6 @@ this file caches, lays out and draws.
 from __future__ import annotations
 
 import calendar
-import html
 import json
 import re
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from geo import coverage, screen, screen_map, settings
+from geo import coverage, plain, screen, screen_map, settings
 from geo.roles import Scope
 from pages import common
 
@@ -198,7 +197,7 @@ def rank_table(df: pd.DataFrame, by: str) -> str:
     cols = (("col_name", "col_open", "col_overdue", "col_on_time") if by == "load"
             else ("col_name", "col_due", "col_on_time", "col_open"))
     head = "".join(f"<th class='{'' if k == 'col_name' else 'n'}'>{t('screen.' + k)}</th>" for k in cols)
-    cell = {"col_name": lambda r: f"<td>{html.escape(str(r['name']))}</td>",
+    cell = {"col_name": lambda r: f"<td>{plain.html(str(r['name']))}</td>",
             "col_open": lambda r: f"<td class='n'>{r['open']}</td>",
             "col_overdue": lambda r: f"<td class='n {'red' if r['overdue'] else ''}'>{r['overdue']}</td>",
             "col_due": lambda r: f"<td class='n'>{r['due']}</td>",
@@ -251,7 +250,7 @@ def legend_html(items: list[dict]) -> str:
             sw = f"<i class='ring' style='border-color:{c}'></i>"
         else:
             sw = f"<i class='{'col' if k == 'column' else 'dot'}' style='background:{c}'></i>"
-        parts.append(f"<span>{sw}{html.escape(label)}</span>")
+        parts.append(f"<span>{sw}{plain.html(label)}</span>")
     return "<div class='scr-legend'>" + "".join(parts) + "</div>"
 
 
@@ -288,7 +287,7 @@ def alarm_html(fresh: pd.DataFrame, grids: pd.Series) -> str:
     """The flashing banner of tickets overdue since the last refresh (empty when there are none)."""
     if not len(fresh):
         return ""
-    items = "；".join(f"{r.code} {html.escape(str(r.category))}·{html.escape(str(grids.get(r.grid_id, '')))}"
+    items = "；".join(f"{plain.html(r.code)} {plain.html(r.category)}·{plain.html(grids.get(r.grid_id, ''))}"
                      for r in fresh.head(2).itertuples())
     more = f" …+{len(fresh) - 2}" if len(fresh) > 2 else ""
     return f"<div class='scr-alarm'>⚠ {t('screen.fresh_count').format(n=len(fresh))}：{items}{more}</div>"
@@ -340,7 +339,7 @@ def wall() -> None:
     rank_left, rank_right = ranking_panels(s, flip)
     f, c, n = s.figures, s.changes, screen.PERIOD_DAYS
     period = t("screen.period").format(n=n)
-    st.html(f"<div class='scr-head'><div class='scr-title'>{html.escape(title)} · {t('screen.title')}</div>"
+    st.html(f"<div class='scr-head'><div class='scr-title'>{plain.html(title)} · {t('screen.title')}</div>"
             f"{alarm_html(fresh, s.names['grid'])}{clock_html(now, s.as_of, tick)}</div>",
             unsafe_allow_javascript=True)
     # a tile holds one short line: a walking circle gives the stricter standard-reach share (says more)
@@ -388,14 +387,14 @@ def wall() -> None:
     with right:
         over = "".join(
             f"<li class='fresh'><span class='scr-tag over'>{t('screen.feed_overdue')}</span>"
-            f"<span class='when'>{w}</span>{html.escape(str(r.category))} · "
-            f"{html.escape(str(s.names['grid'].get(r.grid_id, '')))}</li>"
+            f"<span class='when'>{w}</span>{plain.html(str(r.category))} · "
+            f"{plain.html(str(s.names['grid'].get(r.grid_id, '')))}</li>"
             for r, w in zip(fresh.head(3).itertuples(), screen.clock_labels(fresh["due_at"].head(3), now)))
         items = "".join(
             f"<li><span class='scr-tag {'up' if e.action == 'escalate' else ''}'>"
             f"{t('screen.feed_escalate' if e.action == 'escalate' else 'screen.feed_report')}</span>"
             f"{URGENT_TAG if e.urgent else ''}<span class='when'>{e.when}</span>"
-            f"{html.escape(str(e.category))} · {html.escape(str(e.grid or ''))}</li>"
+            f"{plain.html(str(e.category))} · {plain.html(str(e.grid or ''))}</li>"
             for e in s.feed.head(FEED_ROWS - min(len(fresh), 3)).itertuples())
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.feed')}</div>"
                 f"<ul class='scr-feed'>{over}{items}</ul></div>")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import categories, export, layers, maps, ticket_service as ts, tickets, uploads, workflow
+from geo import categories, export, layers, maps, plain, ticket_service as ts, tickets, uploads, workflow
 from geo.errors import ConcurrentEditError, IllegalTransitionError, NotFoundError, ValidationError
 from pages import common
 
@@ -42,6 +42,7 @@ def _submit(ticket_id: int, names: dict[str, str]) -> None:
     kwargs = {"note": state.get(_key("note", ticket_id, version)) or None}
     if action in ("rate", "reopen"):
         kwargs["rating"] = state.get(_key("rating", ticket_id, version))
+        kwargs["rating_channel"] = state.get(_key("channel", ticket_id, version))  # staff: on whose behalf, how
     if action == "assign":
         kwargs["assignee_id"] = state.get(_key("assignee", ticket_id, version))
         kwargs["department"] = state.get(_key("department", ticket_id, version)) or None
@@ -131,13 +132,14 @@ def ticket_list() -> int | None:
 
 def detail(ticket: dict) -> None:
     state = workflow.STATES[ticket["state"]]
-    st.subheader(f"{ticket['code']} · {categories.CATEGORIES[ticket['category']].name(lang)} · {state.name(lang)}")
+    st.subheader(plain.markdown(f"{ticket['code']} · {categories.CATEGORIES[ticket['category']].name(lang)} · "
+                                f"{state.name(lang)}"))
     if ticket.get("routing_flag"):
         st.warning(t(f"tickets.routing_flag.{ticket['routing_flag']}"))
     info, where = st.columns([3, 2])
     overdue = tickets.is_overdue(ticket, now)
     with info:
-        st.write(ticket["description"])
+        st.text(ticket["description"])  # the resident's words as typed: st.text parses no Markdown or HTML
         c1, c2 = st.columns(2)
         c1.metric(t("tickets.deadline"), f"{ticket['due_at']:%m-%d %H:%M}",
                   delta=t("field.overdue") if overdue else None, delta_color="inverse")
@@ -153,10 +155,10 @@ def detail(ticket: dict) -> None:
                                                             "created_at", "due_at")})
         st_folium(maps.street_map({"grids": grid, "tickets": one}, lang=lang), height=300, returned_objects=[],
                   use_container_width=True, key=f"ticket_map_{ticket['id']}")
-        if ticket.get("photo"):
-            photo = uploads.path(ticket["photo"])
-            if photo.is_file():
-                st.image(str(photo), caption=t("tickets.photo"))
+        if ticket.get("photo"):  # inline, now that ts.get found the ticket in this user's scope (st.image of
+            shown = uploads.data_uri(ticket["photo"])  # a path would publish a /media/ URL answering anyone)
+            if shown:
+                st.image(shown, caption=t("tickets.photo"))
             else:
                 st.caption(t("tickets.photo_missing"))
 
@@ -170,14 +172,22 @@ def actions(ticket: dict) -> None:
     if not moves:
         st.info(t("tickets.no_actions"))
         return
-    names = {m.action: m.name(lang) for m in moves}
+    proxy = actor.role != workflow.RESIDENT  # staff rate only on the resident's behalf (代居民评价)
+    names = {m.action: t("tickets.proxy_move").format(m=m.name(lang)) if m.ratings and proxy else m.name(lang)
+             for m in moves}
     with st.form(_key("form", tid, version)):
         st.radio(t("tickets.next_actions"), list(names), format_func=names.get, horizontal=True,
                  label_visibility="collapsed", key=_key("move", tid, version))
         st.text_input(t("tickets.note"), key=_key("note", tid, version))
         if any(m.ratings for m in moves):
-            st.slider(t("tickets.rating"), 1, 5, 5, key=_key("rating", tid, version), help=t("tickets.rating_help"))
+            st.slider(t("tickets.rating_proxy" if proxy else "tickets.rating"), 1, 5, 5,
+                      key=_key("rating", tid, version), help=t("tickets.rating_help"))
             st.caption(t("tickets.rating_help"))
+            if proxy:
+                st.radio(t("tickets.rating_channel"), list(tickets.PROXY_CHANNELS), index=None, horizontal=True,
+                         format_func=lambda k: tickets.RATING_CHANNELS[k][0 if lang == "zh" else 1],
+                         key=_key("channel", tid, version))
+                st.caption(t("tickets.rating_proxy_note"))
         if "assign" in names:
             people = ts.suggest_assignees(engine, tid, scope=scope)
             labels = {r.id: ts.assignee_label(r, lang) for r in people.itertuples()}
@@ -203,11 +213,11 @@ st.session_state["tickets_open_id"] = ticket_id
 st.divider()
 if "tickets_flash" in st.session_state:
     kind, text = st.session_state.pop("tickets_flash")
-    (st.error if kind == "error" else st.success)(text)
+    (st.error if kind == "error" else st.success)(plain.markdown(text))
 try:
     ticket = ts.get(engine, ticket_id, scope=scope)
 except NotFoundError as err:
-    st.error(str(err))
+    st.error(plain.markdown(err))
     st.stop()
 st.session_state.setdefault("tickets_seen", {})[ticket_id] = ticket["version"]  # what this page shows
 detail(ticket)

@@ -797,12 +797,12 @@ def test_page_opens_on_the_per_type_table_weakest_first(town_url, monkeypatch):
 
 
 def test_page_uses_an_uploaded_network_or_says_what_is_wrong(town_url, monkeypatch, tmp_path):
-    from geo import store
+    from geo import plain, store
 
     at = _page(town_url, monkeypatch)
     at.file_uploader(key="coverage_roads_file").set_value(("roads.gpkg", b"not a geopackage", "application/geopackage")).run()
     assert not at.exception, at.exception
-    assert any("roads.gpkg：文件无法读取" in e.value for e in at.error)
+    assert any(plain.markdown("roads.gpkg：文件无法读取") in e.value for e in at.error)  # the file name shown as typed
     # the street's arterial roads and streets only (no lanes, no footways): fewer doors reach
     frames = coverage.load_frames(store.make_engine(town_url))
     main = frames["roads"][frames["roads"]["kind"].isin(["arterial", "street"])]
@@ -810,7 +810,7 @@ def test_page_uses_an_uploaded_network_or_says_what_is_wrong(town_url, monkeypat
     main.to_file(path)
     at.file_uploader(key="coverage_roads_file").set_value(("main.geojson", path.read_bytes(), "application/geo+json")).run()
     assert not at.exception, at.exception
-    assert any(f"正在使用导入路网：main.geojson（{len(main):,} 条线）" in i.value for i in at.info)
+    assert any(f"正在使用导入路网：{plain.markdown('main.geojson')}（{len(main):,} 条线）" in i.value for i in at.info)
     want = coverage.analyse(coverage.build_plan(frames, roads=main), coverage.REQUIRED).summary()
     assert {m.label: m.value for m in at.metric}["覆盖人口"] == f"{int(want.loc['required', 'covered']):,}"
 

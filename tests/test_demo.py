@@ -119,7 +119,7 @@ def replay(t: dict, history: list[dict], now: datetime) -> dict[str, int]:
         if e["action"] == "merge":
             kw["merged_into_id"] = t["merged_into_id"]
         if e["action"] in ("rate", "reopen"):
-            kw["note"] = None
+            kw.update(note=None, rating_channel=e["rating_channel"])  # who rated: the resident, or staff and how
         moved = tickets.apply(copy, e["action"], tickets.Actor(e["actor"], e["actor_role"]), e["at"], **kw)
         assert (e["from_state"], e["to_state"]) == (moved["from_state"], moved["to_state"]), (t["code"], e)
         assert e["at"] <= now

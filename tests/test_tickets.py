@@ -70,7 +70,8 @@ def test_erqi_one_lead_four_orders():
     t = fresh(workflow_key="erqi")
     events = run(t, ("accept", STREET, 1), ("assign", STREET, 2, {"department": "东大街社区共建单位"}),
                  ("resolve", COMMUNITY, 10),
-                 ("rate", Actor("居民议事会", workflow.COMMUNITY), 12, {"rating": 5}))
+                 ("rate", Actor("居民议事会", workflow.COMMUNITY), 12,  # staff record it: on the residents' behalf
+                  {"rating": 5, "rating_channel": "on_site"}))
     assert [e["to_state"] for e in events] == ["street_accepted", "in_progress", "resolved", "closed"]
     with pytest.raises(IllegalTransitionError):
         tickets.apply(fresh(workflow_key="erqi"), "accept", GRID, MONDAY)  # the street accepts, not the grid
