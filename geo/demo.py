@@ -988,12 +988,12 @@ def _users_and_visits(town: Town, seed: int, now: datetime) -> None:
     so signing in as one shows tickets with deadlines, not an empty list.
 
     Own random stream, so adding them changed nothing else in the town. Demo
-    hashes use geo.auth.DEMO_HASHER (argon2id t=1, m=8 MiB): ~20 accounts in
+    hashes use geo.users.DEMO_HASHER (argon2id t=1, m=8 MiB): ~20 accounts in
     well under a second; real accounts get the full-cost hasher.
     """
     from collections import Counter
 
-    from geo import auth
+    from geo import users
 
     rng = np.random.default_rng([seed, 5])
     street = town["street"][0]
@@ -1005,7 +1005,7 @@ def _users_and_visits(town: Town, seed: int, now: datetime) -> None:
     rows = []
 
     def add(username: str, role: str, person: dict | None = None, **place) -> None:
-        rows.append(auth.user_row(username, DEMO_PASSWORD, role, hasher=auth.DEMO_HASHER, created_at=now,
+        rows.append(users.user_row(username, DEMO_PASSWORD, role, hasher=users.DEMO_HASHER, created_at=now,
                                   display_name=person["name"] if person else username,
                                   person_id=person["id"] if person else None, street_id=street["id"], **place))
 
@@ -1027,7 +1027,7 @@ def _users_and_visits(town: Town, seed: int, now: datetime) -> None:
                 community_id=c["id"], grid_id=busiest["id"])
             party = people.get(("party_member", busiest["id"])) or [None]
             add(f"party{i}", "party_member", party[0], community_id=c["id"], grid_id=busiest["id"])
-    rows.append(auth.user_row("screen", DEMO_PASSWORD, "screen", hasher=auth.DEMO_HASHER, created_at=now,
+    rows.append(users.user_row("screen", DEMO_PASSWORD, "screen", hasher=users.DEMO_HASHER, created_at=now,
                               display_name="指挥中心大屏", street_id=street["id"]))
     town["app_user"] = rows
 
@@ -1104,6 +1104,17 @@ def format_table(rows: list[dict]) -> str:
     out = [line(keys), line(["-" * cols[k] for k in keys])]
     out += [line([r[k] for k in keys]) for r in rows]
     return "\n".join(out)
+
+
+def ensure_database(url: str | None = None, progress=None, **options):
+    """The app's first start: open the database, building the demo town into it when it is empty.
+
+    ``options`` go to ``generate`` (tests build smaller towns). The store only
+    opens, checks and fills; what a first start fills in is decided here.
+    """
+    from geo import store
+
+    return store.ensure_database(url, build=lambda prog: generate(progress=prog, **options), progress=progress)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine, insert, select, update
 
-from geo import audit, roles, sessions, store, throttle
+from geo import audit, roles, sessions, store, throttle, users
 from geo.schema import KioskToken, LoginSession, Street
 from geo.schema import User as UserRow
 
@@ -53,7 +53,7 @@ MIN_BITS = 112
 class WallSignIn:
     """A wall signed in: the screen account and the token it used (its sessions carry the token's id)."""
 
-    user: object  # geo.auth.User
+    user: object  # geo.users.User
     token_id: int
 
 
@@ -188,13 +188,11 @@ def _retire_in(conn, *, by: str, now: datetime) -> list[int]:
 
 def _ensure_screen_account(engine: Engine, *, now: datetime) -> None:
     """The read-only ``screen`` account walls sign in as (made once, with a password nobody knows)."""
-    from geo import auth
-
     with engine.connect() as conn:
-        if conn.execute(select(UserRow.id).where(UserRow.username == auth.SCREEN_USERNAME)).first():
+        if conn.execute(select(UserRow.id).where(UserRow.username == users.SCREEN_USERNAME)).first():
             return
         street_id = conn.execute(select(Street.id).order_by(Street.id).limit(1)).scalar()
-    auth._create_once(engine, auth.SCREEN_USERNAME, secrets.token_urlsafe(16), "screen", now=now,
+    users.create_once(engine, users.SCREEN_USERNAME, secrets.token_urlsafe(16), "screen", now=now,
                       display_name="指挥中心大屏", street_id=street_id)
 
 
@@ -204,25 +202,23 @@ def login(engine: Engine, token: str | None, *, now: datetime, address: str | No
     """The read-only screen account for a wall whose address carries the current token; None otherwise.
 
     Every token presented is counted per address before it is compared (geo.throttle);
-    while a wait runs, geo.auth.LockedOutError. A wrong one is audited (``auth.kiosk_fail``),
+    while a wait runs, geo.users.LockedOutError. A wrong one is audited (``auth.kiosk_fail``),
     never the token itself.
     """
-    from geo import auth
-
-    res = throttle.reserve(engine, username=auth.SCREEN_USERNAME, address=address or "", now=now, kiosk=True)
+    res = throttle.reserve(engine, username=users.SCREEN_USERNAME, address=address or "", now=now, kiosk=True)
     if not res.admitted:
-        raise auth.LockedOutError(auth._wait_message(res.refused_until, now), res.refused_until)
+        raise users.LockedOutError(users.wait_message(res.refused_until, now), res.refused_until)
     digest = _digest(str(token or "")[:512])
     with engine.connect() as conn:
         tok = conn.execute(select(KioskToken.id, KioskToken.token_hash)
                            .where(KioskToken.retired_at.is_(None)).order_by(KioskToken.id.desc()).limit(1)).first()
-        row = conn.execute(select(*auth.USER_COLUMNS).where(
-            UserRow.username == auth.SCREEN_USERNAME, UserRow.role == "screen", UserRow.active.is_(True))).first()
+        row = conn.execute(select(*users.USER_COLUMNS).where(
+            UserRow.username == users.SCREEN_USERNAME, UserRow.role == "screen", UserRow.active.is_(True))).first()
     if tok is None or row is None or not hmac.compare_digest(tok.token_hash, digest):
         throttle.failed(engine, res, now=now, what="auth.kiosk_fail")
         return None
     throttle.succeeded(engine, res, now=now)
-    user = auth.user_from_row(row)
+    user = users.user_from_row(row)
     audit.record(engine, at=now, username=user.username, role=user.role, action="auth.kiosk", object_type="user",
                  object_id=user.id, detail=f"来自 {throttle.address_label(res.address)}，大屏口令 #{tok.id}")
     return WallSignIn(user, tok.id)

@@ -31,7 +31,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from geo import projection, settings, vector_files
+from geo import osm, projection, settings, vector_files
 from geo.errors import ValidationError
 
 #: File formats read_lines takes (geo.vector_files keys).
@@ -138,37 +138,7 @@ def read_lines(path: str | Path, *, layer: str | None = None) -> gpd.GeoDataFram
     file, read through geo.vector_files like any upload (the format its ending declares,
     confirmed by content, one GDAL driver, nothing the file names outside it)."""
     gdf = vector_files.read_path(path, formats=LINE_FORMATS, layer=layer)
-    return _check_lines(gdf, what=vector_files.quote(path))
-
-
-def read_osm_pbf(path: str | Path, *, bounding_box=None) -> gpd.GeoDataFrame:
-    """The walkable ways of an OpenStreetMap ``.osm.pbf`` extract, through pyrosm.
-
-    pyrosm is optional (``pip install pyrosm``); its walking filter already drops
-    motorways and ``foot=no``. ``bridge``/``tunnel``/``layer`` are kept so the
-    builder does not join a bridge to the road beneath it.
-    """
-    try:
-        from pyrosm import OSM
-    except ImportError as exc:  # pragma: no cover - depends on the machine
-        raise ValidationError("reading .osm.pbf needs pyrosm (pip install pyrosm); "
-                              "or export the lines to GeoPackage/GeoJSON and use read_lines") from exc
-    osm = OSM(str(path), bounding_box=bounding_box)
-    edges = osm.get_network(network_type="walking", extra_attributes=["layer", "tunnel"])
-    if edges is None or not len(edges):
-        raise ValidationError(f"{path}: no walkable ways in this extract")
-    keep = [c for c in ("id", "highway", "name", "bridge", "tunnel", "layer", "oneway") if c in edges]
-    return _check_lines(gpd.GeoDataFrame(edges[keep], geometry=edges.geometry, crs=edges.crs or 4326),
-                        what=str(path))
-
-
-def _check_lines(gdf: gpd.GeoDataFrame, *, what: str) -> gpd.GeoDataFrame:
-    if gdf.crs is None:
-        raise ValidationError(f"{what}: the lines have no CRS")
-    kinds = set(gdf.geometry.geom_type.dropna())
-    if not kinds or not kinds <= {"LineString", "MultiLineString"}:
-        raise ValidationError(f"{what}: expected LineString/MultiLineString roads, got {sorted(kinds)}")
-    return gdf
+    return osm.check_lines(gdf, what=vector_files.quote(path))
 
 
 # --------------------------------------------------------------------------- building
@@ -194,7 +164,7 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, join_m: float = JOIN_M,
                      precision_m: float = PRECISION_M, crs: str | None = None) -> WalkGraph:
     """Build the walking graph from lines (any CRS), measured in ``crs``
     (default: the UTM zone of the lines, projection.metric_crs_for)."""
-    lines = _check_lines(lines, what="roads")
+    lines = osm.check_lines(lines, what="roads")
     if join_m < 0:
         raise ValidationError(f"join_m must be ≥ 0, got {join_m}")
     crs = crs or projection.metric_crs_for(lines)

@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine, case, func, or_, select
 
 from geo import audit, i18n, roles, settings, store
+from geo.masks import mask_name, mask_phone
 from geo.errors import ConcurrentEditError, NotFoundError, ValidationError
 from geo.roles import Scope
 from geo.schema import (
@@ -28,26 +29,6 @@ from geo.schema import (
 VISIT_INTERVAL_DAYS = settings.VISIT_INTERVAL_DAYS
 
 _NOT_HERE = "该户不存在或不在您的管辖范围内 / no such household in your area"
-
-
-# --------------------------------------------------------------------------- masking
-
-def mask_name(name: str | None) -> str:
-    """张伟 → 张*, 欧阳娜娜 → 欧***: the surname's first character stays."""
-    if not name:
-        return ""
-    name = str(name).strip()
-    return name[0] + "*" * max(1, len(name) - 1)
-
-
-def mask_phone(phone: str | None) -> str:
-    """13812341234 → 138****1234; anything shorter than 7 digits is hidden entirely."""
-    if not phone:
-        return ""
-    p = str(phone).strip()
-    if len(p) < 7:
-        return "*" * len(p)
-    return p[:3] + "*" * (len(p) - 7) + p[-4:]
 
 
 # --------------------------------------------------------------------------- areas
@@ -171,7 +152,7 @@ def residents(engine: Engine, *, scope: Scope, household_id: int) -> pd.DataFram
 def reveal(engine: Engine, user, household_id: int, *, now: datetime) -> dict[str, Any]:
     """One household in full (names, phones; never ID numbers), audited.
 
-    ``user`` is a geo.auth.User: its own scope is used, never one a page
+    ``user`` is a geo.users.User: its own scope is used, never one a page
     passes, and its role must hold the ``reveal_household`` permission.
     """
     if not roles.may(user.role, "reveal_household"):
@@ -340,6 +321,6 @@ def head_count(engine: Engine, *, scope: Scope, grid_id: int | None = None) -> d
                 disabled=int(disabled or 0), low_income=int(low or 0))
 
 
-__all__ = ["mask_name", "mask_phone", "grids", "grid_scope", "households", "to_visit", "residents", "reveal",
+__all__ = ["grids", "grid_scope", "households", "to_visit", "residents", "reveal",
            "helpers", "head_count", "household_in_scope", "VISIT_INTERVAL_DAYS", "FLAGS", "EDITABLE", "clean_phone",
            "update_household"]

@@ -1,4 +1,4 @@
-"""Who may see and do what: user roles, their workflow role, and their area (scope).
+"""Who may see and do what: user roles and their area (scope).
 
 One place for the role rules. A user's *role* is their job (grid head,
 community staff, …); their *scope* is the area they answer for (a grid, a
@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import false, select, true
 
-from geo import workflow
-
 
 @dataclass(frozen=True)
 class Role:
@@ -20,7 +18,6 @@ class Role:
     name_zh: str
     name_en: str
     level: str  # street / community / grid: what their scope is
-    acts_as: str | None  # workflow role, None for read-only accounts
 
     def name(self, lang: str = "zh") -> str:
         return self.name_zh if lang == "zh" else self.name_en
@@ -29,13 +26,13 @@ class Role:
 ROLES: dict[str, Role] = {
     r.key: r
     for r in [
-        Role("street_leader", "街道领导", "Street leader", "street", workflow.STREET),
-        Role("street_staff", "街道工作人员", "Street staff", "street", workflow.STREET),
-        Role("community_staff", "社区工作人员", "Community staff", "community", workflow.COMMUNITY),
-        Role("grid_head", "网格长", "Grid head", "grid", workflow.GRID),
-        Role("grid_worker", "网格员", "Grid worker", "grid", workflow.GRID),
-        Role("party_member", "党员", "Party member", "grid", workflow.HANDLER),
-        Role("screen", "大屏只读账号", "Big-screen (read-only)", "street", None),
+        Role("street_leader", "街道领导", "Street leader", "street"),
+        Role("street_staff", "街道工作人员", "Street staff", "street"),
+        Role("community_staff", "社区工作人员", "Community staff", "community"),
+        Role("grid_head", "网格长", "Grid head", "grid"),
+        Role("grid_worker", "网格员", "Grid worker", "grid"),
+        Role("party_member", "党员", "Party member", "grid"),
+        Role("screen", "大屏只读账号", "Big-screen (read-only)", "street"),
     ]
 }
 
@@ -100,10 +97,6 @@ class Scope:
 
 
 WHOLE_STREET = Scope("street")
-
-
-def workflow_role(role_key: str) -> str | None:
-    return ROLES[role_key].acts_as
 
 
 def scope_for(role_key: str, *, street_id: int | None = None, community_id: int | None = None,

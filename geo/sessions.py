@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from geo import users
 from geo.schema import KioskToken, LoginSession
 from geo.schema import User as UserRow
 
@@ -59,7 +60,7 @@ def _digest(token: str) -> str:
 
 def start(engine: Engine, user, *, now: datetime, address: str | None = None,
           kiosk_token_id: int | None = None) -> str:
-    """A new session for ``user`` (a geo.auth.User); returns the token for the browser, stored nowhere else.
+    """A new session for ``user`` (a geo.users.User); returns the token for the browser, stored nowhere else.
 
     ``address``: where it signed in from (shown to street leaders for walls);
     ``kiosk_token_id``: the wall token it signed in with (geo.kiosk), if any.
@@ -78,20 +79,18 @@ def resume(engine: Engine, token: str | None, *, now: datetime):
 
     Called on every run: one indexed read, and a write at most once a minute.
     """
-    from geo import auth  # local: auth revokes sessions, sessions return auth's users
-
     if not token:
         return None
     s, k = LoginSession.__table__, KioskToken.__table__
     with engine.connect() as conn:
         row = conn.execute(select(s.c.id, s.c.role_area, s.c.created_at, s.c.last_seen_at, UserRow.active,
-                                  k.c.retired_at.is_not(None).label("token_retired"), *auth.USER_COLUMNS)
+                                  k.c.retired_at.is_not(None).label("token_retired"), *users.USER_COLUMNS)
                            .join(UserRow, UserRow.id == s.c.user_id)
                            .outerjoin(k, k.c.id == s.c.kiosk_token_id)
                            .where(s.c.token_hash == _digest(str(token)), s.c.revoked_at.is_(None))).first()
     if row is None:
         return None
-    user = auth.user_from_row(row[6:])
+    user = users.user_from_row(row[6:])
     over = (not row.active or bool(row.token_retired)
             or role_area(user.role, user.street_id, user.community_id, user.grid_id) != row.role_area
             or now - row.last_seen_at > timedelta(hours=IDLE_HOURS)

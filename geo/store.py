@@ -174,8 +174,13 @@ def _advance_sequence(conn, table) -> None:
         f"COALESCE((SELECT max({pk[0].name}) FROM {table.name}), 0) + 1, false)"))
 
 
-def ensure_database(url: str | None = None, progress: Progress | None = None, **demo_options) -> Engine:
-    """Open the database, building the demo town first if it is empty.
+def ensure_database(url: str | None = None, *, build: Callable[[Progress | None], dict[str, list[dict[str, Any]]]],
+                    progress: Progress | None = None) -> Engine:
+    """Open the database, filling it with the rows ``build(progress)`` makes first if it is empty.
+
+    The store does not know what a first start fills in: the app's bootstrap
+    passes the demo town's generator (geo.demo's first start), so the store
+    never imports the layers above it.
 
     An embedded SQLite file is built under a temporary name beside it and moved into
     place only when complete; a build that fails removes its temporary files, and
@@ -183,8 +188,6 @@ def ensure_database(url: str | None = None, progress: Progress | None = None, **
     next. A data folder the server may not write to is refused with StorageError
     (the message says which folder and what to do), not a traceback.
     """
-    from geo import demo  # local import: the generator is only needed once
-
     url = url or settings.database_url()
     final = sqlite_path(url)
     check_folder(url)
@@ -192,7 +195,7 @@ def ensure_database(url: str | None = None, progress: Progress | None = None, **
     if is_built(engine):
         return engine
     _check_upgradable(engine, url)
-    town = demo.generate(progress=progress, **demo_options)
+    town = build(progress)
     if final is not None:
         _remove_stale_builds(final)
         tmp = final.with_name(f"{final.name}.building-{os.getpid()}")

@@ -362,7 +362,7 @@ def listing(engine: Engine, *, scope: Scope, now: datetime) -> pd.DataFrame:
 def unlock(engine: Engine, keys: list[Key], *, by, now: datetime) -> int:
     """Lift the waits of ``keys`` (street leaders; audited); returns how many were lifted.
 
-    ``by`` is the geo.auth.User doing it. A name that belongs to a user outside
+    ``by`` is the geo.users.User doing it. A name that belongs to a user outside
     their area is refused. The pair bucket keeps its last success, so the owner
     keeps their known-address pass.
     """

@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, and_, case, func, insert, or_, select
 
 from geo import audit, projection, store, tickets, workflow
 from geo.errors import ConcurrentEditError, NotFoundError, OutsideAreaError, ValidationError
-from geo.people import mask_name, mask_phone
+from geo.masks import mask_name, mask_phone
 from geo.roles import WHOLE_STREET, Scope
 from geo.schema import Building, Community, Grid, Household, Person, Resident, Ticket, TicketEvent
 

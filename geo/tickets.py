@@ -62,6 +62,18 @@ class Actor:
         return self.username or self.name
 
 
+#: The workflow role each user role (geo.roles.ROLES) acts in; read-only accounts (the wall) act in none.
+ACTS_AS: dict[str, str] = {
+    "street_leader": workflow.STREET, "street_staff": workflow.STREET, "community_staff": workflow.COMMUNITY,
+    "grid_head": workflow.GRID, "grid_worker": workflow.GRID, "party_member": workflow.HANDLER,
+}
+
+
+def actor_for(user) -> Actor:
+    """A signed-in user (geo.users.User) acting on tickets, in their workflow role: the one place that says how."""
+    return Actor(user.label, ACTS_AS.get(user.role, ""), user.person_id, user.username)
+
+
 def new_ticket(*, category: str, description: str, created: datetime, urgent: bool = False,
                workflow_key: str | None = None, source: str = "resident", reporter_name: str | None = None,
                reporter_phone: str | None = None, photo: str | None = None, code: str | None = None,

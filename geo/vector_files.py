@@ -53,7 +53,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geo import settings
+from geo import osm, settings
 from geo.errors import ValidationError
 from geo.i18n import t
 
@@ -655,7 +655,7 @@ def read_vector(data: bytes, filename: str, *, formats: Sequence[str] = VECTOR_F
     than one layer with geometry (``list_layers`` names them). The result's
     ``attrs["crs_declared"]`` tells whether the file stated its coordinate system
     (GeoJSON without "crs" is lon-lat by RFC 7946; a Shapefile without .prj says nothing).
-    A .osm.pbf gives its walkable ways (geo.network.read_osm_pbf, through pyrosm).
+    A .osm.pbf gives its walkable ways (geo.osm.read_osm_pbf, through pyrosm).
     Raises FileRefused for anything it does not read.
     """
     limits = limits or Limits()
@@ -673,10 +673,8 @@ def read_vector(data: bytes, filename: str, *, formats: Sequence[str] = VECTOR_F
 
 
 def _read_osm_pbf(up: Staged) -> gpd.GeoDataFrame:
-    from geo import network  # network reads its own files through this module
-
     try:
-        return network.read_osm_pbf(up.path)
+        return osm.read_osm_pbf(up.path)
     except ValidationError as exc:
         if "no walkable ways" in str(exc):
             raise FileRefused("no_geometry", up.name, layer="ways") from None

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, insert, select
 
-from geo import audit, roles, store
+from geo import audit, roles, store, tickets
 from geo.categories import CATEGORIES
 from geo.errors import ValidationError
 from geo.people import household_in_scope
@@ -43,7 +43,7 @@ def issue_label(key: str, lang: str = "zh") -> str:
 
 def record(engine: Engine, user, *, household_id: int, visited_on: date, now: datetime, note: str = "",
            issues: list[str] | tuple[str, ...] = (), ticket: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Store a visit by ``user`` (a geo.auth.User) and, if asked, report a ticket from it.
+    """Store a visit by ``user`` (a geo.users.User) and, if asked, report a ticket from it.
 
     ``ticket`` holds ``category`` and ``description`` (and optionally ``urgent``).
     Returns the visit as a dict (with ``ticket_code`` when a ticket was made).
@@ -90,7 +90,7 @@ def _report_ticket(engine: Engine, conn, user, ticket: dict[str, Any], note: str
     description = (ticket.get("description") or note or "").strip()
     return ticket_service.report(
         engine, category=ticket["category"], description=description, lon=place["lon"], lat=place["lat"],
-        now=now, urgent=bool(ticket.get("urgent")), source="patrol", by=user.as_actor(), conn=conn)
+        now=now, urgent=bool(ticket.get("urgent")), source="patrol", by=tickets.actor_for(user), conn=conn)
 
 
 def history(engine: Engine, *, scope: Scope, household_id: int | None = None, grid_id: int | None = None,

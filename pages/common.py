@@ -15,7 +15,7 @@ from datetime import datetime
 import streamlit as st
 from sqlalchemy import Engine
 
-from geo import auth, i18n, kiosk, layers, offline, roles, sessions, settings, store, throttle
+from geo import auth, demo, i18n, kiosk, layers, offline, roles, sessions, settings, store, throttle, users
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def engine() -> Engine:
                 bar = st.progress(0.0, text=t("db.building"))
                 try:
                     # The core's stage labels (table names) are for logs; people see a percentage.
-                    store.ensure_database(url, progress=lambda f, _label: bar.progress(
+                    demo.ensure_database(url, progress=lambda f, _label: bar.progress(
                         min(f, 1.0), text=f"{t('db.building')} {min(f, 1.0):.0%}"))
                 except Exception as exc:
                     if store.storage_problem(exc) is not None:
@@ -168,12 +168,12 @@ def actor():
     user = st.session_state.get(USER_KEY)
     if user is None:
         return tickets.Actor("", "")  # no role: every move is refused
-    return user.as_actor()
+    return tickets.actor_for(user)
 
 
 # --------------------------------------------------------------------------- who is signed in
 
-USER_KEY = "user"  # st.session_state key of the signed-in geo.auth.User
+USER_KEY = "user"  # st.session_state key of the signed-in geo.users.User
 TOKEN_KEY = "auth_token"  # this tab's session token (geo.sessions), also kept in the browser's cookie
 JUST_SIGNED_IN = "auth_just_signed_in"  # app.py then opens the asked page, or the role's home page
 ENDED_KEY = "auth_ended"  # the session ended under the user (deactivated, role changed, expired)
@@ -185,7 +185,7 @@ ASKED_KEY = "app_asked_page"  # the page a visit asked for before app.py had run
 _KEEP = ("lang", DEAD_KEY, DEAD_TOKEN_KEY, KIOSK_REFUSED_KEY, ENTERED_KEY, ASKED_KEY)  # what survives a sign-in or sign-out in this tab
 
 
-def current_user() -> auth.User | None:
+def current_user() -> users.User | None:
     """The signed-in user, re-read from the database on every run; None when nobody is (any longer).
 
     In order: this tab's session (its user re-checked: a deactivated user or a
@@ -199,7 +199,7 @@ def current_user() -> auth.User | None:
     user = st.session_state.get(USER_KEY)
     if user is not None:
         token = st.session_state.get(TOKEN_KEY)
-        fresh = sessions.resume(eng, token, now=when) if token else auth.recheck(eng, user)
+        fresh = sessions.resume(eng, token, now=when) if token else users.recheck(eng, user)
         if fresh is not None:
             st.session_state[USER_KEY] = fresh
             return fresh
@@ -218,7 +218,7 @@ def current_user() -> auth.User | None:
     if token and token != st.session_state.get(DEAD_TOKEN_KEY):
         try:
             wall = kiosk.login(eng, token, now=when, address=client_address())
-        except auth.LockedOutError as exc:
+        except users.LockedOutError as exc:
             st.session_state[KIOSK_REFUSED_KEY] = str(exc)
             return None
         if wall is None:
@@ -258,7 +258,7 @@ def _clear_state() -> None:
         del st.session_state[key]  # nothing of a previous user's pages survives
 
 
-def sign_in(user: auth.User, *, kiosk_token_id: int | None = None) -> None:
+def sign_in(user: users.User, *, kiosk_token_id: int | None = None) -> None:
     """Start a session for ``user`` in this tab (and, through sync_cookie, in this browser)."""
     _clear_state()
     st.session_state[USER_KEY] = user
@@ -299,7 +299,7 @@ def sync_cookie() -> None:
             + (location.protocol === "https:" ? "; Secure" : "");</script>""", unsafe_allow_javascript=True)
 
 
-def require(page: str) -> auth.User:
+def require(page: str) -> users.User:
     """The signed-in user, if their role may open ``page``; otherwise the page stops here.
 
     app.py only lists allowed pages (and refuses the others by address); this is

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from geo import auth, store
+from geo import auth, store, users
 from pages import common
 
 common.enter("login")  # a reload of /login on a just-started server: through app.py like every page
@@ -28,7 +28,7 @@ with st.form("login_form"):
 if submitted:
     try:
         user = auth.authenticate(engine, username, password, now=common.now(), address=common.client_address())
-    except auth.LoginError as exc:  # wrong or unknown (one message), a wait running, or busy
+    except users.LoginError as exc:  # wrong or unknown (one message), a wait running, or busy
         st.error(str(exc))
     else:
         common.sign_in(user)

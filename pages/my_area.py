@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import area, catalogue, categories, indicators, maps, people, plain, roles, settings, visits, workflow
+from geo import area, catalogue, categories, indicators, maps, people, plain, settings, tickets, visits, workflow
 from geo import ticket_service as ts
 from geo.errors import ConcurrentEditError, NotFoundError, ValidationError
 from pages import common
@@ -190,7 +190,7 @@ with tabs[2]:
     if open_t.empty:
         st.info(t("area.no_tickets"))
     else:
-        acts_as = roles.workflow_role(user.role)
+        acts_as = tickets.ACTS_AS.get(user.role)
         table = pd.DataFrame({
             "code": open_t["code"],
             "category": open_t["category"].map(lambda k: categories.CATEGORIES[k].name(lang)),

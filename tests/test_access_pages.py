@@ -8,7 +8,7 @@ import shapely
 from sqlalchemy import delete, func, select, update
 from streamlit.testing.v1 import AppTest
 
-from geo import audit, auth, demo, kiosk, people, roles, sessions, settings, store, throttle, visits
+from geo import audit, auth, demo, kiosk, people, roles, sessions, settings, store, throttle, users, visits
 from geo import ticket_service as ts
 from geo.schema import Building, Grid, Household, LoginSession, Street
 from geo.schema import User as UserRow
@@ -55,7 +55,7 @@ def test_the_app_opens_on_the_sign_in_page_and_wrong_or_unknown_get_one_message(
     assert not at.metric  # nothing of the street before signing in
     wrong = [e.value for e in sign_in_form(at, "gridhead1", "wrong-password").error]
     unknown = [e.value for e in sign_in_form(at, "no-such-user", "wrong-password").error]
-    assert wrong == unknown == [auth.BAD_LOGIN]
+    assert wrong == unknown == [users.BAD_LOGIN]
     assert "user" not in at.session_state
 
 
@@ -282,7 +282,7 @@ def test_an_account_whose_area_holds_no_grid_is_told_so(app, town_url, steady):
         sid = conn.execute(select(func.max(Street.id))).scalar_one() + 1
         store.bulk_insert(conn, Street, [dict(id=sid, code=f"5101829{sid:02d}", name="新设街道",
                                               geom=shapely.box(104.0, 31.0, 104.01, 31.01))])
-    auth.create_user(engine, "newstreet", "a-long-password", "street_staff", now=settings.now(), street_id=sid)
+    users.create_user(engine, "newstreet", "a-long-password", "street_staff", now=settings.now(), street_id=sid)
     app.session_state["user"] = auth.authenticate(engine, "newstreet", "a-long-password", now=settings.now())
     at = open_address(app, "my_area")
     assert not at.exception, at.exception

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select, update
 
-from geo import audit, auth, demo, roles, sessions, store, throttle
+from geo import audit, auth, demo, roles, sessions, store, throttle, users
 from geo.schema import Grid, LoginSession
 from geo.schema import User as UserRow
 
@@ -40,12 +40,12 @@ def test_each_demo_user_signs_in_with_the_documented_password(engine, username):
 
 
 def test_wrong_password_and_unknown_user_get_the_same_message(engine):
-    with pytest.raises(auth.LoginError) as wrong:
+    with pytest.raises(users.LoginError) as wrong:
         auth.authenticate(engine, "gridhead1", "not-the-password", now=NOW)
-    with pytest.raises(auth.LoginError) as unknown:
+    with pytest.raises(users.LoginError) as unknown:
         auth.authenticate(engine, "nobody-here", "whatever1", now=NOW)
-    assert str(wrong.value) == str(unknown.value) == auth.BAD_LOGIN
-    assert type(wrong.value) is type(unknown.value) is auth.LoginError
+    assert str(wrong.value) == str(unknown.value) == users.BAD_LOGIN
+    assert type(wrong.value) is type(unknown.value) is users.LoginError
 
 
 def test_every_attempt_checks_one_hash_of_every_parameter_set_in_use(engine, monkeypatch):
@@ -56,7 +56,7 @@ def test_every_attempt_checks_one_hash_of_every_parameter_set_in_use(engine, mon
 
     def checks(name: str) -> list[str]:
         checked.clear()
-        with pytest.raises(auth.LoginError):
+        with pytest.raises(users.LoginError):
             auth.authenticate(engine, name, "bad-guess-1", now=NOW)
         return ["$".join(h.split("$")[:4]) for h in checked]
 
@@ -77,26 +77,26 @@ def test_five_failures_start_a_growing_wait_even_for_the_right_password_and_it_s
     at = "198.51.100.7"
     budget = throttle.POLICIES["pair"].free
     for _ in range(budget):  # checked, each one: the budget is five passwords
-        with pytest.raises(auth.LoginError) as wrong:
+        with pytest.raises(users.LoginError) as wrong:
             auth.authenticate(engine, "gridhead2", "bad-guess", now=NOW, address=at)
-        assert not isinstance(wrong.value, auth.LockedOutError)
+        assert not isinstance(wrong.value, users.LockedOutError)
     restarted = store.make_engine(database_url)  # a new server process sees the same wait
-    with pytest.raises(auth.LockedOutError) as locked:
+    with pytest.raises(users.LockedOutError) as locked:
         auth.authenticate(restarted, "gridhead2", PW, now=NOW + timedelta(seconds=10), address=at)
     assert "20 秒后再试" in str(locked.value)
     later = NOW + timedelta(seconds=31)
-    with pytest.raises(auth.LoginError):  # after the wait one more guess is checked …
+    with pytest.raises(users.LoginError):  # after the wait one more guess is checked …
         auth.authenticate(restarted, "gridhead2", "bad-guess", now=later, address=at)
-    with pytest.raises(auth.LockedOutError) as doubled:  # … and, wrong, starts a wait twice as long
+    with pytest.raises(users.LockedOutError) as doubled:  # … and, wrong, starts a wait twice as long
         auth.authenticate(restarted, "gridhead2", PW, now=later, address=at)
     assert doubled.value.until == later + timedelta(seconds=60)
     assert auth.authenticate(restarted, "gridhead2", PW, now=later + timedelta(seconds=61),
                              address=at).username == "gridhead2"
     # unknown names wait the same way: no hint which names exist
     for _ in range(budget):
-        with pytest.raises(auth.LoginError):
+        with pytest.raises(users.LoginError):
             auth.authenticate(engine, "ghost", "bad-guess", now=NOW, address=at)
-    with pytest.raises(auth.LockedOutError):
+    with pytest.raises(users.LockedOutError):
         auth.authenticate(engine, "ghost", "bad-guess", now=NOW, address=at)
     paused = audit.read(engine, scope=ALL, action_prefix="auth.locked")
     assert sorted(paused["username"]) == ["ghost", "gridhead2", "gridhead2"]
@@ -104,9 +104,9 @@ def test_five_failures_start_a_growing_wait_even_for_the_right_password_and_it_s
 
 
 def test_every_failed_login_is_audited_not_only_the_lock(engine):
-    with pytest.raises(auth.LoginError):
+    with pytest.raises(users.LoginError):
         auth.authenticate(engine, "gridhead1", "bad-guess", now=NOW)
-    with pytest.raises(auth.LoginError):
+    with pytest.raises(users.LoginError):
         auth.authenticate(engine, "ghost", "bad-guess", now=NOW + timedelta(seconds=1))
     log = audit.read(engine, scope=ALL, action_prefix="auth.fail")
     assert log["username"].tolist() == ["ghost", "gridhead1"]
@@ -116,12 +116,12 @@ def test_every_failed_login_is_audited_not_only_the_lock(engine):
 
 def test_a_success_resets_the_failure_count(engine):
     for _ in range(throttle.POLICIES["pair"].free - 1):
-        with pytest.raises(auth.LoginError):
+        with pytest.raises(users.LoginError):
             auth.authenticate(engine, "community1", "bad-guess", now=NOW)
     auth.authenticate(engine, "community1", PW, now=NOW)
-    with pytest.raises(auth.LoginError) as again:
+    with pytest.raises(users.LoginError) as again:
         auth.authenticate(engine, "community1", "bad-guess", now=NOW)
-    assert not isinstance(again.value, auth.LockedOutError)
+    assert not isinstance(again.value, users.LockedOutError)
 
 
 def test_first_start_admin_from_the_environment_or_printed_once(engine, monkeypatch):
@@ -143,16 +143,16 @@ def test_admin_password_from_the_environment(engine, monkeypatch):
 
 
 def test_created_users_get_full_cost_hashes_and_are_audited(engine):
-    user = auth.create_user(engine, "newhead", "a-long-password", "grid_head", now=NOW, by="leader", grid_id=2)
+    user = users.create_user(engine, "newhead", "a-long-password", "grid_head", now=NOW, by="leader", grid_id=2)
     assert user.community_id is not None and user.scope.grid_id == 2
     with engine.connect() as conn:
         h = conn.execute(select(UserRow.password_hash).where(UserRow.username == "newhead")).scalar_one()
     assert "m=65536,t=3" in h
     assert audit.read(engine, scope=ALL, action_prefix="user.create")["username"].tolist() == ["leader"]
     with pytest.raises(ValueError):
-        auth.create_user(engine, "nogrid", "a-long-password", "grid_head", now=NOW)
+        users.create_user(engine, "nogrid", "a-long-password", "grid_head", now=NOW)
     with pytest.raises(ValueError):
-        auth.create_user(engine, "short", "short", "street_staff", now=NOW)
+        users.create_user(engine, "short", "short", "street_staff", now=NOW)
 
 
 # --------------------------------------------------------------------------- sessions (a reload keeps the sign-in)
@@ -201,17 +201,17 @@ def test_deactivating_a_user_or_changing_their_role_or_area_ends_their_sessions(
     head = auth.authenticate(engine, "gridhead1", PW, now=NOW)
     token = sessions.start(engine, head, now=NOW)
     auth.update_user(engine, "gridhead1", now=NOW, by="leader", active=False)
-    assert sessions.resume(engine, token, now=NOW) is None and auth.recheck(engine, head) is None
+    assert sessions.resume(engine, token, now=NOW) is None and users.recheck(engine, head) is None
     auth.update_user(engine, "gridhead1", now=NOW, by="leader", active=True)
     assert sessions.resume(engine, token, now=NOW) is None  # reactivating does not bring old sessions back
     head = auth.authenticate(engine, "gridhead1", PW, now=NOW)
-    assert auth.recheck(engine, head) == head
+    assert users.recheck(engine, head) == head
     token = sessions.start(engine, head, now=NOW)
     with engine.connect() as conn:
         other = conn.execute(select(Grid.id).where(Grid.community_id == head.community_id, Grid.id != head.grid_id)
                              .limit(1)).scalar_one()
     auth.update_user(engine, "gridhead1", now=NOW, by="leader", grid_id=other)
-    assert sessions.resume(engine, token, now=NOW) is None and auth.recheck(engine, head) is None
+    assert sessions.resume(engine, token, now=NOW) is None and users.recheck(engine, head) is None
     moved = auth.authenticate(engine, "gridhead1", PW, now=NOW)
     assert moved.grid_id == other and moved.community_id == head.community_id
     log = audit.read(engine, scope=ALL, action_prefix="user.update")
@@ -229,7 +229,7 @@ def test_a_change_made_straight_in_the_database_still_ends_the_session(engine):
     with engine.begin() as conn:
         conn.execute(update(UserRow).where(UserRow.username == "community1").values(role="street_staff"))
     assert sessions.resume(engine, token, now=NOW) is None
-    assert auth.recheck(engine, staff) is None
+    assert users.recheck(engine, staff) is None
 
 
 def test_an_older_database_gets_the_session_table_on_first_start(engine):

@@ -17,7 +17,7 @@ import pytest
 import shapely
 from sqlalchemy import func, select, update
 
-from geo import audit, auth, boundaries, demo, projection, roles, store, workflow
+from geo import audit, auth, boundaries, demo, projection, roles, store, users, workflow
 from geo.errors import ConcurrentEditError
 from geo.schema import AuditLog, Building, Camera, Facility, Grid, Household, Resident, Ticket
 
@@ -26,7 +26,7 @@ SHIFT_M = 40.0
 CRS = "EPSG:32648"  # the demo's UTM zone: where the test builds its strip, in metres
 
 
-def login(engine, name: str) -> auth.User:
+def login(engine, name: str) -> users.User:
     return auth.authenticate(engine, name, demo.DEMO_PASSWORD, now=NOW)
 
 

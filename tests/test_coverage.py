@@ -13,7 +13,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, box
 
-from geo import catalogue, coverage, network, projection, settings, siting
+from geo import catalogue, coverage, network, osm, projection, settings, siting
 from geo.errors import ValidationError
 
 X0, Y0 = 405000.0, 3430000.0  # UTM 48N, near Pengzhou
@@ -251,7 +251,7 @@ def test_lines_round_trip_through_geojson(tmp_path):
 def test_osm_pbf_reader_on_pyrosm_sample():
     import pyrosm  # a requirement (the page's road uploader reads .osm.pbf through it)
 
-    roads = network.read_osm_pbf(pyrosm.get_data("test_pbf"))
+    roads = osm.read_osm_pbf(pyrosm.get_data("test_pbf"))
     g = network.graph_from_lines(roads)
     assert g.n_edges > 100 and np.isfinite(g.length).all()
     assert g.piece_length.max() > 1000
@@ -290,7 +290,7 @@ def _tiny_pbf(path) -> None:
 def test_osm_pbf_one_way_bridge_piece_and_far_building(tmp_path):
     path = tmp_path / "tiny.osm.pbf"
     _tiny_pbf(path)
-    roads = network.read_osm_pbf(path)
+    roads = osm.read_osm_pbf(path)
     assert sorted(roads["id"].astype(int)) == [10, 11, 12, 13]
     g = network.graph_from_lines(roads)
     assert g.n_pieces == 2

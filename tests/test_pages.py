@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from geo import auth, demo, layers, settings, store
+from geo import auth, demo, layers, settings, store, users
 from geo.roles import WHOLE_STREET
 
 APP = settings.ROOT / "app.py"
@@ -64,7 +64,7 @@ def test_a_district_wide_account_picks_the_street_it_looks_at(tmp_path_factory, 
     town = demo.generate(now=settings.now(), streets=2, communities=1, tickets_per_street=40)
     url = _sqlite_town(tmp_path_factory, town)
     engine = store.make_engine(url)
-    auth.create_user(engine, "district", "a-long-password", "street_staff", now=settings.now())
+    users.create_user(engine, "district", "a-long-password", "street_staff", now=settings.now())
     monkeypatch.setenv("DATABASE_URL", url)
     at = signed_in(AppTest.from_file(str(APP), default_timeout=120), url, "district", "a-long-password")
     at.switch_page("pages/map.py").run()

@@ -6,7 +6,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from geo import audit, auth, demo, people, roles
+from geo import audit, auth, demo, people, roles, users
 from geo.errors import ConcurrentEditError, NotFoundError, ValidationError
 from geo.schema import Grid, Household, Resident
 
@@ -14,7 +14,7 @@ NOW = datetime(2026, 11, 23, 9)
 ALL = roles.WHOLE_STREET
 
 
-def login(engine, name: str) -> auth.User:
+def login(engine, name: str) -> users.User:
     return auth.authenticate(engine, name, demo.DEMO_PASSWORD, now=NOW)
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from geo import audit, auth, demo, people, roles, settings, store
+from geo import audit, auth, demo, people, roles, settings, store, users
 from geo import ticket_service as ts
 from geo.errors import NotFoundError
 from geo.schema import Grid, Household, Ticket
@@ -25,7 +25,7 @@ PAGES = ["my_area", "map", "tickets", "report", "indicators", "coverage", "scree
          "security"]
 
 
-def user(url: str, username: str) -> auth.User:
+def user(url: str, username: str) -> users.User:
     return auth.authenticate(store.make_engine(url), username, demo.DEMO_PASSWORD, now=settings.now())
 
 
@@ -110,7 +110,7 @@ def test_common_require_keeps_every_page_key_to_its_roles(any_town_url, monkeypa
 
 # --------------------------------------------------------------------------- outside the area, by parameter
 
-def _grid_outside(url: str, who: auth.User) -> int:
+def _grid_outside(url: str, who: users.User) -> int:
     """A grid the user does not answer for: the nearest one (same community) for grid roles."""
     with store.make_engine(url).connect() as conn:
         stmt = select(Grid.id).order_by(Grid.id)

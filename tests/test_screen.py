@@ -19,7 +19,7 @@ from shapely.geometry import LineString, Point, box
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
-from geo import auth, coverage, demo, i18n, indicators, screen, screen_map, settings, store
+from geo import coverage, demo, i18n, indicators, screen, screen_map, settings, store, users
 from geo.roles import Scope
 
 NOW = datetime(2026, 11, 23, 10, 0)  # a Monday
@@ -580,7 +580,7 @@ def page(engine, monkeypatch):
 
 def _as_wall(at: AppTest, role: str = "screen") -> AppTest:
     """Signed in as the wall's read-only account (street scope), as the kiosk token does."""
-    at.session_state["user"] = auth.User(id=1, username=role, role=role, display_name="大屏", street_id=1)
+    at.session_state["user"] = users.User(id=1, username=role, role=role, display_name="大屏", street_id=1)
     return at
 
 
@@ -616,7 +616,7 @@ def test_page_kiosk_hides_chrome(page):
 
 
 def test_page_refuses_a_grid_worker(page):
-    page.session_state["user"] = auth.User(id=2, username="gw", role="grid_worker", display_name="网格员",
+    page.session_state["user"] = users.User(id=2, username="gw", role="grid_worker", display_name="网格员",
                                            street_id=1, community_id=1, grid_id=1)
     at = page.run()
     assert at.error and "scr-kpis" not in _html(at)

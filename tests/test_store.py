@@ -8,7 +8,7 @@ import pytest
 import shapely
 from sqlalchemy import func, inspect, select, text
 
-from geo import auth, demo, layers, roles, schema, store
+from geo import auth, demo, layers, roles, schema, store, users
 
 NOW = datetime(2026, 11, 23, 9)
 
@@ -106,7 +106,7 @@ def test_a_user_moved_to_a_grid_of_another_street_moves_street_too(database_url,
     first, second = (s["id"] for s in two_streets["street"])
     grid_in = {c["street_id"]: next(g["id"] for g in two_streets["grid"] if g["community_id"] == c["id"])
                for c in two_streets["community"]}
-    auth.create_user(engine, "mover", "a-long-password", "grid_head", now=NOW, grid_id=grid_in[first])
+    users.create_user(engine, "mover", "a-long-password", "grid_head", now=NOW, grid_id=grid_in[first])
     auth.update_user(engine, "mover", now=NOW, by="leader", grid_id=grid_in[second])
     moved = auth.authenticate(engine, "mover", "a-long-password", now=NOW)
     assert (moved.street_id, moved.grid_id) == (second, grid_in[second])  # else its scope mixes two streets
@@ -177,12 +177,12 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
 def test_first_start_builds_once_and_leaves_no_temp_files(tmp_path):
     url = f"sqlite:///{tmp_path}/first.db"
     seen = []
-    engine = store.ensure_database(url, progress=lambda f, label: seen.append(f), now=NOW,
+    engine = demo.ensure_database(url, progress=lambda f, label: seen.append(f), now=NOW,
                                    communities=2, tickets_per_street=50)
     assert seen and seen[-1] == 1.0 and seen == sorted(seen)
     assert store.counts(engine)["ticket"] == 50
     assert sorted(p.name for p in Path(tmp_path).iterdir() if "building" in p.name) == []
     seen.clear()
-    store.ensure_database(url, progress=lambda f, label: seen.append(f))  # already built: no work
+    demo.ensure_database(url, progress=lambda f, label: seen.append(f))  # already built: no work
     assert seen == []
     assert inspect(engine).has_table("ticket")

@@ -18,7 +18,7 @@ FOLIUM = "iframe[title*='st_folium'], iframe[title*='streamlit_folium']"
 def prepared_town(tmp: Path) -> str:
     """A small demo town in ``tmp/app.db``, the file conftest.run_app(tmp) serves; its URL."""
     url = f"sqlite:///{tmp}/app.db"
-    store.ensure_database(url, communities=2, tickets_per_street=300).dispose()
+    demo.ensure_database(url, communities=2, tickets_per_street=300).dispose()
     return url
 
 

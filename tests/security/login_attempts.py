@@ -11,7 +11,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from geo import auth
+from geo import auth, users
 
 
 def attempt(engine, name: str, password: str, address: str, *, now: datetime):
@@ -19,7 +19,7 @@ def attempt(engine, name: str, password: str, address: str, *, now: datetime):
     kwargs = {"address": address} if "address" in inspect.signature(auth.authenticate).parameters else {}
     try:
         return auth.authenticate(engine, name, password, now=now, **kwargs)
-    except auth.LoginError as exc:
+    except users.LoginError as exc:
         return exc
 
 

@@ -14,14 +14,14 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from geo import auth, demo, people
+from geo import auth, demo, people, users
 from geo.schema import Household, Resident
 
 ROUNDS = 10
 NOW = datetime(2026, 11, 23, 9)
 
 
-def login(engine, name: str) -> auth.User:
+def login(engine, name: str) -> users.User:
     return auth.authenticate(engine, name, demo.DEMO_PASSWORD, now=NOW)
 
 

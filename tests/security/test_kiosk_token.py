@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from geo import audit, auth, demo, kiosk, roles, schema, sessions, throttle
+from geo import audit, auth, demo, kiosk, roles, schema, sessions, throttle, users
 from geo.schema import KioskToken, LoginSession
 
 NOW = datetime(2026, 11, 23, 9)
@@ -76,7 +76,7 @@ def test_wrong_tokens_are_counted_slowed_and_audited_per_address(engine, monkeyp
     budget = throttle.POLICIES["kiosk"].free
     for i in range(budget):
         assert kiosk.login(engine, f"guess-{i}-{token[:-8]}", now=NOW, address=PROBER) is None
-    with pytest.raises(auth.LockedOutError):  # now even the right token waits at that address …
+    with pytest.raises(users.LockedOutError):  # now even the right token waits at that address …
         kiosk.login(engine, token, now=NOW, address=PROBER)
     assert kiosk.login(engine, token, now=NOW, address=WALL).user.role == "screen"  # … not at the wall's
     fails = audit.read(engine, scope=ALL, action_prefix="auth.kiosk_fail")

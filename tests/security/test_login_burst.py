@@ -13,7 +13,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from geo import audit, auth, demo, roles, throttle
+from geo import audit, auth, demo, roles, throttle, users
 from geo.schema import User as UserRow
 
 from login_attempts import CountingChecks, attempt, burst
@@ -51,11 +51,11 @@ def guesses_with_the_right_one_last(engine, checks, addresses: list[str], limit:
 def test_forty_guesses_from_one_address_check_only_the_budget_and_leave_the_owner_alone(engine, checks):
     results = guesses_with_the_right_one_last(engine, checks, [ATTACKER] * BURST, budget("pair"))
     # every answer is a refusal people can read: nothing else (IntegrityError) escaped, nobody got in
-    assert all(isinstance(r, auth.LoginError) for r in results), [type(r).__name__ for r in results]
+    assert all(isinstance(r, users.LoginError) for r in results), [type(r).__name__ for r in results]
     assert len(checks.of_stored) <= budget("pair"), f"{len(checks.of_stored)} passwords checked"
-    assert PW not in checks.of_stored and isinstance(results[-1], auth.LockedOutError)
+    assert PW not in checks.of_stored and isinstance(results[-1], users.LockedOutError)
     checked = len(checks.of_stored)
-    assert sum(isinstance(r, auth.LockedOutError) for r in results) == BURST - checked
+    assert sum(isinstance(r, users.LockedOutError) for r in results) == BURST - checked
     # the owner elsewhere: at their usual desk, and even at an address never used before
     assert attempt(engine, TARGET, PW, OWNER_NEW, now=NOW).username == TARGET
     assert attempt(engine, TARGET, PW, OWNER_DESK, now=NOW).username == TARGET
@@ -72,12 +72,12 @@ def test_forty_guesses_from_forty_addresses_check_only_the_name_budget_and_the_o
     checks.of_stored.clear()
     spread = [f"203.0.113.{i}" for i in range(1, BURST + 1)]
     results = guesses_with_the_right_one_last(engine, checks, spread, budget("name"))
-    assert all(isinstance(r, auth.LoginError) for r in results), [type(r).__name__ for r in results]
+    assert all(isinstance(r, users.LoginError) for r in results), [type(r).__name__ for r in results]
     assert len(checks.of_stored) <= budget("name"), f"{len(checks.of_stored)} passwords checked"
-    assert PW not in checks.of_stored and isinstance(results[-1], auth.LockedOutError)
+    assert PW not in checks.of_stored and isinstance(results[-1], users.LockedOutError)
     # from a new address the owner waits too (at most the cap, or until a street leader lifts it) …
     waiting = attempt(engine, TARGET, PW, OWNER_NEW, now=NOW)
-    assert isinstance(waiting, auth.LockedOutError)
+    assert isinstance(waiting, users.LockedOutError)
     assert waiting.until <= NOW + throttle.POLICIES["name"].cap
     # … but at the address they use they are not slowed by strangers elsewhere
     assert attempt(engine, TARGET, PW, OWNER_DESK, now=NOW).username == TARGET

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from geo import auth, settings
+from geo import auth, settings, users
 from geo.schema import LoginThrottle
 
 from login_attempts import CountingChecks, attempt, burst
@@ -30,9 +30,9 @@ def test_parallel_sign_ins_never_run_more_checks_than_the_slots_and_the_rest_are
     assert counting.peak <= slots, f"{counting.peak} checks at once, {slots} slots"
     busy = [names[i] for i, r in enumerate(results) if isinstance(r, getattr(auth, "BusyError", ()))]
     assert busy, "the burst outran the slots: some must be told to come back"
-    assert {str(r) for r in results if type(r).__name__ == "BusyError"} == {auth.BUSY}
-    assert auth.BUSY.startswith("系统繁忙，请稍后再试")
-    checked = [r for r in results if type(r) is auth.LoginError]
+    assert {str(r) for r in results if type(r).__name__ == "BusyError"} == {users.BUSY}
+    assert users.BUSY.startswith("系统繁忙，请稍后再试")
+    checked = [r for r in results if type(r) is users.LoginError]
     assert len(checked) + len(busy) == BURST and counting.calls == len(checked)  # one check each, busy none
     # a visitor told "busy" was not checked, so nothing was counted against their name
     with engine.connect() as conn:

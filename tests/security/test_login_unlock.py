@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from geo import audit, auth, demo, roles, throttle
+from geo import audit, auth, demo, roles, throttle, users
 
 from login_attempts import attempt
 
@@ -22,7 +22,7 @@ def wait_on(engine, name: str, *, addresses: list[str]) -> None:
     """Wrong guesses for ``name`` from ``addresses`` until the name itself waits."""
     for at in addresses:
         attempt(engine, name, "wrong-guess", at, now=NOW)
-    assert isinstance(attempt(engine, name, PW, "198.51.100.99", now=NOW), auth.LockedOutError)
+    assert isinstance(attempt(engine, name, PW, "198.51.100.99", now=NOW), users.LockedOutError)
 
 
 def spread(n: int) -> list[str]:
@@ -48,7 +48,7 @@ def test_lifting_a_pair_keeps_the_owners_known_address(engine):
     assert attempt(engine, "community1", PW, desk, now=NOW).username == "community1"
     for _ in range(throttle.POLICIES["pair"].free):
         attempt(engine, "community1", "wrong-guess", desk, now=NOW)  # the owner, mistyping at their desk
-    assert isinstance(attempt(engine, "community1", PW, desk, now=NOW), auth.LockedOutError)
+    assert isinstance(attempt(engine, "community1", PW, desk, now=NOW), users.LockedOutError)
     leader = auth.authenticate(engine, "leader", PW, now=NOW)
     throttle.unlock(engine, [("pair", "community1", desk)], by=leader, now=NOW)
     for at in spread(throttle.POLICIES["name"].free):  # then strangers make the name wait …
@@ -63,7 +63,7 @@ def test_other_roles_may_not_lift_a_wait(engine, username):
     who = auth.authenticate(engine, username, PW, now=NOW)
     with pytest.raises(PermissionError):
         throttle.unlock(engine, [("pair", "party1", ATTACKER)], by=who, now=NOW)
-    assert isinstance(attempt(engine, "party1", PW, ATTACKER, now=NOW), auth.LockedOutError)  # still waiting
+    assert isinstance(attempt(engine, "party1", PW, ATTACKER, now=NOW), users.LockedOutError)  # still waiting
     assert audit.read(engine, scope=roles.WHOLE_STREET, action_prefix="auth.unlock").empty
 
 

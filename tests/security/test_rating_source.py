@@ -135,7 +135,7 @@ def test_the_desk_says_on_the_residents_behalf_and_asks_how(town_url, monkeypatc
     now = settings.now()
     t = ts.report(engine, category="sanitation", description="楼道堆物", lon=spot.x, lat=spot.y, now=now)
     for action in ("accept", "handle_in_grid", "resolve"):
-        t = ts.act(engine, t["id"], action, head.as_actor(), expected_version=t["version"], now=now,
+        t = ts.act(engine, t["id"], action, tickets.actor_for(head), expected_version=t["version"], now=now,
                    scope=head.scope)
     at = desk(town_url, monkeypatch, t["id"])
     assert not at.exception, at.exception

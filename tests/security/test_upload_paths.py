@@ -24,7 +24,7 @@ import shapely
 
 import hostile
 from conftest import ROOT, unavailable
-from geo import network, settings
+from geo import network, osm, settings
 
 
 def corpus(tmp: Path, secrets: dict[str, Path], port: int) -> dict[str, bytes]:
@@ -94,7 +94,7 @@ def test_every_path_a_reader_is_given_is_inside_the_uploads_private_folder(secre
     for name in ("read_dataframe", "list_layers", "read_info"):
         monkeypatch.setattr(pyogrio, name, spy(getattr(pyogrio, name)))
     monkeypatch.setattr(sqlite3, "connect", spy(sqlite3.connect))
-    monkeypatch.setattr(network, "read_osm_pbf", spy(network.read_osm_pbf))
+    monkeypatch.setattr(osm, "read_osm_pbf", spy(osm.read_osm_pbf))
     server = hostile.CountingServer()
     try:
         read, refused = set(), 0
