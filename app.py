@@ -6,20 +6,23 @@ account is made (password from SHEQU_ADMIN_PASSWORD, or printed once to the
 server log). Until someone signs in, every page's address shows the sign-in
 form, and after signing in that address opens its page if the role may, else
 the role's home. ``st.navigation`` lists the pages the user's role may open
-(geo.roles.PAGE_ACCESS); a page it may not open, asked for by address, is
+(geo.access.roles.PAGE_ACCESS); a page it may not open, asked for by address, is
 refused without running, and every page checks again (common.require).
-A sign-in survives a reload through a session cookie (geo.sessions); a wall
-display signs in with ``?kiosk=1&token=…`` (geo.kiosk). For deployment, serve.py runs this same
+A sign-in survives a reload through a session cookie (geo.access.sessions); a wall
+display signs in with ``?kiosk=1&token=…`` (geo.access.kiosk). For deployment, serve.py runs this same
 app with security headers (README: deployment).
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from geo import i18n, plain, roles, settings, ticket_service
+from geo import i18n, settings
+from geo.io import plain
+from geo.access import roles
+from geo.tickets import service
 from pages import common
 
-#: Every page: key (geo.roles.PAGE_ACCESS, i18n "nav.<key>", URL path), file, icon.
+#: Every page: key (geo.access.roles.PAGE_ACCESS, i18n "nav.<key>", URL path), file, icon.
 #: A page is registered only once its file exists, so work in progress never breaks the app.
 PAGES: list[tuple[str, str, str]] = [
     ("my_area", "pages/my_area.py", "📍"),
@@ -103,7 +106,7 @@ else:
         st.session_state["clock_minute"] = common.minute_key()  # whole street, whichever page loads
         moved = []
         with common.storage_errors(quiet=True):  # the database busy: the next minute's run escalates them
-            moved = ticket_service.escalate_due(common.engine(), common.now())
+            moved = service.escalate_due(common.engine(), common.now())
         if moved:  # the desk toasts them
             seen = st.session_state.get("tickets_escalated", [])
             st.session_state["tickets_escalated"] = [*seen, *(tid for tid in moved if tid not in seen)]

@@ -21,7 +21,7 @@ A door whose walk is within 1 cm of the reach is a float tie, counted apart;
 any other difference is a real mismatch and the script exits with status 1.
 
 Part 2, site selection on one instance (≥ 5,000 demand buildings × 800
-candidate intersections, walking reach): geo.siting (sparse pairs → HiGHS)
+candidate intersections, walking reach): geo.coverage.siting (sparse pairs → HiGHS)
 against spopt's LSCP / MCLP.from_cost_matrix (dense matrix → PuLP/CBC), equal
 objective values required (else status 1).
 
@@ -42,7 +42,9 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geo import catalogue, coverage, demo, network, projection, siting  # noqa: E402
+from geo.place import catalogue, projection
+from geo.coverage import coverage, network, siting
+from geo.demo import generator
 
 #: pandana keeps whole units per edge: weights are handed over in these (10 µm).
 PANDANA_UNITS_PER_M = 100.0
@@ -301,12 +303,12 @@ def main(argv=None) -> int:
     ap.add_argument("--reach", type=float, default=500.0)
     ap.add_argument("--k", type=int, default=10)
     args = ap.parse_args(argv)
-    street = demo.generate(tickets_per_street=0)
+    street = generator.generate(tickets_per_street=0)
     part1("street", street)
     part3(street)
     if not args.street:
         t0 = time.perf_counter()
-        district = demo.generate(scale="district", tickets_per_street=0)
+        district = generator.generate(scale="district", tickets_per_street=0)
         print(f"\n(district generated in {time.perf_counter() - t0:.0f} s, not counted)")
         part1("district", district)
         part2(district, args.demand, args.sites, args.reach, args.k)

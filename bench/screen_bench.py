@@ -32,8 +32,11 @@ from pathlib import Path
 
 import pydeck as pdk
 
-from geo import demo, screen, screen_map, store, workflow
-from geo.roles import Scope
+from geo.demo import generator
+from geo.screen import figures, screen_map
+from geo.db import store
+from geo.tickets import workflow
+from geo.access.roles import Scope
 
 #: The page's ticket layers, which the naive baseline replaces by every ticket point.
 AGGREGATES = ("ticket_cells", "overdue_ring", "alerts")
@@ -41,9 +44,9 @@ AGGREGATES = ("ticket_cells", "overdue_ring", "alerts")
 
 def naive_deck(engine, scope: Scope, now, frame) -> pdk.Deck:
     """The first cut: the detailed (single-street) layers at any scale, and every ticket as a point."""
-    base = screen.basemap(engine, scope, wide=False)
-    s = screen.build(engine, now, scope, wide=False, circle={})
-    start = now - timedelta(days=screen.PERIOD_DAYS)
+    base = figures.basemap(engine, scope, wide=False)
+    s = figures.build(engine, now, scope, wide=False, circle={})
+    start = now - timedelta(days=figures.PERIOD_DAYS)
     keep = frame[(frame["created_at"] >= start) | frame["state"].isin(workflow.OPEN_STATES)]
     points = [{"lon": lon, "lat": lat, "state": st, "category": c}
               for lon, lat, st, c in zip(keep["lon"], keep["lat"], keep["state"], keep["category"])]
@@ -72,27 +75,27 @@ def _layer_kb(spec: str) -> dict[str, float]:
 
 
 def run(scale: str, repeat: int = 3) -> dict:
-    now = demo.default_now()
+    now = generator.default_now()
     t = time.perf_counter()
-    town = demo.generate(scale=scale, now=now)
+    town = generator.generate(scale=scale, now=now)
     gen_s = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
         engine = store.make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         store.load_town(engine, town)
         scope = Scope("street")  # the whole database: one street, or all 20 of the district
-        base_s, base = _best(lambda: screen.basemap(engine, scope), repeat)
-        plan_s, plan = _best(lambda: screen.walking_plan(engine), 1)
-        circle_s, circle = _best(lambda: screen.service_circle(engine, scope, plan=plan), repeat)
+        base_s, base = _best(lambda: figures.basemap(engine, scope), repeat)
+        plan_s, plan = _best(lambda: figures.walking_plan(engine), 1)
+        circle_s, circle = _best(lambda: figures.service_circle(engine, scope, plan=plan), repeat)
         # one refresh: the live data (the circle is cached by the page) and the Deck JSON
-        live_s, s = _best(lambda: screen.build(engine, now, scope, circle=circle), repeat)
+        live_s, s = _best(lambda: figures.build(engine, now, scope, circle=circle), repeat)
         deck_s, spec = _best(lambda: screen_map.deck(base, s).to_json(), repeat)
-        naive_s, naive = _best(lambda: naive_deck(engine, scope, now, screen.load_tickets(engine, now, scope))
+        naive_s, naive = _best(lambda: naive_deck(engine, scope, now, figures.load_tickets(engine, now, scope))
                                .to_json(), repeat)
-        frame = screen.load_tickets(engine, now, scope)
+        frame = figures.load_tickets(engine, now, scope)
         engine.dispose()
     layers, naive_layers = _layer_kb(spec), _layer_kb(naive)
     return dict(scale=scale, tickets=len(town["ticket"]), wide=base.wide, period_points=int(
-        ((frame["created_at"] >= now - timedelta(days=screen.PERIOD_DAYS))
+        ((frame["created_at"] >= now - timedelta(days=figures.PERIOD_DAYS))
          | frame["state"].isin(workflow.OPEN_STATES)).sum()),
         cells=len(s.cells), alerts=len(s.alerts), gen_s=gen_s, basemap_s=base_s, plan_s=plan_s,
         circle_s=circle_s, circle=circle, refresh_s=live_s + deck_s, naive_s=naive_s,

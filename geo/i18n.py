@@ -157,7 +157,7 @@ STRINGS: dict[str, dict[str, str]] = {
                               "满意率=（满意+基本满意）/评价数，评价数含每一次评价（含1–2星不满意、已退回重办的）；"
                               "居民自评占比=居民本人评价数/评价数，其余为工作人员回访后代居民评价；"
                               "重办率=重办过的工单/曾办结反馈的工单；办结时长=上报→办结反馈，结案时长=上报→结案（含等待评价）。"
-                              "详见 geo/indicators.py。",
+                              "详见 geo/tickets/indicators.py。",
                         "en": "Definitions (tickets reported in the period): acceptance = accepted/reported; handling = "
                               "handled/accepted; closure = closed/due; on-time = finished within limit/due; "
                               "satisfaction = (satisfied + fairly satisfied)/every rating given, including the 1–2 "
@@ -165,7 +165,7 @@ STRINGS: dict[str, dict[str, str]] = {
                               "themselves/every rating (the rest were entered by staff after a follow-up); "
                               "reopen rate = reopened/ever reported done; time to "
                               "resolution = report→done, time to closure = report→closed (incl. the wait for the "
-                              "rating). See geo/indicators.py."},
+                              "rating). See geo/tickets/indicators.py."},
     # tickets: review fixes (issue 3)
     "tickets.search": {"zh": "搜索", "en": "Search"},
     "tickets.search_hint": {"zh": "工单号或描述中的文字", "en": "Ticket code or words of the description"},
@@ -597,7 +597,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "boundaries.err_not_ok": {"zh": "还有 {n} 个问题未解决，不能生效", "en": "{n} problems remain; nothing was applied"},
     "boundaries.err_conflict": {"zh": "这些网格的边界刚被他人修改过，本次调整未保存；请下载最新网格后重新调整",
                                 "en": "Someone else changed these grids' boundaries; nothing was saved. Download the current grids and adjust again"},
-    # uploaded files (geo.vector_files): what is wrong and what to do; never the file's content
+    # uploaded files (geo.io.vector_files): what is wrong and what to do; never the file's content
     "files.named": {"zh": "{name}：{reason}", "en": "{name}: {reason}"},
     "files.format": {"zh": "不支持的文件类型，请上传 {kinds}", "en": "unsupported file type; upload {kinds}"},
     "files.empty": {"zh": "文件是空的，请重新导出后上传", "en": "the file is empty; export it again and upload"},

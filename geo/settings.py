@@ -18,7 +18,7 @@ ROOT: Path = Path(__file__).resolve().parent.parent
 DATA_DIR: Path = ROOT / "data"
 DEFAULT_SQLITE_PATH: Path = DATA_DIR / "shequ.db"
 #: Where reported photos are kept (SHEQU_UPLOAD_DIR; default data/uploads). Never served as files:
-#: a page shows a photo inline, after checking the ticket is in the viewer's area (geo.uploads).
+#: a page shows a photo inline, after checking the ticket is in the viewer's area (geo.io.photos).
 UPLOAD_DIR: Path = Path(os.environ.get("SHEQU_UPLOAD_DIR", "").strip() or DATA_DIR / "uploads")
 
 #: Storage CRS: WGS 84 longitude-latitude (CGCS2000, EPSG:4490, is within
@@ -27,12 +27,12 @@ STORAGE_CRS: str = "EPSG:4326"
 
 #: Metric CRS for distances, areas and buffers when there is no data to choose one
 #: from. Coverage measures each plan in the UTM zone of its own data
-#: (geo.projection.metric_crs_for); UTM 48N (102°E–108°E) holds the demo town
+#: (geo.place.projection.metric_crs_for); UTM 48N (102°E–108°E) holds the demo town
 #: (Pengzhou, Sichuan, ~103.9°E).
 METRIC_CRS: str = "EPSG:32648"
 
 #: A city's facility reach table (JSON or TOML: type → metres and source), read at
-#: start by geo.catalogue; unset = the national defaults in the catalogue.
+#: start by geo.place.catalogue; unset = the national defaults in the catalogue.
 REACH_FILE: str | None = os.environ.get("SHEQU_REACH_FILE", "").strip() or None
 
 #: Interface language by default: Simplified Chinese first.
@@ -43,7 +43,7 @@ DEFAULT_LANG: str = os.environ.get("SHEQU_LANG", "zh")
 #: big screen's clock are Beijing time even on a server that runs in UTC.
 TIMEZONE: str = os.environ.get("SHEQU_TZ", "Asia/Shanghai")
 
-#: Basemaps beyond offline / OpenStreetMap / Gaode (geo.maps.available_basemaps):
+#: Basemaps beyond offline / OpenStreetMap / Gaode (geo.maps.leaflet.available_basemaps):
 #: a Tianditu key (天地图 tk), and a self-hosted tile server for intranets
 #: ({z}/{x}/{y} URL, its attribution, and its datum: wgs84, or gcj02 for Gaode-style tiles).
 TIANDITU_KEY: str = os.environ.get("SHEQU_TIANDITU_KEY", "").strip()
@@ -61,7 +61,7 @@ DEMO_SEED: int = 20261123
 VISIT_INTERVAL_DAYS: int = int(os.environ.get("SHEQU_VISIT_DAYS", "30"))
 
 
-#: Uploaded files (geo.vector_files): the most bytes, features and vertices one file may
+#: Uploaded files (geo.io.vector_files): the most bytes, features and vertices one file may
 #: hold (a street's grids are a few hundred kB; a district's roads a few MB), and what a
 #: zip may unpack to: its entries, their total size and each entry's compression ratio
 #: (ordinary GIS files pack 2–20×; a "zip bomb" packs thousands). SHEQU_UPLOAD_MAX_MB.
@@ -79,12 +79,12 @@ SQLITE_BUSY_SECONDS: float = float(os.environ.get("SHEQU_SQLITE_BUSY_SECONDS", "
 
 #: Reverse proxies whose X-Forwarded-For is believed (SHEQU_TRUSTED_PROXIES: addresses or
 #: networks, comma-separated, e.g. "127.0.0.1,10.0.0.0/8"). Empty: the header is ignored and
-#: the connection's own address counts (geo.throttle.client_address; README: deployment).
+#: the connection's own address counts (geo.access.throttle.client_address; README: deployment).
 TRUSTED_PROXIES: tuple[str, ...] = tuple(
     p.strip() for p in os.environ.get("SHEQU_TRUSTED_PROXIES", "").split(",") if p.strip())
 
 #: Password checks running at once in one server process (SHEQU_HASH_SLOTS): each argon2id check
-#: of a real account holds 64 MiB, so an anonymous burst must not run them all at once (geo.auth).
+#: of a real account holds 64 MiB, so an anonymous burst must not run them all at once (geo.access.auth).
 HASH_SLOTS: int = max(1, int(os.environ.get("SHEQU_HASH_SLOTS", "") or min(4, max(2, os.cpu_count() or 2))))
 
 #: Seconds a sign-in waits for a free slot before it is told "系统繁忙" (SHEQU_HASH_WAIT_S).

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from geo import audit
+from geo.access import audit
 from pages import common
 
 user = common.require("audit")

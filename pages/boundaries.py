@@ -1,6 +1,6 @@
 """网格调整: download the area's grids, upload edited outlines, preview what moves, confirm.
 
-Every rule is in geo.boundaries (checks, moves, the transaction and its audit
+Every rule is in geo.grids.boundaries (checks, moves, the transaction and its audit
 rows); this page reads the file, shows the plan and its refusals, and applies.
 """
 from __future__ import annotations
@@ -8,7 +8,9 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import boundaries, boundaries_map, plain, settings
+from geo import settings
+from geo.grids import boundaries, boundaries_map
+from geo.io import plain
 from geo.errors import ConcurrentEditError
 from pages import common
 

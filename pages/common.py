@@ -15,7 +15,11 @@ from datetime import datetime
 import streamlit as st
 from sqlalchemy import Engine
 
-from geo import auth, demo, i18n, kiosk, layers, offline, roles, sessions, settings, store, throttle, users
+from geo import i18n, settings
+from geo.access import auth, kiosk, roles, sessions, throttle, users
+from geo.demo import generator
+from geo.maps import layers, offline
+from geo.db import store
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ def engine() -> Engine:
                 bar = st.progress(0.0, text=t("db.building"))
                 try:
                     # The core's stage labels (table names) are for logs; people see a percentage.
-                    demo.ensure_database(url, progress=lambda f, _label: bar.progress(
+                    generator.ensure_database(url, progress=lambda f, _label: bar.progress(
                         min(f, 1.0), text=f"{t('db.building')} {min(f, 1.0):.0%}"))
                 except Exception as exc:
                     if store.storage_problem(exc) is not None:
@@ -90,7 +94,7 @@ def _folder_checked(url: str) -> bool:
 
 @contextlib.contextmanager
 def storage_errors(*, quiet: bool = False) -> Iterator[None]:
-    """Run a block; a database error that is about the storage (geo.store.storage_problem:
+    """Run a block; a database error that is about the storage (geo.db.store.storage_problem:
     locked, read-only, full, unreachable) becomes a Chinese message and stops the page
     (``quiet``: housekeeping that simply tries again later; the block is left, the page
     goes on). Anything else (a bug) is raised as it is."""
@@ -155,7 +159,7 @@ def minute_key() -> str:
 
 def scope():
     """The signed-in user's area; nothing at all when nobody is signed in."""
-    from geo.roles import Scope
+    from geo.access.roles import Scope
 
     user = st.session_state.get(USER_KEY)
     return user.scope if user is not None else Scope("grid", grid_id=-1)  # matches no row
@@ -163,18 +167,18 @@ def scope():
 
 def actor():
     """Who acts on tickets: the signed-in user in their workflow role."""
-    from geo import tickets
+    from geo.tickets import rules
 
     user = st.session_state.get(USER_KEY)
     if user is None:
-        return tickets.Actor("", "")  # no role: every move is refused
-    return tickets.actor_for(user)
+        return rules.Actor("", "")  # no role: every move is refused
+    return rules.actor_for(user)
 
 
 # --------------------------------------------------------------------------- who is signed in
 
-USER_KEY = "user"  # st.session_state key of the signed-in geo.users.User
-TOKEN_KEY = "auth_token"  # this tab's session token (geo.sessions), also kept in the browser's cookie
+USER_KEY = "user"  # st.session_state key of the signed-in geo.access.users.User
+TOKEN_KEY = "auth_token"  # this tab's session token (geo.access.sessions), also kept in the browser's cookie
 JUST_SIGNED_IN = "auth_just_signed_in"  # app.py then opens the asked page, or the role's home page
 ENDED_KEY = "auth_ended"  # the session ended under the user (deactivated, role changed, expired)
 DEAD_KEY = "auth_dead_cookie"  # a cookie that signs nobody in any more: not tried again in this tab
@@ -191,7 +195,7 @@ def current_user() -> users.User | None:
     In order: this tab's session (its user re-checked: a deactivated user or a
     changed role ends it at once); else the session cookie of an earlier sign-in
     in this browser (a reload, a server restart); else a wall display's
-    ``?kiosk=1&token=…`` (geo.kiosk). The token stays in the address, so a
+    ``?kiosk=1&token=…`` (geo.access.kiosk). The token stays in the address, so a
     wall whose cookie is refused or whose session was cleared signs in again; a
     token refused as wrong is not tried again in this tab (each try is counted).
     """
@@ -232,7 +236,7 @@ def current_user() -> users.User | None:
 
 
 def client_address() -> str:
-    """This visitor's address for sign-in throttling ("" when local or unknown; geo.throttle.client_address).
+    """This visitor's address for sign-in throttling ("" when local or unknown; geo.access.throttle.client_address).
 
     X-Forwarded-For counts only from a proxy listed in SHEQU_TRUSTED_PROXIES.
     """
@@ -343,8 +347,8 @@ def open_asked_page(pages: dict) -> None:
 
 @st.cache_data(ttl=60, show_spinner=False)
 def grid_layers(url: str, lang_: str, minute: str, area) -> dict:
-    """One grid's map layers (geo.area), keyed by its (already checked) grid scope."""
-    from geo import area as area_
+    """One grid's map layers (geo.maps.area), keyed by its (already checked) grid scope."""
+    from geo.maps import area as area_
 
     return area_.grid_layers(_engine(url), scope=area, grid_id=area.grid_id,
                              now=datetime.fromisoformat(minute), lang=lang_)

@@ -6,7 +6,12 @@ import hashlib
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import catalogue, coverage, coverage_io, coverage_map, maps, network, plain, settings, siting, store
+from geo import settings
+from geo.place import catalogue
+from geo.coverage import coverage, coverage_io, coverage_map, network, siting
+from geo.maps import leaflet
+from geo.io import plain
+from geo.db import store
 from geo.errors import ValidationError
 from pages import common
 
@@ -73,8 +78,8 @@ if mode == "camera":
     c3.metric(t("coverage.cam_space_share"), f"{cams.space_share():.1%}")
     c4.metric(t("coverage.cam_online"), f"{n['online']:,}", help=t("coverage.cam_of").format(n=n["total"]))
     c5.metric(t("coverage.cam_offline"), f"{n['offline']:,}")
-    basemap = st.radio(t("basemap.label"), list(maps.basemap_labels(lang)),
-                       format_func=maps.basemap_labels(lang).get, horizontal=True, key=K + "cam_basemap")
+    basemap = st.radio(t("basemap.label"), list(leaflet.basemap_labels(lang)),
+                       format_func=leaflet.basemap_labels(lang).get, horizontal=True, key=K + "cam_basemap")
     st_folium(coverage_map.camera_map(layers, cams, basemap=basemap, lang=lang), height=620,
               use_container_width=True, returned_objects=[], key=f"{K}cam_map_{basemap}_{lang}")
     st.markdown(coverage_map.camera_legend_html(lang), unsafe_allow_html=True)
@@ -184,8 +189,8 @@ clicks = {"none": t("coverage.click_none"), "add": t("coverage.click_add"), "can
 if target == coverage.REQUIRED:
     clicks.pop("add")  # a new facility has one type
 b1, b2 = st.columns([3, 2])
-basemap = b1.radio(t("basemap.label"), list(maps.basemap_labels(lang)),
-                   format_func=maps.basemap_labels(lang).get, horizontal=True, key=K + "basemap")
+basemap = b1.radio(t("basemap.label"), list(leaflet.basemap_labels(lang)),
+                   format_func=leaflet.basemap_labels(lang).get, horizontal=True, key=K + "basemap")
 click_mode = b2.radio(t("coverage.click_mode"), list(clicks), format_func=clicks.get, horizontal=True,
                       key=K + "click_mode")
 areas = _areas(plan, url, roads_key, target, method, scenario)
@@ -197,7 +202,7 @@ st.markdown(coverage_map.legend_html(result, lang), unsafe_allow_html=True)
 click = (out or {}).get("last_clicked")
 if click_mode != "none" and click and click != st.session_state.get(K + "last_click"):
     st.session_state[K + "last_click"] = click
-    lon, lat = maps.click_lonlat(basemap, click["lat"], click["lng"])  # stored in WGS 84 whatever the tiles
+    lon, lat = leaflet.click_lonlat(basemap, click["lat"], click["lng"])  # stored in WGS 84 whatever the tiles
     if click_mode == "add":
         st.session_state[K + "added"].append((lon, lat, target))
     else:

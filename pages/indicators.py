@@ -5,8 +5,10 @@ from datetime import datetime, time, timedelta
 
 import streamlit as st
 
-from geo import categories, export, indicators, layers
-from geo.roles import Scope
+from geo.tickets import categories, indicators
+from geo.io import export
+from geo.maps import layers
+from geo.access.roles import Scope
 from pages import common
 
 user = common.require("indicators")

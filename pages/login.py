@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from geo import auth, store, users
+from geo.access import auth, users
+from geo.db import store
 from pages import common
 
 common.enter("login")  # a reload of /login on a just-started server: through app.py like every page

@@ -4,7 +4,10 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import maps, plain, settings, workflow
+from geo import settings
+from geo.maps import leaflet
+from geo.io import plain
+from geo.tickets import workflow
 from pages import common
 
 user = common.require("map")
@@ -33,15 +36,15 @@ cols[4].metric(t("metric.open_tickets"), figures["open_tickets"], help=in_scope)
 cols[5].metric(t("metric.overdue"), figures["overdue"], help=in_scope)
 cols[6].metric(t("metric.cameras_online"), f"{figures['cameras_online']}/{figures['cameras']}")
 
-labels = maps.basemap_labels(lang)
+labels = leaflet.basemap_labels(lang)
 basemap = st.radio(t("basemap.label"), list(labels), format_func=labels.get, horizontal=True,
                    key="map_basemap")
 if basemap == "offline":
     st.caption(t("map.offline_note"))
-elif maps.available_basemaps()[basemap].datum == "gcj02":
+elif leaflet.available_basemaps()[basemap].datum == "gcj02":
     st.caption(t("map.gcj02_note"))
 
-m = maps.street_map(layers, basemap=basemap, lang=lang)
+m = leaflet.street_map(layers, basemap=basemap, lang=lang)
 st_folium(m, height=720, use_container_width=True, returned_objects=[], key=f"map_{basemap}_{lang}")
 
 chips = " ".join(
@@ -49,4 +52,4 @@ chips = " ".join(
     f"height:12px;border-radius:6px;background:{s.color};vertical-align:middle'></span> {s.name(lang)}</span>"
     for s in workflow.STATES.values() if s.is_open)
 st.markdown(f"**{t('map.legend')}**：{chips} · {t('map.overdue_ring')}", unsafe_allow_html=True)
-st.markdown(f"**{t('map.facility_legend')}**：{maps.facility_legend_html(lang)}", unsafe_allow_html=True)
+st.markdown(f"**{t('map.facility_legend')}**：{leaflet.facility_legend_html(lang)}", unsafe_allow_html=True)

@@ -1,6 +1,6 @@
 """我的网格: the grid head's patch — boundary, households to visit, tickets, helpers, figures.
 
-Reads go through the user's own scope (geo.people.grid_scope refuses any grid
+Reads go through the user's own scope (geo.people.households.grid_scope refuses any grid
 outside it, also when asked with ?grid=<id>); personal data arrives masked and
 a full view of one household is audited. Laid out in tabs so it reads on a
 phone (390 px) as well as on a laptop.
@@ -11,8 +11,13 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import area, catalogue, categories, indicators, maps, people, plain, settings, tickets, visits, workflow
-from geo import ticket_service as ts
+from geo import settings
+from geo.maps import area, leaflet
+from geo.place import catalogue
+from geo.tickets import categories, indicators, rules, workflow
+from geo.people import households, visits
+from geo.io import plain
+from geo.tickets import service as ts
 from geo.errors import ConcurrentEditError, NotFoundError, ValidationError
 from pages import common
 
@@ -34,7 +39,7 @@ def reveal_household(choices: list[int], names: dict) -> None:
                         label_visibility="collapsed")
     if st.button(t("area.reveal"), key=K + "reveal"):
         try:  # the core checks the household is in the user's own area, whatever id arrives here
-            st.session_state[K + "shown"] = people.reveal(engine, user, int(pick), now=common.now())
+            st.session_state[K + "shown"] = households.reveal(engine, user, int(pick), now=common.now())
         except (NotFoundError, PermissionError) as exc:
             st.session_state.pop(K + "shown", None)
             st.error(plain.markdown(exc))
@@ -58,12 +63,12 @@ def edit_resident(shown: dict) -> None:
     with st.form(f"{K}edit_{rid}"):  # keyed by member, so its fields start from that member's values
         phone = st.text_input(t("col.phone"), value=was["phone"] or "", key=f"{K}edit_phone_{rid}")
         flags = {f: st.checkbox(t(f"col.{f}"), value=bool(was[f]), key=f"{K}edit_{f}_{rid}")
-                 for f in people.FLAGS}
+                 for f in households.FLAGS}
         if not st.form_submit_button(t("area.edit_save"), type="primary"):
             return
     after = [{**r, "phone": phone, **flags} if int(r["id"]) == rid else r for r in shown["residents"]]
     try:
-        n = people.update_household(engine, user, shown["id"], before=shown["residents"], after=after,
+        n = households.update_household(engine, user, shown["id"], before=shown["residents"], after=after,
                                     now=common.now())
     except ConcurrentEditError as exc:
         st.session_state.pop(K + "shown", None)
@@ -79,7 +84,7 @@ def edit_resident(shown: dict) -> None:
         st.rerun()
 
 
-mine = people.grids(engine, user.scope)
+mine = households.grids(engine, user.scope)
 asked = st.query_params.get("grid")
 if mine.empty:  # an account bound to no grid, or an area that holds none: say so, not "no tickets"
     st.warning(t("area.no_grid"))
@@ -88,7 +93,7 @@ if asked is None and len(mine) > 1:
     labels = {int(r.id): f"{r.community_name} · {r.name}" for r in mine.itertuples()}
     asked = st.selectbox(t("area.pick_grid"), list(labels), format_func=labels.get, key=K + "grid")
 try:
-    here = people.grid_scope(engine, user.scope, asked if asked is not None else int(mine["id"].iloc[0]))
+    here = households.grid_scope(engine, user.scope, asked if asked is not None else int(mine["id"].iloc[0]))
 except NotFoundError as exc:
     st.error(plain.markdown(exc))
     st.stop()
@@ -101,8 +106,8 @@ st.caption(plain.markdown(f"{grid['community_name']} · {grid['code']} · {t(f'g
                           f"{user.role_name(lang)} {user.display_name}"))
 
 days = int(st.session_state.get(K + "days", settings.VISIT_INTERVAL_DAYS))  # the control is on the visits tab
-counts = people.head_count(engine, scope=here, grid_id=here.grid_id)
-due = people.to_visit(engine, scope=here, now=now, grid_id=here.grid_id, days=days)
+counts = households.head_count(engine, scope=here, grid_id=here.grid_id)
+due = households.to_visit(engine, scope=here, now=now, grid_id=here.grid_id, days=days)
 open_t = ts.query(engine, now=now, scope=here, open_only=True)
 overdue = int(open_t["overdue"].sum()) if len(open_t) else 0
 # one wrapping row: four across on a laptop, two by two on a phone (st.columns would stack one per
@@ -124,7 +129,7 @@ tabs = st.tabs([t("area.tab_map"), t("area.tab_visits"), t("area.tab_tickets"), 
 layers = common.grid_layers(url, lang, minute, here)
 
 with tabs[0]:
-    st_folium(maps.street_map(layers, lang=lang, frame="grids"), height=460, use_container_width=True, returned_objects=[],
+    st_folium(leaflet.street_map(layers, lang=lang, frame="grids"), height=460, use_container_width=True, returned_objects=[],
               key=f"{K}map_{here.grid_id}_{lang}")
 
 with tabs[1]:
@@ -142,7 +147,7 @@ with tabs[1]:
                                        .where(~never, ""))
         st.dataframe(shown.rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
                      width="stretch", height=260)
-    everyone = people.households(engine, scope=here, now=now, grid_id=here.grid_id)
+    everyone = households.households(engine, scope=here, now=now, grid_id=here.grid_id)
     choices = list(dict.fromkeys(due["id"].tolist() + everyone["id"].tolist()))
     names = dict(zip(everyone["id"], everyone["address"] + " " + everyone["head"]))
 
@@ -190,7 +195,7 @@ with tabs[2]:
     if open_t.empty:
         st.info(t("area.no_tickets"))
     else:
-        acts_as = tickets.ACTS_AS.get(user.role)
+        acts_as = rules.ACTS_AS.get(user.role)
         table = pd.DataFrame({
             "code": open_t["code"],
             "category": open_t["category"].map(lambda k: categories.CATEGORIES[k].name(lang)),
@@ -208,7 +213,7 @@ with tabs[2]:
         st.page_link("pages/tickets.py", label=t("area.to_ticket_desk"), icon="📋")
 
 with tabs[3]:
-    helpers = people.helpers(engine, scope=here, grid_id=here.grid_id)
+    helpers = households.helpers(engine, scope=here, grid_id=here.grid_id)
     if helpers.empty:
         st.info(t("area.no_helpers"))
     else:

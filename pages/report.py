@@ -4,7 +4,10 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import categories, layers as layers_, maps, plain, settings, ticket_service as ts, uploads
+from geo import settings
+from geo.tickets import categories, service as ts
+from geo.maps import layers as layers_, leaflet
+from geo.io import plain, photos
 from geo.errors import OutsideAreaError, ValidationError
 from pages import common
 
@@ -29,7 +32,7 @@ picked = st.session_state.get("report_point")
 if picked:
     base["tickets"] = layers_.point_layer(*picked)
 st.caption(t("report.map_hint"))
-clicked = st_folium(maps.street_map(base, lang=lang, frame="grids" if user.scope.level == "grid" else None),
+clicked = st_folium(leaflet.street_map(base, lang=lang, frame="grids" if user.scope.level == "grid" else None),
                     height=460, use_container_width=True, returned_objects=["last_clicked", "last_object_clicked"],
                     key="report_map")
 for where in ("last_clicked", "last_object_clicked"):  # a click on a grid lands on the grid, not the map
@@ -61,8 +64,8 @@ if picked:  # only what the user's area holds; of the rest, a count
 with st.form("report_form", clear_on_submit=True):
     description = st.text_area(t("report.description"), max_chars=4000, key="report_description")
     urgent = st.checkbox(t("report.urgent"), key="report_urgent")
-    photo = st.file_uploader(t("report.photo"), type=list(uploads.IMAGE_TYPES), key="report_photo",
-                             max_upload_size=uploads.MAX_BYTES // (1024 * 1024))  # MB, as uploads checks
+    photo = st.file_uploader(t("report.photo"), type=list(photos.IMAGE_TYPES), key="report_photo",
+                             max_upload_size=photos.MAX_BYTES // (1024 * 1024))  # MB, as uploads checks
     c1, c2 = st.columns(2)
     name = c1.text_input(t("report.name"), key="report_name")
     phone = c2.text_input(t("report.phone"), key="report_phone")
@@ -70,7 +73,7 @@ with st.form("report_form", clear_on_submit=True):
 
 if submitted and picked:
     try:  # the photo stays only if the report is stored
-        with uploads.staged(photo.getvalue() if photo else None, photo.name if photo else None) as saved:
+        with photos.staged(photo.getvalue() if photo else None, photo.name if photo else None) as saved:
             ticket = ts.report(engine, category=category, description=description, lon=picked[0], lat=picked[1],
                                now=common.now(), urgent=urgent, reporter_name=name or None,
                                reporter_phone=phone or None, photo=saved, by=common.actor())

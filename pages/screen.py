@@ -2,7 +2,7 @@
 
 ``?kiosk=1`` hides every piece of chrome (sidebar, header, toolbar);
 ``?community=<id>`` drills down to one community (the sidebar's picker does the
-same in the normal view). Figures come from geo.screen, the map from geo.screen_map;
+same in the normal view). Figures come from geo.screen.figures, the map from geo.screen.screen_map;
 this file caches, lays out and draws.
 """
 from __future__ import annotations
@@ -17,8 +17,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from geo import coverage, plain, screen, screen_map, settings
-from geo.roles import Scope
+from geo import settings
+from geo.coverage import coverage
+from geo.io import plain
+from geo.screen import figures, screen_map
+from geo.access.roles import Scope
 from pages import common
 
 lang = common.lang()
@@ -127,28 +130,28 @@ st.html(CSS + (KIOSK_CSS if kiosk else ""))
 
 @st.cache_data(ttl=600, show_spinner=False)
 def communities(url_: str, street_id: int | None) -> pd.Series:
-    return screen.area_names(common.engine(), Scope("street", street_id=street_id))["community"]
+    return figures.area_names(common.engine(), Scope("street", street_id=street_id))["community"]
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def basemap(url_: str, scope: Scope) -> screen.Basemap:
-    return screen.basemap(common.engine(), scope)
+def basemap(url_: str, scope: Scope) -> figures.Basemap:
+    return figures.basemap(common.engine(), scope)
 
 
 @st.cache_resource(ttl=3600, show_spinner=False)
 def walking_plan(url_: str) -> coverage.Plan | None:
     """The walking network with doors and facilities snapped (about 1 s a street): once an hour."""
-    return screen.walking_plan(common.engine())
+    return figures.walking_plan(common.engine())
 
 
 @st.cache_data(ttl=600, show_spinner=False)
 def circle(url_: str, scope: Scope) -> dict:
-    return screen.service_circle(common.engine(), scope, plan=walking_plan(url_))
+    return figures.service_circle(common.engine(), scope, plan=walking_plan(url_))
 
 
-@st.cache_data(ttl=screen.REFRESH_S, show_spinner=False)
-def live(url_: str, scope: Scope, lang_: str, tick: str) -> screen.Screen:
-    return screen.build(common.engine(), datetime.fromisoformat(tick), scope, lang=lang_,
+@st.cache_data(ttl=figures.REFRESH_S, show_spinner=False)
+def live(url_: str, scope: Scope, lang_: str, tick: str) -> figures.Screen:
+    return figures.build(common.engine(), datetime.fromisoformat(tick), scope, lang=lang_,
                         circle=circle(url_, scope))
 
 
@@ -165,7 +168,7 @@ if not kiosk and len(names):
     else:
         st.query_params["community"] = str(chosen)
 scope = Scope("community", community_id=chosen) if chosen is not None else base_scope
-title = screen.street_title(engine, scope)
+title = figures.street_title(engine, scope)
 
 
 URGENT_TAG = "<span class='scr-tag urgent'>!</span>"
@@ -175,7 +178,7 @@ def pct(v: float) -> str:
     return "—" if v is None or np.isnan(v) else f"{v * 100:.1f}%"
 
 
-def change(c: screen.Change, *, rate: bool = False, vs: str = "screen.vs_yesterday") -> str:
+def change(c: figures.Change, *, rate: bool = False, vs: str = "screen.vs_yesterday") -> str:
     """▲/▼ and the change, coloured by whether it is good news (geo decides which way is good)."""
     if c.tone == "neutral" and c.delta != c.delta:
         return ""
@@ -204,11 +207,11 @@ def rank_table(df: pd.DataFrame, by: str) -> str:
             "col_on_time": lambda r: f"<td class='n {'red' if by == 'on_time' else ''}'>{pct(r['on_time_rate'])}</td>"}
     rows = "".join("<tr>" + "".join(cell[k](r) for k in cols) + "</tr>" for _, r in df.iterrows())
     if not len(df):
-        rows = f"<tr><td colspan='4'>{t('screen.rank_empty').format(n=screen.MIN_DUE)}</td></tr>"
+        rows = f"<tr><td colspan='4'>{t('screen.rank_empty').format(n=figures.MIN_DUE)}</td></tr>"
     return f"<table class='scr-table'><tr>{head}</tr>{rows}</table>"
 
 
-def ranking_panels(s: screen.Screen, flip: bool) -> tuple[str, str]:
+def ranking_panels(s: figures.Screen, flip: bool) -> tuple[str, str]:
     """The left and right rankings. Across communities both alternate on each refresh between open
     load and the worst on-time rate; inside one community its grids show both at once."""
     if len(s.names["community"]) <= 1:
@@ -216,7 +219,7 @@ def ranking_panels(s: screen.Screen, flip: bool) -> tuple[str, str]:
     return ranking_panel(s, "community", flip), ranking_panel(s, "grid", flip)
 
 
-def ranking_panel(s: screen.Screen, level: str, flip: bool) -> str:
+def ranking_panel(s: figures.Screen, level: str, flip: bool) -> str:
     """One ranking: by open load, or (``flip``) by the worst on-time rate."""
     by = "on_time" if flip else "load"
     df = getattr(s, ("communities" if level == "community" else "grids") + ("_on_time" if flip else ""))
@@ -280,7 +283,7 @@ def clock_html(now: datetime, as_of: datetime | None, tick: str) -> str:
 })();
 </script>""" % (base_ms, json.dumps(days, ensure_ascii=False))
     return (f"<div class='scr-clock' data-scr-tick='{tick}'><div class='scr-time'>{shown}</div>"
-            f"<div class='scr-fresh'>{fresh} · {t('screen.every').format(n=screen.REFRESH_S)}</div></div>{script}")
+            f"<div class='scr-fresh'>{fresh} · {t('screen.every').format(n=figures.REFRESH_S)}</div></div>{script}")
 
 
 def alarm_html(fresh: pd.DataFrame, grids: pd.Series) -> str:
@@ -319,7 +322,7 @@ def since_last_refresh(tick: datetime) -> datetime:
     """The wall's previous refresh (session state): tickets overdue since then flash, once."""
     seen = st.session_state.get("screen_seen")  # (tick, since) of the last drawn refresh
     if seen is None:
-        since = tick - timedelta(seconds=screen.REFRESH_S)
+        since = tick - timedelta(seconds=figures.REFRESH_S)
     elif seen[0] == tick:
         since = seen[1]  # the same refresh drawn again (a rerun): keep what it flashed
     else:
@@ -328,16 +331,16 @@ def since_last_refresh(tick: datetime) -> datetime:
     return since
 
 
-@st.fragment(run_every=screen.REFRESH_S)
+@st.fragment(run_every=figures.REFRESH_S)
 def wall() -> None:
     now = common.now().replace(microsecond=0)
-    tick_at = datetime.fromtimestamp(int(now.timestamp()) // screen.REFRESH_S * screen.REFRESH_S)
+    tick_at = datetime.fromtimestamp(int(now.timestamp()) // figures.REFRESH_S * figures.REFRESH_S)
     tick = tick_at.isoformat()
     s, base = live(url, scope, lang, tick), basemap(url, scope)
-    fresh = screen.newly_overdue(s.frame, since_last_refresh(tick_at), tick_at, lang=lang)
-    flip = bool(int(tick_at.timestamp()) // screen.REFRESH_S % 2)
+    fresh = figures.newly_overdue(s.frame, since_last_refresh(tick_at), tick_at, lang=lang)
+    flip = bool(int(tick_at.timestamp()) // figures.REFRESH_S % 2)
     rank_left, rank_right = ranking_panels(s, flip)
-    f, c, n = s.figures, s.changes, screen.PERIOD_DAYS
+    f, c, n = s.figures, s.changes, figures.PERIOD_DAYS
     period = t("screen.period").format(n=n)
     st.html(f"<div class='scr-head'><div class='scr-title'>{plain.html(title)} · {t('screen.title')}</div>"
             f"{alarm_html(fresh, s.names['grid'])}{clock_html(now, s.as_of, tick)}</div>",
@@ -375,8 +378,8 @@ def wall() -> None:
             x=alt.X("reported:Q", title=None, axis=alt.Axis(tickCount=4)), y=alt.Y("name:N", sort=None, title=None)))
         st.html(rank_left)
     with middle:
-        d = screen_map.deck(base, s, basemap=screen.BASEMAP, tiles_url=screen.TILES, height_px=MAP_H,
-                            width_px=screen.MAP_WIDTH_PX if kiosk else 860,  # the sidebar takes ~300 px
+        d = screen_map.deck(base, s, basemap=figures.BASEMAP, tiles_url=figures.TILES, height_px=MAP_H,
+                            width_px=figures.MAP_WIDTH_PX if kiosk else 860,  # the sidebar takes ~300 px
                             fresh=fresh, lang=lang)
         with st.container(key="scr-mapbox"):
             with st.container(key="scr-map"):  # zoomed as one on a 4K wall (CSS)
@@ -389,7 +392,7 @@ def wall() -> None:
             f"<li class='fresh'><span class='scr-tag over'>{t('screen.feed_overdue')}</span>"
             f"<span class='when'>{w}</span>{plain.html(str(r.category))} · "
             f"{plain.html(str(s.names['grid'].get(r.grid_id, '')))}</li>"
-            for r, w in zip(fresh.head(3).itertuples(), screen.clock_labels(fresh["due_at"].head(3), now)))
+            for r, w in zip(fresh.head(3).itertuples(), figures.clock_labels(fresh["due_at"].head(3), now)))
         items = "".join(
             f"<li><span class='scr-tag {'up' if e.action == 'escalate' else ''}'>"
             f"{t('screen.feed_escalate' if e.action == 'escalate' else 'screen.feed_report')}</span>"

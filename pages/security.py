@@ -1,13 +1,13 @@
 """账号安全 (street leaders): sign-in waits to lift, the wall displays' token, and the walls' sessions.
 
-Everything here is audited in the core (geo.throttle.unlock, geo.kiosk.rotate / disable / end_walls).
+Everything here is audited in the core (geo.access.throttle.unlock, geo.access.kiosk.rotate / disable / end_walls).
 """
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from geo import kiosk, throttle
+from geo.access import kiosk, throttle
 from geo.errors import ValidationError
 from pages import common
 

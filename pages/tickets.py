@@ -11,7 +11,9 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import categories, export, layers, maps, plain, ticket_service as ts, tickets, uploads, workflow
+from geo.tickets import categories, service as ts, rules, workflow
+from geo.io import export, plain, photos
+from geo.maps import layers, leaflet
 from geo.errors import ConcurrentEditError, IllegalTransitionError, NotFoundError, ValidationError
 from pages import common
 
@@ -137,7 +139,7 @@ def detail(ticket: dict) -> None:
     if ticket.get("routing_flag"):
         st.warning(t(f"tickets.routing_flag.{ticket['routing_flag']}"))
     info, where = st.columns([3, 2])
-    overdue = tickets.is_overdue(ticket, now)
+    overdue = rules.is_overdue(ticket, now)
     with info:
         st.text(ticket["description"])  # the resident's words as typed: st.text parses no Markdown or HTML
         c1, c2 = st.columns(2)
@@ -153,10 +155,10 @@ def detail(ticket: dict) -> None:
         one = layers.point_layer(ticket["geom"].x, ticket["geom"].y, overdue=bool(overdue),
                                  **{k: ticket[k] for k in ("id", "code", "category", "state", "urgent",
                                                             "created_at", "due_at")})
-        st_folium(maps.street_map({"grids": grid, "tickets": one}, lang=lang), height=300, returned_objects=[],
+        st_folium(leaflet.street_map({"grids": grid, "tickets": one}, lang=lang), height=300, returned_objects=[],
                   use_container_width=True, key=f"ticket_map_{ticket['id']}")
         if ticket.get("photo"):  # inline, now that ts.get found the ticket in this user's scope (st.image of
-            shown = uploads.data_uri(ticket["photo"])  # a path would publish a /media/ URL answering anyone)
+            shown = photos.data_uri(ticket["photo"])  # a path would publish a /media/ URL answering anyone)
             if shown:
                 st.image(shown, caption=t("tickets.photo"))
             else:
@@ -166,9 +168,9 @@ def detail(ticket: dict) -> None:
 def actions(ticket: dict) -> None:
     tid, version = ticket["id"], ticket["version"]
     st.markdown(f"**{t('tickets.next_actions')}**")
-    if tickets.may_record_arrival(ticket, actor):
+    if rules.may_record_arrival(ticket, actor):
         st.button(t("tickets.arrive"), key=_key("arrive", tid, version), on_click=_arrive, args=(tid,))
-    moves = tickets.allowed_moves(ticket, actor)
+    moves = rules.allowed_moves(ticket, actor)
     if not moves:
         st.info(t("tickets.no_actions"))
         return
@@ -184,8 +186,8 @@ def actions(ticket: dict) -> None:
                       key=_key("rating", tid, version), help=t("tickets.rating_help"))
             st.caption(t("tickets.rating_help"))
             if proxy:
-                st.radio(t("tickets.rating_channel"), list(tickets.PROXY_CHANNELS), index=None, horizontal=True,
-                         format_func=lambda k: tickets.RATING_CHANNELS[k][0 if lang == "zh" else 1],
+                st.radio(t("tickets.rating_channel"), list(rules.PROXY_CHANNELS), index=None, horizontal=True,
+                         format_func=lambda k: rules.RATING_CHANNELS[k][0 if lang == "zh" else 1],
                          key=_key("channel", tid, version))
                 st.caption(t("tickets.rating_proxy_note"))
         if "assign" in names:

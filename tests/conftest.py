@@ -363,15 +363,15 @@ TOWN_NOW = datetime(2026, 11, 23, 9)
 @pytest.fixture(scope="session")
 def small_town():
     """Two communities (~17 grids, ~18,000 residents) and 300 tickets ending at TOWN_NOW."""
-    from geo import demo
+    from geo.demo import generator
 
-    return demo.generate(now=TOWN_NOW, communities=2, tickets_per_street=300)
+    return generator.generate(now=TOWN_NOW, communities=2, tickets_per_street=300)
 
 
 @pytest.fixture
 def engine(database_url, small_town):
     """The small town loaded into a fresh database of each backend."""
-    from geo import store
+    from geo.db import store
 
     eng = store.make_engine(database_url)
     store.load_town(eng, small_town)
@@ -382,14 +382,14 @@ def engine(database_url, small_town):
 @pytest.fixture(scope="module")
 def town_url(tmp_path_factory):
     """The small town in its own SQLite file, tickets ending now (for pages), one per test module."""
-    from geo import demo
+    from geo.demo import generator
 
-    return _sqlite_town(tmp_path_factory, demo.generate(communities=2, tickets_per_street=300))
+    return _sqlite_town(tmp_path_factory, generator.generate(communities=2, tickets_per_street=300))
 
 
 def _sqlite_town(tmp_path_factory, town) -> str:
     """``town`` loaded into a fresh SQLite file; its URL."""
-    from geo import store
+    from geo.db import store
 
     path = tmp_path_factory.mktemp("town") / "town.db"
     eng = store.make_engine(f"sqlite:///{path}")
@@ -404,9 +404,10 @@ def any_town_url(request, tmp_path_factory):
 
     For page tests that must hold on both backends (who may open what, what each sees).
     """
-    from geo import demo, store
+    from geo.demo import generator
+    from geo.db import store
 
-    town = demo.generate(communities=2, tickets_per_street=300)
+    town = generator.generate(communities=2, tickets_per_street=300)
     if request.param == "sqlite":
         yield _sqlite_town(tmp_path_factory, town)
         return

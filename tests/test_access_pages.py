@@ -8,17 +8,21 @@ import shapely
 from sqlalchemy import delete, func, select, update
 from streamlit.testing.v1 import AppTest
 
-from geo import audit, auth, demo, kiosk, people, roles, sessions, settings, store, throttle, users, visits
-from geo import ticket_service as ts
-from geo.schema import Building, Grid, Household, LoginSession, Street
-from geo.schema import User as UserRow
+from geo import settings
+from geo.access import audit, auth, kiosk, roles, sessions, throttle, users
+from geo.demo import generator
+from geo.people import households, visits
+from geo.db import store
+from geo.tickets import service as ts
+from geo.db.schema import Building, Grid, Household, LoginSession, Street
+from geo.db.schema import User as UserRow
 
 from conftest import open_address, steady_server
 
 APP = settings.ROOT / "app.py"
-PW = demo.DEMO_PASSWORD
+PW = generator.DEMO_PASSWORD
 ALL = roles.WHOLE_STREET  # audit reads for the whole street (the tests' town has one)
-WALL_TOKEN = "Wq7-kT2xZpL9vR4mN8cYbH3j"  # long and varied enough for geo.kiosk.token_problem
+WALL_TOKEN = "Wq7-kT2xZpL9vR4mN8cYbH3j"  # long and varied enough for geo.access.kiosk.token_problem
 
 
 @pytest.fixture
@@ -268,7 +272,7 @@ def test_the_visit_interval_is_a_control_that_starts_from_the_setting(app, town_
     at = as_user(app, town_url, "gridhead1")
     user, control = at.session_state["user"], at.number_input(key="my_area_days")
     assert control.value == settings.VISIT_INTERVAL_DAYS == 30
-    due = {d: len(people.to_visit(engine, scope=user.scope, now=settings.now(), days=d)) for d in (30, 120)}
+    due = {d: len(households.to_visit(engine, scope=user.scope, now=settings.now(), days=d)) for d in (30, 120)}
     assert figure(at, "待走访") == due[30]
     control.set_value(120).run()
     assert not at.exception, at.exception
@@ -301,8 +305,8 @@ def test_the_figures_count_what_the_core_counts(app, town_url, steady):
     engine, user = store.make_engine(town_url), at.session_state["user"]
     open_now = ts.query(engine, now=settings.now(), scope=user.scope, open_only=True)
     assert figure(at, "在办工单") == len(open_now) > 0
-    assert figure(at, "户数") == people.head_count(engine, scope=user.scope)["households"]
-    assert figure(at, "人口") == people.head_count(engine, scope=user.scope)["residents"]
+    assert figure(at, "户数") == households.head_count(engine, scope=user.scope)["households"]
+    assert figure(at, "人口") == households.head_count(engine, scope=user.scope)["residents"]
     overdue = int(open_now["overdue"].sum())
     assert overdue >= 1 and bool(open_now.set_index("id").loc[made["id"], "overdue"])
     assert next(m.delta for m in at.metric if m.label == "在办工单") == f"{overdue} 超期"
@@ -334,20 +338,20 @@ def test_a_grid_worker_corrects_a_phone_after_revealing_the_household(app, town_
     hid = at.selectbox(key="my_area_reveal_hh").value
     at.button(key="my_area_reveal").click().run()
     assert not at.exception, at.exception
-    first = people.reveal(engine, at.session_state["user"], hid, now=settings.now())["residents"][0]
+    first = households.reveal(engine, at.session_state["user"], hid, now=settings.now())["residents"][0]
     rid = at.selectbox(key=f"my_area_edit_who_{hid}").value
     assert rid == first["id"] and at.text_input(key=f"my_area_edit_phone_{rid}").value == (first["phone"] or "")
     submit = f"FormSubmitter:my_area_edit_{rid}-保存修改"
     at.text_input(key=f"my_area_edit_phone_{rid}").input("1380000")
     at.button(key=submit).click().run()
     assert any("格式不对" in e.value for e in at.error)  # refused, and said why
-    assert people.reveal(engine, at.session_state["user"], hid, now=settings.now())["residents"][0]["phone"] \
+    assert households.reveal(engine, at.session_state["user"], hid, now=settings.now())["residents"][0]["phone"] \
         == first["phone"]
     at.text_input(key=f"my_area_edit_phone_{rid}").input("139 0000 4444")
     at.button(key=submit).click().run()
     assert not at.exception, at.exception
     assert [s.value for s in at.success][:1] == ["已保存 1 位住户成员的修改，并记入审计日志。"]
-    assert people.reveal(engine, at.session_state["user"], hid, now=settings.now())["residents"][0]["phone"] \
+    assert households.reveal(engine, at.session_state["user"], hid, now=settings.now())["residents"][0]["phone"] \
         == "13900004444"
     log = audit.read(engine, scope=ALL, action_prefix="resident.update")
     assert log[["username", "object_id"]].values.tolist()[0] == ["gridworker1", rid]

@@ -11,12 +11,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import select, update
 
-from geo import audit, auth, demo, roles, sessions, store, throttle, users
-from geo.schema import Grid, LoginSession
-from geo.schema import User as UserRow
+from geo.access import audit, auth, roles, sessions, throttle, users
+from geo.demo import generator
+from geo.db import store
+from geo.db.schema import Grid, LoginSession
+from geo.db.schema import User as UserRow
 
 NOW = datetime(2026, 11, 23, 9)
-PW = demo.DEMO_PASSWORD
+PW = generator.DEMO_PASSWORD
 ALL = roles.WHOLE_STREET  # audit reads for the whole street (the tests' town has one)
 
 

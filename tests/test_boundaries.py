@@ -17,9 +17,14 @@ import pytest
 import shapely
 from sqlalchemy import func, select, update
 
-from geo import audit, auth, boundaries, demo, projection, roles, store, users, workflow
+from geo.access import audit, auth, roles, users
+from geo.grids import boundaries
+from geo.demo import generator
+from geo.place import projection
+from geo.db import store
+from geo.tickets import workflow
 from geo.errors import ConcurrentEditError
-from geo.schema import AuditLog, Building, Camera, Facility, Grid, Household, Resident, Ticket
+from geo.db.schema import AuditLog, Building, Camera, Facility, Grid, Household, Resident, Ticket
 
 NOW = datetime(2026, 11, 23, 9)
 SHIFT_M = 40.0
@@ -27,7 +32,7 @@ CRS = "EPSG:32648"  # the demo's UTM zone: where the test builds its strip, in m
 
 
 def login(engine, name: str) -> users.User:
-    return auth.authenticate(engine, name, demo.DEMO_PASSWORD, now=NOW)
+    return auth.authenticate(engine, name, generator.DEMO_PASSWORD, now=NOW)
 
 
 def neighbours(engine, community_id: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -317,7 +322,7 @@ def test_the_page_previews_an_upload_and_applies_it(town_url, monkeypatch):
     from geo import settings
 
     engine = store.make_engine(town_url)
-    user = auth.authenticate(engine, "community1", demo.DEMO_PASSWORD, now=settings.now())
+    user = auth.authenticate(engine, "community1", generator.DEMO_PASSWORD, now=settings.now())
     a, b, strip, new = shifted(engine, user)
     want = doors_in(engine, int(b["id"].iloc[0]), strip)
     monkeypatch.setenv("DATABASE_URL", town_url)
@@ -351,8 +356,8 @@ def test_the_page_previews_an_upload_and_applies_it(town_url, monkeypatch):
 
 def test_the_preview_map_lists_its_layers_after_drawing_them(engine):
     """Leaflet's layer control fails ("reading 'setZIndex'") and the map stays blank when its script
-    comes before a layer it lists: the preview's own layers are added after geo.maps draws the base."""
-    from geo import boundaries_map
+    comes before a layer it lists: the preview's own layers are added after geo.maps.leaflet draws the base."""
+    from geo.grids import boundaries_map
 
     user = login(engine, "community1")
     plan = boundaries.plan_adjustment(engine, user, shifted(engine, user)[3])

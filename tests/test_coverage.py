@@ -13,7 +13,10 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, box
 
-from geo import catalogue, coverage, network, osm, projection, settings, siting
+from geo import settings
+from geo.place import catalogue, projection
+from geo.coverage import coverage, network, siting
+from geo.io import osm
 from geo.errors import ValidationError
 
 X0, Y0 = 405000.0, 3430000.0  # UTM 48N, near Pengzhou
@@ -50,7 +53,7 @@ def test_reach_file_is_read_at_start(tmp_path):
     toml = tmp_path / "reach.toml"
     toml.write_text('[clinic]\nreach_m = 800\nsource = "某市社区生活圈规划 2024"\n\n'
                     '[market]\nreach_m = 600\nrequired = true\n', encoding="utf-8")
-    code = ("from geo import catalogue as c; f = c.facility_type('clinic'); "
+    code = ("from geo.place import catalogue as c; f = c.facility_type('clinic'); "
             "print(f.reach_m, f.source, c.facility_type('market').reach_m, 'market' in c.required_types())")
     env = {**__import__("os").environ, "SHEQU_REACH_FILE": str(toml)}
     out = subprocess.run([sys.executable, "-c", code], cwd=settings.ROOT, env=env, capture_output=True,
@@ -305,7 +308,7 @@ def test_osm_pbf_one_way_bridge_piece_and_far_building(tmp_path):
     assert np.isinf(d).all()
     assert snap(g, (100, 505)).ok[0] and not snap(g, (1000, 1000)).ok[0]
     # the page's uploader takes the same file
-    from geo import coverage_io
+    from geo.coverage import coverage_io
 
     up = coverage_io.read_roads_upload("tiny.osm.pbf", path.read_bytes())
     assert len(up) == 4 and up.crs.to_epsg() == 4326
@@ -318,7 +321,7 @@ def _roads_file(tmp_path, name, gdf, **kw) -> bytes:
 
 
 def test_road_uploads_are_checked_with_clear_messages(tmp_path):
-    from geo import coverage_io
+    from geo.coverage import coverage_io
 
     town = _tiny_frames()["buildings"]
     street = lines([(0, 0), (1000, 0)], [(500, -300), (500, 300)], kind=["street", "street"])
@@ -620,7 +623,7 @@ def test_camera_coverage_of_squares_and_parks():
 
 def test_camera_map_layers_keep_their_own_styles():
     """folium calls style functions when it renders: a shared variable gave every layer the last style."""
-    from geo import coverage_map
+    from geo.coverage import coverage_map
 
     cams = _gdf({"id": [1], "name": ["c"], "code": ["C1"], "heading": [0.0], "fov": [90.0], "range_m": [50.0],
                  "status": ["online"]}, [Point(0, 0)])
@@ -633,7 +636,7 @@ def test_camera_map_layers_keep_their_own_styles():
 
 
 def test_coverage_maps_define_their_overlays_before_the_layer_control(tiny_plan):
-    from geo import coverage_map
+    from geo.coverage import coverage_map
 
     cams = _gdf({"id": [1], "name": ["c"], "code": ["C1"], "heading": [0.0], "fov": [90.0], "range_m": [50.0],
                  "status": ["online"]}, [Point(0, 0)])
@@ -651,9 +654,9 @@ def test_coverage_maps_define_their_overlays_before_the_layer_control(tiny_plan)
 
 @pytest.fixture(scope="module")
 def demo_plan():
-    from geo import demo
+    from geo.demo import generator
 
-    return coverage.build_plan(coverage.frames_from_town(demo.generate(tickets_per_street=0)))
+    return coverage.build_plan(coverage.frames_from_town(generator.generate(tickets_per_street=0)))
 
 
 def test_demo_street_places_required_services_together_as_real_streets_do(demo_plan):
@@ -682,12 +685,14 @@ def test_demo_street_places_required_services_together_as_real_streets_do(demo_p
 def _page(town_url, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from geo import auth, demo, store
+    from geo.access import auth
+    from geo.demo import generator
+    from geo.db import store
 
     monkeypatch.setenv("DATABASE_URL", town_url)
     at = AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=180)
     # the app opens on the sign-in page: start as a street leader (coverage is theirs)
-    at.session_state["user"] = auth.authenticate(store.make_engine(town_url), "leader", demo.DEMO_PASSWORD,
+    at.session_state["user"] = auth.authenticate(store.make_engine(town_url), "leader", generator.DEMO_PASSWORD,
                                                  now=settings.now())
     at.run()
     at.switch_page("pages/coverage.py").run()
@@ -696,7 +701,7 @@ def _page(town_url, monkeypatch):
 
 
 def test_coverage_page_shows_the_figures_geo_computes(town_url, monkeypatch):
-    from geo import store
+    from geo.db import store
 
     at = _page(town_url, monkeypatch)
     assert at.title[0].value == "服务圈规划"
@@ -742,7 +747,7 @@ def test_coverage_page_plans_new_sites(town_url, monkeypatch):
 
 def test_clicked_candidates_are_not_what_if_facilities(town_url, monkeypatch):
     """A point clicked as a candidate must not already count as a station: it would gain 0."""
-    from geo import store
+    from geo.db import store
 
     plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
     blind = coverage.analyse(plan, "service_station").blind_buildings()
@@ -762,7 +767,7 @@ def test_clicked_candidates_are_not_what_if_facilities(town_url, monkeypatch):
 
 
 def test_walking_minutes_and_speed_set_the_reach(town_url, monkeypatch):
-    from geo import store
+    from geo.db import store
 
     at = _page(town_url, monkeypatch)
     at.radio(key="coverage_reach_mode").set_value("time").run()
@@ -777,7 +782,7 @@ def test_walking_minutes_and_speed_set_the_reach(town_url, monkeypatch):
 
 
 def test_page_opens_on_the_per_type_table_weakest_first(town_url, monkeypatch):
-    from geo import store
+    from geo.db import store
 
     at = _page(town_url, monkeypatch)
     table = at.dataframe[0].value  # the first table on the page
@@ -797,7 +802,8 @@ def test_page_opens_on_the_per_type_table_weakest_first(town_url, monkeypatch):
 
 
 def test_page_uses_an_uploaded_network_or_says_what_is_wrong(town_url, monkeypatch, tmp_path):
-    from geo import plain, store
+    from geo.io import plain
+    from geo.db import store
 
     at = _page(town_url, monkeypatch)
     at.file_uploader(key="coverage_roads_file").set_value(("roads.gpkg", b"not a geopackage", "application/geopackage")).run()
@@ -816,7 +822,7 @@ def test_page_uses_an_uploaded_network_or_says_what_is_wrong(town_url, monkeypat
 
 
 def test_coverage_page_shows_the_camera_figures_geo_computes(town_url, monkeypatch):
-    from geo import store
+    from geo.db import store
 
     at = _page(town_url, monkeypatch)
     at.session_state["coverage_mode"] = "camera"
@@ -841,9 +847,10 @@ def test_coverage_page_shows_the_camera_figures_geo_computes(town_url, monkeypat
 
 def test_frames_read_from_either_store_match_the_town(database_url):
     """People per building (and elderly living alone) come out of SQLite and PostGIS alike."""
-    from geo import demo, store
+    from geo.demo import generator
+    from geo.db import store
 
-    town = demo.generate(communities=1, tickets_per_street=0)
+    town = generator.generate(communities=1, tickets_per_street=0)
     engine = store.make_engine(database_url)
     store.load_town(engine, town)
     got = coverage.load_frames(engine)["buildings"].set_index("id").sort_index()

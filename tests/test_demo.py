@@ -8,16 +8,18 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from geo import demo, settings, workflow
-from geo.categories import CATEGORIES
-from geo.catalogue import FACILITY_TYPES
+from geo import settings
+from geo.demo import generator
+from geo.tickets import workflow
+from geo.tickets.categories import CATEGORIES
+from geo.place.catalogue import FACILITY_TYPES
 
 NOW = datetime(2026, 11, 23, 9)
 
 
 @pytest.fixture(scope="module")
 def town():
-    return demo.generate(now=NOW)
+    return generator.generate(now=NOW)
 
 
 def metric(rows, key="geom"):
@@ -98,14 +100,14 @@ def replay(t: dict, history: list[dict], now: datetime) -> dict[str, int]:
     clock's escalation before the next event but did not get it at that very
     moment. Returns what happened, for the counts.
     """
-    from geo import tickets
+    from geo.tickets import rules
 
     seen = Counter()
-    copy, first = tickets.new_ticket(category=t["category"], description="x", created=t["created_at"],
+    copy, first = rules.new_ticket(category=t["category"], description="x", created=t["created_at"],
                                      urgent=t["urgent"], workflow_key=t["workflow"], grid_id=t["grid_id"])
     assert history[0]["action"] == "report" and history[0]["at"] == t["created_at"]
     for e in history[1:]:
-        due = tickets.escalation_at(copy)
+        due = rules.escalation_at(copy)
         if due is not None and due <= e["at"]:
             assert (e["action"], e["actor_role"], e["at"]) == ("escalate", "system", due), (t["code"], e)
             seen["escalations_due"] += 1
@@ -120,12 +122,12 @@ def replay(t: dict, history: list[dict], now: datetime) -> dict[str, int]:
             kw["merged_into_id"] = t["merged_into_id"]
         if e["action"] in ("rate", "reopen"):
             kw.update(note=None, rating_channel=e["rating_channel"])  # who rated: the resident, or staff and how
-        moved = tickets.apply(copy, e["action"], tickets.Actor(e["actor"], e["actor_role"]), e["at"], **kw)
+        moved = rules.apply(copy, e["action"], rules.Actor(e["actor"], e["actor_role"]), e["at"], **kw)
         assert (e["from_state"], e["to_state"]) == (moved["from_state"], moved["to_state"]), (t["code"], e)
         assert e["at"] <= now
         seen[e["action"]] += 1
         seen[f"{e['action']}:{e['note']}"] += e["action"] == "reject"
-    due = tickets.escalation_at(copy)
+    due = rules.escalation_at(copy)
     assert due is None or due > now, f"{t['code']}: escalation due at {due} was never made"
     for key in ("state", "step_due_at", "due_at", "reopen_count", "ratings_given", "ratings_satisfied",
                 "first_resolved_at", "resolved_at", "closed_at", "level"):
@@ -214,7 +216,7 @@ def test_every_household_has_a_link_head_from_its_own_grid(town):
     assert all(person[pid]["role"] == "household_link_head" for pid in head_of.values())
     assert all(person[pid]["grid_id"] == hh_grid[hid] for hid, pid in head_of.items())
     per_head = Counter(head_of.values())
-    assert max(per_head.values()) == demo.LINK_HOUSEHOLDS and min(per_head.values()) >= 1
+    assert max(per_head.values()) == generator.LINK_HOUSEHOLDS and min(per_head.values()) >= 1
 
 
 def test_grids_are_numbered_west_to_east_then_north_to_south(town):
@@ -226,16 +228,16 @@ def test_grids_are_numbered_west_to_east_then_north_to_south(town):
     for grids in by_comm.values():
         grids.sort()
         top = max(y for _, _, y in grids)
-        row = [int((top - y) // demo.GRID_ROW_M) for _, _, y in grids]
+        row = [int((top - y) // generator.GRID_ROW_M) for _, _, y in grids]
         for (code_a, xa, _), (code_b, xb, _), ra, rb in zip(grids, grids[1:], row, row[1:]):
             assert int(code_b[-3:]) == int(code_a[-3:]) + 1
             assert rb > ra or (rb == ra and xb > xa), f"{code_b} should come before {code_a}"
 
 
 def test_same_seed_same_town():
-    a = demo.generate(now=NOW, communities=2, tickets_per_street=200)
-    b = demo.generate(now=NOW, communities=2, tickets_per_street=200)
-    c = demo.generate(now=NOW, communities=2, tickets_per_street=200, seed=7)
+    a = generator.generate(now=NOW, communities=2, tickets_per_street=200)
+    b = generator.generate(now=NOW, communities=2, tickets_per_street=200)
+    c = generator.generate(now=NOW, communities=2, tickets_per_street=200, seed=7)
     for table in a:
         assert len(a[table]) == len(b[table])
     for table in ("grid", "building", "ticket", "resident"):
@@ -248,11 +250,11 @@ def test_same_seed_same_town():
 
 def test_id_numbers_carry_the_gb11643_check_digit():
     # the standard's own worked example
-    assert demo.id_number("110105", datetime(1949, 12, 31), 2) == "11010519491231002X"
+    assert generator.id_number("110105", datetime(1949, 12, 31), 2) == "11010519491231002X"
 
 
 def test_district_scale_has_about_twenty_streets():
-    town = demo.generate(now=NOW, scale="district", communities=1, tickets_per_street=10)
+    town = generator.generate(now=NOW, scale="district", communities=1, tickets_per_street=10)
     assert len(town["street"]) == 20
     codes = [s["code"] for s in town["street"]]
     assert len(set(codes)) == 20
@@ -262,36 +264,36 @@ def test_district_scale_has_about_twenty_streets():
 
 
 def test_summary_totals_add_up(town):
-    rows = demo.summary(town)
+    rows = generator.summary(town)
     total = rows[-1]
     assert total["社区"] == "合计"
     assert total["人口"] == len(town["resident"])
     assert total["网格"] == len(town["grid"])
     assert total["工单"] == len(town["ticket"])
-    assert "合计" in demo.format_table(rows)
+    assert "合计" in generator.format_table(rows)
 
 
 def test_cli_refuses_a_database_that_holds_an_older_town(tmp_path, capsys):
     from sqlalchemy import update
 
-    from geo import schema, store
+    from geo.db import schema, store
 
     path = tmp_path / "old.db"
     engine = store.make_engine(f"sqlite:///{path}")
-    store.load_town(engine, demo.generate(now=NOW, communities=1, tickets_per_street=5))
+    store.load_town(engine, generator.generate(now=NOW, communities=1, tickets_per_street=5))
     with engine.begin() as conn:
         conn.execute(update(schema.Meta).where(schema.Meta.key == "schema_version").values(value="1"))
-    assert demo.main(["--output", str(path), "--now", "2026-11-23"]) == 1
+    assert generator.main(["--output", str(path), "--now", "2026-11-23"]) == 1
     err = capsys.readouterr().err
     assert "older schema (1" in err and "--force" in err
     assert store.counts(engine)["street"] == 1  # nothing was added or dropped
-    assert demo.main(["--output", str(path), "--now", "2026-11-23", "--force"]) == 0
+    assert generator.main(["--output", str(path), "--now", "2026-11-23", "--force"]) == 0
     assert store.is_built(store.make_engine(f"sqlite:///{path}"))
 
 
 def test_tickets_read_like_residents_wrote_them(town):
     words = Counter(t["description"] for t in town["ticket"])
     assert len(words) > 500  # not one line per category
-    assert set(demo.DESCRIPTIONS) == set(CATEGORIES)  # every category has its own lines
+    assert set(generator.DESCRIPTIONS) == set(CATEGORIES)  # every category has its own lines
     sample = next(t for t in town["ticket"] if t["category"] == "water")
-    assert any(line.format(b="")[:4] in sample["description"] for line in demo.DESCRIPTIONS["water"])
+    assert any(line.format(b="")[:4] in sample["description"] for line in generator.DESCRIPTIONS["water"])

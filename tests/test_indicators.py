@@ -7,7 +7,7 @@ from datetime import datetime as dt
 import pandas as pd
 import pytest
 
-from geo import indicators
+from geo.tickets import indicators
 
 NOW = dt(2026, 11, 20, 12)
 START, END = dt(2026, 11, 1), dt(2026, 11, 20)

@@ -1,4 +1,4 @@
-"""geo.maps: the street map draws every layer and stays offline when asked."""
+"""geo.maps.leaflet: the street map draws every layer and stays offline when asked."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,10 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import LineString, Point, box
 
-from geo import catalogue, coords, maps, offline, settings, workflow
+from geo import settings
+from geo.place import catalogue, coords
+from geo.maps import leaflet, offline
+from geo.tickets import workflow
 from geo.errors import ValidationError
 from geo.i18n import t
 
@@ -87,7 +90,7 @@ REMOTE = re.compile(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}", re.I)
 
 
 def test_offline_map_has_no_outside_url():
-    m = maps.street_map(make_layers(), basemap="offline")
+    m = leaflet.street_map(make_layers(), basemap="offline")
     html = render(m)
     assert not REMOTE.findall(html), REMOTE.findall(html)[:5]
     js, css = offline.collected_links(m)
@@ -98,7 +101,7 @@ def test_offline_map_has_no_outside_url():
 def test_offline_map_matches_what_st_folium_collects():
     """st_folium's own walk must see the same local links (it feeds its iframe)."""
     st_folium = pytest.importorskip("streamlit_folium")
-    m = maps.street_map(make_layers(), basemap="offline")
+    m = leaflet.street_map(make_layers(), basemap="offline")
     render(m)
     header = st_folium._get_header(m)
     script = st_folium._get_map_string(m)
@@ -107,7 +110,7 @@ def test_offline_map_matches_what_st_folium_collects():
 
 
 def test_osm_basemap_includes_tiles_and_only_tiles_are_remote():
-    m = maps.street_map(make_layers(), basemap="osm")
+    m = leaflet.street_map(make_layers(), basemap="osm")
     html = render(m)
     assert "https://tile.openstreetmap.org/{z}/{x}/{y}.png" in html
     hosts = {h.split("//")[-1] for h in REMOTE.findall(html)}
@@ -118,36 +121,36 @@ def test_osm_basemap_includes_tiles_and_only_tiles_are_remote():
 
 def test_unknown_basemap_is_refused():
     with pytest.raises(ValidationError, match="basemap"):
-        maps.street_map(make_layers(), basemap="google")
+        leaflet.street_map(make_layers(), basemap="google")
 
 
 def test_overdue_ticket_has_red_ring_and_on_time_one_does_not():
-    m = maps.street_map(make_layers())
+    m = leaflet.street_map(make_layers())
     marks = _circle_markers(m)
     late, ok = marks["T-OVERDUE"].options, marks["T-ONTIME"].options
-    assert late["color"] == maps.OVERDUE_RING and late["weight"] >= 3
-    assert ok["color"] != maps.OVERDUE_RING and ok["weight"] < 3
+    assert late["color"] == leaflet.OVERDUE_RING and late["weight"] >= 3
+    assert ok["color"] != leaflet.OVERDUE_RING and ok["weight"] < 3
     assert ok["fillColor"] == workflow.STATES["reported"].color
     assert late["fillColor"] == workflow.STATES["in_progress"].color
-    assert render(m).count(f'"color": "{maps.OVERDUE_RING}"') == 1
+    assert render(m).count(f'"color": "{leaflet.OVERDUE_RING}"') == 1
 
 
 def test_facility_glyph_and_colour_in_html():
-    html = render(maps.street_map(make_layers()))
+    html = render(leaflet.street_map(make_layers()))
     clinic = catalogue.FACILITY_TYPES["clinic"]
     assert f"background:{clinic.color}" in html
     assert f">{clinic.glyph}</div>" in html
 
 
 def test_camera_status_colours():
-    html = render(maps.street_map(make_layers()))
-    for status, colour in maps.CAMERA_COLORS.items():
+    html = render(leaflet.street_map(make_layers()))
+    for status, colour in leaflet.CAMERA_COLORS.items():
         assert f"sq-cam-{status}" in html and f"background:{colour}" in html
 
 
 def test_layer_names_are_translated():
-    zh = render(maps.street_map(make_layers(), lang="zh"))
-    en = render(maps.street_map(make_layers(), lang="en"))
+    zh = render(leaflet.street_map(make_layers(), lang="zh"))
+    en = render(leaflet.street_map(make_layers(), lang="en"))
     for key in ("layer.tickets", "layer.cameras", "layer.facilities", "layer.grids"):
         assert t(key, "zh") in zh and t(key, "en") in en
     assert "锦华0-0网格" in zh  # grid label
@@ -156,26 +159,26 @@ def test_layer_names_are_translated():
 
 def test_same_community_same_colour_across_grids():
     layers = make_layers()
-    colours = maps.community_colors(layers["communities"])
+    colours = leaflet.community_colors(layers["communities"])
     assert len(set(colours.values())) == 2
-    again = maps.community_colors(layers["communities"].iloc[::-1])
+    again = leaflet.community_colors(layers["communities"].iloc[::-1])
     assert colours == again
 
 
 def test_fits_street_bounds_unless_centre_given():
-    m = maps.street_map(make_layers())
+    m = leaflet.street_map(make_layers())
     html = render(m)
     assert "fitBounds" in html and f"{X0 + 2 * D}" in html
-    m2 = maps.street_map(make_layers(), center=(31.0, 104.0), zoom=17)
+    m2 = leaflet.street_map(make_layers(), center=(31.0, 104.0), zoom=17)
     assert "fitBounds" not in render(m2)
 
 
 def test_missing_and_empty_layers_still_draw():
     layers = make_layers()
     empty = {"tickets": layers["tickets"].iloc[0:0], "street": layers["street"]}
-    html = render(maps.street_map(empty))
+    html = render(leaflet.street_map(empty))
     assert "leaflet" in html
-    assert not REMOTE.findall(render(maps.street_map({})))
+    assert not REMOTE.findall(render(leaflet.street_map({})))
 
 
 def test_many_tickets_are_clustered_and_still_local():
@@ -183,8 +186,8 @@ def test_many_tickets_are_clustered_and_still_local():
     many = gpd.GeoDataFrame(
         [{**t0.iloc[0].to_dict(), "id": i, "code": f"T{i}",
           "geometry": Point(X0 + (i % 30) * 0.0002, Y0 + (i // 30) * 0.0002)}
-         for i in range(maps.CLUSTER_THRESHOLD + 1)], geometry="geometry", crs=CRS)
-    m = maps.street_map({"tickets": many})
+         for i in range(leaflet.CLUSTER_THRESHOLD + 1)], geometry="geometry", crs=CRS)
+    m = leaflet.street_map({"tickets": many})
     assert any(isinstance(e, folium.plugins.MarkerCluster) for e in offline._walk(m))
     assert m.options["max_zoom"] >= 18  # Leaflet.markercluster throws without a map maxZoom
     js, css = offline.collected_links(m)
@@ -193,27 +196,27 @@ def test_many_tickets_are_clustered_and_still_local():
 
 
 def test_community_names_label_the_street_view_and_hide_close_in():
-    m = maps.street_map(make_layers())
+    m = leaflet.street_map(make_layers())
     html = render(m)
-    colours = maps.community_colors(make_layers()["communities"])
+    colours = leaflet.community_colors(make_layers()["communities"])
     for cid, name in ((1, "社区1"), (2, "社区2")):
         assert re.search(rf'sq-community-label\\?" style=\\?"color:{colours[cid]}\\?">{name}</div>', html)
-    assert f"z >= {maps.COMMUNITY_LABEL_MAX_ZOOM}" in html  # hidden once grid names take over
-    assert maps.COMMUNITY_LABEL_MAX_ZOOM > maps.LABEL_MIN_ZOOM  # some zoom shows both
+    assert f"z >= {leaflet.COMMUNITY_LABEL_MAX_ZOOM}" in html  # hidden once grid names take over
+    assert leaflet.COMMUNITY_LABEL_MAX_ZOOM > leaflet.LABEL_MIN_ZOOM  # some zoom shows both
 
 
 def test_popups_carry_the_essentials():
-    html = render(maps.street_map(make_layers()))
+    html = render(leaflet.street_map(make_layers()))
     assert "天彭路18号" in html and "08:30-17:30" in html  # facility: address, hours
     assert "锦华0-1网格" in html and t("level.community") in html  # ticket: grid, level
     cut = "垃圾" * 29 + "垃…"  # a long description is cut to POPUP_TEXT_CHARS
     assert cut in html and "垃圾" * 31 not in html
-    assert len(cut) == maps.POPUP_TEXT_CHARS
+    assert len(cut) == leaflet.POPUP_TEXT_CHARS
 
 
 def test_gaode_basemap_shifts_every_overlay_to_gcj02_and_clicks_back():
     layers = make_layers()
-    html = render(maps.street_map(layers, basemap="amap"))
+    html = render(leaflet.street_map(layers, basemap="amap"))
     assert "autonavi.com" in html
     corner = layers["street"].geometry.iloc[0].exterior.coords[0]
     g_lon, g_lat = coords.wgs84_to_gcj02(*corner)
@@ -223,9 +226,9 @@ def test_gaode_basemap_shifts_every_overlay_to_gcj02_and_clicks_back():
     f_lon, f_lat = coords.wgs84_to_gcj02(fac.x, fac.y)
     assert f"[{f_lat}, {f_lon}]" in html  # point markers too
     # a click on the Gaode map lands where the store keeps the place
-    lon, lat = maps.click_lonlat("amap", float(f_lat), float(f_lon))
+    lon, lat = leaflet.click_lonlat("amap", float(f_lat), float(f_lon))
     assert (lon, lat) == pytest.approx((fac.x, fac.y), abs=1e-8)
-    assert maps.click_lonlat("offline", fac.y, fac.x) == (fac.x, fac.y)
+    assert leaflet.click_lonlat("offline", fac.y, fac.x) == (fac.x, fac.y)
 
 
 def test_gcj02_matches_the_published_offset_and_stays_out_of_other_countries():
@@ -241,35 +244,35 @@ def test_gcj02_matches_the_published_offset_and_stays_out_of_other_countries():
 
 
 def test_tianditu_and_self_hosted_tiles_appear_only_when_configured(monkeypatch):
-    assert {"offline", "osm", "amap"} <= set(maps.basemap_labels()) and "tianditu" not in maps.basemap_labels()
+    assert {"offline", "osm", "amap"} <= set(leaflet.basemap_labels()) and "tianditu" not in leaflet.basemap_labels()
     monkeypatch.setattr(settings, "TIANDITU_KEY", "k123")
     monkeypatch.setattr(settings, "TILE_URL", "http://tiles.intranet/{z}/{x}/{y}.png")
     monkeypatch.setattr(settings, "TILE_DATUM", "gcj-02?")
     with pytest.warns(UserWarning, match="SHEQU_TILE_DATUM"):
-        known = maps.available_basemaps()
+        known = leaflet.available_basemaps()
     assert known["custom"].datum == "wgs84"  # a datum it does not know is not guessed at
     monkeypatch.setattr(settings, "TILE_DATUM", "wgs84")
-    html = render(maps.street_map(make_layers(), basemap="tianditu"))
+    html = render(leaflet.street_map(make_layers(), basemap="tianditu"))
     assert "tianditu.gov.cn/vec_w" in html and "tianditu.gov.cn/cva_w" in html and "tk=k123" in html
-    assert maps.basemap_labels("zh")["tianditu"] == "天地图"
-    assert "tiles.intranet" in render(maps.street_map(make_layers(), basemap="custom"))
+    assert leaflet.basemap_labels("zh")["tianditu"] == "天地图"
+    assert "tiles.intranet" in render(leaflet.street_map(make_layers(), basemap="custom"))
 
 
 def test_layers_added_after_the_street_map_are_moved_once_too():
     """Coverage and a grid head's patch draw on top of street_map: the same call moves them, once."""
-    m = maps.street_map(make_layers(), basemap="amap")
+    m = leaflet.street_map(make_layers(), basemap="amap")
     late = folium.CircleMarker([Y0 + 0.001, X0 + 0.001], radius=5).add_to(m)
-    maps.to_tile_datum(m)
+    leaflet.to_tile_datum(m)
     lon, lat = coords.wgs84_to_gcj02(X0 + 0.001, Y0 + 0.001)
     assert late.location == [float(lat), float(lon)]
     fac = make_layers()["facilities"].geometry.iloc[0]
     f_lon, f_lat = coords.wgs84_to_gcj02(fac.x, fac.y)
     assert f"[{f_lat}, {f_lon}]" in render(m)  # the first map's markers were not moved a second time
-    offline_map = maps.street_map(make_layers(), basemap="offline")
-    assert maps.to_tile_datum(offline_map) is offline_map and f"[{fac.y}, {fac.x}]" in render(offline_map)
+    offline_map = leaflet.street_map(make_layers(), basemap="offline")
+    assert leaflet.to_tile_datum(offline_map) is offline_map and f"[{fac.y}, {fac.x}]" in render(offline_map)
 
 
 def test_frames_fit_in_quarter_zoom_steps():
     """A whole-zoom fit can leave the street at half the frame's width."""
-    html = render(maps.street_map(make_layers()))
-    assert f'"zoomSnap": {maps.ZOOM_SNAP}' in html and maps.ZOOM_SNAP < 1
+    html = render(leaflet.street_map(make_layers()))
+    assert f'"zoomSnap": {leaflet.ZOOM_SNAP}' in html and leaflet.ZOOM_SNAP < 1

@@ -1,4 +1,4 @@
-"""geo.offline: map assets are copied locally and maps link only to the copies."""
+"""geo.maps.offline: map assets are copied locally and maps link only to the copies."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ import folium
 import folium.plugins
 import pytest
 
-from geo import offline
+from geo.maps import offline
 from geo.errors import ValidationError
 
 

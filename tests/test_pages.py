@@ -4,14 +4,18 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from geo import auth, demo, layers, settings, store, users
-from geo.roles import WHOLE_STREET
+from geo import settings
+from geo.access import auth, users
+from geo.demo import generator
+from geo.maps import layers
+from geo.db import store
+from geo.access.roles import WHOLE_STREET
 
 APP = settings.ROOT / "app.py"
 
 
-def signed_in(at: AppTest, url: str, username: str = "leader", password: str = demo.DEMO_PASSWORD) -> AppTest:
-    """Sign ``username`` in (checked by geo.auth, as the form does) and run the app as them.
+def signed_in(at: AppTest, url: str, username: str = "leader", password: str = generator.DEMO_PASSWORD) -> AppTest:
+    """Sign ``username`` in (checked by geo.access.auth, as the form does) and run the app as them.
 
     The form itself is tested in test_access_pages.py; AppTest re-runs only the
     page script after its first run, so tests start from a signed-in session.
@@ -61,7 +65,7 @@ def test_a_grid_head_sees_the_street_but_only_their_own_tickets(app, town_url):
 def test_a_district_wide_account_picks_the_street_it_looks_at(tmp_path_factory, monkeypatch):
     from conftest import _sqlite_town
 
-    town = demo.generate(now=settings.now(), streets=2, communities=1, tickets_per_street=40)
+    town = generator.generate(now=settings.now(), streets=2, communities=1, tickets_per_street=40)
     url = _sqlite_town(tmp_path_factory, town)
     engine = store.make_engine(url)
     users.create_user(engine, "district", "a-long-password", "street_staff", now=settings.now())

@@ -6,16 +6,18 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from geo import audit, auth, demo, people, roles, users
+from geo.access import audit, auth, roles, users
+from geo.demo import generator
+from geo.people import households
 from geo.errors import ConcurrentEditError, NotFoundError, ValidationError
-from geo.schema import Grid, Household, Resident
+from geo.db.schema import Grid, Household, Resident
 
 NOW = datetime(2026, 11, 23, 9)
 ALL = roles.WHOLE_STREET
 
 
 def login(engine, name: str) -> users.User:
-    return auth.authenticate(engine, name, demo.DEMO_PASSWORD, now=NOW)
+    return auth.authenticate(engine, name, generator.DEMO_PASSWORD, now=NOW)
 
 
 def plain_household(engine, grid_id: int, size: int = 2) -> int:
@@ -42,16 +44,16 @@ def edited(rows: list[dict], index: int, **change) -> list[dict]:
 def test_a_corrected_phone_and_flag_are_saved_audited_and_put_the_household_on_the_visit_list(engine):
     w = login(engine, "gridworker1")
     hid = plain_household(engine, w.grid_id)
-    assert hid not in set(people.to_visit(engine, scope=w.scope, now=NOW)["id"])
-    before = people.reveal(engine, w, hid, now=NOW)["residents"]
+    assert hid not in set(households.to_visit(engine, scope=w.scope, now=NOW)["id"])
+    before = households.reveal(engine, w, hid, now=NOW)["residents"]
     after = edited(before, 0, phone=" 139 0000 1111 ", elderly_alone=True)
-    assert people.update_household(engine, w, hid, before=before, after=after, now=NOW) == 1
+    assert households.update_household(engine, w, hid, before=before, after=after, now=NOW) == 1
     rows = stored(engine, hid)
     assert rows[0]["phone"] == "13900001111" and rows[0]["elderly_alone"]
     assert rows[1]["phone"] == before[1]["phone"] and not rows[1]["elderly_alone"]  # the other member untouched
     with engine.connect() as conn:
         assert conn.execute(select(Household.elderly_alone).where(Household.id == hid)).scalar_one()
-    due = people.to_visit(engine, scope=w.scope, now=NOW)
+    due = households.to_visit(engine, scope=w.scope, now=NOW)
     assert "独居老人" in due.set_index("id").loc[hid, "reasons"]  # the to-visit list follows at once
     log = audit.read(engine, scope=ALL, action_prefix="resident.update")
     assert log[["username", "object_id", "grid_id"]].values.tolist() == [["gridworker1", rows[0]["id"], w.grid_id]]
@@ -62,30 +64,30 @@ def test_a_corrected_phone_and_flag_are_saved_audited_and_put_the_household_on_t
 def test_unchanged_rows_write_nothing_and_a_bad_phone_is_refused_with_nothing_saved(engine):
     w = login(engine, "gridhead1")
     hid = plain_household(engine, w.grid_id)
-    before = people.reveal(engine, w, hid, now=NOW)["residents"]
-    assert people.update_household(engine, w, hid, before=before, after=before, now=NOW) == 0
+    before = households.reveal(engine, w, hid, now=NOW)["residents"]
+    assert households.update_household(engine, w, hid, before=before, after=before, now=NOW) == 0
     for bad in ("12345", "2381234123", "138123412345", "abc"):
         with pytest.raises(ValidationError, match="格式不对"):
-            people.update_household(engine, w, hid, before=before,
+            households.update_household(engine, w, hid, before=before,
                                     after=edited(edited(before, 1, disabled=True), 0, phone=bad), now=NOW)
     assert stored(engine, hid) == [{k: r[k] for k in ("id", "phone", "elderly_alone", "disabled", "low_income")}
                                    for r in before]
-    assert people.clean_phone("028-83712345") == "028-83712345" and people.clean_phone("+86 138 1234 1234") \
-        == "13812341234" and people.clean_phone("") is None
+    assert households.clean_phone("028-83712345") == "028-83712345" and households.clean_phone("+86 138 1234 1234") \
+        == "13812341234" and households.clean_phone("") is None
     assert audit.read(engine, scope=ALL, action_prefix="resident.update").empty
 
 
 def test_a_colleagues_change_in_between_is_not_overwritten_and_the_whole_save_is_refused(engine):
     head, worker = login(engine, "gridhead1"), login(engine, "gridworker1")
     hid = plain_household(engine, head.grid_id)
-    seen_by_head = people.reveal(engine, head, hid, now=NOW)["residents"]
-    seen_by_worker = people.reveal(engine, worker, hid, now=NOW)["residents"]
-    people.update_household(engine, worker, hid, before=seen_by_worker,
+    seen_by_head = households.reveal(engine, head, hid, now=NOW)["residents"]
+    seen_by_worker = households.reveal(engine, worker, hid, now=NOW)["residents"]
+    households.update_household(engine, worker, hid, before=seen_by_worker,
                             after=edited(seen_by_worker, 1, phone="13900002222"), now=NOW)
     # the head's save: a flag on member 0 (no clash) and a phone on member 1 (read before the worker's change)
     stale = edited(edited(seen_by_head, 0, low_income=True), 1, phone="13700003333")
     with pytest.raises(ConcurrentEditError, match="他人修改"):
-        people.update_household(engine, head, hid, before=seen_by_head, after=stale, now=NOW)
+        households.update_household(engine, head, hid, before=seen_by_head, after=stale, now=NOW)
     rows = stored(engine, hid)
     assert rows[1]["phone"] == "13900002222"  # the worker's change stands
     assert not rows[0]["low_income"]  # and the head's other change was not half-written
@@ -100,15 +102,15 @@ def test_edits_outside_the_area_or_without_the_permission_are_refused(engine):
     foreign = plain_household(engine, theirs)
     rows = stored(engine, foreign)
     with pytest.raises(NotFoundError):
-        people.update_household(engine, head, foreign, before=rows, after=edited(rows, 0, disabled=True), now=NOW)
+        households.update_household(engine, head, foreign, before=rows, after=edited(rows, 0, disabled=True), now=NOW)
     mine = plain_household(engine, head.grid_id)
     # a resident of another household smuggled into this household's rows
     with pytest.raises(ValidationError):
-        people.update_household(engine, head, mine, before=stored(engine, mine), after=rows, now=NOW)
+        households.update_household(engine, head, mine, before=stored(engine, mine), after=rows, now=NOW)
     for name in ("party1", "screen", "leader"):
         u = login(engine, name)
         with pytest.raises(PermissionError):
-            people.update_household(engine, u, mine, before=stored(engine, mine),
+            households.update_household(engine, u, mine, before=stored(engine, mine),
                                     after=edited(stored(engine, mine), 0, disabled=True), now=NOW)
     assert stored(engine, foreign) == rows
     assert audit.read(engine, scope=ALL, action_prefix="resident.update").empty

@@ -6,10 +6,14 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from geo import audit, auth, demo, people, roles, settings, store, users
-from geo import ticket_service as ts
+from geo import settings
+from geo.access import audit, auth, roles, users
+from geo.demo import generator
+from geo.people import households
+from geo.db import store
+from geo.tickets import service as ts
 from geo.errors import NotFoundError
-from geo.schema import Grid, Household, Ticket
+from geo.db.schema import Grid, Household, Ticket
 
 from conftest import open_address
 
@@ -26,7 +30,7 @@ PAGES = ["my_area", "map", "tickets", "report", "indicators", "coverage", "scree
 
 
 def user(url: str, username: str) -> users.User:
-    return auth.authenticate(store.make_engine(url), username, demo.DEMO_PASSWORD, now=settings.now())
+    return auth.authenticate(store.make_engine(url), username, generator.DEMO_PASSWORD, now=settings.now())
 
 
 @pytest.fixture
@@ -148,14 +152,14 @@ def test_the_reveal_offers_only_households_of_the_users_own_grid(app, any_town_u
     engine, who = store.make_engine(any_town_url), user(any_town_url, username)
     at = open_address(signed_in(app, any_town_url, username), "my_area")
     offered = set(at.selectbox(key="my_area_reveal_hh").options)  # what the picker shows: masked labels
-    shown_grid = people.grids(engine, who.scope)["id"].iloc[0] if who.scope.level != "grid" else who.grid_id
-    own = people.households(engine, scope=who.scope, now=settings.now(), grid_id=int(shown_grid))
+    shown_grid = households.grids(engine, who.scope)["id"].iloc[0] if who.scope.level != "grid" else who.grid_id
+    own = households.households(engine, scope=who.scope, now=settings.now(), grid_id=int(shown_grid))
     assert offered == set(own["address"] + " " + own["head"])  # masked labels of this grid's households only
     with engine.connect() as conn:
         foreign = conn.execute(select(Household.id).where(Household.grid_id == _grid_outside(any_town_url, who))
                                .limit(1)).scalar_one()
     with pytest.raises(NotFoundError, match=OUTSIDE):
-        people.reveal(engine, who, foreign, now=settings.now())
+        households.reveal(engine, who, foreign, now=settings.now())
     assert foreign not in set(audit.read(engine, scope=roles.WHOLE_STREET, action_prefix="household.reveal")
                               ["object_id"])
 

@@ -7,13 +7,17 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from geo import area, audit, auth, demo, indicators, layers, masks, people, roles, tickets, users, visits, workflow
-from geo import ticket_service as ts
+from geo.maps import area, layers
+from geo.access import audit, auth, masks, roles, users
+from geo.demo import generator
+from geo.tickets import indicators, rules, workflow
+from geo.people import households, visits
+from geo.tickets import service as ts
 from geo.errors import NotFoundError, OutsideAreaError
-from geo.schema import AuditLog, Building, Community, Grid, Household, Ticket, TicketEvent, Visit
+from geo.db.schema import AuditLog, Building, Community, Grid, Household, Ticket, TicketEvent, Visit
 
 NOW = datetime(2026, 11, 23, 9)
-PW = demo.DEMO_PASSWORD
+PW = generator.DEMO_PASSWORD
 ALL = roles.WHOLE_STREET  # audit reads for the whole street (the tests' town has one)
 
 
@@ -39,31 +43,31 @@ def test_each_role_sees_households_of_its_own_area_only(engine):
         total = conn.execute(select(func.count()).select_from(Household)).scalar_one()
     for name in ("gridhead1", "gridworker1", "party1"):
         u = login(engine, name)
-        seen = people.households(engine, scope=u.scope, now=NOW)
+        seen = households.households(engine, scope=u.scope, now=NOW)
         assert len(seen) > 0 and set(seen["grid_id"]) == {u.grid_id}, name
     u = login(engine, "community2")
-    seen = people.households(engine, scope=u.scope, now=NOW)
+    seen = households.households(engine, scope=u.scope, now=NOW)
     assert {grid_comm[g] for g in seen["grid_id"]} == {u.community_id}
     for name in ("leader", "staff", "screen"):
-        assert len(people.households(engine, scope=login(engine, name).scope, now=NOW)) == total
+        assert len(households.households(engine, scope=login(engine, name).scope, now=NOW)) == total
 
 
 def test_a_grid_head_cannot_read_another_grids_people_by_any_parameter(engine):
     u = login(engine, "gridhead1")
     theirs = other_grid(engine, u)
     hh = a_household(engine, theirs)
-    assert people.households(engine, scope=u.scope, now=NOW, grid_id=theirs).empty
-    assert people.to_visit(engine, scope=u.scope, now=NOW, grid_id=theirs).empty
-    assert people.helpers(engine, scope=u.scope, grid_id=theirs).empty
-    assert people.head_count(engine, scope=u.scope, grid_id=theirs)["households"] == 0
+    assert households.households(engine, scope=u.scope, now=NOW, grid_id=theirs).empty
+    assert households.to_visit(engine, scope=u.scope, now=NOW, grid_id=theirs).empty
+    assert households.helpers(engine, scope=u.scope, grid_id=theirs).empty
+    assert households.head_count(engine, scope=u.scope, grid_id=theirs)["households"] == 0
     with pytest.raises(NotFoundError):
-        people.grid_scope(engine, u.scope, theirs)
+        households.grid_scope(engine, u.scope, theirs)
     with pytest.raises(NotFoundError):
-        people.grid_scope(engine, u.scope, "1 OR 1=1")
+        households.grid_scope(engine, u.scope, "1 OR 1=1")
     with pytest.raises(NotFoundError):
-        people.residents(engine, scope=u.scope, household_id=hh)
+        households.residents(engine, scope=u.scope, household_id=hh)
     with pytest.raises(NotFoundError):
-        people.reveal(engine, u, hh, now=NOW)
+        households.reveal(engine, u, hh, now=NOW)
     with pytest.raises(NotFoundError):
         area.grid_layers(engine, scope=u.scope, grid_id=theirs, now=NOW)
     worker = login(engine, "gridworker1")
@@ -90,7 +94,7 @@ def test_tickets_are_scoped_in_every_reader(engine):
     assert set(indicators.load(engine, scope=u.scope)["grid_id"]) <= {u.grid_id}
     assert set(layers.open_tickets(engine, NOW, scope=u.scope)["grid_id"]) <= {u.grid_id}
     assert set(layers.open_tickets(engine, NOW, scope=c.scope)["community_id"]) <= {c.community_id}
-    actor = tickets.Actor(u.label, tickets.ACTS_AS[u.role])
+    actor = rules.Actor(u.label, rules.ACTS_AS[u.role])
     with pytest.raises(NotFoundError):
         ts.act(engine, foreign, "accept", actor, expected_version=1, now=NOW, scope=u.scope)
 
@@ -100,16 +104,16 @@ def test_community_scope_reaches_tables_without_a_community_column(engine):
     with engine.connect() as conn:
         grids = set(conn.execute(select(Grid.id).where(Grid.community_id == c.community_id)).scalars())
         streets = set(conn.execute(select(Community.street_id)).scalars())
-    assert set(people.grids(engine, c.scope)["id"]) == grids
+    assert set(households.grids(engine, c.scope)["id"]) == grids
     assert set(visits.history(engine, scope=c.scope, limit=10_000)["grid_id"]) <= grids
     # a street scope with a street id that holds nothing sees nothing
     nowhere = roles.Scope("street", street_id=max(streets) + 1)
-    assert people.households(engine, scope=nowhere, now=NOW).empty
+    assert households.households(engine, scope=nowhere, now=NOW).empty
 
 
 def test_the_audit_log_is_read_within_the_readers_street(engine):
     leader, head = login(engine, "leader"), login(engine, "gridhead1")
-    people.reveal(engine, head, a_household(engine, head.grid_id), now=NOW)
+    households.reveal(engine, head, a_household(engine, head.grid_id), now=NOW)
     with pytest.raises(users.LoginError):
         auth.authenticate(engine, "ghost", "bad-guess", now=NOW)
     mine = audit.read(engine, scope=leader.scope)
@@ -130,14 +134,14 @@ def test_the_audit_log_is_read_within_the_readers_street(engine):
 
 def test_personal_data_is_masked_and_id_numbers_never_leave(engine):
     u = login(engine, "gridhead1")
-    seen = people.households(engine, scope=u.scope, now=NOW)
+    seen = households.households(engine, scope=u.scope, now=NOW)
     assert seen["head"].str.match(r"^.\*+$").all()
     phones = seen["phone"][seen["phone"] != ""]
     assert phones.str.match(r"^\d{3}\*{4}\d{4}$").all()
     hid = int(seen["id"].iloc[0])
-    res = people.residents(engine, scope=u.scope, household_id=hid)
+    res = households.residents(engine, scope=u.scope, household_id=hid)
     assert "id_number" not in res.columns and res["name"].str.contains(r"\*").all()
-    shown = people.reveal(engine, u, hid, now=NOW)
+    shown = households.reveal(engine, u, hid, now=NOW)
     assert all("id_number" not in r for r in shown["residents"])
     assert not any("*" in r["name"] for r in shown["residents"])
     log = audit.read(engine, scope=ALL, action_prefix="household.reveal")
@@ -150,20 +154,20 @@ def test_roles_without_the_permission_may_not_reveal_or_record(engine):
     party = login(engine, "party1")
     hid = a_household(engine, party.grid_id)
     with pytest.raises(PermissionError):
-        people.reveal(engine, party, hid, now=NOW)
+        households.reveal(engine, party, hid, now=NOW)
     with pytest.raises(PermissionError):
         visits.record(engine, login(engine, "screen"), household_id=hid, visited_on=NOW.date(), now=NOW)
 
 
 def test_a_visit_takes_the_household_off_the_to_visit_list_and_can_open_a_ticket(engine):
     w = login(engine, "gridworker1")
-    due = people.to_visit(engine, scope=w.scope, now=NOW)
+    due = households.to_visit(engine, scope=w.scope, now=NOW)
     assert len(due) > 0 and (due["days_since_visit"].isna() | (due["days_since_visit"] > 30)).all()
     hid = int(due["id"].iloc[0])
     v = visits.record(engine, w, household_id=hid, visited_on=NOW.date(), now=NOW, note="燃气管老化",
                       issues=["safety"], ticket={"category": "safety_hazard", "description": "燃气管老化需更换"})
-    assert hid not in set(people.to_visit(engine, scope=w.scope, now=NOW)["id"])
-    assert hid in set(people.to_visit(engine, scope=w.scope, now=NOW + timedelta(days=31))["id"])
+    assert hid not in set(households.to_visit(engine, scope=w.scope, now=NOW)["id"])
+    assert hid in set(households.to_visit(engine, scope=w.scope, now=NOW + timedelta(days=31))["id"])
     made = ts.get(engine, v["ticket_id"], scope=w.scope)
     assert made["grid_id"] == w.grid_id and made["source"] == "patrol"
     first = ts.history(engine, made["id"], scope=w.scope).iloc[0]
@@ -174,7 +178,7 @@ def test_a_visit_takes_the_household_off_the_to_visit_list_and_can_open_a_ticket
 
 def test_a_visit_and_its_ticket_are_saved_together_or_not_at_all(engine):
     w = login(engine, "gridworker1")
-    hid = int(people.to_visit(engine, scope=w.scope, now=NOW)["id"].iloc[0])
+    hid = int(households.to_visit(engine, scope=w.scope, now=NOW)["id"].iloc[0])
     with engine.begin() as conn:  # the building's door 50 km off the street: its ticket cannot be routed
         bid = conn.execute(select(Household.building_id).where(Household.id == hid)).scalar_one()
         conn.execute(update(Building).where(Building.id == bid).values(entrance_lon=Building.entrance_lon + 0.5))
@@ -183,7 +187,7 @@ def test_a_visit_and_its_ticket_are_saved_together_or_not_at_all(engine):
         visits.record(engine, w, household_id=hid, visited_on=NOW.date(), now=NOW, note="楼道堆物",
                       ticket={"category": "safety_hazard", "description": "楼道堆放杂物"})
     assert _counts(engine) == before  # no visit, no ticket, no audit row: a retry cannot double it
-    assert hid in set(people.to_visit(engine, scope=w.scope, now=NOW)["id"])
+    assert hid in set(households.to_visit(engine, scope=w.scope, now=NOW)["id"])
     v = visits.record(engine, w, household_id=hid, visited_on=NOW.date(), now=NOW, note="楼道堆物")
     assert _counts(engine)["visit"] == before["visit"] + 1 and v["ticket_id"] is None
     log = audit.read(engine, scope=ALL, action_prefix="visit.")
@@ -192,7 +196,7 @@ def test_a_visit_and_its_ticket_are_saved_together_or_not_at_all(engine):
 
 def test_the_visit_row_names_its_ticket_in_the_audit_log(engine):
     w = login(engine, "gridworker1")
-    hid = int(people.to_visit(engine, scope=w.scope, now=NOW)["id"].iloc[0])
+    hid = int(households.to_visit(engine, scope=w.scope, now=NOW)["id"].iloc[0])
     v = visits.record(engine, w, household_id=hid, visited_on=NOW.date(), now=NOW, note="燃气管老化",
                       ticket={"category": "safety_hazard", "description": "燃气管老化需更换"})
     assert visits.history(engine, scope=w.scope, household_id=hid)["ticket_id"].tolist()[0] == v["ticket_id"]
@@ -209,9 +213,9 @@ def _counts(engine) -> dict[str, int]:
 def test_every_ticket_change_is_in_the_audit_log(engine):
     u = login(engine, "gridhead1")
     with engine.connect() as conn:
-        hh = people.household_in_scope(conn, u.scope, a_household(engine, u.grid_id))
+        hh = households.household_in_scope(conn, u.scope, a_household(engine, u.grid_id))
     new = ts.report(engine, category="water", description="整栋楼停水", lon=hh["lon"], lat=hh["lat"], now=NOW)
-    ts.act(engine, new["id"], "accept", tickets.Actor(u.label, tickets.ACTS_AS[u.role]),
+    ts.act(engine, new["id"], "accept", rules.Actor(u.label, rules.ACTS_AS[u.role]),
            expected_version=1, now=NOW, scope=u.scope)
     log = audit.read(engine, scope=ALL, action_prefix="ticket.")
     assert log["action"].tolist() == ["ticket.accept", "ticket.report"]
@@ -222,12 +226,12 @@ def test_demo_grid_heads_have_open_tickets_and_households_to_visit(engine):
     for name in ("gridhead1", "gridhead2", "gridworker1", "gridworker2", "party1", "party2"):
         u = login(engine, name)
         assert len(ts.query(engine, now=NOW, scope=u.scope, open_only=True)) > 0, name
-        assert len(people.to_visit(engine, scope=u.scope, now=NOW)) > 0, name
+        assert len(households.to_visit(engine, scope=u.scope, now=NOW)) > 0, name
 
 
 @pytest.mark.slow
 def test_in_the_full_demo_every_grid_head_answers_for_the_busiest_grid_of_their_community():
-    town = demo.generate(now=NOW)
+    town = generator.generate(now=NOW)
     open_in = Counter(t["grid_id"] for t in town["ticket"] if t["state"] in workflow.OPEN_STATES)
     community_of = {g["id"]: g["community_id"] for g in town["grid"]}
     heads = [u for u in town["app_user"] if u["role"] == "grid_head"]

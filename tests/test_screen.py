@@ -19,8 +19,14 @@ from shapely.geometry import LineString, Point, box
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
-from geo import coverage, demo, i18n, indicators, screen, screen_map, settings, store, users
-from geo.roles import Scope
+from geo import i18n, settings
+from geo.coverage import coverage
+from geo.demo import generator
+from geo.tickets import indicators
+from geo.screen import figures, screen_map
+from geo.db import store
+from geo.access import users
+from geo.access.roles import Scope
 
 NOW = datetime(2026, 11, 23, 10, 0)  # a Monday
 M = timedelta(minutes=1)
@@ -67,7 +73,7 @@ def tiny_town() -> dict[str, list[dict]]:
                    for i, role, g in [(1, "party_member", 1), (2, "party_member", 1), (3, "party_member", 2),
                                       (4, "volunteer", 2), (5, "volunteer", 2), (6, "grid_head", 1),
                                       (7, "grid_head", 2), (8, "party_member", 3), (9, "volunteer", 3)]],
-        # the required types (geo.catalogue) beside building 1 (300 m reaches), the market (500 m)
+        # the required types (geo.place.catalogue) beside building 1 (300 m reaches), the market (500 m)
         # beside building 2
         "facility": [dict(id=i, type=t, name=t, community_id=1, grid_id=1, geom=Point(lon, lat))
                      for i, (t, (lon, lat)) in enumerate(
@@ -136,21 +142,21 @@ NORTH_LAKE = Scope("community", community_id=2)
 # --------------------------------------------------------------------------- figures, hand-counted
 
 def test_population_figures(engine):
-    assert screen.population(engine, WHOLE) == dict(residents=240, households=8, communities=2, grids=3,
+    assert figures.population(engine, WHOLE) == dict(residents=240, households=8, communities=2, grids=3,
                                                     party_members=4, volunteers=3)
-    assert screen.population(engine, Scope("grid", grid_id=2)) == dict(
+    assert figures.population(engine, Scope("grid", grid_id=2)) == dict(
         residents=30, households=1, communities=1, grids=1, party_members=1, volunteers=2)
-    assert screen.population(engine, NORTH_LAKE) == dict(
+    assert figures.population(engine, NORTH_LAKE) == dict(
         residents=60, households=2, communities=1, grids=1, party_members=1, volunteers=1)
-    assert screen.population(engine, Scope("street", street_id=1))["residents"] == 240
-    assert screen.population(engine, Scope("street", street_id=99))["residents"] == 0
+    assert figures.population(engine, Scope("street", street_id=1))["residents"] == 240
+    assert figures.population(engine, Scope("street", street_id=99))["residents"] == 0
 
 
 def test_ticket_figures(engine):
-    frame = screen.load_tickets(engine, NOW, WHOLE)
+    frame = figures.load_tickets(engine, NOW, WHOLE)
     # two 30-day windows: ticket 6 (closed 35 days ago) and 8 (45) are the previous window; 10 (70) is out
     assert sorted(frame["id"]) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
-    f = screen.ticket_figures(frame, NOW)
+    f = figures.ticket_figures(frame, NOW)
     assert (f["open"], f["new_today"], f["closed_today"], f["overdue"], f["urgent_open"]) == (5, 2, 1, 2, 1)
     assert f["reported_period"] == 7  # 1, 2, 3, 4, 5, 7, 9
     # cases due: 2 and 7 (past their limit), 3 and 4 (closed); on time: 3 only
@@ -160,7 +166,7 @@ def test_ticket_figures(engine):
 
 
 def test_compare_with_yesterday_and_the_previous_window(engine):
-    c = screen.compare(screen.load_tickets(engine, NOW, WHOLE), NOW)
+    c = figures.compare(figures.load_tickets(engine, NOW, WHOLE), NOW)
     # 24 hours ago (Sunday 10:00) tickets 2, 3, 7 and 9 were open; 9 had come in that morning
     assert (c["open"].current, c["open"].previous, c["open"].tone) == (5, 4, "bad")
     assert (c["new_today"].previous, c["new_today"].delta, c["new_today"].tone) == (1, 1, "neutral")
@@ -172,26 +178,26 @@ def test_compare_with_yesterday_and_the_previous_window(engine):
     assert (c["on_time_rate"].previous, c["on_time_rate"].delta) == (pytest.approx(0.5), pytest.approx(-0.25))
     assert c["on_time_rate"].tone == "bad"
     assert (c["satisfaction_rate"].previous, c["satisfaction_rate"].tone) == (1.0, "bad")
-    assert screen.Change(3, 3, False).tone == "flat" and screen.Change(2, 3, False).tone == "good"
-    frame = screen.load_tickets(engine, NOW, WHOLE)
-    assert screen.compare(frame, NOW, figures=screen.ticket_figures(frame, NOW)) == c  # figures passed in
-    assert screen.Change(0.5, float("nan"), True).tone == "neutral"
+    assert figures.Change(3, 3, False).tone == "flat" and figures.Change(2, 3, False).tone == "good"
+    frame = figures.load_tickets(engine, NOW, WHOLE)
+    assert figures.compare(frame, NOW, figures=figures.ticket_figures(frame, NOW)) == c  # figures passed in
+    assert figures.Change(0.5, float("nan"), True).tone == "neutral"
 
 
 def test_yesterdays_overdue_leaves_out_tickets_already_waiting_for_their_rating(engine):
-    frame = screen.load_tickets(engine, NOW, WHOLE).copy()
+    frame = figures.load_tickets(engine, NOW, WHOLE).copy()
     row = frame.index[frame["id"] == 3][0]  # open 24 hours ago; now its limit ran out two days ago
     frame.loc[row, ["state", "due_at", "resolved_at"]] = ["resolved", NOW - 2 * D, NOW - D - H]
-    resolved_by_then = screen.compare(frame, NOW)["overdue"].previous  # fixed an hour before that moment
+    resolved_by_then = figures.compare(frame, NOW)["overdue"].previous  # fixed an hour before that moment
     frame.loc[row, "resolved_at"] = NOW - H
-    still_owing_then = screen.compare(frame, NOW)["overdue"].previous  # fixed only this morning
+    still_owing_then = figures.compare(frame, NOW)["overdue"].previous  # fixed only this morning
     assert still_owing_then == resolved_by_then + 1  # the headline's rule (workflow.overdue), a day earlier
 
 
 def test_open_at_a_past_moment(engine):
-    frame = screen.load_tickets(engine, NOW, WHOLE)
+    frame = figures.load_tickets(engine, NOW, WHOLE)
     def was_open(at):
-        return sorted(frame.loc[screen.open_at(frame, at), "id"])
+        return sorted(frame.loc[figures.open_at(frame, at), "id"])
 
     assert was_open(NOW - 6 * D - M) == [4]  # a minute before it was closed
     assert was_open(NOW - 6 * D) == []  # closed that very minute; 3 and 7 not reported yet
@@ -199,21 +205,21 @@ def test_open_at_a_past_moment(engine):
 
 
 def test_newly_overdue_is_only_what_ran_out_since_the_last_refresh(engine):
-    frame = screen.load_tickets(engine, NOW, WHOLE)
+    frame = figures.load_tickets(engine, NOW, WHOLE)
     # ticket 7 ran out at 09:30; ticket 2 a day ago (overdue, but not new)
-    assert screen.newly_overdue(frame, NOW - H, NOW)["code"].tolist() == ["T7"]
-    assert screen.newly_overdue(frame, NOW - 30 * M, NOW)["code"].tolist() == ["T7"]  # (since, now]
-    assert screen.newly_overdue(frame, NOW - 29 * M, NOW).empty  # already overdue at the last refresh
-    assert screen.newly_overdue(frame, NOW - H, NOW - 30 * M).empty  # at 09:30 itself the limit still holds
-    new = screen.newly_overdue(frame, NOW - 2 * D, NOW)
+    assert figures.newly_overdue(frame, NOW - H, NOW)["code"].tolist() == ["T7"]
+    assert figures.newly_overdue(frame, NOW - 30 * M, NOW)["code"].tolist() == ["T7"]  # (since, now]
+    assert figures.newly_overdue(frame, NOW - 29 * M, NOW).empty  # already overdue at the last refresh
+    assert figures.newly_overdue(frame, NOW - H, NOW - 30 * M).empty  # at 09:30 itself the limit still holds
+    new = figures.newly_overdue(frame, NOW - 2 * D, NOW)
     assert new["code"].tolist() == ["T7", "T2"] and new["category"].tolist() == ["环境卫生", "供水"]
-    assert screen.newly_overdue(frame.iloc[:0], NOW - H, NOW).empty
+    assert figures.newly_overdue(frame.iloc[:0], NOW - H, NOW).empty
 
 
 def test_cameras_count_fault_apart(engine):
-    assert screen.cameras(engine, WHOLE) == dict(cameras=4, cameras_online=2, cameras_offline=1, cameras_fault=1)
-    assert screen.cameras(engine, Scope("grid", grid_id=1))["cameras_offline"] == 1
-    assert screen.cameras(engine, NORTH_LAKE) == dict(cameras=1, cameras_online=0, cameras_offline=0,
+    assert figures.cameras(engine, WHOLE) == dict(cameras=4, cameras_online=2, cameras_offline=1, cameras_fault=1)
+    assert figures.cameras(engine, Scope("grid", grid_id=1))["cameras_offline"] == 1
+    assert figures.cameras(engine, NORTH_LAKE) == dict(cameras=1, cameras_online=0, cameras_offline=0,
                                                       cameras_fault=1)
 
 
@@ -221,13 +227,13 @@ def test_camera_counts_from_the_map_points_match_cameras(engine):
     # build() counts the cameras from the map's rows (one read): the same figures, per camera or per cell
     for scope in (WHOLE, Scope("grid", grid_id=1), NORTH_LAKE):
         for wide in (False, True):
-            points = screen.camera_points(engine, scope, wide=wide)
-            assert screen.camera_counts(points) == screen.cameras(engine, scope), (scope, wide)
+            points = figures.camera_points(engine, scope, wide=wide)
+            assert figures.camera_counts(points) == figures.cameras(engine, scope), (scope, wide)
 
 
 @pytest.fixture(scope="module")
 def plan(engine):
-    return screen.walking_plan(engine)
+    return figures.walking_plan(engine)
 
 
 def test_walking_circle_hand_counted(engine, plan):
@@ -240,15 +246,15 @@ def test_walking_circle_hand_counted(engine, plan):
     not covered. Building 4 walks 222 + 1,241 m: not covered.
     """
     assert plan is not None
-    c = screen.service_circle(engine, WHOLE, plan=plan)
+    c = figures.service_circle(engine, WHOLE, plan=plan)
     assert c["circle_method"] == "walking" and c["circle_reach_m"] == pytest.approx(1125)
     assert (c["circle_residents"], c["circle_share"]) == (150, pytest.approx(150 / 240))
     # by each type's own standard reach only building 1 counts: building 2 walks ~430 m to the
     # 300-m types at the corner (the planning page's figure, shown beside the wall's)
     assert c["circle_standard_share"] == pytest.approx(100 / 240)
-    assert screen.walking_circle(plan, Scope("community", community_id=1))["circle_share"] == pytest.approx(150 / 180)
-    assert screen.walking_circle(plan, NORTH_LAKE)["circle_residents"] == 0
-    assert screen.walking_circle(plan, Scope("grid", grid_id=2))["circle_share"] == 0
+    assert figures.walking_circle(plan, Scope("community", community_id=1))["circle_share"] == pytest.approx(150 / 180)
+    assert figures.walking_circle(plan, NORTH_LAKE)["circle_residents"] == 0
+    assert figures.walking_circle(plan, Scope("grid", grid_id=2))["circle_share"] == 0
     # the standard-reach share, read off the 15-minute distances, is what a second search gives
     people = plan.buildings["residents"].to_numpy()
     standard = np.asarray(coverage.analyse(plan, coverage.REQUIRED, method="walking").covered)
@@ -257,12 +263,12 @@ def test_walking_circle_hand_counted(engine, plan):
 
 def test_straight_line_fallback(engine, monkeypatch, caplog):
     # the same rule in a straight line: building 3 (868 m) now counts, building 4 (1,261 m) still not
-    c = screen.service_circle(engine, WHOLE)
+    c = figures.service_circle(engine, WHOLE)
     assert c["circle_method"] == "straight" and (c["circle_residents"], c["circle_types"]) == (180, 6)
-    assert screen.service_circle(engine, NORTH_LAKE)["circle_share"] == 0
+    assert figures.service_circle(engine, NORTH_LAKE)["circle_share"] == 0
     monkeypatch.setattr(coverage, "load_frames", lambda e: {"buildings": None})  # a plan that cannot be built
     with caplog.at_level("WARNING"):
-        assert screen.walking_plan(engine) is None
+        assert figures.walking_plan(engine) is None
     assert "straight lines" in caplog.text
 
 
@@ -270,36 +276,36 @@ def test_straight_line_by_catalogue_reach(engine):
     b = store.read_frame(engine, text("SELECT residents, entrance_lon, entrance_lat FROM building ORDER BY id"))
     f = pd.DataFrame({"type": ["service_station", "market"], "lon": [103.9521, 103.9530], "lat": [30.9921, 30.9951]})
     # any type within its own reach: 1 (station), 2 (market); every required type: nobody (three missing)
-    assert screen.straight_line_covered(b["entrance_lon"], b["entrance_lat"], f).tolist() == [True, True, False, False]
-    assert not screen.straight_line_covered(b["entrance_lon"], b["entrance_lat"], f, every=True).any()
+    assert figures.straight_line_covered(b["entrance_lon"], b["entrance_lat"], f).tolist() == [True, True, False, False]
+    assert not figures.straight_line_covered(b["entrance_lon"], b["entrance_lat"], f, every=True).any()
 
 
 def test_headline_gathers_everything(engine, plan):
-    h = screen.headline(engine, NOW, WHOLE, plan=plan)
+    h = figures.headline(engine, NOW, WHOLE, plan=plan)
     assert h["residents"] == 240 and h["open"] == 5 and h["cameras_online"] == 2 and h["circle_residents"] == 150
-    assert screen.build(engine, NOW, WHOLE, plan=plan).figures == h  # the screen shows these very figures
+    assert figures.build(engine, NOW, WHOLE, plan=plan).figures == h  # the screen shows these very figures
 
 
 def test_feed_is_newest_reports_and_escalations(engine):
-    feed = screen.feed(engine, NOW, WHOLE, limit=4)
+    feed = figures.feed(engine, NOW, WHOLE, limit=4)
     assert list(zip(feed["code"], feed["action"])) == [("T5", "escalate"), ("T5", "report"), ("T1", "report"),
                                                        ("T9", "report")]
     assert feed["urgent"].tolist() == [True, True, False, False]
     assert feed["category"].iloc[0] == "供水" and feed["grid"].iloc[0] == "西网格"
     # today's events by the clock alone, yesterday's with their date
     assert feed["when"].tolist() == ["09:31", "09:30", "08:00", "11-22 07:00"]
-    assert "accept" not in set(screen.feed(engine, NOW, WHOLE, limit=50)["action"])
+    assert "accept" not in set(figures.feed(engine, NOW, WHOLE, limit=50)["action"])
 
 
 def test_data_as_of_is_the_newest_event(engine):
-    assert screen.data_as_of(engine, NOW, WHOLE) == NOW - 29 * M  # the future event is not counted
-    assert screen.data_as_of(engine, NOW, NORTH_LAKE) == NOW - D - 3 * H
-    assert screen.data_as_of(engine, NOW, Scope("street", street_id=99)) is None
+    assert figures.data_as_of(engine, NOW, WHOLE) == NOW - 29 * M  # the future event is not counted
+    assert figures.data_as_of(engine, NOW, NORTH_LAKE) == NOW - D - 3 * H
+    assert figures.data_as_of(engine, NOW, Scope("street", street_id=99)) is None
 
 
 def test_trend_with_the_previous_window(engine):
-    frame = screen.load_tickets(engine, NOW, WHOLE)
-    tr = screen.trend(frame, NOW).set_index("day")
+    frame = figures.load_tickets(engine, NOW, WHOLE)
+    tr = figures.trend(frame, NOW).set_index("day")
     assert len(tr) == 30 and tr.index[-1] == pd.Timestamp("2026-11-23")
     assert tr.loc["2026-11-23"].tolist() == [2, 1, 0]
     assert tr.loc["2026-11-17", "closed"] == 1  # ticket 4
@@ -310,39 +316,39 @@ def test_trend_with_the_previous_window(engine):
 
 
 def test_categories(engine):
-    cats = screen.by_category(screen.load_tickets(engine, NOW, WHOLE), NOW)
+    cats = figures.by_category(figures.load_tickets(engine, NOW, WHOLE), NOW)
     assert cats[["category", "reported", "open"]].values.tolist() == [
         ["sanitation", 3, 2], ["water", 2, 2], ["dispute", 2, 1]]
 
 
 def test_rankings_by_load_and_by_on_time(engine):
-    frame = screen.load_tickets(engine, NOW, WHOLE)
-    names = screen.area_names(engine, WHOLE)
-    grids = screen.ranking(frame, NOW, names["grid"], key="grid_id")
+    frame = figures.load_tickets(engine, NOW, WHOLE)
+    names = figures.area_names(engine, WHOLE)
+    grids = figures.ranking(frame, NOW, names["grid"], key="grid_id")
     assert grids[["name", "open", "overdue", "due"]].values.tolist() == [
         ["西网格", 3, 1, 1], ["湖网格", 2, 1, 1], ["东网格", 0, 0, 2]]
     assert grids["on_time_rate"].tolist() == pytest.approx([0.0, 0.0, 0.5])
-    comms = screen.ranking(frame, NOW, names["community"], key="community_id")
+    comms = figures.ranking(frame, NOW, names["community"], key="community_id")
     assert comms[["name", "open", "overdue"]].values.tolist() == [["测试社区", 3, 1], ["北湖社区", 2, 1]]
     # worst on-time first, among areas with enough cases due
-    assert screen.ranking(frame, NOW, names["grid"], key="grid_id", by="on_time").empty  # none has 3 due
-    worst = screen.ranking(frame, NOW, names["grid"], key="grid_id", by="on_time", min_due=2)
+    assert figures.ranking(frame, NOW, names["grid"], key="grid_id", by="on_time").empty  # none has 3 due
+    worst = figures.ranking(frame, NOW, names["grid"], key="grid_id", by="on_time", min_due=2)
     assert worst[["name", "due", "on_time_rate"]].values.tolist() == [["东网格", 2, 0.5]]
-    worst = screen.ranking(frame, NOW, names["community"], key="community_id", by="on_time", min_due=1)
+    worst = figures.ranking(frame, NOW, names["community"], key="community_id", by="on_time", min_due=1)
     assert worst["name"].tolist() == ["北湖社区", "测试社区"]
     assert worst["on_time_rate"].tolist() == pytest.approx([0.0, 1 / 3])
     with pytest.raises(ValueError):
-        screen.ranking(frame, NOW, names["grid"], key="grid_id", by="speed")
+        figures.ranking(frame, NOW, names["grid"], key="grid_id", by="speed")
 
 
 def test_on_time_by_agrees_with_indicators():
-    """The vectorised per-area rate is geo.indicators' 按期结案率, area by area, on a generated town."""
-    town = demo.generate(now=NOW, communities=2, tickets_per_street=300)
+    """The vectorised per-area rate is geo.tickets.indicators' 按期结案率, area by area, on a generated town."""
+    town = generator.generate(now=NOW, communities=2, tickets_per_street=300)
     frame = pd.DataFrame(town["ticket"])
     for col in ("created_at", "closed_at", "due_at", "resolved_at", "accepted_at", "first_response_at"):
         frame[col] = pd.to_datetime(frame[col])
-    got = screen.on_time_by(frame, "grid_id", NOW)
-    start = NOW - timedelta(days=screen.PERIOD_DAYS)
+    got = figures.on_time_by(frame, "grid_id", NOW)
+    start = NOW - timedelta(days=figures.PERIOD_DAYS)
     want = indicators.by(frame, "grid_id", NOW, start=start, end=NOW).set_index("grid_id")
     assert got["due"].sum() > 10 and got["on_time"].sum() < got["due"].sum()  # enough, and not all on time
     for gid, row in got.iterrows():
@@ -350,7 +356,7 @@ def test_on_time_by_agrees_with_indicators():
 
 
 def test_open_tickets_by_stage_and_age(engine):
-    st = screen.open_by_stage_age(screen.load_tickets(engine, NOW, WHOLE), NOW)
+    st = figures.open_by_stage_age(figures.load_tickets(engine, NOW, WHOLE), NOW)
     assert list(st.index) == ["grid", "community", "street", "handler", "resident"]
     # 1 (2 h) and 9 (27 h) wait in the grid; 5 (30 min) with the community;
     # 2 (exactly 3 days: the 3–7 bucket) and 7 (4 days) with the handler
@@ -361,12 +367,12 @@ def test_open_tickets_by_stage_and_age(engine):
 
 
 def test_map_aggregates(engine):
-    frame = screen.load_tickets(engine, NOW, WHOLE)
-    load = screen.grid_load(frame, NOW).set_index("grid_id")
+    frame = figures.load_tickets(engine, NOW, WHOLE)
+    load = figures.grid_load(frame, NOW).set_index("grid_id")
     assert load.loc[1].tolist() == [3, 1] and load.loc[3].tolist() == [2, 1] and 2 not in load.index
-    cells = screen.ticket_cells(frame, NOW)
+    cells = figures.ticket_cells(frame, NOW)
     assert cells["count"].sum() == 7 and len(cells) == 4  # four places: B1, B2, B3, B4
-    al = screen.alerts(frame, NOW)
+    al = figures.alerts(frame, NOW)
     assert al["code"].tolist() == ["T2", "T7", "T5"] and al["overdue"].tolist() == [True, True, False]
     assert al["hours_over"].tolist() == [24.0, 0.5, 0.0]
 
@@ -374,19 +380,19 @@ def test_map_aggregates(engine):
 def test_cell_counts_and_camera_points(engine):
     pts = pd.DataFrame({"lon": [103.9520, 103.9521, 103.9650], "lat": [30.9920, 30.9921, 30.9940],
                         "status": ["online", "fault", "online"]})
-    cells = screen.cell_counts(pts, "status").sort_values("n", ignore_index=True)
+    cells = figures.cell_counts(pts, "status").sort_values("n", ignore_index=True)
     assert cells[["n", "online", "fault"]].values.tolist() == [[1, 1, 0], [2, 1, 1]]
     assert abs(cells["lon"].iloc[1] - 103.952) < 0.005  # the centre of the cell that holds both
-    one = screen.camera_points(engine, WHOLE, wide=False)
+    one = figures.camera_points(engine, WHOLE, wide=False)
     assert len(one) == 4 and one["n"].tolist() == [1, 1, 1, 1]
     assert one[["online", "offline", "fault"]].sum().tolist() == [2, 1, 1]
-    wide = screen.camera_points(engine, WHOLE, wide=True)
+    wide = figures.camera_points(engine, WHOLE, wide=True)
     assert wide["n"].sum() == 4 and len(wide) < 4
 
 
 def test_drilling_down_filters_every_figure(engine):
     """北湖社区 alone: every panel of the screen holds only what lies in it."""
-    s = screen.build(engine, NOW, NORTH_LAKE)
+    s = figures.build(engine, NOW, NORTH_LAKE)
     f = s.figures
     assert (f["residents"], f["households"], f["grids"], f["party_members"], f["volunteers"]) == (60, 2, 1, 1, 1)
     assert (f["open"], f["new_today"], f["closed_today"], f["overdue"], f["urgent_open"]) == (2, 0, 0, 1, 0)
@@ -402,46 +408,46 @@ def test_drilling_down_filters_every_figure(engine):
     assert s.cells["count"].tolist() == [2] and len(s.cameras) == 1
     assert s.stages["total"].tolist() == [1, 0, 0, 1, 0]
     assert set(s.frame["id"]) == {7, 8, 9}
-    base = screen.basemap(engine, NORTH_LAKE)
+    base = figures.basemap(engine, NORTH_LAKE)
     assert base.grids["name"].tolist() == ["湖网格"] and base.facilities.empty
     assert base.communities["name"].tolist() == ["北湖社区"]
     # and the two communities add up to the street
-    west = screen.build(engine, NOW, Scope("community", community_id=1))
-    whole = screen.build(engine, NOW, WHOLE)
+    west = figures.build(engine, NOW, Scope("community", community_id=1))
+    whole = figures.build(engine, NOW, WHOLE)
     for k in ("residents", "households", "open", "new_today", "closed_today", "overdue", "cameras"):
         assert west.figures[k] + f[k] == whole.figures[k], k
-    east = screen.build(engine, NOW, Scope("grid", grid_id=2))
+    east = figures.build(engine, NOW, Scope("grid", grid_id=2))
     assert east.figures["open"] == 0 and east.figures["closed_today"] == 1 and east.alerts.empty
 
 
 # --------------------------------------------------------------------------- configuration
 
 def test_refresh_interval_from_the_environment(caplog):
-    assert screen.refresh_seconds(None) == 30 and screen.refresh_seconds(" 45 ") == 45
+    assert figures.refresh_seconds(None) == 30 and figures.refresh_seconds(" 45 ") == 45
     with caplog.at_level("WARNING"):
-        assert screen.refresh_seconds("30s") == 30
-        assert screen.refresh_seconds("2") == 5
+        assert figures.refresh_seconds("30s") == 30
+        assert figures.refresh_seconds("2") == 5
     assert "30s" in caplog.text and "below 5" in caplog.text
 
 
 def test_basemap_choice(caplog):
     tiles = "http://intranet.local/tiles/{z}/{x}/{y}.png"
-    assert screen.basemap_choice(None, None) == ("offline", None)
-    assert screen.basemap_choice(" Carto ", None) == ("carto", None)
-    assert screen.basemap_choice(None, tiles) == ("tiles", tiles)
-    assert screen.basemap_choice("tiles", "/tiles/{z}/{x}/{y}.png") == ("tiles", "/tiles/{z}/{x}/{y}.png")
-    assert screen.basemap_choice("offline", tiles) == ("offline", None)
+    assert figures.basemap_choice(None, None) == ("offline", None)
+    assert figures.basemap_choice(" Carto ", None) == ("carto", None)
+    assert figures.basemap_choice(None, tiles) == ("tiles", tiles)
+    assert figures.basemap_choice("tiles", "/tiles/{z}/{x}/{y}.png") == ("tiles", "/tiles/{z}/{x}/{y}.png")
+    assert figures.basemap_choice("offline", tiles) == ("offline", None)
     with caplog.at_level("WARNING"):
-        assert screen.basemap_choice("google", None) == ("offline", None)
-        assert screen.basemap_choice("tiles", None) == ("offline", None)
-        assert screen.basemap_choice(None, "ftp://x/{z}/{x}/{y}") == ("offline", None)
-        assert screen.basemap_choice(None, "http://x/tiles.png") == ("offline", None)
+        assert figures.basemap_choice("google", None) == ("offline", None)
+        assert figures.basemap_choice("tiles", None) == ("offline", None)
+        assert figures.basemap_choice(None, "ftp://x/{z}/{x}/{y}") == ("offline", None)
+        assert figures.basemap_choice(None, "http://x/tiles.png") == ("offline", None)
     assert "google" in caplog.text and "SHEQU_SCREEN_TILES" in caplog.text
 
 
 def test_bad_configuration_does_not_stop_the_import():
     env = dict(os.environ, SHEQU_SCREEN_REFRESH_S="half a minute", SHEQU_SCREEN_BASEMAP="google")
-    out = subprocess.run([sys.executable, "-c", "from geo import screen; print(screen.REFRESH_S, screen.BASEMAP)"],
+    out = subprocess.run([sys.executable, "-c", "from geo.screen import figures; print(figures.REFRESH_S, figures.BASEMAP)"],
                          cwd=settings.ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["30", "offline"]
@@ -455,7 +461,7 @@ def _layer(spec, layer_id):
 
 
 def test_deck_is_offline_and_small(engine):
-    base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
+    base, s = figures.basemap(engine, WHOLE), figures.build(engine, NOW, WHOLE)
     spec = json.loads(screen_map.deck(base, s).to_json())
     # no basemap at all: pydeck's sentinel, which Streamlit reads as "none" (None would mean Carto)
     assert spec["mapStyle"] == "__MAP_STYLE__" and "mapProvider" not in spec
@@ -483,7 +489,7 @@ def test_deck_is_offline_and_small(engine):
 
 
 def test_self_hosted_tiles_as_a_raster_style(engine):
-    base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
+    base, s = figures.basemap(engine, WHOLE), figures.build(engine, NOW, WHOLE)
     url = "http://intranet.local/tiles/{z}/{x}/{y}.png"
     spec = json.loads(screen_map.deck(base, s, basemap="tiles", tiles_url=url).to_json())
     assert spec["mapStyle"].startswith("data:application/json,") and "mapProvider" not in spec
@@ -493,7 +499,7 @@ def test_self_hosted_tiles_as_a_raster_style(engine):
 
 
 def test_every_pickable_layer_says_something(engine):
-    base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
+    base, s = figures.basemap(engine, WHOLE), figures.build(engine, NOW, WHOLE)
     d = screen_map.deck(base, s)
     spec = json.loads(d.to_json())
     assert d._tooltip == {"text": "{n}"}  # what st.pydeck_chart sends beside the spec
@@ -506,7 +512,7 @@ def test_every_pickable_layer_says_something(engine):
 
 
 def test_only_newly_overdue_tickets_get_the_wide_ring(engine):
-    base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
+    base, s = figures.basemap(engine, WHOLE), figures.build(engine, NOW, WHOLE)
     steady = json.loads(screen_map.deck(base, s).to_json())
     ids = [layer["id"] for layer in steady["layers"]]
     assert "fresh_overdue" not in ids
@@ -514,7 +520,7 @@ def test_only_newly_overdue_tickets_get_the_wide_ring(engine):
     assert ids.index("overdue_ring") > ids.index("ticket_cells")  # drawn after the columns...
     assert ring["parameters"]["depthTest"] is False  # ...and never hidden by them
     assert len(ring["data"]) == 2  # T2 and T7: the urgent T5 is not overdue
-    fresh = screen.newly_overdue(s.frame, NOW - H, NOW)
+    fresh = figures.newly_overdue(s.frame, NOW - H, NOW)
     flashing = json.loads(screen_map.deck(base, s, fresh=fresh).to_json())
     wide = _layer(flashing, "fresh_overdue")
     assert [row["x"] for row in wide["data"]] == [[103.965, 30.994]]  # T7, at building 4
@@ -523,8 +529,8 @@ def test_only_newly_overdue_tickets_get_the_wide_ring(engine):
 
 
 def test_wide_scope_aggregates_points_and_drops_lanes(engine, monkeypatch):
-    monkeypatch.setattr(screen, "streets_in", lambda engine, scope: 20)  # as if the district's 20 streets
-    base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
+    monkeypatch.setattr(figures, "streets_in", lambda engine, scope: 20)  # as if the district's 20 streets
+    base, s = figures.basemap(engine, WHOLE), figures.build(engine, NOW, WHOLE)
     assert base.wide and s.wide
     # lanes are thinner than a pixel at district scale, and streets run along the grid outlines
     assert set(base.roads["kind"]) == {"arterial"}
@@ -537,13 +543,13 @@ def test_wide_scope_aggregates_points_and_drops_lanes(engine, monkeypatch):
     ids = [layer["id"] for layer in spec["layers"]]
     assert "overdue_ring" not in ids and len(_layer(spec, "alerts")["data"]) == 3
     assert [row["t"] for row in _layer(spec, "community_names")["data"]] == ["测试街道"]
-    assert all(h3.get_resolution(c["h"]) == screen.WIDE_H3_RESOLUTION for c in _layer(spec, "ticket_cells")["data"])
-    assert screen.tolerance_m((103.0, 30.0, 103.2, 30.1), wide=True) == pytest.approx(9.6, abs=0.2)
-    assert screen.tolerance_m((103.0, 30.0, 103.2, 30.1), wide=False) == screen.SIMPLIFY_M
+    assert all(h3.get_resolution(c["h"]) == figures.WIDE_H3_RESOLUTION for c in _layer(spec, "ticket_cells")["data"])
+    assert figures.tolerance_m((103.0, 30.0, 103.2, 30.1), wide=True) == pytest.approx(9.6, abs=0.2)
+    assert figures.tolerance_m((103.0, 30.0, 103.2, 30.1), wide=False) == figures.SIMPLIFY_M
 
 
 def test_legend_matches_the_map(engine):
-    base, s = screen.basemap(engine, WHOLE), screen.build(engine, NOW, WHOLE)
+    base, s = figures.basemap(engine, WHOLE), figures.build(engine, NOW, WHOLE)
     items = {i["key"]: i for i in screen_map.legend(base, s)}
     assert (items["screen.lg_load"]["lo"], items["screen.lg_load"]["hi"]) == (0, 3)  # 西网格's 3 open
     assert items["screen.lg_load"]["hi"] == screen_map.grid_layer(base, s)[1]  # the layer's own top
@@ -558,14 +564,14 @@ def test_view_fits_the_bounds():
 
 
 def test_straight_line_matches_coverage_module():
-    """Same rule as geo.coverage's straight-line REQUIRED target, on a generated town."""
-    town = demo.generate(now=NOW, communities=2, tickets_per_street=10)
+    """Same rule as geo.coverage.coverage's straight-line REQUIRED target, on a generated town."""
+    town = generator.generate(now=NOW, communities=2, tickets_per_street=10)
     frames = coverage.frames_from_town(town)
     plan = coverage.build_plan(frames)
     expected = np.asarray(coverage.analyse(plan, coverage.REQUIRED, method="straight").covered)
     b, f = plan.buildings, frames["facilities"]
     fac = pd.DataFrame({"type": f["type"], "lon": f.geometry.x, "lat": f.geometry.y})
-    got = screen.straight_line_covered(b["entrance_lon"], b["entrance_lat"], fac, every=True)
+    got = figures.straight_line_covered(b["entrance_lon"], b["entrance_lat"], fac, every=True)
     assert (got == expected).mean() > 0.999  # equal but for doors exactly on a reach boundary
 
 
@@ -574,7 +580,7 @@ def test_straight_line_matches_coverage_module():
 @pytest.fixture
 def page(engine, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", str(engine.url))
-    monkeypatch.setattr("geo.screen.BASEMAP", "offline")
+    monkeypatch.setattr("geo.screen.figures.BASEMAP", "offline")
     return _as_wall(AppTest.from_file(str(PAGE), default_timeout=60))
 
 
@@ -627,7 +633,7 @@ def clock(monkeypatch):
     """The page's clock, pinned and moved by hand (the tiny town lives on 2026-11-23)."""
     now = {"t": NOW}
     monkeypatch.setattr("pages.common.now", lambda: now["t"])
-    monkeypatch.setattr("geo.screen.REFRESH_S", 30)
+    monkeypatch.setattr("geo.screen.figures.REFRESH_S", 30)
     return now
 
 

@@ -9,7 +9,8 @@ import pytest
 from scipy import sparse
 from shapely.geometry import Point, box
 
-from geo import settings, siting
+from geo import settings
+from geo.coverage import siting
 from geo.errors import ValidationError
 
 # Six demand rows, three sites. Site 0 covers a–d, site 1 a, b, e; site 2 c, d, f.

@@ -8,7 +8,10 @@ import pytest
 import shapely
 from sqlalchemy import func, inspect, select, text
 
-from geo import auth, demo, layers, roles, schema, store, users
+from geo.access import auth, roles, users
+from geo.demo import generator
+from geo.maps import layers
+from geo.db import schema, store
 
 NOW = datetime(2026, 11, 23, 9)
 
@@ -74,7 +77,7 @@ def test_layers_and_headline_agree_with_the_rows(engine, small_town):
 @pytest.fixture(scope="module")
 def two_streets():
     """Two neighbouring streets of one community each: what a district database looks like."""
-    return demo.generate(now=NOW, streets=2, communities=1, tickets_per_street=40)
+    return generator.generate(now=NOW, streets=2, communities=1, tickets_per_street=40)
 
 
 def test_street_layers_keep_to_one_street(database_url, two_streets):
@@ -177,12 +180,12 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
 def test_first_start_builds_once_and_leaves_no_temp_files(tmp_path):
     url = f"sqlite:///{tmp_path}/first.db"
     seen = []
-    engine = demo.ensure_database(url, progress=lambda f, label: seen.append(f), now=NOW,
+    engine = generator.ensure_database(url, progress=lambda f, label: seen.append(f), now=NOW,
                                    communities=2, tickets_per_street=50)
     assert seen and seen[-1] == 1.0 and seen == sorted(seen)
     assert store.counts(engine)["ticket"] == 50
     assert sorted(p.name for p in Path(tmp_path).iterdir() if "building" in p.name) == []
     seen.clear()
-    demo.ensure_database(url, progress=lambda f, label: seen.append(f))  # already built: no work
+    generator.ensure_database(url, progress=lambda f, label: seen.append(f))  # already built: no work
     assert seen == []
     assert inspect(engine).has_table("ticket")

@@ -7,9 +7,13 @@ from datetime import datetime, time, timedelta
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from geo import audit, auth, demo, settings, store, ticket_service as ts, workflow
-from geo.roles import WHOLE_STREET as WHOLE
-from geo.tickets import Actor
+from geo import settings
+from geo.access import audit, auth
+from geo.demo import generator
+from geo.db import store
+from geo.tickets import service as ts, workflow
+from geo.access.roles import WHOLE_STREET as WHOLE
+from geo.tickets.rules import Actor
 
 PAGES = settings.ROOT / "pages"
 
@@ -18,7 +22,7 @@ def page(name: str, url: str, monkeypatch, username: str = "staff") -> AppTest:
     """The page opened by a signed-in demo user (see README: demo users)."""
     monkeypatch.setenv("DATABASE_URL", url)
     at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=120)
-    at.session_state["user"] = auth.authenticate(store.make_engine(url), username, demo.DEMO_PASSWORD,
+    at.session_state["user"] = auth.authenticate(store.make_engine(url), username, generator.DEMO_PASSWORD,
                                                  now=settings.now())
     return at
 
@@ -143,7 +147,7 @@ def test_the_community_dispatches_to_a_department(town_url, monkeypatch):
 
 
 def assigned_to_party1(engine, url, monkeypatch):
-    party = auth.authenticate(engine, "party1", demo.DEMO_PASSWORD, now=settings.now())
+    party = auth.authenticate(engine, "party1", generator.DEMO_PASSWORD, now=settings.now())
     here = spot_in(engine, party.grid_id)
     new = ts.report(engine, category="elderly_care", description="独居老人需要帮助", lon=here.x, lat=here.y,
                     now=settings.now())
@@ -281,8 +285,8 @@ def test_report_needs_a_location_then_routes_it(town_url, monkeypatch):
 
 
 def test_indicators_page_matches_the_core_for_the_users_area(town_url, monkeypatch):
-    from geo import indicators
-    from geo.roles import Scope
+    from geo.tickets import indicators
+    from geo.access.roles import Scope
 
     engine = store.make_engine(town_url)
     at = page("indicators", town_url, monkeypatch, "staff")
@@ -319,32 +323,32 @@ def png() -> bytes:
 
 
 def test_a_refused_report_leaves_no_photo_behind(tmp_path, monkeypatch):
-    from geo import uploads
+    from geo.io import photos
     from geo.errors import OutsideAreaError
 
-    monkeypatch.setattr(uploads, "UPLOAD_DIR", tmp_path)
+    monkeypatch.setattr(photos, "UPLOAD_DIR", tmp_path)
     try:
-        with uploads.staged(png(), "门口.png") as name:
+        with photos.staged(png(), "门口.png") as name:
             assert (tmp_path / name).is_file()
             raise OutsideAreaError("该位置不在本街道任何网格内")
     except OutsideAreaError:
         pass
     assert list(tmp_path.iterdir()) == []
-    with uploads.staged(png(), "门口.png") as kept:
+    with photos.staged(png(), "门口.png") as kept:
         pass
     assert [p.name for p in tmp_path.iterdir()] == [kept]
-    with uploads.staged(None, None) as nothing:
+    with photos.staged(None, None) as nothing:
         assert nothing is None
 
 
 def test_the_photo_is_shown_on_the_ticket(town_url, monkeypatch, tmp_path):
-    from geo import uploads
+    from geo.io import photos
 
-    monkeypatch.setattr(uploads, "UPLOAD_DIR", tmp_path)
+    monkeypatch.setattr(photos, "UPLOAD_DIR", tmp_path)
     engine = store.make_engine(town_url)
     at = page("tickets", town_url, monkeypatch, "gridhead1")
     here = spot_in(engine, at.session_state["user"].scope.grid_id)
-    with uploads.staged(png(), "灯.png") as name:
+    with photos.staged(png(), "灯.png") as name:
         new = ts.report(engine, category="streetlight_road", description="路灯不亮", lon=here.x, lat=here.y,
                         now=settings.now(), photo=name)
     at.session_state["tickets_open_id"] = new["id"]

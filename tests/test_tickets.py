@@ -11,12 +11,13 @@ import pytest
 import shapely
 from sqlalchemy import func, select
 
-from geo import audit, categories, indicators, ticket_service as ts, tickets, workflow
+from geo.access import audit
+from geo.tickets import categories, indicators, service as ts, rules, workflow
 from geo.errors import (ConcurrentEditError, IllegalTransitionError, NotFoundError, OutsideAreaError,
                         ValidationError)
-from geo.roles import WHOLE_STREET as WHOLE, Scope
-from geo.schema import Ticket, TicketEvent
-from geo.tickets import Actor
+from geo.access.roles import WHOLE_STREET as WHOLE, Scope
+from geo.db.schema import Ticket, TicketEvent
+from geo.tickets.rules import Actor
 
 MONDAY = datetime(2026, 11, 23, 9, 0)  # a Monday
 GRID = Actor("网格员王芳", workflow.GRID)
@@ -27,7 +28,7 @@ RESIDENT = Actor("张三", workflow.RESIDENT)
 
 
 def fresh(category="sanitation", urgent=False, workflow_key=None, at=MONDAY):
-    t, _ = tickets.new_ticket(category=category, description="楼下垃圾堆放", created=at, urgent=urgent,
+    t, _ = rules.new_ticket(category=category, description="楼下垃圾堆放", created=at, urgent=urgent,
                               workflow_key=workflow_key, grid_id=1, community_id=1, street_id=1)
     return t
 
@@ -36,7 +37,7 @@ def run(t, *steps):
     """Apply (action, actor, hours-after-report, kwargs) steps; return the events."""
     events = []
     for action, actor, hours, *kw in steps:
-        events.append(tickets.apply(t, action, actor, t["created_at"] + timedelta(hours=hours),
+        events.append(rules.apply(t, action, actor, t["created_at"] + timedelta(hours=hours),
                                     **(kw[0] if kw else {})))
     return events
 
@@ -74,7 +75,7 @@ def test_erqi_one_lead_four_orders():
                   {"rating": 5, "rating_channel": "on_site"}))
     assert [e["to_state"] for e in events] == ["street_accepted", "in_progress", "resolved", "closed"]
     with pytest.raises(IllegalTransitionError):
-        tickets.apply(fresh(workflow_key="erqi"), "accept", GRID, MONDAY)  # the street accepts, not the grid
+        rules.apply(fresh(workflow_key="erqi"), "accept", GRID, MONDAY)  # the street accepts, not the grid
 
 
 @pytest.mark.parametrize("wf", list(workflow.WORKFLOWS.values()), ids=list(workflow.WORKFLOWS))
@@ -89,7 +90,7 @@ def test_every_move_of_every_workflow_lands_where_it_says(wf):
             kw["department"] = "环卫所"
         if move.action == "merge":
             kw["merged_into_id"] = 99
-        event = tickets.apply(t, move.action, Actor("x", move.roles[0]), MONDAY + timedelta(hours=1), **kw)
+        event = rules.apply(t, move.action, Actor("x", move.roles[0]), MONDAY + timedelta(hours=1), **kw)
         assert t["state"] == event["to_state"] == move.target, move
         assert (t["closed_at"] is None) == workflow.is_open(move.target), move
 
@@ -123,21 +124,21 @@ def test_refusals_change_nothing():
     t = fresh()
     before = copy.deepcopy(t)
     with pytest.raises(IllegalTransitionError, match="只能由"):
-        tickets.apply(t, "accept", RESIDENT, MONDAY)  # wrong role
+        rules.apply(t, "accept", RESIDENT, MONDAY)  # wrong role
     with pytest.raises(IllegalTransitionError, match="不能执行"):
-        tickets.apply(t, "resolve", GRID, MONDAY)  # not from 'reported'
+        rules.apply(t, "resolve", GRID, MONDAY)  # not from 'reported'
     with pytest.raises(IllegalTransitionError, match="原因"):
-        tickets.apply(t, "reject", GRID, MONDAY, note="  ")  # reason required
+        rules.apply(t, "reject", GRID, MONDAY, note="  ")  # reason required
     run(t, ("accept", GRID, 1), ("handle_in_grid", GRID, 2), ("resolve", GRID, 3))
     snapshot = copy.deepcopy(t)
     with pytest.raises(IllegalTransitionError, match="1–5"):
-        tickets.apply(t, "rate", RESIDENT, MONDAY + timedelta(hours=4), rating=6)
+        rules.apply(t, "rate", RESIDENT, MONDAY + timedelta(hours=4), rating=6)
     assert t == snapshot
     assert before["state"] == "reported"
     with pytest.raises(ValidationError):
-        tickets.new_ticket(category="sanitation", description="   ", created=MONDAY)
+        rules.new_ticket(category="sanitation", description="   ", created=MONDAY)
     with pytest.raises(KeyError, match="unknown ticket category"):
-        tickets.new_ticket(category="ufo", description="x", created=MONDAY)
+        rules.new_ticket(category="ufo", description="x", created=MONDAY)
 
 
 # --------------------------------------------------------------------------- the clock
@@ -161,13 +162,13 @@ def test_a_friday_night_report_is_not_escalated_on_saturday_night():
     t = fresh(at=friday_night)  # sanitation: 4 working hours at the grid
     assert t["step_due_at"] == datetime(2026, 11, 30, 14, 30)  # Mon 08:30–12:00 + 14:00–14:30
     for when in (datetime(2026, 11, 28, 1), datetime(2026, 11, 29, 23, 59), datetime(2026, 11, 30, 14, 29)):
-        assert tickets.escalation_due(t, when) is None, when
-    assert tickets.escalation_due(t, datetime(2026, 11, 30, 14, 30)) == "escalate"
-    assert tickets.escalation_at(t) == datetime(2026, 11, 30, 14, 30)
+        assert rules.escalation_due(t, when) is None, when
+    assert rules.escalation_due(t, datetime(2026, 11, 30, 14, 30)) == "escalate"
+    assert rules.escalation_at(t) == datetime(2026, 11, 30, 14, 30)
     # urgent matters run on the clock, day and night: to the community at once
     urgent = fresh(category="safety_hazard", urgent=True, at=friday_night)
-    assert tickets.escalation_at(urgent) == friday_night
-    tickets.apply(urgent, "escalate", tickets.SYSTEM_ACTOR, friday_night)
+    assert rules.escalation_at(urgent) == friday_night
+    rules.apply(urgent, "escalate", rules.SYSTEM_ACTOR, friday_night)
     assert urgent["step_due_at"] == friday_night + timedelta(hours=2)  # the community has 2 clock hours
 
 
@@ -193,48 +194,48 @@ def test_step_limits_are_per_category_and_configurable():
 def test_escalation_on_a_frozen_clock():
     t = fresh()  # ordinary: the grid has 4 working hours to check it (09:00–12:00, 14:00–15:00)
     assert t["step_due_at"] == MONDAY + timedelta(hours=6)
-    assert tickets.escalation_due(t, MONDAY + timedelta(hours=5, minutes=59)) is None
-    assert tickets.escalation_due(t, MONDAY + timedelta(hours=6)) == "escalate"
-    tickets.apply(t, "escalate", tickets.SYSTEM_ACTOR, MONDAY + timedelta(hours=6))
+    assert rules.escalation_due(t, MONDAY + timedelta(hours=5, minutes=59)) is None
+    assert rules.escalation_due(t, MONDAY + timedelta(hours=6)) == "escalate"
+    rules.apply(t, "escalate", rules.SYSTEM_ACTOR, MONDAY + timedelta(hours=6))
     assert t["state"] == "community_dispatched" and t["level"] == "community"
     assert t["first_response_at"] is None  # the clock is not a response
     assert t["step_due_at"] == datetime(2026, 11, 24, 15)  # one working day from 15:00 Monday
-    assert tickets.escalation_due(t, datetime(2026, 11, 24, 14, 59)) is None
-    assert tickets.escalation_due(t, datetime(2026, 11, 24, 15)) == "escalate"
+    assert rules.escalation_due(t, datetime(2026, 11, 24, 14, 59)) is None
+    assert rules.escalation_due(t, datetime(2026, 11, 24, 15)) == "escalate"
 
     urgent = fresh(category="safety_hazard", urgent=True)  # 急事不出社区: at once
     assert urgent["due_at"] == MONDAY + timedelta(hours=4)
-    assert tickets.escalation_due(urgent, MONDAY) == "escalate"
+    assert rules.escalation_due(urgent, MONDAY) == "escalate"
 
     working = fresh()
     run(working, ("accept", GRID, 1), ("handle_in_grid", GRID, 2))
-    assert tickets.escalation_due(working, MONDAY + timedelta(days=30)) is None  # being worked on
-    assert tickets.is_overdue(working, MONDAY + timedelta(days=30))
+    assert rules.escalation_due(working, MONDAY + timedelta(days=30)) is None  # being worked on
+    assert rules.is_overdue(working, MONDAY + timedelta(days=30))
 
 
 def test_waiting_for_the_rating_is_not_overdue():
     """The work was reported done; the resident's rating has no limit, so the desk need not chase it."""
     t = resolved()
     late = t["due_at"] + timedelta(days=3)
-    assert not tickets.is_overdue(t, late)
+    assert not rules.is_overdue(t, late)
     assert workflow.overdue(["resolved", "in_progress", "closed"], [t["due_at"]] * 3, late).tolist() == [
         False, True, False]
 
 
 def test_erqi_has_the_same_clock():
     urgent = fresh(category="water", urgent=True, workflow_key="erqi")  # 急事不出社区: to the community parties
-    assert tickets.escalation_at(urgent) == MONDAY
-    tickets.apply(urgent, "escalate", tickets.SYSTEM_ACTOR, MONDAY)
+    assert rules.escalation_at(urgent) == MONDAY
+    rules.apply(urgent, "escalate", rules.SYSTEM_ACTOR, MONDAY)
     assert urgent["state"] == "in_progress"
     t = fresh(workflow_key="erqi")  # the street party committee has 4 working hours to take it
-    assert tickets.escalation_due(t, MONDAY + timedelta(hours=5)) is None
-    assert tickets.escalation_due(t, MONDAY + timedelta(hours=6)) == "escalate"
+    assert rules.escalation_due(t, MONDAY + timedelta(hours=5)) is None
+    assert rules.escalation_due(t, MONDAY + timedelta(hours=6)) == "escalate"
     run(t, ("accept", STREET, 1))
-    assert tickets.escalation_at(t) == datetime(2026, 11, 24, 10)  # a working day from 10:00
-    tickets.apply(t, "escalate", tickets.SYSTEM_ACTOR, datetime(2026, 11, 24, 10))
+    assert rules.escalation_at(t) == datetime(2026, 11, 24, 10)  # a working day from 10:00
+    rules.apply(t, "escalate", rules.SYSTEM_ACTOR, datetime(2026, 11, 24, 10))
     assert t["state"] == "in_progress"
     with pytest.raises(IllegalTransitionError, match="只能由"):
-        tickets.apply(fresh(workflow_key="erqi"), "escalate", STREET, MONDAY)  # only the clock
+        rules.apply(fresh(workflow_key="erqi"), "escalate", STREET, MONDAY)  # only the clock
 
 
 # --------------------------------------------------------------------------- ratings
@@ -250,17 +251,17 @@ def resolved(workflow_key=None):
 
 def test_a_bad_rating_reopens_and_every_rating_counts():
     t = resolved()
-    event = tickets.apply(t, "rate", RESIDENT, MONDAY + timedelta(hours=5), rating=2, note="还是很脏")
+    event = rules.apply(t, "rate", RESIDENT, MONDAY + timedelta(hours=5), rating=2, note="还是很脏")
     assert event["action"] == "reopen" and event["rating"] == 2 and event["note"] == "2星 不满意：还是很脏"
     assert t["state"] == "community_dispatched" and t["closed_at"] is None  # 不满意 never closes as fixed
     assert (t["reopen_count"], t["ratings_given"], t["ratings_satisfied"], t["rating"]) == (1, 1, 0, 2)
     run(t, ("assign", COMMUNITY, 6, {"department": "环卫所"}), ("resolve", HANDLER, 8))
-    event = tickets.apply(t, "rate", RESIDENT, MONDAY + timedelta(hours=9), rating=3)
+    event = rules.apply(t, "rate", RESIDENT, MONDAY + timedelta(hours=9), rating=3)
     assert event["action"] == "rate" and t["state"] == "closed"  # 基本满意 closes
     assert (t["reopen_count"], t["ratings_given"], t["ratings_satisfied"], t["rating"]) == (1, 2, 1, 3)
 
     erqi = resolved("erqi")
-    event = tickets.apply(erqi, "rate", RESIDENT, MONDAY + timedelta(hours=5), rating=1)
+    event = rules.apply(erqi, "rate", RESIDENT, MONDAY + timedelta(hours=5), rating=1)
     assert erqi["state"] == "in_progress" and erqi["reopen_count"] == 1  # back to the community parties
     assert event["note"] == "1星 不满意" and erqi["rating_comment"] is None  # no comment is put in their mouth
 
@@ -269,11 +270,11 @@ def test_a_resident_reopens_only_with_a_bad_rating():
     t = resolved()
     snapshot = copy.deepcopy(t)
     with pytest.raises(IllegalTransitionError, match="1、2 星"):
-        tickets.apply(t, "reopen", RESIDENT, MONDAY + timedelta(hours=5), note="想再看看")  # no rating
+        rules.apply(t, "reopen", RESIDENT, MONDAY + timedelta(hours=5), note="想再看看")  # no rating
     with pytest.raises(IllegalTransitionError, match="1、2 星"):
-        tickets.apply(t, "reopen", RESIDENT, MONDAY + timedelta(hours=5), rating=5)
+        rules.apply(t, "reopen", RESIDENT, MONDAY + timedelta(hours=5), rating=5)
     with pytest.raises(IllegalTransitionError, match="1–5|3、4、5"):
-        tickets.apply(t, "rate", RESIDENT, MONDAY + timedelta(hours=5), rating=6)
+        rules.apply(t, "rate", RESIDENT, MONDAY + timedelta(hours=5), rating=6)
     assert t == snapshot
 
 
@@ -282,8 +283,8 @@ def test_reopen_after_closure_takes_a_bad_rating_and_keeps_the_good_one():
     run(t, ("rate", RESIDENT, 5, {"rating": 5}))
     assert t["state"] == "closed" and t["ratings_given"] == 1 == t["ratings_satisfied"]
     with pytest.raises(IllegalTransitionError):
-        tickets.apply(t, "reopen", RESIDENT, MONDAY + timedelta(days=3), rating=4)
-    tickets.apply(t, "reopen", RESIDENT, MONDAY + timedelta(days=3), rating=1, note="又坏了")
+        rules.apply(t, "reopen", RESIDENT, MONDAY + timedelta(days=3), rating=4)
+    rules.apply(t, "reopen", RESIDENT, MONDAY + timedelta(days=3), rating=1, note="又坏了")
     assert t["state"] == "community_dispatched" and t["closed_at"] is None and t["resolved_at"] is None
     assert (t["reopen_count"], t["ratings_given"], t["ratings_satisfied"]) == (1, 2, 1)
     assert t["first_resolved_at"] == MONDAY + timedelta(hours=3)
@@ -296,9 +297,9 @@ def test_an_assignment_names_a_person_or_a_department():
     run(t, ("accept", GRID, 1), ("escalate", GRID, 2))
     snapshot = copy.deepcopy(t)
     with pytest.raises(IllegalTransitionError, match="承办人或承办部门"):
-        tickets.apply(t, "assign", COMMUNITY, MONDAY + timedelta(hours=3), department="  ")
+        rules.apply(t, "assign", COMMUNITY, MONDAY + timedelta(hours=3), department="  ")
     assert t == snapshot
-    tickets.apply(t, "assign", COMMUNITY, MONDAY + timedelta(hours=3), department="环卫所")  # the community may
+    rules.apply(t, "assign", COMMUNITY, MONDAY + timedelta(hours=3), department="环卫所")  # the community may
     assert t["department"] == "环卫所" and t["assignee_id"] is None and t["arrive_by"] is None
 
 
@@ -310,12 +311,12 @@ def test_only_the_assigned_party_member_records_arrival_or_works_the_ticket():
     other = Actor("另一名党员", workflow.HANDLER, person_id=8)
     for who in (other, GRID, Actor("党员", workflow.HANDLER)):  # someone else, the grid, a login-less name
         with pytest.raises(IllegalTransitionError, match="本人"):
-            tickets.record_arrival(t, who, MONDAY + timedelta(hours=2, minutes=10))
-    assert not tickets.may_record_arrival(t, other) and tickets.may_record_arrival(
+            rules.record_arrival(t, who, MONDAY + timedelta(hours=2, minutes=10))
+    assert not rules.may_record_arrival(t, other) and rules.may_record_arrival(
         t, Actor("党员", workflow.HANDLER, person_id=7))
     with pytest.raises(IllegalTransitionError, match="未派给您"):
-        tickets.apply(t, "resolve", other, MONDAY + timedelta(hours=3))
-    assert tickets.allowed_moves(t, other) == []
+        rules.apply(t, "resolve", other, MONDAY + timedelta(hours=3))
+    assert rules.allowed_moves(t, other) == []
     assert t == snapshot
 
 
@@ -326,11 +327,11 @@ def test_party_member_arrives_within_30_minutes_or_is_late():
     assert t["arrive_by"] == MONDAY + timedelta(hours=2, minutes=30)
     member = Actor("党员", workflow.HANDLER, person_id=7)
     late = copy.deepcopy(t)
-    on_time = tickets.record_arrival(t, member, MONDAY + timedelta(hours=2, minutes=29))
+    on_time = rules.record_arrival(t, member, MONDAY + timedelta(hours=2, minutes=29))
     assert on_time["note"] == "30分钟内到场"
-    assert tickets.record_arrival(late, member, MONDAY + timedelta(hours=2, minutes=31))["note"] == "超时到场"
+    assert rules.record_arrival(late, member, MONDAY + timedelta(hours=2, minutes=31))["note"] == "超时到场"
     with pytest.raises(IllegalTransitionError):
-        tickets.record_arrival(t, member, MONDAY + timedelta(hours=3))  # once
+        rules.record_arrival(t, member, MONDAY + timedelta(hours=3))  # once
 
 
 # --------------------------------------------------------------------------- on the database
@@ -527,7 +528,7 @@ def test_the_clock_escalates_in_the_database_at_the_moment_it_fell_due(engine, s
 
 
 def test_the_clock_runs_from_the_command_line(database_url, small_town, capsys):
-    from geo import store
+    from geo.db import store
 
     eng = store.make_engine(database_url)
     store.load_town(eng, small_town)
@@ -535,7 +536,7 @@ def test_the_clock_runs_from_the_command_line(database_url, small_town, capsys):
     t = ts.report(eng, category="sanitation", description="垃圾", lon=p.x, lat=p.y, now=MONDAY)
     from sqlalchemy import func, select
 
-    from geo.schema import TicketEvent
+    from geo.db.schema import TicketEvent
 
     def clock_moves() -> int:
         with eng.connect() as conn:

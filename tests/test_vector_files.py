@@ -1,4 +1,4 @@
-"""geo.vector_files on honest files of every format it takes (the hostile ones are in
+"""geo.io.vector_files on honest files of every format it takes (the hostile ones are in
 tests/security): what comes back, the layers it lists, and the words of its refusals."""
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pyogrio
 import pytest
 import shapely
 
-from geo import settings, vector_files
-from geo.vector_files import FileRefused, Limits, read_table, read_vector
+from geo import settings
+from geo.io import vector_files
+from geo.io.vector_files import FileRefused, Limits, read_table, read_vector
 
 
 def grids(n: int = 3) -> gpd.GeoDataFrame:

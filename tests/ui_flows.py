@@ -9,8 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from geo import demo, store
-from geo.schema import Grid, User
+from geo.demo import generator
+from geo.db import store
+from geo.db.schema import Grid, User
 
 FOLIUM = "iframe[title*='st_folium'], iframe[title*='streamlit_folium']"
 
@@ -18,7 +19,7 @@ FOLIUM = "iframe[title*='st_folium'], iframe[title*='streamlit_folium']"
 def prepared_town(tmp: Path) -> str:
     """A small demo town in ``tmp/app.db``, the file conftest.run_app(tmp) serves; its URL."""
     url = f"sqlite:///{tmp}/app.db"
-    demo.ensure_database(url, communities=2, tickets_per_street=300).dispose()
+    generator.ensure_database(url, communities=2, tickets_per_street=300).dispose()
     return url
 
 
@@ -33,7 +34,7 @@ def home_grid(url: str, username: str = "gridhead1") -> dict:
     return {"id": int(gid), "name": grid["name"], "lon": spot.x, "lat": spot.y}
 
 
-def sign_in(page, username: str, password: str = demo.DEMO_PASSWORD) -> None:
+def sign_in(page, username: str, password: str = generator.DEMO_PASSWORD) -> None:
     page.get_by_label("用户名").fill(username, timeout=180_000)
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()

@@ -10,14 +10,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select
 
-from geo import auth, demo, people, settings, store, ticket_service as ts
-from geo.schema import LoginSession
+from geo import settings
+from geo.access import auth
+from geo.demo import generator
+from geo.people import households
+from geo.db import store
+from geo.tickets import service as ts
+from geo.db.schema import LoginSession
 
 from conftest import run_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TOKEN = "sess-Wj4nB8qT2vKx7RzM5cLp"  # long and varied (geo.kiosk.token_problem)
+TOKEN = "sess-Wj4nB8qT2vKx7RzM5cLp"  # long and varied (geo.access.kiosk.token_problem)
 
 
 def shot_dir(tmp_path: Path) -> Path:
@@ -38,7 +43,7 @@ def server(tmp_path_factory, chromium_path):
         yield type("Server", (), {"base": base, "url": url})()
 
 
-def sign_in(page, username: str, password: str = demo.DEMO_PASSWORD) -> None:
+def sign_in(page, username: str, password: str = generator.DEMO_PASSWORD) -> None:
     page.get_by_label("用户名").fill(username, timeout=180_000)
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()
@@ -133,17 +138,17 @@ def test_grid_head_on_a_phone_sees_their_grid_and_its_tickets_and_records_a_visi
     # a wrong password first: the same answer as for an unknown user
     sign_in(page, "gridhead1", "wrong-password")
     page.get_by_text("用户名或密码错误").wait_for(timeout=60_000)
-    page.get_by_label("密码").fill(demo.DEMO_PASSWORD)
+    page.get_by_label("密码").fill(generator.DEMO_PASSWORD)
     page.get_by_role("button", name="登录").click()
 
     # home is "my grid": the grid's boundary and buildings on the map, four figures two by two
     page.get_by_role("tab", name="走访").wait_for(timeout=120_000)
     engine = store.make_engine(server.url)  # built by the first visit: now the test can read what it holds
-    head = auth.authenticate(engine, "gridhead1", demo.DEMO_PASSWORD, now=settings.now())
+    head = auth.authenticate(engine, "gridhead1", generator.DEMO_PASSWORD, now=settings.now())
     open_now = ts.query(engine, now=settings.now(), scope=head.scope, open_only=True)
     assert len(open_now) > 0  # the demo gives every grid head a grid with open tickets
     first = open_now.sort_values(["overdue", "due_at"], ascending=[False, True]).iloc[0]
-    due_before = people.to_visit(engine, scope=head.scope, now=settings.now())
+    due_before = households.to_visit(engine, scope=head.scope, now=settings.now())
     assert page.get_by_text("网格长 ").count() >= 1  # caption: role and name
     boxes = [page.get_by_test_id("stMetric").nth(i).bounding_box() for i in range(4)]
     assert boxes[0]["y"] == boxes[1]["y"] < boxes[2]["y"] == boxes[3]["y"]  # 2×2, not one per row
@@ -177,7 +182,7 @@ def test_grid_head_on_a_phone_sees_their_grid_and_its_tickets_and_records_a_visi
     assert cell(page, visited["address"]).count() == 0  # ...without the visited household
     metric = page.get_by_test_id("stMetric").filter(has_text="待走访").get_by_test_id("stMetricValue")
     assert metric.inner_text() == f"{len(due_before) - 1:,}"
-    after = people.to_visit(engine, scope=head.scope, now=settings.now())
+    after = households.to_visit(engine, scope=head.scope, now=settings.now())
     assert int(visited["id"]) not in set(after["id"]) and len(after) == len(due_before) - 1
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(LoginSession)).scalar_one() >= 1

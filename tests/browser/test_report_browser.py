@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from geo import demo
+from geo.demo import generator
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -15,7 +15,7 @@ def test_report_by_map_click_then_accept_it(streamlit_server, browser_page, tmp_
     page = browser_page
     page.goto(streamlit_server, wait_until="domcontentloaded")
     page.get_by_label("用户名").fill("gridhead1", timeout=180_000)
-    page.get_by_label("密码").fill(demo.DEMO_PASSWORD)
+    page.get_by_label("密码").fill(generator.DEMO_PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.get_by_role("link", name="我要上报").click(timeout=60_000)
     page.get_by_text("在地图上点击问题所在位置").wait_for(timeout=60_000)
@@ -27,7 +27,7 @@ def test_report_by_map_click_then_accept_it(streamlit_server, browser_page, tmp_
     page.wait_for_timeout(1000)
     # gridhead1 answers for the busiest grid of community 1; the demo town is deterministic (the
     # server built today's), so a point inside it is known. Leaflet says where it is on the screen.
-    town = demo.generate()
+    town = generator.generate()
     mine = next(u["grid_id"] for u in town["app_user"] if u["username"] == "gridhead1")
     grid = next(g for g in town["grid"] if g["id"] == mine)
     spot = grid["geom"].representative_point()

@@ -15,7 +15,7 @@ from conftest import _OutsideGuard, run_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TOKEN = "wall-Tk7pQ2zX9mRv4LcN8bYh"  # long and varied (geo.kiosk.token_problem)
+TOKEN = "wall-Tk7pQ2zX9mRv4LcN8bYh"  # long and varied (geo.access.kiosk.token_problem)
 #: The test server refreshes the wall this often (s), so a test can wait past one refresh.
 REFRESH_S = 6
 KIOSK = f"/screen?kiosk=1&token={TOKEN}"

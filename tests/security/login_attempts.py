@@ -11,7 +11,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from geo import auth, users
+from geo.access import auth, users
 
 
 def attempt(engine, name: str, password: str, address: str, *, now: datetime):

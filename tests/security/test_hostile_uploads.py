@@ -4,7 +4,7 @@ reaches a message, a return value or the network.
 
 The entry points are the product's own: the grid boundaries upload (boundaries.read_upload),
 the planner's road upload (coverage_io.read_roads_upload) and read_lines (network).
-Every test here failed on the code before geo/vector_files.py (see the commit message).
+Every test here failed on the code before geo/io/vector_files.py (see the commit message).
 """
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import pytest
 import shapely
 
 import hostile
-from geo import boundaries, coverage_io, network, settings
+from geo import settings
+from geo.grids import boundaries
+from geo.coverage import coverage_io, network
 from geo.errors import ValidationError
 
 
@@ -251,11 +253,13 @@ def test_a_non_polygon_file_is_refused_quoting_only_a_few_short_codes(tmp_path):
 def test_the_boundaries_page_refuses_the_vrt_in_chinese_and_shows_no_file_content(town_url, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from geo import auth, demo, store
+    from geo.access import auth
+    from geo.demo import generator
+    from geo.db import store
 
     engine = store.make_engine(town_url)
     live = Path(str(engine.url.database))
-    user = auth.authenticate(engine, "community1", demo.DEMO_PASSWORD, now=settings.now())
+    user = auth.authenticate(engine, "community1", generator.DEMO_PASSWORD, now=settings.now())
     monkeypatch.setenv("DATABASE_URL", town_url)
     at = AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=180)
     at.session_state["user"] = user

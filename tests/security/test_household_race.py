@@ -14,15 +14,17 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from geo import auth, demo, people, users
-from geo.schema import Household, Resident
+from geo.access import auth, users
+from geo.demo import generator
+from geo.people import households
+from geo.db.schema import Household, Resident
 
 ROUNDS = 10
 NOW = datetime(2026, 11, 23, 9)
 
 
 def login(engine, name: str) -> users.User:
-    return auth.authenticate(engine, name, demo.DEMO_PASSWORD, now=NOW)
+    return auth.authenticate(engine, name, generator.DEMO_PASSWORD, now=NOW)
 
 
 def two_person_household(engine, grid_id: int) -> int:
@@ -47,7 +49,7 @@ def test_racing_edits_of_two_members_leave_the_household_flags_equal_to_its_resi
     hid = two_person_household(engine, worker.grid_id)
     wrong = []
     for r in range(ROUNDS):
-        seen = [people.reveal(engine, u, hid, now=NOW)["residents"] for u in (worker, head)]
+        seen = [households.reveal(engine, u, hid, now=NOW)["residents"] for u in (worker, head)]
         # each worker flips one flag of "their" member; both flags of the household depend on both members
         edits = [[{**m, "elderly_alone": not m["elderly_alone"]} if i == 0 else dict(m)
                   for i, m in enumerate(seen[0])],
@@ -58,7 +60,7 @@ def test_racing_edits_of_two_members_leave_the_household_flags_equal_to_its_resi
         def save(user, before, after):
             barrier.wait()
             try:
-                people.update_household(engine, user, hid, before=before, after=after, now=NOW)
+                households.update_household(engine, user, hid, before=before, after=after, now=NOW)
             except Exception as exc:  # noqa: BLE001
                 errors.append(exc)
 

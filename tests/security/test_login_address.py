@@ -1,10 +1,10 @@
-"""Whose address a sign-in counts against (geo.throttle.client_address): the connection's own, unless a
+"""Whose address a sign-in counts against (geo.access.throttle.client_address): the connection's own, unless a
 trusted proxy says otherwise; a forged X-Forwarded-For never picks the bucket (issue 11, item 3)."""
 from __future__ import annotations
 
 import pytest
 
-from geo import throttle
+from geo.access import throttle
 
 PROXY = ("10.0.0.0/8",)
 

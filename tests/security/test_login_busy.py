@@ -10,8 +10,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from geo import auth, settings, users
-from geo.schema import LoginThrottle
+from geo import settings
+from geo.access import auth, users
+from geo.db.schema import LoginThrottle
 
 from login_attempts import CountingChecks, attempt, burst
 
@@ -28,7 +29,7 @@ def test_parallel_sign_ins_never_run_more_checks_than_the_slots_and_the_rest_are
     results = burst([lambda n=n, i=i: attempt(engine, n, "wrong-password", f"192.0.2.{i + 1}", now=NOW)
                      for i, n in enumerate(names)])
     assert counting.peak <= slots, f"{counting.peak} checks at once, {slots} slots"
-    busy = [names[i] for i, r in enumerate(results) if isinstance(r, getattr(auth, "BusyError", ()))]
+    busy = [names[i] for i, r in enumerate(results) if isinstance(r, users.BusyError)]
     assert busy, "the burst outran the slots: some must be told to come back"
     assert {str(r) for r in results if type(r).__name__ == "BusyError"} == {users.BUSY}
     assert users.BUSY.startswith("系统繁忙，请稍后再试")

@@ -1,7 +1,7 @@
 """Security headers and a closed /_stcore/metrics (issue 11, item 11).
 
 ``streamlit run app.py`` answers /_stcore/metrics to anyone and sends none of these headers, and has
-no option for either; ``streamlit run serve.py`` runs the same app with geo.headers.SecurityHeaders.
+no option for either; ``streamlit run serve.py`` runs the same app with geo.web.headers.SecurityHeaders.
 The middleware is tested on its own, then on the real server in headless Chromium: headers on every
 answer, metrics 404, the session cookie's attributes, and maps drawn with no CSP violation.
 """
@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from geo import headers
+from geo.web import headers
 
 from conftest import run_app
 

@@ -12,14 +12,17 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from geo import audit, auth, demo, kiosk, roles, sessions, settings, store
-from geo.schema import KioskToken
+from geo import settings
+from geo.access import audit, auth, kiosk, roles, sessions
+from geo.demo import generator
+from geo.db import store
+from geo.db.schema import KioskToken
 
 from conftest import open_address
 from login_attempts import attempt
 
 APP = settings.ROOT / "app.py"
-PW = demo.DEMO_PASSWORD
+PW = generator.DEMO_PASSWORD
 
 
 @pytest.fixture

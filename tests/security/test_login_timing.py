@@ -12,7 +12,7 @@ import statistics
 import time
 from datetime import datetime
 
-from geo import auth, users
+from geo.access import auth, users
 
 from login_attempts import attempt
 

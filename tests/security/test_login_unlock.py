@@ -9,12 +9,13 @@ from datetime import datetime
 
 import pytest
 
-from geo import audit, auth, demo, roles, throttle, users
+from geo.access import audit, auth, roles, throttle, users
+from geo.demo import generator
 
 from login_attempts import attempt
 
 NOW = datetime(2026, 11, 23, 9)
-PW = demo.DEMO_PASSWORD
+PW = generator.DEMO_PASSWORD
 ATTACKER = "203.0.113.66"
 
 

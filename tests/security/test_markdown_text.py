@@ -22,9 +22,15 @@ import pytest
 from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
-from geo import auth, demo, maps, plain, settings, store, ticket_service as ts
-from geo.schema import Building, Camera, Facility, Grid
-from geo.tickets import Actor
+from geo import settings
+from geo.access import auth
+from geo.demo import generator
+from geo.maps import leaflet
+from geo.io import plain
+from geo.db import store
+from geo.tickets import service as ts
+from geo.db.schema import Building, Camera, Facility, Grid
+from geo.tickets.rules import Actor
 
 from conftest import run_app, steady_server
 from ui_flows import FOLIUM, home_grid, prepared_town, report_at, sign_in
@@ -98,7 +104,7 @@ def test_folium_sources_carry_no_raw_markup():
                              "grid_type": ["estate"], "community_name": [hostile], "households": [1],
                              "residents": [1], "floors": [1]},
                             geometry=[shapely.Point(103.9, 30.99).buffer(0.001)], crs="EPSG:4326")
-    html = maps.street_map({"grids": poly, "buildings": poly, "facilities": pt, "cameras": pt}).get_root().render()
+    html = leaflet.street_map({"grids": poly, "buildings": poly, "facilities": pt, "cameras": pt}).get_root().render()
     assert "<img src=\"http://127" not in html and "${window" not in html and "\\u003cimg" not in html
 
 
@@ -114,7 +120,7 @@ def bodies(at: AppTest) -> list[str]:
 def test_pages_hand_user_text_to_markdown_only_escaped(town_url, monkeypatch):
     engine = store.make_engine(town_url)
     monkeypatch.setenv("DATABASE_URL", town_url)
-    head = auth.authenticate(engine, "gridhead1", demo.DEMO_PASSWORD, now=settings.now())
+    head = auth.authenticate(engine, "gridhead1", generator.DEMO_PASSWORD, now=settings.now())
     text, grid_name = description(1), name(1, "网格")
     spot = store.read_layer(engine, Grid, where=Grid.id == head.grid_id).geometry.iloc[0].representative_point()
     new = ts.report(engine, category="sanitation", description=text, lon=spot.x, lat=spot.y, now=settings.now(),

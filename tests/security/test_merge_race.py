@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from geo import ticket_service as ts, workflow
+from geo.tickets import service as ts, workflow
 from geo.errors import ConcurrentEditError
-from geo.roles import WHOLE_STREET
-from geo.schema import AuditLog, Ticket, TicketEvent
-from geo.tickets import Actor
+from geo.access.roles import WHOLE_STREET
+from geo.db.schema import AuditLog, Ticket, TicketEvent
+from geo.tickets.rules import Actor
 
 ROUNDS = 15
 NOW = datetime(2026, 11, 23, 9)

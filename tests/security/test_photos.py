@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFile
 
-from geo import uploads
+from geo.io import photos
 from geo.errors import ValidationError
 
 from conftest import run_app
@@ -62,26 +62,26 @@ def stored(name: str, directory: Path) -> Image.Image:
 
 def test_a_png_header_claiming_50000_by_50000_pixels_is_refused_with_a_message(tmp_path):
     with pytest.raises(ValidationError, match="像素过多"):
-        uploads.save_photo(png_header(50_000, 50_000), "炸弹.png", directory=tmp_path)
+        photos.save_photo(png_header(50_000, 50_000), "炸弹.png", directory=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_real_image_over_the_pixel_limit_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
     buf = io.BytesIO()
     Image.new("1", (10_000, 7_000)).save(buf, format="PNG")  # 70 MP, a few KB on disk
-    assert len(buf.getvalue()) < uploads.MAX_BYTES
+    assert len(buf.getvalue()) < photos.MAX_BYTES
     decoded = []
     real_load = ImageFile.ImageFile.load
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self.size) or real_load(self))
     with pytest.raises(ValidationError, match="10000×7000"):
-        uploads.save_photo(buf.getvalue(), "大图.png", directory=tmp_path)
+        photos.save_photo(buf.getvalue(), "大图.png", directory=tmp_path)
     assert decoded == [] and list(tmp_path.iterdir()) == []
 
 
 def test_gps_device_and_every_other_metadata_are_gone_and_the_photo_stands_upright(tmp_path):
     original = jpeg_with_gps()
     assert Image.open(io.BytesIO(original)).getexif().get_ifd(0x8825)  # the upload does carry GPS
-    name = uploads.save_photo(original, "现场.jpg", directory=tmp_path)
+    name = photos.save_photo(original, "现场.jpg", directory=tmp_path)
     raw = (tmp_path / name).read_bytes()
     img = stored(name, tmp_path)
     assert img.format == "JPEG" and not img.getexif() and not img.getexif().get_ifd(0x8825)
@@ -96,29 +96,29 @@ def test_gps_device_and_every_other_metadata_are_gone_and_the_photo_stands_uprig
 def test_a_big_photo_is_stored_as_a_bounded_jpeg(tmp_path, fmt, ext, mode):
     buf = io.BytesIO()
     Image.new(mode, (4000, 3000), (10, 120, 60, 0) if mode == "RGBA" else (10, 120, 60)).save(buf, format=fmt)
-    name = uploads.save_photo(buf.getvalue(), f"照片.{ext}", directory=tmp_path)
+    name = photos.save_photo(buf.getvalue(), f"照片.{ext}", directory=tmp_path)
     img = stored(name, tmp_path)
-    assert name.endswith(".jpg") and img.format == "JPEG" and img.size == (uploads.MAX_SIDE, 1536)
+    assert name.endswith(".jpg") and img.format == "JPEG" and img.size == (photos.MAX_SIDE, 1536)
     if mode == "RGBA":  # transparent becomes white, not black
         assert min(img.getpixel((10, 10))) > 240
 
 
 def test_content_that_is_not_the_declared_type_is_refused(tmp_path):
     with pytest.raises(ValidationError, match="JPEG"):
-        uploads.save_photo(png_header(10, 10), "假的.jpg", directory=tmp_path)
+        photos.save_photo(png_header(10, 10), "假的.jpg", directory=tmp_path)
     with pytest.raises(ValidationError):
-        uploads.save_photo(b"<svg onload=alert(1)>", "x.png", directory=tmp_path)
+        photos.save_photo(b"<svg onload=alert(1)>", "x.png", directory=tmp_path)
 
 
 def test_a_photo_stored_before_cleaning_is_cleaned_on_the_way_out(tmp_path):
     (tmp_path / "old.jpg").write_bytes(jpeg_with_gps())
-    uri = uploads.data_uri("old.jpg", directory=tmp_path)
+    uri = photos.data_uri("old.jpg", directory=tmp_path)
     import base64
 
     shown = base64.b64decode(uri.removeprefix("data:image/jpeg;base64,"))
     assert DEVICE.encode() not in shown and not Image.open(io.BytesIO(shown)).getexif()
-    assert uploads.data_uri("gone.jpg", directory=tmp_path) is None
-    assert uploads.data_uri("../app.db", directory=tmp_path) is None
+    assert photos.data_uri("gone.jpg", directory=tmp_path) is None
+    assert photos.data_uri("../app.db", directory=tmp_path) is None
 
 
 # --------------------------------------------------------------------------- the page, in Chromium

@@ -15,11 +15,15 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from geo import auth, demo, indicators, settings, store, ticket_service as ts, tickets, workflow
+from geo import settings
+from geo.access import auth
+from geo.demo import generator
+from geo.tickets import indicators, service as ts, rules, workflow
+from geo.db import store
 from geo.errors import IllegalTransitionError
-from geo.roles import WHOLE_STREET
-from geo.schema import Grid, Ticket, TicketEvent
-from geo.tickets import Actor
+from geo.access.roles import WHOLE_STREET
+from geo.db.schema import Grid, Ticket, TicketEvent
+from geo.tickets.rules import Actor
 
 MONDAY = datetime(2026, 11, 23, 9)
 HEAD = Actor("网格长王芳", workflow.GRID, username="gridhead1")
@@ -27,10 +31,10 @@ RESIDENT = Actor("张三", workflow.RESIDENT)
 
 
 def resolved(**kw) -> dict:
-    t, _ = tickets.new_ticket(category="sanitation", description="楼下垃圾", created=MONDAY, grid_id=1,
+    t, _ = rules.new_ticket(category="sanitation", description="楼下垃圾", created=MONDAY, grid_id=1,
                               community_id=1, street_id=1, **kw)
     for action in ("accept", "handle_in_grid", "resolve"):
-        tickets.apply(t, action, HEAD, MONDAY + timedelta(hours=1))
+        rules.apply(t, action, HEAD, MONDAY + timedelta(hours=1))
     return t
 
 
@@ -40,11 +44,11 @@ def test_staff_cannot_rate_as_the_resident_without_naming_the_follow_up():
     t = resolved()
     before = dict(t)
     with pytest.raises(IllegalTransitionError, match="代居民评价须选择回访方式"):
-        tickets.apply(t, "rate", HEAD, MONDAY + timedelta(hours=5), rating=5)
+        rules.apply(t, "rate", HEAD, MONDAY + timedelta(hours=5), rating=5)
     with pytest.raises(IllegalTransitionError, match="代居民评价须选择回访方式"):  # nor claim to be the resident
-        tickets.apply(t, "rate", HEAD, MONDAY + timedelta(hours=5), rating=5, rating_channel=tickets.SELF_RATING)
+        rules.apply(t, "rate", HEAD, MONDAY + timedelta(hours=5), rating=5, rating_channel=rules.SELF_RATING)
     assert t == before  # refused: nothing changed
-    event = tickets.apply(t, "rate", HEAD, MONDAY + timedelta(hours=5), rating=4, rating_channel="phone",
+    event = rules.apply(t, "rate", HEAD, MONDAY + timedelta(hours=5), rating=4, rating_channel="phone",
                           note="已修好")
     assert event["rating_channel"] == "phone" and event["note"] == "4星 满意（代居民评价·电话回访）：已修好"
     assert (t["rating_channel"], t["ratings_given"], t["ratings_self"], t["ratings_self_satisfied"]) == \
@@ -53,15 +57,15 @@ def test_staff_cannot_rate_as_the_resident_without_naming_the_follow_up():
 
 def test_the_residents_own_rating_is_recorded_as_theirs():
     t = resolved()
-    event = tickets.apply(t, "rate", RESIDENT, MONDAY + timedelta(hours=5), rating=2, note="没修好")
-    assert event["action"] == "reopen" and event["rating_channel"] == tickets.SELF_RATING
+    event = rules.apply(t, "rate", RESIDENT, MONDAY + timedelta(hours=5), rating=2, note="没修好")
+    assert event["action"] == "reopen" and event["rating_channel"] == rules.SELF_RATING
     assert event["note"] == "2星 不满意：没修好"
     assert (t["rating_channel"], t["ratings_given"], t["ratings_self"], t["ratings_self_satisfied"]) == \
-        (tickets.SELF_RATING, 1, 1, 0)
+        (rules.SELF_RATING, 1, 1, 0)
     with pytest.raises(IllegalTransitionError):  # a resident has no follow-up channel to name
-        tickets.apply(resolved(), "rate", RESIDENT, MONDAY, rating=5, rating_channel="hotline")
-    assert tickets.rating_channel_label("visit") == "代居民评价·上门回访"
-    assert tickets.rating_channel_label(tickets.SELF_RATING) == "居民本人评价"
+        rules.apply(resolved(), "rate", RESIDENT, MONDAY, rating=5, rating_channel="hotline")
+    assert rules.rating_channel_label("visit") == "代居民评价·上门回访"
+    assert rules.rating_channel_label(rules.SELF_RATING) == "居民本人评价"
 
 
 def test_indicators_count_residents_own_ratings_apart():
@@ -107,10 +111,10 @@ def test_the_source_is_stored_on_the_ticket_and_its_event(engine):
 
 def test_demo_ratings_carry_their_source(small_town):
     rated = [e for e in small_town["ticket_event"] if e.get("rating")]
-    assert rated and all(e["rating_channel"] in tickets.RATING_CHANNELS for e in rated)
+    assert rated and all(e["rating_channel"] in rules.RATING_CHANNELS for e in rated)
     for e in rated:  # the resident's own channel exactly when the resident rated
-        assert (e["rating_channel"] == tickets.SELF_RATING) == (e["actor_role"] == workflow.RESIDENT)
-    assert {e["rating_channel"] for e in rated} >= {tickets.SELF_RATING, "phone"}
+        assert (e["rating_channel"] == rules.SELF_RATING) == (e["actor_role"] == workflow.RESIDENT)
+    assert {e["rating_channel"] for e in rated} >= {rules.SELF_RATING, "phone"}
 
 
 # --------------------------------------------------------------------------- the desk and the indicators page
@@ -118,7 +122,7 @@ def test_demo_ratings_carry_their_source(small_town):
 def desk(url: str, monkeypatch, ticket_id: int) -> AppTest:
     monkeypatch.setenv("DATABASE_URL", url)
     at = AppTest.from_file(str(settings.ROOT / "pages" / "tickets.py"), default_timeout=120)
-    at.session_state["user"] = auth.authenticate(store.make_engine(url), "gridhead1", demo.DEMO_PASSWORD,
+    at.session_state["user"] = auth.authenticate(store.make_engine(url), "gridhead1", generator.DEMO_PASSWORD,
                                                  now=settings.now())
     at.session_state["tickets_open_id"] = ticket_id
     return at.run()
@@ -130,12 +134,12 @@ def keyed(at: AppTest, kind: str, prefix: str):
 
 def test_the_desk_says_on_the_residents_behalf_and_asks_how(town_url, monkeypatch):
     engine = store.make_engine(town_url)
-    head = auth.authenticate(engine, "gridhead1", demo.DEMO_PASSWORD, now=settings.now())
+    head = auth.authenticate(engine, "gridhead1", generator.DEMO_PASSWORD, now=settings.now())
     spot = store.read_layer(engine, Grid, where=Grid.id == head.grid_id).geometry.iloc[0].representative_point()
     now = settings.now()
     t = ts.report(engine, category="sanitation", description="楼道堆物", lon=spot.x, lat=spot.y, now=now)
     for action in ("accept", "handle_in_grid", "resolve"):
-        t = ts.act(engine, t["id"], action, tickets.actor_for(head), expected_version=t["version"], now=now,
+        t = ts.act(engine, t["id"], action, rules.actor_for(head), expected_version=t["version"], now=now,
                    scope=head.scope)
     at = desk(town_url, monkeypatch, t["id"])
     assert not at.exception, at.exception
@@ -159,7 +163,7 @@ def test_the_desk_says_on_the_residents_behalf_and_asks_how(town_url, monkeypatc
 
     monkeypatch.setenv("DATABASE_URL", town_url)
     page = AppTest.from_file(str(settings.ROOT / "pages" / "indicators.py"), default_timeout=120)
-    page.session_state["user"] = auth.authenticate(engine, "staff", demo.DEMO_PASSWORD, now=settings.now())
+    page.session_state["user"] = auth.authenticate(engine, "staff", generator.DEMO_PASSWORD, now=settings.now())
     page.run()
     assert not page.exception, page.exception
     assert any(c.value.startswith("满意率") and "居民本人评价" in c.value and "代居民评价" in c.value

@@ -18,7 +18,9 @@ from sqlalchemy import insert
 from sqlalchemy.exc import OperationalError
 from streamlit.testing.v1 import AppTest
 
-from geo import demo, schema, settings, store
+from geo import settings
+from geo.demo import generator
+from geo.db import schema, store
 
 NOW = datetime(2026, 11, 23, 9)
 APP = settings.ROOT / "app.py"
@@ -28,7 +30,7 @@ READ_ONLY = "/proc/shequ-no-such-folder/data"
 
 def small(monkeypatch) -> None:
     """First starts in these tests build a one-community town (seconds, not the whole street)."""
-    monkeypatch.setattr(demo, "generate", functools.partial(demo.generate, communities=1, tickets_per_street=20,
+    monkeypatch.setattr(generator, "generate", functools.partial(generator.generate, communities=1, tickets_per_street=20,
                                                              now=NOW))
 
 
@@ -53,10 +55,10 @@ def test_a_first_start_that_fails_leaves_no_build_files_and_the_next_one_builds(
     with monkeypatch.context() as m:
         crash_mid_load(m)
         with pytest.raises(RuntimeError, match="power cut"):
-            demo.ensure_database(url)
+            generator.ensure_database(url)
     assert build_files(tmp_path) == []  # neither the half-built file nor its -wal/-shm
     assert not store.is_built(store.make_engine(url))
-    engine = demo.ensure_database(url)  # the next start builds from scratch
+    engine = generator.ensure_database(url)  # the next start builds from scratch
     assert store.is_built(engine) and store.counts(engine)["ticket"] == 20
     assert build_files(tmp_path) == []
 
@@ -69,13 +71,13 @@ def test_build_files_of_a_killed_first_start_are_removed_by_the_next(tmp_path, m
         (tmp_path / f"first.db.building-{gone.pid}{suffix}").write_bytes(b"half a town")
     running = tmp_path / f"first.db.building-{os.getppid()}"  # another server building right now: not touched
     running.write_bytes(b"being built")
-    demo.ensure_database(f"sqlite:///{tmp_path}/first.db")
+    generator.ensure_database(f"sqlite:///{tmp_path}/first.db")
     assert build_files(tmp_path) == [running.name]
 
 
 def test_a_data_folder_the_server_may_not_write_is_said_in_words():
     with pytest.raises(store.StorageError) as err:
-        demo.ensure_database(f"sqlite:///{READ_ONLY}/shequ.db")
+        generator.ensure_database(f"sqlite:///{READ_ONLY}/shequ.db")
     assert err.value.key == "folder"
     said = err.value.message("zh")
     assert READ_ONLY in said and "不存在或不可写" in said and "DATABASE_URL" in said
@@ -89,7 +91,7 @@ def test_an_existing_folder_this_process_may_not_write_is_said_in_words(tmp_path
         monkeypatch.setattr(store.os, "access", lambda path, mode: not (mode & os.W_OK) or str(path) != str(folder))
     try:
         with pytest.raises(store.StorageError) as err:
-            demo.ensure_database(f"sqlite:///{folder}/shequ.db")
+            generator.ensure_database(f"sqlite:///{folder}/shequ.db")
         assert err.value.key == "folder" and str(folder) in err.value.message("en")
         assert not (folder / "shequ.db").exists()
     finally:
@@ -143,7 +145,7 @@ def test_a_crashed_first_start_says_so_and_leaves_no_build_files(tmp_path, monke
 def test_signing_in_while_another_program_holds_the_write_lock_says_so(tmp_path, monkeypatch):
     small(monkeypatch)
     url = f"sqlite:///{tmp_path}/town.db"
-    demo.ensure_database(url)
+    generator.ensure_database(url)
     monkeypatch.setattr(settings, "SQLITE_BUSY_SECONDS", 0.3, raising=False)  # (the old code waited 30 s)
     monkeypatch.setenv("DATABASE_URL", url)
     at = AppTest.from_file(str(APP), default_timeout=120).run()
@@ -151,7 +153,7 @@ def test_signing_in_while_another_program_holds_the_write_lock_says_so(tmp_path,
     holder = locked(tmp_path / "town.db")
     try:
         at.text_input(key="login_username").input("leader")
-        at.text_input(key="login_password").input(demo.DEMO_PASSWORD)
+        at.text_input(key="login_password").input(generator.DEMO_PASSWORD)
         at.button[0].click().run()
     finally:
         holder.close()

@@ -24,7 +24,8 @@ import shapely
 
 import hostile
 from conftest import ROOT, unavailable
-from geo import network, osm, settings
+from geo import settings
+from geo.io import osm
 
 
 def corpus(tmp: Path, secrets: dict[str, Path], port: int) -> dict[str, bytes]:
@@ -60,7 +61,7 @@ def corpus(tmp: Path, secrets: dict[str, Path], port: int) -> dict[str, bytes]:
 
 
 def read_any(data: bytes, name: str) -> object:
-    from geo import vector_files
+    from geo.io import vector_files
 
     formats = vector_files.TABLE_FORMATS if name.endswith((".csv", ".xlsx")) else vector_files.VECTOR_FORMATS
     if formats == vector_files.TABLE_FORMATS:
@@ -79,7 +80,7 @@ def secrets(tmp_path):
 
 
 def test_every_path_a_reader_is_given_is_inside_the_uploads_private_folder(secrets, tmp_path, monkeypatch):
-    from geo import vector_files
+    from geo.io import vector_files
 
     seen: list[tuple[str, int]] = []
 
@@ -128,7 +129,8 @@ def test_every_path_a_reader_is_given_is_inside_the_uploads_private_folder(secre
 CHILD = """
 import json, sys
 from pathlib import Path
-from geo import boundaries, coverage_io, network
+from geo.grids import boundaries
+from geo.coverage import coverage_io, network
 import pyogrio
 folder = Path(sys.argv[1])
 said = []
@@ -179,9 +181,9 @@ def test_no_hostile_upload_makes_the_process_touch_a_file_outside_it(secrets, tm
 
 def test_gdal_is_locked_down_as_soon_as_a_reader_is_imported():
     """The process-wide lock-down holds whichever module is imported first (fresh interpreter)."""
-    from geo import vector_files
+    from geo.io import vector_files
 
-    for module in ("geo.boundaries", "geo.coverage_io", "geo.network", "geo.vector_files"):
+    for module in ("geo.grids.boundaries", "geo.coverage.coverage_io", "geo.coverage.network", "geo.io.vector_files"):
         code = (f"import pyogrio, {module}; print(sorted(pyogrio.list_drivers())); "
                 "print(pyogrio.get_gdal_config_option('CPL_VSIL_CURL_ALLOWED_FILENAME'))")
         run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -1,0 +1,146 @@
+"""The audit log: who did what, when — every change, every reveal of personal data.
+
+Writers call ``record`` inside their own transaction (pass the connection),
+so a change and its audit row are stored together or not at all. Actions are
+dotted ``object.verb`` names: ``household.reveal``, ``visit.create``,
+``ticket.accept``, ``user.create``, ``auth.login``, ``auth.locked``, ``auth.unlock``,
+``auth.kiosk_rotate`` …
+Street leaders read it through ``read`` (geo.access.roles.PERMISSIONS["read_audit"]).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, insert, or_, select, true
+
+from geo.access import roles
+from geo.db import store
+from geo.access.roles import Scope
+from geo.db.schema import AuditLog, Grid, User
+
+#: The name used when no person is behind a change (the clock, the demo build).
+SYSTEM = "system"
+
+
+def record(conn: Connection | Engine, *, at: datetime, username: str, action: str, role: str | None = None,
+           object_type: str | None = None, object_id: int | None = None, grid_id: int | None = None,
+           detail: str | None = None) -> None:
+    """Write one audit row, in ``conn``'s transaction (or its own, given an Engine)."""
+    if not username or not action:
+        raise ValueError("an audit row needs who (username) and what (action)")
+    row = dict(at=at, username=username[:64], role=role, action=action[:32], object_type=object_type,
+               object_id=object_id, grid_id=grid_id, detail=(detail or None) and detail[:2000])
+    if isinstance(conn, Engine):
+        with conn.begin() as c:
+            c.execute(insert(AuditLog), [row])
+    else:
+        conn.execute(insert(AuditLog), [row])
+
+
+def ticket_changed(conn: Connection, ticket: dict[str, Any], event: dict[str, Any]) -> None:
+    """The audit row for one ticket event (called by geo.tickets.service in its transaction).
+
+    It is written under the event's ``username`` (the actor's login), else its display name, else SYSTEM.
+    """
+    src, dst = event.get("from_state"), event.get("to_state")
+    username = event.get("username") or event.get("actor") or SYSTEM
+    record(conn, at=event["at"], username=str(username), role=event.get("actor_role"),
+           action=f"ticket.{event['action']}", object_type="ticket", object_id=ticket.get("id"),
+           grid_id=ticket.get("grid_id"),
+           detail=f"{ticket.get('code') or ''} {src or '—'} → {dst}".strip())
+
+
+def read(engine: Engine, *, scope: Scope, since: datetime | None = None, until: datetime | None = None,
+         username: str | None = None, action_prefix: str | None = None, limit: int = 1000) -> pd.DataFrame:
+    """Audit rows within the reader's area, newest first.
+
+    ``scope`` is the reader's (a street leader's street): rows about a grid of
+    it, and rows with no grid (sign-ins, user changes) by its own users. Rows
+    by names that are no user at all (failed logins for unknown names, the
+    system) belong to no area and are shown at street level.
+    ``username`` is the bare login name: it also finds rows written under
+    "display name(login)", as older ticket moves were.
+    """
+    a = AuditLog.__table__
+    stmt = (select(a.c.at, a.c.username, a.c.role, a.c.action, a.c.object_type, a.c.object_id, a.c.grid_id,
+                   Grid.name.label("grid"), a.c.detail)
+            .outerjoin(Grid, Grid.id == a.c.grid_id).where(_within(scope)))
+    if since is not None:
+        stmt = stmt.where(a.c.at >= since)
+    if until is not None:
+        stmt = stmt.where(a.c.at < until)
+    if username:
+        stmt = stmt.where(or_(a.c.username == username, a.c.username.endswith(f"({username})", autoescape=True)))
+    if action_prefix:
+        stmt = stmt.where(a.c.action.startswith(action_prefix, autoescape=True))
+    return store.read_frame(engine, stmt.order_by(a.c.at.desc(), a.c.id.desc()).limit(limit))
+
+
+def _within(scope: Scope):
+    """The audit rows a reader of ``scope`` may see, as one SQL clause (both backends)."""
+    if scope.level == "street" and scope.street_id is None:
+        return true()
+    a, users = AuditLog.__table__, User.__table__
+    by_own_user = a.c.username.in_(select(users.c.username).where(scope.clause(users)))
+    no_area = a.c.grid_id.is_(None) & by_own_user
+    if scope.level == "street":
+        no_area = a.c.grid_id.is_(None) & or_(by_own_user, a.c.username.not_in(select(users.c.username)))
+    return or_(scope.clause(a), no_area)
+
+
+# --------------------------------------------------------------------------- reading it
+
+#: What each action is called where people read the log (zh, en). Ticket moves are named
+#: by action, not by state (the ticket's own history names each step in full).
+ACTION_NAMES: dict[str, tuple[str, str]] = {
+    "auth.login": ("登录", "Signed in"), "auth.logout": ("退出登录", "Signed out"),
+    "auth.fail": ("登录失败", "Failed sign-in"), "auth.locked": ("登录暂停", "Sign-in paused"),
+    "auth.unlock": ("解除登录限制", "Sign-in wait lifted"),
+    "auth.kiosk": ("大屏登录", "Big screen signed in"), "auth.kiosk_fail": ("大屏口令错误", "Wrong wall token"),
+    "auth.kiosk_rotate": ("更换大屏口令", "Wall token replaced"), "auth.kiosk_off": ("停用大屏免密登录", "Wall sign-in off"),
+    "auth.kiosk_end": ("结束大屏会话", "Wall sessions ended"),
+    "household.reveal": ("查看住户详情", "Viewed a household"), "resident.update": ("修改住户信息", "Changed a resident"),
+    "visit.create": ("记录走访", "Recorded a visit"),
+    "user.create": ("新建账号", "Created an account"), "user.update": ("修改账号", "Changed an account"),
+    "grid.boundary": ("调整网格边界", "Changed a grid boundary"),
+    "ticket.report": ("上报工单", "Reported a ticket"), "ticket.accept": ("受理工单", "Accepted a ticket"),
+    "ticket.handle_in_grid": ("网格自办", "Handled in the grid"), "ticket.escalate": ("上报上级", "Escalated"),
+    "ticket.assign": ("派单", "Dispatched"), "ticket.resolve": ("办结", "Resolved"),
+    "ticket.rate": ("群众评价", "Rated"), "ticket.reopen": ("重新办理", "Reopened"),
+    "ticket.reject": ("不予受理", "Rejected"), "ticket.return": ("退回", "Returned"),
+    "ticket.close_unfixed": ("无法解决结案", "Closed unfixed"), "ticket.merge": ("合并重复工单", "Merged"),
+    "ticket.merged_from": ("并入重复工单", "Duplicate merged in"), "ticket.arrive": ("党员到场", "Arrived on site"),
+}
+
+#: The action filter on the audit page: prefix → (zh, en).
+ACTION_GROUPS: dict[str, tuple[str, str]] = {
+    "auth.": ("登录与账号安全", "Sign-ins"), "household.": ("查看住户详情", "Household views"),
+    "resident.": ("修改住户信息", "Resident changes"), "visit.": ("走访", "Visits"), "ticket.": ("工单", "Tickets"),
+    "user.": ("账号管理", "Accounts"), "grid.": ("网格调整", "Grid boundaries"),
+}
+
+_OBJECTS = {"user": ("账号", "account"), "household": ("住户", "household"), "resident": ("住户成员", "resident"),
+            "ticket": ("工单", "ticket"), "visit": ("走访", "visit"), "grid": ("网格", "grid"),
+            "kiosk_token": ("大屏口令", "wall token"), "login_session": ("会话", "session")}
+
+
+def action_name(action: str, lang: str = "zh") -> str:
+    """An action as people read it; an unknown one (a newer version's) as its code."""
+    names = ACTION_NAMES.get(action)
+    return action if names is None else names[0 if lang == "zh" else 1]
+
+
+def table(rows: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """``read``'s rows with localised headers, role and action names, and no bare ids or None."""
+    i = 0 if lang == "zh" else 1
+    role = rows["role"].fillna("").map(lambda r: roles.ROLES[r].name(lang) if r in roles.ROLES else r)
+    kinds = rows["object_type"].fillna("").map(lambda o: _OBJECTS.get(o, (o, o))[i])
+    obj = [f"{k} {int(n)}" if k and pd.notna(n) else k for k, n in zip(kinds, rows["object_id"])]
+    heads = (("时间", "Time"), ("用户", "User"), ("角色", "Role"), ("操作", "Action"), ("对象", "Object"),
+             ("网格", "Grid"), ("详情", "Detail"))
+    return pd.DataFrame(dict(zip((h[i] for h in heads), (
+        pd.to_datetime(rows["at"]).dt.strftime("%Y-%m-%d %H:%M:%S"), rows["username"], role,
+        rows["action"].map(lambda a: action_name(a, lang)), obj, rows["grid"].fillna(""),
+        rows["detail"].fillna("")))))

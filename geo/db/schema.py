@@ -1,0 +1,441 @@
+"""The data model: street → community → grid → estate → building → household → resident,
+with the people who run the grids, facilities, cameras, roads and tickets.
+
+Geometries are stored in WGS 84 longitude-latitude. On PostgreSQL they are
+real PostGIS ``geometry(…, 4326)`` columns with GiST indexes, so spatial
+filters run in SQL; on SQLite (the embedded default, no SpatiaLite needed)
+they are WKB blobs beside a bounding box (``minx … maxy``) that SQL filters
+on before shapely tests the exact shape. The ``Geometry`` type hides the
+difference: both sides read and write shapely geometries.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import shapely
+from sqlalchemy import (
+    Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, UserDefinedType
+
+SRID = 4326
+
+
+class _PostGISGeometry(UserDefinedType):
+    """``geometry(Geometry, 4326)`` on PostGIS, exchanged as WKB."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw) -> str:
+        return f"geometry(Geometry, {SRID})"
+
+    def bind_expression(self, bindvalue):
+        return func.ST_GeomFromWKB(bindvalue, SRID, type_=self)
+
+    def column_expression(self, col):
+        return func.ST_AsBinary(col, type_=self)
+
+    def result_processor(self, dialect, coltype):
+        return _from_wkb
+
+
+def _from_wkb(value):
+    if value is None or isinstance(value, shapely.Geometry):
+        return value
+    return shapely.from_wkb(bytes(value))
+
+
+class Geometry(TypeDecorator):
+    """A shapely geometry column: PostGIS geometry on PostgreSQL, WKB elsewhere."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(_PostGISGeometry())
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return bytes(value)
+        return shapely.to_wkb(value)
+
+    def process_result_value(self, value, dialect):
+        return _from_wkb(value)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class _Spatial:
+    """Geometry plus its bounding box (the SQLite spatial pre-filter)."""
+
+    geom: Mapped[object] = mapped_column(Geometry, nullable=True)
+    minx: Mapped[float | None] = mapped_column(Float)
+    miny: Mapped[float | None] = mapped_column(Float)
+    maxx: Mapped[float | None] = mapped_column(Float)
+    maxy: Mapped[float | None] = mapped_column(Float)
+
+
+class Street(_Spatial, Base):
+    __tablename__ = "street"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)  # 9-digit division code
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class Community(_Spatial, Base):
+    __tablename__ = "community"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id"), index=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)  # 12-digit division code
+    name: Mapped[str] = mapped_column(String(64))
+    workflow: Mapped[str | None] = mapped_column(String(24))  # ticket loop (geo.tickets.workflow); None: the default
+
+
+class Grid(_Spatial, Base):
+    __tablename__ = "grid"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)  # community code + 3 digits
+    name: Mapped[str] = mapped_column(String(64))
+    grid_type: Mapped[str] = mapped_column(String(16))  # area / estate / courtyard / unit
+
+
+class Estate(_Spatial, Base):
+    __tablename__ = "estate"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # commercial / old / resettlement / courtyard / unit
+    has_property_company: Mapped[bool] = mapped_column(Boolean, default=True)
+    has_owners_committee: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Building(_Spatial, Base):
+    __tablename__ = "building"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    estate_id: Mapped[int | None] = mapped_column(ForeignKey("estate.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    floors: Mapped[int] = mapped_column(Integer)
+    units: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer)
+    residents: Mapped[int] = mapped_column(Integer)
+    entrance_lon: Mapped[float] = mapped_column(Float)
+    entrance_lat: Mapped[float] = mapped_column(Float)
+
+
+class Household(Base):
+    __tablename__ = "household"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("building.id"), index=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    unit_no: Mapped[int] = mapped_column(Integer)
+    room: Mapped[str] = mapped_column(String(8))
+    size: Mapped[int] = mapped_column(Integer)
+    elderly_alone: Mapped[bool] = mapped_column(Boolean, default=False)
+    low_income: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Resident(Base):
+    __tablename__ = "resident"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    gender: Mapped[str] = mapped_column(String(1))  # M / F
+    birth_year: Mapped[int] = mapped_column(Integer)
+    phone: Mapped[str | None] = mapped_column(String(16))
+    id_number: Mapped[str] = mapped_column(String(18))
+    elderly_alone: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    low_income: Mapped[bool] = mapped_column(Boolean, default=False)
+    party_member: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class VolunteerTeam(Base):
+    __tablename__ = "volunteer_team"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    specialty: Mapped[str] = mapped_column(String(32))
+
+
+class Person(Base):
+    """Someone with a governance role, bound to a place.
+
+    role: grid_head, grid_worker, grid_assistant, grid_supervisor, building_head,
+    household_link_head, party_member, volunteer, community_staff, street_staff, leader.
+    """
+
+    __tablename__ = "person"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(String(24), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(16))
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("volunteer_team.id"))
+    workplace: Mapped[str | None] = mapped_column(String(64))  # 双报到: the unit they work in
+    contact_grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))  # 领导联系点
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CareLink(Base):
+    """Someone bound to a household: a party member who looks after it (包保, 5–8 households
+    each, kind "party") or the household-link head of its neighbours (联户长, ~30, kind "link").
+
+    A table of its own rather than a column on household: people are loaded after the
+    households they live in, so a household cannot point at a person yet.
+    """
+
+    __tablename__ = "care_link"
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), default="party")  # party / link
+
+
+class Facility(_Spatial, Base):
+    __tablename__ = "facility"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(24), index=True)  # key in geo.place.catalogue
+    name: Mapped[str] = mapped_column(String(64))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    address: Mapped[str | None] = mapped_column(String(128))
+    open_hours: Mapped[str | None] = mapped_column(String(32))
+
+
+class Camera(_Spatial, Base):
+    __tablename__ = "camera"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    heading: Mapped[float] = mapped_column(Float)  # degrees clockwise from north
+    fov: Mapped[float] = mapped_column(Float)  # field of view, degrees
+    range_m: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(12))  # online / offline / fault
+    kind: Mapped[str] = mapped_column(String(16))  # 雪亮 / 天网 / gate
+
+
+class Road(_Spatial, Base):
+    __tablename__ = "road"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # arterial / street / lane / footway
+    name: Mapped[str | None] = mapped_column(String(64))
+
+
+class OpenSpace(_Spatial, Base):
+    """A public open space or an empty parcel: park, square (activity ground) or vacant lot.
+
+    Squares and parks are what cameras should watch and residents use as activity
+    grounds; vacant lots are where a new station could be built (coverage siting).
+    """
+
+    __tablename__ = "open_space"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    kind: Mapped[str] = mapped_column(String(12))  # vacant / square / park
+    name: Mapped[str] = mapped_column(String(64))
+    area_m2: Mapped[float | None] = mapped_column(Float)
+
+
+class Ticket(_Spatial, Base):
+    __tablename__ = "ticket"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    category: Mapped[str] = mapped_column(String(24), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    workflow: Mapped[str] = mapped_column(String(24), default="five_step")
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(16), default="resident")  # resident / patrol / video / hotline
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    routing_flag: Mapped[str | None] = mapped_column(String(24))  # boundary / snapped
+    reporter_name: Mapped[str | None] = mapped_column(String(32))
+    reporter_phone: Mapped[str | None] = mapped_column(String(16))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    department: Mapped[str | None] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(12), default="grid")  # grid / community / street
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)  # the whole ticket's limit
+    step_due_at: Mapped[datetime | None] = mapped_column(DateTime)  # limit of the current step
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    arrive_by: Mapped[datetime | None] = mapped_column(DateTime)  # party member on site within 30 min
+    arrived_at: Mapped[datetime | None] = mapped_column(DateTime)
+    photo: Mapped[str | None] = mapped_column(String(255))  # file name under data/uploads
+    rating: Mapped[int | None] = mapped_column(Integer)  # the latest rating (every one is in ticket_event)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    # who gave the latest rating (geo.tickets.rules.RATING_CHANNELS): the resident themselves, or staff on the
+    # resident's behalf after a phone call, a home visit, on site, or the 12345 hotline's follow-up
+    rating_channel: Mapped[str | None] = mapped_column(String(16))
+    first_resolved_at: Mapped[datetime | None] = mapped_column(DateTime)  # kept through reopens
+    ratings_given: Mapped[int] = mapped_column(Integer, default=0)  # every rating, reopening ones too
+    ratings_satisfied: Mapped[int] = mapped_column(Integer, default=0)  # of those, 3 stars or more
+    ratings_self: Mapped[int] = mapped_column(Integer, default=0)  # of ratings_given, by the resident themselves
+    ratings_self_satisfied: Mapped[int] = mapped_column(Integer, default=0)  # of those, 3 stars or more
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+
+class TicketEvent(Base):
+    """One transition in a ticket's history: who moved it, when, from where to where."""
+
+    __tablename__ = "ticket_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(48))
+    actor_role: Mapped[str] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(24))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str] = mapped_column(String(24))
+    note: Mapped[str | None] = mapped_column(Text)
+    rating: Mapped[int | None] = mapped_column(Integer)  # stars given with this event (rate / reopen)
+    rating_channel: Mapped[str | None] = mapped_column(String(16))  # who gave them (geo.tickets.rules.RATING_CHANNELS)
+
+
+class Meta(Base):
+    """Key/value facts about the database (schema version, how it was built)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    """A login: a role and the area it answers for (see geo.access.roles.scope_for).
+
+    ``password_hash`` is an argon2id PHC string (geo.access.auth); the clear password
+    is never stored. ``app_user`` because ``user`` is reserved in PostgreSQL.
+    """
+
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(24))  # key in geo.access.roles.ROLES
+    display_name: Mapped[str] = mapped_column(String(48))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class LoginThrottle(Base):
+    """Sign-in attempts counted per key, so guessing is slowed and a restart does not reset it (geo.access.throttle).
+
+    One row per key: ``kind`` "pair" (a name from one address), "name" (a name
+    from anywhere), "addr" (an address, any name) or "kiosk" (wall tokens from
+    one address); the unused part of the key is "". ``failures`` counts the
+    current streak, attempts still being checked included (they are reserved
+    before the password is); ``blocked_until`` is when the next attempt is let
+    through. ``refused`` counts attempts turned away while blocked.
+    """
+
+    __tablename__ = "login_throttle"
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
+    address: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_at: Mapped[datetime | None] = mapped_column(DateTime)  # the latest attempt let through
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime)  # "pair": this name signed in from here
+
+
+class KioskToken(Base):
+    """The wall displays' sign-in token (geo.access.kiosk): only its SHA-256 is stored, never the token.
+
+    At most one row has ``retired_at`` empty: the current token. Sessions a wall
+    started with a token carry its id, so retiring it ends them.
+    """
+
+    __tablename__ = "kiosk_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(64))  # a user name, or SHEQU_SCREEN_TOKEN when seeded from it
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime)
+    retired_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginSession(Base):
+    """A signed-in browser (geo.access.sessions): a random token lives in its cookie, only its SHA-256 here.
+
+    ``role_area`` is the role and area the user had at sign-in; when the user's
+    row no longer matches it (role or area changed), the session is over. A
+    wall display's session carries the kiosk token it signed in with
+    (``kiosk_token_id``): retiring that token ends it. Made on first start for databases built before it existed (geo.access.sessions.ensure_table).
+    """
+
+    __tablename__ = "login_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    role_area: Mapped[str] = mapped_column(String(96))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    address: Mapped[str | None] = mapped_column(String(64))  # where it signed in from (geo.access.throttle.client_address)
+    kiosk_token_id: Mapped[int | None] = mapped_column(ForeignKey("kiosk_token.id"), index=True)  # a wall's
+
+
+class AuditLog(Base):
+    """Who did what, when: every change, every reveal of personal data, every login."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str | None] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(32), index=True)  # e.g. household.reveal, ticket.accept
+    object_type: Mapped[str | None] = mapped_column(String(24))
+    object_id: Mapped[int | None] = mapped_column(Integer)
+    grid_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Visit(Base):
+    """A grid worker's visit to a household (入户走访): what was found, and any ticket it opened."""
+
+    __tablename__ = "visit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    visited_on: Mapped[date] = mapped_column(Date, index=True)
+    visitor: Mapped[str] = mapped_column(String(48))
+    note: Mapped[str | None] = mapped_column(Text)
+    issues: Mapped[str | None] = mapped_column(String(255))  # comma-separated keys of geo.people.visits.ISSUES
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+SPATIAL_TABLES = [t.__table__ for t in (Street, Community, Grid, Estate, Building, Facility,
+                                         Camera, Road, OpenSpace, Ticket)]
+
+# B-tree indexes on the bounding box serve SQLite's pre-filter; PostGIS gets GiST (store.py).
+for _t in SPATIAL_TABLES:
+    Index(f"ix_{_t.name}_bbox", _t.c.minx, _t.c.maxx, _t.c.miny, _t.c.maxy)

@@ -1,0 +1,388 @@
+"""The data store: one SQLAlchemy engine over SQLite (embedded) or PostGIS.
+
+Pages and services never write SQL; they call the functions here. Spatial
+filters run in SQL on PostGIS (``ST_Covers`` / ``ST_Intersects`` with GiST
+indexes) and, on SQLite, as a bounding-box filter in SQL followed by an exact
+shapely test on the few rows left.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import (
+    Connection, Engine, Integer, bindparam, create_engine, event, func, insert, inspect, select, text, update,
+)
+from sqlalchemy.engine import make_url
+
+from geo import settings
+from geo.db import schema
+from geo.db.schema import Base, Geometry
+
+SCHEMA_VERSION = "7"  # bump on any table change: demo databases are rebuilt (6: open_space;
+# 7: login_throttle replaces login_attempt, kiosk_token, login_session.address and .kiosk_token_id; rating source)
+Progress = Callable[[float, str], None]
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` (default: DATABASE_URL or the embedded SQLite file)."""
+    url = url or settings.database_url()
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": settings.SQLITE_BUSY_SECONDS})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    """WAL lets the dashboard read while a grid worker writes; FKs keep the tree whole."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def is_postgis(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def lock_rows(conn: Connection, table, ids: Iterable[int]) -> None:
+    """Lock rows of ``table`` for the rest of ``conn``'s transaction, in id order (no deadlock between two
+    transactions locking the same rows). Call it first in the transaction, before reading what it guards.
+
+    PostGIS: ``SELECT … FOR UPDATE`` ordered by id; a second transaction waits here until the first
+    commits, and then reads what the first wrote (READ COMMITTED). SQLite has one writer for the whole
+    file: the same effect comes from taking the write lock up front, as ``BEGIN IMMEDIATE`` does — a
+    no-op UPDATE of the rows, issued before any read, so every read after it sees the latest commit
+    (pysqlite starts the transaction at the first write, not at a read).
+    """
+    ids = sorted({int(i) for i in ids})
+    if not ids:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(table.c.id).where(table.c.id.in_(ids)).order_by(table.c.id).with_for_update())
+    else:
+        conn.execute(update(table).where(table.c.id.in_(ids)).values(id=table.c.id))
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table (and on PostGIS the extension and GiST indexes)."""
+    with engine.begin() as conn:
+        if is_postgis(engine):
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        Base.metadata.create_all(conn)
+        if is_postgis(engine):
+            for table in schema.SPATIAL_TABLES:
+                conn.execute(text(
+                    f"CREATE INDEX IF NOT EXISTS ix_{table.name}_geom_gist "
+                    f"ON {table.name} USING GIST (geom)"))
+
+
+def meta(engine: Engine) -> dict[str, str]:
+    """The database's facts (schema version, how it was built); empty when new."""
+    if not inspect(engine).has_table("meta"):
+        return {}
+    with engine.connect() as conn:
+        return dict(conn.execute(select(schema.Meta.key, schema.Meta.value)).fetchall())
+
+
+def is_built(engine: Engine) -> bool:
+    """True when a town has been loaded completely with the current schema."""
+    facts = meta(engine)
+    return "built" in facts and facts.get("schema_version") == SCHEMA_VERSION
+
+
+def _check_upgradable(engine: Engine, url: str) -> None:
+    """An old *demo* SQLite file is rebuilt; anything else is refused, never dropped."""
+    facts = meta(engine)
+    if not facts or facts.get("schema_version") == SCHEMA_VERSION:
+        return
+    if facts.get("built") == "demo" and make_url(url).get_backend_name() == "sqlite":
+        return
+    raise RuntimeError(
+        f"数据库结构版本为 {facts.get('schema_version')}，程序需要 {SCHEMA_VERSION}。"
+        f"请先迁移数据库（演示库可删除后重建）。 / Database schema {facts.get('schema_version')} "
+        f"is older than {SCHEMA_VERSION}; migrate it first.")
+
+
+def with_bbox(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add the bounding-box columns that SQLite's spatial pre-filter reads."""
+    rows = list(rows)
+    if not rows:
+        return rows
+    bounds = shapely.bounds(np.array([r["geom"] for r in rows], dtype=object))
+    for r, (x0, y0, x1, y1) in zip(rows, bounds.tolist()):
+        r.update(minx=x0, miny=y0, maxx=x1, maxy=y1)
+    return rows
+
+
+def bulk_insert(conn, model, rows: Sequence[dict[str, Any]], chunk: int = 5000) -> None:
+    """Insert many rows in one transaction (the caller's), in chunks."""
+    if not rows:
+        return
+    if "geom" in model.__table__.c:
+        rows = with_bbox(rows)
+    rows = _complete(model.__table__, rows)
+    for i in range(0, len(rows), chunk):
+        conn.execute(insert(model), list(rows[i:i + chunk]))
+
+
+def _complete(table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give every row the same keys (executemany needs one shape); defaults fill gaps."""
+    keys = set().union(*(r.keys() for r in rows))
+    fill = {c.name: (c.default.arg if c.default is not None and not callable(c.default.arg) else None)
+            for c in table.c if c.name in keys}
+    return [r if len(r) == len(keys) else {**fill, **r} for r in rows]
+
+
+def load_town(engine: Engine, town: dict[str, list[dict[str, Any]]],
+              progress: Progress | None = None) -> None:
+    """Write a generated town (table name → rows) in one transaction: all or nothing."""
+    create_schema(engine)
+    order = ["street", "community", "grid", "estate", "building", "household", "resident",
+             "volunteer_team", "person", "care_link", "facility", "camera", "road", "open_space",
+             "ticket", "ticket_event", "app_user", "visit"]
+    models = {m.__tablename__: m for m in Base.__subclasses__()}
+    with engine.begin() as conn:
+        for i, name in enumerate(order):
+            if progress:
+                progress(0.5 + 0.5 * i / len(order), name)
+            bulk_insert(conn, models[name], town.get(name, []))
+        conn.execute(insert(schema.Meta), [{"key": "schema_version", "value": SCHEMA_VERSION},
+                                           {"key": "built", "value": "demo"}])
+        if is_postgis(engine):
+            for name in order:
+                _advance_sequence(conn, models[name].__table__)
+                conn.execute(text(f"ANALYZE {name}"))
+
+
+def _advance_sequence(conn, table) -> None:
+    """Rows came with their ids: move the serial past them so new rows get fresh ids."""
+    pk = list(table.primary_key.columns)
+    if len(pk) != 1 or not isinstance(pk[0].type, Integer):
+        return
+    conn.execute(text(
+        f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk[0].name}'), "
+        f"COALESCE((SELECT max({pk[0].name}) FROM {table.name}), 0) + 1, false)"))
+
+
+def ensure_database(url: str | None = None, *, build: Callable[[Progress | None], dict[str, list[dict[str, Any]]]],
+                    progress: Progress | None = None) -> Engine:
+    """Open the database, filling it with the rows ``build(progress)`` makes first if it is empty.
+
+    The store does not know what a first start fills in: the app's bootstrap
+    passes the demo town's generator (geo.demo.generator's first start), so the store
+    never imports the layers above it.
+
+    An embedded SQLite file is built under a temporary name beside it and moved into
+    place only when complete; a build that fails removes its temporary files, and
+    files left by a build that was killed (its process gone) are removed by the
+    next. A data folder the server may not write to is refused with StorageError
+    (the message says which folder and what to do), not a traceback.
+    """
+    url = url or settings.database_url()
+    final = sqlite_path(url)
+    check_folder(url)
+    engine = make_engine(url)
+    if is_built(engine):
+        return engine
+    _check_upgradable(engine, url)
+    town = build(progress)
+    if final is not None:
+        _remove_stale_builds(final)
+        tmp = final.with_name(f"{final.name}.building-{os.getpid()}")
+        _remove_sqlite(tmp)
+        tmp_engine = make_engine(f"sqlite:///{tmp}")
+        try:
+            load_town(tmp_engine, town, progress)
+            with tmp_engine.connect() as conn:  # fold the WAL back into the file before the move
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            tmp_engine.dispose()
+            engine.dispose()
+            for suffix in ("-wal", "-shm"):
+                Path(f"{final}{suffix}").unlink(missing_ok=True)
+            os.replace(tmp, final)
+        finally:  # done or failed: no temporary file stays behind
+            tmp_engine.dispose()
+            _remove_sqlite(tmp)
+        engine = make_engine(url)
+    else:
+        load_town(engine, town, progress)
+    if progress:
+        progress(1.0, "done")
+    return engine
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an embedded SQLite database URL (None for PostGIS or in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(parsed.database)
+    return None
+
+
+def check_folder(url: str) -> None:
+    """For a SQLite URL: its folder exists (made if need be) and this process may write
+    there and to the file; otherwise StorageError("folder") naming the folder."""
+    final = sqlite_path(url)
+    if final is None:
+        return
+    folder = final.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        raise StorageError("folder", path=str(folder)) from None
+    if not os.access(folder, os.W_OK | os.X_OK) or (final.exists() and not os.access(final, os.R_OK | os.W_OK)):
+        raise StorageError("folder", path=str(folder))
+
+
+def _remove_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _remove_stale_builds(final: Path) -> None:
+    """Temporary build files of processes that no longer run (a first start that was killed)."""
+    for path in final.parent.glob(f"{final.name}.building-*"):
+        pid = path.name.removeprefix(f"{final.name}.building-").split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------- when the database says no
+
+class StorageError(RuntimeError):
+    """The database cannot be used right now; ``message(lang)`` says why and what to do."""
+
+    def __init__(self, key: str, **params) -> None:
+        self.key, self.params = key, params
+        super().__init__(f"{self.message('zh')} / {self.message('en')}")
+
+    def message(self, lang: str = "zh") -> str:
+        from geo.i18n import t
+
+        return t(f"db.err_{self.key}", lang).format(**self.params)
+
+
+#: What SQLite / PostgreSQL say (lower case) → StorageError key.
+_STORAGE_PROBLEMS = (
+    ("database is locked", "locked"), ("database table is locked", "locked"),
+    ("readonly database", "readonly"), ("read-only", "readonly"),
+    ("unable to open database file", "open"),
+    ("database or disk is full", "full"), ("no space left", "full"),
+    ("disk i/o error", "io"),
+    ("connection refused", "connect"), ("could not connect", "connect"), ("connection failed", "connect"),
+    ("server closed the connection", "connect"), ("lock timeout", "locked"), ("deadlock detected", "locked"),
+)
+
+
+def storage_problem(exc: BaseException) -> StorageError | None:
+    """The StorageError an exception from the database amounts to, or None if it is something else
+    (a bug: let it surface). Pages show its message instead of a traceback."""
+    if isinstance(exc, StorageError):
+        return exc
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, (DBAPIError, OSError)):
+        return None
+    text_ = str(getattr(exc, "orig", None) or exc).lower()
+    key = next((k for needle, k in _STORAGE_PROBLEMS if needle in text_), None)
+    return StorageError(key) if key else None
+
+
+# --------------------------------------------------------------------------- reading
+
+def read_frame(engine: Engine | Connection, stmt) -> pd.DataFrame:
+    """The rows of ``stmt``; on a Connection (inside the caller's transaction) or a connection of its own."""
+    if isinstance(engine, Connection):
+        result = engine.execute(stmt)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    with engine.connect() as conn:
+        return read_frame(conn, stmt)
+
+
+def to_gdf(df: pd.DataFrame, geom_col: str = "geom") -> gpd.GeoDataFrame:
+    """A GeoDataFrame in the storage CRS from rows whose geometry is shapely."""
+    geoms = df.pop(geom_col) if geom_col in df else []
+    return gpd.GeoDataFrame(df, geometry=list(geoms), crs=settings.STORAGE_CRS)
+
+
+def read_layer(engine: Engine, model, *, where=None, columns: Sequence[str] | None = None
+               ) -> gpd.GeoDataFrame:
+    """One spatial table as a GeoDataFrame (bbox columns left out)."""
+    table = model.__table__
+    names = columns or [c.name for c in table.c if c.name not in ("minx", "miny", "maxx", "maxy")]
+    if "geom" not in names:
+        names = [*names, "geom"]
+    stmt = select(*[table.c[n] for n in names])
+    if where is not None:
+        stmt = stmt.where(where)
+    return to_gdf(read_frame(engine, stmt.order_by(table.c[names[0]])))
+
+
+def _area_param(area) -> Any:
+    return bindparam("area", value=area, type_=Geometry())
+
+
+def ids_intersecting(engine: Engine, model, area) -> list[int]:
+    """Ids of rows of ``model`` whose geometry intersects ``area`` (lon-lat shapely)."""
+    if area is None or area.is_empty:
+        return []
+    table = model.__table__
+    if is_postgis(engine):
+        stmt = select(table.c.id).where(func.ST_Intersects(table.c.geom, _area_param(area)))
+        with engine.connect() as conn:
+            return sorted(conn.execute(stmt).scalars())
+    x0, y0, x1, y1 = area.bounds
+    stmt = select(table.c.id, table.c.geom).where(
+        table.c.maxx >= x0, table.c.minx <= x1, table.c.maxy >= y0, table.c.miny <= y1)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    if not rows:
+        return []
+    ids = np.array([r[0] for r in rows])
+    hit = shapely.intersects(np.array([r[1] for r in rows], dtype=object), area)
+    return sorted(ids[hit].tolist())
+
+
+def grids_covering(engine: Engine, lon: float, lat: float) -> list[int]:
+    """Ids of the grids whose polygon covers the point (boundary included)."""
+    point = shapely.Point(lon, lat)
+    table = schema.Grid.__table__
+    if is_postgis(engine):
+        stmt = select(table.c.id).where(func.ST_Covers(table.c.geom, _area_param(point)))
+        with engine.connect() as conn:
+            return sorted(conn.execute(stmt).scalars())
+    stmt = select(table.c.id, table.c.geom).where(
+        table.c.minx <= lon, table.c.maxx >= lon, table.c.miny <= lat, table.c.maxy >= lat)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    return sorted(r[0] for r in rows if shapely.covers(r[1], point))
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Row count of every table (the demo summary and health checks)."""
+    out = {}
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            out[table.name] = conn.execute(select(func.count()).select_from(table)).scalar_one()
+    return out

@@ -1,0 +1,190 @@
+"""Map layers read from the store, shaped for drawing (the contract geo.maps.leaflet draws).
+
+Each function returns a GeoDataFrame in lon-lat with the columns a map popup
+or a label needs, already joined (grid → community name, grid head), so pages
+stay free of SQL and joins.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import Engine, func, select, true
+
+from geo.db import schema, store
+from geo.tickets import workflow
+from geo.access.roles import Scope
+from geo.db.schema import Building, Camera, Community, Facility, Grid, Household, Person, Road, Street, Ticket
+
+
+def streets(engine: Engine) -> dict[int, str]:
+    """Street id → name in code order (a district database holds many)."""
+    return dict(store.read_frame(engine, select(Street.id, Street.name).order_by(Street.code))
+                .itertuples(index=False))
+
+
+def _in_street(table, street_id: int | None):
+    """SQL clause: rows of ``table`` inside street ``street_id`` (all rows when None).
+
+    Lifted through the containment tree (grid → community → street) by the
+    same rule as a user's scope, so one definition decides what "in the street" means.
+    """
+    if street_id is None:
+        return true()
+    if table is Street.__table__:
+        return table.c.id == street_id
+    return Scope("street", street_id=street_id).clause(table)
+
+
+def grids(engine: Engine, street_id: int | None = None) -> gpd.GeoDataFrame:
+    """Grids with their community, household and resident counts, and grid head."""
+    g = store.read_layer(engine, Grid, where=_in_street(Grid.__table__, street_id))
+    comm = store.read_frame(engine, select(Community.id.label("community_id"),
+                                           Community.name.label("community_name"))
+                            .where(_in_street(Community.__table__, street_id)))
+    load = store.read_frame(engine, select(Building.grid_id.label("id"),
+                                           func.sum(Building.households).label("households"),
+                                           func.sum(Building.residents).label("residents"))
+                            .where(_in_street(Building.__table__, street_id))
+                            .group_by(Building.grid_id))
+    heads = store.read_frame(engine, select(Person.grid_id.label("id"), Person.name.label("grid_head"))
+                             .where(Person.role == "grid_head", _in_street(Person.__table__, street_id)))
+    heads = heads.drop_duplicates("id")
+    out = g.merge(comm, on="community_id", how="left").merge(load, on="id", how="left")
+    out = out.merge(heads, on="id", how="left")
+    out[["households", "residents"]] = out[["households", "residents"]].fillna(0).astype(int)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=g.crs)
+
+
+def open_tickets(engine: Engine, now: datetime, lang: str = "zh", *, scope: Scope,
+                 street_id: int | None = None) -> gpd.GeoDataFrame:
+    """Open tickets with an ``overdue`` flag as of ``now`` (category as a display name).
+
+    ``scope`` (geo.access.roles.Scope) limits them to the viewer's area, in SQL; it is
+    required, so no caller can forget it (roles.WHOLE_STREET says "all" aloud).
+    """
+    cols = ["id", "code", "category", "state", "urgent", "created_at", "due_at", "grid_id",
+            "community_id", "level", "description"]
+    where = (Ticket.state.in_(workflow.OPEN_STATES) & _in_street(Ticket.__table__, street_id)
+             & scope.clause(Ticket.__table__))
+    t = store.read_layer(engine, Ticket, columns=cols, where=where)
+    t["overdue"] = workflow.overdue(t["state"], t["due_at"], now) if len(t) else []
+    t["category_key"] = t["category"]
+    t["category"] = t["category"].map(category_names(lang))
+    names = store.read_frame(engine, select(Grid.id.label("grid_id"), Grid.name.label("grid_name"))
+                             .where(_in_street(Grid.__table__, street_id)))
+    return t.merge(names, on="grid_id", how="left")
+
+
+def facilities(engine: Engine, street_id: int | None = None) -> gpd.GeoDataFrame:
+    """Service facilities with the name of their community (for popups)."""
+    f = store.read_layer(engine, Facility, where=_in_street(Facility.__table__, street_id))
+    comm = store.read_frame(engine, select(Community.id.label("community_id"),
+                                           Community.name.label("community_name"))
+                            .where(_in_street(Community.__table__, street_id)))
+    return gpd.GeoDataFrame(f.merge(comm, on="community_id", how="left"), geometry="geometry", crs=f.crs)
+
+
+def street_layers(engine: Engine, now: datetime, lang: str = "zh", *, scope: Scope,
+                  street_id: int | None = None) -> dict[str, gpd.GeoDataFrame]:
+    """Every layer of the street map, keyed as geo.maps.leaflet.street_map expects.
+
+    ``street_id`` keeps the map to one street (a district database holds about
+    twenty: drawing them all at once sends tens of megabytes to a browser);
+    tickets are further limited to ``scope``. Roads carry no street key, so they
+    are picked by the street's outline (in SQL on PostGIS).
+    """
+    street = store.read_layer(engine, Street, where=_in_street(Street.__table__, street_id))
+    if street_id is None:
+        roads = store.read_layer(engine, Road)
+    else:
+        road_ids = store.ids_intersecting(engine, Road, shapely.union_all(street.geometry.values))
+        roads = store.read_layer(engine, Road, where=Road.id.in_(road_ids))
+    return {
+        "street": street,
+        "communities": store.read_layer(engine, Community, where=_in_street(Community.__table__, street_id)),
+        "grids": grids(engine, street_id),
+        "roads": roads,
+        "buildings": store.read_layer(engine, Building, columns=[
+            "id", "name", "grid_id", "floors", "households", "residents", "geom"],
+            where=_in_street(Building.__table__, street_id)),
+        "facilities": facilities(engine, street_id),
+        "cameras": store.read_layer(engine, Camera, where=_in_street(Camera.__table__, street_id)),
+        "tickets": open_tickets(engine, now, lang, scope=scope, street_id=street_id),
+    }
+
+
+def headline(engine: Engine, now: datetime, *, scope: Scope, street_id: int | None = None) -> dict[str, int]:
+    """The figures shown above the map: the size of the street and the load in the viewer's area.
+
+    Counts of places and people are of the street (``street_id``; all streets when
+    None); ticket figures are of the viewer's ``scope`` within it, so they match
+    the tickets the map draws for that viewer.
+    """
+    def where(model):
+        clause = _in_street(model.__table__, street_id)
+        return clause & scope.clause(model.__table__) if model is Ticket else clause
+
+    with engine.connect() as conn:
+        def scalar(stmt) -> int:
+            return int(conn.execute(stmt).scalar_one() or 0)
+
+        def count(model, *extra) -> int:
+            return scalar(select(func.count()).select_from(model).where(where(model), *extra))
+
+        open_rows = conn.execute(select(Ticket.state, Ticket.due_at)
+                                 .where(Ticket.state.in_(workflow.OPEN_STATES), where(Ticket))).fetchall()
+        states = [r[0] for r in open_rows]
+        overdue = int(workflow.overdue(states, [r[1] for r in open_rows], now).sum()) if open_rows else 0
+        return {
+            "communities": count(Community),
+            "grids": count(Grid),
+            "households": count(Household),
+            "residents": scalar(select(func.sum(Building.residents)).where(where(Building))),
+            "open_tickets": len(open_rows),
+            "overdue": overdue,
+            "cameras": count(Camera),
+            "cameras_online": count(Camera, Camera.status == "online"),
+            "facilities": count(Facility),
+        }
+
+
+def category_names(lang: str = "zh") -> pd.Series:
+    from geo.tickets.categories import CATEGORIES
+
+    return pd.Series({k: c.name(lang) for k, c in CATEGORIES.items()})
+
+
+__all__ = ["streets", "grids", "open_tickets", "facilities", "street_layers", "headline",
+           "category_names", "schema"]
+
+
+def community_names(engine: Engine, scope=None) -> dict[int, str]:
+    """Community id → name, limited to the caller's area (for pickers)."""
+    stmt = select(Community.id, Community.name).order_by(Community.code)
+    if scope is not None and scope.level != "street":
+        stmt = stmt.where(Community.id == scope.community_id)
+    return dict(store.read_frame(engine, stmt).itertuples(index=False))
+
+
+def grid_names(engine: Engine, community_id: int | None = None, scope=None) -> dict[int, str]:
+    """Grid id → name, of one community or all, limited to the caller's area."""
+    stmt = select(Grid.id, Grid.name).order_by(Grid.code)
+    if community_id is not None:
+        stmt = stmt.where(Grid.community_id == community_id)
+    if scope is not None:
+        stmt = stmt.where(scope.clause(Grid.__table__)) if scope.level != "grid" else stmt.where(
+            Grid.id == scope.grid_id)
+    return dict(store.read_frame(engine, stmt).itertuples(index=False))
+
+
+def point_layer(lon: float, lat: float, **fields) -> gpd.GeoDataFrame:
+    """A one-ticket layer at (lon, lat): a clicked spot, or the ticket being looked at."""
+    import shapely
+
+    row = dict(id=0, code="", category="", state="reported", urgent=False, created_at=None, due_at=None,
+               overdue=False)
+    row.update(fields)
+    return store.to_gdf(pd.DataFrame([{**row, "geom": shapely.Point(lon, lat)}]))

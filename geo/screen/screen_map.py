@@ -1,0 +1,321 @@
+"""The big screen's map as a pydeck (deck.gl, WebGL) Deck: aggregates in, compact JSON out.
+
+Layers, bottom to top: the street and its roads (the offline basemap), grids
+coloured by open-ticket load, community outlines, an extruded H3 layer of
+ticket density, community names, facilities, cameras (green online, grey
+offline, amber fault), and the overdue (red, in a steady red ring) and urgent
+(orange) tickets; a ticket overdue since the last refresh gets a wide white
+ring. Across several streets (``Basemap.wide``) only arterials are drawn, outlines
+are simplified to half a pixel, and cameras and facilities come per H3 cell:
+a district's wall gets a few hundred aggregates, not thousands of points.
+
+Offline by default. Note the trap: ``pdk.Deck(map_provider=None,
+map_style=None)`` leaves ``mapStyle`` out of the JSON, and Streamlit's
+st.pydeck_chart then fills in a Carto basemap (basemaps.cartocdn.com) of its
+own. Leaving ``map_style`` at pydeck's default sentinel with
+``map_provider=None`` sends ``"mapStyle": "__MAP_STYLE__"``, which Streamlit
+reads as "no basemap". ``BASEMAP = "carto"`` asks for Carto's dark tiles
+(WGS 84, so no GCJ-02 shift is needed); ``"tiles"`` a self-hosted XYZ server
+(an intranet's), passed to Streamlit as a one-source raster style in a data: URL.
+
+Every pickable layer carries ``n``, the text of the one tooltip (``{n}``).
+
+pydeck reads every plain string argument as a JavaScript accessor; literal
+strings (units, fonts, character sets) are passed quoted.
+
+Coordinates are rounded to 5 decimals (about 1 m) and colours computed here,
+so the browser gets small arrays and plain field accessors.
+"""
+from __future__ import annotations
+
+import json
+import math
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+import pydeck as pdk
+
+from geo import i18n
+from geo.place import catalogue
+from geo.screen.figures import BASEMAPS, MAP_WIDTH_PX, Basemap, Screen
+
+DIGITS = 5
+FONT = "Noto Sans CJK SC, Noto Sans SC, Microsoft YaHei, PingFang SC, sans-serif"
+CAMERA_COLORS = {"online": [0, 230, 118, 230], "offline": [120, 130, 150, 200], "fault": [255, 176, 0, 230]}
+OVERDUE = [255, 40, 50, 255]
+URGENT = [255, 150, 0, 255]
+#: Draw over the extruded columns (alerts and names must never hide behind them).
+ON_TOP = {"depthCompare": "always", "depthTest": False}
+#: Height of the tallest ticket-density column (metres).
+ELEVATION_M = 160
+#: Low → high load / density.
+RAMP = np.array([[35, 85, 160], [0, 170, 200], [255, 200, 0], [255, 110, 0], [230, 30, 45]], dtype=float)
+
+
+def _ramp(values, top: float) -> list[list[int]]:
+    """Colour per value on RAMP, ``top`` mapping to the hottest colour."""
+    v = np.clip(np.asarray(values, dtype=float) / (top or 1.0), 0, 1) * (len(RAMP) - 1)
+    lo = np.floor(v).astype(int)
+    hi = np.minimum(lo + 1, len(RAMP) - 1)
+    frac = (v - lo)[:, None]
+    rgb = RAMP[lo] * (1 - frac) + RAMP[hi] * frac
+    return np.round(rgb).astype(int).tolist()
+
+
+def _ring(coords) -> list[list[float]]:
+    return np.round(np.asarray(coords)[:, :2], DIGITS).tolist()
+
+
+def _polygons(geoms) -> list[list[list[float]]]:
+    """Exterior rings of (multi)polygons, one entry per part."""
+    out = []
+    for g in geoms:
+        for part in getattr(g, "geoms", [g]):
+            out.append(_ring(part.exterior.coords))
+    return out
+
+
+def _paths(geoms) -> list[list[list[float]]]:
+    out = []
+    for g in geoms:
+        for part in getattr(g, "geoms", [g]):
+            coords = part.exterior.coords if hasattr(part, "exterior") else part.coords
+            out.append(_ring(coords))
+    return out
+
+
+def view_state(bounds: tuple[float, float, float, float], *, width_px: int = MAP_WIDTH_PX, height_px: int = 720,
+               pitch: float = 40) -> pdk.ViewState:
+    """Centre and zoom that fit ``bounds`` into a map of the given pixel size."""
+    x0, y0, x1, y1 = bounds
+    lat = (y0 + y1) / 2
+    dlon = max(x1 - x0, 1e-4)
+    dlat = max(y1 - y0, 1e-4) / math.cos(math.radians(lat))
+    # deck.gl's zoom 0 shows the world in 512 px
+    zoom = min(math.log2(width_px * 360 / (512 * dlon)), math.log2(height_px * 360 / (512 * dlat)))
+    return pdk.ViewState(longitude=round((x0 + x1) / 2, DIGITS), latitude=round(lat, DIGITS),
+                         zoom=round(zoom - 0.05 + (0.15 if pitch else 0), 2), pitch=pitch, bearing=0)
+
+
+def base_layers(base: Basemap, *, roads: bool = True) -> list[pdk.Layer]:
+    """The offline background: the street's area and its roads."""
+    layers = [pdk.Layer("PolygonLayer", [{"p": p} for p in _polygons(base.street.geometry)], id="street",
+                        get_polygon="p", get_fill_color=[10, 32, 70, 255], get_line_color=[60, 130, 220, 255],
+                        line_width_min_pixels=2, stroked=True, filled=True)]
+    if roads and len(base.roads):
+        width = {"arterial": 3, "street": 2, "lane": 1}
+        rows = [{"p": p, "w": width.get(k, 1)} for geom, k in zip(base.roads.geometry, base.roads["kind"])
+                for p in _paths([geom])]
+        layers.append(pdk.Layer("PathLayer", rows, id="roads", get_path="p", get_width="w",
+                                width_units='"pixels"', get_color=[70, 105, 160, 200]))
+    return layers
+
+
+#: Pixel radius and line width of the steady ring round every overdue ticket, and of the wide
+#: ring round a ticket that became overdue since the last refresh (the only thing that flashes).
+RING_PX, RING_W = 15, 4
+FRESH_RING_PX, FRESH_RING_W = 30, 7
+FRESH = [255, 255, 255, 255]
+#: Facilities aggregated per cell across several streets: a white ring.
+FACILITY_CELL = [235, 240, 255, 230]
+
+
+def _xy(lon, lat) -> list[float]:
+    return [round(float(lon), DIGITS), round(float(lat), DIGITS)]
+
+
+def _camera_colour(online: int, offline: int, fault: int) -> list[int]:
+    """A camera's colour, or a cell's by its worst camera (fault, then offline, else online)."""
+    return CAMERA_COLORS["fault" if fault else "offline" if offline else "online"]
+
+
+def _grid_open(base: Basemap, s: Screen) -> tuple[pd.Series, np.ndarray, float]:
+    """Per grid of ``base``: its name and open tickets, and the top of the RAMP (the busiest, at least 1)."""
+    load = base.grids[["id", "name"]].merge(s.grid_load, left_on="id", right_on="grid_id", how="left")
+    open_ = load["open"].fillna(0).to_numpy()
+    return load["name"], open_, max(float(open_.max()) if len(open_) else 1.0, 1.0)
+
+
+def grid_layer(base: Basemap, s: Screen, *, lang: str = "zh") -> tuple[pdk.Layer, float]:
+    """Grids coloured by open tickets on RAMP (0 … the busiest grid); returns the layer and that top."""
+    names, open_, top = _grid_open(base, s)
+    label = i18n.t("screen.col_open", lang)
+    rows = []
+    for geom, name, n, c in zip(base.grids.geometry, names, open_, _ramp(open_, top)):
+        for p in _polygons([geom]):
+            rows.append({"p": p, "n": f"{name} {label}{int(n)}", "c": [*c, 70 if n == 0 else 150]})
+    layer = pdk.Layer("PolygonLayer", rows, id="grids", get_polygon="p", get_fill_color="c",
+                      get_line_color=[110, 160, 230, 110], line_width_min_pixels=1, stroked=True, filled=True,
+                      pickable=True)
+    return layer, top
+
+
+def point_layers(base: Basemap, s: Screen, *, lang: str = "zh") -> list[pdk.Layer]:
+    """Facilities and cameras: one by one in a street, per H3 cell across several streets."""
+    layers = []
+    f = base.facilities
+    if len(f) and base.wide:
+        rows = [{"x": _xy(x, y), "r": round(3 + 1.5 * math.sqrt(n), 1),
+                 "n": i18n.t("screen.tip_facilities", lang).format(n=int(n))}
+                for x, y, n in zip(f["lon"], f["lat"], f["n"])]
+        layers.append(pdk.Layer("ScatterplotLayer", rows, id="facilities", get_position="x", get_radius="r",
+                                radius_units='"pixels"', filled=False, stroked=True, get_line_color=FACILITY_CELL,
+                                line_width_min_pixels=1.5, pickable=True))
+    elif len(f):
+        rows = [{"x": _xy(x, y), "c": _rgb(catalogue.FACILITY_TYPES[t].color)}
+                for t, x, y in zip(f["type"], f["lon"], f["lat"]) if t in catalogue.FACILITY_TYPES]
+        layers.append(pdk.Layer("ScatterplotLayer", rows, id="facilities", get_position="x", get_fill_color="c",
+                                get_radius=12, radius_min_pixels=3, radius_max_pixels=8, stroked=True,
+                                get_line_color=[255, 255, 255, 200], line_width_min_pixels=1))
+    c = s.cameras
+    if len(c) and s.wide:
+        tip = i18n.t("screen.tip_cameras", lang)
+        rows = [{"x": _xy(x, y), "c": _camera_colour(on, off, fa), "r": round(2 + math.sqrt(n), 1),
+                 "n": tip.format(n=int(n), online=int(on), offline=int(off), fault=int(fa))}
+                for x, y, n, on, off, fa in zip(c["lon"], c["lat"], c["n"], c["online"], c["offline"], c["fault"])]
+        layers.append(pdk.Layer("ScatterplotLayer", rows, id="cameras", get_position="x", get_fill_color="c",
+                                get_radius="r", radius_units='"pixels"', pickable=True))
+    elif len(c):
+        rows = [{"x": _xy(x, y), "c": _camera_colour(on, off, fa)}
+                for x, y, on, off, fa in zip(c["lon"], c["lat"], c["online"], c["offline"], c["fault"])]
+        layers.append(pdk.Layer("ScatterplotLayer", rows, id="cameras", get_position="x", get_fill_color="c",
+                                get_radius=8, radius_min_pixels=2.5, radius_max_pixels=6))
+    return layers
+
+
+def alert_layers(s: Screen, *, fresh: pd.DataFrame | None = None, lang: str = "zh",
+                 ring: bool = True) -> list[pdk.Layer]:
+    """Overdue (red, in a steady red ring) and urgent (orange) tickets, drawn over everything; a
+    ticket that became overdue since the last refresh (``fresh``) gets a wide white ring as well.
+    ``ring=False`` (a district's hundreds of overdue tickets) leaves the steady ring out."""
+    a = s.alerts
+    if not len(a):
+        return []
+    over, urgent = i18n.t("screen.tip_overdue", lang), i18n.t("screen.urgent_tag", lang)
+    pts = [{"x": _xy(x, y), "c": OVERDUE if o else URGENT,
+            "n": f"{code} {cat} " + (over.format(h=h) if o else urgent)}
+           for x, y, o, code, cat, h in zip(a["lon"], a["lat"], a["overdue"], a["code"], a["category"],
+                                            a["hours_over"])]
+    layers = [pdk.Layer("ScatterplotLayer", [{"x": p["x"]} for p, o in zip(pts, a["overdue"]) if o],
+                        id="overdue_ring", get_position="x", get_radius=RING_PX, radius_units='"pixels"',
+                        filled=False, stroked=True, get_line_color=OVERDUE, line_width_units='"pixels"',
+                        get_line_width=RING_W, parameters=ON_TOP)] if ring else []
+    if fresh is not None and len(fresh):
+        layers.append(pdk.Layer("ScatterplotLayer", [{"x": _xy(x, y)} for x, y in zip(fresh["lon"], fresh["lat"])],
+                                id="fresh_overdue", get_position="x", get_radius=FRESH_RING_PX,
+                                radius_units='"pixels"', filled=False, stroked=True, get_line_color=FRESH,
+                                line_width_units='"pixels"', get_line_width=FRESH_RING_W, parameters=ON_TOP))
+    layers.append(pdk.Layer("ScatterplotLayer", pts, id="alerts", get_position="x", get_fill_color="c",
+                            get_radius=14, radius_min_pixels=4 if not ring else 6, pickable=True, stroked=True,
+                            get_line_color=[255, 255, 255, 230], line_width_min_pixels=2, parameters=ON_TOP))
+    return layers
+
+
+def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
+                lang: str = "zh") -> list[pdk.Layer]:
+    """Grids by load, outlines, ticket density, names, facilities, cameras and alerts (bottom to top)."""
+    layers = [grid_layer(base, s, lang=lang)[0],
+              pdk.Layer("PathLayer", [{"p": p} for p in _paths(base.communities.geometry)], id="communities",
+                        get_path="p", get_color=[120, 210, 255, 230], get_width=3, width_units='"pixels"')]
+    if len(s.cells):
+        top = float(s.cells["count"].max())
+        cells = [{"h": h, "n": int(n), "c": c}
+                 for h, n, c in zip(s.cells["hex"], s.cells["count"], _ramp(s.cells["count"], top))]
+        layers.append(pdk.Layer("H3HexagonLayer", cells, id="ticket_cells", get_hexagon="h", get_fill_color="c",
+                                get_elevation="n", elevation_scale=round(ELEVATION_M / top, 2), extruded=True,
+                                coverage=0.6, opacity=0.55, pickable=True, high_precision=False))
+    # names of the communities, or across several streets of the streets (160 community names are noise)
+    named = base.street if base.wide else base.communities
+    labels = named.assign(pt=named.geometry.representative_point())
+    text = [{"t": str(n), "x": _xy(pt.x, pt.y)} for n, pt in zip(labels["name"], labels["pt"])]
+    if text:
+        chars = sorted(set("".join(r["t"] for r in text)))
+        layers.append(pdk.Layer("TextLayer", text, id="community_names", get_position="x", get_text="t",
+                                get_size=20, get_color=[235, 245, 255, 255], font_family=f'"{FONT}"',
+                                character_set='"' + "".join(chars) + '"', outline_width=3,
+                                outline_color=[5, 15, 35, 255], font_settings={"sdf": True}, billboard=True,
+                                parameters=ON_TOP))
+    return [*layers, *point_layers(base, s, lang=lang), *alert_layers(s, fresh=fresh, lang=lang, ring=not base.wide)]
+
+
+def legend(base: Basemap, s: Screen) -> list[dict]:
+    """What the map's colours mean, for the page to draw as swatches: kind, CSS colour(s), i18n key.
+
+    Kinds: "ramp" (grids by open load, 0 … ``top``), "column" (H3 density),
+    "dot", "ring". Across several streets cameras and facilities are per cell.
+    """
+    top = int(_grid_open(base, s)[2])
+    cams = [("dot", _css(CAMERA_COLORS[k]), f"screen.lg_camera_{k}") for k in ("online", "offline", "fault")]
+    fac = ("ring", _css(FACILITY_CELL), "screen.lg_facility_cells") if base.wide else \
+        ("dots", [_css(_rgb(t.color)) for t in list(catalogue.FACILITY_TYPES.values())[:4]], "screen.lg_facilities")
+    return [{"kind": "ramp", "color": [_css(list(map(int, c))) for c in RAMP], "key": "screen.lg_load",
+             "lo": 0, "hi": top},
+            {"kind": "column", "color": _css(list(map(int, RAMP[3]))), "key": "screen.lg_cells"},
+            *[{"kind": k, "color": c, "key": key} for k, c, key in cams],
+            {"kind": fac[0], "color": fac[1], "key": fac[2]},
+            {"kind": "ring", "color": _css(OVERDUE), "key": "screen.lg_overdue"},
+            {"kind": "dot", "color": _css(URGENT), "key": "screen.lg_urgent"}]
+
+
+def _css(rgba) -> str:
+    r, g, b = rgba[:3]
+    return f"rgb({r},{g},{b})"
+
+
+def _rgb(hex_colour: str) -> list[int]:
+    h = hex_colour.lstrip("#")
+    return [int(h[i:i + 2], 16) for i in (0, 2, 4)] + [255]
+
+
+class CompactDeck(pdk.Deck):
+    """A Deck whose JSON has no indentation and keeps Chinese as UTF-8 (what st.pydeck_chart sends)."""
+
+    def to_json(self) -> str:
+        return json.dumps(json.loads(super().to_json()), separators=(",", ":"), ensure_ascii=False)
+
+
+def raster_style(tiles_url: str) -> str:
+    """A MapLibre/Mapbox style with one raster source, as a data: URL (Streamlit takes styles only
+    as URLs). The tiles must be Web Mercator in WGS 84 (OSM-like, Tianditu *_w), not GCJ-02, and the
+    tile server must allow the dashboard's origin (CORS)."""
+    style = {"version": 8, "sources": {"tiles": {"type": "raster", "tiles": [tiles_url], "tileSize": 256}},
+             "layers": [{"id": "tiles", "type": "raster", "source": "tiles"}]}
+    return "data:application/json," + quote(json.dumps(style, separators=(",", ":")), safe="")
+
+
+def deck(base: Basemap, s: Screen, *, basemap: str = "offline", tiles_url: str | None = None,
+         height_px: int = 720, width_px: int = MAP_WIDTH_PX, fresh: pd.DataFrame | None = None,
+         lang: str = "zh") -> pdk.Deck:
+    """The screen's Deck. ``basemap``: "offline" (no outside host), "carto" (online dark tiles) or
+    "tiles" (``tiles_url``, a self-hosted XYZ template).
+
+    ``fresh``: tickets overdue since the last refresh (geo.screen.figures.newly_overdue),
+    ringed in white. Only layers change between refreshes, never the initial
+    view state, so Streamlit keeps the wall's view.
+    """
+    if basemap not in BASEMAPS:
+        raise ValueError(f"basemap must be 'offline', 'carto' or 'tiles', not {basemap!r}")
+    if basemap == "tiles" and not tiles_url:
+        raise ValueError("basemap 'tiles' needs tiles_url")
+    online = basemap != "offline"
+    layers = [*base_layers(base, roads=not online), *live_layers(base, s, fresh=fresh, lang=lang)]
+    view = view_state(base.bounds, width_px=width_px, height_px=height_px)
+    tooltip = {"text": "{n}"}
+    if basemap == "carto":
+        return CompactDeck(layers=layers, initial_view_state=view, map_provider="carto", map_style="dark",
+                           tooltip=tooltip)
+    if basemap == "tiles":
+        return CompactDeck(layers=layers, initial_view_state=view, map_provider=None,
+                           map_style=raster_style(tiles_url), tooltip=tooltip)
+    # map_style stays pydeck's sentinel: map_style=None would make Streamlit add a Carto basemap.
+    return CompactDeck(layers=layers, initial_view_state=view, map_provider=None, tooltip=tooltip)
+
+
+def payload_bytes(d: pdk.Deck) -> int:
+    """Bytes of the Deck's JSON as st.pydeck_chart sends it."""
+    return len(d.to_json().encode("utf-8"))
+
+
+__all__ = ["CompactDeck", "deck", "base_layers", "live_layers", "grid_layer", "point_layers", "alert_layers",
+           "legend", "raster_style", "view_state", "payload_bytes"]

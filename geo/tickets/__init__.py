@@ -1,0 +1,8 @@
+"""The closed loop: how a resident's problem travels and how well it was handled.
+
+Holds: ``workflow`` (states and moves, two configurations), ``categories``
+(categories and time limits), ``rules`` (the rules over plain values, who acts
+as what), ``service`` (routing, moves in transactions, escalation, duplicates),
+``indicators`` (立案率 … 满意率 with their definitions).
+May import: the top modules, geo.db, geo.place, geo.io and geo.access.
+"""

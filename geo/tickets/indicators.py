@@ -1,0 +1,275 @@
+"""The figures leaders quote, for any area and period, with their definitions.
+
+Definitions (GB/T 30428 数字化城市管理 and the 12345 hotline practice, DOMAIN.md),
+over the tickets *reported* in the period [start, end) inside the area (the
+page's period is "by report date", so every figure describes the same tickets):
+
+- 上报数 reported: tickets reported in the period.
+- 立案数 accepted: of those, tickets taken on as a case (accepted by the grid,
+  or sent up as urgent) — rejected and merged ones are not. 立案率 = 立案数 / 上报数.
+- 应处置数 = 立案数; 处置数 handled: cases the handler reported done and that
+  were not reopened since (awaiting rating, or closed fixed). 处置率 = 处置数 / 应处置数.
+- 应结案数 due: cases whose time limit fell before ``now`` or that are closed;
+  结案数 closed: cases closed (fixed or not — rejected and merged are no case).
+  结案率 = 结案数 / 应结案数.
+- 按期结案数 closed on time: closed cases whose work was finished (办结: the
+  handler's last "done"; for cases closed unfixed, the closure) no later than
+  their limit. The resident's rating may come days later and does not count
+  against the handler. 按期结案率 = 按期结案数 / 应结案数 (a case past its limit
+  and still open counts against it).
+- 超期 overdue now: open tickets in the area past their limit at ``now`` (whenever reported).
+- 响应时长 response: report → first action by a person (the clock's escalations
+  are no response). 办结时长 time to resolution: report → the handler's last
+  "done" (``resolved_at``), over cases resolved now. 结案时长 time to closure:
+  report → closure, which includes the wait for the resident's rating. All in
+  hours, median and 90th percentile.
+- 满意率 satisfaction = (满意 + 基本满意) / 评价数, where 评价数 counts *every*
+  rating residents gave these tickets, the bad ones that reopened a ticket
+  included (a ticket rated 1 star, redone and rated 5 stars adds one of each):
+  5–4 stars 满意, 3 基本满意, 2–1 不满意 (which reopens, geo.tickets.workflow). Rows
+  from before the rating history was kept count their one stored rating.
+- 评价来源 who rated (geo.tickets.rules.RATING_CHANNELS): the 12345 loop ends 办结 → 回访 →
+  评价 (国办发〔2020〕53号), and most follow-ups are a member of staff phoning or
+  visiting the resident and recording the verdict — on the resident's behalf
+  (代居民评价). A 满意率 built from such ratings is only as honest as the
+  follow-up, so the source is counted apart:
+  居民自评数 self-rated = ratings the resident gave by their own channel;
+  居民自评占比 self-rated share = 居民自评数 / 评价数 (the rest, 代评数, were
+  entered by staff by phone, at the door, on site or after a 12345 follow-up);
+  居民自评满意率 = (满意 + 基本满意 among the self-rated) / 居民自评数.
+  Ratings stored before the source was recorded count as entered by staff.
+- 重办率 reopen rate = cases reopened at least once / cases ever reported done
+  (``first_resolved_at``, kept through reopens, so a reopened ticket still
+  being redone counts in both).
+
+The core is ``compute(frame, now)`` over a plain DataFrame, so tests can
+check the formulas on hand-built tickets; ``for_area`` reads the frame.
+Run ``python -m geo.tickets.indicators --now 2026-11-23T09:00`` for the table of a database.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from geo.db import store
+from geo.tickets import workflow
+from geo.access.roles import Scope
+from geo.db.schema import Ticket
+
+FIELDS = ["id", "category", "state", "grid_id", "community_id", "street_id", "created_at", "accepted_at",
+          "first_response_at", "resolved_at", "first_resolved_at", "closed_at", "due_at", "rating",
+          "ratings_given", "ratings_satisfied", "ratings_self", "ratings_self_satisfied", "reopen_count"]
+
+LABELS = {
+    "reported": ("上报数", "Reported"),
+    "accepted": ("立案数", "Accepted"),
+    "acceptance_rate": ("立案率", "Acceptance rate"),
+    "handled": ("处置数", "Handled"),
+    "handling_rate": ("处置率", "Handling rate"),
+    "due": ("应结案数", "Due for closure"),
+    "closed": ("结案数", "Closed"),
+    "closure_rate": ("结案率", "Closure rate"),
+    "closed_on_time": ("按期结案数", "Closed on time"),
+    "on_time_rate": ("按期结案率", "On-time closure rate"),
+    "overdue_now": ("当前超期", "Overdue now"),
+    "response_median_h": ("响应时长中位数(小时)", "Median response (h)"),
+    "response_p90_h": ("响应时长P90(小时)", "90th pct response (h)"),
+    "resolution_median_h": ("办结时长中位数(小时)", "Median time to resolution (h)"),
+    "resolution_p90_h": ("办结时长P90(小时)", "90th pct time to resolution (h)"),
+    "closure_median_h": ("结案时长中位数(小时)", "Median time to closure (h)"),
+    "closure_p90_h": ("结案时长P90(小时)", "90th pct time to closure (h)"),
+    "rated": ("评价数", "Ratings given"),
+    "satisfaction_rate": ("满意率", "Satisfaction rate"),
+    "rated_self": ("居民自评数", "Rated by residents themselves"),
+    "rated_proxy": ("代居民评价数", "Rated by staff on residents' behalf"),
+    "self_rated_share": ("居民自评占比", "Share rated by residents themselves"),
+    "satisfaction_self_rate": ("居民自评满意率", "Satisfaction among residents' own ratings"),
+    "reopen_rate": ("重办率", "Reopen rate"),
+}
+RATES = {k for k in LABELS if k.endswith("_rate")} | {"self_rated_share"}
+
+
+def label(key: str, lang: str = "zh") -> str:
+    zh, en = LABELS[key]
+    return zh if lang == "zh" else en
+
+
+def _ratio(num: int, den: int) -> float:
+    return float(num) / den if den else float("nan")
+
+
+def _hours(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    return (pd.to_datetime(later) - pd.to_datetime(earlier)).dt.total_seconds().dropna() / 3600
+
+
+def _column(df: pd.DataFrame, name: str, default=np.nan) -> pd.Series:
+    return df[name] if name in df.columns else pd.Series(default, index=df.index)
+
+
+def ratings(frame: pd.DataFrame) -> tuple[int, int]:
+    """(ratings given, of which 3 stars or more) over the tickets in ``frame``; see the module docstring."""
+    stored = pd.to_numeric(_column(frame, "rating"), errors="coerce")
+    given = pd.to_numeric(_column(frame, "ratings_given", 0), errors="coerce").fillna(0)
+    satisfied = pd.to_numeric(_column(frame, "ratings_satisfied", 0), errors="coerce").fillna(0)
+    legacy = (given == 0) & stored.notna()  # a rating stored before every rating was counted
+    n = given.where(~legacy, 1)
+    good = satisfied.where(~legacy, (stored >= 3).astype(float))
+    return int(n.sum()), int(good.sum())
+
+
+def own_ratings(frame: pd.DataFrame) -> tuple[int, int]:
+    """(ratings residents gave themselves, of which 3 stars or more); the rest were given on their behalf."""
+    own = pd.to_numeric(_column(frame, "ratings_self", 0), errors="coerce").fillna(0)
+    good = pd.to_numeric(_column(frame, "ratings_self_satisfied", 0), errors="coerce").fillna(0)
+    return int(own.sum()), int(good.sum())
+
+
+def compute(frame: pd.DataFrame, now: datetime, *, start: datetime | None = None,
+            end: datetime | None = None) -> dict[str, float]:
+    """Every indicator for the tickets in ``frame`` (see the module docstring)."""
+    df = frame
+    created = pd.to_datetime(df["created_at"])
+    in_period = pd.Series(True, index=df.index)
+    if start is not None:
+        in_period &= created >= pd.Timestamp(start)
+    if end is not None:
+        in_period &= created < pd.Timestamp(end)
+    p = df[in_period]
+    state = p["state"]
+    is_case = p["accepted_at"].notna() & ~state.isin(("rejected", "merged"))
+    cases = p[is_case]
+    closed_mask = cases["state"].isin(workflow.CASE_CLOSED_STATES)
+    resolved_at = pd.to_datetime(cases["resolved_at"])
+    handled_mask = resolved_at.notna() | (cases["state"] == "closed")
+    ever_resolved = pd.to_datetime(_column(cases, "first_resolved_at")).notna() | handled_mask
+    due_mask = (pd.to_datetime(cases["due_at"]) < pd.Timestamp(now)) | closed_mask
+    finished = resolved_at.fillna(pd.to_datetime(cases["closed_at"]))
+    on_time = closed_mask & (finished <= pd.to_datetime(cases["due_at"]))
+    response = _hours(p["first_response_at"], p["created_at"])
+    resolution = _hours(cases["resolved_at"], cases["created_at"])
+    closure = _hours(cases.loc[closed_mask, "closed_at"], cases.loc[closed_mask, "created_at"])
+    rated, satisfied = ratings(p)
+    rated_self, satisfied_self = own_ratings(p)
+    reopened = pd.to_numeric(cases["reopen_count"], errors="coerce").fillna(0) > 0
+    overdue_now = workflow.overdue(df["state"], df["due_at"], now).sum() if len(df) else 0
+    out = {
+        "reported": int(len(p)),
+        "accepted": int(is_case.sum()),
+        "handled": int(handled_mask.sum()),
+        "due": int(due_mask.sum()),
+        "closed": int(closed_mask.sum()),
+        "closed_on_time": int(on_time.sum()),
+        "overdue_now": int(overdue_now),
+        "response_median_h": _q(response, 0.5),
+        "response_p90_h": _q(response, 0.9),
+        "resolution_median_h": _q(resolution, 0.5),
+        "resolution_p90_h": _q(resolution, 0.9),
+        "closure_median_h": _q(closure, 0.5),
+        "closure_p90_h": _q(closure, 0.9),
+        "rated": rated,
+        "satisfaction_rate": _ratio(satisfied, rated),
+        "rated_self": rated_self,
+        "rated_proxy": rated - rated_self,
+        "self_rated_share": _ratio(rated_self, rated),
+        "satisfaction_self_rate": _ratio(satisfied_self, rated_self),
+        "reopen_rate": _ratio(int((reopened & ever_resolved).sum()), int(ever_resolved.sum())),
+    }
+    out["acceptance_rate"] = _ratio(out["accepted"], out["reported"])
+    out["handling_rate"] = _ratio(out["handled"], out["accepted"])
+    out["closure_rate"] = _ratio(out["closed"], out["due"])
+    out["on_time_rate"] = _ratio(out["closed_on_time"], out["due"])
+    return {k: out[k] for k in LABELS}
+
+
+def _q(values: pd.Series, q: float) -> float:
+    return float(np.quantile(values, q)) if len(values) else float("nan")
+
+
+def by(frame: pd.DataFrame, key: str, now: datetime, **period) -> pd.DataFrame:
+    """The indicators per value of ``key`` (category, grid_id, community_id).
+
+    Only values with a ticket reported in the period or overdue now: a row of
+    zeros and dashes tells a reader nothing.
+    """
+    rows = {k: compute(g, now, **period) for k, g in frame.groupby(key)}
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=list(LABELS)).rename_axis(key).reset_index()
+    return out[(out["reported"] > 0) | (out["overdue_now"] > 0)].reset_index(drop=True)
+
+
+def load(engine: Engine, *, scope: Scope) -> pd.DataFrame:
+    """The ticket fields the indicators need, for the area (no geometry, no personal data).
+
+    ``scope`` is required (``roles.WHOLE_STREET`` for the whole street), so no
+    caller can forget it.
+    """
+    t = Ticket.__table__
+    return store.read_frame(engine, select(*[t.c[f] for f in FIELDS]).where(scope.clause(t)))
+
+
+def for_area(engine: Engine, now: datetime, *, scope: Scope, start: datetime | None = None,
+             end: datetime | None = None) -> dict[str, float]:
+    return compute(load(engine, scope=scope), now, start=start, end=end)
+
+
+#: The figures a leader quotes first (the page shows them as cards above the full table).
+HEADLINE = ("reported", "on_time_rate", "satisfaction_rate", "overdue_now",
+            "acceptance_rate", "handling_rate", "closure_rate", "reopen_rate")
+
+
+def shown(key: str, value: float) -> str:
+    """One indicator as people read it: rates in percent, hours to 0.1, counts with separators."""
+    if key in RATES:
+        return "—" if np.isnan(value) else f"{value * 100:.1f}%"
+    if isinstance(value, float):
+        return "—" if np.isnan(value) else f"{value:.1f}"
+    return f"{value:,}"
+
+
+def table(values: dict[str, float], lang: str = "zh") -> pd.DataFrame:
+    """Indicators as a two-column table for display (rates as percentages)."""
+    rows = [(label(k, lang), shown(k, v)) for k, v in values.items()]
+    return pd.DataFrame(rows, columns=["指标" if lang == "zh" else "Indicator", "数值" if lang == "zh" else "Value"])
+
+
+def labelled(frame: pd.DataFrame, key: str, lang: str, names: dict) -> pd.DataFrame:
+    """A ``by`` table for people: the key as a name, columns translated, rates in percent."""
+    out = frame.copy()
+    out[key] = out[key].map(names).fillna(out[key].astype(str))
+    for col in RATES & set(out.columns):
+        out[col] = (out[col] * 100).round(1)
+    for col in [c for c in out.columns if c.endswith("_h")]:
+        out[col] = out[col].round(1)
+    heading = {"category": ("类别", "Category"), "grid_id": ("网格", "Grid"), "community_id": ("社区", "Community")}
+    cols = {key: heading[key][0 if lang == "zh" else 1]}
+    cols |= {k: label(k, lang) + ("(%)" if k in RATES else "") for k in LABELS}
+    return out.rename(columns=cols)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the indicator table of a database for the whole year and the last 30 days before ``--now``."""
+    from geo import settings
+    from geo.access import roles
+
+    parser = argparse.ArgumentParser(prog="python -m geo.tickets.indicators", description=main.__doc__)
+    parser.add_argument("--url", help="database URL (default: DATABASE_URL or data/shequ.db)")
+    parser.add_argument("--now", help="the clock, ISO time (default: now)")
+    parser.add_argument("--lang", default="zh", choices=["zh", "en"])
+    args = parser.parse_args(argv)
+    now = datetime.fromisoformat(args.now) if args.now else settings.now()
+    frame = load(store.make_engine(args.url or settings.database_url()), scope=roles.WHOLE_STREET)
+    year = table(compute(frame, now, start=now - timedelta(days=365), end=now), args.lang)
+    month = table(compute(frame, now, start=now - timedelta(days=30), end=now), args.lang)
+    both = year.merge(month, on=year.columns[0], suffixes=("", "_30"))
+    both.columns = [year.columns[0], "近一年" if args.lang == "zh" else "Last 365 days",
+                    "近30天" if args.lang == "zh" else "Last 30 days"]
+    print(both.to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
