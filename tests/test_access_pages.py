@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo import settings
 from geo.access import audit, auth, kiosk, roles, sessions, throttle, users
-from geo.demo import generator
+from geo.demo import accounts
 from geo.people import households, visits
 from geo.db import store
 from geo.tickets import service as ts
@@ -20,7 +20,7 @@ from geo.db.schema import User as UserRow
 from conftest import open_address, steady_server
 
 APP = settings.ROOT / "app.py"
-PW = generator.DEMO_PASSWORD
+PW = accounts.DEMO_PASSWORD
 ALL = roles.WHOLE_STREET  # audit reads for the whole street (the tests' town has one)
 WALL_TOKEN = "Wq7-kT2xZpL9vR4mN8cYbH3j"  # long and varied enough for geo.access.kiosk.token_problem
 

@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import select, update
 
 from geo.access import audit, auth, roles, sessions, throttle, users
-from geo.demo import generator
+from geo.demo import accounts
 from geo.db import store
 from geo.db.schema import Grid, LoginSession
 from geo.db.schema import User as UserRow
 
 NOW = datetime(2026, 11, 23, 9)
-PW = generator.DEMO_PASSWORD
+PW = accounts.DEMO_PASSWORD
 ALL = roles.WHOLE_STREET  # audit reads for the whole street (the tests' town has one)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 
 from geo.access import audit, auth, roles, users
 from geo.grids import boundaries
-from geo.demo import generator
+from geo.demo import accounts
 from geo.place import projection
 from geo.db import store
 from geo.tickets import workflow
@@ -32,7 +32,7 @@ CRS = "EPSG:32648"  # the demo's UTM zone: where the test builds its strip, in m
 
 
 def login(engine, name: str) -> users.User:
-    return auth.authenticate(engine, name, generator.DEMO_PASSWORD, now=NOW)
+    return auth.authenticate(engine, name, accounts.DEMO_PASSWORD, now=NOW)
 
 
 def neighbours(engine, community_id: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -322,7 +322,7 @@ def test_the_page_previews_an_upload_and_applies_it(town_url, monkeypatch):
     from geo import settings
 
     engine = store.make_engine(town_url)
-    user = auth.authenticate(engine, "community1", generator.DEMO_PASSWORD, now=settings.now())
+    user = auth.authenticate(engine, "community1", accounts.DEMO_PASSWORD, now=settings.now())
     a, b, strip, new = shifted(engine, user)
     want = doors_in(engine, int(b["id"].iloc[0]), strip)
     monkeypatch.setenv("DATABASE_URL", town_url)

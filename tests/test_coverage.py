@@ -686,13 +686,13 @@ def _page(town_url, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     from geo.access import auth
-    from geo.demo import generator
+    from geo.demo import accounts
     from geo.db import store
 
     monkeypatch.setenv("DATABASE_URL", town_url)
     at = AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=180)
     # the app opens on the sign-in page: start as a street leader (coverage is theirs)
-    at.session_state["user"] = auth.authenticate(store.make_engine(town_url), "leader", generator.DEMO_PASSWORD,
+    at.session_state["user"] = auth.authenticate(store.make_engine(town_url), "leader", accounts.DEMO_PASSWORD,
                                                  now=settings.now())
     at.run()
     at.switch_page("pages/coverage.py").run()

@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 from geo import settings
-from geo.demo import generator
+from geo.demo import generator, simulate, street
 from geo.tickets import workflow
 from geo.tickets.categories import CATEGORIES
 from geo.place.catalogue import FACILITY_TYPES
@@ -216,7 +216,7 @@ def test_every_household_has_a_link_head_from_its_own_grid(town):
     assert all(person[pid]["role"] == "household_link_head" for pid in head_of.values())
     assert all(person[pid]["grid_id"] == hh_grid[hid] for hid, pid in head_of.items())
     per_head = Counter(head_of.values())
-    assert max(per_head.values()) == generator.LINK_HOUSEHOLDS and min(per_head.values()) >= 1
+    assert max(per_head.values()) == street.LINK_HOUSEHOLDS and min(per_head.values()) >= 1
 
 
 def test_grids_are_numbered_west_to_east_then_north_to_south(town):
@@ -228,7 +228,7 @@ def test_grids_are_numbered_west_to_east_then_north_to_south(town):
     for grids in by_comm.values():
         grids.sort()
         top = max(y for _, _, y in grids)
-        row = [int((top - y) // generator.GRID_ROW_M) for _, _, y in grids]
+        row = [int((top - y) // street.GRID_ROW_M) for _, _, y in grids]
         for (code_a, xa, _), (code_b, xb, _), ra, rb in zip(grids, grids[1:], row, row[1:]):
             assert int(code_b[-3:]) == int(code_a[-3:]) + 1
             assert rb > ra or (rb == ra and xb > xa), f"{code_b} should come before {code_a}"
@@ -250,7 +250,7 @@ def test_same_seed_same_town():
 
 def test_id_numbers_carry_the_gb11643_check_digit():
     # the standard's own worked example
-    assert generator.id_number("110105", datetime(1949, 12, 31), 2) == "11010519491231002X"
+    assert street.id_number("110105", datetime(1949, 12, 31), 2) == "11010519491231002X"
 
 
 def test_district_scale_has_about_twenty_streets():
@@ -294,6 +294,6 @@ def test_cli_refuses_a_database_that_holds_an_older_town(tmp_path, capsys):
 def test_tickets_read_like_residents_wrote_them(town):
     words = Counter(t["description"] for t in town["ticket"])
     assert len(words) > 500  # not one line per category
-    assert set(generator.DESCRIPTIONS) == set(CATEGORIES)  # every category has its own lines
+    assert set(simulate.DESCRIPTIONS) == set(CATEGORIES)  # every category has its own lines
     sample = next(t for t in town["ticket"] if t["category"] == "water")
-    assert any(line.format(b="")[:4] in sample["description"] for line in generator.DESCRIPTIONS["water"])
+    assert any(line.format(b="")[:4] in sample["description"] for line in simulate.DESCRIPTIONS["water"])

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo import settings
 from geo.access import auth, users
-from geo.demo import generator
+from geo.demo import accounts, generator
 from geo.maps import layers
 from geo.db import store
 from geo.access.roles import WHOLE_STREET
@@ -14,7 +14,7 @@ from geo.access.roles import WHOLE_STREET
 APP = settings.ROOT / "app.py"
 
 
-def signed_in(at: AppTest, url: str, username: str = "leader", password: str = generator.DEMO_PASSWORD) -> AppTest:
+def signed_in(at: AppTest, url: str, username: str = "leader", password: str = accounts.DEMO_PASSWORD) -> AppTest:
     """Sign ``username`` in (checked by geo.access.auth, as the form does) and run the app as them.
 
     The form itself is tested in test_access_pages.py; AppTest re-runs only the

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from geo.access import audit, auth, roles, users
-from geo.demo import generator
+from geo.demo import accounts
 from geo.people import households
 from geo.errors import ConcurrentEditError, NotFoundError, ValidationError
 from geo.db.schema import Grid, Household, Resident
@@ -17,7 +17,7 @@ ALL = roles.WHOLE_STREET
 
 
 def login(engine, name: str) -> users.User:
-    return auth.authenticate(engine, name, generator.DEMO_PASSWORD, now=NOW)
+    return auth.authenticate(engine, name, accounts.DEMO_PASSWORD, now=NOW)
 
 
 def plain_household(engine, grid_id: int, size: int = 2) -> int:

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo import settings
 from geo.access import audit, auth, roles, users
-from geo.demo import generator
+from geo.demo import accounts
 from geo.people import households
 from geo.db import store
 from geo.tickets import service as ts
@@ -30,7 +30,7 @@ PAGES = ["my_area", "map", "tickets", "report", "indicators", "coverage", "scree
 
 
 def user(url: str, username: str) -> users.User:
-    return auth.authenticate(store.make_engine(url), username, generator.DEMO_PASSWORD, now=settings.now())
+    return auth.authenticate(store.make_engine(url), username, accounts.DEMO_PASSWORD, now=settings.now())
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from geo.maps import area, layers
 from geo.access import audit, auth, masks, roles, users
-from geo.demo import generator
+from geo.demo import accounts, generator
 from geo.tickets import indicators, rules, workflow
 from geo.people import households, visits
 from geo.tickets import service as ts
@@ -17,7 +17,7 @@ from geo.errors import NotFoundError, OutsideAreaError
 from geo.db.schema import AuditLog, Building, Community, Grid, Household, Ticket, TicketEvent, Visit
 
 NOW = datetime(2026, 11, 23, 9)
-PW = generator.DEMO_PASSWORD
+PW = accounts.DEMO_PASSWORD
 ALL = roles.WHOLE_STREET  # audit reads for the whole street (the tests' town has one)
 
 

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo import settings
 from geo.access import audit, auth
-from geo.demo import generator
+from geo.demo import accounts
 from geo.db import store
 from geo.tickets import service as ts, workflow
 from geo.access.roles import WHOLE_STREET as WHOLE
@@ -22,7 +22,7 @@ def page(name: str, url: str, monkeypatch, username: str = "staff") -> AppTest:
     """The page opened by a signed-in demo user (see README: demo users)."""
     monkeypatch.setenv("DATABASE_URL", url)
     at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=120)
-    at.session_state["user"] = auth.authenticate(store.make_engine(url), username, generator.DEMO_PASSWORD,
+    at.session_state["user"] = auth.authenticate(store.make_engine(url), username, accounts.DEMO_PASSWORD,
                                                  now=settings.now())
     return at
 
@@ -147,7 +147,7 @@ def test_the_community_dispatches_to_a_department(town_url, monkeypatch):
 
 
 def assigned_to_party1(engine, url, monkeypatch):
-    party = auth.authenticate(engine, "party1", generator.DEMO_PASSWORD, now=settings.now())
+    party = auth.authenticate(engine, "party1", accounts.DEMO_PASSWORD, now=settings.now())
     here = spot_in(engine, party.grid_id)
     new = ts.report(engine, category="elderly_care", description="独居老人需要帮助", lon=here.x, lat=here.y,
                     now=settings.now())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from geo.demo import generator
+from geo.demo import accounts, generator
 from geo.db import store
 from geo.db.schema import Grid, User
 
@@ -34,7 +34,7 @@ def home_grid(url: str, username: str = "gridhead1") -> dict:
     return {"id": int(gid), "name": grid["name"], "lon": spot.x, "lat": spot.y}
 
 
-def sign_in(page, username: str, password: str = generator.DEMO_PASSWORD) -> None:
+def sign_in(page, username: str, password: str = accounts.DEMO_PASSWORD) -> None:
     page.get_by_label("用户名").fill(username, timeout=180_000)
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()

@@ -1,7 +1,9 @@
 """The demo town: a street generated deterministically, and the first start that builds it.
 
-Holds: ``generator`` (the street, its people and a year of tickets; the CLI
-``python -m geo.demo``; ``ensure_database``, the app's first start).
+Holds: ``street`` (outline, communities, grids, buildings, roads, people,
+facilities), ``simulate`` (a year of tickets through the workflow), ``accounts``
+(demo logins and visits), ``generator`` (``generate``, the summary, the CLI
+``python -m geo.demo``, and ``ensure_database``: the app's first start).
 May import: every package below it; nothing imports the demo but the app,
 tests and benchmarks.
 """

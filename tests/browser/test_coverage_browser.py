@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from geo.demo import generator
+from geo.demo import accounts
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -20,7 +20,7 @@ def test_walking_coverage_then_new_sites(streamlit_server, browser_page, tmp_pat
     shots.mkdir(parents=True, exist_ok=True)
     page.goto(streamlit_server, wait_until="domcontentloaded")
     page.get_by_label("用户名").fill("staff", timeout=180_000)
-    page.get_by_label("密码").fill(generator.DEMO_PASSWORD)
+    page.get_by_label("密码").fill(accounts.DEMO_PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.get_by_role("link", name="服务圈规划").click(timeout=60_000)
     page.get_by_role("heading", name="服务圈规划").wait_for(timeout=300_000)  # first start builds the town

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 
 from geo import settings
 from geo.access import auth
-from geo.demo import generator
+from geo.demo import accounts
 from geo.people import households
 from geo.db import store
 from geo.tickets import service as ts
@@ -43,7 +43,7 @@ def server(tmp_path_factory, chromium_path):
         yield type("Server", (), {"base": base, "url": url})()
 
 
-def sign_in(page, username: str, password: str = generator.DEMO_PASSWORD) -> None:
+def sign_in(page, username: str, password: str = accounts.DEMO_PASSWORD) -> None:
     page.get_by_label("用户名").fill(username, timeout=180_000)
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()
@@ -138,13 +138,13 @@ def test_grid_head_on_a_phone_sees_their_grid_and_its_tickets_and_records_a_visi
     # a wrong password first: the same answer as for an unknown user
     sign_in(page, "gridhead1", "wrong-password")
     page.get_by_text("用户名或密码错误").wait_for(timeout=60_000)
-    page.get_by_label("密码").fill(generator.DEMO_PASSWORD)
+    page.get_by_label("密码").fill(accounts.DEMO_PASSWORD)
     page.get_by_role("button", name="登录").click()
 
     # home is "my grid": the grid's boundary and buildings on the map, four figures two by two
     page.get_by_role("tab", name="走访").wait_for(timeout=120_000)
     engine = store.make_engine(server.url)  # built by the first visit: now the test can read what it holds
-    head = auth.authenticate(engine, "gridhead1", generator.DEMO_PASSWORD, now=settings.now())
+    head = auth.authenticate(engine, "gridhead1", accounts.DEMO_PASSWORD, now=settings.now())
     open_now = ts.query(engine, now=settings.now(), scope=head.scope, open_only=True)
     assert len(open_now) > 0  # the demo gives every grid head a grid with open tickets
     first = open_now.sort_values(["overdue", "due_at"], ascending=[False, True]).iloc[0]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from geo.demo import generator
+from geo.demo import accounts, generator
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -15,7 +15,7 @@ def test_report_by_map_click_then_accept_it(streamlit_server, browser_page, tmp_
     page = browser_page
     page.goto(streamlit_server, wait_until="domcontentloaded")
     page.get_by_label("用户名").fill("gridhead1", timeout=180_000)
-    page.get_by_label("密码").fill(generator.DEMO_PASSWORD)
+    page.get_by_label("密码").fill(accounts.DEMO_PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.get_by_role("link", name="我要上报").click(timeout=60_000)
     page.get_by_text("在地图上点击问题所在位置").wait_for(timeout=60_000)

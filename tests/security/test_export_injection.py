@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from geo import settings
 from geo.access import auth
 from geo.coverage import coverage, coverage_io
-from geo.demo import generator
+from geo.demo import accounts
 from geo.io import export
 from geo.db import store
 from geo.tickets import service as ts
@@ -120,7 +120,7 @@ def downloads(monkeypatch) -> dict:
 def run_page(name: str, url: str, monkeypatch) -> AppTest:
     monkeypatch.setenv("DATABASE_URL", url)
     at = AppTest.from_file(str(settings.ROOT / "pages" / f"{name}.py"), default_timeout=180)
-    at.session_state["user"] = auth.authenticate(store.make_engine(url), "staff", generator.DEMO_PASSWORD,
+    at.session_state["user"] = auth.authenticate(store.make_engine(url), "staff", accounts.DEMO_PASSWORD,
                                                  now=settings.now())
     at.run()
     assert not at.exception, at.exception

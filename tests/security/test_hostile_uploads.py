@@ -254,12 +254,12 @@ def test_the_boundaries_page_refuses_the_vrt_in_chinese_and_shows_no_file_conten
     from streamlit.testing.v1 import AppTest
 
     from geo.access import auth
-    from geo.demo import generator
+    from geo.demo import accounts
     from geo.db import store
 
     engine = store.make_engine(town_url)
     live = Path(str(engine.url.database))
-    user = auth.authenticate(engine, "community1", generator.DEMO_PASSWORD, now=settings.now())
+    user = auth.authenticate(engine, "community1", accounts.DEMO_PASSWORD, now=settings.now())
     monkeypatch.setenv("DATABASE_URL", town_url)
     at = AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=180)
     at.session_state["user"] = user

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from geo.access import auth, users
-from geo.demo import generator
+from geo.demo import accounts
 from geo.people import households
 from geo.db.schema import Household, Resident
 
@@ -24,7 +24,7 @@ NOW = datetime(2026, 11, 23, 9)
 
 
 def login(engine, name: str) -> users.User:
-    return auth.authenticate(engine, name, generator.DEMO_PASSWORD, now=NOW)
+    return auth.authenticate(engine, name, accounts.DEMO_PASSWORD, now=NOW)
 
 
 def two_person_household(engine, grid_id: int) -> int:

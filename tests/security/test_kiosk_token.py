@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from geo.access import audit, auth, kiosk, roles, sessions, throttle, users
-from geo.demo import generator
+from geo.demo import accounts
 from geo.db import schema
 from geo.db.schema import KioskToken, LoginSession
 
@@ -26,7 +26,7 @@ PROBER = "203.0.113.9"
 
 
 def leader(engine):
-    return auth.authenticate(engine, "leader", generator.DEMO_PASSWORD, now=NOW)
+    return auth.authenticate(engine, "leader", accounts.DEMO_PASSWORD, now=NOW)
 
 
 def seeded(engine, monkeypatch, token: str) -> str:
@@ -97,7 +97,7 @@ def test_a_new_token_signs_out_every_wall_of_the_old_one_and_the_old_one_no_long
     for at in (WALL, "198.51.100.21"):
         wall = kiosk.login(engine, old, now=NOW, address=at)
         walls.append(sessions.start(engine, wall.user, now=NOW, address=at, kiosk_token_id=wall.token_id))
-    by_password = sessions.start(engine, auth.authenticate(engine, "screen", generator.DEMO_PASSWORD, now=NOW), now=NOW)
+    by_password = sessions.start(engine, auth.authenticate(engine, "screen", accounts.DEMO_PASSWORD, now=NOW), now=NOW)
     assert all(sessions.resume(engine, w, now=NOW) for w in walls)
     assert set(kiosk.walls(engine, now=NOW)["address"].fillna("")) == {WALL, "198.51.100.21", ""}
     new = kiosk.rotate(engine, by=leader(engine), now=NOW)
@@ -128,7 +128,7 @@ def test_switching_the_kiosk_off_and_ending_walls_by_hand(engine, monkeypatch):
     wall = kiosk.login(engine, token, now=NOW, address=WALL)
     first = sessions.start(engine, wall.user, now=NOW, address=WALL, kiosk_token_id=wall.token_id)
     second = sessions.start(engine, wall.user, now=NOW, address=WALL, kiosk_token_id=wall.token_id)
-    head = auth.authenticate(engine, "gridhead1", generator.DEMO_PASSWORD, now=NOW)
+    head = auth.authenticate(engine, "gridhead1", accounts.DEMO_PASSWORD, now=NOW)
     desk = sessions.start(engine, head, now=NOW)
     with engine.connect() as conn:
         ids = dict(conn.execute(select(LoginSession.token_hash, LoginSession.id)).fetchall())
@@ -148,7 +148,7 @@ def test_switching_the_kiosk_off_and_ending_walls_by_hand(engine, monkeypatch):
 def test_only_street_leaders_manage_the_wall_token(engine, monkeypatch, username):
     token = kiosk.new_token()
     seeded(engine, monkeypatch, token)
-    who = auth.authenticate(engine, username, generator.DEMO_PASSWORD, now=NOW)
+    who = auth.authenticate(engine, username, accounts.DEMO_PASSWORD, now=NOW)
     for act in (lambda: kiosk.rotate(engine, by=who, now=NOW), lambda: kiosk.disable(engine, by=who, now=NOW),
                 lambda: kiosk.end_walls(engine, [1], by=who, now=NOW)):
         with pytest.raises(PermissionError):

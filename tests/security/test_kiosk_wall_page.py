@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo import settings
 from geo.access import audit, auth, kiosk, roles
-from geo.demo import generator
+from geo.demo import accounts
 from geo.db import store
 from geo.db.schema import LoginSession
 
@@ -39,7 +39,7 @@ def test_a_wrong_token_shows_why_and_is_not_tried_again_in_that_tab(town_url, mo
 
 def test_a_new_token_signs_the_wall_out_at_its_next_run(town_url, monkeypatch, steady):
     engine = store.make_engine(town_url)
-    leader = auth.authenticate(engine, "leader", generator.DEMO_PASSWORD, now=settings.now())
+    leader = auth.authenticate(engine, "leader", accounts.DEMO_PASSWORD, now=settings.now())
     old = kiosk.rotate(engine, by=leader, now=settings.now())
     at = wall(town_url, monkeypatch, old).run()
     assert not at.exception, at.exception

@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import select
 
 from geo.access import audit, auth, roles, throttle, users
-from geo.demo import generator
+from geo.demo import accounts
 from geo.db.schema import User as UserRow
 
 from login_attempts import CountingChecks, attempt, burst
 
 NOW = datetime(2026, 11, 23, 9)
-PW = generator.DEMO_PASSWORD
+PW = accounts.DEMO_PASSWORD
 BURST = 40
 TARGET = "leader"  # a street leader: the name an attacker wants
 ATTACKER = "203.0.113.66"

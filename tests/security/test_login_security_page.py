@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo import settings
 from geo.access import audit, auth, kiosk, roles, sessions
-from geo.demo import generator
+from geo.demo import accounts
 from geo.db import store
 from geo.db.schema import KioskToken
 
@@ -22,7 +22,7 @@ from conftest import open_address
 from login_attempts import attempt
 
 APP = settings.ROOT / "app.py"
-PW = generator.DEMO_PASSWORD
+PW = accounts.DEMO_PASSWORD
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from datetime import datetime
 import pytest
 
 from geo.access import audit, auth, roles, throttle, users
-from geo.demo import generator
+from geo.demo import accounts
 
 from login_attempts import attempt
 
 NOW = datetime(2026, 11, 23, 9)
-PW = generator.DEMO_PASSWORD
+PW = accounts.DEMO_PASSWORD
 ATTACKER = "203.0.113.66"
 
 

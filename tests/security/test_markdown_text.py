@@ -24,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo import settings
 from geo.access import auth
-from geo.demo import generator
+from geo.demo import accounts
 from geo.maps import leaflet
 from geo.io import plain
 from geo.db import store
@@ -120,7 +120,7 @@ def bodies(at: AppTest) -> list[str]:
 def test_pages_hand_user_text_to_markdown_only_escaped(town_url, monkeypatch):
     engine = store.make_engine(town_url)
     monkeypatch.setenv("DATABASE_URL", town_url)
-    head = auth.authenticate(engine, "gridhead1", generator.DEMO_PASSWORD, now=settings.now())
+    head = auth.authenticate(engine, "gridhead1", accounts.DEMO_PASSWORD, now=settings.now())
     text, grid_name = description(1), name(1, "网格")
     spot = store.read_layer(engine, Grid, where=Grid.id == head.grid_id).geometry.iloc[0].representative_point()
     new = ts.report(engine, category="sanitation", description=text, lon=spot.x, lat=spot.y, now=settings.now(),

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo import settings
 from geo.access import auth
-from geo.demo import generator
+from geo.demo import accounts
 from geo.tickets import indicators, service as ts, rules, workflow
 from geo.db import store
 from geo.errors import IllegalTransitionError
@@ -122,7 +122,7 @@ def test_demo_ratings_carry_their_source(small_town):
 def desk(url: str, monkeypatch, ticket_id: int) -> AppTest:
     monkeypatch.setenv("DATABASE_URL", url)
     at = AppTest.from_file(str(settings.ROOT / "pages" / "tickets.py"), default_timeout=120)
-    at.session_state["user"] = auth.authenticate(store.make_engine(url), "gridhead1", generator.DEMO_PASSWORD,
+    at.session_state["user"] = auth.authenticate(store.make_engine(url), "gridhead1", accounts.DEMO_PASSWORD,
                                                  now=settings.now())
     at.session_state["tickets_open_id"] = ticket_id
     return at.run()
@@ -134,7 +134,7 @@ def keyed(at: AppTest, kind: str, prefix: str):
 
 def test_the_desk_says_on_the_residents_behalf_and_asks_how(town_url, monkeypatch):
     engine = store.make_engine(town_url)
-    head = auth.authenticate(engine, "gridhead1", generator.DEMO_PASSWORD, now=settings.now())
+    head = auth.authenticate(engine, "gridhead1", accounts.DEMO_PASSWORD, now=settings.now())
     spot = store.read_layer(engine, Grid, where=Grid.id == head.grid_id).geometry.iloc[0].representative_point()
     now = settings.now()
     t = ts.report(engine, category="sanitation", description="楼道堆物", lon=spot.x, lat=spot.y, now=now)
@@ -163,7 +163,7 @@ def test_the_desk_says_on_the_residents_behalf_and_asks_how(town_url, monkeypatc
 
     monkeypatch.setenv("DATABASE_URL", town_url)
     page = AppTest.from_file(str(settings.ROOT / "pages" / "indicators.py"), default_timeout=120)
-    page.session_state["user"] = auth.authenticate(engine, "staff", generator.DEMO_PASSWORD, now=settings.now())
+    page.session_state["user"] = auth.authenticate(engine, "staff", accounts.DEMO_PASSWORD, now=settings.now())
     page.run()
     assert not page.exception, page.exception
     assert any(c.value.startswith("满意率") and "居民本人评价" in c.value and "代居民评价" in c.value

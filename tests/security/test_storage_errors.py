@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from streamlit.testing.v1 import AppTest
 
 from geo import settings
-from geo.demo import generator
+from geo.demo import accounts, generator
 from geo.db import schema, store
 
 NOW = datetime(2026, 11, 23, 9)
@@ -153,7 +153,7 @@ def test_signing_in_while_another_program_holds_the_write_lock_says_so(tmp_path,
     holder = locked(tmp_path / "town.db")
     try:
         at.text_input(key="login_username").input("leader")
-        at.text_input(key="login_password").input(generator.DEMO_PASSWORD)
+        at.text_input(key="login_password").input(accounts.DEMO_PASSWORD)
         at.button[0].click().run()
     finally:
         holder.close()
