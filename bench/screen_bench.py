@@ -33,7 +33,7 @@ from pathlib import Path
 import pydeck as pdk
 
 from geo.demo import generator
-from geo.screen import figures, screen_map
+from geo.screen import figures, map_data, screen_map, wall
 from geo.db import store
 from geo.tickets import workflow
 from geo.access.roles import Scope
@@ -44,8 +44,8 @@ AGGREGATES = ("ticket_cells", "overdue_ring", "alerts")
 
 def naive_deck(engine, scope: Scope, now, frame) -> pdk.Deck:
     """The first cut: the detailed (single-street) layers at any scale, and every ticket as a point."""
-    base = figures.basemap(engine, scope, wide=False)
-    s = figures.build(engine, now, scope, wide=False, circle={})
+    base = map_data.basemap(engine, scope, wide=False)
+    s = wall.build(engine, now, scope, wide=False, circle={})
     start = now - timedelta(days=figures.PERIOD_DAYS)
     keep = frame[(frame["created_at"] >= start) | frame["state"].isin(workflow.OPEN_STATES)]
     points = [{"lon": lon, "lat": lat, "state": st, "category": c}
@@ -83,11 +83,11 @@ def run(scale: str, repeat: int = 3) -> dict:
         engine = store.make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         store.load_town(engine, town)
         scope = Scope("street")  # the whole database: one street, or all 20 of the district
-        base_s, base = _best(lambda: figures.basemap(engine, scope), repeat)
+        base_s, base = _best(lambda: map_data.basemap(engine, scope), repeat)
         plan_s, plan = _best(lambda: figures.walking_plan(engine), 1)
         circle_s, circle = _best(lambda: figures.service_circle(engine, scope, plan=plan), repeat)
         # one refresh: the live data (the circle is cached by the page) and the Deck JSON
-        live_s, s = _best(lambda: figures.build(engine, now, scope, circle=circle), repeat)
+        live_s, s = _best(lambda: wall.build(engine, now, scope, circle=circle), repeat)
         deck_s, spec = _best(lambda: screen_map.deck(base, s).to_json(), repeat)
         naive_s, naive = _best(lambda: naive_deck(engine, scope, now, figures.load_tickets(engine, now, scope))
                                .to_json(), repeat)

@@ -20,7 +20,7 @@ import streamlit as st
 from geo import settings
 from geo.coverage import coverage
 from geo.io import plain
-from geo.screen import figures, screen_map
+from geo.screen import figures, map_data, panels, screen_map, wall
 from geo.access.roles import Scope
 from pages import common
 
@@ -130,12 +130,12 @@ st.html(CSS + (KIOSK_CSS if kiosk else ""))
 
 @st.cache_data(ttl=600, show_spinner=False)
 def communities(url_: str, street_id: int | None) -> pd.Series:
-    return figures.area_names(common.engine(), Scope("street", street_id=street_id))["community"]
+    return panels.area_names(common.engine(), Scope("street", street_id=street_id))["community"]
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def basemap(url_: str, scope: Scope) -> figures.Basemap:
-    return figures.basemap(common.engine(), scope)
+def basemap(url_: str, scope: Scope) -> map_data.Basemap:
+    return map_data.basemap(common.engine(), scope)
 
 
 @st.cache_resource(ttl=3600, show_spinner=False)
@@ -150,8 +150,8 @@ def circle(url_: str, scope: Scope) -> dict:
 
 
 @st.cache_data(ttl=figures.REFRESH_S, show_spinner=False)
-def live(url_: str, scope: Scope, lang_: str, tick: str) -> figures.Screen:
-    return figures.build(common.engine(), datetime.fromisoformat(tick), scope, lang=lang_,
+def live(url_: str, scope: Scope, lang_: str, tick: str) -> wall.Screen:
+    return wall.build(common.engine(), datetime.fromisoformat(tick), scope, lang=lang_,
                         circle=circle(url_, scope))
 
 
@@ -168,7 +168,7 @@ if not kiosk and len(names):
     else:
         st.query_params["community"] = str(chosen)
 scope = Scope("community", community_id=chosen) if chosen is not None else base_scope
-title = figures.street_title(engine, scope)
+title = wall.street_title(engine, scope)
 
 
 URGENT_TAG = "<span class='scr-tag urgent'>!</span>"
@@ -211,7 +211,7 @@ def rank_table(df: pd.DataFrame, by: str) -> str:
     return f"<table class='scr-table'><tr>{head}</tr>{rows}</table>"
 
 
-def ranking_panels(s: figures.Screen, flip: bool) -> tuple[str, str]:
+def ranking_panels(s: wall.Screen, flip: bool) -> tuple[str, str]:
     """The left and right rankings. Across communities both alternate on each refresh between open
     load and the worst on-time rate; inside one community its grids show both at once."""
     if len(s.names["community"]) <= 1:
@@ -219,7 +219,7 @@ def ranking_panels(s: figures.Screen, flip: bool) -> tuple[str, str]:
     return ranking_panel(s, "community", flip), ranking_panel(s, "grid", flip)
 
 
-def ranking_panel(s: figures.Screen, level: str, flip: bool) -> str:
+def ranking_panel(s: wall.Screen, level: str, flip: bool) -> str:
     """One ranking: by open load, or (``flip``) by the worst on-time rate."""
     by = "on_time" if flip else "load"
     df = getattr(s, ("communities" if level == "community" else "grids") + ("_on_time" if flip else ""))
@@ -332,7 +332,7 @@ def since_last_refresh(tick: datetime) -> datetime:
 
 
 @st.fragment(run_every=figures.REFRESH_S)
-def wall() -> None:
+def draw_wall() -> None:
     now = common.now().replace(microsecond=0)
     tick_at = datetime.fromtimestamp(int(now.timestamp()) // figures.REFRESH_S * figures.REFRESH_S)
     tick = tick_at.isoformat()
@@ -392,7 +392,7 @@ def wall() -> None:
             f"<li class='fresh'><span class='scr-tag over'>{t('screen.feed_overdue')}</span>"
             f"<span class='when'>{w}</span>{plain.html(str(r.category))} · "
             f"{plain.html(str(s.names['grid'].get(r.grid_id, '')))}</li>"
-            for r, w in zip(fresh.head(3).itertuples(), figures.clock_labels(fresh["due_at"].head(3), now)))
+            for r, w in zip(fresh.head(3).itertuples(), panels.clock_labels(fresh["due_at"].head(3), now)))
         items = "".join(
             f"<li><span class='scr-tag {'up' if e.action == 'escalate' else ''}'>"
             f"{t('screen.feed_escalate' if e.action == 'escalate' else 'screen.feed_report')}</span>"
@@ -416,4 +416,4 @@ def wall() -> None:
         st.html(rank_right)
 
 
-wall()
+draw_wall()

@@ -23,7 +23,7 @@ from geo import i18n, settings
 from geo.coverage import coverage
 from geo.demo import generator
 from geo.tickets import indicators
-from geo.screen import figures, screen_map
+from geo.screen import figures, map_data, panels, screen_map, wall
 from geo.db import store
 from geo.access import users
 from geo.access.roles import Scope
@@ -227,7 +227,7 @@ def test_camera_counts_from_the_map_points_match_cameras(engine):
     # build() counts the cameras from the map's rows (one read): the same figures, per camera or per cell
     for scope in (WHOLE, Scope("grid", grid_id=1), NORTH_LAKE):
         for wide in (False, True):
-            points = figures.camera_points(engine, scope, wide=wide)
+            points = map_data.camera_points(engine, scope, wide=wide)
             assert figures.camera_counts(points) == figures.cameras(engine, scope), (scope, wide)
 
 
@@ -283,18 +283,18 @@ def test_straight_line_by_catalogue_reach(engine):
 def test_headline_gathers_everything(engine, plan):
     h = figures.headline(engine, NOW, WHOLE, plan=plan)
     assert h["residents"] == 240 and h["open"] == 5 and h["cameras_online"] == 2 and h["circle_residents"] == 150
-    assert figures.build(engine, NOW, WHOLE, plan=plan).figures == h  # the screen shows these very figures
+    assert wall.build(engine, NOW, WHOLE, plan=plan).figures == h  # the screen shows these very figures
 
 
 def test_feed_is_newest_reports_and_escalations(engine):
-    feed = figures.feed(engine, NOW, WHOLE, limit=4)
+    feed = panels.feed(engine, NOW, WHOLE, limit=4)
     assert list(zip(feed["code"], feed["action"])) == [("T5", "escalate"), ("T5", "report"), ("T1", "report"),
                                                        ("T9", "report")]
     assert feed["urgent"].tolist() == [True, True, False, False]
     assert feed["category"].iloc[0] == "供水" and feed["grid"].iloc[0] == "西网格"
     # today's events by the clock alone, yesterday's with their date
     assert feed["when"].tolist() == ["09:31", "09:30", "08:00", "11-22 07:00"]
-    assert "accept" not in set(figures.feed(engine, NOW, WHOLE, limit=50)["action"])
+    assert "accept" not in set(panels.feed(engine, NOW, WHOLE, limit=50)["action"])
 
 
 def test_data_as_of_is_the_newest_event(engine):
@@ -305,7 +305,7 @@ def test_data_as_of_is_the_newest_event(engine):
 
 def test_trend_with_the_previous_window(engine):
     frame = figures.load_tickets(engine, NOW, WHOLE)
-    tr = figures.trend(frame, NOW).set_index("day")
+    tr = panels.trend(frame, NOW).set_index("day")
     assert len(tr) == 30 and tr.index[-1] == pd.Timestamp("2026-11-23")
     assert tr.loc["2026-11-23"].tolist() == [2, 1, 0]
     assert tr.loc["2026-11-17", "closed"] == 1  # ticket 4
@@ -316,29 +316,29 @@ def test_trend_with_the_previous_window(engine):
 
 
 def test_categories(engine):
-    cats = figures.by_category(figures.load_tickets(engine, NOW, WHOLE), NOW)
+    cats = panels.by_category(figures.load_tickets(engine, NOW, WHOLE), NOW)
     assert cats[["category", "reported", "open"]].values.tolist() == [
         ["sanitation", 3, 2], ["water", 2, 2], ["dispute", 2, 1]]
 
 
 def test_rankings_by_load_and_by_on_time(engine):
     frame = figures.load_tickets(engine, NOW, WHOLE)
-    names = figures.area_names(engine, WHOLE)
-    grids = figures.ranking(frame, NOW, names["grid"], key="grid_id")
+    names = panels.area_names(engine, WHOLE)
+    grids = panels.ranking(frame, NOW, names["grid"], key="grid_id")
     assert grids[["name", "open", "overdue", "due"]].values.tolist() == [
         ["西网格", 3, 1, 1], ["湖网格", 2, 1, 1], ["东网格", 0, 0, 2]]
     assert grids["on_time_rate"].tolist() == pytest.approx([0.0, 0.0, 0.5])
-    comms = figures.ranking(frame, NOW, names["community"], key="community_id")
+    comms = panels.ranking(frame, NOW, names["community"], key="community_id")
     assert comms[["name", "open", "overdue"]].values.tolist() == [["测试社区", 3, 1], ["北湖社区", 2, 1]]
     # worst on-time first, among areas with enough cases due
-    assert figures.ranking(frame, NOW, names["grid"], key="grid_id", by="on_time").empty  # none has 3 due
-    worst = figures.ranking(frame, NOW, names["grid"], key="grid_id", by="on_time", min_due=2)
+    assert panels.ranking(frame, NOW, names["grid"], key="grid_id", by="on_time").empty  # none has 3 due
+    worst = panels.ranking(frame, NOW, names["grid"], key="grid_id", by="on_time", min_due=2)
     assert worst[["name", "due", "on_time_rate"]].values.tolist() == [["东网格", 2, 0.5]]
-    worst = figures.ranking(frame, NOW, names["community"], key="community_id", by="on_time", min_due=1)
+    worst = panels.ranking(frame, NOW, names["community"], key="community_id", by="on_time", min_due=1)
     assert worst["name"].tolist() == ["北湖社区", "测试社区"]
     assert worst["on_time_rate"].tolist() == pytest.approx([0.0, 1 / 3])
     with pytest.raises(ValueError):
-        figures.ranking(frame, NOW, names["grid"], key="grid_id", by="speed")
+        panels.ranking(frame, NOW, names["grid"], key="grid_id", by="speed")
 
 
 def test_on_time_by_agrees_with_indicators():
@@ -347,7 +347,7 @@ def test_on_time_by_agrees_with_indicators():
     frame = pd.DataFrame(town["ticket"])
     for col in ("created_at", "closed_at", "due_at", "resolved_at", "accepted_at", "first_response_at"):
         frame[col] = pd.to_datetime(frame[col])
-    got = figures.on_time_by(frame, "grid_id", NOW)
+    got = panels.on_time_by(frame, "grid_id", NOW)
     start = NOW - timedelta(days=figures.PERIOD_DAYS)
     want = indicators.by(frame, "grid_id", NOW, start=start, end=NOW).set_index("grid_id")
     assert got["due"].sum() > 10 and got["on_time"].sum() < got["due"].sum()  # enough, and not all on time
@@ -356,7 +356,7 @@ def test_on_time_by_agrees_with_indicators():
 
 
 def test_open_tickets_by_stage_and_age(engine):
-    st = figures.open_by_stage_age(figures.load_tickets(engine, NOW, WHOLE), NOW)
+    st = panels.open_by_stage_age(figures.load_tickets(engine, NOW, WHOLE), NOW)
     assert list(st.index) == ["grid", "community", "street", "handler", "resident"]
     # 1 (2 h) and 9 (27 h) wait in the grid; 5 (30 min) with the community;
     # 2 (exactly 3 days: the 3–7 bucket) and 7 (4 days) with the handler
@@ -368,11 +368,11 @@ def test_open_tickets_by_stage_and_age(engine):
 
 def test_map_aggregates(engine):
     frame = figures.load_tickets(engine, NOW, WHOLE)
-    load = figures.grid_load(frame, NOW).set_index("grid_id")
+    load = map_data.grid_load(frame, NOW).set_index("grid_id")
     assert load.loc[1].tolist() == [3, 1] and load.loc[3].tolist() == [2, 1] and 2 not in load.index
-    cells = figures.ticket_cells(frame, NOW)
+    cells = map_data.ticket_cells(frame, NOW)
     assert cells["count"].sum() == 7 and len(cells) == 4  # four places: B1, B2, B3, B4
-    al = figures.alerts(frame, NOW)
+    al = map_data.alerts(frame, NOW)
     assert al["code"].tolist() == ["T2", "T7", "T5"] and al["overdue"].tolist() == [True, True, False]
     assert al["hours_over"].tolist() == [24.0, 0.5, 0.0]
 
@@ -380,19 +380,19 @@ def test_map_aggregates(engine):
 def test_cell_counts_and_camera_points(engine):
     pts = pd.DataFrame({"lon": [103.9520, 103.9521, 103.9650], "lat": [30.9920, 30.9921, 30.9940],
                         "status": ["online", "fault", "online"]})
-    cells = figures.cell_counts(pts, "status").sort_values("n", ignore_index=True)
+    cells = map_data.cell_counts(pts, "status").sort_values("n", ignore_index=True)
     assert cells[["n", "online", "fault"]].values.tolist() == [[1, 1, 0], [2, 1, 1]]
     assert abs(cells["lon"].iloc[1] - 103.952) < 0.005  # the centre of the cell that holds both
-    one = figures.camera_points(engine, WHOLE, wide=False)
+    one = map_data.camera_points(engine, WHOLE, wide=False)
     assert len(one) == 4 and one["n"].tolist() == [1, 1, 1, 1]
     assert one[["online", "offline", "fault"]].sum().tolist() == [2, 1, 1]
-    wide = figures.camera_points(engine, WHOLE, wide=True)
+    wide = map_data.camera_points(engine, WHOLE, wide=True)
     assert wide["n"].sum() == 4 and len(wide) < 4
 
 
 def test_drilling_down_filters_every_figure(engine):
     """北湖社区 alone: every panel of the screen holds only what lies in it."""
-    s = figures.build(engine, NOW, NORTH_LAKE)
+    s = wall.build(engine, NOW, NORTH_LAKE)
     f = s.figures
     assert (f["residents"], f["households"], f["grids"], f["party_members"], f["volunteers"]) == (60, 2, 1, 1, 1)
     assert (f["open"], f["new_today"], f["closed_today"], f["overdue"], f["urgent_open"]) == (2, 0, 0, 1, 0)
@@ -408,15 +408,15 @@ def test_drilling_down_filters_every_figure(engine):
     assert s.cells["count"].tolist() == [2] and len(s.cameras) == 1
     assert s.stages["total"].tolist() == [1, 0, 0, 1, 0]
     assert set(s.frame["id"]) == {7, 8, 9}
-    base = figures.basemap(engine, NORTH_LAKE)
+    base = map_data.basemap(engine, NORTH_LAKE)
     assert base.grids["name"].tolist() == ["湖网格"] and base.facilities.empty
     assert base.communities["name"].tolist() == ["北湖社区"]
     # and the two communities add up to the street
-    west = figures.build(engine, NOW, Scope("community", community_id=1))
-    whole = figures.build(engine, NOW, WHOLE)
+    west = wall.build(engine, NOW, Scope("community", community_id=1))
+    whole = wall.build(engine, NOW, WHOLE)
     for k in ("residents", "households", "open", "new_today", "closed_today", "overdue", "cameras"):
         assert west.figures[k] + f[k] == whole.figures[k], k
-    east = figures.build(engine, NOW, Scope("grid", grid_id=2))
+    east = wall.build(engine, NOW, Scope("grid", grid_id=2))
     assert east.figures["open"] == 0 and east.figures["closed_today"] == 1 and east.alerts.empty
 
 
@@ -461,7 +461,7 @@ def _layer(spec, layer_id):
 
 
 def test_deck_is_offline_and_small(engine):
-    base, s = figures.basemap(engine, WHOLE), figures.build(engine, NOW, WHOLE)
+    base, s = map_data.basemap(engine, WHOLE), wall.build(engine, NOW, WHOLE)
     spec = json.loads(screen_map.deck(base, s).to_json())
     # no basemap at all: pydeck's sentinel, which Streamlit reads as "none" (None would mean Carto)
     assert spec["mapStyle"] == "__MAP_STYLE__" and "mapProvider" not in spec
@@ -489,7 +489,7 @@ def test_deck_is_offline_and_small(engine):
 
 
 def test_self_hosted_tiles_as_a_raster_style(engine):
-    base, s = figures.basemap(engine, WHOLE), figures.build(engine, NOW, WHOLE)
+    base, s = map_data.basemap(engine, WHOLE), wall.build(engine, NOW, WHOLE)
     url = "http://intranet.local/tiles/{z}/{x}/{y}.png"
     spec = json.loads(screen_map.deck(base, s, basemap="tiles", tiles_url=url).to_json())
     assert spec["mapStyle"].startswith("data:application/json,") and "mapProvider" not in spec
@@ -499,7 +499,7 @@ def test_self_hosted_tiles_as_a_raster_style(engine):
 
 
 def test_every_pickable_layer_says_something(engine):
-    base, s = figures.basemap(engine, WHOLE), figures.build(engine, NOW, WHOLE)
+    base, s = map_data.basemap(engine, WHOLE), wall.build(engine, NOW, WHOLE)
     d = screen_map.deck(base, s)
     spec = json.loads(d.to_json())
     assert d._tooltip == {"text": "{n}"}  # what st.pydeck_chart sends beside the spec
@@ -512,7 +512,7 @@ def test_every_pickable_layer_says_something(engine):
 
 
 def test_only_newly_overdue_tickets_get_the_wide_ring(engine):
-    base, s = figures.basemap(engine, WHOLE), figures.build(engine, NOW, WHOLE)
+    base, s = map_data.basemap(engine, WHOLE), wall.build(engine, NOW, WHOLE)
     steady = json.loads(screen_map.deck(base, s).to_json())
     ids = [layer["id"] for layer in steady["layers"]]
     assert "fresh_overdue" not in ids
@@ -530,7 +530,7 @@ def test_only_newly_overdue_tickets_get_the_wide_ring(engine):
 
 def test_wide_scope_aggregates_points_and_drops_lanes(engine, monkeypatch):
     monkeypatch.setattr(figures, "streets_in", lambda engine, scope: 20)  # as if the district's 20 streets
-    base, s = figures.basemap(engine, WHOLE), figures.build(engine, NOW, WHOLE)
+    base, s = map_data.basemap(engine, WHOLE), wall.build(engine, NOW, WHOLE)
     assert base.wide and s.wide
     # lanes are thinner than a pixel at district scale, and streets run along the grid outlines
     assert set(base.roads["kind"]) == {"arterial"}
@@ -544,12 +544,12 @@ def test_wide_scope_aggregates_points_and_drops_lanes(engine, monkeypatch):
     assert "overdue_ring" not in ids and len(_layer(spec, "alerts")["data"]) == 3
     assert [row["t"] for row in _layer(spec, "community_names")["data"]] == ["测试街道"]
     assert all(h3.get_resolution(c["h"]) == figures.WIDE_H3_RESOLUTION for c in _layer(spec, "ticket_cells")["data"])
-    assert figures.tolerance_m((103.0, 30.0, 103.2, 30.1), wide=True) == pytest.approx(9.6, abs=0.2)
-    assert figures.tolerance_m((103.0, 30.0, 103.2, 30.1), wide=False) == figures.SIMPLIFY_M
+    assert map_data.tolerance_m((103.0, 30.0, 103.2, 30.1), wide=True) == pytest.approx(9.6, abs=0.2)
+    assert map_data.tolerance_m((103.0, 30.0, 103.2, 30.1), wide=False) == figures.SIMPLIFY_M
 
 
 def test_legend_matches_the_map(engine):
-    base, s = figures.basemap(engine, WHOLE), figures.build(engine, NOW, WHOLE)
+    base, s = map_data.basemap(engine, WHOLE), wall.build(engine, NOW, WHOLE)
     items = {i["key"]: i for i in screen_map.legend(base, s)}
     assert (items["screen.lg_load"]["lo"], items["screen.lg_load"]["hi"]) == (0, 3)  # 西网格's 3 open
     assert items["screen.lg_load"]["hi"] == screen_map.grid_layer(base, s)[1]  # the layer's own top

@@ -1,6 +1,8 @@
 """The command centre's big screen: its figures, panels and deck.gl map.
 
-Holds: ``figures`` (every figure and panel the wall shows), ``screen_map`` (its
-pydeck map).
+Holds: ``figures`` (configuration and headline figures), ``panels`` (feed,
+trend, categories, rankings), ``map_data`` (what the map shows: load per grid,
+H3 cells, alerts, the basemap), ``wall`` (one refresh, everything at once),
+``screen_map`` (the pydeck map).
 May import: every package below it (db … grids).
 """

@@ -1,4 +1,4 @@
-"""The command-centre big screen (指挥中心大屏): every figure and map aggregate it shows.
+"""The command-centre big screen (指挥中心大屏): its configuration and headline figures.
 
 Everything here works for any ``Scope`` (the whole street or district, one
 community, one grid) and takes the clock as an argument, so tests pin it.
@@ -29,20 +29,17 @@ Definitions (rates come from geo.tickets.indicators, so the screen and the repor
 - newly overdue (``newly_overdue``): open tickets whose limit ran out in
   (since, now], i.e. since the wall's last refresh: the only ones that flash.
 
-At district scale the browser never receives every ticket: density goes to
-H3 cells (``ticket_cells``), load to grids (``grid_load``), and only the few
-overdue or urgent tickets travel as points (``alerts``).
+The panels are in geo.screen.panels, the map's data in geo.screen.map_data,
+one whole refresh in geo.screen.wall.
 """
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import geopandas as gpd
-import h3
 import numpy as np
 import pandas as pd
 import shapely
@@ -55,7 +52,7 @@ from geo.db import store
 from geo.maps.layers import category_names
 from geo.access.roles import Scope
 from geo.db.schema import (
-    Building, Camera, Community, Facility, Grid, Household, Person, Road, Street, Ticket, TicketEvent)
+    Building, Camera, Community, Facility, Grid, Household, Person, Street, Ticket, TicketEvent)
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +152,7 @@ _TICKET_FIELDS = [*indicators.FIELDS, "code", "urgent"]
 
 # --------------------------------------------------------------------------- scope helpers
 
-def _whole(scope: Scope) -> bool:
+def is_whole(scope: Scope) -> bool:
     return scope.level == "street" and scope.street_id is None
 
 
@@ -172,9 +169,9 @@ def grid_ids(scope: Scope):
     return stmt
 
 
-def _in_scope(column, scope: Scope):
+def in_scope(column, scope: Scope):
     """WHERE for a table that only knows its grid (buildings, households, cameras)."""
-    return true() if _whole(scope) else column.in_(grid_ids(scope))
+    return true() if is_whole(scope) else column.in_(grid_ids(scope))
 
 
 # --------------------------------------------------------------------------- figures
@@ -187,16 +184,16 @@ def population(engine: Engine, scope: Scope) -> dict[str, int]:
 
         grids = grid_ids(scope).subquery()
         return {
-            "residents": n(select(func.sum(Building.residents)).where(_in_scope(Building.grid_id, scope))),
+            "residents": n(select(func.sum(Building.residents)).where(in_scope(Building.grid_id, scope))),
             "households": n(select(func.count()).select_from(Household)
-                            .where(_in_scope(Household.grid_id, scope))),
+                            .where(in_scope(Household.grid_id, scope))),
             "communities": n(select(func.count(func.distinct(Grid.community_id)))
                              .where(Grid.id.in_(select(grids.c.id)))),
             "grids": n(select(func.count()).select_from(grids)),
             "party_members": n(select(func.count()).select_from(Person).where(
-                Person.role == "party_member", _in_scope(Person.grid_id, scope))),
+                Person.role == "party_member", in_scope(Person.grid_id, scope))),
             "volunteers": n(select(func.count()).select_from(Person).where(
-                Person.role == "volunteer", _in_scope(Person.grid_id, scope))),
+                Person.role == "volunteer", in_scope(Person.grid_id, scope))),
         }
 
 
@@ -227,13 +224,13 @@ def load_tickets(engine: Engine, now: datetime, scope: Scope, *, days: int = 2 *
     return df
 
 
-def _midnight(now: datetime) -> datetime:
+def midnight(now: datetime) -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def ticket_figures(frame: pd.DataFrame, now: datetime, *, days: int = PERIOD_DAYS) -> dict[str, float]:
     """Open / new today / closed today / overdue now, and the window's rates."""
-    today = pd.Timestamp(_midnight(now))
+    today = pd.Timestamp(midnight(now))
     created, closed_at = frame["created_at"], frame["closed_at"]
     is_open = frame["state"].isin(workflow.OPEN_STATES)
     case_closed = frame["state"].isin(workflow.CASE_CLOSED_STATES)
@@ -267,7 +264,7 @@ def _day_counts(frame: pd.DataFrame, at: datetime) -> dict[str, int]:
     Overdue as workflow.overdue counts it: a ticket already resolved by then (waiting for
     the resident's rating) owed no more work, so it was not overdue, whatever its limit.
     """
-    at_ts, day = pd.Timestamp(at), pd.Timestamp(_midnight(at))
+    at_ts, day = pd.Timestamp(at), pd.Timestamp(midnight(at))
     created, closed_at = frame["created_at"], frame["closed_at"]
     was_open = open_at(frame, at)
     owing = was_open & ~(frame["resolved_at"] <= at_ts).to_numpy()
@@ -342,7 +339,7 @@ def newly_overdue(frame: pd.DataFrame, since: datetime, now: datetime, *, lang: 
 def cameras(engine: Engine, scope: Scope) -> dict[str, int]:
     """Cameras in all, online, offline and fault (offline: no link; fault: the camera itself broken)."""
     rows = store.read_frame(engine, select(Camera.status, func.count().label("n"))
-                            .where(_in_scope(Camera.grid_id, scope)).group_by(Camera.status))
+                            .where(in_scope(Camera.grid_id, scope)).group_by(Camera.status))
     by = dict(zip(rows["status"], rows["n"].astype(int)))
     total, online, fault = sum(by.values()), by.get("online", 0), by.get("fault", 0)
     return {"cameras": total, "cameras_online": online, "cameras_offline": total - online - fault,
@@ -437,7 +434,7 @@ def service_circle(engine: Engine, scope: Scope, *, plan: coverage.Plan | None =
         return walking_circle(plan, scope)
     reach = circle_reach_m()
     b = store.read_frame(engine, select(Building.residents, Building.entrance_lon, Building.entrance_lat)
-                         .where(_in_scope(Building.grid_id, scope)))
+                         .where(in_scope(Building.grid_id, scope)))
     f = store.read_frame(engine, select(Facility.type, Facility.minx.label("lon"), Facility.miny.label("lat")))
     people = b["residents"].to_numpy()
     covered = straight_line_covered(b["entrance_lon"], b["entrance_lat"], f, every=True, reach_m=reach)
@@ -474,349 +471,3 @@ def data_as_of(engine: Engine, now: datetime, scope: Scope) -> datetime | None:
     with engine.connect() as conn:
         value = conn.execute(stmt).scalar_one()
     return pd.Timestamp(value).to_pydatetime() if value is not None else None
-
-
-# --------------------------------------------------------------------------- panels
-
-def clock_labels(at: pd.Series, now: datetime) -> list[str]:
-    """"HH:MM" for today's times, "MM-DD HH:MM" for older ones (so yesterday never reads as today)."""
-    at = pd.to_datetime(at)
-    today = at.dt.normalize() == pd.Timestamp(_midnight(now))
-    return np.where(today, at.dt.strftime("%H:%M"), at.dt.strftime("%m-%d %H:%M")).tolist() if len(at) else []
-
-
-def feed(engine: Engine, now: datetime, scope: Scope, *, limit: int = 10, lang: str = "zh") -> pd.DataFrame:
-    """The newest reports and escalations, newest first: at, when, action, code, category, place, urgent."""
-    e, t = TicketEvent.__table__, Ticket.__table__
-    stmt = (select(e.c.at, e.c.action, e.c.to_state, t.c.code, t.c.category, t.c.urgent,
-                   Grid.name.label("grid"), Community.name.label("community"))
-            .join(t, t.c.id == e.c.ticket_id)
-            .outerjoin(Grid, Grid.id == t.c.grid_id).outerjoin(Community, Community.id == t.c.community_id)
-            .where(e.c.action.in_(FEED_ACTIONS), e.c.at <= now, scope.clause(t))
-            .order_by(e.c.at.desc(), e.c.id.desc()).limit(limit))
-    df = store.read_frame(engine, stmt)
-    df["at"] = pd.to_datetime(df["at"])
-    df["when"] = clock_labels(df["at"], now)
-    df["category"] = df["category"].map(category_names(lang)).fillna(df["category"])
-    df["to_state_name"] = [workflow.STATES[s].name(lang) for s in df["to_state"]]
-    return df
-
-
-def trend(frame: pd.DataFrame, now: datetime, *, days: int = PERIOD_DAYS) -> pd.DataFrame:
-    """Per day of the last ``days`` (today included): reported, closed (as cases), and reported on the
-    same day of the previous window (``reported_prev``: the line to compare with)."""
-    first = pd.Timestamp(_midnight(now)) - pd.Timedelta(days=days - 1)
-    index = pd.date_range(first, periods=days, freq="D")
-    shift = pd.Timedelta(days=days)
-
-    def per_day(times: pd.Series, lo: pd.Timestamp, hi: pd.Timestamp) -> np.ndarray:
-        counts = times[(times >= lo) & (times <= hi)].dt.normalize().value_counts()
-        return counts.reindex(index - (first - lo), fill_value=0).to_numpy()
-
-    closed_at = frame.loc[frame["state"].isin(workflow.CASE_CLOSED_STATES), "closed_at"]
-    return pd.DataFrame({"day": index,
-                         "reported": per_day(frame["created_at"], first, pd.Timestamp(now)),
-                         "closed": per_day(closed_at, first, pd.Timestamp(now)),
-                         "reported_prev": per_day(frame["created_at"], first - shift,
-                                                  pd.Timestamp(now) - shift)})
-
-
-def by_category(frame: pd.DataFrame, now: datetime, *, days: int = PERIOD_DAYS, lang: str = "zh") -> pd.DataFrame:
-    """Per category: reported in the window and open now, most reported first."""
-    start = pd.Timestamp(now - timedelta(days=days))
-    recent = frame[(frame["created_at"] >= start) & (frame["created_at"] <= pd.Timestamp(now))]
-    out = pd.DataFrame({"reported": recent.groupby("category").size(),
-                        "open": frame[frame["state"].isin(workflow.OPEN_STATES)].groupby("category").size()})
-    out = out.fillna(0).astype(int).rename_axis("category").reset_index()
-    out["name"] = out["category"].map(category_names(lang)).fillna(out["category"])
-    return out.sort_values(["reported", "open", "category"], ascending=[False, False, True],
-                           ignore_index=True)
-
-
-def on_time_by(frame: pd.DataFrame, key: str, now: datetime, *, days: int = PERIOD_DAYS) -> pd.DataFrame:
-    """Cases due and closed on time per value of ``key`` over the window, and the on-time rate.
-
-    The definitions of geo.tickets.indicators (按期结案率 = 按期结案数 / 应结案数), computed
-    for every area at once: a loop of indicators.compute over 1,400 district grids
-    takes seconds, this takes milliseconds (tests check both agree).
-    """
-    created = frame["created_at"]
-    p = frame[(created >= pd.Timestamp(now - timedelta(days=days))) & (created < pd.Timestamp(now))]
-    c = p[p["accepted_at"].notna() & ~p["state"].isin(("rejected", "merged"))]
-    closed = c["state"].isin(workflow.CASE_CLOSED_STATES)
-    due = (c["due_at"] < pd.Timestamp(now)) | closed
-    finished = c["resolved_at"].fillna(c["closed_at"])
-    on_time = closed & (finished <= c["due_at"])
-    out = pd.DataFrame({"due": due.groupby(c[key]).sum(), "on_time": on_time.groupby(c[key]).sum()})
-    out = out.astype(int)
-    out["on_time_rate"] = out["on_time"] / out["due"].where(out["due"] > 0)
-    return out
-
-
-def _open_overdue(frame: pd.DataFrame, now: datetime, key: str) -> pd.DataFrame:
-    """Open and overdue tickets per value of ``key`` (only values with some; the rest is the caller's)."""
-    is_open = frame["state"].isin(workflow.OPEN_STATES)
-    overdue = workflow.overdue(frame["state"], frame["due_at"], now) if len(frame) else np.array([], bool)
-    return pd.DataFrame({"open": frame[is_open].groupby(key).size(),
-                         "overdue": frame[overdue].groupby(key).size()})
-
-
-def area_table(frame: pd.DataFrame, now: datetime, names: pd.Series, *, key: str = "community_id",
-               days: int = PERIOD_DAYS) -> pd.DataFrame:
-    """Every area of ``names`` (id → name) with its open, overdue, cases due, on time and on-time rate."""
-    rates = on_time_by(frame, key, now, days=days)
-    t = _open_overdue(frame, now, key).reindex(names.index)
-    t[["due", "on_time"]] = rates[["due", "on_time"]].reindex(names.index)
-    t = t.fillna(0).astype(int).rename_axis("id").reset_index()
-    t["on_time_rate"] = rates["on_time_rate"].reindex(t["id"]).to_numpy()
-    t["name"] = names.reindex(t["id"]).to_numpy()
-    return t
-
-
-def rank_areas(table: pd.DataFrame, *, by: str = "load", top: int = 8, min_due: int = MIN_DUE) -> pd.DataFrame:
-    """The first ``top`` rows of an ``area_table``, by load or by the worst on-time rate (see ``ranking``)."""
-    if by not in ("load", "on_time"):
-        raise ValueError(f"by must be 'load' or 'on_time', not {by!r}")
-    if by == "load":
-        t = table.sort_values(["open", "overdue", "id"], ascending=[False, False, True])
-    else:
-        t = table[table["due"] >= min_due].sort_values(["on_time_rate", "due", "id"], ascending=[True, False, True])
-    return t.head(top).reset_index(drop=True)
-
-
-def ranking(frame: pd.DataFrame, now: datetime, names: pd.Series, *, key: str = "community_id",
-            top: int = 8, days: int = PERIOD_DAYS, by: str = "load", min_due: int = MIN_DUE) -> pd.DataFrame:
-    """The areas to look at first, with open, overdue, cases due and on-time rate.
-
-    ``by="load"``: most open tickets, then most overdue; every area of ``names``
-    is listed (a calm one at the bottom). ``by="on_time"``: the worst on-time
-    rate over the window first, among areas with at least ``min_due`` cases due.
-    """
-    return rank_areas(area_table(frame, now, names, key=key, days=days), by=by, top=top, min_due=min_due)
-
-
-def open_by_stage_age(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
-    """Open tickets by where they wait (STAGES: grid, community, street, handler, resident) and by
-    age since report (AGE_EDGES_D buckets, columns 0…3), with a ``total`` column."""
-    o = frame[frame["state"].isin(workflow.OPEN_STATES)]
-    stage = o["state"].map(lambda s: workflow.STATES[s].level)
-    age_d = (pd.Timestamp(now) - o["created_at"]).dt.total_seconds().to_numpy() / 86400
-    bucket = np.digitize(age_d, AGE_EDGES_D)
-    table = pd.crosstab(stage.to_numpy(), bucket) if len(o) else pd.DataFrame()
-    table = table.reindex(index=list(STAGES), columns=range(len(AGE_EDGES_D) + 1), fill_value=0).fillna(0)
-    table = table.astype(int)
-    table["total"] = table.sum(axis=1)
-    return table.rename_axis(index="stage", columns=None)
-
-
-def area_names(engine: Engine, scope: Scope) -> dict[str, pd.Series]:
-    """Names of the communities and grids in ``scope`` (id → name)."""
-    g = store.read_frame(engine, select(Grid.id, Grid.name, Grid.community_id).where(Grid.id.in_(grid_ids(scope))))
-    c = store.read_frame(engine, select(Community.id, Community.name)
-                         .where(Community.id.in_(g["community_id"].unique().tolist() or [-1])))
-    return {"community": c.set_index("id")["name"].sort_index(), "grid": g.set_index("id")["name"].sort_index()}
-
-
-# --------------------------------------------------------------------------- map aggregates
-
-def grid_load(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
-    """Open and overdue tickets per grid (the extrusion / colour of the grid layer)."""
-    out = _open_overdue(frame, now, "grid_id")
-    return out.fillna(0).astype(int).rename_axis("grid_id").reset_index()
-
-
-def ticket_cells(frame: pd.DataFrame, now: datetime, *, days: int = PERIOD_DAYS,
-                 resolution: int = H3_RESOLUTION) -> pd.DataFrame:
-    """Tickets reported in the window, counted per H3 cell: hex, count (most first)."""
-    start = pd.Timestamp(now - timedelta(days=days))
-    recent = frame[(frame["created_at"] >= start) & (frame["created_at"] <= pd.Timestamp(now))
-                   & frame["lon"].notna()]
-    cells = [h3.latlng_to_cell(lat, lon, resolution) for lat, lon in zip(recent["lat"], recent["lon"])]
-    counts = pd.Series(cells, dtype=object).value_counts()
-    return pd.DataFrame({"hex": counts.index.astype(str), "count": counts.to_numpy().astype(int)})
-
-
-def cell_counts(points: pd.DataFrame, by: str, *, resolution: int = WIDE_H3_RESOLUTION) -> pd.DataFrame:
-    """Points counted per H3 cell and per value of ``by``: lon, lat (the cell's centre), n, and one
-    column per value. What a district map draws instead of thousands of cameras or facilities."""
-    if not len(points):
-        return pd.DataFrame(columns=["lon", "lat", "n"])
-    cells = [h3.latlng_to_cell(lat, lon, resolution) for lat, lon in zip(points["lat"], points["lon"])]
-    table = pd.crosstab(pd.Series(cells, name="hex"), points[by].to_numpy())
-    centres = np.array([h3.cell_to_latlng(c) for c in table.index])
-    out = table.reset_index(drop=True)
-    out.columns = [str(c) for c in out.columns]
-    return out.assign(lon=centres[:, 1], lat=centres[:, 0], n=table.sum(axis=1).to_numpy())
-
-
-def alerts(frame: pd.DataFrame, now: datetime, *, lang: str = "zh") -> pd.DataFrame:
-    """Open tickets that must stand out: overdue or urgent (few, so sent as points)."""
-    is_open = frame["state"].isin(workflow.OPEN_STATES).to_numpy()
-    overdue = workflow.overdue(frame["state"], frame["due_at"], now) if len(frame) else np.array([], bool)
-    keep = is_open & (overdue | frame["urgent"].to_numpy())
-    out = frame.loc[keep, ["code", "category", "urgent", "lon", "lat", "due_at", "grid_id"]].copy()
-    out["overdue"] = overdue[keep]
-    out["hours_over"] = ((pd.Timestamp(now) - out["due_at"]).dt.total_seconds() / 3600).clip(lower=0).round(1)
-    out["category"] = out["category"].map(category_names(lang)).fillna(out["category"])
-    return out.drop(columns="due_at").sort_values(["overdue", "hours_over"], ascending=False, ignore_index=True)
-
-
-def _simplified(gdf: gpd.GeoDataFrame, tolerance_m: float = SIMPLIFY_M) -> gpd.GeoDataFrame:
-    """Geometries simplified in metres (never in degrees), back in lon-lat."""
-    if not len(gdf):
-        return gdf
-    m = projection.to_metric(gdf)
-    m = m.set_geometry(m.geometry.simplify(tolerance_m, preserve_topology=True))
-    return projection.to_storage(m)
-
-
-@dataclass
-class Basemap:
-    """What does not change between refreshes: outlines, roads, grid shapes, facilities.
-
-    ``wide``: the scope spans several streets, so facilities come per H3 cell
-    (columns lon, lat, n) rather than one by one (type, name, lon, lat).
-    """
-
-    street: gpd.GeoDataFrame
-    communities: gpd.GeoDataFrame
-    grids: gpd.GeoDataFrame
-    roads: gpd.GeoDataFrame
-    facilities: pd.DataFrame
-    bounds: tuple[float, float, float, float] = field(default=(0.0, 0.0, 0.0, 0.0))
-    wide: bool = False
-
-
-def tolerance_m(bounds: tuple[float, float, float, float], *, wide: bool) -> float:
-    """How far outlines may move when simplified: SIMPLIFY_M, or half a map pixel across several streets."""
-    if not wide:
-        return SIMPLIFY_M
-    x0, y0, x1, y1 = bounds
-    width_m = (x1 - x0) * 111_320 * np.cos(np.radians((y0 + y1) / 2))
-    return max(SIMPLIFY_M, width_m / MAP_WIDTH_PX / 2)
-
-
-def basemap(engine: Engine, scope: Scope, *, wide: bool | None = None) -> Basemap:
-    """The static layers of the scope, simplified for a wall (a few metres lost, bytes saved).
-
-    ``wide`` (default: the scope spans several streets) keeps only arterials and counts facilities per cell.
-    """
-    gids = grid_ids(scope)
-    wide = streets_in(engine, scope) > 1 if wide is None else wide
-    grids = store.read_layer(engine, Grid, columns=["id", "code", "name", "community_id", "geom"],
-                             where=Grid.id.in_(gids))
-    comm_ids = sorted(grids["community_id"].unique().tolist())
-    communities = store.read_layer(engine, Community, columns=["id", "name", "street_id", "geom"],
-                                   where=Community.id.in_(comm_ids or [-1]))
-    street_ids = sorted(communities["street_id"].unique().tolist())
-    street = store.read_layer(engine, Street, columns=["id", "name", "geom"], where=Street.id.in_(street_ids or [-1]))
-    area = shapely.union_all(communities.geometry.values) if len(communities) else None
-    x0, y0, x1, y1 = area.bounds if area is not None else (0, 0, 0, 0)
-    tol = tolerance_m((x0, y0, x1, y1), wide=wide)
-    roads = store.read_layer(engine, Road, columns=["id", "kind", "geom"], where=(
-        Road.kind.in_(WIDE_ROADS if wide else BASEMAP_ROADS) & (Road.maxx >= x0) & (Road.minx <= x1)
-        & (Road.maxy >= y0) & (Road.miny <= y1)))
-    if area is not None and not _whole(scope) and len(roads):
-        roads = roads[roads.intersects(area)]
-    facilities = store.read_frame(engine, select(Facility.type, Facility.name, Facility.minx.label("lon"),
-                                                 Facility.miny.label("lat"))
-                                  .where(_in_scope(Facility.grid_id, scope)))
-    if wide:
-        facilities = cell_counts(facilities, "type")[["lon", "lat", "n"]]
-    return Basemap(street=_simplified(street, tol), communities=_simplified(communities, tol),
-                   grids=_simplified(grids, tol), roads=_simplified(roads, tol), facilities=facilities,
-                   bounds=(x0, y0, x1, y1), wide=wide)
-
-
-def camera_points(engine: Engine, scope: Scope, *, wide: bool) -> pd.DataFrame:
-    """Cameras for the map: lon, lat, n and the counts online / offline / fault.
-
-    One row per camera (n = 1), or across several streets one per H3 cell.
-    """
-    cams = store.read_frame(engine, select(Camera.status, Camera.minx.label("lon"), Camera.miny.label("lat"))
-                            .where(_in_scope(Camera.grid_id, scope)))
-    cams["status"] = cams["status"].where(cams["status"].isin(("online", "fault")), "offline")
-    if wide:
-        out = cell_counts(cams, "status")
-    else:
-        out = pd.get_dummies(cams["status"]).astype(int).assign(lon=cams["lon"], lat=cams["lat"], n=1)
-    for col in ("online", "offline", "fault"):
-        if col not in out:
-            out[col] = 0
-    return out[["lon", "lat", "n", "online", "offline", "fault"]].reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- everything at once
-
-@dataclass
-class Screen:
-    """One refresh of the screen: the figures, the panels and the map's live layers."""
-
-    now: datetime
-    scope: Scope
-    figures: dict[str, Any]
-    changes: dict[str, Change]
-    as_of: datetime | None
-    feed: pd.DataFrame
-    trend: pd.DataFrame
-    categories: pd.DataFrame
-    communities: pd.DataFrame
-    grids: pd.DataFrame
-    communities_on_time: pd.DataFrame
-    grids_on_time: pd.DataFrame
-    stages: pd.DataFrame
-    grid_load: pd.DataFrame
-    cells: pd.DataFrame
-    alerts: pd.DataFrame
-    cameras: pd.DataFrame
-    names: dict[str, pd.Series]
-    frame: pd.DataFrame = field(repr=False)
-    wide: bool = False
-
-
-def build(engine: Engine, now: datetime, scope: Scope, *, lang: str = "zh",
-          circle: dict[str, Any] | None = None, plan: coverage.Plan | None = None,
-          wide: bool | None = None) -> Screen:
-    """Everything that changes between refreshes, in one pass over the tickets.
-
-    ``circle`` (the 15-minute figures) may be passed in: it changes only when
-    facilities, buildings or roads do, so the page caches it longer. Without it,
-    it is computed on ``plan`` (walking) or in straight lines. ``wide`` as for ``basemap``.
-    """
-    frame = load_tickets(engine, now, scope)
-    names = area_names(engine, scope)
-    wide = streets_in(engine, scope) > 1 if wide is None else wide
-    cams = camera_points(engine, scope, wide=wide)
-    figures = headline(engine, now, scope, frame, plan=plan, circle=circle, camera_rows=cams)
-    tables = {key: area_table(frame, now, names[level], key=key)
-              for level, key in (("community", "community_id"), ("grid", "grid_id"))}
-    rank = {(key, by): rank_areas(table, by=by) for key, table in tables.items() for by in ("load", "on_time")}
-    return Screen(now=now, scope=scope, figures=figures, changes=compare(frame, now, figures=figures),
-                  as_of=data_as_of(engine, now, scope), feed=feed(engine, now, scope, lang=lang),
-                  trend=trend(frame, now), categories=by_category(frame, now, lang=lang),
-                  communities=rank["community_id", "load"], grids=rank["grid_id", "load"],
-                  communities_on_time=rank["community_id", "on_time"], grids_on_time=rank["grid_id", "on_time"],
-                  stages=open_by_stage_age(frame, now), grid_load=grid_load(frame, now),
-                  cells=ticket_cells(frame, now, resolution=WIDE_H3_RESOLUTION if wide else H3_RESOLUTION),
-                  alerts=alerts(frame, now, lang=lang), cameras=cams,
-                  names=names, frame=frame, wide=wide)
-
-
-def street_title(engine: Engine, scope: Scope) -> str:
-    """The name the screen is titled with: the street, the community, or the district's streets."""
-    if scope.level == "community":
-        return str(store.read_frame(engine, select(Community.name).where(Community.id == scope.community_id))
-                   ["name"].iloc[0])
-    where = Street.id == scope.street_id if scope.street_id is not None else true()
-    names = store.read_frame(engine, select(Street.name).where(where).order_by(Street.id))["name"].tolist()
-    return names[0] if len(names) == 1 else f"{names[0]}等{len(names)}个街道" if names else ""
-
-
-__all__ = ["REFRESH_S", "BASEMAP", "TILES", "BASEMAPS", "PERIOD_DAYS", "H3_RESOLUTION", "WIDE_H3_RESOLUTION",
-           "refresh_seconds", "basemap_choice", "tile_url_ok", "population", "streets_in", "load_tickets",
-           "ticket_figures", "open_at", "Change", "compare", "newly_overdue", "cameras", "camera_counts",
-           "straight_line_covered",
-           "circle_reach_m", "walking_circle", "service_circle", "walking_plan", "headline", "data_as_of",
-           "clock_labels", "feed", "trend", "by_category", "on_time_by", "area_table", "rank_areas", "ranking", "open_by_stage_age",
-           "area_names", "grid_load", "ticket_cells", "cell_counts", "alerts", "Basemap", "tolerance_m",
-           "basemap", "camera_points", "Screen", "build", "street_title"]

@@ -38,7 +38,9 @@ import pydeck as pdk
 
 from geo import i18n
 from geo.place import catalogue
-from geo.screen.figures import BASEMAPS, MAP_WIDTH_PX, Basemap, Screen
+from geo.screen.figures import BASEMAPS, MAP_WIDTH_PX
+from geo.screen.map_data import Basemap
+from geo.screen.wall import Screen
 
 DIGITS = 5
 FONT = "Noto Sans CJK SC, Noto Sans SC, Microsoft YaHei, PingFang SC, sans-serif"
