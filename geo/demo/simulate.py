@@ -42,7 +42,7 @@ DEPARTMENT_STAFF = ["李科长", "王主任", "张队长", "刘所长", "陈站�
 
 
 def _description(cat, building: str, tid: int) -> str:
-    """A resident's words for a ticket of ``cat`` at ``building`` (tests/test_demo: every category has lines)."""
+    """A resident's words for a ticket of ``cat`` at ``building`` (tests/demo/test_demo.py: every category has lines)."""
     lines = DESCRIPTIONS[cat.key]
     return lines[tid % len(lines)].format(b=building)
 

@@ -1,6 +1,6 @@
 """The 账号安全 page through app.py (AppTest): lift a wait, make a new wall token (shown once), end walls.
 
-Who may open it at all is in tests/test_role_matrix.py (street leaders only).
+Who may open it at all is in tests/access/test_role_matrix.py (street leaders only).
 """
 from __future__ import annotations
 
