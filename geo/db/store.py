@@ -17,42 +17,15 @@ import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import (
-    Connection, Engine, Integer, bindparam, create_engine, event, func, insert, inspect, select, text, update,
+    Connection, Engine, Integer, bindparam, func, insert, inspect, select, text, update,
 )
-from sqlalchemy.engine import make_url
 
 from geo import settings
-from geo.db import schema
+from geo.db import migrate, schema
+from geo.db.connect import describe, is_postgis, make_engine, sqlite_path  # noqa: F401 - the store's own names too
 from geo.db.schema import Base, Geometry
 
-SCHEMA_VERSION = "7"  # bump on any table change: demo databases are rebuilt (6: open_space;
-# 7: login_throttle replaces login_attempt, kiosk_token, login_session.address and .kiosk_token_id; rating source)
 Progress = Callable[[float, str], None]
-
-
-def make_engine(url: str | None = None) -> Engine:
-    """An engine for ``url`` (default: DATABASE_URL or the embedded SQLite file)."""
-    url = url or settings.database_url()
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": settings.SQLITE_BUSY_SECONDS})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    """WAL lets the dashboard read while a grid worker writes; FKs keep the tree whole."""
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
-
-
-def is_postgis(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
 
 
 def lock_rows(conn: Connection, table, ids: Iterable[int]) -> None:
@@ -95,23 +68,29 @@ def meta(engine: Engine) -> dict[str, str]:
         return dict(conn.execute(select(schema.Meta.key, schema.Meta.value)).fetchall())
 
 
-def is_built(engine: Engine) -> bool:
-    """True when a town has been loaded completely with the current schema."""
-    facts = meta(engine)
-    return "built" in facts and facts.get("schema_version") == SCHEMA_VERSION
+def is_built(engine: Engine, *, migrations=migrate.MIGRATIONS) -> bool:
+    """True when a town has been loaded completely and its schema is the program's (no upgrade due)."""
+    return migrate.state(engine, migrations=migrations) == "current"
 
 
-def _check_upgradable(engine: Engine, url: str) -> None:
-    """An old *demo* SQLite file is rebuilt; anything else is refused, never dropped."""
-    facts = meta(engine)
-    if not facts or facts.get("schema_version") == SCHEMA_VERSION:
-        return
-    if facts.get("built") == "demo" and make_url(url).get_backend_name() == "sqlite":
-        return
-    raise RuntimeError(
-        f"数据库结构版本为 {facts.get('schema_version')}，程序需要 {SCHEMA_VERSION}。"
-        f"请先迁移数据库（演示库可删除后重建）。 / Database schema {facts.get('schema_version')} "
-        f"is older than {SCHEMA_VERSION}; migrate it first.")
+def _what_to_do(engine: Engine, url: str, migrations) -> str:
+    """On start: ``open``, ``build`` (empty, or a demo SQLite file to rebuild), or ``upgrade``.
+
+    Only a demo database on SQLite is ever rebuilt; any other database behind the
+    program is upgraded (backup first, geo.db.migrate), and one this program cannot
+    read is refused with StorageError rather than touched.
+    """
+    now = migrate.state(engine, migrations=migrations)
+    if now == "current":
+        return "open"
+    if now == "empty":
+        return "build"
+    demo_file = migrate.kind(engine) == migrate.DEMO and sqlite_path(url) is not None
+    if now == "behind":
+        return "build" if demo_file else "upgrade"
+    if now == "unknown" and demo_file:
+        return "build"
+    raise StorageError("schema_" + now, url=describe(url))
 
 
 def with_bbox(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -145,8 +124,13 @@ def _complete(table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def load_town(engine: Engine, town: dict[str, list[dict[str, Any]]],
-              progress: Progress | None = None) -> None:
-    """Write a generated town (table name → rows) in one transaction: all or nothing."""
+              progress: Progress | None = None, *, kind: str = migrate.DEMO, migrations=migrate.MIGRATIONS) -> None:
+    """Write a town (table name → rows) in one transaction: all or nothing.
+
+    ``kind`` is recorded (``demo``: the generated town, which may be rebuilt;
+    ``real``: a street's own data, which is only ever upgraded), and the schema
+    revision is stamped in the same transaction.
+    """
     create_schema(engine)
     order = ["street", "community", "grid", "estate", "building", "household", "resident",
              "volunteer_team", "person", "care_link", "facility", "camera", "road", "open_space",
@@ -157,8 +141,8 @@ def load_town(engine: Engine, town: dict[str, list[dict[str, Any]]],
             if progress:
                 progress(0.5 + 0.5 * i / len(order), name)
             bulk_insert(conn, models[name], town.get(name, []))
-        conn.execute(insert(schema.Meta), [{"key": "schema_version", "value": SCHEMA_VERSION},
-                                           {"key": "built", "value": "demo"}])
+        conn.execute(insert(schema.Meta), [{"key": "built", "value": kind}])
+        migrate.stamp(conn, migrations=migrations)
         if is_postgis(engine):
             for name in order:
                 _advance_sequence(conn, models[name].__table__)
@@ -176,12 +160,14 @@ def _advance_sequence(conn, table) -> None:
 
 
 def ensure_database(url: str | None = None, *, build: Callable[[Progress | None], dict[str, list[dict[str, Any]]]],
-                    progress: Progress | None = None) -> Engine:
-    """Open the database, filling it with the rows ``build(progress)`` makes first if it is empty.
+                    progress: Progress | None = None, migrations=migrate.MIGRATIONS, log=None) -> Engine:
+    """Open the database: fill an empty one with ``build(progress)``'s rows, upgrade an old one.
 
     The store does not know what a first start fills in: the app's bootstrap
-    passes the demo town's generator (geo.demo.generator's first start), so the store
-    never imports the layers above it.
+    passes the demo town's generator (geo.demo.generator.ensure_database), so the
+    store never imports the layers above it. A database whose schema is behind
+    the program is upgraded with a backup taken first (geo.db.migrate); only a
+    demo SQLite file is rebuilt instead.
 
     An embedded SQLite file is built under a temporary name beside it and moved into
     place only when complete; a build that fails removes its temporary files, and
@@ -193,9 +179,13 @@ def ensure_database(url: str | None = None, *, build: Callable[[Progress | None]
     final = sqlite_path(url)
     check_folder(url)
     engine = make_engine(url)
-    if is_built(engine):
+    todo = _what_to_do(engine, url, migrations)
+    if todo == "open":
         return engine
-    _check_upgradable(engine, url)
+    if todo == "upgrade":
+        engine.dispose()
+        migrate.upgrade(url, migrations=migrations, log=log)
+        return make_engine(url)
     town = build(progress)
     if final is not None:
         _remove_stale_builds(final)
@@ -203,7 +193,7 @@ def ensure_database(url: str | None = None, *, build: Callable[[Progress | None]
         _remove_sqlite(tmp)
         tmp_engine = make_engine(f"sqlite:///{tmp}")
         try:
-            load_town(tmp_engine, town, progress)
+            load_town(tmp_engine, town, progress, migrations=migrations)
             with tmp_engine.connect() as conn:  # fold the WAL back into the file before the move
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             tmp_engine.dispose()
@@ -216,18 +206,10 @@ def ensure_database(url: str | None = None, *, build: Callable[[Progress | None]
             _remove_sqlite(tmp)
         engine = make_engine(url)
     else:
-        load_town(engine, town, progress)
+        load_town(engine, town, progress, migrations=migrations)
     if progress:
         progress(1.0, "done")
     return engine
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of an embedded SQLite database URL (None for PostGIS or in-memory SQLite)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        return Path(parsed.database)
-    return None
 
 
 def check_folder(url: str) -> None:
@@ -300,6 +282,8 @@ def storage_problem(exc: BaseException) -> StorageError | None:
     (a bug: let it surface). Pages show its message instead of a traceback."""
     if isinstance(exc, StorageError):
         return exc
+    if isinstance(exc, migrate.MigrationError):
+        return StorageError("migration", reason=str(exc))
     from sqlalchemy.exc import DBAPIError
 
     if not isinstance(exc, (DBAPIError, OSError)):

@@ -18,6 +18,7 @@ from pyproj import Transformer
 from geo import settings
 from geo.tickets import workflow
 from geo.demo import accounts, simulate, street
+from geo.db import migrate
 
 # --------------------------------------------------------------------------- entry points
 
@@ -144,21 +145,22 @@ def main(argv: list[str] | None = None) -> int:
         url = args.output or settings.database_url()
         if "://" not in url:
             url = f"sqlite:///{url}"
+        held = migrate.kind(store.make_engine(url))
+        if held == migrate.REAL:  # a street's own data: never replaced by the demo, --force or not
+            print(f"{url} holds a street's own data; the demo town is never written over it.", file=sys.stderr)
+            return 1
         if url.startswith("sqlite:///") and args.force:
             from pathlib import Path
             for suffix in ("", "-wal", "-shm"):
                 Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+            held = None
 
         def progress(frac: float, label: str) -> None:
             print(f"\r[{frac * 100:5.1f}%] {label:<24}", end="", file=sys.stderr, flush=True)
 
         engine = store.make_engine(url)
-        facts = store.meta(engine)
-        if facts:  # never write a second town over a first one, of any schema
-            what = ("a town" if store.is_built(engine) else
-                    f"a town of an older schema ({facts.get('schema_version')}; this program writes "
-                    f"{store.SCHEMA_VERSION})")
-            print(f"{url} already holds {what}. Use --force to rebuild a SQLite file, "
+        if held is not None or store.meta(engine):  # never write a second town over a first one
+            print(f"{url} already holds a town. Use --force to rebuild a demo SQLite file, "
                   f"or give an empty PostGIS database.", file=sys.stderr)
             return 1
         town = generate(seed=args.seed, scale=args.scale, now=now, progress=progress)

@@ -273,22 +273,28 @@ def test_summary_totals_add_up(town):
     assert "合计" in generator.format_table(rows)
 
 
-def test_cli_refuses_a_database_that_holds_an_older_town(tmp_path, capsys):
+def test_cli_writes_no_town_over_a_town_and_never_over_a_real_street(tmp_path, capsys):
     from sqlalchemy import update
 
-    from geo.db import schema, store
+    from geo.db import migrate, schema, store
 
     path = tmp_path / "old.db"
     engine = store.make_engine(f"sqlite:///{path}")
     store.load_town(engine, generator.generate(now=NOW, communities=1, tickets_per_street=5))
-    with engine.begin() as conn:
-        conn.execute(update(schema.Meta).where(schema.Meta.key == "schema_version").values(value="1"))
     assert generator.main(["--output", str(path), "--now", "2026-11-23"]) == 1
-    err = capsys.readouterr().err
-    assert "older schema (1" in err and "--force" in err
+    assert "already holds a town" in capsys.readouterr().err
     assert store.counts(engine)["street"] == 1  # nothing was added or dropped
-    assert generator.main(["--output", str(path), "--now", "2026-11-23", "--force"]) == 0
-    assert store.is_built(store.make_engine(f"sqlite:///{path}"))
+    assert generator.main(["--output", str(path), "--now", "2026-11-23", "--force"]) == 0  # a demo: rebuilt
+    engine.dispose()
+    engine = store.make_engine(f"sqlite:///{path}")  # the new file
+    assert store.is_built(engine)
+    with engine.begin() as conn:  # the same file, now a street's own data
+        conn.execute(update(schema.Meta).where(schema.Meta.key == "built").values(value=migrate.REAL))
+    engine.dispose()
+    before = path.read_bytes()
+    assert generator.main(["--output", str(path), "--now", "2026-11-23", "--force"]) == 1
+    assert "own data" in capsys.readouterr().err
+    assert path.read_bytes() == before
 
 
 def test_tickets_read_like_residents_wrote_them(town):

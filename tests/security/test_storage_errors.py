@@ -36,7 +36,7 @@ def small(monkeypatch) -> None:
 
 def crash_mid_load(monkeypatch) -> None:
     """The build dies after writing part of the town (a full disk, a power cut, a bug)."""
-    def load_town(engine, town, progress=None):
+    def load_town(engine, town, progress=None, **_):
         store.create_schema(engine)
         with engine.begin() as conn:
             conn.execute(insert(schema.Street), town["street"])
