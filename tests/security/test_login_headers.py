@@ -16,6 +16,7 @@ import pytest
 from geo.web import headers
 
 from conftest import run_app
+from ui_flows import sign_in
 
 
 def _call(middleware, path: str, *, client: str = "203.0.113.5", scheme: str = "http"):
@@ -97,9 +98,7 @@ def test_the_served_app_sends_the_headers_closes_metrics_and_draws_its_maps_unde
     page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     try:
         page.goto(f"{served}/map")
-        page.get_by_label("用户名").fill("leader")
-        page.get_by_label("密码").fill("demo2026")
-        page.get_by_role("button", name="登录").click()
+        sign_in(page, "leader")  # waits for the first start's demo build, however busy the machine
         leaflet = page.frame_locator("iframe").first.locator(".leaflet-container")
         leaflet.wait_for(timeout=90_000)  # the folium map: inline scripts in a frame, Leaflet from this server
         cookie = next(c for c in context.cookies() if c["name"] == "shequ_session")
