@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,12 @@ DOORS: dict[str, tuple[str, str]] = {
     "12345": ("12345热线", "12345 hotline"),
 }
 SOURCES: dict[str, str] = {"open311": "open311", "phone": "resident", "qr": "resident", "12345": "12345"}
+#: The phone page's big icons, one per category (geo.tickets.categories).
+CATEGORY_ICONS: dict[str, str] = {
+    "streetlight_road": "💡", "water": "🚰", "sanitation": "🗑️", "property": "🏢", "dispute": "🤝",
+    "safety_hazard": "⚠️", "fire_equipment": "🧯", "public_order": "🚓", "employment": "💼", "elderly_care": "👵",
+    "legal_aid": "⚖️", "epidemic": "🩺", "wage_arrears": "💰",
+}
 TOKEN_BYTES = 24
 #: Who a resident's own rating is by, in histories (names of residents are masked anyway).
 RESIDENT_NAME = "群众"
@@ -59,19 +66,20 @@ def submit(engine: Engine, *, door: str, category: str, description: str, lon: f
            urgent: bool = False, reporter_name: str | None = None, reporter_phone: str | None = None,
            photo: str | None = None, street_id: int | None = None, api_key_id: int | None = None,
            external_id: str | None = None, address: str | None = None, media_url: str | None = None,
-           with_token: bool = True) -> Receipt:
+           with_token: bool = True, conn=None) -> Receipt:
     """Store a ticket that came through ``door``: the desk's report, plus how it came in, in one transaction.
 
     ``street_id``: the door's street; a point routed elsewhere is refused (OutsideAreaError) and
     nothing is stored. ``external_id``: the hotline's order number, unique per door (a second
-    import of it is refused by the database, the whole transaction with it).
+    import of it is refused by the database, the whole transaction with it). ``conn``: write in the
+    caller's open transaction (a hotline batch is stored whole or not at all).
     """
     if door not in DOORS:
         raise ValueError(f"unknown door {door!r}; known: {', '.join(DOORS)}")
     if reporter_phone is not None:
         reporter_phone = check_phone(reporter_phone)
     token = secrets.token_urlsafe(TOKEN_BYTES) if with_token else None
-    with engine.begin() as conn:
+    with nullcontext(conn) if conn is not None else engine.begin() as conn:
         ticket = service.report(engine, category=category, description=description, lon=lon, lat=lat, now=now,
                                 urgent=urgent, reporter_name=(reporter_name or "").strip()[:32] or None,
                                 reporter_phone=reporter_phone, photo=photo, source=SOURCES[door], conn=conn,
@@ -184,6 +192,31 @@ def rate(engine: Engine, token: str, stars: int, *, now: datetime, note: str | N
     actor = rules.Actor(RESIDENT_NAME, workflow.RESIDENT, username="resident")
     return service.act(engine, ticket["id"], "rate", actor, expected_version=ticket["version"], now=now,
                        scope=_own(engine, ticket["id"]), rating=int(stars), note=note)
+
+
+def public_map_layers(engine: Engine, street_id: int | None) -> dict[str, Any]:
+    """What the resident's map shows (geo.maps.leaflet.street_map layers): the street's outlines, grids, roads
+    and buildings. No ticket, camera, facility or person: the page is public."""
+    from geo.db.schema import Building, Road, Street
+    from geo.maps import layers
+
+    def where(table):
+        if street_id is None:
+            return Street.id.is_not(None) if table is Street.__table__ else Community.id.is_not(None) \
+                if table is Community.__table__ else table.c.id.is_not(None)
+        return table.c.id == street_id if table is Street.__table__ else Scope("street", street_id=street_id).clause(table)
+
+    street = store.read_layer(engine, Street, where=where(Street.__table__))
+    road_ids = store.ids_intersecting(engine, Road, street.geometry.union_all()) if len(street) else []
+    return {
+        "street": street,
+        "communities": store.read_layer(engine, Community, where=where(Community.__table__)),
+        "grids": layers.grids(engine, street_id),
+        "roads": store.read_layer(engine, Road, where=Road.id.in_(road_ids)),
+        "buildings": store.read_layer(engine, Building, columns=[
+            "id", "name", "grid_id", "floors", "households", "residents", "geom"],
+                                      where=where(Building.__table__)),
+    }
 
 
 def intake_of(engine: Engine, ticket_id: int) -> dict[str, Any] | None:
