@@ -131,7 +131,7 @@ def plan(engine: Engine, data: bytes, filename: str, *, now: datetime, street_id
 
 
 def _place(engine, matcher, r, seen, street_id, datum, now) -> dict:
-    out = dict(how=MANUAL, reason="", category_key=None, lon=np.nan, lat=np.nan, building="", grid_id=None,
+    out = dict(how=MANUAL, reason="", category_key=None, x=np.nan, y=np.nan, building="", grid_id=None,
                created=now)
     if not r.order_no:
         return {**out, "reason": "缺少工单编号 / no order number"}
@@ -146,7 +146,7 @@ def _place(engine, matcher, r, seen, street_id, datum, now) -> dict:
     out.update(category_key=key, created=now if pd.isna(created) else min(created.to_pydatetime(), now))
     spot = matcher.match(r.address) if r.address else None
     if spot is not None:
-        return {**out, "how": BY_ADDRESS, "lon": spot.lon, "lat": spot.lat, "building": spot.label,
+        return {**out, "how": BY_ADDRESS, "x": spot.lon, "y": spot.lat, "building": spot.label,
                 "grid_id": spot.grid_id}
     try:
         lon, lat = float(r.lon), float(r.lat)
@@ -161,7 +161,7 @@ def _place(engine, matcher, r, seen, street_id, datum, now) -> dict:
         return {**out, "reason": "坐标不在本街道任何网格内 / the coordinates are outside the street"}
     if street_id is not None and where.street_id != street_id:
         return {**out, "reason": "坐标不在本街道 / the coordinates are in another street"}
-    return {**out, "how": BY_POINT, "lon": lon, "lat": lat, "grid_id": where.grid_id}
+    return {**out, "how": BY_POINT, "x": lon, "y": lat, "grid_id": where.grid_id}
 
 
 def commit(engine: Engine, batch: Plan, *, by, now: datetime, street_id: int | None = None) -> list[str]:
@@ -177,7 +177,7 @@ def commit(engine: Engine, batch: Plan, *, by, now: datetime, street_id: int | N
                 urgent = "急" in r.urgent or r.urgent.lower() in ("1", "true", "yes", "是")
                 receipt = doors.submit(
                     engine, door=DOOR, category=r.category_key, description=f"【12345 工单 {r.order_no}】{r.content}",
-                    lon=float(r.lon), lat=float(r.lat), now=r.created, urgent=urgent, street_id=street_id,
+                    lon=float(r.x), lat=float(r.y), now=r.created, urgent=urgent, street_id=street_id,
                     external_id=r.order_no, address=r.address or None, with_token=False, conn=conn)
                 codes.append(receipt.ticket["code"])
             audit.record(conn, at=now, username=by.username, role=by.role, action="hotline.import",

@@ -24,6 +24,7 @@ every visitor would share it, and one could shut the door for all.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -82,7 +83,7 @@ def hit(engine: Engine, kind: str, subject: str, *, now: datetime, limit: int | 
                                           set_={"count": IntakeCounter.count + 1}).returning(IntakeCounter.count)
         count = conn.execute(stmt).scalar_one()
     allowed = count <= limit
-    retry = 0 if allowed else max(1, int((start + window - now).total_seconds()) + 1)
+    retry = 0 if allowed else max(1, math.ceil((start + window - now).total_seconds()))
     return Verdict(allowed, count, limit, retry)
 
 
