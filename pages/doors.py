@@ -100,8 +100,9 @@ if roles.may(user.role, "manage_api_keys"):
 if roles.may(user.role, "import_hotline"):
     st.subheader(t("doors.hotline"))
     st.caption(t("doors.hotline_help"))
-    upload = st.file_uploader(t("doors.hotline_file"), type=["csv", "xlsx"], key=K + "hotline_file")
-    datum = st.radio("坐标系 / datum", hotline.DATUMS, horizontal=True, key=K + "datum",
+    upload = st.file_uploader(t("doors.hotline_file"), type=["csv", "xlsx"], key=K + "hotline_file",
+                              max_upload_size=max(1, settings.UPLOAD_MAX_BYTES // (1024 * 1024)))
+    datum = st.radio(t("doors.datum"), hotline.DATUMS, horizontal=True, key=K + "datum",
                      format_func={"wgs84": "WGS 84 / CGCS2000", "gcj02": "GCJ-02（高德等）"}.get)
     if upload is not None:
         try:

@@ -1,7 +1,7 @@
 """An address in words (the hotline's 事发地址, Open311's address_string) matched to a building.
 
-A building is named by its estate (小区/院落) and number (``锦绣花园3栋``), or, where it
-stands in no estate, by its grid and number (``东大街第7网格1栋``): ``label`` says so, and
+A building is named by its estate (小区/院落) and number (``锦绣花园 3栋``), or, where it
+stands in no estate, by its grid and number (``东大街第7网格 1栋``): ``label`` says so, and
 the QR sheets print the same words. ``Matcher`` finds the longest estate or grid name the
 text contains, then the building number after it (3栋, 3幢, 3号楼, 三栋; full-width digits
 too). Nothing matched, or a number the place does not have: no building (the caller routes
@@ -63,7 +63,7 @@ def buildings(engine: Engine, *, street_id: int | None = None, grid_id: int | No
         stmt = stmt.where(Building.grid_id == grid_id)
     df = store.read_frame(engine, stmt.order_by(Building.grid_id, Building.id))
     df["place"] = df["estate"].where(df["estate"].notna() & (df["estate"] != ""), df["grid"])
-    df["label"] = df["place"] + df["name"]
+    df["label"] = df["place"] + " " + df["name"]  # 祥家园01 1栋, not 祥家园011栋
     return df
 
 
@@ -103,4 +103,4 @@ def building(engine: Engine, building_id: int) -> Place | None:
     if r is None:
         return None
     return Place(int(r.id), int(r.grid_id), float(r.entrance_lon), float(r.entrance_lat),
-                 f"{r.estate or r.grid}{r.name}")
+                 f"{r.estate or r.grid} {r.name}")
