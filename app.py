@@ -35,6 +35,14 @@ PAGES: list[tuple[str, str, str]] = [
     ("audit", "pages/audit.py", "🔍"),
     ("boundaries", "pages/boundaries.py", "✂️"),
     ("security", "pages/security.py", "🛡️"),
+    ("doors", "pages/doors.py", "📮"),
+]
+
+#: The only pages anyone may open without signing in (issue 16): the resident's phone page (群众点单, also what
+#: a building's QR code opens) and their tracking page. Neither shows anything but the resident's own report.
+PUBLIC_PAGES: list[tuple[str, str, str]] = [
+    ("resident", "pages/resident.py", "📣"),
+    ("track", "pages/track.py", "🔎"),
 ]
 
 kiosk = st.query_params.get("kiosk") == "1"
@@ -58,6 +66,8 @@ with common.storage_errors():  # a locked or read-only database is said in words
 with st.sidebar:
     common.sync_cookie()
 pages_here = [(key, path, icon) for key, path, icon in PAGES if (settings.ROOT / path).exists()]
+public = [st.Page(path, title=i18n.t(f"nav.{key}", lang), icon=icon, url_path=key, visibility="hidden")
+          for key, path, icon in PUBLIC_PAGES if (settings.ROOT / path).exists()]
 
 if user is None:
     # Every page's address leads to the sign-in form: a bookmark or a reload of /tickets signs in
@@ -66,8 +76,9 @@ if user is None:
     login = st.Page("pages/login.py", title=i18n.t("nav.login", lang), icon="🔑", url_path="signin", default=True)
     doors = [st.Page("pages/login.py", title=i18n.t("nav.login", lang), icon="🔑", url_path=key,
                      visibility="hidden") for key, _, _ in [*pages_here, ("login", "", "")]]
-    nav = st.navigation([login, *doors], position="hidden")
-    common.open_asked_page({"login": login, **{page.url_path: page for page in doors}})
+    # ... except the residents' own pages, which open as themselves (and no other page does)
+    nav = st.navigation([login, *doors, *public], position="hidden")
+    common.open_asked_page({"login": login, **{page.url_path: page for page in [*doors, *public]}})
     with common.storage_errors():
         nav.run()
 else:
@@ -110,6 +121,7 @@ else:
         if moved:  # the desk toasts them
             seen = st.session_state.get("tickets_escalated", [])
             st.session_state["tickets_escalated"] = [*seen, *(tid for tid in moved if tid not in seen)]
+    hidden.extend(public)  # a member of staff scanning a building's code sees what residents see
     nav = st.navigation([*pages.values(), *hidden], position="hidden")
     with menu:
         for page in pages.values():

@@ -91,6 +91,15 @@ HASH_SLOTS: int = max(1, int(os.environ.get("SHEQU_HASH_SLOTS", "") or min(4, ma
 HASH_WAIT_S: float = float(os.environ.get("SHEQU_HASH_WAIT_S", "") or 2.0)
 
 
+#: The address residents reach the dashboard at (SHEQU_PUBLIC_URL, e.g. https://shequ.example.gov.cn): the QR
+#: codes printed for buildings and the tracking links residents keep point there (geo.intake.qr). Unset: the
+#: address of the page that makes them, which is right only when staff use the same address residents do.
+PUBLIC_URL: str = os.environ.get("SHEQU_PUBLIC_URL", "").strip().rstrip("/")
+#: A font with Chinese characters for the printed QR sheets (SHEQU_CJK_FONT, a .ttf/.ttc/.otf path); unset: the
+#: usual system fonts are tried (Noto Sans CJK, WenQuanYi, Microsoft YaHei, PingFang).
+CJK_FONT: str = os.environ.get("SHEQU_CJK_FONT", "").strip()
+
+
 def database_url() -> str:
     """The database to use: DATABASE_URL if set, else the embedded SQLite file."""
     url = os.environ.get("DATABASE_URL", "").strip()

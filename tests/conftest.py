@@ -331,6 +331,41 @@ def _wait_healthy(proc: subprocess.Popen, base: str, wait_s: float) -> str | Non
         time.sleep(0.5)
 
 
+@contextlib.contextmanager
+def run_api(tmp: Path, database_url: str, *, wait_s: float = 120, **env_extra: str):
+    """`uvicorn api:app` on a free loopback port over ``database_url``; yields its base URL once it answers.
+
+    The Open311 door (api.py) as a deployment runs it: a real server, real HTTP. Stopped
+    afterwards (its whole process group), whatever happened.
+    """
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1", **env_extra)
+    out_log, err_log = tmp / "api-stdout.log", tmp / "api-stderr.log"
+    cmd = [sys.executable, "-m", "uvicorn", "api:app", "--host", "127.0.0.1", "--port", str(port),
+           "--log-level", "warning"]
+    with open(out_log, "wb") as out, open(err_log, "wb") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"api.py exited with {proc.returncode}\n{_tail(err_log)}", pytrace=False)
+            try:
+                with urllib.request.urlopen(f"{base}/openapi.json", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"api.py did not answer within {wait_s:.0f} s\n{_tail(err_log)}", pytrace=False)
+            time.sleep(0.3)
+        yield base
+    finally:
+        _stop_group(proc)
+
+
 @pytest.fixture(scope="session")
 def streamlit_server(tmp_path_factory) -> str:
     """The app on a free port and its own database (data/shequ.db is never touched); yields its URL."""

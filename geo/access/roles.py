@@ -127,6 +127,8 @@ PAGE_ACCESS: dict[str, set[str]] = {
     "audit": {"street_leader"},
     "boundaries": {"street_leader", "street_staff", "community_staff"},
     "security": {"street_leader"},
+    # 居民入口 (issue 16): QR sheets of one's own area; API keys and 12345 batches for the street's staff
+    "doors": {"street_leader", "street_staff", "community_staff", "grid_head"},
 }
 
 #: The page a role lands on after login, first one that exists and is allowed.
@@ -151,6 +153,9 @@ PERMISSIONS: dict[str, set[str]] = {
     "manage_security": {"street_leader"},
     # 网格调整: community staff re-cut grids of their own community only (their scope; geo.grids.boundaries)
     "edit_boundaries": {"street_leader", "street_staff", "community_staff"},
+    # 居民入口: API keys of the street's Open311 door (geo.intake.keys) and the 12345 hotline's batches (geo.intake.hotline)
+    "manage_api_keys": {"street_leader", "street_staff"},
+    "import_hotline": {"street_leader", "street_staff"},
 }
 
 

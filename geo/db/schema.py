@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 import shapely
 from sqlalchemy import (
-    Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, func,
+    Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, UserDefinedType
@@ -431,6 +431,60 @@ class Visit(Base):
     issues: Mapped[str | None] = mapped_column(String(255))  # comma-separated keys of geo.people.visits.ISSUES
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
     created_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ApiKey(Base):
+    """A key another system posts tickets with over the Open311 API (geo.intake.keys).
+
+    Street staff make, name and revoke keys on the dashboard; only the key's SHA-256 is
+    stored (a random 160-bit key needs no slow hash) and its first characters, so staff
+    can tell keys apart. ``per_minute`` is the key's own rate limit.
+    """
+
+    __tablename__ = "api_key"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))  # posts only into this street
+    per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class TicketIntake(Base):
+    """How a ticket came in through a residents' door (geo.intake): the door, the resident's tracking
+    token (its SHA-256 only), the API key, the hotline's own order number, the address as given.
+
+    One row per ticket that came through a door; tickets entered on the desk have none. The
+    hotline's order number is unique per door, so importing the same batch twice adds nothing.
+    """
+
+    __tablename__ = "ticket_intake"
+    __table_args__ = (UniqueConstraint("door", "external_id", name="uq_ticket_intake_external"),)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True)
+    door: Mapped[str] = mapped_column(String(12), index=True)  # open311 / phone / qr / 12345
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(64))  # the 12345 hotline's order number
+    address: Mapped[str | None] = mapped_column(String(255))  # address_string, the hotline's address
+    media_url: Mapped[str | None] = mapped_column(String(1024))  # Open311 media_url: kept as text, never fetched
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class IntakeCounter(Base):
+    """Posts counted per key, address or phone in fixed windows (geo.intake.limits): the doors' rate limits.
+
+    ``subject`` is an API key id, an address, or a phone number's SHA-256 (never the number).
+    """
+
+    __tablename__ = "intake_counter"
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 SPATIAL_TABLES = [t.__table__ for t in (Street, Community, Grid, Estate, Building, Facility,

@@ -134,7 +134,7 @@ def load_town(engine: Engine, town: dict[str, list[dict[str, Any]]],
     create_schema(engine)
     order = ["street", "community", "grid", "estate", "building", "household", "resident",
              "volunteer_team", "person", "care_link", "facility", "camera", "road", "open_space",
-             "ticket", "ticket_event", "app_user", "visit"]
+             "ticket", "ticket_event", "app_user", "visit", "api_key"]
     models = {m.__tablename__: m for m in Base.__subclasses__()}
     with engine.begin() as conn:
         for i, name in enumerate(order):
@@ -327,19 +327,28 @@ def _area_param(area) -> Any:
     return bindparam("area", value=area, type_=Geometry())
 
 
-def ids_intersecting(engine: Engine, model, area) -> list[int]:
-    """Ids of rows of ``model`` whose geometry intersects ``area`` (lon-lat shapely)."""
+def connection(engine: Engine | Connection):
+    """A connection to read on: the caller's own (inside its transaction: a write that reads first needs no
+    second connection from the pool), or a new one from ``engine``."""
+    import contextlib
+
+    return contextlib.nullcontext(engine) if isinstance(engine, Connection) else engine.connect()
+
+
+def ids_intersecting(engine: Engine | Connection, model, area) -> list[int]:
+    """Ids of rows of ``model`` whose geometry intersects ``area`` (lon-lat shapely); ``engine`` may be the
+    caller's Connection."""
     if area is None or area.is_empty:
         return []
     table = model.__table__
     if is_postgis(engine):
         stmt = select(table.c.id).where(func.ST_Intersects(table.c.geom, _area_param(area)))
-        with engine.connect() as conn:
+        with connection(engine) as conn:
             return sorted(conn.execute(stmt).scalars())
     x0, y0, x1, y1 = area.bounds
     stmt = select(table.c.id, table.c.geom).where(
         table.c.maxx >= x0, table.c.minx <= x1, table.c.maxy >= y0, table.c.miny <= y1)
-    with engine.connect() as conn:
+    with connection(engine) as conn:
         rows = conn.execute(stmt).fetchall()
     if not rows:
         return []
@@ -348,17 +357,17 @@ def ids_intersecting(engine: Engine, model, area) -> list[int]:
     return sorted(ids[hit].tolist())
 
 
-def grids_covering(engine: Engine, lon: float, lat: float) -> list[int]:
-    """Ids of the grids whose polygon covers the point (boundary included)."""
+def grids_covering(engine: Engine | Connection, lon: float, lat: float) -> list[int]:
+    """Ids of the grids whose polygon covers the point (boundary included); ``engine`` may be a Connection."""
     point = shapely.Point(lon, lat)
     table = schema.Grid.__table__
     if is_postgis(engine):
         stmt = select(table.c.id).where(func.ST_Covers(table.c.geom, _area_param(point)))
-        with engine.connect() as conn:
+        with connection(engine) as conn:
             return sorted(conn.execute(stmt).scalars())
     stmt = select(table.c.id, table.c.geom).where(
         table.c.minx <= lon, table.c.maxx >= lon, table.c.miny <= lat, table.c.maxy >= lat)
-    with engine.connect() as conn:
+    with connection(engine) as conn:
         rows = conn.execute(stmt).fetchall()
     return sorted(r[0] for r in rows if shapely.covers(r[1], point))
 

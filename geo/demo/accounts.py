@@ -61,6 +61,9 @@ def users_and_visits(town: street.Town, seed: int, now: datetime) -> None:
     rows.append(users.user_row("screen", DEMO_PASSWORD, "screen", hasher=users.DEMO_HASHER, created_at=now,
                               display_name="指挥中心大屏", street_id=street["id"]))
     town["app_user"] = rows
+    from geo.intake import keys
+
+    town["api_key"] = [keys.demo_row(street_id=street["id"], now=now)]  # README: the demo's Open311 key
 
     disabled = {r["household_id"] for r in town["resident"] if r["disabled"]}
     notes = ["入户走访，情况稳定", "身体状况良好，已提醒注意用电安全", "了解生活需求，已转告社区", "电话未接通，上门见面",

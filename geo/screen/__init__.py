@@ -4,5 +4,5 @@ Holds: ``figures`` (configuration and headline figures), ``panels`` (feed,
 trend, categories, rankings), ``map_data`` (what the map shows: load per grid,
 H3 cells, alerts, the basemap), ``wall`` (one refresh, everything at once),
 ``screen_map`` (the pydeck map).
-May import: every package below it (db … grids).
+May import: every package below it (db … intake).
 """

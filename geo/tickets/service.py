@@ -67,8 +67,12 @@ class Routing:
 
 # --------------------------------------------------------------------------- routing
 
-def route(engine: Engine, lon: float, lat: float, *, tolerance_m: float = ROUTING_TOLERANCE_M) -> Routing:
+def route(engine: Engine | Connection, lon: float, lat: float, *, tolerance_m: float = ROUTING_TOLERANCE_M) -> Routing:
     """The grid, community and street of a point (point-in-polygon, deterministic).
+
+    ``engine`` may be the caller's open Connection: a report written in the caller's transaction
+    routes on that same connection, so a busy server never holds one connection while it waits for
+    a second from the pool (with every request doing so, the pool runs dry and they all wait).
 
     A point on a shared boundary goes to the grid with the smallest code; a
     point within ``tolerance_m`` outside every grid goes to the nearest grid;
@@ -99,7 +103,7 @@ def route(engine: Engine, lon: float, lat: float, *, tolerance_m: float = ROUTIN
         "this point is outside every grid of the street")
 
 
-def _grid_rows(engine: Engine, ids: list[int], with_geom: bool = False):
+def _grid_rows(engine: Engine | Connection, ids: list[int], with_geom: bool = False):
     cols = [Grid.id, Grid.code, Grid.community_id, Community.street_id, Community.workflow]
     stmt = select(*cols, *( [Grid.geom] if with_geom else [])).join(
         Community, Community.id == Grid.community_id).where(Grid.id.in_(ids))
@@ -200,7 +204,7 @@ def report(engine: Engine, *, category: str, description: str, lon: float, lat: 
     ``conn``: write in the caller's open transaction instead of a new one (a
     visit and the ticket it opens are stored together or not at all).
     """
-    where = route(engine, lon, lat, tolerance_m=tolerance_m)
+    where = route(conn if conn is not None else engine, lon, lat, tolerance_m=tolerance_m)
     t, event = rules.new_ticket(
         category=category, description=description, created=now, urgent=urgent,
         workflow_key=workflow_key or where.workflow, source=source,

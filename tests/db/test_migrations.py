@@ -142,18 +142,31 @@ def test_a_failed_upgrade_is_rolled_back_on_postgis(postgis_url, small_town, tmp
     assert store.counts(engine) == counts
 
 
-def test_a_database_from_before_migrations_is_stamped_and_upgraded(database_url, small_town, tmp_path,
-                                                                   monkeypatch):
+def baseline_file(path: Path, *, stamped: bool) -> str:
+    """A SQLite database with the tables as they were at revision 0001 (and a street, to see it kept)."""
+    import sqlite3
+    with sqlite3.connect(path) as conn:
+        conn.executescript((migrate.MIGRATIONS / "baseline_sqlite.sql").read_text(encoding="utf-8"))
+        if stamped:
+            conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+            conn.execute("INSERT INTO alembic_version VALUES ('0001')")
+        else:  # built before migrations existed: only meta says which schema it has
+            conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (migrate.LEGACY_VERSION,))
+        conn.execute("INSERT INTO meta VALUES ('built', 'real')")
+        conn.execute("INSERT INTO street (id, code, name, geom, minx, miny, maxx, maxy) "
+                     "VALUES (1, '510182001', '天彭街道', X'00', 0, 0, 0, 0)")
+    return f"sqlite:///{path}"
+
+
+def test_a_database_from_before_migrations_is_stamped_and_upgraded(tmp_path):
     """Built by the program before migrations existed: meta says schema_version 7, no alembic_version."""
-    monkeypatch.setattr(settings, "DATA_DIR", tmp_path / "data")
-    engine = built(database_url, small_town, migrate.REAL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE alembic_version"))
-        conn.execute(schema.Meta.__table__.insert(), [{"key": "schema_version", "value": migrate.LEGACY_VERSION}])
-    assert migrate.state(engine) == "current"  # the baseline is the program's head today
-    engine.dispose()
-    engine = store.ensure_database(database_url, build=never_build, migrations=revisions(tmp_path))
-    assert "motto" in street_columns(engine)
+    url = baseline_file(tmp_path / "old.db", stamped=False)
+    assert migrate.state(store.make_engine(url)) == "behind"
+    engine = store.ensure_database(url, build=never_build)
+    with engine.connect() as conn:
+        assert migrate.revision_of(conn) == migrate.head()
+        assert conn.execute(text("SELECT name FROM street")).scalar() == "天彭街道"
+    assert list(tmp_path.glob(f"old.db.before-{migrate.BASELINE}-*.bak"))
 
 
 def test_a_database_written_by_a_newer_program_is_refused_untouched(tmp_path, small_town):
@@ -231,3 +244,16 @@ def test_backup_and_restore_on_postgis(postgis_url, small_town, tmp_path):
     with engine.connect() as conn:
         assert "被误改" not in set(conn.execute(select(schema.Street.name)).scalars())
     assert store.counts(engine) == counts and migrate.state(engine) == "current"
+
+
+def test_the_revisions_bring_the_first_schema_to_exactly_the_tables_of_the_program(tmp_path):
+    """A schema change without its revision fails here: the baseline's tables (as SQLite wrote them at
+    revision 0001), upgraded through every revision, must equal geo/db/schema.py column for column."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    engine = store.ensure_database(baseline_file(tmp_path / "baseline.db", stamped=True), build=never_build)
+    with engine.connect() as conn:
+        assert migrate.revision_of(conn) == migrate.head()
+        diff = compare_metadata(MigrationContext.configure(conn), schema.Base.metadata)
+    assert diff == [], f"geo/db/schema.py differs from what the revisions make: {diff[:5]}"
