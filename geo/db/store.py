@@ -25,8 +25,9 @@ from geo import settings
 from geo.db import schema
 from geo.db.schema import Base, Geometry
 
-SCHEMA_VERSION = "7"  # bump on any table change: demo databases are rebuilt (6: open_space;
-# 7: login_throttle replaces login_attempt, kiosk_token, login_session.address and .kiosk_token_id; rating source)
+SCHEMA_VERSION = "8"  # bump on any table change: demo databases are rebuilt (6: open_space;
+# 7: login_throttle replaces login_attempt, kiosk_token, login_session.address and .kiosk_token_id; rating source;
+# 8: grid.retired_at, grid.retired_by)
 Progress = Callable[[float, str], None]
 
 
