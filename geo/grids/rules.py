@@ -268,7 +268,8 @@ def check_grids(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = No
     and no ``buildings`` are given, those counts are used as they are.
     ``buildings``: footprints (polygons or points) with ``households`` and
     ``residents``, optionally ``entrance_lon`` / ``entrance_lat`` (a building belongs
-    to the grid holding its door) and ``estate_id``, ``name``.
+    to the grid holding its door), or ``grid_code`` (the grid a register puts it in),
+    and ``estate_id``, ``name``.
     ``estates``: ``id``, ``name``, polygons (an estate is cut when its buildings lie
     in several grids, or, without buildings, when its land does).
     ``communities``: ``code``, polygons: each community's grids must tile it.
@@ -291,7 +292,11 @@ def check_grids(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = No
 
     b = projection.to_metric(buildings, crs=crs).reset_index(drop=True) if buildings is not None else None
     if b is not None:
-        owner = assign_points(geoms, codes, doors(b))
+        if "grid_code" in b:  # a register (or a plan) that says which grid each building is in
+            index = {c: i for i, c in enumerate(codes)}
+            owner = np.array([index.get(c, -1) for c in b["grid_code"].astype(str)])
+        else:
+            owner = assign_points(geoms, codes, doors(b))
         hh = np.bincount(owner[owner >= 0], weights=b["households"].to_numpy(float)[owner >= 0], minlength=len(g))
         pp = np.bincount(owner[owner >= 0], weights=b["residents"].to_numpy(float)[owner >= 0], minlength=len(g))
     else:
