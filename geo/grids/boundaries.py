@@ -410,7 +410,13 @@ def _unheld(live: gpd.GeoDataFrame, outline, crs: str):
     """The community's land no live grid holds (metres): a plan may give it to a grid."""
     held = shapely.union_all(_metric(live, crs), grid_size=GRID_SIZE_M)
     out = _metric(gpd.GeoDataFrame(geometry=[outline], crs=settings.STORAGE_CRS), crs)[0]
-    return shapely.difference(out, held, grid_size=GRID_SIZE_M)
+    return _areal(shapely.difference(out, held, grid_size=GRID_SIZE_M))
+
+
+def _areal(geom):
+    """The polygons of an overlay's result (a snapped overlay may leave lines and points beside them)."""
+    parts = shapely.get_parts(shapely.get_parts(geom))
+    return shapely.union_all(parts[np.isin(shapely.get_type_id(parts), (3, 6))]) if len(parts) else geom
 
 
 def _problems(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, others: gpd.GeoDataFrame, crs: str, *,
@@ -430,8 +436,8 @@ def _problems(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, others: gpd.GeoDataF
     near = shapely.STRtree(oth_m).query(new_m, predicate="intersects") if len(oth_m) else np.empty((2, 0), int)
     for i, j in near.T:
         _overlap(found, new_m[i], oth_m[j], (codes_new[i], codes_oth[j]))
-    beyond = shapely.difference(shapely.difference(new_all, old_all, grid_size=GRID_SIZE_M),
-                                shapely.union_all(oth_m, grid_size=GRID_SIZE_M), grid_size=GRID_SIZE_M)
+    beyond = _areal(shapely.difference(_areal(shapely.difference(new_all, old_all, grid_size=GRID_SIZE_M)),
+                                       shapely.union_all(oth_m, grid_size=GRID_SIZE_M), grid_size=GRID_SIZE_M))
     if unheld is not None:
         beyond = shapely.difference(beyond, unheld, grid_size=GRID_SIZE_M)
     for piece in _pieces(beyond):
