@@ -58,6 +58,9 @@ GRID_SIZE_M = 0.001
 #: New outlines are stored snapped to this lon-lat grid (~1 cm): shared edges then share their
 #: vertices exactly, and no vertex pair is close enough to fold when projected to metres.
 STORE_GRID_DEG = 1e-7
+#: A point this close (degrees, ~3 cm) to an outline is on it: snapping an outline to STORE_GRID_DEG
+#: must not leave a camera standing on a grid's edge outside every grid.
+ON_EDGE_DEG = 3e-7
 
 
 class BoundaryError(ValidationError):
@@ -525,6 +528,9 @@ def _assign(new: gpd.GeoDataFrame, points: np.ndarray, current: np.ndarray, reti
     A point stays in its own grid while that grid (as changed, or as it is) still covers it, so a
     door on a shared edge stays put; otherwise it goes to the first new outline covering it, by
     code; a point of a retired grid that no outline covers goes to the nearest; any other stays.
+    A point its grid did not hold before (``live``: the outlines as they are) but another grid did
+    is not in the land that changes and stays filed where it was, unless its grid is retired; one
+    that no grid held (unheld land) goes to the new outline that now holds it.
     """
     current = np.asarray(current)
     if not len(points):
@@ -532,11 +538,14 @@ def _assign(new: gpd.GeoDataFrame, points: np.ndarray, current: np.ndarray, reti
     order = np.argsort(new["code"].to_numpy())
     ids = new["id"].to_numpy()[order]
     shapes = new.geometry.values[order]
-    covers = np.array([shapely.covers(g, points) for g in shapes]).reshape(len(ids), len(points))
-    own = {int(i): g for i, g in zip(live["id"], live.geometry.values)} if live is not None else {}
-    own.update({int(i): g for i, g in zip(ids, shapes)})
-    own.update({int(r): None for r in retired})
-    stays = np.array([_still_covers(own, int(c), p) for c, p in zip(current, points)], dtype=bool)
+    covers = np.array([shapely.dwithin(g, points, ON_EDGE_DEG) for g in shapes]).reshape(len(ids), len(points))
+    was = {int(i): g for i, g in zip(live["id"], live.geometry.values)} if live is not None else {}
+    own = {**was, **{int(i): g for i, g in zip(ids, shapes)}, **{int(r): None for r in retired}}
+    held = np.zeros(len(points), bool)  # by some grid, as the outlines are
+    if was:
+        held[shapely.STRtree(list(was.values())).query(points, predicate="dwithin", distance=ON_EDGE_DEG)[0]] = True
+    stays = np.array([_still_covers(own, int(c), p) or (int(c) not in retired and h and not _still_covers(was, int(c), p))
+                      for c, p, h in zip(current, points, held)], dtype=bool)
     first = np.where(covers.any(axis=0), ids[covers.argmax(axis=0)], current)
     lost = ~stays & ~covers.any(axis=0) & np.isin(current, list(retired))
     if lost.any() and len(ids):
@@ -549,7 +558,7 @@ def _still_covers(own: dict, grid_id: int, point) -> bool:
     plan does not know (another community's) is left alone."""
     if grid_id not in own:
         return True
-    return own[grid_id] is not None and bool(shapely.covers(own[grid_id], point))
+    return own[grid_id] is not None and bool(shapely.dwithin(own[grid_id], point, ON_EDGE_DEG))
 
 
 def _totals(engine: Engine | Connection, community_id: int) -> pd.DataFrame:
@@ -690,7 +699,7 @@ def apply_adjustment(engine: Engine, user, plan: Plan, *, now: datetime, reason:
         if retired:
             conn.execute(update(g).where(g.c.id.in_(sorted(retired))).values(
                 geom=None, minx=None, miny=None, maxx=None, maxy=None, retired_at=now, retired_by=user.username))
-        _move_people_and_tickets(conn, new, moves, retired, live)
+        _move_people_and_tickets(conn, new, moves, retired, live, community_id=plan.community_id)
         gone = gpd.GeoDataFrame(plan.retired[["id"]], geometry=list(plan.old.set_index("id").geometry.reindex(
             plan.retired["id"]).values), crs=settings.STORAGE_CRS)
         targets = successors(gone, moves, new)
@@ -732,7 +741,8 @@ def _write_codes(conn: Connection, recodes: pd.DataFrame, made: dict[int, int]) 
 
 
 def _move_people_and_tickets(conn: Connection, new: gpd.GeoDataFrame, moves: gpd.GeoDataFrame,
-                             retired: set[int] = frozenset(), live: gpd.GeoDataFrame | None = None) -> None:
+                             retired: set[int] = frozenset(), live: gpd.GeoDataFrame | None = None, *,
+                             community_id: int) -> None:
     """Buildings, their households, residents and the people bound to them, then what stands in the
     land: open tickets, facilities, cameras, estates and open spaces."""
     h, p = Household.__table__, Person.__table__
@@ -747,16 +757,16 @@ def _move_people_and_tickets(conn: Connection, new: gpd.GeoDataFrame, moves: gpd
         conn.execute(update(p).where(p.c.role == "party_member", p.c.resident_id.in_(
             select(Resident.id).where(Resident.household_id.in_(homes)))).values(grid_id=int(to_grid)))
     tk = Ticket.__table__
-    grids = [int(i) for i in new["id"]] + sorted(retired)
+    grids = select(Grid.id).where(Grid.community_id == community_id)  # unheld land may hold any of them
     _follow(conn, tk, new, grids, retired, live, tk.c.state.in_(workflow.OPEN_STATES), bump_version=True)
     for table in (Facility.__table__, Camera.__table__, Estate.__table__, OpenSpace.__table__):
         _follow(conn, table, new, grids, retired, live)
 
 
-def _follow(conn: Connection, table, new: gpd.GeoDataFrame, grids: list[int], retired: set[int],
+def _follow(conn: Connection, table, new: gpd.GeoDataFrame, grids, retired: set[int],
             live: gpd.GeoDataFrame | None, *where, bump_version: bool = False) -> None:
-    """Rows of the changed and retired grids (open tickets, facilities, cameras, estates, open spaces)
-    go where their point (for a polygon, a point inside it) now lies.
+    """Rows of the community's grids (open tickets, facilities, cameras, estates, open spaces) in the land
+    that changes go where their point (for a polygon, a point inside it) now lies (``_assign``).
 
     ``bump_version``: tickets carry an optimistic-lock version, and a page holding the
     old one must re-read the ticket.
