@@ -253,11 +253,26 @@ def regionalise(units: Units, lo: int, hi: int, *, k: int | None = None) -> tupl
     total = hh.sum()
     notes: list[str] = []
     k_min, k_max = max(1, math.ceil(total / hi)), max(1, math.floor(total / lo))
-    if k is None:
-        k = int(np.clip(round(total / ((lo + hi) / 2)), k_min, k_max)) if k_min <= k_max else k_min
     if k_min > k_max:
-        notes.append("counts")
+        notes.append("counts")  # no number of grids fits these households within the bounds
     graph = _graph(units)
+    if k is not None:
+        return _rebalance(_bisect_all(units, graph, hh, lo, hi, k), units, graph, hh, lo, hi), notes
+    middle = int(np.clip(round(total / ((lo + hi) / 2)), k_min, k_max)) if k_min <= k_max else k_min
+    best = None
+    for k in sorted({middle, *(c for c in (middle - 1, middle + 1) if k_min <= c <= k_max)},
+                    key=lambda c: abs(c - middle)):
+        labels = _rebalance(_bisect_all(units, graph, hh, lo, hi, k), units, graph, hh, lo, hi)
+        miss = _violation(np.bincount(labels, weights=hh), lo, hi).sum()
+        if best is None or miss < best[0]:
+            best = (miss, labels)
+        if miss == 0:
+            break
+    return best[1], notes
+
+
+def _bisect_all(units: Units, graph, hh: np.ndarray, lo: int, hi: int, k: int) -> np.ndarray:
+    """Recursive bisection into ``k`` groups."""
     xy = shapely.get_coordinates(shapely.centroid(np.asarray(units.gdf.geometry.values, dtype=object)))
     labels = np.zeros(units.n, int)
     todo = [(np.arange(units.n), k)]
@@ -270,7 +285,50 @@ def regionalise(units: Units, lo: int, hi: int, *, k: int | None = None) -> tupl
             continue
         left, right, k1 = _bisect(members, parts, hh, xy, graph, units, lo, hi)
         todo += [(left, k1), (right, parts - k1)]
-    return labels, notes
+    return labels
+
+
+def _violation(sizes: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return np.maximum(0, lo - sizes) + np.maximum(0, sizes - hi)
+
+
+def _rebalance(labels: np.ndarray, units: Units, graph, hh: np.ndarray, lo: int, hi: int,
+               rounds: int = 400) -> np.ndarray:
+    """The repair step: while a grid is outside the bounds, move one unit on its edge to or from a
+    neighbouring grid, the move that most lowers the total excess (then costs least to cut), keeping
+    both grids contiguous; stop when none helps."""
+    labels = labels.copy()
+    e = units.edges
+    a, b, c = e["i"].to_numpy(), e["j"].to_numpy(), e["cost"].to_numpy()
+    for _ in range(rounds):
+        sizes = np.bincount(labels, weights=hh, minlength=labels.max() + 1)
+        excess = _violation(sizes, lo, hi)
+        if not excess.any():
+            break
+        best = None
+        across = labels[a] != labels[b]
+        for u, v in zip(np.r_[a[across], b[across]], np.r_[b[across], a[across]]):
+            src, dst = labels[u], labels[v]  # move u from src to dst
+            if not (excess[src] or excess[dst]) or hh[u] == 0 and not excess[src]:
+                continue
+            new_src, new_dst = sizes[src] - hh[u], sizes[dst] + hh[u]
+            gain = excess[src] + excess[dst] - _violation(np.array([new_src, new_dst]), lo, hi).sum()
+            if gain <= 0:
+                continue
+            mine = labels == src
+            mine[u] = False
+            if not mine.any() or not _connected(graph, mine):
+                continue
+            touch = (a == u) | (b == u)
+            other = np.where(a[touch] == u, labels[b[touch]], labels[a[touch]])
+            delta = c[touch][other == src].sum() - c[touch][other == dst].sum()
+            score = (-gain, delta)
+            if best is None or score < best[0]:
+                best = (score, u, dst)
+        if best is None:
+            break
+        labels[best[1]] = best[2]
+    return labels
 
 
 def _graph(units: Units):
