@@ -42,6 +42,8 @@ def split(engine: Engine, user, code: str, cut, *, renumber: bool = False) -> Pl
     the line does not cross the grid from edge to edge.
     """
     grid, crs = _one(engine, user, code)
+    if cut is None or shapely.is_empty(cut):
+        raise BoundaryError("cut_line", code=code)
     line = _metric_geom(cut, crs)
     poly = grid.geometry.iloc[0]
     parts = [p for p in shapely.get_parts(split_polygon(poly, _lines(line))) if p.area > rules.TOLERANCE_M ** 2]
