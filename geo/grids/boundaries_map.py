@@ -75,6 +75,7 @@ def edit_layers(engine: Engine, community_id: int) -> dict[str, gpd.GeoDataFrame
     grids = store.read_layer(engine, Grid, columns=["id", "code", "name", "grid_type", "geom"],
                              where=(Grid.community_id == community_id) & Grid.retired_at.is_(None))
     grids = grids.merge(check.grids[["code", "households", "residents", "within"]], on="code", how="left")
+    grids = grids.sort_values("code").reset_index(drop=True)  # pickers list grids by code
     outline = store.read_frame(engine, select(Community.geom).where(Community.id == community_id))["geom"].iloc[0]
     roads = store.read_layer(engine, Road, columns=["id", "kind", "name", "geom"],
                              where=Road.id.in_(store.ids_intersecting(engine, Road, outline)))

@@ -36,6 +36,23 @@ def screen_xy(leaflet, lon: float, lat: float) -> tuple[float, float, bool]:
         [lat, lon]))
 
 
+def settled(page, leaflet, lon: float, lat: float) -> tuple[float, float, bool]:
+    """``screen_xy`` once the map has stopped moving (the frame resizes and refits as it loads)."""
+    last = None
+    for _ in range(40):
+        page.wait_for_timeout(500)
+        now = screen_xy(leaflet, lon, lat)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def top(page, text: str) -> None:
+    page.get_by_text(text, exact=True).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(800)
+
+
 def test_draw_a_split_on_the_map_and_apply_it(tmp_path, browser_page):
     with run_app(tmp_path) as base:
         engine = store.make_engine(f"sqlite:///{tmp_path}/app.db")
@@ -47,7 +64,7 @@ def test_draw_a_split_on_the_map_and_apply_it(tmp_path, browser_page):
         page.get_by_role("button", name="登录").click()
         page.get_by_role("link", name="网格规划").click(timeout=60_000)
         page.get_by_text("均符合划分标准").wait_for(timeout=60_000)
-        page.get_by_role("button", name="地图编辑").click()
+        page.get_by_text("地图编辑", exact=True).click()
         page.get_by_text("画出切分线").wait_for(timeout=60_000)
 
         with engine.connect() as conn:  # the page opens on the community's first grid
@@ -69,27 +86,40 @@ def test_draw_a_split_on_the_map_and_apply_it(tmp_path, browser_page):
         for n, pt in enumerate(clicks, start=1):
             leaflet.wait_for(timeout=60_000)
             frame.locator(".leaflet-overlay-pane path").first.wait_for(state="attached", timeout=60_000)
-            page.wait_for_timeout(800)
-            x, y, inside = screen_xy(leaflet, pt.x, pt.y)
+            leaflet.evaluate("e => e.scrollIntoView({block: 'center'})")  # in view before measuring
+            x, y, inside = settled(page, leaflet, pt.x, pt.y)
             assert inside, "the cutting line's ends are on the map"
             leaflet.click(position={"x": x, "y": y})
             page.get_by_text(f"已点 {n} 个点").wait_for(timeout=60_000)
         page.wait_for_timeout(1000)
         assert frame.locator(".leaflet-overlay-pane path[stroke='#d00000']").count() >= 1  # the line is drawn
+        page.get_by_text("画出切分线").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(800)
+        shot(page, tmp_path, "gridplan_line_1440.png")
         page.get_by_role("button", name="生成方案").click()
         page.get_by_text("少于标准").first.wait_for(timeout=120_000)
         page.get_by_text("变更所属网格的楼栋").wait_for(timeout=60_000)
-        page.wait_for_timeout(1500)
-        shot(page, tmp_path, "gridplan_split_1440.png")
+        page.wait_for_timeout(2000)
+        top(page, "调整内容")
+        shot(page, tmp_path, "gridplan_plan_1440.png")
         page.set_viewport_size({"width": 390, "height": 844})
         page.wait_for_timeout(1500)
-        shot(page, tmp_path, "gridplan_split_390.png")
+        top(page, "调整内容")
+        shot(page, tmp_path, "gridplan_plan_390.png")
+        top(page, "变更所属网格的楼栋")
+        shot(page, tmp_path, "gridplan_moves_390.png")
+        page.get_by_text("画出切分线").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(800)
+        shot(page, tmp_path, "gridplan_line_390.png")
         page.set_viewport_size({"width": 1440, "height": 900})
 
         page.get_by_label("调整理由（不符合标准时必填，将记入审计日志）").fill("北侧新楼盘入住，先行拆分")
         page.get_by_role("button", name="确认调整").click()
-        page.get_by_text("已完成拆分网格").wait_for(timeout=120_000)
-        shot(page, tmp_path, "gridplan_split_done_1440.png")
+        done = page.get_by_text("已完成拆分网格")
+        done.wait_for(timeout=120_000)
+        done.scroll_into_view_if_needed()
+        page.wait_for_timeout(1500)
+        shot(page, tmp_path, "gridplan_done_1440.png")
 
         with engine.connect() as conn:
             after = dict(conn.execute(select(Building.id, Building.grid_id).where(Building.id.in_(list(before))))
@@ -100,6 +130,18 @@ def test_draw_a_split_on_the_map_and_apply_it(tmp_path, browser_page):
         log = audit.read(engine, scope=roles.WHOLE_STREET, action_prefix="grid.")
         assert sorted(log["action"]) == ["grid.boundary", "grid.create"]
         assert all("北侧新楼盘入住" in d for d in log["detail"])
+        # the automatic cut of the same community, beside its current grids
+        page.get_by_text("自动划分", exact=True).first.click()
+        page.get_by_role("button", name="生成自动划分方案").click()
+        page.get_by_text("自动划分方案", exact=True).wait_for(timeout=120_000)
+        page.get_by_text("符合户数标准").wait_for(timeout=60_000)
+        page.wait_for_timeout(3000)
+        top(page, "现有网格")
+        shot(page, tmp_path, "gridplan_autocut_1440.png")
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(2000)
+        top(page, "自动划分方案")
+        shot(page, tmp_path, "gridplan_autocut_390.png")
         assert page.outside_requests == []
         assert page.page_errors == []
         engine.dispose()
