@@ -257,7 +257,8 @@ def regionalise(units: Units, lo: int, hi: int, *, k: int | None = None) -> tupl
         notes.append("counts")  # no number of grids fits these households within the bounds
     graph = _graph(units)
     if k is not None:
-        return _rebalance(_bisect_all(units, graph, hh, lo, hi, k), units, graph, hh, lo, hi), notes
+        return _smooth(_rebalance(_bisect_all(units, graph, hh, lo, hi, k), units, graph, hh, lo, hi),
+                       units, graph, hh, lo, hi), notes
     middle = int(np.clip(round(total / ((lo + hi) / 2)), k_min, k_max)) if k_min <= k_max else k_min
     best = None
     for k in sorted({middle, *(c for c in (middle - 1, middle + 1) if k_min <= c <= k_max)},
@@ -268,7 +269,7 @@ def regionalise(units: Units, lo: int, hi: int, *, k: int | None = None) -> tupl
             best = (miss, labels)
         if miss == 0:
             break
-    return best[1], notes
+    return _smooth(best[1], units, graph, hh, lo, hi), notes
 
 
 def _bisect_all(units: Units, graph, hh: np.ndarray, lo: int, hi: int, k: int) -> np.ndarray:
@@ -285,6 +286,39 @@ def _bisect_all(units: Units, graph, hh: np.ndarray, lo: int, hi: int, k: int) -
             continue
         left, right, k1 = _bisect(members, parts, hh, xy, graph, units, lo, hi)
         todo += [(left, k1), (right, parts - k1)]
+    return labels
+
+
+def _smooth(labels: np.ndarray, units: Units, graph, hh: np.ndarray, lo: int, hi: int,
+            rounds: int = 300) -> np.ndarray:
+    """Straighten the edges: move a unit on a grid's edge to its neighbour when that shortens the cut
+    (cheaper along roads, dearer through estates) and keeps both grids within the bounds (or no
+    further outside) and contiguous; stop when no move helps."""
+    labels = labels.copy()
+    e = units.edges
+    a, b, c = e["i"].to_numpy(), e["j"].to_numpy(), e["cost"].to_numpy()
+    for _ in range(rounds):
+        sizes = np.bincount(labels, weights=hh, minlength=labels.max() + 1)
+        across = labels[a] != labels[b]
+        best = None
+        for u, v in zip(np.r_[a[across], b[across]], np.r_[b[across], a[across]]):
+            src, dst = labels[u], labels[v]
+            touch = (a == u) | (b == u)
+            other = np.where(a[touch] == u, labels[b[touch]], labels[a[touch]])
+            delta = c[touch][other == src].sum() - c[touch][other == dst].sum()  # cut after − before
+            if delta >= -1e-6 or (best is not None and delta >= best[0]):
+                continue
+            before = _violation(sizes[[src, dst]], lo, hi).sum()
+            after = _violation(np.array([sizes[src] - hh[u], sizes[dst] + hh[u]]), lo, hi).sum()
+            if after > before:
+                continue
+            mine = labels == src
+            mine[u] = False
+            if mine.any() and _connected(graph, mine):
+                best = (delta, u, dst)
+        if best is None:
+            break
+        labels[best[1]] = best[2]
     return labels
 
 
@@ -426,7 +460,7 @@ def community_units(engine: Engine, community_id: int, *, codes: list[str] | Non
                     ) -> tuple[Units, gpd.GeoDataFrame, str]:
     """Units of a community (or of its grids ``codes``), with the live grids they replace (metric)."""
     comm = store.read_frame(engine, select(Community.code, Community.geom).where(Community.id == community_id))
-    live = boundaries._grids(engine, roles.WHOLE_STREET, community_id=community_id)
+    live = boundaries.grids_of(engine, roles.WHOLE_STREET, community_id=community_id)
     if codes:
         live = live[live["code"].isin(codes)]
         if set(codes) - set(live["code"]):
@@ -489,7 +523,7 @@ def plan_cut(engine: Engine, user, community_id: int, cut: Cut, *, codes: list[s
     """The proposal as a plan (geo.grids.boundaries): each proposed grid takes over the current grid
     whose households it holds most of (fewest people change grid), extra ones are new grids, current
     grids left over are retired; numbered west→east, north→south unless ``renumber`` is False."""
-    live = boundaries._grids(engine, user.scope, community_id=community_id)
+    live = boundaries.grids_of(engine, user.scope, community_id=community_id)
     if codes:
         live = live[live["code"].isin(codes)]
     if not len(live):

@@ -140,7 +140,7 @@ class Plan:
 
 def grids_geojson(engine: Engine, scope: roles.Scope) -> str:
     """The grids of ``scope`` as a GeoJSON FeatureCollection (lon-lat) for editing in QGIS."""
-    grids = _grids(engine, scope)
+    grids = grids_of(engine, scope)
     out = grids[["id", "code", "name", "community", "geometry"]]
     return out.to_json(drop_id=True, ensure_ascii=False)
 
@@ -244,10 +244,10 @@ def plan_adjustment(engine: Engine, user, new_geoms: gpd.GeoDataFrame, *, kind: 
     returned as ``Plan.problems`` (with areas in m²), and the grid rule's findings
     on the grids that change as ``Plan.findings`` (geo.grids.rules.check_grids).
     """
-    _may_edit(user)
+    may_edit(user)
     if kind not in KINDS:
         raise ValueError(f"unknown plan kind {kind!r}")
-    mine = _grids(engine, user.scope).set_index("code")
+    mine = grids_of(engine, user.scope).set_index("code")
     frame = _normalise(new_geoms)
     given = frame[frame["code"] != ""]
     unknown = sorted(set(given["code"]) - set(mine.index))
@@ -264,12 +264,13 @@ def plan_adjustment(engine: Engine, user, new_geoms: gpd.GeoDataFrame, *, kind: 
                                crs=settings.STORAGE_CRS)
     if not len(changed_new) and not len(created) and not len(retired):
         raise BoundaryError("unchanged")
-    community_id = _community_of(engine, user, pd.concat([changed_old, retired]), created)
+    community_id = community_of(engine, user, pd.concat([changed_old, retired]), created)
     return _plan(engine, community_id, changed_old=changed_old, changed_new=changed_new, retired=retired,
                  created=created, kind=kind, renumber=renumber)
 
 
-def _may_edit(user) -> None:
+def may_edit(user) -> None:
+    """PermissionError unless ``user``'s role may change grids (roles.PERMISSIONS["edit_boundaries"])."""
     if not roles.may(user.role, "edit_boundaries"):
         raise PermissionError("您的角色不能调整网格边界 / your role may not change grid boundaries")
 
@@ -305,7 +306,7 @@ def _changed(mine: gpd.GeoDataFrame, keep: gpd.GeoDataFrame) -> tuple[gpd.GeoDat
     return old[moved].reset_index(drop=True), new[moved].reset_index(drop=True)
 
 
-def _community_of(engine: Engine, user, existing: pd.DataFrame, created: gpd.GeoDataFrame) -> int:
+def community_of(engine: Engine, user, existing: pd.DataFrame, created: gpd.GeoDataFrame) -> int:
     """The one community a plan touches: that of its existing grids, else the one (in the user's area)
     holding most of the new grids' land."""
     if len(existing):
@@ -337,7 +338,7 @@ def _plan(engine: Engine, community_id: int, *, changed_old: gpd.GeoDataFrame, c
     """The plan for one community: new grids numbered, problems, moves, the grid rule, bindings."""
     comm = store.read_frame(engine, select(Community.code, Community.geom).where(Community.id == community_id))
     community_code, outline = str(comm["code"].iloc[0]), comm["geom"].iloc[0]
-    everyone = _grids(engine, roles.WHOLE_STREET, community_id=community_id, retired_too=True)
+    everyone = grids_of(engine, roles.WHOLE_STREET, community_id=community_id, retired_too=True)
     live = everyone[everyone["retired_at"].isna()].reset_index(drop=True)
     codes = rules.next_codes(community_code, everyone["code"], len(created))
     default_type = changed_old["grid_type"].iloc[0] if len(changed_old) else (
@@ -355,9 +356,9 @@ def _plan(engine: Engine, community_id: int, *, changed_old: gpd.GeoDataFrame, c
                            crs=settings.STORAGE_CRS).astype({"id": int})
     area = shapely.union_all([*new.geometry.values, *old.geometry.values]).envelope
     near = set(store.ids_intersecting(engine, Grid, area)) - set(old["id"])
-    others = _grids(engine, roles.WHOLE_STREET, ids=near)
+    others = grids_of(engine, roles.WHOLE_STREET, ids=near)
     crs = projection.metric_crs_for(gpd.GeoDataFrame(geometry=[area], crs=settings.STORAGE_CRS))
-    found = _problems(old, new, others, crs, unheld=_unheld(live, outline, crs))
+    found = _problems(old, new, others, crs, unheld=unheld_land(live, outline, crs))
     recodes = _recodes(live, new, retired, everyone, community_code, crs) if renumber else _no_recodes()
     if len(recodes):
         new["code"] = new["id"].map(recodes.set_index("id")["code_after"]).fillna(new["code"])
@@ -387,7 +388,7 @@ def fingerprint(geom) -> str:
     return hashlib.sha256(shapely.to_wkb(geom, byte_order=1, output_dimension=2)).hexdigest()[:16]
 
 
-def _grids(engine: Engine | Connection, scope: roles.Scope, *, ids: set[int] | None = None,
+def grids_of(engine: Engine | Connection, scope: roles.Scope, *, ids: set[int] | None = None,
            community_id: int | None = None, retired_too: bool = False) -> gpd.GeoDataFrame:
     """Live grids of ``scope`` (only ``ids`` / ``community_id`` when given) with their community's name."""
     g = Grid.__table__
@@ -409,7 +410,7 @@ def _pieces(geom) -> np.ndarray:
     return rules.pieces(geom)
 
 
-def _unheld(live: gpd.GeoDataFrame, outline, crs: str):
+def unheld_land(live: gpd.GeoDataFrame, outline, crs: str):
     """The community's land no live grid holds (metres): a plan may give it to a grid."""
     held = shapely.union_all(_metric(live, crs), grid_size=GRID_SIZE_M)
     out = _metric(gpd.GeoDataFrame(geometry=[outline], crs=settings.STORAGE_CRS), crs)[0]
@@ -672,7 +673,7 @@ def apply_adjustment(engine: Engine, user, plan: Plan, *, now: datetime, reason:
     its team, leaders' contact points and logins go to ``reassign[retired id]`` (a grid
     id of the plan; default: the grid taking most of its households).
     """
-    _may_edit(user)
+    may_edit(user)
     if not plan.ok:
         raise BoundaryError("not_ok", n=len(plan.problems) + len(plan.refused))
     reason = (reason or "").strip()[:REASON_CHARS]
@@ -683,11 +684,11 @@ def apply_adjustment(engine: Engine, user, plan: Plan, *, now: datetime, reason:
         # Locks these rows (PostGIS) or the database (SQLite) until commit, so nobody can change them
         # between the check below and our write.
         store.lock_rows(conn, g, plan.fingerprints)
-        current = _grids(conn, roles.WHOLE_STREET, ids=set(plan.fingerprints))
+        current = grids_of(conn, roles.WHOLE_STREET, ids=set(plan.fingerprints))
         seen = dict(zip(current["id"].astype(int), map(fingerprint, current.geometry.values)))
         if seen != plan.fingerprints:
             raise ConcurrentEditError(t("boundaries.err_conflict", "zh") + " / " + t("boundaries.err_conflict", "en"))
-        live = _grids(conn, roles.WHOLE_STREET, community_id=plan.community_id)
+        live = grids_of(conn, roles.WHOLE_STREET, community_id=plan.community_id)
         new, made = _create(conn, plan)
         retired = set(plan.retired["id"].astype(int))
         moves = _moves(conn, plan.community_id, new, retired, live)

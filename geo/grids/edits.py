@@ -87,11 +87,11 @@ def create(engine: Engine, user, area, *, grid_type: str = "area", name: str | N
     if grid_type not in rules.GRID_TYPES:
         raise BoundaryError("grid_type", kinds="、".join(rules.GRID_TYPES))
     drawn = gpd.GeoDataFrame({"code": [""]}, geometry=[_polygon(area)], crs=settings.STORAGE_CRS)
-    community_id = boundaries._community_of(engine, user, pd.DataFrame(), drawn)
-    live = boundaries._grids(engine, user.scope, community_id=community_id)
+    community_id = boundaries.community_of(engine, user, pd.DataFrame(), drawn)
+    live = boundaries.grids_of(engine, user.scope, community_id=community_id)
     outline = store.read_frame(engine, select(Community.geom).where(Community.id == community_id))
     crs = projection.metric_crs_for(drawn)
-    unheld = boundaries._unheld(live, outline["geom"].iloc[0], crs)
+    unheld = boundaries.unheld_land(live, outline["geom"].iloc[0], crs)
     land = shapely.intersection(_metric_geom(drawn.geometry.iloc[0], crs), unheld, grid_size=boundaries.GRID_SIZE_M)
     pieces = rules.pieces(land)
     if not len(pieces):
@@ -108,7 +108,7 @@ def retire(engine: Engine, user, code: str, *, into: str | None = None, renumber
     reassignment; closed tickets and visits keep naming it."""
     grid, crs = _one(engine, user, code)
     poly = grid.geometry.iloc[0]
-    live = boundaries._grids(engine, user.scope, community_id=int(grid["community_id"].iloc[0]))
+    live = boundaries.grids_of(engine, user.scope, community_id=int(grid["community_id"].iloc[0]))
     live = live[live["code"] != code]
     live_m = projection.to_metric(live, crs=crs)
     shared = shapely.length(shapely.intersection(live_m.geometry.values, poly.boundary))
@@ -135,8 +135,8 @@ def _one(engine: Engine, user, code: str) -> tuple[gpd.GeoDataFrame, str]:
 
 def _some(engine: Engine, user, codes: list[str]) -> tuple[gpd.GeoDataFrame, str]:
     """The live grids ``codes`` of the user's area, in metres (BoundaryError "unknown" otherwise)."""
-    boundaries._may_edit(user)
-    mine = boundaries._grids(engine, user.scope)
+    boundaries.may_edit(user)
+    mine = boundaries.grids_of(engine, user.scope)
     found = mine[mine["code"].isin(codes)]
     missing = sorted(set(codes) - set(found["code"]))
     if missing:
