@@ -440,3 +440,45 @@ def test_renumbering_reads_west_to_east_then_north_to_south(engine):
     order = rules.reading_order(after.geometry.values)
     numbers = [int(c[-3:]) for c in after["code"].to_numpy()[order]]
     assert numbers == list(range(1, len(after) + 1))
+
+
+# --------------------------------------------------------------------------- the same in a file
+
+def as_file(frame: gpd.GeoDataFrame) -> bytes:
+    """Outlines with ``code`` (and ``retire``) as 网格调整's GeoJSON upload holds them, in lon-lat."""
+    return frame.to_crs(4326).to_json().encode()
+
+
+def test_a_file_splits_with_an_empty_code_and_merges_with_retire(engine):
+    """The boundary upload makes the same edits: an empty code is a new grid, ``retire`` = 是 retires one;
+    the buildings that change grid are exactly those the map's edit moves, and those are written."""
+    user = login(engine, "community1")
+    grids = grids_m(engine, user.community_id)
+    g = grids.iloc[int(np.argmax(grids.area))]
+    drawn = edits.split(engine, user, g["code"], to_ll(a_cut(g.geometry)))
+    rows = drawn.new.assign(code=np.where(drawn.new["id"] < 0, "", drawn.new["code"]))[["code", "geometry"]]
+    plan = boundaries.plan_adjustment(engine, user, boundaries.read_upload(as_file(rows), "grids.geojson"))
+    assert plan.ok, (plan.problems, plan.findings)
+    new_code = drawn.new.loc[drawn.new["id"] < 0, "code"].iloc[0]
+    assert list(plan.new.loc[plan.new["id"] < 0, "code"]) == [new_code]
+    moving = set(drawn.moves["id"])
+    assert moving and set(plan.moves["id"]) == moving
+    before = where_is(engine)
+    boundaries.apply_adjustment(engine, user, plan, now=NOW, reason=REASON)
+    new_id = int(store.read_frame(engine, select(Grid.id).where(Grid.code == new_code))["id"].iloc[0])
+    assert {i: to for i, (_, to) in moved(before, where_is(engine), "building").items()} == dict.fromkeys(moving, new_id)
+
+    a, b = _neighbours(grids_m(engine, user.community_id))
+    union = edits.merge(engine, user, [a["code"], b["code"]], keep=a["code"]).new.geometry.iloc[0]
+    rows = gpd.GeoDataFrame({"code": [a["code"], b["code"]], "retire": ["", "是"]},
+                            geometry=[union, to_ll(b.geometry)], crs=4326)
+    plan = boundaries.plan_adjustment(engine, user, boundaries.read_upload(as_file(rows), "grids.geojson"))
+    assert plan.ok, (plan.problems, plan.findings)
+    assert list(plan.retired["code"]) == [b["code"]]
+    before = where_is(engine)
+    of_b = {i for i, gr in before["building"].items() if gr == int(b["id"])}
+    assert of_b and set(plan.moves["id"]) == of_b
+    boundaries.apply_adjustment(engine, user, plan, now=NOW, reason=REASON if len(plan.needs_reason) else None)
+    assert {i: to for i, (_, to) in moved(before, where_is(engine), "building").items()} == dict.fromkeys(of_b, int(a["id"]))
+    with engine.connect() as conn:
+        assert conn.execute(select(Grid.retired_at).where(Grid.id == int(b["id"]))).scalar_one() == NOW
