@@ -35,6 +35,10 @@ METRIC_CRS: str = "EPSG:32648"
 #: start by geo.place.catalogue; unset = the national defaults in the catalogue.
 REACH_FILE: str | None = os.environ.get("SHEQU_REACH_FILE", "").strip() or None
 
+#: A city's grid rule (households and people per grid type, digits of the grid number; JSON or
+#: TOML), read at start by geo.grids.rules; unset = the seeds' 300–500 households or 1,000–1,500 people.
+GRID_RULES_FILE: str | None = os.environ.get("SHEQU_GRID_RULES_FILE", "").strip() or None
+
 #: Interface language by default: Simplified Chinese first.
 DEFAULT_LANG: str = os.environ.get("SHEQU_LANG", "zh")
 

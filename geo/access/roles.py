@@ -126,6 +126,7 @@ PAGE_ACCESS: dict[str, set[str]] = {
     "screen": {"street_leader", "street_staff", "screen"},
     "audit": {"street_leader"},
     "boundaries": {"street_leader", "street_staff", "community_staff"},
+    "gridplan": {"street_leader", "street_staff", "community_staff"},  # 网格规划 (geo.grids: rules, edits, autocut)
     "security": {"street_leader"},
     # 居民入口 (issue 16): QR sheets of one's own area; API keys and 12345 batches for the street's staff
     "doors": {"street_leader", "street_staff", "community_staff", "grid_head"},

@@ -88,7 +88,7 @@ def load_frames(engine: Engine) -> dict[str, gpd.GeoDataFrame]:
         "open_spaces": store.read_layer(engine, OpenSpace),
         "street": store.read_layer(engine, Street),
         "community": store.read_layer(engine, Community),
-        "grid": store.read_layer(engine, Grid),
+        "grid": store.read_layer(engine, Grid, where=Grid.retired_at.is_(None)),  # a retired grid holds no land
     }
 
 

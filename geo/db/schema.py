@@ -105,6 +105,11 @@ class Grid(_Spatial, Base):
     code: Mapped[str] = mapped_column(String(16), unique=True)  # community code + 3 digits
     name: Mapped[str] = mapped_column(String(64))
     grid_type: Mapped[str] = mapped_column(String(16))  # area / estate / courtyard / unit
+    # A retired grid (geo.grids.edits.retire) keeps its row and code, because closed tickets and visits
+    # still name it, but holds no land: its geometry is emptied (no spatial query finds it) and every
+    # list of grids leaves it out (``retired_at IS NULL``).
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime)
+    retired_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class Estate(_Spatial, Base):

@@ -1,6 +1,9 @@
-"""The grids themselves: adjusting their boundaries (and, to come, splitting, merging, cutting).
+"""The grids themselves: the grid rule, adjusting, splitting, merging, making and retiring grids, cutting them.
 
-Holds: ``boundaries`` (grids out as GeoJSON, an edited file in, a checked plan,
-one audited transaction), ``boundaries_map`` (its preview map).
+Holds: ``rules`` (the bounds table per grid type, the code rule, ``check_grids`` and the
+standing report), ``boundaries`` (grids out as GeoJSON, an edited file in, a checked plan,
+one audited transaction; new and retired grids), ``edits`` (split, merge, new, retire on
+the map), ``autocut`` (automatic cutting: units, a regionalisation with a floor and a
+ceiling, a proposal as a plan), ``boundaries_map`` (preview, editing and proposal maps).
 May import: every package below it (db … coverage).
 """

@@ -40,7 +40,7 @@ def _in_street(table, street_id: int | None):
 
 def grids(engine: Engine, street_id: int | None = None) -> gpd.GeoDataFrame:
     """Grids with their community, household and resident counts, and grid head."""
-    g = store.read_layer(engine, Grid, where=_in_street(Grid.__table__, street_id))
+    g = store.read_layer(engine, Grid, where=_in_street(Grid.__table__, street_id) & Grid.retired_at.is_(None))
     comm = store.read_frame(engine, select(Community.id.label("community_id"),
                                            Community.name.label("community_name"))
                             .where(_in_street(Community.__table__, street_id)))
@@ -140,7 +140,7 @@ def headline(engine: Engine, now: datetime, *, scope: Scope, street_id: int | No
         overdue = int(workflow.overdue(states, [r[1] for r in open_rows], now).sum()) if open_rows else 0
         return {
             "communities": count(Community),
-            "grids": count(Grid),
+            "grids": count(Grid, Grid.retired_at.is_(None)),
             "households": count(Household),
             "residents": scalar(select(func.sum(Building.residents)).where(where(Building))),
             "open_tickets": len(open_rows),

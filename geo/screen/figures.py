@@ -189,7 +189,8 @@ def population(engine: Engine, scope: Scope) -> dict[str, int]:
                             .where(in_scope(Household.grid_id, scope))),
             "communities": n(select(func.count(func.distinct(Grid.community_id)))
                              .where(Grid.id.in_(select(grids.c.id)))),
-            "grids": n(select(func.count()).select_from(grids)),
+            "grids": n(select(func.count()).select_from(Grid).where(Grid.id.in_(select(grids.c.id)),
+                                                                     Grid.retired_at.is_(None))),
             "party_members": n(select(func.count()).select_from(Person).where(
                 Person.role == "party_member", in_scope(Person.grid_id, scope))),
             "volunteers": n(select(func.count()).select_from(Person).where(

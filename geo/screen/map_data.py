@@ -114,7 +114,7 @@ def basemap(engine: Engine, scope: Scope, *, wide: bool | None = None) -> Basema
     gids = figures.grid_ids(scope)
     wide = figures.streets_in(engine, scope) > 1 if wide is None else wide
     grids = store.read_layer(engine, Grid, columns=["id", "code", "name", "community_id", "geom"],
-                             where=Grid.id.in_(gids))
+                             where=Grid.id.in_(gids) & Grid.retired_at.is_(None))  # a retired grid holds no land
     comm_ids = sorted(grids["community_id"].unique().tolist())
     communities = store.read_layer(engine, Community, columns=["id", "name", "street_id", "geom"],
                                    where=Community.id.in_(comm_ids or [-1]))
