@@ -68,7 +68,7 @@ if user is None:
                      visibility="hidden") for key, _, _ in [*pages_here, ("login", "", "")]]
     nav = st.navigation([login, *doors], position="hidden")
     common.open_asked_page({"login": login, **{page.url_path: page for page in doors}})
-    with common.storage_errors():
+    with common.unexpected_errors(), common.storage_errors():
         nav.run()
 else:
     with st.sidebar:
@@ -119,5 +119,5 @@ else:
     if st.session_state.pop(common.JUST_SIGNED_IN, False) and not any(nav is p for p in pages.values()):
         # asked for a page the role may not open (or none): the role's home, keeping the query
         st.switch_page(pages[home], query_params=st.query_params.to_dict())
-    with common.storage_errors():
+    with common.unexpected_errors(), common.storage_errors():  # no traceback ever reaches a user
         nav.run()

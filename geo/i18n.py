@@ -707,6 +707,15 @@ STRINGS: dict[str, dict[str, str]] = {
     "security.end": {"zh": "结束所选会话", "en": "End the chosen sessions"},
     "security.end_all": {"zh": "结束全部大屏会话", "en": "End every wall session"},
     "security.ended": {"zh": "已结束 {n} 个大屏会话", "en": "{n} wall sessions ended"},
+    # ---- issue 13: first use (the desk, errors, wording) ----
+    "app.unexpected": {"zh": "抱歉，页面出错了，刚才的操作可能没有完成。请刷新页面后再试一次；若反复出现，请告诉管理员出错的时间（详细情况已记入服务器日志）。",
+                       "en": "Sorry, something went wrong and the last action may not have been completed. Reload the "
+                             "page and try again; if it keeps happening, tell the administrator when it happened (the "
+                             "details are in the server log)."},
+    "tickets.pick_action": {"zh": "请先在“可执行操作”中选择一项，再点“执行”", "en": "Choose one of the next actions first, then Apply"},
+    "tickets.not_listed": {"zh": "此工单已不在当前筛选结果中（刚办理后状态已变），仍显示在此便于核对；点选列表中的其他工单可切换。",
+                           "en": "This ticket is no longer in the filtered list (its state just changed); it stays here so you "
+                                 "can check it. Select another row to switch."},
 }
 
 

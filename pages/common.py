@@ -111,6 +111,46 @@ def storage_errors(*, quiet: bool = False) -> Iterator[None]:
             st.stop()
 
 
+@contextlib.contextmanager
+def unexpected_errors() -> Iterator[None]:
+    """Run a page; a bug in it becomes a Chinese message (the traceback goes to the server log only).
+
+    The last line of defence behind every specific message: no traceback, server path or
+    "Ask Google" link reaches a user (issue 13). .streamlit/config.toml sets
+    ``client.showErrorDetails = "none"`` as well, for what runs outside this block (widget
+    callbacks, a fragment's own rerun): Streamlit then shows its generic notice without details.
+    st.stop and st.rerun pass through (they are not Exceptions).
+    """
+    try:
+        yield
+    except Exception:  # noqa: BLE001 - the point of this block
+        log.exception("unexpected error on a page")
+        st.error(t("app.unexpected"), icon="⚠️")
+
+
+def safe_callback(fn):
+    """A widget callback whose bug is logged and told in Chinese on the next draw, not shown as a trace."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - see unexpected_errors
+            log.exception("unexpected error in a widget callback")
+            st.session_state[UNEXPECTED_KEY] = True
+    return run
+
+
+UNEXPECTED_KEY = "app_unexpected"  # a callback failed: app.py says so once
+
+
+def tell_unexpected() -> None:
+    """The Chinese notice for a callback that failed (see safe_callback), once."""
+    if st.session_state.pop(UNEXPECTED_KEY, False):
+        st.error(t("app.unexpected"), icon="⚠️")
+
+
 @st.cache_resource(show_spinner=False)
 def _first_start_accounts(url: str) -> bool:
     """The admin account (password from SHEQU_ADMIN_PASSWORD or printed once to the log)."""
@@ -314,6 +354,7 @@ def require(page: str) -> users.User:
     if user is None or not roles.may_see(user.role, page):
         st.error(t("access.denied"))
         st.stop()
+    tell_unexpected()
     return user
 
 

@@ -333,6 +333,11 @@ def since_last_refresh(tick: datetime) -> datetime:
 
 @st.fragment(run_every=figures.REFRESH_S)
 def draw_wall() -> None:
+    with common.unexpected_errors():  # the fragment's own reruns do not pass through app.py
+        _draw_wall()
+
+
+def _draw_wall() -> None:
     now = common.now().replace(microsecond=0)
     tick_at = datetime.fromtimestamp(int(now.timestamp()) // figures.REFRESH_S * figures.REFRESH_S)
     tick = tick_at.isoformat()

@@ -5,8 +5,18 @@ kept in session state (``tickets_seen``, by ticket id) and the move widgets are
 keyed by id and version. A move is made in the submit button's callback with
 that version, so a page drawn before someone else's move cannot overwrite it:
 the user is told and sees the new state.
+
+The pick is the ticket, not the row (issue 13): st.dataframe reports ticked rows by
+position, so the row is turned into its ticket id at once, against the list as it
+was drawn (``tickets_rows``), and ``tickets_open_id`` keeps it. The table's key
+carries a digest of the listed ids, so when a move (or anyone's) re-sorts or
+shortens the list the tick is cleared rather than left on whichever ticket slid
+into that row; the pane stays on the ticket just moved, and no action is ever
+preselected (the user picks one for the ticket in front of them).
 """
 from __future__ import annotations
+
+import hashlib
 
 import streamlit as st
 from streamlit_folium import st_folium
@@ -18,6 +28,7 @@ from geo.errors import ConcurrentEditError, IllegalTransitionError, NotFoundErro
 from pages import common
 
 PAGE_ERRORS = (IllegalTransitionError, ConcurrentEditError, ValidationError, NotFoundError)
+PICK, ROWS = "tickets_open_id", "tickets_rows"  # the picked ticket (by id); the ids of the rows as drawn
 
 user = common.require("tickets")
 lang, t = common.lang(), common.t
@@ -36,11 +47,15 @@ def _flash(kind: str, text: str) -> None:
     st.session_state["tickets_flash"] = (kind, text)
 
 
+@common.safe_callback
 def _submit(ticket_id: int, names: dict[str, str]) -> None:
     """The move, with the version the user saw (a stale page is refused, nothing is written)."""
     version = st.session_state["tickets_seen"][ticket_id]
     state = st.session_state
-    action = state[_key("move", ticket_id, version)]
+    action = state.get(_key("move", ticket_id, version))
+    if action is None:  # nothing is preselected: a click on 执行 alone does nothing to anyone's ticket
+        _flash("error", t("tickets.pick_action"))
+        return
     kwargs = {"note": state.get(_key("note", ticket_id, version)) or None}
     if action in ("rate", "reopen"):
         kwargs["rating"] = state.get(_key("rating", ticket_id, version))
@@ -72,6 +87,7 @@ def _state_now(ticket_id: int) -> str:
                                          at=last.iloc[0], a=last.iloc[2])
 
 
+@common.safe_callback
 def _arrive(ticket_id: int) -> None:
     version = st.session_state["tickets_seen"][ticket_id]
     try:
@@ -106,7 +122,8 @@ def filters() -> dict:
                 min_age_days=min_age or None, overdue_only=overdue_only, open_only=open_only, search=search)
 
 
-def ticket_list() -> int | None:
+def ticket_list() -> tuple[int | None, list[int]]:
+    """The filtered list (a tick picks a ticket by id); the picked ticket's id and the ids listed."""
     found = ts.query(engine, now=now, scope=scope, **filters())
     table = ts.listing(found, engine, lang)
     late = found["overdue"].to_numpy() if len(found) else []
@@ -124,12 +141,25 @@ def ticket_list() -> int | None:
                                             else "" for _ in row], axis=1).format(
         {**{c: "{:%m-%d %H:%M}" for c in shown.select_dtypes("datetime").columns},
          **{c: "{:.1f}" for c in shown.select_dtypes("float").columns}})
-    picked = st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(shown) + 1) + 3),
-                          on_select="rerun",
-                          selection_mode="single-row", key="tickets_table", placeholder=t("tickets.empty"),
-                          column_config={"ID": None, table.columns[-1]: st.column_config.TextColumn(width="large")})
-    rows = picked.selection.rows if picked else []
-    return int(shown.iloc[rows[0]]["ID"]) if rows else st.session_state.get("tickets_open_id")
+    ids = [int(i) for i in shown["ID"]]
+    key = "tickets_table_" + hashlib.blake2s(",".join(map(str, ids)).encode(), digest_size=6).hexdigest()
+    st.session_state[ROWS] = {key: ids}  # what a tick in this table means, for the next run's callback
+    st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(shown) + 1) + 3),
+                 on_select=lambda: _picked(key), selection_mode="single-row", key=key,
+                 placeholder=t("tickets.empty"),
+                 column_config={"ID": None, table.columns[-1]: st.column_config.TextColumn(width="large")})
+    return st.session_state.get(PICK), [int(i) for i in table["ID"]]
+
+
+@common.safe_callback
+def _picked(key: str) -> None:
+    """A row ticked or unticked: remember the ticket it showed (by id), or that nothing is picked."""
+    rows = st.session_state[key].selection.rows
+    ids = st.session_state.get(ROWS, {}).get(key, [])
+    if rows and rows[0] < len(ids):
+        st.session_state[PICK] = ids[rows[0]]
+    else:
+        st.session_state.pop(PICK, None)
 
 
 def detail(ticket: dict) -> None:
@@ -178,7 +208,7 @@ def actions(ticket: dict) -> None:
     names = {m.action: t("tickets.proxy_move").format(m=m.name(lang)) if m.ratings and proxy else m.name(lang)
              for m in moves}
     with st.form(_key("form", tid, version)):
-        st.radio(t("tickets.next_actions"), list(names), format_func=names.get, horizontal=True,
+        st.radio(t("tickets.next_actions"), list(names), format_func=names.get, horizontal=True, index=None,
                  label_visibility="collapsed", key=_key("move", tid, version))
         st.text_input(t("tickets.note"), key=_key("note", tid, version))
         if any(m.ratings for m in moves):
@@ -208,10 +238,9 @@ def actions(ticket: dict) -> None:
 
 
 st.title(t("page.tickets"))
-ticket_id = ticket_list()
+ticket_id, listed = ticket_list()
 if ticket_id is None:
     st.stop()
-st.session_state["tickets_open_id"] = ticket_id
 st.divider()
 if "tickets_flash" in st.session_state:
     kind, text = st.session_state.pop("tickets_flash")
@@ -222,5 +251,7 @@ except NotFoundError as err:
     st.error(plain.markdown(err))
     st.stop()
 st.session_state.setdefault("tickets_seen", {})[ticket_id] = ticket["version"]  # what this page shows
+if ticket_id not in listed:
+    st.caption(t("tickets.not_listed"))
 detail(ticket)
 actions(ticket)

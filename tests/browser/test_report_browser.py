@@ -46,6 +46,7 @@ def test_report_by_map_click_then_accept_it(streamlit_server, browser_page, tmp_
 
     page.get_by_role("link", name="工单台").click()
     page.get_by_role("heading", name=code).wait_for(timeout=60_000)
+    page.get_by_text("网格收单", exact=True).click()  # nothing is preselected (issue 13)
     page.get_by_role("button", name="执行").click()
     page.get_by_text(f"{code} · 已执行：网格收单").wait_for(timeout=60_000)
     shots = Path(os.environ.get("SHEQU_SCREENSHOTS", tmp_path))
