@@ -46,3 +46,5 @@ def test_default_page_draws_the_street_offline(streamlit_server, browser_page, t
     page.screenshot(path=str(shot_dir(tmp_path) / "map_offline.png"), full_page=True)
     assert page.outside_requests == []
     assert page.page_errors == []
+    # nor did the server itself, from its start (Streamlit's external-address lookup) to this page
+    assert streamlit_server.outbound() == []
