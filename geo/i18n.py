@@ -152,21 +152,17 @@ STRINGS: dict[str, dict[str, str]] = {
                            "en": "Where satisfaction {all} comes from: {own} ratings by residents themselves ({share}; "
                                  "{own_rate} satisfied), {proxy} entered by staff on residents' behalf (phone, home "
                                  "visit, on site, 12345 follow-up)."},
-    "ind.definitions": {"zh": "口径（统计期内上报的工单）：立案率=立案数/上报数；处置率=处置数/立案数；"
-                              "结案率=结案数/应结案数；按期结案率=按期办结数/应结案数；"
-                              "满意率=（满意+基本满意）/评价数，评价数含每一次评价（含1–2星不满意、已退回重办的）；"
-                              "居民自评占比=居民本人评价数/评价数，其余为工作人员回访后代居民评价；"
-                              "重办率=重办过的工单/曾办结反馈的工单；办结时长=上报→办结反馈，结案时长=上报→结案（含等待评价）。"
-                              "详见 geo/tickets/indicators.py。",
-                        "en": "Definitions (tickets reported in the period): acceptance = accepted/reported; handling = "
-                              "handled/accepted; closure = closed/due; on-time = finished within limit/due; "
-                              "satisfaction = (satisfied + fairly satisfied)/every rating given, including the 1–2 "
-                              "star ones that reopened a ticket; self-rated share = ratings residents gave "
-                              "themselves/every rating (the rest were entered by staff after a follow-up); "
-                              "reopen rate = reopened/ever reported done; time to "
-                              "resolution = report→done, time to closure = report→closed (incl. the wait for the "
-                              "rating). See geo/tickets/indicators.py."},
-    # tickets: review fixes (issue 3)
+    "ind.definitions": {"zh": "口径依据 GB/T 30428《数字化城市管理信息系统》与12345热线考核口径（统计期内上报的工单；应处置、应结案以统计期末为准）："
+                              "立案率=立案数/上报数（立案是工作人员的受理决定，系统超时升级不算）；处置率=处置数/应处置数；"
+                              "结案率=结案数/应结案数；按期结案率=按期结案数/应结案数（办结未解决单列，不算按期）；"
+                              "满意率=（满意+基本满意）/评价数，每一次评价都计入；重办率=重办数/办结数。"
+                              "将鼠标停在指标的 ? 上，或展开“全部指标”，可看每项的定义。",
+                        "en": "Definitions per GB/T 30428 (digital city management) and the 12345 hotline's scoring, over the "
+                              "tickets reported in the period (what is due is due by the period's end): acceptance = "
+                              "accepted/reported (a person's decision; the clock's escalation is not one); handling = "
+                              "handled/due for handling; closure = closed/due; on-time = closed fixed on time/due (closed "
+                              "unfixed shown apart); satisfaction = (satisfied + fairly satisfied)/every rating; reopen = "
+                              "reopened/reported fixed. Hover a figure's ? or open \"All indicators\" for each definition."},
     "tickets.search": {"zh": "搜索", "en": "Search"},
     "tickets.search_hint": {"zh": "工单号或描述中的文字", "en": "Ticket code or words of the description"},
     "tickets.overdue_legend": {"zh": "超期工单排在最前并以红底标出", "en": "overdue tickets come first, in red"},
@@ -712,6 +708,8 @@ STRINGS: dict[str, dict[str, str]] = {
                        "en": "Sorry, something went wrong and the last action may not have been completed. Reload the "
                              "page and try again; if it keeps happening, tell the administrator when it happened (the "
                              "details are in the server log)."},
+    "ind.closed_apart": {"zh": "结案 {closed} 件，其中已解决 {fixed} 件、办结未解决 {unfixed} 件（未解决的单列，不计入按期结案）",
+                         "en": "{closed} cases closed: {fixed} fixed, {unfixed} closed without a fix (shown apart, never on time)"},
     "tickets.pick_action": {"zh": "请先在“可执行操作”中选择一项，再点“执行”", "en": "Choose one of the next actions first, then Apply"},
     "tickets.not_listed": {"zh": "此工单已不在当前筛选结果中（刚办理后状态已变），仍显示在此便于核对；点选列表中的其他工单可切换。",
                            "en": "This ticket is no longer in the filtered list (its state just changed); it stays here so you "

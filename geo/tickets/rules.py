@@ -146,8 +146,8 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
     t.update(state=move.target, updated_at=at, version=t.get("version", 1) + 1)
     if actor.role != SYSTEM and t.get("first_response_at") is None:
         t["first_response_at"] = at
-    if action in ("accept", "escalate", "handle_in_grid") and t.get("accepted_at") is None:
-        t["accepted_at"] = at  # 立案: the case is established
+    if t.get("accepted_at") is None and is_case_decision(action, actor):
+        t["accepted_at"] = at  # 立案 (GB/T 30428 案卷建立): a person took the case on
     if target.level in LEVEL_ORDER and LEVEL_ORDER[target.level] > LEVEL_ORDER.get(t.get("level") or GRID, 0):
         t["level"] = target.level
     if action == "assign" or (action == "handle_in_grid" and assignee_id):
@@ -180,6 +180,20 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
     return dict(at=at, actor=actor.name, actor_role=actor.role, action=action, from_state=source,
                 to_state=move.target, note=text, rating=rating if move.ratings else None,
                 rating_channel=channel, username=actor.audit_name)
+
+
+#: Moves that refuse a report rather than take it on: they never make it a case (立案).
+REFUSALS = ("reject", "merge")
+
+
+def is_case_decision(action: str, actor: Actor) -> bool:
+    """Whether this move is 立案: a member of staff taking the report on as a case (GB/T 30428 案卷建立).
+
+    立案 is a person's decision that the case is real and ours (DOMAIN.md, "Standards and defaults"):
+    the first move a member of staff makes on it other than refusing it (不予受理, 合并). The clock's
+    escalation of a report nobody looked at is not 立案, nor is anything a resident does.
+    """
+    return actor.role not in (SYSTEM, workflow.RESIDENT) and action not in REFUSALS
 
 
 def _rating_channel(actor: Actor, channel: str | None) -> str:
@@ -287,6 +301,6 @@ def rating_label(stars: int | None, lang: str = "zh") -> str:
     return (RATING_WORDS if lang == "zh" else RATING_WORDS_EN)[stars]
 
 
-__all__ = ["Actor", "new_ticket", "apply", "SELF_RATING", "RATING_CHANNELS", "PROXY_CHANNELS", "rating_channel_label", "allowed_moves", "may_record_arrival", "record_arrival", "is_overdue", "escalation_at", "escalation_due",
+__all__ = ["Actor", "new_ticket", "apply", "REFUSALS", "is_case_decision", "SELF_RATING", "RATING_CHANNELS", "PROXY_CHANNELS", "rating_channel_label", "allowed_moves", "may_record_arrival", "record_arrival", "is_overdue", "escalation_at", "escalation_due",
            "SYSTEM_ACTOR",
            "rating_label", "COMMUNITY", "STREET"]
