@@ -497,8 +497,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "screen.flat": {"zh": "持平", "en": "no change"},
     "screen.points": {"zh": "个百分点", "en": " pts"},
     "screen.cameras_fault": {"zh": "故障", "en": "fault"},
-    "screen.circle_standard": {"zh": "步行·按标准半径 {p}", "en": "walk · standard reach {p}"},
-    "screen.circle_straight": {"zh": "直线{m}米·{k}类(估算)", "en": "{k} required, {m} m straight (est.)"},
+    "screen.circle_loose": {"zh": "宽口径 {p}", "en": "loose {p}"},
+    "screen.circle_straight": {"zh": "直线估算·宽口径 {p}", "en": "straight-line est. · loose {p}"},
+    "screen.circle_help": {"zh": "15分钟服务圈覆盖（与服务圈规划页同一口径）：各类必需设施均在其标准服务半径内（步行距离，"
+                                 "如幼儿园300米、菜市场500米，GB 50180-2018）的居民占比。宽口径：各类必需设施均在步行15分钟"
+                                 "（{m}米）内。",
+                           "en": "15-minute circle (the planning page's figure): residents whose door reaches every required "
+                                 "facility type within its standard reach, walking (e.g. kindergarten 300 m, market 500 m; "
+                                 "GB 50180-2018). Loose reading: every type within a 15-minute walk ({m} m)."},
     "screen.fresh_overdue": {"zh": "新增超期", "en": "Newly overdue"},
     "screen.fresh_count": {"zh": "本轮新增超期{n}件", "en": "{n} newly overdue"},
     "screen.feed_overdue": {"zh": "超期", "en": "Overdue"},
@@ -710,6 +716,11 @@ STRINGS: dict[str, dict[str, str]] = {
                              "details are in the server log)."},
     "ind.closed_apart": {"zh": "结案 {closed} 件，其中已解决 {fixed} 件、办结未解决 {unfixed} 件（未解决的单列，不计入按期结案）",
                          "en": "{closed} cases closed: {fixed} fixed, {unfixed} closed without a fix (shown apart, never on time)"},
+    "coverage.circle_line": {"zh": "15分钟服务圈覆盖（标准口径，指挥大屏显示的同一数字）：{share}，{n} 人——各类必需设施均在其标准服务半径内（步行）。"
+                                   "宽口径（各类必需设施均在步行15分钟、{m} 米内）：{loose}。",
+                             "en": "15-minute circle (standard reading, the wall's very figure): {share}, {n} people — every "
+                                   "required type within its standard reach, walking. Loose reading (every required type "
+                                   "within a 15-minute walk, {m} m): {loose}."},
     "tickets.pick_action": {"zh": "请先在“可执行操作”中选择一项，再点“执行”", "en": "Choose one of the next actions first, then Apply"},
     "tickets.not_listed": {"zh": "此工单已不在当前筛选结果中（刚办理后状态已变），仍显示在此便于核对；点选列表中的其他工单可切换。",
                            "en": "This ticket is no longer in the filtered list (its state just changed); it stays here so you "

@@ -54,6 +54,12 @@ def _summary(_plan_: coverage.Plan, url_: str, roads: str, reach: tuple):
     return coverage.weakest_first(coverage.coverage_table(_plan_, scenario=coverage.Scenario(reach=reach)))
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _circle(_plan_: coverage.Plan, url_: str, roads: str) -> coverage.Circle:
+    """The 15-minute circle, the wall's very figure (coverage.circle), once per road network."""
+    return coverage.circle(_plan_)
+
+
 @st.cache_resource(show_spinner=False)
 def _cameras(url_: str) -> coverage.CameraCoverage:
     """Camera views, road and public space seen, blind stretches: they change only with the database."""
@@ -155,6 +161,9 @@ st.dataframe(summary.reset_index().assign(type=lambda d: d["type"].map(names), r
     column_config={t(c): pct for c in ("coverage.col_walking", "coverage.col_straight", "coverage.col_elderly")},
     hide_index=True, key=K + "summary", height=250)
 st.caption(t("coverage.summary_note"))
+circle = _circle(plan, url, roads_key)  # one figure, one definition: the wall shows this very share
+st.info(t("coverage.circle_line").format(share=f"{circle.share:.1%}", n=f"{circle.covered:,}",
+                                         loose=f"{circle.loose_share:.1%}", m=f"{circle.loose_reach_m:,.0f}"))
 
 with st.expander(t("coverage.whatif"), expanded=False):
     fac = plan.facilities[plan.facilities["type"].isin(coverage.target_types(target))]

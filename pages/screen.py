@@ -190,9 +190,10 @@ def change(c: figures.Change, *, rate: bool = False, vs: str = "screen.vs_yester
     return f"{t(vs)} <span class='{c.tone}'>{body}</span>"
 
 
-def tile(label: str, value, sub: str = "", tone: str = "") -> str:
+def tile(label: str, value, sub: str = "", tone: str = "", title: str = "") -> str:
     size = " scr-long" if len(str(value)) > 8 else ""  # 2,101/2,400 cameras of a district still fit
-    return (f"<div class='scr-tile {tone}'><div class='scr-label'>{label}</div>"
+    hover = f" title='{plain.html(title)}'" if title else ""
+    return (f"<div class='scr-tile {tone}'{hover}><div class='scr-label'>{label}</div>"
             f"<div class='scr-value{size}'>{value}</div><div class='scr-sub'>{sub or '&nbsp;'}</div></div>")
 
 
@@ -350,10 +351,11 @@ def _draw_wall() -> None:
     st.html(f"<div class='scr-head'><div class='scr-title'>{plain.html(title)} · {t('screen.title')}</div>"
             f"{alarm_html(fresh, s.names['grid'])}{clock_html(now, s.as_of, tick)}</div>",
             unsafe_allow_javascript=True)
-    # a tile holds one short line: a walking circle gives the stricter standard-reach share (says more)
-    circle_sub = t("screen.circle_standard").format(p=pct(f["circle_standard_share"])) \
-        if "circle_standard_share" in f else \
-        t("screen.circle_straight").format(k=f["circle_types"], m=f"{f['circle_reach_m']:,.0f}")
+    # the planning page's figure (coverage.circle: each type within its standard reach); beneath it, named
+    # 宽口径, every type within a 15-minute walk; the definition on hover (a laptop) and in the README
+    circle_sub = t("screen.circle_loose" if f["circle_method"] == "walking" else "screen.circle_straight").format(
+        p=pct(f["circle_loose_share"]))
+    circle_help = t("screen.circle_help").format(m=f"{f['circle_reach_m']:,.0f}")
     overdue_tone = ("scr-red scr-flash" if len(fresh) else "scr-red") if f["overdue"] else ""
     overdue_sub = t("screen.fresh_count").format(n=len(fresh)) if len(fresh) else change(c["overdue"])
     st.html("<div class='scr-kpis'>" + "".join([
@@ -368,7 +370,7 @@ def _draw_wall() -> None:
         tile(t("screen.cameras"), f"{f['cameras_online']:,}/{f['cameras']:,}",
              f"{t('screen.cameras_offline')} {f['cameras_offline']} · {t('screen.cameras_fault')} {f['cameras_fault']}",
              "scr-amber" if f["cameras_offline"] + f["cameras_fault"] else ""),
-        tile(t("screen.circle"), pct(f["circle_share"]), circle_sub),
+        tile(t("screen.circle"), pct(f["circle_share"]), circle_sub, title=circle_help),
     ]) + "</div>")
     left, middle, right = st.columns([1, 2.3, 1], gap="small")
     with left:

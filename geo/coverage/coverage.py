@@ -334,6 +334,57 @@ def analyse(plan: Plan, target: str, *, method: str = "walking",
     return CoverageResult(plan, target, method, scenario, dist)
 
 
+@dataclass(frozen=True)
+class Circle:
+    """The 15-minute service circle (15分钟服务圈) in people: the one figure both pages show.
+
+    ``share``: residents whose door reaches a facility of every required type
+    (catalogue.required_types, the complete-community set) within that type's own standard
+    reach (catalogue: kindergarten 300 m, market 500 m …; GB 50180-2018, 完整居住社区建设标准),
+    walking (or, without a walking network, in a straight line). ``loose_share``: the looser
+    reading, every required type within a 15-minute walk (network.walk_distance_m: 1,125 m);
+    it is named 宽口径 wherever it is shown, never the headline.
+    """
+
+    residents: int
+    covered: int
+    loose_covered: int
+    method: str
+    loose_reach_m: float
+    types: int
+
+    @property
+    def share(self) -> float:
+        return self.covered / self.residents if self.residents else float("nan")
+
+    @property
+    def loose_share(self) -> float:
+        return self.loose_covered / self.residents if self.residents else float("nan")
+
+
+def circle(plan: Plan, *, mask: np.ndarray | None = None, method: str = "walking") -> Circle:
+    """The 15-minute circle (see ``Circle``) for the buildings where ``mask`` is True (default: all).
+
+    The planning page opens on this figure (target 全部必需设施, walking) and the wall shows it
+    (geo.screen.figures.service_circle): one definition, one function. Every standard reach is
+    within the 15-minute walk, so the looser reading is read off the same distances (one search).
+    """
+    required = catalogue.required_types()
+    loose = network.walk_distance_m()
+    reach = max([loose, *(catalogue.facility_type(t).reach_m for t in required)])
+    d = analyse(plan, REQUIRED, method=method,
+                scenario=Scenario(reach=tuple((t, reach) for t in required))).distance
+    standard = np.all([d[t].to_numpy() <= catalogue.facility_type(t).reach_m + TOLERANCE_M for t in required],
+                      axis=0) if required else np.ones(len(d), bool)
+    within = np.all([d[t].to_numpy() <= loose + TOLERANCE_M for t in required], axis=0) if required \
+        else np.ones(len(d), bool)
+    keep = np.ones(len(d), bool) if mask is None else np.asarray(mask, bool)
+    people = plan.buildings["residents"].to_numpy()[keep]
+    return Circle(residents=int(people.sum()), covered=int(people[standard[keep]].sum()),
+                  loose_covered=int(people[within[keep]].sum()), method=method, loose_reach_m=loose,
+                  types=len(required))
+
+
 def coverage_table(plan: Plan, types: Iterable[str] | None = None, *,
                    scenario: Scenario = Scenario()) -> pd.DataFrame:
     """Straight-line next to walking coverage, per type and for the required set.

@@ -710,6 +710,15 @@ def test_coverage_page_shows_the_figures_geo_computes(town_url, monkeypatch):
     shown = {m.label: m.value for m in at.metric}
     assert shown["覆盖人口"] == f"{int(want['covered']):,}"
     assert shown["覆盖率"] == f"{want['share']:.1%}"
+    # the 15-minute circle: the wall's figure, by the same function (issue 13: the wall said 100 %)
+    from geo.access.roles import WHOLE_STREET
+    from geo.screen import figures
+
+    wall = figures.service_circle(store.make_engine(town_url), WHOLE_STREET, plan=plan)
+    assert wall["circle_share"] == pytest.approx(want["share"])
+    line = next(i.value for i in at.info if i.value.startswith("15分钟服务圈覆盖"))
+    assert f"{wall['circle_share']:.1%}" in line and f"宽口径（各类必需设施均在步行15分钟、1,125 米内）：" \
+        f"{wall['circle_loose_share']:.1%}" in line
     # a single type, straight line: the figure follows
     at.selectbox(key="coverage_target").set_value("clinic").run()
     at.radio(key="coverage_method").set_value("straight").run()

@@ -237,7 +237,9 @@ def plan(engine):
 
 
 def test_walking_circle_hand_counted(engine, plan):
-    """Every required type within a 15-minute walk (1,125 m) along the roads.
+    """The headline: every required type within its own standard reach, walking (the planning page's
+    figure, issue 13): only building 1 (100 people), beside the four 300-m types; building 2 walks ~430 m
+    to them. Beneath it, named 宽口径: every required type within a 15-minute walk (1,125 m) along the roads.
 
     Building 1 stands at the street/lane corner beside the four 300-m types (~15 m) and walks
     ~345 m up the lane and ~95 m across to the market: covered. Building 2 is ~95 m off the lane,
@@ -248,23 +250,23 @@ def test_walking_circle_hand_counted(engine, plan):
     assert plan is not None
     c = figures.service_circle(engine, WHOLE, plan=plan)
     assert c["circle_method"] == "walking" and c["circle_reach_m"] == pytest.approx(1125)
-    assert (c["circle_residents"], c["circle_share"]) == (150, pytest.approx(150 / 240))
-    # by each type's own standard reach only building 1 counts: building 2 walks ~430 m to the
-    # 300-m types at the corner (the planning page's figure, shown beside the wall's)
-    assert c["circle_standard_share"] == pytest.approx(100 / 240)
-    assert figures.walking_circle(plan, Scope("community", community_id=1))["circle_share"] == pytest.approx(150 / 180)
+    assert (c["circle_residents"], c["circle_share"]) == (100, pytest.approx(100 / 240))
+    assert (c["circle_loose_residents"], c["circle_loose_share"]) == (150, pytest.approx(150 / 240))
+    one = figures.walking_circle(plan, Scope("community", community_id=1))
+    assert (one["circle_share"], one["circle_loose_share"]) == (pytest.approx(100 / 180), pytest.approx(150 / 180))
     assert figures.walking_circle(plan, NORTH_LAKE)["circle_residents"] == 0
     assert figures.walking_circle(plan, Scope("grid", grid_id=2))["circle_share"] == 0
-    # the standard-reach share, read off the 15-minute distances, is what a second search gives
-    people = plan.buildings["residents"].to_numpy()
-    standard = np.asarray(coverage.analyse(plan, coverage.REQUIRED, method="walking").covered)
-    assert c["circle_standard_share"] == pytest.approx(people[standard].sum() / people.sum())
+    # one figure, one definition: what the planning page opens on (全部必需设施, walking, standard reach)
+    planner = coverage.analyse(plan, coverage.REQUIRED, method="walking").summary().loc[coverage.REQUIRED]
+    assert c["circle_share"] == pytest.approx(planner["share"]) and c["circle_residents"] == planner["covered"]
 
 
 def test_straight_line_fallback(engine, monkeypatch, caplog):
-    # the same rule in a straight line: building 3 (868 m) now counts, building 4 (1,261 m) still not
+    # the same rules in a straight line: by standard reach building 2 is still out (346 m from the 300-m
+    # types at the corner); within 1,125 m building 3 (868 m) now counts, building 4 (1,261 m) still not
     c = figures.service_circle(engine, WHOLE)
-    assert c["circle_method"] == "straight" and (c["circle_residents"], c["circle_types"]) == (180, 6)
+    assert c["circle_method"] == "straight" and (c["circle_residents"], c["circle_types"]) == (100, 6)
+    assert c["circle_loose_residents"] == 180
     assert figures.service_circle(engine, NORTH_LAKE)["circle_share"] == 0
     monkeypatch.setattr(coverage, "load_frames", lambda e: {"buildings": None})  # a plan that cannot be built
     with caplog.at_level("WARNING"):
@@ -282,7 +284,7 @@ def test_straight_line_by_catalogue_reach(engine):
 
 def test_headline_gathers_everything(engine, plan):
     h = figures.headline(engine, NOW, WHOLE, plan=plan)
-    assert h["residents"] == 240 and h["open"] == 5 and h["cameras_online"] == 2 and h["circle_residents"] == 150
+    assert h["residents"] == 240 and h["open"] == 5 and h["cameras_online"] == 2 and h["circle_residents"] == 100
     assert wall.build(engine, NOW, WHOLE, plan=plan).figures == h  # the screen shows these very figures
 
 
@@ -658,8 +660,8 @@ def test_page_figures_and_changes(page, clock):
     at = page.run()
     assert not at.exception, at.exception
     text = _html(at)
-    # the walking circle and, beneath it, the share by each type's standard reach (hand-counted above)
-    assert "62.5%" in text and "步行·按标准半径 41.7%" in text
+    # the planning page's figure and, beneath it and named so, the looser reading (hand-counted above)
+    assert ">41.7%<" in text and "宽口径 62.5%" in text and "与服务圈规划页同一口径" in text
     assert "较昨日同时 <span class='bad'>▲1</span>" in text  # open: 5 against 4
     assert "较上期 <span class='bad'>▼25.0个百分点</span>" in text  # on time: 25 % against 50 %
     assert "离线 1 · 故障 1" in text
