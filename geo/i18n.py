@@ -721,6 +721,7 @@ STRINGS: dict[str, dict[str, str]] = {
                              "en": "15-minute circle (standard reading, the wall's very figure): {share}, {n} people — every "
                                    "required type within its standard reach, walking. Loose reading (every required type "
                                    "within a 15-minute walk, {m} m): {loose}."},
+    "map.attribution": {"zh": "图层：本街道网格化管理数据", "en": "Layers: the street's grid-management data"},
     "tickets.pick_action": {"zh": "请先在“可执行操作”中选择一项，再点“执行”", "en": "Choose one of the next actions first, then Apply"},
     "tickets.not_listed": {"zh": "此工单已不在当前筛选结果中（刚办理后状态已变），仍显示在此便于核对；点选列表中的其他工单可切换。",
                            "en": "This ticket is no longer in the filtered list (its state just changed); it stays here so you "

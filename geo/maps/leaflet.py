@@ -7,6 +7,7 @@ any outside host, which an intranet command centre needs.
 """
 from __future__ import annotations
 
+import html
 import json
 import math
 import warnings
@@ -215,18 +216,26 @@ class _MapChrome(MacroElement):
     }
     map.whenReady(function () { setTimeout(fold, 0); });
     map.on("click", fold);
+    // Say whose data is drawn, plainly: no "Leaflet" prefix and no flag (issue 13); the tile
+    // layers add their own credit (© OpenStreetMap contributors, © 高德地图 …) beside it.
+    if (map.attributionControl) {
+        map.attributionControl.setPrefix(false);
+        map.attributionControl.addAttribution({{ this.attribution_js }});
+    }
 })();
 {% endmacro %}
 """)
 
     def __init__(self, css: str, min_zoom: int, community_max_zoom: int = COMMUNITY_LABEL_MAX_ZOOM,
-                 fold_below: int = FOLD_LAYERS_BELOW_PX) -> None:
+                 fold_below: int = FOLD_LAYERS_BELOW_PX, attribution: str = "") -> None:
         super().__init__()
         self._name = "MapChrome"
         self.css = css
         self.min_zoom = int(min_zoom)
         self.community_max_zoom = int(community_max_zoom)
         self.fold_below = int(fold_below)
+        # a JSON string literal of the escaped text: safe inside the script and as HTML
+        self.attribution_js = json.dumps(html.escape(attribution), ensure_ascii=False).replace("</", "<\\/")
 
 
 def basemap_labels(lang: str = "zh") -> dict[str, str]:
@@ -308,7 +317,7 @@ def _base_map(layers: dict[str, gpd.GeoDataFrame], bm: Basemap, lang: str,
         folium.TileLayer(tiles=tiles, attr=bm.attr, name=bm.label(lang), max_zoom=bm.max_zoom,
                          control=False, subdomains=_SUBDOMAINS.get(bm.key, "abc")).add_to(m)
     css = _CSS + (f".leaflet-container {{background: {OUTSIDE_COLOR};}}" if not bm.tiles else "")
-    m.add_child(_MapChrome(css, LABEL_MIN_ZOOM))
+    m.add_child(_MapChrome(css, LABEL_MIN_ZOOM, attribution=t("map.attribution", lang)))
     if bounds and zoom is None:
         m.fit_bounds(bounds)
     return m

@@ -119,6 +119,19 @@ def test_osm_basemap_includes_tiles_and_only_tiles_are_remote():
     assert not [u for u in js + css if "//" in u]
 
 
+def test_attribution_names_the_data_not_leaflet():
+    """Issue 13, item 5: Leaflet's own prefix (a link to leafletjs.com and a flag) was on every map;
+    the control now says plainly whose data is drawn, and the tiles add their own credit."""
+    st_folium = pytest.importorskip("streamlit_folium")
+    for basemap in ("offline", "osm"):
+        m = leaflet.street_map(make_layers(), basemap=basemap)
+        script = render(m) if basemap == "osm" else st_folium._get_map_string(m)
+        assert "attributionControl.setPrefix(false)" in script
+        assert 'addAttribution("图层：本街道网格化管理数据")' in script
+    html = render(leaflet.street_map(make_layers(), basemap="osm", lang="en"))
+    assert "OpenStreetMap</a> contributors" in html and "the street&#x27;s grid-management data" in html
+
+
 def test_unknown_basemap_is_refused():
     with pytest.raises(ValidationError, match="basemap"):
         leaflet.street_map(make_layers(), basemap="google")
