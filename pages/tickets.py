@@ -29,6 +29,9 @@ from pages import common
 
 PAGE_ERRORS = (IllegalTransitionError, ConcurrentEditError, ValidationError, NotFoundError)
 PICK, ROWS = "tickets_open_id", "tickets_rows"  # the picked ticket (by id); the ids of the rows as drawn
+#: 超期 / 紧急 as coloured tags (a cell, not a greyed checkbox)
+TAG_CSS = {"over": "background-color: #d00000; color: #ffffff; font-weight: 600",
+           "urgent": "background-color: #f77f00; color: #ffffff; font-weight: 600"}
 
 user = common.require("tickets")
 lang, t = common.lang(), common.t
@@ -104,6 +107,7 @@ def filters() -> dict:
     with st.sidebar:
         st.subheader(t("tickets.filters"))
         search = st.text_input(t("tickets.search"), key="tickets_search", placeholder=t("tickets.search_hint"))
+        mine = st.toggle(t("tickets.mine"), key="tickets_mine", help=t("tickets.mine_help"))
         open_only = st.toggle(t("tickets.open_only"), value=True, key="tickets_open_only")
         overdue_only = st.toggle(t("tickets.overdue_only"), key="tickets_overdue_only")
         state_keys = workflow.OPEN_STATES if open_only else tuple(workflow.STATES)
@@ -119,7 +123,8 @@ def filters() -> dict:
                                format_func=lambda k: t("tickets.all") if k is None else grids[k])
         min_age = st.number_input(t("tickets.min_age"), min_value=0, max_value=365, value=0, key="tickets_min_age")
     return dict(states=states or None, categories=cats or None, community_id=community_id, grid_id=grid_id,
-                min_age_days=min_age or None, overdue_only=overdue_only, open_only=open_only, search=search)
+                min_age_days=min_age or None, overdue_only=overdue_only, open_only=open_only, search=search,
+                actionable_by=actor if mine else None)
 
 
 def ticket_list() -> tuple[int | None, list[int]]:
@@ -137,8 +142,11 @@ def ticket_list() -> tuple[int | None, list[int]]:
     if len(table) > ts.DESK_ROWS:
         st.info(t("tickets.shown_cap").format(shown=ts.DESK_ROWS, n=len(table)))
     st.caption(t("tickets.pick"))
-    styled = shown.style.apply(lambda row: ["background-color: #ffe3e3; color: #9d0208" if late[row.name]
-                                            else "" for _ in row], axis=1).format(
+    over, urgent = ts.OVERDUE_TAG[lang == "zh"], ts.URGENT_TAG[lang == "zh"]
+    styled = shown.style.apply(lambda row: ["background-color: #fff1f1" if late[row.name]
+                                            else "" for _ in row], axis=1).map(
+        lambda v: TAG_CSS["over"] if v else "", subset=[over]).map(
+        lambda v: TAG_CSS["urgent"] if v else "", subset=[urgent]).format(
         {**{c: "{:%m-%d %H:%M}" for c in shown.select_dtypes("datetime").columns},
          **{c: "{:.1f}" for c in shown.select_dtypes("float").columns}})
     ids = [int(i) for i in shown["ID"]]

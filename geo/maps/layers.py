@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import Engine, func, select, true
@@ -188,3 +189,18 @@ def point_layer(lon: float, lat: float, **fields) -> gpd.GeoDataFrame:
                overdue=False)
     row.update(fields)
     return store.to_gdf(pd.DataFrame([{**row, "geom": shapely.Point(lon, lat)}]))
+
+
+#: Buildings drawn (with their numbers) around a point picked on the report form.
+NEAR_POINT_M = 150.0
+
+
+def buildings_near(engine: Engine, lon: float, lat: float, *, radius_m: float = NEAR_POINT_M) -> gpd.GeoDataFrame:
+    """Buildings within about ``radius_m`` of a point (a bounding box, by the spatial index): what a
+    person checks a reported spot against ("3栋门口"), drawn with their numbers."""
+    pad_lat = radius_m / 111_000
+    pad_lon = radius_m / (111_000 * max(0.2, float(np.cos(np.radians(lat)))))
+    box = shapely.box(lon - pad_lon, lat - pad_lat, lon + pad_lon, lat + pad_lat)
+    ids = store.ids_intersecting(engine, Building, box)
+    return store.read_layer(engine, Building, columns=["id", "name", "grid_id", "floors", "households", "residents",
+                                                       "geom"], where=Building.id.in_(ids or [-1]))

@@ -41,6 +41,21 @@ RATING_CHANNELS = {
 }
 PROXY_CHANNELS: tuple[str, ...] = tuple(k for k in RATING_CHANNELS if k != SELF_RATING)
 
+#: Where a ticket came from (GB/T 30428 信息收集: public reports, inspectors, video, superior referrals;
+#: the 12345 hotline; a household visit). The report form asks for it, with no default.
+SOURCES: dict[str, tuple[str, str]] = {
+    "resident": ("居民上报", "Resident"),
+    "patrol": ("网格巡查", "Grid patrol"),
+    "video": ("视频发现", "Video"),
+    "hotline": ("12345热线", "12345 hotline"),
+    "visit": ("入户走访", "Household visit"),
+}
+
+
+def source_label(key: str | None, lang: str = "zh") -> str:
+    zh, en = SOURCES.get(key or "", (key or "", key or ""))
+    return zh if lang == "zh" else en
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -85,7 +100,12 @@ def new_ticket(*, category: str, description: str, created: datetime, urgent: bo
     the hotline, a grid head on the desk): the event is theirs; without it
     the reporting resident is the actor (their name is masked when shown).
     """
+    if not category:
+        raise ValidationError("请选择问题类别 / choose a category")
     categories.category(category)  # a clear error for an unknown category
+    if source not in SOURCES:
+        raise ValidationError("请选择问题来源（居民上报、网格巡查、视频发现、12345热线或入户走访） / choose where the "
+                              "report came from")
     description = (description or "").strip()
     if not description:
         raise ValidationError("请描述问题（不能为空） / Please describe the problem")
@@ -226,6 +246,16 @@ def allowed_moves(t: Ticket, actor: Actor) -> list[workflow.Move]:
     return workflow.workflow(t.get("workflow")).allowed(t["state"], actor.role)
 
 
+def actionable_states(actor: Actor) -> dict[str, tuple[str, ...]]:
+    """Per workflow, the states in which ``actor``'s role has a move to make: the desk's 待我办理.
+
+    A handler (party member) acts only on tickets assigned to them: the caller adds that
+    condition (geo.tickets.service.query does, by ``person_id``).
+    """
+    return {key: tuple(sorted({m.source for m in wf.moves if actor.role in m.roles}))
+            for key, wf in workflow.WORKFLOWS.items()}
+
+
 def may_record_arrival(t: Ticket, actor: Actor) -> bool:
     """True when ``actor`` is the party member whose on-site arrival ``t`` is waiting for."""
     return (t["state"] == "in_progress" and t.get("arrive_by") is not None and t.get("arrived_at") is None
@@ -301,6 +331,7 @@ def rating_label(stars: int | None, lang: str = "zh") -> str:
     return (RATING_WORDS if lang == "zh" else RATING_WORDS_EN)[stars]
 
 
-__all__ = ["Actor", "new_ticket", "apply", "REFUSALS", "is_case_decision", "SELF_RATING", "RATING_CHANNELS", "PROXY_CHANNELS", "rating_channel_label", "allowed_moves", "may_record_arrival", "record_arrival", "is_overdue", "escalation_at", "escalation_due",
+__all__ = ["Actor", "new_ticket", "apply", "REFUSALS", "is_case_decision", "SOURCES", "source_label",
+           "actionable_states", "SELF_RATING", "RATING_CHANNELS", "PROXY_CHANNELS", "rating_channel_label", "allowed_moves", "may_record_arrival", "record_arrival", "is_overdue", "escalation_at", "escalation_due",
            "SYSTEM_ACTOR",
            "rating_label", "COMMUNITY", "STREET"]

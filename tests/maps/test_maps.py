@@ -132,6 +132,19 @@ def test_attribution_names_the_data_not_leaflet():
     assert "OpenStreetMap</a> contributors" in html and "the street&#x27;s grid-management data" in html
 
 
+def test_buildings_carry_their_numbers_close_in():
+    """Issue 13, item 10: the report map (a grid, or the buildings around a picked spot) shows the
+    numbers people read on the buildings, from zoom 16.5 on."""
+    html = render(leaflet.street_map(make_layers(), basemap="offline"))
+    assert '<div class=\\"sq-bldg-label\\">1栋</div>' in html and "楼栋号" in html
+    assert 'toggle("sq-far", z < 16.5)' in html
+    many = make_layers()
+    many["buildings"] = gpd.GeoDataFrame(
+        [{**many["buildings"].iloc[0].to_dict(), "id": i, "name": f"{i}栋"} for i in range(leaflet.BUILDING_LABELS_MAX + 1)],
+        geometry="geometry", crs=CRS)
+    assert '<div class=\\"sq-bldg-label\\">' not in render(leaflet.street_map(many, basemap="offline"))  # a street: none
+
+
 def test_unknown_basemap_is_refused():
     with pytest.raises(ValidationError, match="basemap"):
         leaflet.street_map(make_layers(), basemap="google")
