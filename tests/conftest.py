@@ -449,6 +449,27 @@ def any_town_url(request, tmp_path_factory):
         yield url
 
 
+@pytest.fixture
+def downloads(monkeypatch) -> dict:
+    """File name → bytes maker of every st.download_button an AppTest run draws (deferred or not)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    made, real, real_add = {}, MediaFileManager.add_deferred, MediaFileManager.add
+
+    def keep(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+        made[file_name] = data_callable
+        return real(self, data_callable, mimetype, coordinates, file_name, **kw)
+
+    def keep_bytes(self, path_or_data, mimetype, coordinates, file_name=None, **kw):
+        if file_name:
+            made[file_name] = lambda: path_or_data
+        return real_add(self, path_or_data, mimetype, coordinates, file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    monkeypatch.setattr(MediaFileManager, "add", keep_bytes)
+    return made
+
+
 # ---------------------------------------------------------------------------
 # Page tests through app.py: addresses, and a server past its first visitor
 

@@ -868,3 +868,44 @@ def test_frames_read_from_either_store_match_the_town(database_url):
     assert got["elderly_alone"].tolist() == want["elderly_alone"].tolist()
     assert want["elderly_alone"].sum() > 0
     engine.dispose()
+
+
+def test_the_coverage_exports_hold_what_the_page_shows(town_url, monkeypatch, downloads):
+    """Issue 13, item 15: the GeoJSON (service areas, blind buildings, grids, proposed sites) and the
+    workbook (per type, per grid / community / street) of the question on screen, checked against geo."""
+    import io
+    import json
+
+    import pandas as pd
+
+    from geo.db import store
+
+    at = _page(town_url, monkeypatch)
+    at.selectbox(key="coverage_target").set_value("service_station").run()
+    assert not at.exception, at.exception
+    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
+    result = coverage.analyse(plan, "service_station", method="walking")
+    blind = result.blind_buildings()
+    geo = json.loads(downloads["coverage_service_station_walking.geojson"]())
+    layers = pd.Series([f["properties"]["layer"] for f in geo["features"]]).value_counts().to_dict()
+    assert layers == {"service_area": 1, "blind_building": len(blind), "grid": len(plan.areas["grid"])}
+    area = next(f for f in geo["features"] if f["properties"]["layer"] == "service_area")
+    assert area["properties"]["type"] == "service_station" and area["properties"]["reach_m"] == 300
+    assert area["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    lon, lat = area["geometry"]["coordinates"][0][0][0] if area["geometry"]["type"] == "MultiPolygon" \
+        else area["geometry"]["coordinates"][0][0]
+    assert 100 < lon < 110 and 25 < lat < 35  # lon-lat, where the town is (not metres)
+    people = sum(f["properties"]["residents"] for f in geo["features"] if f["properties"]["layer"] == "blind_building")
+    assert people == int(blind["residents"].sum())
+    grids = {f["properties"]["id"]: f["properties"] for f in geo["features"] if f["properties"]["layer"] == "grid"}
+    by_grid = result.by_area("grid").set_index("id")
+    assert all(grids[i]["covered"] == by_grid.loc[i, "covered"] for i in by_grid.index)
+
+    book = pd.read_excel(io.BytesIO(downloads["coverage_service_station_walking.xlsx"]()), sheet_name=None,
+                         engine="openpyxl")
+    assert list(book) == ["汇总", "按网格", "按社区", "按街道"]
+    assert [c for sheet in book.values() for c in sheet.columns if str(c).isascii()] == []  # headings in Chinese
+    summary = book["汇总"].set_index("类型")
+    assert summary.loc["社区服务站", "覆盖人口"] == result.summary().loc["service_station", "covered"]
+    assert book["按网格"]["覆盖人口"].sum() == book["按街道"]["覆盖人口"].sum() == summary.loc["社区服务站", "覆盖人口"]
+    assert len(book["按网格"]) == len(plan.areas["grid"])

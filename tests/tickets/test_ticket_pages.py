@@ -12,6 +12,7 @@ from geo import settings
 from geo.access import audit, auth
 from geo.demo import accounts
 from geo.db import store
+from geo.maps import layers
 from geo.tickets import service as ts, workflow
 from geo.access.roles import WHOLE_STREET as WHOLE
 from geo.tickets.rules import Actor
@@ -492,3 +493,29 @@ def test_a_hotline_operator_finds_the_address_instead_of_typing_coordinates(town
     assert any("附近的楼栋号" in c.value for c in at.caption)
     at.text_input(key="report_find").input("没有这个地方").run()
     assert any("没有找到" in c.value for c in at.caption)
+
+
+def test_the_indicators_workbook_holds_the_figures_of_the_page(town_url, monkeypatch, downloads):
+    """Issue 13, item 15: the Excel a leader takes to a meeting says what the page says, for the same
+    area and period, each figure with its definition; by category and by grid add up."""
+    from geo.tickets import indicators
+
+    engine = store.make_engine(town_url)
+    at = page("indicators", town_url, monkeypatch, "community1")
+    at.run()
+    assert not at.exception, at.exception
+    name = next(k for k in downloads if k.startswith("indicators_"))
+    book = pd.read_excel(io.BytesIO(downloads[name]()), sheet_name=None, engine="openpyxl")
+    assert list(book) == ["指标", "按类别", "按网格"]
+    now = settings.now()
+    start = datetime.combine(now.date() - timedelta(days=30), time.min)
+    end = datetime.combine(now.date() + timedelta(days=1), time.min)
+    scope = at.session_state["user"].scope
+    want = indicators.compute(indicators.load(engine, scope=scope), now, start=start, end=end)
+    sheet = book["指标"].set_index("指标")
+    for key in ("reported", "accepted", "handling_rate", "on_time_rate", "satisfaction_rate", "closed_unfixed"):
+        assert str(sheet.loc[indicators.label(key), "数值"]) == indicators.shown(key, want[key]), key
+    assert "GB/T 30428" in sheet.loc["按期结案率", "定义与依据"]
+    assert book["按类别"]["上报数"].sum() == want["reported"]  # the categories partition the area's reports
+    grids = layers.grid_names(engine, scope=scope)
+    assert set(book["按网格"]["网格"]) <= set(grids.values()) and book["按网格"]["上报数"].sum() == want["reported"]
