@@ -739,6 +739,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "report.need_source": {"zh": "请先选择问题来源（居民上报、网格巡查、视频发现、12345热线或入户走访）", "en": "Choose where the report came from first"},
     "report.near_buildings": {"zh": "地图上标出了所选位置附近的楼栋号，请核对", "en": "The buildings around the spot are numbered on the map: check it"},
     "field.id": {"zh": "编号", "en": "ID"},
+    "map.area_figures": {"zh": "以下数字均为您管辖的 {area}；地图显示全街道，工单只显示您管辖范围内的",
+                         "en": "The figures are of your area, {area}; the map shows the whole street, tickets only in your area"},
     "tickets.pick_action": {"zh": "请先在“可执行操作”中选择一项，再点“执行”", "en": "Choose one of the next actions first, then Apply"},
     "tickets.not_listed": {"zh": "此工单已不在当前筛选结果中（刚办理后状态已变），仍显示在此便于核对；点选列表中的其他工单可切换。",
                            "en": "This ticket is no longer in the filtered list (its state just changed); it stays here so you "
