@@ -741,6 +741,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "field.id": {"zh": "编号", "en": "ID"},
     "map.area_figures": {"zh": "以下数字均为您管辖的 {area}；地图显示全街道，工单只显示您管辖范围内的",
                          "en": "The figures are of your area, {area}; the map shows the whole street, tickets only in your area"},
+    "area.grid_head": {"zh": "网格长", "en": "Grid head"},
+    "area.no_head": {"zh": "（未设网格长）", "en": "(none named)"},
     "tickets.pick_action": {"zh": "请先在“可执行操作”中选择一项，再点“执行”", "en": "Choose one of the next actions first, then Apply"},
     "tickets.not_listed": {"zh": "此工单已不在当前筛选结果中（刚办理后状态已变），仍显示在此便于核对；点选列表中的其他工单可切换。",
                            "en": "This ticket is no longer in the filtered list (its state just changed); it stays here so you "

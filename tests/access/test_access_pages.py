@@ -362,3 +362,26 @@ def test_a_party_member_sees_no_reveal_and_no_edit(app, town_url, steady):
     assert not at.exception, at.exception
     keys = {w.key for w in at.selectbox} | {b.key for b in at.button}
     assert "my_area_reveal_hh" not in keys and not any(k and k.startswith("my_area_edit") for k in keys)
+
+
+def test_my_grid_names_its_grid_head_and_a_party_member_sees_no_visits_they_cannot_record(app, town_url, steady):
+    """Issue 13, item 12: the subtitle named the viewer (a grid worker read themselves as 网格长), and a party
+    member's home listed households owed a visit that only grid staff may record."""
+    from sqlalchemy import select
+
+    from geo.db.schema import Person
+
+    worker = as_user(app, town_url, "gridworker1")
+    assert not worker.exception, worker.exception
+    user = worker.session_state["user"]
+    with store.make_engine(town_url).connect() as conn:
+        head = conn.execute(select(Person.name).where(Person.role == "grid_head", Person.grid_id == user.grid_id)
+                            .order_by(Person.name)).scalars().first()
+    subtitle = worker.caption[0].value
+    assert f"网格长：{head}" in subtitle and user.display_name not in subtitle
+    assert "待走访" in {m.label for m in worker.metric} and "走访" in [t.label for t in worker.tabs]
+    party = as_user(AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=120), town_url, "party1")
+    assert not party.exception, party.exception
+    assert "待走访" not in {m.label for m in party.metric}
+    assert "走访" not in [t.label for t in party.tabs] and not party.get("form")
+    assert f"网格长：{head}" in party.caption[0].value  # party1 belongs to gridworker1's grid
