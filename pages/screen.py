@@ -91,6 +91,7 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
   white-space: nowrap; max-width: 150px; overflow: hidden; text-overflow: ellipsis; }
 .scr-table td.n { text-align:right; font-variant-numeric: tabular-nums; padding-left: 8px; }
 .scr-table td.red { color:#ff4d57; font-weight:700; }
+.scr-table td.amber { color:#ffc23a; font-weight:700; } .scr-table td.green { color:#37e39b; }
 .scr-table td.hot { color:#fff; font-weight:700; }
 .scr-feed { list-style:none; padding:0 !important; margin:0 !important; font-size:19px; }
 .scr-feed li { margin: 0 !important; padding:2px 0; border-bottom: 1px solid rgba(27,70,127,.35); white-space:nowrap; overflow:hidden;
@@ -172,6 +173,7 @@ title = wall.street_title(engine, scope)
 
 
 URGENT_TAG = "<span class='scr-tag urgent'>!</span>"
+TONE_CLASS = {"bad": "red", "warn": "amber", "good": "green", "": ""}
 
 
 def pct(v: float) -> str:
@@ -205,7 +207,8 @@ def rank_table(df: pd.DataFrame, by: str) -> str:
             "col_open": lambda r: f"<td class='n'>{r['open']}</td>",
             "col_overdue": lambda r: f"<td class='n {'red' if r['overdue'] else ''}'>{r['overdue']}</td>",
             "col_due": lambda r: f"<td class='n'>{r['due']}</td>",
-            "col_on_time": lambda r: f"<td class='n {'red' if by == 'on_time' else ''}'>{pct(r['on_time_rate'])}</td>"}
+            "col_on_time": lambda r: f"<td class='n {TONE_CLASS[figures.on_time_tone(r['on_time_rate'])]}'>"
+                                     f"{pct(r['on_time_rate'])}</td>"}  # coloured by band, not by ranking
     rows = "".join("<tr>" + "".join(cell[k](r) for k in cols) + "</tr>" for _, r in df.iterrows())
     if not len(df):
         rows = f"<tr><td colspan='4'>{t('screen.rank_empty').format(n=figures.MIN_DUE)}</td></tr>"

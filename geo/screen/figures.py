@@ -138,6 +138,18 @@ MAP_WIDTH_PX: int = 1000
 #: An area needs this many cases due in the window before it is ranked by on-time rate
 #: (one late case out of one is not a 0 % area).
 MIN_DUE: int = 3
+#: On-time closure rate bands for the wall's rankings (按期结案率): below the first a row is red, up to
+#: the second amber, from it green. Local targets differ (many 12345 centres score 90–95 %): set yours.
+ON_TIME_BANDS: tuple[float, float] = (0.80, 0.95)
+
+
+def on_time_tone(rate: float | None, bands: tuple[float, float] = ON_TIME_BANDS) -> str:
+    """"bad", "warn" or "good" for an on-time rate by ``bands``; "" when there is no rate (nothing due)."""
+    if rate is None or rate != rate:
+        return ""
+    return "bad" if rate < bands[0] else "warn" if rate < bands[1] else "good"
+
+
 #: Age buckets of open tickets (days since report): < 1, 1–3, 3–7, ≥ 7.
 AGE_EDGES_D: tuple[float, ...] = (1, 3, 7)
 #: Where an open ticket waits (geo.tickets.workflow levels), in the order of the loop.

@@ -682,3 +682,26 @@ def test_page_drills_down_to_the_second_community(page, clock):
     # one community: its grids by load and by on-time side by side, no one-row community ranking
     assert "网格在办排行" in text and "网格按期率排行（低→高）" in text and "社区在办排行" not in text
     assert "应结工单均不足3件" in text  # 湖网格 has one case due
+
+
+def test_on_time_rates_are_coloured_by_band_not_by_being_ranked(page, clock, monkeypatch):
+    """Issue 13, item 13: the on-time ranking coloured every rate red, 100 % included."""
+    real = panels.on_time_by
+
+    def one_perfect_area(frame, key, now, **kw):  # the tiny town's rates are all low: make one area 100 %
+        out = real(frame, key, now, **kw)
+        first = out.index[0]
+        out.loc[first, "on_time"] = out.loc[first, "due"]
+        out["on_time_rate"] = out["on_time"] / out["due"].where(out["due"] > 0)
+        return out
+
+    monkeypatch.setattr(panels, "on_time_by", one_perfect_area)
+    assert [figures.on_time_tone(r) for r in (0.5, 0.799, 0.8, 0.949, 0.95, 1.0, float("nan"), None)] == \
+        ["bad", "bad", "warn", "warn", "good", "good", "", ""]
+    cells = []
+    for t in (NOW, NOW + timedelta(seconds=30)):  # both rankings: by load and by the worst on-time rate
+        clock["t"] = t
+        cells += re.findall(r"<td class='n ?(\w*)'>(\d+\.\d)%</td>", _html(page.run()))
+    assert cells and {c for c, _ in cells} >= {"red", "green"}, cells  # both ends drawn: the test can fail
+    tone = {"bad": "red", "warn": "amber", "good": "green"}
+    assert all(cls == tone[figures.on_time_tone(float(v) / 100)] for cls, v in cells), cells
