@@ -743,6 +743,21 @@ STRINGS: dict[str, dict[str, str]] = {
                          "en": "The figures are of your area, {area}; the map shows the whole street, tickets only in your area"},
     "area.grid_head": {"zh": "网格长", "en": "Grid head"},
     "area.no_head": {"zh": "（未设网格长）", "en": "(none named)"},
+    "coverage.run_needs_type": {"zh": "选址针对一种设施：请先在上方“设施类型”中选一种（如社区服务站），再计算",
+                                "en": "Sites are for one facility type: choose one under Facility type above first"},
+    "coverage.run_needs_points": {"zh": "“地图点选”需要先在地图上点选候选点（“点击地图用于”选“添加候选位置”，再点地图）",
+                                  "en": "Clicked candidates need clicks: set the map click to add candidates, then click the map"},
+    "coverage.added_gain": {"zh": "新增设施 {n}：多覆盖 {g} 人", "en": "Added facility {n}: {g} more people covered"},
+    "coverage.added_off_network": {"zh": "新增设施 {n} 没有增加覆盖：它离最近的可步行道路超过 {m} 米，步行到不了；请点在道路旁",
+                                   "en": "Added facility {n} covers nobody more: it is over {m} m from any walkable road, so "
+                                         "nobody can walk to it; click beside a road"},
+    "coverage.added_nobody": {"zh": "新增设施 {n} 没有增加覆盖：它的服务半径内没有住户；请放到有人居住的楼栋附近",
+                              "en": "Added facility {n} covers nobody more: no home lies within its reach; place it near homes"},
+    "coverage.added_covered": {"zh": "新增设施 {n} 没有增加覆盖：它服务半径内的住户已被现有设施覆盖；请放到地图上的盲区（未覆盖楼栋）附近",
+                               "en": "Added facility {n} covers nobody more: everyone within its reach is covered already; "
+                                     "place it near the blind spots"},
+    "coverage.layer_all_reached": {"zh": "全部必配设施均可达范围", "en": "Every required type in reach"},
+    "coverage.legend_types_hidden": {"zh": "各类设施服务范围（可在地图右上角图层中打开）", "en": "Each type's area (switch on in the layer list)"},
     "tickets.pick_action": {"zh": "请先在“可执行操作”中选择一项，再点“执行”", "en": "Choose one of the next actions first, then Apply"},
     "tickets.not_listed": {"zh": "此工单已不在当前筛选结果中（刚办理后状态已变），仍显示在此便于核对；点选列表中的其他工单可切换。",
                            "en": "This ticket is no longer in the filtered list (its state just changed); it stays here so you "

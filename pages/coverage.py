@@ -186,6 +186,11 @@ m1.metric(t("coverage.covered"), f"{int(now_s['covered']):,}",
 m2.metric(t("coverage.share"), f"{now_s['share']:.1%}")
 m3.metric(t("coverage.elderly_share"), f"{now_s['elderly_share']:.1%}")
 m4.metric(t("coverage.blind_buildings"), f"{len(result.blind_buildings()):,}")
+for n, eff in enumerate(coverage.added_effects(plan, target, method=method, scenario=scenario).itertuples(), 1):
+    if eff.gain:  # each added facility says what it brings, and why when it brings nobody
+        st.caption(t("coverage.added_gain").format(n=n, g=f"{eff.gain:,}"))
+    else:
+        st.warning(t(f"coverage.added_{eff.reason}").format(n=n, m=int(plan.snap_m)))
 if len(plan.unreachable_doors):
     st.caption(t("coverage.unreachable").format(m=int(plan.snap_m), n=len(plan.unreachable_doors)))
 if len(plan.filled_doors):
@@ -227,7 +232,10 @@ with st.expander(t("coverage.planning"), expanded=sites is not None):
         cols[1].caption(t("coverage.cand_count").format(n=len(st.session_state[K + "cands"])))
         if cols[1].button(t("coverage.clear_cands"), key=K + "clear_cands"):
             st.session_state[K + "cands"] = []
-    if cols[2].button(t("coverage.run"), key=K + "run", disabled=target == coverage.REQUIRED):
+    why_not = siting.cannot_run(target, kind, st.session_state[K + "cands"])
+    if why_not:  # a disabled button says why, and what to do
+        cols[2].caption(t(why_not))
+    if cols[2].button(t("coverage.run"), key=K + "run", disabled=bool(why_not)):
         try:
             cands = siting.candidates(plan, kind, points=st.session_state[K + "cands"])
             st.session_state[K + "sites"] = siting.plan_sites(plan, target, int(k), cands=cands,
