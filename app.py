@@ -114,6 +114,7 @@ else:
     with menu:
         for page in pages.values():
             st.page_link(page)
+        common.fold_menu_on_phones()  # a choice on a phone folds the menu away, as Streamlit's own list does
         st.divider()
     common.open_asked_page({**{page.url_path: page for page in hidden}, **pages})
     if st.session_state.pop(common.JUST_SIGNED_IN, False) and not any(nav is p for p in pages.values()):

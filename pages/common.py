@@ -343,6 +343,32 @@ def sync_cookie() -> None:
             + (location.protocol === "https:" ? "; Secure" : "");</script>""", unsafe_allow_javascript=True)
 
 
+#: Below this width Streamlit lays the sidebar over the page (its mobile layout).
+PHONE_MAX_PX = 768
+
+
+def fold_menu_on_phones() -> None:
+    """On a phone the sidebar lies over the page: fold it once a page is chosen from app.py's menu.
+
+    Streamlit folds its own page list on a phone, not a list of st.page_link (app.py draws the
+    menu itself, see client.showSidebarNavigation); without this the menu stayed open over the
+    chosen page (issue 13). A click on a link in the sidebar clicks the sidebar's own fold button
+    when the window is phone-sized; widgets in the sidebar (the desk's filters) leave it open.
+    """
+    st.html(f"""<script>(function () {{
+  if (window.__sqFoldMenu) return;
+  window.__sqFoldMenu = true;
+  document.addEventListener("click", function (e) {{
+    var link = e.target.closest && e.target.closest('[data-testid="stSidebar"] a[data-testid="stPageLink-NavLink"]');
+    if (!link || window.innerWidth >= {PHONE_MAX_PX}) return;
+    setTimeout(function () {{
+      var fold = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+      if (fold) fold.click();
+    }}, 50);
+  }}, true);
+}})();</script>""", unsafe_allow_javascript=True)
+
+
 def require(page: str) -> users.User:
     """The signed-in user, if their role may open ``page``; otherwise the page stops here.
 

@@ -40,9 +40,13 @@ cards = [(t("metric.communities"), figures["communities"]) if level == "street" 
          (t("metric.open_tickets"), figures["open_tickets"]), (t("metric.overdue"), figures["overdue"]),
          (t("metric.cameras_online"), f"{figures['cameras_online']}/{figures['cameras']}")]
 st.html("""<style>@media (max-width: 640px) {
-  .st-key-map_figures > .stElementContainer { flex: 1 1 calc(33% - 0.5rem); min-width: 0; }
-  .st-key-map_figures [data-testid="stMetricValue"] { font-size: 1.3rem; }
-  .st-key-map_figures [data-testid="stMetricLabel"] p { font-size: 0.8rem; } }</style>""")
+  h1 { font-size: 1.6rem !important; padding-top: 0.5rem !important; }
+  .st-key-map_figures { gap: 0.4rem !important; }
+  .st-key-map_figures > .stElementContainer { flex: 1 1 calc(33% - 0.4rem) !important; min-width: 0 !important;
+    max-width: calc(33.4% - 0.3rem) !important; }
+  .st-key-map_figures [data-testid="stMetric"] { padding: 0.35rem 0.5rem !important; }
+  .st-key-map_figures [data-testid="stMetricValue"] { font-size: 1.15rem; }
+  .st-key-map_figures [data-testid="stMetricLabel"] p { font-size: 0.75rem; } }</style>""")
 with st.container(horizontal=True, gap="small", key="map_figures"):
     for label, value in filter(None, cards):
         st.metric(label, value, border=True)

@@ -19,6 +19,11 @@ engine = common.engine()
 now = common.now()
 
 st.title(t("page.report"))
+if st.session_state.pop("report_reset", False):  # the last report was stored: an empty form for the next
+    st.session_state.update(report_description="", report_name="", report_phone="", report_urgent=False,
+                            report_source=None, report_category=None)
+    st.session_state["report_photo_n"] = st.session_state.get("report_photo_n", 0) + 1  # an uploader is
+    # emptied by a new key only
 flash = st.session_state.pop("report_flash", None)  # shown where the user is: by the submit button (below)
 if flash:
     st.toast(plain.markdown(flash[1]), icon="✅", duration="long")  # and over the page, wherever it is scrolled
@@ -98,7 +103,8 @@ with st.form("report_form"):  # emptied only once the report is stored: a refusa
                       format_func=lambda k: rules.source_label(k, lang), key="report_source")
     description = st.text_area(t("report.description"), max_chars=4000, key="report_description")
     urgent = st.checkbox(t("report.urgent"), key="report_urgent")
-    photo = st.file_uploader(t("report.photo"), type=list(photos.IMAGE_TYPES), key="report_photo",
+    photo = st.file_uploader(t("report.photo"), type=list(photos.IMAGE_TYPES),
+                             key=f"report_photo_{st.session_state.get('report_photo_n', 0)}",
                              max_upload_size=photos.MAX_BYTES // (1024 * 1024))  # MB, as uploads checks
     c1, c2 = st.columns(2)
     name = c1.text_input(t("report.name"), key="report_name")
@@ -126,7 +132,7 @@ elif submitted and picked:
         st.session_state["report_flash"] = ("warning", f"{text}。{t(f'tickets.routing_flag.{flag}')}") if flag \
             else ("success", text)
         st.session_state["tickets_open_id"] = ticket["id"]
-        for key in ("report_point", "report_zoom", "report_category", "report_source", "report_description",
-                    "report_urgent", "report_photo", "report_name", "report_phone"):
+        for key in ("report_point", "report_zoom"):
             st.session_state.pop(key, None)
+        st.session_state["report_reset"] = True
         st.rerun()

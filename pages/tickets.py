@@ -133,10 +133,10 @@ def ticket_list() -> tuple[int | None, list[int]]:
     table = ts.listing(found, engine, lang)
     late = found["overdue"].to_numpy() if len(found) else []
     st.caption(t("tickets.count").format(n=len(table), o=int(sum(late))) + " · " + t("tickets.overdue_legend"))
-    left, right = st.columns(2)  # the bytes are made only when a button is pressed: every matching row
-    left.download_button(t("tickets.export_csv"), lambda: export.csv_bytes(table), "tickets.csv", "text/csv",
+    row = st.container(horizontal=True)  # side by side on a phone too; the bytes are made only when pressed
+    row.download_button(t("tickets.export_csv"), lambda: export.csv_bytes(table), "tickets.csv", "text/csv",
                          key="tickets_csv")
-    right.download_button(t("tickets.export_xlsx"), lambda: export.excel_bytes({"工单": table}), "tickets.xlsx",
+    row.download_button(t("tickets.export_xlsx"), lambda: export.excel_bytes({"工单": table}), "tickets.xlsx",
                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="tickets_xlsx")
     shown = table.head(ts.DESK_ROWS)
     if len(table) > ts.DESK_ROWS:

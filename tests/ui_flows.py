@@ -77,6 +77,8 @@ def report_at(page, lon: float, lat: float, description: str, photo: Path | None
 
 def choose_category_and_source(page, category: str = "路灯道路", source: str = "居民上报") -> None:
     """The report form preselects neither (issue 13): a person picks both."""
-    page.get_by_test_id("stSelectbox").filter(has_text="请选择问题类别").click()
+    box = page.get_by_test_id("stSelectbox").filter(has_text="类别").locator("input")
+    box.click()
+    box.fill(category)  # a searchable list: typing works on a phone and a laptop alike
     page.get_by_role("option", name=category, exact=True).click()
     page.get_by_test_id("stRadio").filter(has_text="问题来源").get_by_text(source, exact=True).click()
