@@ -51,6 +51,7 @@ with st.sidebar:
     lang = st.selectbox(i18n.t("lang.label", lang), list(i18n.LANGS), format_func=i18n.LANGS.get,
                         key="lang")
 
+common.chrome_in_chinese(lang)
 common.engine()  # builds the demo town on first start, before any page draws
 st.session_state[common.ENTERED_KEY] = True
 with common.storage_errors():  # a locked or read-only database is said in words, never a traceback

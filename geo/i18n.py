@@ -413,6 +413,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "col.cares_for": {"zh": "包保户", "en": "Looks after"},
     "col.next": {"zh": "下一步", "en": "Next"},
     "col.gender": {"zh": "性别", "en": "Gender"},
+    "gender.M": {"zh": "男", "en": "Male"},
+    "gender.F": {"zh": "女", "en": "Female"},
     "col.birth_year": {"zh": "出生年", "en": "Born"},
     "person.party_member": {"zh": "党员", "en": "Party member"},
     "person.volunteer": {"zh": "志愿者", "en": "Volunteer"},

@@ -369,6 +369,28 @@ def fold_menu_on_phones() -> None:
 }})();</script>""", unsafe_allow_javascript=True)
 
 
+#: Streamlit's own words that it offers no way to translate (issue 13, item 9), in Chinese through CSS:
+#: the file uploader's "Upload" button and its "… per file • PNG" line, and the "Press Enter to apply /
+#: submit form" hint under a one-line input (forms that must not send on Enter say enter_to_submit=False;
+#: the sign-in form keeps Enter, which people expect). Data-testids are Streamlit's public hooks for
+#: styling (its own tests use them); if one is renamed the English comes back, nothing breaks.
+#: Multiselects say select_all=False (no "Select all" entry).
+CHROME_ZH = """<style>
+[data-testid="stFileUploaderDropzone"] button p { display: none; }
+[data-testid="stFileUploaderDropzone"] button::after { content: "选择文件"; }
+[data-testid="stFileUploaderDropzoneInstructions"] > * { display: none; }
+[data-testid="stFileUploaderDropzoneInstructions"]::after { content: "可拖入文件，或点击“选择文件”"; font-size: 14px;
+  color: rgba(49, 51, 63, .6); }
+[data-testid="stTextInput"] [data-testid="InputInstructions"] { display: none; }
+</style>"""
+
+
+def chrome_in_chinese(lang_: str) -> None:
+    """Streamlit's untranslatable button and hint texts in Chinese when the user reads Chinese."""
+    if lang_ == "zh":
+        st.html(CHROME_ZH)
+
+
 def require(page: str) -> users.User:
     """The signed-in user, if their role may open ``page``; otherwise the page stops here.
 

@@ -169,7 +169,7 @@ with st.expander(t("coverage.whatif"), expanded=False):
     fac = plan.facilities[plan.facilities["type"].isin(coverage.target_types(target))]
     fac_names = dict(zip(fac["id"], fac["name"]))
     closed = st.multiselect(t("coverage.close"), list(fac_names), format_func=fac_names.get,
-                            placeholder=t("common.choose_many"), key=K + f"closed_{target}")
+                            placeholder=t("common.choose_many"), key=K + f"closed_{target}", select_all=False)
     if st.button(t("coverage.clear_added"), key=K + "clear"):
         st.session_state[K + "added"] = []
 

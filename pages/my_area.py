@@ -48,6 +48,9 @@ def reveal_household(choices: list[int], names: dict) -> None:
         return
     rows = pd.DataFrame(shown["residents"])[["name", "gender", "birth_year", "phone", "elderly_alone", "disabled",
                                              "low_income"]]
+    # stored as M / F (the ID-number convention): shown as 男 / 女; no phone is a blank, not None
+    rows["gender"] = rows["gender"].map(lambda g: t(f"gender.{g}") if g in ("M", "F") else (g or ""))
+    rows["phone"] = rows["phone"].fillna("")
     st.dataframe(rows.rename(columns={c: t(f"col.{c}") for c in rows.columns}), hide_index=True, width="stretch")
     if user.may("edit_people"):
         edit_resident(shown)
@@ -60,7 +63,7 @@ def edit_resident(shown: dict) -> None:
     rid = st.selectbox(t("area.edit_who"), list(members), format_func=lambda i: members[i]["name"],
                        key=f"{K}edit_who_{shown['id']}")
     was = members[rid]
-    with st.form(f"{K}edit_{rid}"):  # keyed by member, so its fields start from that member's values
+    with st.form(f"{K}edit_{rid}", enter_to_submit=False):  # keyed by member, so its fields start from that member's values
         phone = st.text_input(t("col.phone"), value=was["phone"] or "", key=f"{K}edit_phone_{rid}")
         flags = {f: st.checkbox(t(f"col.{f}"), value=bool(was[f]), key=f"{K}edit_{f}_{rid}")
                  for f in households.FLAGS}
@@ -157,13 +160,13 @@ def visits_tab() -> None:
     names = dict(zip(everyone["id"], everyone["address"] + " " + everyone["head"]))
 
     if visiting:
-        with st.form(K + "visit", clear_on_submit=True):
+        with st.form(K + "visit", clear_on_submit=True, enter_to_submit=False):
             st.markdown(f"**{t('area.visit_form')}**")
             hid = st.selectbox(t("area.visit_household"), choices, format_func=names.get, key=K + "visit_hh")
             day = st.date_input(t("area.visit_date"), value=now.date(), max_value=now.date(), key=K + "visit_day")
             note = st.text_area(t("area.visit_note"), key=K + "visit_note", height=80)
             issues = st.multiselect(t("area.visit_issues"), list(visits.ISSUES), placeholder=t("common.choose_many"),
-                                    format_func=lambda k: visits.issue_label(k, lang), key=K + "visit_issues")
+                                    format_func=lambda k: visits.issue_label(k, lang), key=K + "visit_issues", select_all=False)
             make_ticket = st.checkbox(t("area.visit_ticket"), key=K + "visit_ticket")
             cat = st.selectbox(t("area.visit_category"), list(categories.CATEGORIES),
                                format_func=lambda k: categories.CATEGORIES[k].name(lang), key=K + "visit_cat")

@@ -98,7 +98,7 @@ if picked and category:  # only what the user's area holds; of the rest, a count
     if elsewhere := ts.duplicates_elsewhere(engine, **near):
         st.caption(t("report.duplicates_elsewhere").format(n=elsewhere))
 
-with st.form("report_form"):  # emptied only once the report is stored: a refusal keeps what was typed
+with st.form("report_form", enter_to_submit=False):  # emptied only once the report is stored: a refusal keeps what was typed
     source = st.radio(t("report.source"), list(rules.SOURCES), index=None, horizontal=True,
                       format_func=lambda k: rules.source_label(k, lang), key="report_source")
     description = st.text_area(t("report.description"), max_chars=4000, key="report_description")

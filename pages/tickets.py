@@ -112,9 +112,9 @@ def filters() -> dict:
         overdue_only = st.toggle(t("tickets.overdue_only"), key="tickets_overdue_only")
         state_keys = workflow.OPEN_STATES if open_only else tuple(workflow.STATES)
         states = st.multiselect(t("tickets.state"), state_keys, key="tickets_states", placeholder=t("tickets.all"),
-                                format_func=lambda k: workflow.STATES[k].name(lang))
+                                format_func=lambda k: workflow.STATES[k].name(lang), select_all=False)
         cats = st.multiselect(t("tickets.category"), list(categories.CATEGORIES), key="tickets_categories",
-                              placeholder=t("tickets.all"), format_func=lambda k: categories.CATEGORIES[k].name(lang))
+                              placeholder=t("tickets.all"), format_func=lambda k: categories.CATEGORIES[k].name(lang), select_all=False)
         comms = layers.community_names(engine, scope)
         community_id = st.selectbox(t("tickets.community"), [None, *comms], key="tickets_community",
                                     format_func=lambda k: t("tickets.all") if k is None else comms[k])
@@ -215,7 +215,7 @@ def actions(ticket: dict) -> None:
     proxy = actor.role != workflow.RESIDENT  # staff rate only on the resident's behalf (代居民评价)
     names = {m.action: t("tickets.proxy_move").format(m=m.name(lang)) if m.ratings and proxy else m.name(lang)
              for m in moves}
-    with st.form(_key("form", tid, version)):
+    with st.form(_key("form", tid, version), enter_to_submit=False):
         st.radio(t("tickets.next_actions"), list(names), format_func=names.get, horizontal=True, index=None,
                  label_visibility="collapsed", key=_key("move", tid, version))
         st.text_input(t("tickets.note"), key=_key("note", tid, version))

@@ -120,7 +120,9 @@ def test_street_leader_reads_the_audit_log(app, town_url):
     with engine.connect() as conn:
         grid_id, grid_name = conn.execute(select(Grid.id, Grid.name).order_by(Grid.id).limit(1)).one()
     audit.record(engine, at=settings.now(), username="gridhead1", role="grid_head", action="ticket.accept",
-                 object_type="ticket", object_id=4242, grid_id=grid_id)
+                 object_type="ticket", object_id=4242, grid_id=grid_id, detail="T4242 street_accepted → in_progress")
+    audit.record(engine, at=settings.now(), username="admin", action="user.create", object_type="user",
+                 object_id=4243, detail="lisi street_leader")
     at = as_user(app, town_url, "leader")
     at.switch_page("pages/audit.py").run()
     assert not at.exception, at.exception
@@ -129,6 +131,10 @@ def test_street_leader_reads_the_audit_log(app, town_url):
     mine = log[log["用户"] == "leader"]
     assert (mine["操作"] == "登录").any() and set(mine["角色"]) == {"街道领导"}
     assert not log.isna().any().any() and not log.isin(["None"]).any().any()  # blanks, not None
+    # issue 13, item 9: the details name states and roles, not the codes they were written with
+    assert log.query("用户 == 'admin'")["详情"].tolist() == ["lisi 街道领导"]
+    assert log.query("用户 == 'gridhead1'")["详情"].tolist() == ["T4242 街道党工委接单 → 部门领单·办理中"]
+    assert not log["详情"].str.contains("street_|grid_head|in_progress").any()
     at.selectbox(key="audit_action").select("ticket.").run()  # shown as 工单
     assert set(at.dataframe[0].value["操作"]) <= {n for a, (n, _) in audit.ACTION_NAMES.items() if a.startswith("ticket.")}
     accepted = at.dataframe[0].value.query("用户 == 'gridhead1'")
@@ -338,6 +344,8 @@ def test_a_grid_worker_corrects_a_phone_after_revealing_the_household(app, town_
     hid = at.selectbox(key="my_area_reveal_hh").value
     at.button(key="my_area_reveal").click().run()
     assert not at.exception, at.exception
+    members = next(d.value for d in at.dataframe if "性别" in d.value.columns)  # issue 13, item 9: 男/女, no None
+    assert set(members["性别"]) <= {"男", "女"} and len(members) and not members.isna().any().any()
     first = households.reveal(engine, at.session_state["user"], hid, now=settings.now())["residents"][0]
     rid = at.selectbox(key=f"my_area_edit_who_{hid}").value
     assert rid == first["id"] and at.text_input(key=f"my_area_edit_phone_{rid}").value == (first["phone"] or "")

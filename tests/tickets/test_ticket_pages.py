@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta
 
 import pandas as pd
 import pytest
+from streamlit.proto.Block_pb2 import Block
 from streamlit.testing.v1 import AppTest
 
 from geo import settings
@@ -44,6 +45,18 @@ def choose(at, tid: int, name: str) -> None:
                          if a != "escalate" and radio.format_func(a) in radio.options and name in radio.format_func(a)))
 
 
+def forms(at) -> list:
+    """The Form protos of the page (AppTest has no accessor for them)."""
+    found, nodes = [], [at._tree]
+    while nodes:
+        node = nodes.pop()
+        proto = getattr(node, "proto", None)
+        if isinstance(proto, Block) and proto.HasField("form"):
+            found.append(proto.form)
+        nodes.extend(getattr(node, "children", {}).values())
+    return found
+
+
 def spot_in(engine, grid_id: int):
     grids = store.read_layer(engine, store.schema.Grid)
     return grids[grids["id"] == grid_id].geometry.iloc[0].representative_point()
@@ -75,6 +88,7 @@ def test_desk_lists_open_tickets_and_acts_on_one(town_url, monkeypatch):
     assert any(new["code"] in s.value for s in at.subheader)
     assert set(table["网格"]) == {grids.set_index("id").loc[mine, "name"]}  # only the grid head's own grid
     assert {m.placeholder for m in at.multiselect} == {"全部"}  # not Streamlit's "Choose options"
+    assert {m.proto.select_all for m in at.multiselect} == {0}  # nor its English "Select all" (issue 13, item 9)
     choose(at, new["id"], "网格收单")
     widget(at, "button", f"tickets_do_{new['id']}_").click()
     at.run()
@@ -331,6 +345,8 @@ def test_report_needs_a_location_then_routes_it(town_url, monkeypatch):
     at.run()
     assert at.selectbox(key="report_category").value is None  # no default category (issue 13)
     assert at.radio(key="report_source").value is None  # nor source
+    # Enter in the name or phone field must not send a half-filled report (nor show the English hint)
+    assert [f.enter_to_submit for f in forms(at)] == [False]
     at.text_area(key="report_description").input("小区门口垃圾三天没人清运")
     at.button[0].click()
     at.run()
