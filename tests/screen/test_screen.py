@@ -471,7 +471,7 @@ def test_deck_is_offline_and_small(engine):
     assert {"street", "roads", "grids", "communities", "community_names", "ticket_cells", "facilities", "cameras",
             "overdue_ring", "alerts"} <= set(ids)
     assert "alert_halo" not in ids  # the alert points travel once (and once more in the overdue ring)
-    assert sum(c["n"] for c in _layer(spec, "ticket_cells")["data"]) == 7
+    assert sum(c["k"] for c in _layer(spec, "ticket_cells")["data"]) == 7
     text = _layer(spec, "community_names")
     assert text["fontFamily"].startswith("Noto Sans CJK SC") and "测" in text["characterSet"]
     assert not any(str(v).startswith("@@=pixels") for layer in spec["layers"] for v in layer.values())
@@ -558,6 +558,22 @@ def test_legend_matches_the_map(engine):
     assert items["screen.lg_camera_fault"]["color"] == "rgb(255,176,0)"
     assert items["screen.lg_overdue"]["kind"] == "ring"
     assert all(i18n.t(k) != k for k in items)  # every label has its words
+
+
+def test_hex_columns_say_what_they_count_in_colours_of_their_own(engine):
+    """Issue 13, item 8: a column's tooltip was a bare number, and its colours were the grids' load ramp."""
+    base, s = map_data.basemap(engine, WHOLE), wall.build(engine, NOW, WHOLE)
+    spec = json.loads(screen_map.deck(base, s).to_json())
+    cells, grids = _layer(spec, "ticket_cells"), _layer(spec, "grids")
+    assert cells["getElevation"] == "@@=k" and cells["pickable"]  # the Deck's one tooltip is "{n}"
+    top = max(cells["data"], key=lambda c: c["k"])
+    assert top["n"] == f"此六边形内近{figures.PERIOD_DAYS}天上报工单 {top['k']} 件"
+    # every column colour is far from every grid colour (RGB distance), the hottest included
+    hexes = np.array([c["c"][:3] for c in cells["data"]], dtype=float)
+    loads = np.array([g["c"][:3] for g in grids["data"]] + screen_map.RAMP.tolist(), dtype=float)
+    assert np.linalg.norm(hexes[:, None, :] - loads[None, :, :], axis=2).min() > 60
+    items = {i["key"]: i for i in screen_map.legend(base, s)}
+    assert items["screen.lg_cells"]["kind"] == "ramp" and items["screen.lg_cells"]["hi"] == top["k"]
 
 
 def test_view_fits_the_bounds():
