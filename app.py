@@ -60,6 +60,7 @@ with st.sidebar:
     lang = st.selectbox(i18n.t("lang.label", lang), list(i18n.LANGS), format_func=i18n.LANGS.get,
                         key="lang")
 
+common.chrome_in_chinese(lang)
 common.engine()  # builds the demo town on first start, before any page draws
 st.session_state[common.ENTERED_KEY] = True
 with common.storage_errors():  # a locked or read-only database is said in words, never a traceback
@@ -80,7 +81,7 @@ if user is None:
     # ... except the residents' own pages, which open as themselves (and no other page does)
     nav = st.navigation([login, *doors, *public], position="hidden")
     common.open_asked_page({"login": login, **{page.url_path: page for page in [*doors, *public]}})
-    with common.storage_errors():
+    with common.unexpected_errors(), common.storage_errors():
         nav.run()
 else:
     with st.sidebar:
@@ -127,10 +128,11 @@ else:
     with menu:
         for page in pages.values():
             st.page_link(page)
+        common.fold_menu_on_phones()  # a choice on a phone folds the menu away, as Streamlit's own list does
         st.divider()
     common.open_asked_page({**{page.url_path: page for page in hidden}, **pages})
     if st.session_state.pop(common.JUST_SIGNED_IN, False) and not any(nav is p for p in pages.values()):
         # asked for a page the role may not open (or none): the role's home, keeping the query
         st.switch_page(pages[home], query_params=st.query_params.to_dict())
-    with common.storage_errors():
+    with common.unexpected_errors(), common.storage_errors():  # no traceback ever reaches a user
         nav.run()

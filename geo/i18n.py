@@ -157,24 +157,20 @@ STRINGS: dict[str, dict[str, str]] = {
                            "en": "Where satisfaction {all} comes from: {own} ratings by residents themselves ({share}; "
                                  "{own_rate} satisfied), {proxy} entered by staff on residents' behalf (phone, home "
                                  "visit, on site, 12345 follow-up)."},
-    "ind.definitions": {"zh": "口径（统计期内上报的工单）：立案率=立案数/上报数；处置率=处置数/立案数；"
-                              "结案率=结案数/应结案数；按期结案率=按期办结数/应结案数；"
-                              "满意率=（满意+基本满意）/评价数，评价数含每一次评价（含1–2星不满意、已退回重办的）；"
-                              "居民自评占比=居民本人评价数/评价数，其余为工作人员回访后代居民评价；"
-                              "重办率=重办过的工单/曾办结反馈的工单；办结时长=上报→办结反馈，结案时长=上报→结案（含等待评价）。"
-                              "详见 geo/tickets/indicators.py。",
-                        "en": "Definitions (tickets reported in the period): acceptance = accepted/reported; handling = "
-                              "handled/accepted; closure = closed/due; on-time = finished within limit/due; "
-                              "satisfaction = (satisfied + fairly satisfied)/every rating given, including the 1–2 "
-                              "star ones that reopened a ticket; self-rated share = ratings residents gave "
-                              "themselves/every rating (the rest were entered by staff after a follow-up); "
-                              "reopen rate = reopened/ever reported done; time to "
-                              "resolution = report→done, time to closure = report→closed (incl. the wait for the "
-                              "rating). See geo/tickets/indicators.py."},
-    # tickets: review fixes (issue 3)
+    "ind.definitions": {"zh": "口径依据 GB/T 30428《数字化城市管理信息系统》与12345热线考核口径（统计期内上报的工单；应处置、应结案以统计期末为准）："
+                              "立案率=立案数/上报数（立案是工作人员的受理决定，系统超时升级不算）；处置率=处置数/应处置数；"
+                              "结案率=结案数/应结案数；按期结案率=按期结案数/应结案数（办结未解决单列，不算按期）；"
+                              "满意率=（满意+基本满意）/评价数，每一次评价都计入；重办率=重办数/办结数。"
+                              "将鼠标停在指标的 ? 上，或展开“全部指标”，可看每项的定义。",
+                        "en": "Definitions per GB/T 30428 (digital city management) and the 12345 hotline's scoring, over the "
+                              "tickets reported in the period (what is due is due by the period's end): acceptance = "
+                              "accepted/reported (a person's decision; the clock's escalation is not one); handling = "
+                              "handled/due for handling; closure = closed/due; on-time = closed fixed on time/due (closed "
+                              "unfixed shown apart); satisfaction = (satisfied + fairly satisfied)/every rating; reopen = "
+                              "reopened/reported fixed. Hover a figure's ? or open \"All indicators\" for each definition."},
     "tickets.search": {"zh": "搜索", "en": "Search"},
     "tickets.search_hint": {"zh": "工单号或描述中的文字", "en": "Ticket code or words of the description"},
-    "tickets.overdue_legend": {"zh": "超期工单排在最前并以红底标出", "en": "overdue tickets come first, in red"},
+    "tickets.overdue_legend": {"zh": "超期工单排在最前，以红色“超期”标出；“紧急”为橙色", "en": "overdue tickets come first, tagged red; urgent ones orange"},
     "tickets.shown_cap": {"zh": "列表只显示前 {shown} 张（超期在前），导出包含全部 {n} 张",
                           "en": "Showing the first {shown} (overdue first); the export holds all {n}"},
     "tickets.arrived": {"zh": "已登记到场", "en": "Arrival recorded"},
@@ -422,6 +418,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "col.cares_for": {"zh": "包保户", "en": "Looks after"},
     "col.next": {"zh": "下一步", "en": "Next"},
     "col.gender": {"zh": "性别", "en": "Gender"},
+    "gender.M": {"zh": "男", "en": "Male"},
+    "gender.F": {"zh": "女", "en": "Female"},
     "col.birth_year": {"zh": "出生年", "en": "Born"},
     "person.party_member": {"zh": "党员", "en": "Party member"},
     "person.volunteer": {"zh": "志愿者", "en": "Volunteer"},
@@ -506,8 +504,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "screen.flat": {"zh": "持平", "en": "no change"},
     "screen.points": {"zh": "个百分点", "en": " pts"},
     "screen.cameras_fault": {"zh": "故障", "en": "fault"},
-    "screen.circle_standard": {"zh": "步行·按标准半径 {p}", "en": "walk · standard reach {p}"},
-    "screen.circle_straight": {"zh": "直线{m}米·{k}类(估算)", "en": "{k} required, {m} m straight (est.)"},
+    "screen.circle_loose": {"zh": "宽口径 {p}", "en": "loose {p}"},
+    "screen.circle_straight": {"zh": "直线估算·宽口径 {p}", "en": "straight-line est. · loose {p}"},
+    "screen.circle_help": {"zh": "15分钟服务圈覆盖（与服务圈规划页同一口径）：各类必需设施均在其标准服务半径内（步行距离，"
+                                 "如幼儿园300米、菜市场500米，GB 50180-2018）的居民占比。宽口径：各类必需设施均在步行15分钟"
+                                 "（{m}米）内。",
+                           "en": "15-minute circle (the planning page's figure): residents whose door reaches every required "
+                                 "facility type within its standard reach, walking (e.g. kindergarten 300 m, market 500 m; "
+                                 "GB 50180-2018). Loose reading: every type within a 15-minute walk ({m} m)."},
     "screen.fresh_overdue": {"zh": "新增超期", "en": "Newly overdue"},
     "screen.fresh_count": {"zh": "本轮新增超期{n}件", "en": "{n} newly overdue"},
     "screen.feed_overdue": {"zh": "超期", "en": "Overdue"},
@@ -528,7 +532,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "screen.total": {"zh": "合计", "en": "Total"},
     "screen.prev_period": {"zh": "上期上报", "en": "Reported, previous period"},
     "screen.lg_load": {"zh": "网格在办", "en": "Open per grid"},
-    "screen.lg_cells": {"zh": "工单密度", "en": "Ticket density"},
+    "screen.lg_cells": {"zh": "六边形：每格上报", "en": "Hexagons: reported per cell"},
+    "screen.tip_cells": {"zh": "此六边形内近{d}天上报工单 {n} 件", "en": "{n} tickets reported in this hexagon, last {d} days"},
     "screen.lg_camera_online": {"zh": "监控在线", "en": "Camera online"},
     "screen.lg_camera_offline": {"zh": "离线", "en": "Offline"},
     "screen.lg_camera_fault": {"zh": "故障", "en": "Fault"},
@@ -916,6 +921,59 @@ STRINGS: dict[str, dict[str, str]] = {
     "doors.hotline_manual": {"zh": "需人工处理（请在「我要上报」中按实际位置录入）", "en": "For a person (enter them on Report with the real place)"},
     "doors.hotline_import": {"zh": "导入 {n} 条", "en": "Import {n}"},
     "doors.hotline_done": {"zh": "已导入 {n} 条热线工单", "en": "{n} hotline orders imported"},
+    # ---- issue 13: first use (the desk, errors, wording) ----
+    "app.unexpected": {"zh": "抱歉，页面出错了，刚才的操作可能没有完成。请刷新页面后再试一次；若反复出现，请告诉管理员出错的时间（详细情况已记入服务器日志）。",
+                       "en": "Sorry, something went wrong and the last action may not have been completed. Reload the "
+                             "page and try again; if it keeps happening, tell the administrator when it happened (the "
+                             "details are in the server log)."},
+    "ind.closed_apart": {"zh": "结案 {closed} 件，其中已解决 {fixed} 件、办结未解决 {unfixed} 件（未解决的单列，不计入按期结案）",
+                         "en": "{closed} cases closed: {fixed} fixed, {unfixed} closed without a fix (shown apart, never on time)"},
+    "coverage.circle_line": {"zh": "15分钟服务圈覆盖（标准口径，指挥大屏显示的同一数字）：{share}，{n} 人——各类必需设施均在其标准服务半径内（步行）。"
+                                   "宽口径（各类必需设施均在步行15分钟、{m} 米内）：{loose}。",
+                             "en": "15-minute circle (standard reading, the wall's very figure): {share}, {n} people — every "
+                                   "required type within its standard reach, walking. Loose reading (every required type "
+                                   "within a 15-minute walk, {m} m): {loose}."},
+    "map.attribution": {"zh": "图层：本街道网格化管理数据", "en": "Layers: the street's grid-management data"},
+    "tickets.mine": {"zh": "待我办理", "en": "Waiting for me"},
+    "tickets.mine_help": {"zh": "只看您现在就能办理的工单：在您这一级待处理的，党员只看派给自己的",
+                          "en": "Only the tickets you can move now: those waiting at your level (a party member: those assigned to them)"},
+    "layer.building_labels": {"zh": "楼栋号", "en": "Building numbers"},
+    "report.find": {"zh": "按地址查找（小区、楼栋、设施或道路名称）", "en": "Find by address (estate, building, facility or road)"},
+    "report.find_hint": {"zh": "如：瑞园06 3栋、党群服务中心、天彭路", "en": "e.g. 瑞园06 3栋, 党群服务中心, 天彭路"},
+    "report.find_pick": {"zh": "找到的地点（选中即定位）", "en": "Places found (choose one to place the report)"},
+    "report.find_none": {"zh": "没有找到“{q}”：请换个说法（如只输小区名），或直接在地图上点选", "en": "Nothing found for \"{q}\": try fewer words, or click the map"},
+    "report.find_kind.building": {"zh": "楼栋", "en": "building"},
+    "report.find_kind.facility": {"zh": "设施", "en": "facility"},
+    "report.find_kind.road": {"zh": "道路", "en": "road"},
+    "report.source": {"zh": "问题来源", "en": "Where the report came from"},
+    "report.category_pick": {"zh": "请选择问题类别", "en": "Choose a category"},
+    "report.need_category": {"zh": "请先选择问题类别（没有默认值，以免误报）", "en": "Choose a category first (there is no default, so none is sent by mistake)"},
+    "report.need_source": {"zh": "请先选择问题来源（居民上报、网格巡查、视频发现、12345热线或入户走访）", "en": "Choose where the report came from first"},
+    "report.near_buildings": {"zh": "地图上标出了所选位置附近的楼栋号，请核对", "en": "The buildings around the spot are numbered on the map: check it"},
+    "field.id": {"zh": "编号", "en": "ID"},
+    "map.area_figures": {"zh": "以下数字均为您管辖的 {area}；地图显示全街道，工单只显示您管辖范围内的",
+                         "en": "The figures are of your area, {area}; the map shows the whole street, tickets only in your area"},
+    "area.grid_head": {"zh": "网格长", "en": "Grid head"},
+    "area.no_head": {"zh": "（未设网格长）", "en": "(none named)"},
+    "coverage.run_needs_type": {"zh": "选址针对一种设施：请先在上方“设施类型”中选一种（如社区服务站），再计算",
+                                "en": "Sites are for one facility type: choose one under Facility type above first"},
+    "coverage.run_needs_points": {"zh": "“地图点选”需要先在地图上点选候选点（“点击地图用于”选“添加候选位置”，再点地图）",
+                                  "en": "Clicked candidates need clicks: set the map click to add candidates, then click the map"},
+    "coverage.added_gain": {"zh": "新增设施 {n}：多覆盖 {g} 人", "en": "Added facility {n}: {g} more people covered"},
+    "coverage.added_off_network": {"zh": "新增设施 {n} 没有增加覆盖：它离最近的可步行道路超过 {m} 米，步行到不了；请点在道路旁",
+                                   "en": "Added facility {n} covers nobody more: it is over {m} m from any walkable road, so "
+                                         "nobody can walk to it; click beside a road"},
+    "coverage.added_nobody": {"zh": "新增设施 {n} 没有增加覆盖：它的服务半径内没有住户；请放到有人居住的楼栋附近",
+                              "en": "Added facility {n} covers nobody more: no home lies within its reach; place it near homes"},
+    "coverage.added_covered": {"zh": "新增设施 {n} 没有增加覆盖：它服务半径内的住户已被现有设施覆盖；请放到地图上的盲区（未覆盖楼栋）附近",
+                               "en": "Added facility {n} covers nobody more: everyone within its reach is covered already; "
+                                     "place it near the blind spots"},
+    "coverage.layer_all_reached": {"zh": "全部必配设施均可达范围", "en": "Every required type in reach"},
+    "coverage.legend_types_hidden": {"zh": "各类设施服务范围（可在地图右上角图层中打开）", "en": "Each type's area (switch on in the layer list)"},
+    "tickets.pick_action": {"zh": "请先在“可执行操作”中选择一项，再点“执行”", "en": "Choose one of the next actions first, then Apply"},
+    "tickets.not_listed": {"zh": "此工单已不在当前筛选结果中（刚办理后状态已变），仍显示在此便于核对；点选列表中的其他工单可切换。",
+                           "en": "This ticket is no longer in the filtered list (its state just changed); it stays here so you "
+                                 "can check it. Select another row to switch."},
 }
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 import streamlit as st
 
 from geo.access import audit
+from geo.tickets import workflow
 from pages import common
 
 user = common.require("audit")
@@ -23,4 +24,5 @@ who = c[1].text_input(t("audit.user"), key=K + "user").strip()
 prefix = c[2].selectbox(t("audit.action"), list(ACTIONS), format_func=ACTIONS.get, key=K + "action")
 rows = audit.read(engine, scope=user.scope, since=now - timedelta(days=int(days)), username=who or None,
                   action_prefix=prefix or None, limit=2000)
-st.dataframe(audit.table(rows, lang), hide_index=True, width="stretch")
+states = {k: s.name(lang) for k, s in workflow.STATES.items()}  # the log's ticket rows name states
+st.dataframe(audit.table(rows, lang, states=states), hide_index=True, width="stretch")

@@ -111,6 +111,46 @@ def storage_errors(*, quiet: bool = False) -> Iterator[None]:
             st.stop()
 
 
+@contextlib.contextmanager
+def unexpected_errors() -> Iterator[None]:
+    """Run a page; a bug in it becomes a Chinese message (the traceback goes to the server log only).
+
+    The last line of defence behind every specific message: no traceback, server path or
+    "Ask Google" link reaches a user (issue 13). .streamlit/config.toml sets
+    ``client.showErrorDetails = "none"`` as well, for what runs outside this block (widget
+    callbacks, a fragment's own rerun): Streamlit then shows its generic notice without details.
+    st.stop and st.rerun pass through (they are not Exceptions).
+    """
+    try:
+        yield
+    except Exception:  # noqa: BLE001 - the point of this block
+        log.exception("unexpected error on a page")
+        st.error(t("app.unexpected"), icon="⚠️")
+
+
+def safe_callback(fn):
+    """A widget callback whose bug is logged and told in Chinese on the next draw, not shown as a trace."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - see unexpected_errors
+            log.exception("unexpected error in a widget callback")
+            st.session_state[UNEXPECTED_KEY] = True
+    return run
+
+
+UNEXPECTED_KEY = "app_unexpected"  # a callback failed: app.py says so once
+
+
+def tell_unexpected() -> None:
+    """The Chinese notice for a callback that failed (see safe_callback), once."""
+    if st.session_state.pop(UNEXPECTED_KEY, False):
+        st.error(t("app.unexpected"), icon="⚠️")
+
+
 @st.cache_resource(show_spinner=False)
 def _first_start_accounts(url: str) -> bool:
     """The admin account (password from SHEQU_ADMIN_PASSWORD or printed once to the log)."""
@@ -303,6 +343,54 @@ def sync_cookie() -> None:
             + (location.protocol === "https:" ? "; Secure" : "");</script>""", unsafe_allow_javascript=True)
 
 
+#: Below this width Streamlit lays the sidebar over the page (its mobile layout).
+PHONE_MAX_PX = 768
+
+
+def fold_menu_on_phones() -> None:
+    """On a phone the sidebar lies over the page: fold it once a page is chosen from app.py's menu.
+
+    Streamlit folds its own page list on a phone, not a list of st.page_link (app.py draws the
+    menu itself, see client.showSidebarNavigation); without this the menu stayed open over the
+    chosen page (issue 13). A click on a link in the sidebar clicks the sidebar's own fold button
+    when the window is phone-sized; widgets in the sidebar (the desk's filters) leave it open.
+    """
+    st.html(f"""<script>(function () {{
+  if (window.__sqFoldMenu) return;
+  window.__sqFoldMenu = true;
+  document.addEventListener("click", function (e) {{
+    var link = e.target.closest && e.target.closest('[data-testid="stSidebar"] a[data-testid="stPageLink-NavLink"]');
+    if (!link || window.innerWidth >= {PHONE_MAX_PX}) return;
+    setTimeout(function () {{
+      var fold = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+      if (fold) fold.click();
+    }}, 50);
+  }}, true);
+}})();</script>""", unsafe_allow_javascript=True)
+
+
+#: Streamlit's own words that it offers no way to translate (issue 13, item 9), in Chinese through CSS:
+#: the file uploader's "Upload" button and its "… per file • PNG" line, and the "Press Enter to apply /
+#: submit form" hint under a one-line input (forms that must not send on Enter say enter_to_submit=False;
+#: the sign-in form keeps Enter, which people expect). Data-testids are Streamlit's public hooks for
+#: styling (its own tests use them); if one is renamed the English comes back, nothing breaks.
+#: Multiselects say select_all=False (no "Select all" entry).
+CHROME_ZH = """<style>
+[data-testid="stFileUploaderDropzone"] button p { display: none; }
+[data-testid="stFileUploaderDropzone"] button::after { content: "选择文件"; }
+[data-testid="stFileUploaderDropzoneInstructions"] > * { display: none; }
+[data-testid="stFileUploaderDropzoneInstructions"]::after { content: "可拖入文件，或点击“选择文件”"; font-size: 14px;
+  color: rgba(49, 51, 63, .6); }
+[data-testid="stTextInput"] [data-testid="InputInstructions"] { display: none; }
+</style>"""
+
+
+def chrome_in_chinese(lang_: str) -> None:
+    """Streamlit's untranslatable button and hint texts in Chinese when the user reads Chinese."""
+    if lang_ == "zh":
+        st.html(CHROME_ZH)
+
+
 def require(page: str) -> users.User:
     """The signed-in user, if their role may open ``page``; otherwise the page stops here.
 
@@ -314,6 +402,7 @@ def require(page: str) -> users.User:
     if user is None or not roles.may_see(user.role, page):
         st.error(t("access.denied"))
         st.stop()
+    tell_unexpected()
     return user
 
 

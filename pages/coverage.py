@@ -54,6 +54,12 @@ def _summary(_plan_: coverage.Plan, url_: str, roads: str, reach: tuple):
     return coverage.weakest_first(coverage.coverage_table(_plan_, scenario=coverage.Scenario(reach=reach)))
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _circle(_plan_: coverage.Plan, url_: str, roads: str) -> coverage.Circle:
+    """The 15-minute circle, the wall's very figure (coverage.circle), once per road network."""
+    return coverage.circle(_plan_)
+
+
 @st.cache_resource(show_spinner=False)
 def _cameras(url_: str) -> coverage.CameraCoverage:
     """Camera views, road and public space seen, blind stretches: they change only with the database."""
@@ -155,12 +161,15 @@ st.dataframe(summary.reset_index().assign(type=lambda d: d["type"].map(names), r
     column_config={t(c): pct for c in ("coverage.col_walking", "coverage.col_straight", "coverage.col_elderly")},
     hide_index=True, key=K + "summary", height=250)
 st.caption(t("coverage.summary_note"))
+circle = _circle(plan, url, roads_key)  # one figure, one definition: the wall shows this very share
+st.info(t("coverage.circle_line").format(share=f"{circle.share:.1%}", n=f"{circle.covered:,}",
+                                         loose=f"{circle.loose_share:.1%}", m=f"{circle.loose_reach_m:,.0f}"))
 
 with st.expander(t("coverage.whatif"), expanded=False):
     fac = plan.facilities[plan.facilities["type"].isin(coverage.target_types(target))]
     fac_names = dict(zip(fac["id"], fac["name"]))
     closed = st.multiselect(t("coverage.close"), list(fac_names), format_func=fac_names.get,
-                            placeholder=t("common.choose_many"), key=K + f"closed_{target}")
+                            placeholder=t("common.choose_many"), key=K + f"closed_{target}", select_all=False)
     if st.button(t("coverage.clear_added"), key=K + "clear"):
         st.session_state[K + "added"] = []
 
@@ -177,6 +186,11 @@ m1.metric(t("coverage.covered"), f"{int(now_s['covered']):,}",
 m2.metric(t("coverage.share"), f"{now_s['share']:.1%}")
 m3.metric(t("coverage.elderly_share"), f"{now_s['elderly_share']:.1%}")
 m4.metric(t("coverage.blind_buildings"), f"{len(result.blind_buildings()):,}")
+for n, eff in enumerate(coverage.added_effects(plan, target, method=method, scenario=scenario).itertuples(), 1):
+    if eff.gain:  # each added facility says what it brings, and why when it brings nobody
+        st.caption(t("coverage.added_gain").format(n=n, g=f"{eff.gain:,}"))
+    else:
+        st.warning(t(f"coverage.added_{eff.reason}").format(n=n, m=int(plan.snap_m)))
 if len(plan.unreachable_doors):
     st.caption(t("coverage.unreachable").format(m=int(plan.snap_m), n=len(plan.unreachable_doors)))
 if len(plan.filled_doors):
@@ -218,7 +232,10 @@ with st.expander(t("coverage.planning"), expanded=sites is not None):
         cols[1].caption(t("coverage.cand_count").format(n=len(st.session_state[K + "cands"])))
         if cols[1].button(t("coverage.clear_cands"), key=K + "clear_cands"):
             st.session_state[K + "cands"] = []
-    if cols[2].button(t("coverage.run"), key=K + "run", disabled=target == coverage.REQUIRED):
+    why_not = siting.cannot_run(target, kind, st.session_state[K + "cands"])
+    if why_not:  # a disabled button says why, and what to do
+        cols[2].caption(t(why_not))
+    if cols[2].button(t("coverage.run"), key=K + "run", disabled=bool(why_not)):
         try:
             cands = siting.candidates(plan, kind, points=st.session_state[K + "cands"])
             st.session_state[K + "sites"] = siting.plan_sites(plan, target, int(k), cands=cands,

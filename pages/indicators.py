@@ -34,7 +34,10 @@ window = dict(start=datetime.combine(start, time.min), end=datetime.combine(end 
 values = indicators.compute(frame, now, **window)
 for row in (indicators.HEADLINE[:4], indicators.HEADLINE[4:]):
     for col, key in zip(st.columns(len(row), border=True), row):
-        col.metric(indicators.label(key, lang), indicators.shown(key, values[key]))
+        col.metric(indicators.label(key, lang), indicators.shown(key, values[key]),
+                   help=indicators.definition(key, lang))
+st.caption(t("ind.closed_apart").format(closed=f"{values['closed']:,}", fixed=f"{values['closed_fixed']:,}",
+                                        unfixed=f"{values['closed_unfixed']:,}"))
 st.caption(t("ind.rating_sources").format(  # who rated: residents themselves, or staff on their behalf
     all=indicators.shown("satisfaction_rate", values["satisfaction_rate"]), own=f"{values['rated_self']:,}",
     share=indicators.shown("self_rated_share", values["self_rated_share"]), proxy=f"{values['rated_proxy']:,}",
@@ -42,8 +45,9 @@ st.caption(t("ind.rating_sources").format(  # who rated: residents themselves, o
 st.caption(t("ind.definitions"))
 with st.expander(t("ind.all"), expanded=False):
     full = indicators.table(values, lang)
-    st.dataframe(full, hide_index=True, width="content", height=35 * (len(values) + 1) + 3,
-                 column_config={full.columns[0]: st.column_config.TextColumn(width="medium")})
+    st.dataframe(full, hide_index=True, width="stretch", height=35 * (len(values) + 1) + 3,
+                 column_config={full.columns[0]: st.column_config.TextColumn(width="medium"),
+                                full.columns[2]: st.column_config.TextColumn(width="large")})
 
 by_category = indicators.labelled(indicators.by(frame, "category", now, **window), "category", lang,
                                   {k: c.name(lang) for k, c in categories.CATEGORIES.items()})

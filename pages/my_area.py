@@ -48,6 +48,9 @@ def reveal_household(choices: list[int], names: dict) -> None:
         return
     rows = pd.DataFrame(shown["residents"])[["name", "gender", "birth_year", "phone", "elderly_alone", "disabled",
                                              "low_income"]]
+    # stored as M / F (the ID-number convention): shown as 男 / 女; no phone is a blank, not None
+    rows["gender"] = rows["gender"].map(lambda g: t(f"gender.{g}") if g in ("M", "F") else (g or ""))
+    rows["phone"] = rows["phone"].fillna("")
     st.dataframe(rows.rename(columns={c: t(f"col.{c}") for c in rows.columns}), hide_index=True, width="stretch")
     if user.may("edit_people"):
         edit_resident(shown)
@@ -60,7 +63,7 @@ def edit_resident(shown: dict) -> None:
     rid = st.selectbox(t("area.edit_who"), list(members), format_func=lambda i: members[i]["name"],
                        key=f"{K}edit_who_{shown['id']}")
     was = members[rid]
-    with st.form(f"{K}edit_{rid}"):  # keyed by member, so its fields start from that member's values
+    with st.form(f"{K}edit_{rid}", enter_to_submit=False):  # keyed by member, so its fields start from that member's values
         phone = st.text_input(t("col.phone"), value=was["phone"] or "", key=f"{K}edit_phone_{rid}")
         flags = {f: st.checkbox(t(f"col.{f}"), value=bool(was[f]), key=f"{K}edit_{f}_{rid}")
                  for f in households.FLAGS}
@@ -102,12 +105,14 @@ grid = mine[mine["id"] == here.grid_id].iloc[0]
 if K + "flash" in st.session_state:
     st.success(plain.markdown(st.session_state.pop(K + "flash")))
 st.title(plain.markdown(grid["name"]))
+head = grid["grid_head"] if isinstance(grid["grid_head"], str) and grid["grid_head"] else t("area.no_head")
 st.caption(plain.markdown(f"{grid['community_name']} · {grid['code']} · {t(f'grid_type.{grid.grid_type}')} · "
-                          f"{user.role_name(lang)} {user.display_name}"))
+                          f"{t('area.grid_head')}：{head}"))  # the grid's 网格长, whoever is looking
 
+visiting = user.may("record_visit")  # a party member records no visits: no list of visits owed (issue 13)
 days = int(st.session_state.get(K + "days", settings.VISIT_INTERVAL_DAYS))  # the control is on the visits tab
 counts = households.head_count(engine, scope=here, grid_id=here.grid_id)
-due = households.to_visit(engine, scope=here, now=now, grid_id=here.grid_id, days=days)
+due = households.to_visit(engine, scope=here, now=now, grid_id=here.grid_id, days=days) if visiting else None
 open_t = ts.query(engine, now=now, scope=here, open_only=True)
 overdue = int(open_t["overdue"].sum()) if len(open_t) else 0
 # one wrapping row: four across on a laptop, two by two on a phone (st.columns would stack one per
@@ -116,23 +121,26 @@ st.html(f"""<style>@media (max-width: 640px) {{
   .st-key-{K}figures > .stElementContainer {{ flex: 1 1 calc(50% - 0.5rem); }}
   .st-key-{K}figures [data-testid="stMetricValue"] {{ font-size: 1.75rem; }} }}</style>""")
 with st.container(horizontal=True, gap="small", key=K + "figures"):
-    for label, value, delta in [(t("area.households"), f"{counts['households']:,}", None),
-                                (t("area.residents"), f"{counts['residents']:,}", None),
-                                (t("area.to_visit"), f"{len(due):,}", None),
-                                (t("area.open_tickets"), f"{len(open_t):,}",
-                                 f"{overdue} {t('area.overdue')}" if overdue else None)]:
+    for label, value, delta in filter(None, [
+            (t("area.households"), f"{counts['households']:,}", None),
+            (t("area.residents"), f"{counts['residents']:,}", None),
+            (t("area.to_visit"), f"{len(due):,}", None) if visiting else None,
+            (t("area.open_tickets"), f"{len(open_t):,}", f"{overdue} {t('area.overdue')}" if overdue else None)]):
         st.metric(label, value, delta=delta, delta_color="inverse", delta_arrow="off", border=True)
 
 # the tabs keep their state, so saving a visit (a rerun) leaves the worker on the visits tab
-tabs = st.tabs([t("area.tab_map"), t("area.tab_visits"), t("area.tab_tickets"), t("area.tab_people"),
-                t("area.tab_places"), t("area.tab_figures")], key=K + "tab", on_change="rerun")
+names_ = ["map", "visits", "tickets", "people", "places", "figures"] if visiting else \
+    ["map", "tickets", "people", "places", "figures"]
+tabs = dict(zip(names_, st.tabs([t(f"area.tab_{n}") for n in names_], key=K + "tab", on_change="rerun")))
 layers = common.grid_layers(url, lang, minute, here)
 
-with tabs[0]:
+with tabs["map"]:
     st_folium(leaflet.street_map(layers, lang=lang, frame="grids"), height=460, use_container_width=True, returned_objects=[],
               key=f"{K}map_{here.grid_id}_{lang}")
 
-with tabs[1]:
+
+def visits_tab() -> None:
+    """Households owed a visit, the visit form, a household in full, the recent visits."""
     st.number_input(t("area.visit_days"), min_value=1, max_value=366, value=settings.VISIT_INTERVAL_DAYS, step=1,
                     key=K + "days", help=t("area.visit_days_help"))
     st.caption(t("area.to_visit_caption").format(d=days))
@@ -151,14 +159,14 @@ with tabs[1]:
     choices = list(dict.fromkeys(due["id"].tolist() + everyone["id"].tolist()))
     names = dict(zip(everyone["id"], everyone["address"] + " " + everyone["head"]))
 
-    if user.may("record_visit"):
-        with st.form(K + "visit", clear_on_submit=True):
+    if visiting:
+        with st.form(K + "visit", clear_on_submit=True, enter_to_submit=False):
             st.markdown(f"**{t('area.visit_form')}**")
             hid = st.selectbox(t("area.visit_household"), choices, format_func=names.get, key=K + "visit_hh")
             day = st.date_input(t("area.visit_date"), value=now.date(), max_value=now.date(), key=K + "visit_day")
             note = st.text_area(t("area.visit_note"), key=K + "visit_note", height=80)
             issues = st.multiselect(t("area.visit_issues"), list(visits.ISSUES), placeholder=t("common.choose_many"),
-                                    format_func=lambda k: visits.issue_label(k, lang), key=K + "visit_issues")
+                                    format_func=lambda k: visits.issue_label(k, lang), key=K + "visit_issues", select_all=False)
             make_ticket = st.checkbox(t("area.visit_ticket"), key=K + "visit_ticket")
             cat = st.selectbox(t("area.visit_category"), list(categories.CATEGORIES),
                                format_func=lambda k: categories.CATEGORIES[k].name(lang), key=K + "visit_cat")
@@ -191,7 +199,11 @@ with tabs[1]:
     st.dataframe(recent[list(cols)].rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
                  width="stretch")
 
-with tabs[2]:
+if visiting:
+    with tabs["visits"]:
+        visits_tab()
+
+with tabs["tickets"]:
     if open_t.empty:
         st.info(t("area.no_tickets"))
     else:
@@ -201,10 +213,10 @@ with tabs[2]:
             "category": open_t["category"].map(lambda k: categories.CATEGORIES[k].name(lang)),
             "state": open_t["state"].map(lambda k: workflow.STATES[k].name(lang)),
             "due": pd.to_datetime(open_t["due_at"]).dt.strftime("%m-%d %H:%M"),
-            "overdue": open_t["overdue"].astype(bool),
+            "overdue": open_t["overdue"].astype(bool).map({True: t("field.overdue"), False: ""}),  # a tag, not a box
             "next": [" / ".join(m.name(lang) for m in workflow.workflow(w).allowed(s, acts_as or ""))
                      for w, s in zip(open_t["workflow"], open_t["state"])],
-        }).sort_values(["overdue", "due"], ascending=[False, True])
+        }).sort_values(["overdue", "due"], ascending=[False, True])  # "超期" before ""
         st.dataframe(table.rename(columns={"code": t("field.code"), "category": t("field.category"),
                                            "state": t("field.state"), "due": t("field.due"),
                                            "overdue": t("field.overdue"), "next": t("col.next")}),
@@ -212,7 +224,7 @@ with tabs[2]:
     if user.may_see("tickets") and (settings.ROOT / "pages/tickets.py").exists():
         st.page_link("pages/tickets.py", label=t("area.to_ticket_desk"), icon="📋")
 
-with tabs[3]:
+with tabs["people"]:
     helpers = households.helpers(engine, scope=here, grid_id=here.grid_id)
     if helpers.empty:
         st.info(t("area.no_helpers"))
@@ -224,7 +236,7 @@ with tabs[3]:
         st.dataframe(helpers[list(cols)].rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
                      width="stretch")
 
-with tabs[4]:
+with tabs["places"]:
     poly = layers["grids"]
     fac = area.nearby(layers.get("facilities"), poly)
     if len(fac):
@@ -242,6 +254,6 @@ with tabs[4]:
         "code": t("field.code"), "name": t("field.name"), "status": t("field.status"), "inside": t("area.inside"),
         "distance_m": t("area.distance")}), hide_index=True, width="stretch")
 
-with tabs[5]:
+with tabs["figures"]:
     st.dataframe(indicators.table(indicators.for_area(engine, now, scope=here), lang), hide_index=True,
                  width="stretch")

@@ -91,6 +91,7 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
   white-space: nowrap; max-width: 150px; overflow: hidden; text-overflow: ellipsis; }
 .scr-table td.n { text-align:right; font-variant-numeric: tabular-nums; padding-left: 8px; }
 .scr-table td.red { color:#ff4d57; font-weight:700; }
+.scr-table td.amber { color:#ffc23a; font-weight:700; } .scr-table td.green { color:#37e39b; }
 .scr-table td.hot { color:#fff; font-weight:700; }
 .scr-feed { list-style:none; padding:0 !important; margin:0 !important; font-size:19px; }
 .scr-feed li { margin: 0 !important; padding:2px 0; border-bottom: 1px solid rgba(27,70,127,.35); white-space:nowrap; overflow:hidden;
@@ -172,6 +173,7 @@ title = wall.street_title(engine, scope)
 
 
 URGENT_TAG = "<span class='scr-tag urgent'>!</span>"
+TONE_CLASS = {"bad": "red", "warn": "amber", "good": "green", "": ""}
 
 
 def pct(v: float) -> str:
@@ -190,9 +192,10 @@ def change(c: figures.Change, *, rate: bool = False, vs: str = "screen.vs_yester
     return f"{t(vs)} <span class='{c.tone}'>{body}</span>"
 
 
-def tile(label: str, value, sub: str = "", tone: str = "") -> str:
+def tile(label: str, value, sub: str = "", tone: str = "", title: str = "") -> str:
     size = " scr-long" if len(str(value)) > 8 else ""  # 2,101/2,400 cameras of a district still fit
-    return (f"<div class='scr-tile {tone}'><div class='scr-label'>{label}</div>"
+    hover = f" title='{plain.html(title)}'" if title else ""
+    return (f"<div class='scr-tile {tone}'{hover}><div class='scr-label'>{label}</div>"
             f"<div class='scr-value{size}'>{value}</div><div class='scr-sub'>{sub or '&nbsp;'}</div></div>")
 
 
@@ -204,7 +207,8 @@ def rank_table(df: pd.DataFrame, by: str) -> str:
             "col_open": lambda r: f"<td class='n'>{r['open']}</td>",
             "col_overdue": lambda r: f"<td class='n {'red' if r['overdue'] else ''}'>{r['overdue']}</td>",
             "col_due": lambda r: f"<td class='n'>{r['due']}</td>",
-            "col_on_time": lambda r: f"<td class='n {'red' if by == 'on_time' else ''}'>{pct(r['on_time_rate'])}</td>"}
+            "col_on_time": lambda r: f"<td class='n {TONE_CLASS[figures.on_time_tone(r['on_time_rate'])]}'>"
+                                     f"{pct(r['on_time_rate'])}</td>"}  # coloured by band, not by ranking
     rows = "".join("<tr>" + "".join(cell[k](r) for k in cols) + "</tr>" for _, r in df.iterrows())
     if not len(df):
         rows = f"<tr><td colspan='4'>{t('screen.rank_empty').format(n=figures.MIN_DUE)}</td></tr>"
@@ -333,6 +337,11 @@ def since_last_refresh(tick: datetime) -> datetime:
 
 @st.fragment(run_every=figures.REFRESH_S)
 def draw_wall() -> None:
+    with common.unexpected_errors():  # the fragment's own reruns do not pass through app.py
+        _draw_wall()
+
+
+def _draw_wall() -> None:
     now = common.now().replace(microsecond=0)
     tick_at = datetime.fromtimestamp(int(now.timestamp()) // figures.REFRESH_S * figures.REFRESH_S)
     tick = tick_at.isoformat()
@@ -345,10 +354,11 @@ def draw_wall() -> None:
     st.html(f"<div class='scr-head'><div class='scr-title'>{plain.html(title)} · {t('screen.title')}</div>"
             f"{alarm_html(fresh, s.names['grid'])}{clock_html(now, s.as_of, tick)}</div>",
             unsafe_allow_javascript=True)
-    # a tile holds one short line: a walking circle gives the stricter standard-reach share (says more)
-    circle_sub = t("screen.circle_standard").format(p=pct(f["circle_standard_share"])) \
-        if "circle_standard_share" in f else \
-        t("screen.circle_straight").format(k=f["circle_types"], m=f"{f['circle_reach_m']:,.0f}")
+    # the planning page's figure (coverage.circle: each type within its standard reach); beneath it, named
+    # 宽口径, every type within a 15-minute walk; the definition on hover (a laptop) and in the README
+    circle_sub = t("screen.circle_loose" if f["circle_method"] == "walking" else "screen.circle_straight").format(
+        p=pct(f["circle_loose_share"]))
+    circle_help = t("screen.circle_help").format(m=f"{f['circle_reach_m']:,.0f}")
     overdue_tone = ("scr-red scr-flash" if len(fresh) else "scr-red") if f["overdue"] else ""
     overdue_sub = t("screen.fresh_count").format(n=len(fresh)) if len(fresh) else change(c["overdue"])
     st.html("<div class='scr-kpis'>" + "".join([
@@ -363,7 +373,7 @@ def draw_wall() -> None:
         tile(t("screen.cameras"), f"{f['cameras_online']:,}/{f['cameras']:,}",
              f"{t('screen.cameras_offline')} {f['cameras_offline']} · {t('screen.cameras_fault')} {f['cameras_fault']}",
              "scr-amber" if f["cameras_offline"] + f["cameras_fault"] else ""),
-        tile(t("screen.circle"), pct(f["circle_share"]), circle_sub),
+        tile(t("screen.circle"), pct(f["circle_share"]), circle_sub, title=circle_help),
     ]) + "</div>")
     left, middle, right = st.columns([1, 2.3, 1], gap="small")
     with left:

@@ -64,7 +64,7 @@ else:
             st.dataframe(table(rows[~rows["waiting"]]), hide_index=True, width="stretch")
     keys = {n: (r.kind, r.username, r.address) for n, r in rows.iterrows()}
     chosen = st.multiselect(t("security.pick"), list(keys), format_func=lambda n: throttle.key_label(keys[n], lang),
-                            default=list(waiting.index), placeholder=t("security.choose"), key=K + "pick")
+                            default=list(waiting.index), placeholder=t("security.choose"), key=K + "pick", select_all=False)
     if st.button(t("security.unlock"), key=K + "unlock", type="primary", disabled=not chosen):
         try:
             lifted = throttle.unlock(engine, [keys[n] for n in chosen], by=user, now=common.now())
@@ -112,7 +112,7 @@ else:
     }), hide_index=True, width="stretch")
     ids = [int(n) for n in walls["id"]]
     pick = st.multiselect(t("security.pick_walls"), ids, format_func=lambda n: f"#{n}",
-                          placeholder=t("security.choose"), key=K + "walls")
+                          placeholder=t("security.choose"), key=K + "walls", select_all=False)
     left, right = st.columns(2)
     if left.button(t("security.end"), key=K + "end", disabled=not pick):
         flash(t("security.ended").format(n=kiosk.end_walls(engine, pick, by=user, now=common.now())))

@@ -5,8 +5,18 @@ kept in session state (``tickets_seen``, by ticket id) and the move widgets are
 keyed by id and version. A move is made in the submit button's callback with
 that version, so a page drawn before someone else's move cannot overwrite it:
 the user is told and sees the new state.
+
+The pick is the ticket, not the row (issue 13): st.dataframe reports ticked rows by
+position, so the row is turned into its ticket id at once, against the list as it
+was drawn (``tickets_rows``), and ``tickets_open_id`` keeps it. The table's key
+carries a digest of the listed ids, so when a move (or anyone's) re-sorts or
+shortens the list the tick is cleared rather than left on whichever ticket slid
+into that row; the pane stays on the ticket just moved, and no action is ever
+preselected (the user picks one for the ticket in front of them).
 """
 from __future__ import annotations
+
+import hashlib
 
 import streamlit as st
 from streamlit_folium import st_folium
@@ -18,6 +28,10 @@ from geo.errors import ConcurrentEditError, IllegalTransitionError, NotFoundErro
 from pages import common
 
 PAGE_ERRORS = (IllegalTransitionError, ConcurrentEditError, ValidationError, NotFoundError)
+PICK, ROWS = "tickets_open_id", "tickets_rows"  # the picked ticket (by id); the ids of the rows as drawn
+#: 超期 / 紧急 as coloured tags (a cell, not a greyed checkbox)
+TAG_CSS = {"over": "background-color: #d00000; color: #ffffff; font-weight: 600",
+           "urgent": "background-color: #f77f00; color: #ffffff; font-weight: 600"}
 
 user = common.require("tickets")
 lang, t = common.lang(), common.t
@@ -36,11 +50,15 @@ def _flash(kind: str, text: str) -> None:
     st.session_state["tickets_flash"] = (kind, text)
 
 
+@common.safe_callback
 def _submit(ticket_id: int, names: dict[str, str]) -> None:
     """The move, with the version the user saw (a stale page is refused, nothing is written)."""
     version = st.session_state["tickets_seen"][ticket_id]
     state = st.session_state
-    action = state[_key("move", ticket_id, version)]
+    action = state.get(_key("move", ticket_id, version))
+    if action is None:  # nothing is preselected: a click on 执行 alone does nothing to anyone's ticket
+        _flash("error", t("tickets.pick_action"))
+        return
     kwargs = {"note": state.get(_key("note", ticket_id, version)) or None}
     if action in ("rate", "reopen"):
         kwargs["rating"] = state.get(_key("rating", ticket_id, version))
@@ -72,6 +90,7 @@ def _state_now(ticket_id: int) -> str:
                                          at=last.iloc[0], a=last.iloc[2])
 
 
+@common.safe_callback
 def _arrive(ticket_id: int) -> None:
     version = st.session_state["tickets_seen"][ticket_id]
     try:
@@ -88,13 +107,14 @@ def filters() -> dict:
     with st.sidebar:
         st.subheader(t("tickets.filters"))
         search = st.text_input(t("tickets.search"), key="tickets_search", placeholder=t("tickets.search_hint"))
+        mine = st.toggle(t("tickets.mine"), key="tickets_mine", help=t("tickets.mine_help"))
         open_only = st.toggle(t("tickets.open_only"), value=True, key="tickets_open_only")
         overdue_only = st.toggle(t("tickets.overdue_only"), key="tickets_overdue_only")
         state_keys = workflow.OPEN_STATES if open_only else tuple(workflow.STATES)
         states = st.multiselect(t("tickets.state"), state_keys, key="tickets_states", placeholder=t("tickets.all"),
-                                format_func=lambda k: workflow.STATES[k].name(lang))
+                                format_func=lambda k: workflow.STATES[k].name(lang), select_all=False)
         cats = st.multiselect(t("tickets.category"), list(categories.CATEGORIES), key="tickets_categories",
-                              placeholder=t("tickets.all"), format_func=lambda k: categories.CATEGORIES[k].name(lang))
+                              placeholder=t("tickets.all"), format_func=lambda k: categories.CATEGORIES[k].name(lang), select_all=False)
         comms = layers.community_names(engine, scope)
         community_id = st.selectbox(t("tickets.community"), [None, *comms], key="tickets_community",
                                     format_func=lambda k: t("tickets.all") if k is None else comms[k])
@@ -103,33 +123,51 @@ def filters() -> dict:
                                format_func=lambda k: t("tickets.all") if k is None else grids[k])
         min_age = st.number_input(t("tickets.min_age"), min_value=0, max_value=365, value=0, key="tickets_min_age")
     return dict(states=states or None, categories=cats or None, community_id=community_id, grid_id=grid_id,
-                min_age_days=min_age or None, overdue_only=overdue_only, open_only=open_only, search=search)
+                min_age_days=min_age or None, overdue_only=overdue_only, open_only=open_only, search=search,
+                actionable_by=actor if mine else None)
 
 
-def ticket_list() -> int | None:
+def ticket_list() -> tuple[int | None, list[int]]:
+    """The filtered list (a tick picks a ticket by id); the picked ticket's id and the ids listed."""
     found = ts.query(engine, now=now, scope=scope, **filters())
     table = ts.listing(found, engine, lang)
     late = found["overdue"].to_numpy() if len(found) else []
     st.caption(t("tickets.count").format(n=len(table), o=int(sum(late))) + " · " + t("tickets.overdue_legend"))
-    left, right = st.columns(2)  # the bytes are made only when a button is pressed: every matching row
-    left.download_button(t("tickets.export_csv"), lambda: export.csv_bytes(table), "tickets.csv", "text/csv",
+    row = st.container(horizontal=True)  # side by side on a phone too; the bytes are made only when pressed
+    row.download_button(t("tickets.export_csv"), lambda: export.csv_bytes(table), "tickets.csv", "text/csv",
                          key="tickets_csv")
-    right.download_button(t("tickets.export_xlsx"), lambda: export.excel_bytes({"工单": table}), "tickets.xlsx",
+    row.download_button(t("tickets.export_xlsx"), lambda: export.excel_bytes({"工单": table}), "tickets.xlsx",
                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="tickets_xlsx")
     shown = table.head(ts.DESK_ROWS)
     if len(table) > ts.DESK_ROWS:
         st.info(t("tickets.shown_cap").format(shown=ts.DESK_ROWS, n=len(table)))
     st.caption(t("tickets.pick"))
-    styled = shown.style.apply(lambda row: ["background-color: #ffe3e3; color: #9d0208" if late[row.name]
-                                            else "" for _ in row], axis=1).format(
+    over, urgent = ts.OVERDUE_TAG[lang == "zh"], ts.URGENT_TAG[lang == "zh"]
+    styled = shown.style.apply(lambda row: ["background-color: #fff1f1" if late[row.name]
+                                            else "" for _ in row], axis=1).map(
+        lambda v: TAG_CSS["over"] if v else "", subset=[over]).map(
+        lambda v: TAG_CSS["urgent"] if v else "", subset=[urgent]).format(
         {**{c: "{:%m-%d %H:%M}" for c in shown.select_dtypes("datetime").columns},
          **{c: "{:.1f}" for c in shown.select_dtypes("float").columns}})
-    picked = st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(shown) + 1) + 3),
-                          on_select="rerun",
-                          selection_mode="single-row", key="tickets_table", placeholder=t("tickets.empty"),
-                          column_config={"ID": None, table.columns[-1]: st.column_config.TextColumn(width="large")})
-    rows = picked.selection.rows if picked else []
-    return int(shown.iloc[rows[0]]["ID"]) if rows else st.session_state.get("tickets_open_id")
+    ids = [int(i) for i in shown["ID"]]
+    key = "tickets_table_" + hashlib.blake2s(",".join(map(str, ids)).encode(), digest_size=6).hexdigest()
+    st.session_state[ROWS] = {key: ids}  # what a tick in this table means, for the next run's callback
+    st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(shown) + 1) + 3),
+                 on_select=lambda: _picked(key), selection_mode="single-row", key=key,
+                 placeholder=t("tickets.empty"),
+                 column_config={"ID": None, table.columns[-1]: st.column_config.TextColumn(width="large")})
+    return st.session_state.get(PICK), [int(i) for i in table["ID"]]
+
+
+@common.safe_callback
+def _picked(key: str) -> None:
+    """A row ticked or unticked: remember the ticket it showed (by id), or that nothing is picked."""
+    rows = st.session_state[key].selection.rows
+    ids = st.session_state.get(ROWS, {}).get(key, [])
+    if rows and rows[0] < len(ids):
+        st.session_state[PICK] = ids[rows[0]]
+    else:
+        st.session_state.pop(PICK, None)
 
 
 def detail(ticket: dict) -> None:
@@ -177,8 +215,8 @@ def actions(ticket: dict) -> None:
     proxy = actor.role != workflow.RESIDENT  # staff rate only on the resident's behalf (代居民评价)
     names = {m.action: t("tickets.proxy_move").format(m=m.name(lang)) if m.ratings and proxy else m.name(lang)
              for m in moves}
-    with st.form(_key("form", tid, version)):
-        st.radio(t("tickets.next_actions"), list(names), format_func=names.get, horizontal=True,
+    with st.form(_key("form", tid, version), enter_to_submit=False):
+        st.radio(t("tickets.next_actions"), list(names), format_func=names.get, horizontal=True, index=None,
                  label_visibility="collapsed", key=_key("move", tid, version))
         st.text_input(t("tickets.note"), key=_key("note", tid, version))
         if any(m.ratings for m in moves):
@@ -208,10 +246,9 @@ def actions(ticket: dict) -> None:
 
 
 st.title(t("page.tickets"))
-ticket_id = ticket_list()
+ticket_id, listed = ticket_list()
 if ticket_id is None:
     st.stop()
-st.session_state["tickets_open_id"] = ticket_id
 st.divider()
 if "tickets_flash" in st.session_state:
     kind, text = st.session_state.pop("tickets_flash")
@@ -222,5 +259,7 @@ except NotFoundError as err:
     st.error(plain.markdown(err))
     st.stop()
 st.session_state.setdefault("tickets_seen", {})[ticket_id] = ticket["version"]  # what this page shows
+if ticket_id not in listed:
+    st.caption(t("tickets.not_listed"))
 detail(ticket)
 actions(ticket)

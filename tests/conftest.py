@@ -282,28 +282,53 @@ def _tail(path: Path, lines: int = 60) -> str:
         return "<no output>"
 
 
+class AppServer(str):
+    """The app's base URL (a str, as tests use it) that can also say where the server itself reached out to."""
+
+    log: Path
+
+    def outbound(self) -> list[str]:
+        """Every connection or name lookup the server made to a host other than this machine (tests/netwatch.py)."""
+        try:
+            return self.log.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+
+
 @contextlib.contextmanager
-def run_app(tmp: Path, *, wait_s: float = 120, script: str = "app.py", **env_extra: str):
+def run_app(tmp: Path, *, wait_s: float = 120, script: str = "app.py", as_shipped: bool = False,
+            **env_extra: str):
     """`streamlit run app.py` (or ``script``: serve.py) on a free port here, on its own database in ``tmp``.
 
     Yields the base URL once /_stcore/health answers ok (the first start builds the
     demo town, so it may take a while on a loaded machine); ``env_extra`` sets
     environment variables (a wall token, a refresh interval). The server and
     everything it started are stopped afterwards, whatever happened.
+
+    The server runs under tests/netwatch.py: every connection or lookup it makes to a host
+    other than this machine is recorded (``.outbound()``) and fails the test at the end,
+    whatever the test looked at. ``as_shipped``: only the port on the command line, the rest
+    from .streamlit/config.toml as a fresh install runs it (no --server.address, which
+    would hide Streamlit's external-address lookup at start; it listens on every interface).
     """
     app = ROOT / script
     if not app.is_file():
         pytest.fail(f"{app} does not exist", pytrace=False)
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/app.db", PYTHONUNBUFFERED="1",
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", **env_extra)
-    out_log, err_log = tmp / "stdout.log", tmp / "stderr.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/app.db", PYTHONUNBUFFERED="1", **env_extra)
+    if not as_shipped:
+        env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+    out_log, err_log, net_log = tmp / "stdout.log", tmp / "stderr.log", tmp / "outbound.log"
+    net_log.unlink(missing_ok=True)
+    cmd = [sys.executable, str(ROOT / "tests" / "netwatch.py"), str(net_log), "-m", "streamlit", "run", script,
+           "--server.port", str(port)]
+    if not as_shipped:
+        cmd += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     with open(out_log, "wb") as out, open(err_log, "wb") as err:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                 start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    base = AppServer(f"http://127.0.0.1:{port}")
+    base.log = net_log
     try:
         problem = _wait_healthy(proc, base, wait_s)
         if problem is not None:
@@ -312,6 +337,9 @@ def run_app(tmp: Path, *, wait_s: float = 120, script: str = "app.py", **env_ext
         yield base
     finally:  # also on Ctrl-C while waiting: leave no server behind
         _stop_group(proc)
+    if base.outbound():
+        pytest.fail("the app's server reached for hosts other than this machine:\n" + "\n".join(base.outbound()),
+                    pytrace=False)
 
 
 def _wait_healthy(proc: subprocess.Popen, base: str, wait_s: float) -> str | None:
@@ -368,8 +396,11 @@ def run_api(tmp: Path, database_url: str, *, wait_s: float = 120, **env_extra: s
 
 @pytest.fixture(scope="session")
 def streamlit_server(tmp_path_factory) -> str:
-    """The app on a free port and its own database (data/shequ.db is never touched); yields its URL."""
-    with run_app(tmp_path_factory.mktemp("streamlit")) as base:
+    """The app on a free port and its own database (data/shequ.db is never touched); yields its URL.
+
+    Started as shipped (only the port given): the configuration a fresh install runs, under the
+    outbound watch (run_app)."""
+    with run_app(tmp_path_factory.mktemp("streamlit"), as_shipped=True) as base:
         yield base
 
 
@@ -451,6 +482,27 @@ def any_town_url(request, tmp_path_factory):
         store.load_town(eng, town)
         eng.dispose()
         yield url
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict:
+    """File name → bytes maker of every st.download_button an AppTest run draws (deferred or not)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    made, real, real_add = {}, MediaFileManager.add_deferred, MediaFileManager.add
+
+    def keep(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+        made[file_name] = data_callable
+        return real(self, data_callable, mimetype, coordinates, file_name, **kw)
+
+    def keep_bytes(self, path_or_data, mimetype, coordinates, file_name=None, **kw):
+        if file_name:
+            made[file_name] = lambda: path_or_data
+        return real_add(self, path_or_data, mimetype, coordinates, file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    monkeypatch.setattr(MediaFileManager, "add", keep_bytes)
+    return made
 
 
 # ---------------------------------------------------------------------------

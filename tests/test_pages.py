@@ -48,18 +48,34 @@ def test_map_page_shows_the_street_and_its_figures(app, town_url):
     assert at.radio(key="map_basemap").value == "offline"
 
 
-def test_a_grid_head_sees_the_street_but_only_their_own_tickets(app, town_url):
+def test_a_grid_head_and_community_staff_see_their_own_areas_figures(app, town_url):
+    """Issue 13, item 11: the street's size was shown beside their own tickets, and read as theirs."""
+    from sqlalchemy import func, select
+
+    from geo.db.schema import Building, Grid
+
+    engine = store.make_engine(town_url)
     at = signed_in(app, town_url, "gridhead1")
     at.switch_page("pages/map.py").run()
     assert not at.exception, at.exception
-    engine, user = store.make_engine(town_url), at.session_state["user"]
+    user = at.session_state["user"]
     mine = layers.headline(engine, settings.now(), scope=user.scope, street_id=user.scope.street_id)
     whole = layers.headline(engine, settings.now(), scope=WHOLE_STREET)
+    with engine.connect() as conn:  # the grid's own people, counted from the rows
+        people = conn.execute(select(func.sum(Building.residents)).where(Building.grid_id == user.grid_id)).scalar()
     shown = {m.label: m for m in at.metric}
+    assert shown["常住人口"].value == f"{people:,}" and people < whole["residents"]
     assert shown["在办工单"].value == str(mine["open_tickets"]) and mine["open_tickets"] < whole["open_tickets"]
     assert shown["超期工单"].value == str(mine["overdue"])
-    assert shown["网格"].value == str(whole["grids"])  # the street's size is context, not personal data
-    assert shown["在办工单"].help and "管辖" in shown["在办工单"].help
+    assert "网格" not in shown and "社区" not in shown  # one grid: no "1 grid" card
+    assert any("您管辖的" in c.value and user.scope.grid_id and "网格" in c.value for c in at.caption)
+    staff = signed_in(AppTest.from_file(str(APP), default_timeout=120), town_url, "community1")
+    staff.switch_page("pages/map.py").run()
+    community = staff.session_state["user"].scope.community_id
+    with engine.connect() as conn:
+        grids = conn.execute(select(func.count()).select_from(Grid).where(Grid.community_id == community)).scalar()
+    shown = metric_values(staff)
+    assert shown["网格"] == str(grids) and int(shown["网格"]) < whole["grids"] and "社区" not in shown
 
 
 def test_a_district_wide_account_picks_the_street_it_looks_at(tmp_path_factory, monkeypatch):

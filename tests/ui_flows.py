@@ -64,6 +64,7 @@ def report_at(page, lon: float, lat: float, description: str, photo: Path | None
     x, y = screen_xy(frame, lon, lat)
     frame.locator(".leaflet-container").click(position={"x": x, "y": y})
     page.get_by_text("已选位置").wait_for(timeout=60_000)
+    choose_category_and_source(page)
     page.get_by_label("问题描述").fill(description)
     if photo is not None:
         page.locator("input[type=file]").set_input_files(str(photo))
@@ -72,3 +73,12 @@ def report_at(page, lon: float, lat: float, description: str, photo: Path | None
     done = page.get_by_text("已受理，工单号")
     done.wait_for(timeout=60_000)
     return done.inner_text().split("工单号 ")[1].split("，")[0]
+
+
+def choose_category_and_source(page, category: str = "路灯道路", source: str = "居民上报") -> None:
+    """The report form preselects neither (issue 13): a person picks both."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text="类别").locator("input")
+    box.click()
+    box.fill(category)  # a searchable list: typing works on a phone and a laptop alike
+    page.get_by_role("option", name=category, exact=True).click()
+    page.get_by_test_id("stRadio").filter(has_text="问题来源").get_by_text(source, exact=True).click()

@@ -9,6 +9,7 @@ Street leaders read it through ``read`` (geo.access.roles.PERMISSIONS["read_audi
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -132,8 +133,25 @@ def action_name(action: str, lang: str = "zh") -> str:
     return action if names is None else names[0 if lang == "zh" else 1]
 
 
-def table(rows: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
-    """``read``'s rows with localised headers, role and action names, and no bare ids or None."""
+def readable_detail(detail: str, action: str, *, lang: str = "zh", states: dict[str, str] | None = None) -> str:
+    """A row's detail with the codes it was written with named: a ticket's ``street_accepted → in_progress``
+    as its state names (``states``: code → name, from geo.tickets.workflow, which this layer may not import),
+    a user row's role (``admin street_leader``, ``role=grid_head``) as the role's name. Rows are stored as
+    written, so the log stays what happened; only the reading is translated."""
+    if not detail:
+        return ""
+    if action.startswith("ticket.") and states:
+        return re.sub(r"([a-z_]+|—) → ([a-z_]+)",
+                      lambda m: f"{states.get(m[1], m[1])} → {states.get(m[2], m[2])}", detail)
+    if action.startswith("user."):
+        return re.sub(r"(?:(?<= )|(?<=role=))([a-z_]+)\b",
+                      lambda m: roles.ROLES[m[1]].name(lang) if m[1] in roles.ROLES else m[1], detail)
+    return detail
+
+
+def table(rows: pd.DataFrame, lang: str = "zh", *, states: dict[str, str] | None = None) -> pd.DataFrame:
+    """``read``'s rows with localised headers, role and action names, and no bare ids, codes or None
+    (``states``: ticket state code → name, for the ticket rows' details; see ``readable_detail``)."""
     i = 0 if lang == "zh" else 1
     role = rows["role"].fillna("").map(lambda r: roles.ROLES[r].name(lang) if r in roles.ROLES else r)
     kinds = rows["object_type"].fillna("").map(lambda o: _OBJECTS.get(o, (o, o))[i])
@@ -143,4 +161,5 @@ def table(rows: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
     return pd.DataFrame(dict(zip((h[i] for h in heads), (
         pd.to_datetime(rows["at"]).dt.strftime("%Y-%m-%d %H:%M:%S"), rows["username"], role,
         rows["action"].map(lambda a: action_name(a, lang)), obj, rows["grid"].fillna(""),
-        rows["detail"].fillna("")))))
+        [readable_detail(d, a, lang=lang, states=states)
+         for d, a in zip(rows["detail"].fillna(""), rows["action"].fillna(""))]))))

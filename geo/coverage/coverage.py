@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
@@ -30,7 +30,7 @@ from geo.coverage import network
 from geo.db import store
 from geo.errors import ValidationError
 from geo.db.schema import (
-    Building, Camera, Community, Facility, Grid, Household, OpenSpace, Resident, Road, Street)
+    Building, Camera, Community, Estate, Facility, Grid, Household, OpenSpace, Resident, Road, Street)
 
 #: The pseudo-type meaning "every type of catalogue.required_types()".
 REQUIRED = "required"
@@ -73,7 +73,9 @@ class Plan:
 def load_frames(engine: Engine) -> dict[str, gpd.GeoDataFrame]:
     """Read what coverage needs from the store: people per building, facilities, roads…"""
     b = store.read_layer(engine, Building, columns=[
-        "id", "name", "grid_id", "residents", "households", "entrance_lon", "entrance_lat", "geom"])
+        "id", "name", "grid_id", "estate_id", "residents", "households", "entrance_lon", "entrance_lat", "geom"])
+    estates = store.read_frame(engine, select(Estate.id.label("estate_id"), Estate.name.label("estate")))
+    b = b.merge(estates, on="estate_id", how="left").drop(columns="estate_id")  # a building people can find
     alone = store.read_frame(engine, select(Household.building_id.label("id"),
                                             func.count(Resident.id).label("elderly_alone"))
                              .join(Resident, Resident.household_id == Household.id)
@@ -104,8 +106,10 @@ def frames_from_town(town: dict[str, list[dict]]) -> dict[str, gpd.GeoDataFrame]
     hh = pd.DataFrame(town["household"])[["id", "building_id"]].rename(columns={"id": "household_id"})
     res = pd.DataFrame(town["resident"])[["household_id", "elderly_alone"]]
     alone = res[res["elderly_alone"]].merge(hh, on="household_id").groupby("building_id").size()
-    b = gdf(town["building"], ["id", "name", "grid_id", "residents", "households",
+    b = gdf(town["building"], ["id", "name", "grid_id", "estate_id", "residents", "households",
                                "entrance_lon", "entrance_lat"])
+    estates = {e["id"]: e["name"] for e in town.get("estate", [])}
+    b["estate"] = b.pop("estate_id").map(estates)
     b["elderly_alone"] = b["id"].map(alone).fillna(0).astype(int)
     return {"buildings": b, "facilities": gdf(town["facility"], ["id", "type", "name", "community_id"]),
             "roads": gdf(town["road"]), "cameras": gdf(town["camera"]), "street": gdf(town["street"]),
@@ -332,6 +336,95 @@ def analyse(plan: Plan, target: str, *, method: str = "walking",
     dist = pd.DataFrame({t: door_distances(plan, t, method, scenario) for t in types},
                         index=plan.buildings.index)
     return CoverageResult(plan, target, method, scenario, dist)
+
+
+@dataclass(frozen=True)
+class Circle:
+    """The 15-minute service circle (15分钟服务圈) in people: the one figure both pages show.
+
+    ``share``: residents whose door reaches a facility of every required type
+    (catalogue.required_types, the complete-community set) within that type's own standard
+    reach (catalogue: kindergarten 300 m, market 500 m …; GB 50180-2018, 完整居住社区建设标准),
+    walking (or, without a walking network, in a straight line). ``loose_share``: the looser
+    reading, every required type within a 15-minute walk (network.walk_distance_m: 1,125 m);
+    it is named 宽口径 wherever it is shown, never the headline.
+    """
+
+    residents: int
+    covered: int
+    loose_covered: int
+    method: str
+    loose_reach_m: float
+    types: int
+
+    @property
+    def share(self) -> float:
+        return self.covered / self.residents if self.residents else float("nan")
+
+    @property
+    def loose_share(self) -> float:
+        return self.loose_covered / self.residents if self.residents else float("nan")
+
+
+def circle(plan: Plan, *, mask: np.ndarray | None = None, method: str = "walking") -> Circle:
+    """The 15-minute circle (see ``Circle``) for the buildings where ``mask`` is True (default: all).
+
+    The planning page opens on this figure (target 全部必需设施, walking) and the wall shows it
+    (geo.screen.figures.service_circle): one definition, one function. Every standard reach is
+    within the 15-minute walk, so the looser reading is read off the same distances (one search).
+    """
+    required = catalogue.required_types()
+    loose = network.walk_distance_m()
+    reach = max([loose, *(catalogue.facility_type(t).reach_m for t in required)])
+    d = analyse(plan, REQUIRED, method=method,
+                scenario=Scenario(reach=tuple((t, reach) for t in required))).distance
+    standard = np.all([d[t].to_numpy() <= catalogue.facility_type(t).reach_m + TOLERANCE_M for t in required],
+                      axis=0) if required else np.ones(len(d), bool)
+    within = np.all([d[t].to_numpy() <= loose + TOLERANCE_M for t in required], axis=0) if required \
+        else np.ones(len(d), bool)
+    keep = np.ones(len(d), bool) if mask is None else np.asarray(mask, bool)
+    people = plan.buildings["residents"].to_numpy()[keep]
+    return Circle(residents=int(people.sum()), covered=int(people[standard[keep]].sum()),
+                  loose_covered=int(people[within[keep]].sum()), method=method, loose_reach_m=loose,
+                  types=len(required))
+
+
+def added_effects(plan: Plan, target: str, *, method: str = "walking", scenario: Scenario = Scenario()
+                  ) -> pd.DataFrame:
+    """What each facility the planner added in ``scenario`` brings, and why it brings nobody.
+
+    One row per added facility of the target's types: lon, lat, type, ``gain`` (residents covered
+    with it and not without it, the rest of the scenario kept) and ``reason`` when the gain is 0:
+    "off_network" (walking, and the point is farther than ``plan.snap_m`` from every usable road:
+    nobody can walk to it), "nobody" (no door with people within the type's reach of it) or
+    "covered" (everyone within its reach is covered already). Issue 13: a what-if that added
+    nobody said nothing.
+    """
+    types = set(target_types(target))
+    added = [a for a in scenario.added if a[2] in types]
+    rows = []
+    if not added:
+        return pd.DataFrame(columns=["lon", "lat", "type", "gain", "reason"])
+    people = plan.buildings["residents"].to_numpy()
+    with_all = np.asarray(analyse(plan, target, method=method, scenario=scenario).covered)
+    for site in added:
+        lon, lat, ftype = site
+        without = replace(scenario, added=tuple(a for a in scenario.added if a is not site))
+        gain = int(people[with_all & ~np.asarray(analyse(plan, target, method=method, scenario=without).covered)].sum())
+        reason = None
+        if gain == 0:
+            x, y = projection.lonlat_to_metric([lon], [lat], crs=plan.crs)
+            alone = Scenario(closed=frozenset(plan.facilities.loc[plan.facilities["type"] == ftype, "id"]),
+                             added=(site,), reach=scenario.reach)
+            reach_people = people[np.isfinite(door_distances(plan, ftype, method, alone))].sum()
+            if method == "walking" and not network.snap_points(plan.graph, x, y, snap_m=plan.snap_m).ok[0]:
+                reason = "off_network"
+            elif reach_people == 0:
+                reason = "nobody"
+            else:
+                reason = "covered"
+        rows.append({"lon": lon, "lat": lat, "type": ftype, "gain": gain, "reason": reason})
+    return pd.DataFrame(rows)
 
 
 def coverage_table(plan: Plan, types: Iterable[str] | None = None, *,

@@ -101,7 +101,8 @@ def to_excel(result: coverage.CoverageResult, *, lang: str = "zh") -> bytes:
               "residents": t("field.residents", lang), "covered": t("coverage.covered", lang),
               "share": t("coverage.share", lang), "elderly_alone": t("coverage.elderly_alone", lang),
               "elderly_covered": t("coverage.elderly_covered", lang),
-              "elderly_share": t("coverage.elderly_share", lang)}
+              "elderly_share": t("coverage.elderly_share", lang), "buildings": t("coverage.buildings", lang),
+              "buildings_covered": t("coverage.buildings_covered", lang), "id": t("field.id", lang)}
     summary = result.summary().reset_index()
     summary["type"] = [catalogue.FACILITY_TYPES[k].name(lang) if k in catalogue.FACILITY_TYPES
                        else t("coverage.required", lang) for k in summary["type"]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import folium
 import geopandas as gpd
 import numpy as np
+import shapely
 
 from geo.place import catalogue
 from geo.coverage import coverage
@@ -23,6 +24,7 @@ PEOPLE_RAMP = ("#fcbba1", "#fb6a4a", "#ef3b2c", "#cb181d", "#67000d")  # blind b
 EXACT_COLOR, GREEDY_COLOR, ADDED_COLOR, CLOSED_COLOR = "#1b7837", "#2166ac", "#762a83", "#8d99ae"
 COVER_COLOR, CAND_COLOR, SPACE_COLOR = "#e7298a", "#555555", "#2a9d8f"
 VIEW_COLOR, CAM_BLIND_COLOR = "#3a86ff", "#d62828"  # camera views; road stretches no camera sees
+ALL_REACHED_COLOR = "#1a7f37"  # where every type of the required set is within reach
 
 
 def ramp_color(value: float, top: float, ramp: tuple[str, ...] = BLIND_RAMP) -> str:
@@ -44,10 +46,14 @@ def coverage_map(layers: dict[str, gpd.GeoDataFrame], result: coverage.CoverageR
     caches them: the walking polygons are the slow part)."""
     base = {k: layers[k] for k in ("street", "communities", "roads") if k in layers}
     m = leaflet.street_map(base, basemap=basemap, lang=lang)
+    areas = result.service_areas() if areas is None else areas
+    several = len(result.types) > 1  # the required set: six overlapping areas read as one smear (issue 13)
     _add_blind_areas(m, result.blind_areas(), lang)
-    _add_service_areas(m, result.service_areas() if areas is None else areas, lang)
+    if several:  # one outline where every type is in reach; the per-type areas one click away in the control
+        _add_all_reached(m, areas, result.types, lang)
+    _add_service_areas(m, areas, lang, show=not several)
     _add_blind_buildings(m, result.blind_buildings(), lang)
-    _add_facilities(m, result, lang)
+    _add_facilities(m, result, lang, radius=5 if several else 7)
     if candidates:
         _add_candidates(m, candidates, lang)
     if sites is not None and len(sites):
@@ -56,10 +62,16 @@ def coverage_map(layers: dict[str, gpd.GeoDataFrame], result: coverage.CoverageR
 
 
 def legend_html(result: coverage.CoverageResult, lang: str = "zh") -> str:
-    """Legend chips for the map: types in their colours, then the blind-spot ramp."""
+    """Legend chips for the map: types in their colours (with several, the all-in-reach outline
+    first), then the blind-spot ramp."""
     chips = [f"<span style='display:inline-block;width:12px;height:12px;background:"
              f"{catalogue.facility_type(k).color};opacity:.6'></span> {plain.html(catalogue.facility_type(k).name(lang))}"
              for k in result.types]
+    if len(result.types) > 1:
+        chips = [f"<span style='display:inline-block;width:14px;height:12px;border:2.5px solid {ALL_REACHED_COLOR};"
+                 f"background:{ALL_REACHED_COLOR}33'></span> {t('coverage.layer_all_reached', lang)}",
+                 t("coverage.legend_types_hidden", lang) + "：" + "、".join(
+                     plain.html(catalogue.facility_type(k).name(lang)) for k in result.types)]
     def ramp(colours):
         return "".join(f"<span style='display:inline-block;width:18px;height:12px;background:{c}'></span>"
                        for c in colours)
@@ -67,10 +79,23 @@ def legend_html(result: coverage.CoverageResult, lang: str = "zh") -> str:
                                 f" · {t('coverage.legend_people', lang)} {ramp(PEOPLE_RAMP)}")
 
 
-def _add_service_areas(m: folium.Map, areas: gpd.GeoDataFrame, lang: str) -> None:
+def _add_all_reached(m: folium.Map, areas: gpd.GeoDataFrame, types: list[str], lang: str) -> None:
+    """Where every one of ``types`` is within reach: the intersection of their service areas."""
+    if set(types) - set(areas["type"]) if len(areas) else True:
+        return  # a type with no facility at all: nowhere has every type
+    parts = shapely.get_parts(shapely.intersection_all(areas.geometry.values))
+    geom = shapely.multipolygons(parts[shapely.get_type_id(parts) == 3])  # slivers of lines and points dropped
+    if geom.is_empty:
+        return
+    style = {"color": ALL_REACHED_COLOR, "weight": 3, "fillColor": ALL_REACHED_COLOR, "fillOpacity": 0.18}
+    folium.GeoJson(geom.__geo_interface__, name=t("coverage.layer_all_reached", lang),
+                   style_function=lambda f: style, tooltip=t("coverage.layer_all_reached", lang)).add_to(m)
+
+
+def _add_service_areas(m: folium.Map, areas: gpd.GeoDataFrame, lang: str, *, show: bool = True) -> None:
     if not len(areas):
         return
-    group = folium.FeatureGroup(t("coverage.layer_areas", lang)).add_to(m)
+    group = folium.FeatureGroup(t("coverage.layer_areas", lang), show=show).add_to(m)
     for row in areas.itertuples():  # one polygon per facility type: a handful of rows
         ft = catalogue.facility_type(row.type)
         style = {"color": ft.color, "weight": 2.5, "fillColor": ft.color, "fillOpacity": 0.25}
@@ -114,7 +139,7 @@ def _add_candidates(m: folium.Map, points: list[tuple[float, float]], lang: str)
                             fill_color="#fff", fill_opacity=0.9, tooltip=f"候选点 {i}").add_to(group)
 
 
-def _add_facilities(m: folium.Map, result: coverage.CoverageResult, lang: str) -> None:
+def _add_facilities(m: folium.Map, result: coverage.CoverageResult, lang: str, *, radius: float = 7) -> None:
     f = result.plan.facilities
     f = f[f["type"].isin(result.types)]
     group = folium.FeatureGroup(t("layer.facilities", lang)).add_to(m)
@@ -123,7 +148,7 @@ def _add_facilities(m: folium.Map, result: coverage.CoverageResult, lang: str) -
         ft = catalogue.facility_type(row.type)
         color = CLOSED_COLOR if row.id in closed else ft.color
         note = f" ({t('coverage.closed', lang)})" if row.id in closed else ""
-        folium.CircleMarker([row.geometry.y, row.geometry.x], radius=7, color="#fff", weight=1.5, fill=True,
+        folium.CircleMarker([row.geometry.y, row.geometry.x], radius=radius, color="#fff", weight=1.5, fill=True,
                             fill_color=color, fill_opacity=0.95, tooltip=plain.html(f"{row.name}{note}")).add_to(group)
     for lon, lat, ftype in result.scenario.added:
         if ftype in result.types:
@@ -139,7 +164,7 @@ def _add_sites(m: folium.Map, sites: gpd.GeoDataFrame, lang: str) -> None:
         color = EXACT_COLOR if exact else GREEDY_COLOR
         label = t({"exact": "coverage.exact", "greedy": "coverage.greedy", "cover": "coverage.cover"}[row.method],
                   lang)
-        tip = f"{label} #{row.rank}: +{row.gain:,} {t('coverage.people', lang)}"
+        tip = plain.html(f"{label} #{row.rank}：{row.label}，+{row.gain:,} {t('coverage.people', lang)}")
         if row.method == "cover":  # the fewest sites covering everyone: small pink diamonds
             icon = folium.DivIcon(html=(f'<div style="width:8px;height:8px;background:{COVER_COLOR};'
                                         'transform:rotate(45deg);border:1px solid #fff"></div>'),

@@ -383,7 +383,64 @@ def candidates(plan: coverage.Plan, kind: str, *, points: list[tuple[float, floa
         xy = np.c_[projection.lonlat_to_metric(*np.asarray(points, float).T, crs=plan.crs)]
         label = [f"候选点 {i + 1}" for i in range(len(xy))]
     lon, lat = projection.metric_to_lonlat(*np.asarray(xy).T, crs=plan.crs)
-    return gpd.GeoDataFrame({"label": label}, geometry=gpd.points_from_xy(lon, lat), crs=settings.STORAGE_CRS)
+    return gpd.GeoDataFrame({"label": label, "kind": kind}, geometry=gpd.points_from_xy(lon, lat),
+                            crs=settings.STORAGE_CRS)
+
+
+def cannot_run(target: str, kind: str, points: list | None = None) -> str | None:
+    """Why new sites cannot be looked for with these choices (an i18n key the page shows beside its
+    disabled button), or None when they can. A site has one facility type; clicked candidates need clicks."""
+    if target == coverage.REQUIRED:
+        return "coverage.run_needs_type"
+    if kind == "points" and not points:
+        return "coverage.run_needs_points"
+    return None
+
+
+#: A site this close to a named road is on it (a corner: two names); farther than NEAR_BUILDING_M from
+#: every building it is described by the road alone.
+ON_ROAD_M, NEAR_BUILDING_M = 20.0, 400.0
+_DIRECTIONS = ("北", "东北", "东", "东南", "南", "西南", "西", "西北")
+
+
+def place_names(plan: coverage.Plan, lon, lat) -> list[str]:
+    """What a person can find each site by (issue 13: "路口 389" was no place): the named roads it
+    stands on ("建设路与东三环路交叉口") and the nearest building with its estate, the way to it and the
+    distance ("华小区07 3栋 东南约40米"). Measured in the plan's metric CRS."""
+    x, y = projection.lonlat_to_metric(np.asarray(lon, float), np.asarray(lat, float), crs=plan.crs)
+    pts = shapely.points(np.c_[x, y])
+    if not len(pts):
+        return []
+    b = plan.buildings
+    doors = shapely.points(plan.door_xy)
+    ok = np.flatnonzero(np.isfinite(plan.door_xy).all(axis=1))
+    near_b = ok[shapely.STRtree(doors[ok]).query_nearest(pts, all_matches=False)[1]] if len(ok) else None
+    roads = plan.roads[plan.roads["name"].notna()] if "name" in plan.roads else plan.roads.iloc[:0].assign(name=None)
+    rm = projection.to_metric(roads, what="roads", crs=plan.crs).geometry.values if len(roads) else []
+    on_road = shapely.STRtree(rm).query(pts, predicate="dwithin", distance=ON_ROAD_M) if len(rm) else \
+        np.empty((2, 0), int)
+    grid_names = plan.areas["grid"].set_index("id")["name"].to_dict() if "grid" in plan.areas else {}
+    names = []
+    for i, pt in enumerate(pts):
+        streets = sorted(set(roads["name"].iloc[on_road[1][on_road[0] == i]]))
+        road = "与".join(streets[:2]) + "交叉口" if len(streets) > 1 else (streets[0] if streets else "")
+        where = ""
+        if near_b is not None:
+            j = near_b[i]
+            d = float(shapely.distance(pt, doors[j]))
+            if d <= NEAR_BUILDING_M:
+                row = b.iloc[j]
+                estate = row.get("estate") if "estate" in b else None  # else the grid: "19栋" alone is many
+                estate = estate if isinstance(estate, str) and estate else grid_names.get(row.get("grid_id"), "")
+                building = f"{estate} {row['name']}".strip()
+                if d < 15:
+                    where = f"{building}门口"
+                else:
+                    dx, dy = x[i] - plan.door_xy[j, 0], y[i] - plan.door_xy[j, 1]
+                    heading = int(((np.degrees(np.arctan2(dx, dy)) + 360 + 22.5) % 360) // 45)
+                    where = f"{building} {_DIRECTIONS[heading]}约{int(round(d, -1)):,}米"
+        names.append("，".join(p for p in (road, where) if p) or f"{lon[i]:.5f}, {lat[i]:.5f}")
+    return names
 
 
 @dataclass
@@ -434,4 +491,8 @@ def plan_sites(plan: coverage.Plan, ftype: str, k: int, *, cands: gpd.GeoDataFra
                          geometry="geometry", crs=cands.crs)
     if len(sites):
         sites["cumulative"] = sites.groupby("method")["gain"].cumsum()
+        where = place_names(plan, sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy())
+        lot = (cands["kind"].iloc[sites["candidate"]] == "vacant_lots").to_numpy() if "kind" in cands else \
+            np.zeros(len(sites), bool)  # a lot's own name leads: it is on the planning register
+        sites["label"] = [f"{own}（{w}）" if is_lot else w for own, w, is_lot in zip(sites["label"], where, lot)]
     return SitePlan(ftype, method, k, int(w[mclp.coverable].sum()), int(w.sum()), sites, mclp, lscp)

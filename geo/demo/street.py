@@ -90,6 +90,11 @@ def _relaxed_seeds(rng: np.random.Generator, poly: Polygon, n: int, rounds: int 
     return seeds
 
 
+def _bearing(frm: Point, to: Point) -> float:
+    """Degrees clockwise from north from ``frm`` to ``to`` (metric x east, y north): a camera's heading."""
+    return math.degrees(math.atan2(to.x - frm.x, to.y - frm.y)) % 360
+
+
 def _sample_points(rng: np.random.Generator, poly: Polygon, n: int) -> np.ndarray:
     x0, y0, x1, y1 = poly.bounds
     out = np.empty((0, 2))
@@ -190,6 +195,9 @@ class StreetBuilder:
         self.grid_community: dict[int, int] = {}
         self.buildings: list[dict] = []  # metric copies for placement of points
         self.road_lines: list[LineString] = []
+        self.main_roads: list[tuple[str, LineString]] = []  # arterials and streets (the cameras watch them)
+        self.estates: list[Polygon] = []  # metric estate outlines (their gates get cameras)
+        self.spaces: list[tuple[str, Polygon]] = []  # metric parks and squares (cameras watch them)
         self.lanes: list[LineString] = []
         self.staff: dict[tuple[str, int], list[str]] = {}
 
@@ -289,6 +297,7 @@ class StreetBuilder:
                 kind=kind, has_property_company=not no_org, has_owners_committee=not no_org,
                 geom=self.ll(hull.buffer(10).intersection(poly))))
             estate_id = estate["id"]
+            self.estates.append(hull.buffer(10).intersection(poly))
         for n, (fp, floors, units, doors, hh) in enumerate(grid_buildings, start=1):
             entrance = Point(fp.centroid.x, fp.centroid.y - depth / 2)  # door on the south side
             e_ll = self.ll(entrance)
@@ -378,6 +387,8 @@ class StreetBuilder:
                 name = ROAD_NAMES[int(self.rng.integers(len(ROAD_NAMES)))] if kind == "arterial" else None
                 self.add("road", dict(kind=kind, name=name, geom=self.ll(line)))
                 self.road_lines.append(line)
+                if kind != "lane":
+                    self.main_roads.append((kind, line))
 
     def _footways(self) -> None:
         """A path from each building entrance to the nearest road, so every door is on the network."""
@@ -566,27 +577,86 @@ class StreetBuilder:
                 name = f"{c['name'].removesuffix('社区')}{label}" + (str(n - 2) if kind == "vacant" else "")
                 self.add("open_space", dict(community_id=c["id"], grid_id=grid_id, kind=kind, name=name,
                                             area_m2=round(fp.area, 1), geom=self.ll(fp)))
+                if kind in ("park", "square"):
+                    self.spaces.append((kind, fp))
 
     def _cameras(self) -> None:
-        """About 120 cameras: at road junctions (雪亮/天网) and at estate gates (face gates)."""
+        """About 120 cameras, aimed as a street's 雪亮/天网 project aims them (issue 13: random headings saw
+        0.9 % of the arterials):
+
+        - road cameras on poles at the ends of arterial and street segments (junctions) and every
+          ~200 m along arterials, each looking down its road (a long bullet camera: 60°, 80–120 m);
+        - one at each of up to 20 estate gates (the point of the estate's edge nearest a main road),
+          looking out over the gate to the road (90°, 40 m): the face-recognition gates;
+        - one at a corner of every park and square, looking across it (90°, to its far side).
+        """
         rng = self.rng
-        coords = np.vstack([np.asarray(line.coords) for line in self.road_lines])
-        uniq, count = np.unique(np.round(coords, 1), axis=0, return_counts=True)
-        junctions = uniq[count >= 2]
-        mids = np.array([line.interpolate(0.5, normalized=True).coords[0] for line in self.road_lines])
-        junctions = np.vstack([junctions, mids])  # junctions first, then mid-block poles
-        pick = rng.choice(len(junctions), size=min(100, len(junctions)), replace=False)
-        gates = [b for b in self.buildings if b["row"]["estate_id"]]
-        gate_pick = rng.choice(len(gates), size=min(20, len(gates)), replace=False) if gates else []
-        spots = [(Point(junctions[i]), rng.choice(["雪亮", "天网"]), "路口") for i in pick]
-        spots += [(gates[i]["entrance"], "gate", "小区门口") for i in gate_pick]
-        for n, (pt, kind, where) in enumerate(spots, start=1):
+        spots = self._space_cameras() + self._gate_cameras(rng)
+        spots = self._road_cameras(rng, 120 - len(spots)) + spots
+        for n, (pt, heading, fov, reach, kind, where) in enumerate(spots, start=1):
             grid_id = next((g for g, p in self.grid_polys.items() if p.buffer(1).covers(pt)), None)
             status = rng.choice(["online", "offline", "fault"], p=[0.88, 0.08, 0.04])
             self.add("camera", dict(code=f"{self.code}-C{n:03d}", name=f"{where}监控{n:03d}", grid_id=grid_id,
-                                    heading=float(rng.integers(0, 360)), fov=float(rng.choice([60, 90, 110])),
-                                    range_m=float(rng.choice([30, 50, 80])), status=str(status),
-                                    kind=str(kind), geom=self.ll(pt)))
+                                    heading=round(float(heading) % 360, 1), fov=float(fov), range_m=float(reach),
+                                    status=str(status), kind=str(kind), geom=self.ll(pt)))
+
+    def _road_cameras(self, rng: np.random.Generator, budget: int) -> list[tuple]:
+        """Poles at segment ends (junctions) and along arterials, each aimed along its road."""
+        candidates = []  # (weight, point, heading)
+        for kind, line in self.main_roads:
+            if line.length < 40:
+                continue
+            weight = 3.0 if kind == "arterial" else 1.0
+            ends = [(2.0, 12.0), (line.length - 2.0, line.length - 12.0)]  # at the junction, looking in
+            if kind == "arterial":  # mid-block poles every ~200 m, alternately looking each way
+                ends += [(s, s + (10.0 if i % 2 else -10.0)) for i, s in enumerate(np.arange(200.0, line.length - 100, 200.0))]
+            for at, toward in ends:
+                p, q = line.interpolate(at), line.interpolate(toward)
+                candidates.append((weight, p, _bearing(p, q)))
+        if not candidates:
+            return []
+        w = np.array([c[0] for c in candidates])
+        order = rng.choice(len(candidates), size=len(candidates), replace=False, p=w / w.sum())
+        chosen: list[tuple] = []
+        for i in order:
+            _, p, heading = candidates[i]
+            if any(p.distance(c[0]) < 25 and abs((heading - c[1] + 180) % 360 - 180) < 45 for c in chosen):
+                continue  # the same view twice from one pole
+            kind = str(rng.choice(["雪亮", "天网"]))
+            chosen.append((p, heading, 60.0, float(rng.choice([80, 100, 120])), kind, "路口"))
+            if len(chosen) >= budget:
+                break
+        return chosen
+
+    def _gate_cameras(self, rng: np.random.Generator, most: int = 20) -> list[tuple]:
+        """At the gates of up to ``most`` estates: the estate's edge nearest a main road, looking out to it."""
+        if not self.estates or not self.main_roads:
+            return []
+        roads = shapely.union_all([line for _, line in self.main_roads])
+        pick = rng.choice(len(self.estates), size=min(most, len(self.estates)), replace=False)
+        out = []
+        for i in pick:
+            gate, on_road = nearest_points(self.estates[i].boundary, roads)
+            if gate.distance(on_road) < 1:  # the estate runs up to the road: look along its edge's normal
+                on_road = Point(self.estates[i].centroid.x, self.estates[i].centroid.y)
+                heading = (_bearing(gate, on_road) + 180) % 360
+            else:
+                heading = _bearing(gate, on_road)
+            out.append((gate, heading, 90.0, 40.0, "gate", "小区门口"))
+        return out
+
+    def _space_cameras(self) -> list[tuple]:
+        """One per park and square: at the corner nearest a road, looking across to the far side."""
+        out = []
+        roads = shapely.union_all(self.road_lines) if self.road_lines else None
+        for kind, fp in self.spaces:
+            corners = [Point(c) for c in fp.exterior.coords[:-1]]
+            corner = min(corners, key=lambda c: c.distance(roads)) if roads is not None else corners[0]
+            centre = fp.centroid
+            reach = min(120.0, max(c.distance(corner) for c in corners) + 5.0)
+            out.append((corner, _bearing(corner, centre), 90.0, round(reach), "天网",
+                        "公园" if kind == "park" else "广场"))
+        return out
 
     def mark_start(self) -> None:
         self._first_household = len(self.town.get("household", []))

@@ -2,6 +2,7 @@
 
 Holds: ``offline`` (Leaflet & co. served by the app), ``leaflet`` (the folium
 map: basemaps, GCJ-02 shift, popups, legends), ``layers`` (map layers of a
-street by scope), ``area`` (one grid's patch for its grid head).
+street by scope), ``area`` (one grid's patch for its grid head), ``addresses``
+(a place found by its name: estate and building, facility, road).
 May import: every package below it (db, place, io, access, tickets, people).
 """

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import Engine, func, select, true
@@ -117,15 +118,15 @@ def street_layers(engine: Engine, now: datetime, lang: str = "zh", *, scope: Sco
 
 
 def headline(engine: Engine, now: datetime, *, scope: Scope, street_id: int | None = None) -> dict[str, int]:
-    """The figures shown above the map: the size of the street and the load in the viewer's area.
+    """The figures shown above the map, all of the viewer's area (issue 13: a community's staff and a
+    grid head saw the street's size beside their own tickets, and read it as theirs).
 
-    Counts of places and people are of the street (``street_id``; all streets when
-    None); ticket figures are of the viewer's ``scope`` within it, so they match
-    the tickets the map draws for that viewer.
+    Places, people, cameras and tickets are counted inside ``scope`` (and the street
+    ``street_id``; all streets when None), so every figure on the page is of one area and
+    matches the tickets the map draws for that viewer.
     """
     def where(model):
-        clause = _in_street(model.__table__, street_id)
-        return clause & scope.clause(model.__table__) if model is Ticket else clause
+        return _in_street(model.__table__, street_id) & _in_scope(model, scope)
 
     with engine.connect() as conn:
         def scalar(stmt) -> int:
@@ -149,6 +150,21 @@ def headline(engine: Engine, now: datetime, *, scope: Scope, street_id: int | No
             "cameras_online": count(Camera, Camera.status == "online"),
             "facilities": count(Facility),
         }
+
+
+def _in_scope(model, scope: Scope):
+    """``scope`` for any table the headline counts; communities and grids by their own ids."""
+    if model is Community:
+        if scope.level == "community":
+            return Community.id == scope.community_id
+        if scope.level == "grid":
+            return Community.id.in_(select(Grid.community_id).where(Grid.id == scope.grid_id))
+        return true()  # the street is already ``street_id``'s clause
+    if model is Grid:
+        if scope.level == "grid":
+            return Grid.id == scope.grid_id
+        return Grid.community_id == scope.community_id if scope.level == "community" else true()
+    return scope.clause(model.__table__)
 
 
 def category_names(lang: str = "zh") -> pd.Series:
@@ -188,3 +204,18 @@ def point_layer(lon: float, lat: float, **fields) -> gpd.GeoDataFrame:
                overdue=False)
     row.update(fields)
     return store.to_gdf(pd.DataFrame([{**row, "geom": shapely.Point(lon, lat)}]))
+
+
+#: Buildings drawn (with their numbers) around a point picked on the report form.
+NEAR_POINT_M = 150.0
+
+
+def buildings_near(engine: Engine, lon: float, lat: float, *, radius_m: float = NEAR_POINT_M) -> gpd.GeoDataFrame:
+    """Buildings within about ``radius_m`` of a point (a bounding box, by the spatial index): what a
+    person checks a reported spot against ("3栋门口"), drawn with their numbers."""
+    pad_lat = radius_m / 111_000
+    pad_lon = radius_m / (111_000 * max(0.2, float(np.cos(np.radians(lat)))))
+    box = shapely.box(lon - pad_lon, lat - pad_lat, lon + pad_lon, lat + pad_lat)
+    ids = store.ids_intersecting(engine, Building, box)
+    return store.read_layer(engine, Building, columns=["id", "name", "grid_id", "floors", "households", "residents",
+                                                       "geom"], where=Building.id.in_(ids or [-1]))

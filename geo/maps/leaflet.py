@@ -7,6 +7,7 @@ any outside host, which an intranet command centre needs.
 """
 from __future__ import annotations
 
+import html
 import json
 import math
 import warnings
@@ -161,6 +162,10 @@ LABEL_MIN_ZOOM = 15
 #: Community names show below this zoom (the whole street in view); closer in, the
 #: grid names and the community colours say where one is.
 COMMUNITY_LABEL_MAX_ZOOM = 16
+#: Building numbers show from this zoom on (a grid fitted to a phone is about 16.5–17) …
+BUILDING_LABEL_MIN_ZOOM = 16.5
+#: … on maps with at most this many buildings (a grid, a picked spot's surroundings), never a street's.
+BUILDING_LABELS_MAX = 400
 #: Fitting a frame snaps the zoom to quarter steps (Leaflet's default is whole ones).
 ZOOM_SNAP = 0.25
 #: Maps narrower than this (a phone) show the layer list folded to its icon.
@@ -173,6 +178,9 @@ DEFAULT_CENTER = (30.99, 103.94)  # Pengzhou, the demo town, when no data at all
 
 _CSS = """
 .sq-zoomed-out .sq-grid-label {display: none;}
+.sq-far .sq-bldg-label {display: none;}
+.sq-bldg-label {font: 11px/14px sans-serif; color: #5a5048; text-align: center; white-space: nowrap;
+  text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff; pointer-events: none;}
 .sq-zoomed-in .sq-community-label {display: none;}
 .sq-community-label {font: bold 17px/22px sans-serif; text-align: center; white-space: nowrap;
   text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 4px #fff, 0 0 4px #fff; pointer-events: none;
@@ -204,6 +212,7 @@ class _MapChrome(MacroElement):
         var box = map.getContainer(), z = map.getZoom();
         box.classList.toggle("sq-zoomed-out", z < {{ this.min_zoom }});
         box.classList.toggle("sq-zoomed-in", z >= {{ this.community_max_zoom }});
+        box.classList.toggle("sq-far", z < {{ this.building_min_zoom }});
     }
     map.on("zoomend", toggle);
     map.whenReady(toggle);
@@ -215,18 +224,27 @@ class _MapChrome(MacroElement):
     }
     map.whenReady(function () { setTimeout(fold, 0); });
     map.on("click", fold);
+    // Say whose data is drawn, plainly: no "Leaflet" prefix and no flag (issue 13); the tile
+    // layers add their own credit (© OpenStreetMap contributors, © 高德地图 …) beside it.
+    if (map.attributionControl) {
+        map.attributionControl.setPrefix(false);
+        map.attributionControl.addAttribution({{ this.attribution_js }});
+    }
 })();
 {% endmacro %}
 """)
 
     def __init__(self, css: str, min_zoom: int, community_max_zoom: int = COMMUNITY_LABEL_MAX_ZOOM,
-                 fold_below: int = FOLD_LAYERS_BELOW_PX) -> None:
+                 fold_below: int = FOLD_LAYERS_BELOW_PX, attribution: str = "") -> None:
         super().__init__()
         self._name = "MapChrome"
         self.css = css
         self.min_zoom = int(min_zoom)
         self.community_max_zoom = int(community_max_zoom)
         self.fold_below = int(fold_below)
+        self.building_min_zoom = float(BUILDING_LABEL_MIN_ZOOM)
+        # a JSON string literal of the escaped text: safe inside the script and as HTML
+        self.attribution_js = json.dumps(html.escape(attribution), ensure_ascii=False).replace("</", "<\\/")
 
 
 def basemap_labels(lang: str = "zh") -> dict[str, str]:
@@ -308,7 +326,7 @@ def _base_map(layers: dict[str, gpd.GeoDataFrame], bm: Basemap, lang: str,
         folium.TileLayer(tiles=tiles, attr=bm.attr, name=bm.label(lang), max_zoom=bm.max_zoom,
                          control=False, subdomains=_SUBDOMAINS.get(bm.key, "abc")).add_to(m)
     css = _CSS + (f".leaflet-container {{background: {OUTSIDE_COLOR};}}" if not bm.tiles else "")
-    m.add_child(_MapChrome(css, LABEL_MIN_ZOOM))
+    m.add_child(_MapChrome(css, LABEL_MIN_ZOOM, attribution=t("map.attribution", lang)))
     if bounds and zoom is None:
         m.fit_bounds(bounds)
     return m
@@ -421,6 +439,12 @@ def _add_buildings(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str) -> No
     style = {"color": "#8a817c", "weight": 1, "fillColor": "#d9d2c5", "fillOpacity": 0.8}
     _geojson(gdf, t("layer.buildings", lang), fields, lambda f: style,
              popup=_detail(folium.GeoJsonPopup, fields, labels)).add_to(m)
+    if len(gdf) <= BUILDING_LABELS_MAX:  # the numbers people read on the building ("3栋"), close in
+        group = folium.FeatureGroup(t("layer.building_labels", lang)).add_to(m)
+        for row in gdf.itertuples():
+            icon = folium.DivIcon(html=f'<div class="sq-bldg-label">{plain.html(str(row.name))}</div>',
+                                  icon_size=(60, 14), icon_anchor=(30, 7), class_name="")
+            folium.Marker(_latlon(row.geometry.representative_point()), icon=icon, interactive=False).add_to(group)
 
 
 # --- points ------------------------------------------------------------------

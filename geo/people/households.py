@@ -35,10 +35,14 @@ _NOT_HERE = "该户不存在或不在您的管辖范围内 / no such household i
 # --------------------------------------------------------------------------- areas
 
 def grids(engine: Engine, scope: Scope) -> pd.DataFrame:
-    """The grids the scope covers (id, code, name, community), for a page's grid choice."""
+    """The grids the scope covers (id, code, name, community, and the name of its 网格长 — a public
+    office, shown by name), for a page's grid choice and heading."""
     g = Grid.__table__
-    stmt = select(g.c.id, g.c.code, g.c.name, g.c.grid_type, g.c.community_id,
-                  Community.name.label("community_name")).join(Community, Community.id == g.c.community_id)
+    heads = (select(Person.grid_id, func.min(Person.name).label("grid_head"))
+             .where(Person.role == "grid_head").group_by(Person.grid_id).subquery("heads"))
+    stmt = (select(g.c.id, g.c.code, g.c.name, g.c.grid_type, g.c.community_id,
+                   Community.name.label("community_name"), heads.c.grid_head)
+            .join(Community, Community.id == g.c.community_id).outerjoin(heads, heads.c.grid_id == g.c.id))
     stmt = stmt.where(g.c.id == scope.grid_id) if scope.level == "grid" else stmt.where(scope.clause(g))
     return store.read_frame(engine, stmt.order_by(g.c.code))
 

@@ -3,7 +3,7 @@
 The to-visit list (geo.people.households.to_visit) follows from these rows: a visit
 resets the household's clock. Recording checks the household is inside the
 visitor's own scope (in SQL); a ticket, when asked for, is reported through
-geo.tickets.service at the household's building entrance (source "patrol").
+geo.tickets.service at the household's building entrance (source "visit", 入户走访).
 The visit, its ticket and their audit rows are one transaction: a ticket that
 cannot be routed leaves no visit behind, so a retry never doubles it.
 """
@@ -92,7 +92,7 @@ def _report_ticket(engine: Engine, conn, user, ticket: dict[str, Any], note: str
     description = (ticket.get("description") or note or "").strip()
     return service.report(
         engine, category=ticket["category"], description=description, lon=place["lon"], lat=place["lat"],
-        now=now, urgent=bool(ticket.get("urgent")), source="patrol", by=rules.actor_for(user), conn=conn)
+        now=now, urgent=bool(ticket.get("urgent")), source="visit", by=rules.actor_for(user), conn=conn)
 
 
 def history(engine: Engine, *, scope: Scope, household_id: int | None = None, grid_id: int | None = None,

@@ -16,13 +16,14 @@ Definitions (rates come from geo.tickets.indicators, so the screen and the repor
   reported in the last ``PERIOD_DAYS`` days (geo.tickets.indicators.compute).
 - cameras: online, offline and fault counted apart (offline and fault both
   give no picture, but a fault needs a repair crew, offline a network check).
-- 15-minute circle: the share of residents whose building door reaches a
-  facility of *every* required type (geo.place.catalogue.required_types, the
-  complete-community standard) within a 15-minute walk (geo.coverage.network.
-  walk_distance_m: 1,125 m at 4.5 km/h) along the road and footpath network
-  (geo.coverage.coverage, walking). When the walking plan cannot be built (no roads),
-  the same rule in a straight line is the fallback, and says so. Facilities
-  outside the scope still serve it: people cross community lines.
+- 15-minute circle: geo.coverage.coverage.circle, the planning page's figure: the
+  share of residents whose building door reaches a facility of *every* required
+  type (geo.place.catalogue.required_types, the complete-community standard) within
+  that type's own standard reach, walking along the road and footpath network;
+  beneath it, named 宽口径, the looser reading (every type within a 15-minute walk,
+  1,125 m). When the walking plan cannot be built (no roads), the same rules in a
+  straight line are the fallback, and say so. Facilities outside the scope still
+  serve it: people cross community lines.
 - comparisons (``compare``): today's counts against yesterday at the same
   time of day, the open and overdue counts against 24 hours ago, the 30-day
   rates against the 30 days before; each change knows whether up is good news.
@@ -137,6 +138,18 @@ MAP_WIDTH_PX: int = 1000
 #: An area needs this many cases due in the window before it is ranked by on-time rate
 #: (one late case out of one is not a 0 % area).
 MIN_DUE: int = 3
+#: On-time closure rate bands for the wall's rankings (按期结案率): below the first a row is red, up to
+#: the second amber, from it green. Local targets differ (many 12345 centres score 90–95 %): set yours.
+ON_TIME_BANDS: tuple[float, float] = (0.80, 0.95)
+
+
+def on_time_tone(rate: float | None, bands: tuple[float, float] = ON_TIME_BANDS) -> str:
+    """"bad", "warn" or "good" for an on-time rate by ``bands``; "" when there is no rate (nothing due)."""
+    if rate is None or rate != rate:
+        return ""
+    return "bad" if rate < bands[0] else "warn" if rate < bands[1] else "good"
+
+
 #: Age buckets of open tickets (days since report): < 1, 1–3, 3–7, ≥ 7.
 AGE_EDGES_D: tuple[float, ...] = (1, 3, 7)
 #: Where an open ticket waits (geo.tickets.workflow levels), in the order of the loop.
@@ -387,49 +400,36 @@ def circle_reach_m() -> float:
     return network.walk_distance_m()
 
 
-def walking_circle(plan: coverage.Plan, scope: Scope) -> dict[str, Any]:
-    """Residents of ``scope`` who reach every required type within a 15-minute walk (geo.coverage.coverage)."""
-    reach = circle_reach_m()
-    required = catalogue.required_types()
-    result = coverage.analyse(plan, coverage.REQUIRED, method="walking",
-                              scenario=coverage.Scenario(reach=tuple((t, reach) for t in required)))
-    b = plan.buildings
+def scope_mask(buildings: pd.DataFrame, scope: Scope) -> np.ndarray:
+    """The buildings (of a coverage plan) inside ``scope``."""
     if scope.level == "grid":
-        mask = b["grid_id"] == scope.grid_id
+        mask = buildings["grid_id"] == scope.grid_id
     elif scope.level == "community":
-        mask = b["community_id"] == scope.community_id
+        mask = buildings["community_id"] == scope.community_id
+    elif scope.street_id is None:
+        return np.ones(len(buildings), bool)
     else:
-        mask = pd.Series(True, index=b.index) if scope.street_id is None else b["street_id"] == scope.street_id
-    mask = mask.to_numpy()
-    people = b["residents"].to_numpy()[mask]
-    inside = int(people[np.asarray(result.covered)[mask]].sum())
-    # the stricter reading beside it: each type within its own standard reach (300 m for a
-    # kindergarten), the figure the planning page opens on, so the wall and the planner agree.
-    # Every standard reach is within the 15-minute walk, so the distances above already hold it
-    # (coverage.door_distances: within reach + TOLERANCE_M) and no second search is needed.
-    if any(catalogue.facility_type(t).reach_m > reach for t in required):
-        standard = np.asarray(coverage.analyse(plan, coverage.REQUIRED, method="walking").covered)
-    else:
-        d = result.distance
-        standard = np.all([d[t].to_numpy() <= catalogue.facility_type(t).reach_m + coverage.TOLERANCE_M
-                           for t in required], axis=0) if required else np.ones(len(d), bool)
-    strict = int(people[standard[mask]].sum())
-    total = int(people.sum())
-    return _circle(inside, total, "walking", reach) | {
-        "circle_standard_share": strict / total if total else float("nan")}
+        mask = buildings["street_id"] == scope.street_id
+    return mask.to_numpy()
 
 
-def _circle(inside: int, total: int, method: str, reach: float) -> dict[str, Any]:
-    return {"circle_residents": inside, "circle_share": inside / total if total else float("nan"),
-            "circle_method": method, "circle_reach_m": reach, "circle_types": len(catalogue.required_types())}
+def walking_circle(plan: coverage.Plan, scope: Scope) -> dict[str, Any]:
+    """The 15-minute circle of ``scope`` by coverage.circle: the planning page's figure, to the person."""
+    return _circle(coverage.circle(plan, mask=scope_mask(plan.buildings, scope)))
+
+
+def _circle(c: coverage.Circle) -> dict[str, Any]:
+    return {"circle_residents": c.covered, "circle_share": c.share, "circle_loose_residents": c.loose_covered,
+            "circle_loose_share": c.loose_share, "circle_method": c.method, "circle_reach_m": c.loose_reach_m,
+            "circle_types": c.types}
 
 
 def service_circle(engine: Engine, scope: Scope, *, plan: coverage.Plan | None = None) -> dict[str, Any]:
-    """The 15-minute figure: walking on ``plan`` when there is one, else the straight-line fallback.
+    """The 15-minute figure (coverage.Circle): walking on ``plan`` when there is one, else in a straight line.
 
-    The fallback is the same rule (every required type within 1,125 m) measured
-    in a straight line, which overstates: a wall without a walking network says
-    "straight line" beside the figure (``circle_method``).
+    The fallback is the same rule (every required type within its standard reach; the looser
+    reading within 1,125 m) measured in a straight line, which overstates: a wall without a
+    walking network says "straight line" beside the figure (``circle_method``).
     """
     if plan is not None:
         return walking_circle(plan, scope)
@@ -438,8 +438,11 @@ def service_circle(engine: Engine, scope: Scope, *, plan: coverage.Plan | None =
                          .where(in_scope(Building.grid_id, scope)))
     f = store.read_frame(engine, select(Facility.type, Facility.minx.label("lon"), Facility.miny.label("lat")))
     people = b["residents"].to_numpy()
-    covered = straight_line_covered(b["entrance_lon"], b["entrance_lat"], f, every=True, reach_m=reach)
-    return _circle(int(people[covered].sum()), int(people.sum()), "straight", reach)
+    standard = straight_line_covered(b["entrance_lon"], b["entrance_lat"], f, every=True)
+    loose = straight_line_covered(b["entrance_lon"], b["entrance_lat"], f, every=True, reach_m=reach)
+    return _circle(coverage.Circle(residents=int(people.sum()), covered=int(people[standard].sum()),
+                                   loose_covered=int(people[loose].sum()), method="straight", loose_reach_m=reach,
+                                   types=len(catalogue.required_types())))
 
 
 def walking_plan(engine: Engine) -> coverage.Plan | None:

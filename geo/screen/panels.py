@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from geo.tickets import workflow
+from geo.tickets import indicators, workflow
 from geo.db import store
 from geo.maps.layers import category_names
 from geo.access.roles import Scope
@@ -81,14 +81,10 @@ def on_time_by(frame: pd.DataFrame, key: str, now: datetime, *, days: int = figu
     for every area at once: a loop of indicators.compute over 1,400 district grids
     takes seconds, this takes milliseconds (tests check both agree).
     """
-    created = frame["created_at"]
-    p = frame[(created >= pd.Timestamp(now - timedelta(days=days))) & (created < pd.Timestamp(now))]
-    c = p[p["accepted_at"].notna() & ~p["state"].isin(("rejected", "merged"))]
-    closed = c["state"].isin(workflow.CASE_CLOSED_STATES)
-    due = (c["due_at"] < pd.Timestamp(now)) | closed
-    finished = c["resolved_at"].fillna(c["closed_at"])
-    on_time = closed & (finished <= c["due_at"])
-    out = pd.DataFrame({"due": due.groupby(c[key]).sum(), "on_time": on_time.groupby(c[key]).sum()})
+    p = indicators.in_period(frame, start=now - timedelta(days=days), end=now)
+    flags = indicators.case_flags(p, now, end=now)  # the same masks as the indicators page
+    keys = p.loc[flags.index, key]
+    out = pd.DataFrame({"due": flags["due"].groupby(keys).sum(), "on_time": flags["on_time"].groupby(keys).sum()})
     out = out.astype(int)
     out["on_time_rate"] = out["on_time"] / out["due"].where(out["due"] > 0)
     return out

@@ -38,6 +38,7 @@ import pydeck as pdk
 
 from geo import i18n
 from geo.place import catalogue
+from geo.screen import figures
 from geo.screen.figures import BASEMAPS, MAP_WIDTH_PX
 from geo.screen.map_data import Basemap
 from geo.screen.wall import Screen
@@ -53,15 +54,19 @@ ON_TOP = {"depthCompare": "always", "depthTest": False}
 ELEVATION_M = 160
 #: Low → high load / density.
 RAMP = np.array([[35, 85, 160], [0, 170, 200], [255, 200, 0], [255, 110, 0], [230, 30, 45]], dtype=float)
+#: Ticket density (the H3 columns): violet to pink, apart from the grids' blue-to-red load, so a column
+#: over a grid is never read as the grid's colour (issue 13, item 8).
+HEX_RAMP = np.array([[70, 40, 140], [120, 60, 200], [175, 80, 225], [225, 110, 235], [255, 185, 250]],
+                    dtype=float)
 
 
-def _ramp(values, top: float) -> list[list[int]]:
-    """Colour per value on RAMP, ``top`` mapping to the hottest colour."""
-    v = np.clip(np.asarray(values, dtype=float) / (top or 1.0), 0, 1) * (len(RAMP) - 1)
+def _ramp(values, top: float, ramp: np.ndarray = RAMP) -> list[list[int]]:
+    """Colour per value on ``ramp``, ``top`` mapping to its last colour."""
+    v = np.clip(np.asarray(values, dtype=float) / (top or 1.0), 0, 1) * (len(ramp) - 1)
     lo = np.floor(v).astype(int)
-    hi = np.minimum(lo + 1, len(RAMP) - 1)
+    hi = np.minimum(lo + 1, len(ramp) - 1)
     frac = (v - lo)[:, None]
-    rgb = RAMP[lo] * (1 - frac) + RAMP[hi] * frac
+    rgb = ramp[lo] * (1 - frac) + ramp[hi] * frac
     return np.round(rgb).astype(int).tolist()
 
 
@@ -222,10 +227,11 @@ def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
                         get_path="p", get_color=[120, 210, 255, 230], get_width=3, width_units='"pixels"')]
     if len(s.cells):
         top = float(s.cells["count"].max())
-        cells = [{"h": h, "n": int(n), "c": c}
-                 for h, n, c in zip(s.cells["hex"], s.cells["count"], _ramp(s.cells["count"], top))]
+        tip = i18n.t("screen.tip_cells", lang)  # the tooltip says what the number is, not a bare "3"
+        cells = [{"h": h, "k": int(n), "c": c, "n": tip.format(d=figures.PERIOD_DAYS, n=int(n))}
+                 for h, n, c in zip(s.cells["hex"], s.cells["count"], _ramp(s.cells["count"], top, HEX_RAMP))]
         layers.append(pdk.Layer("H3HexagonLayer", cells, id="ticket_cells", get_hexagon="h", get_fill_color="c",
-                                get_elevation="n", elevation_scale=round(ELEVATION_M / top, 2), extruded=True,
+                                get_elevation="k", elevation_scale=round(ELEVATION_M / top, 2), extruded=True,
                                 coverage=0.6, opacity=0.55, pickable=True, high_precision=False))
     # names of the communities, or across several streets of the streets (160 community names are noise)
     named = base.street if base.wide else base.communities
@@ -244,7 +250,7 @@ def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
 def legend(base: Basemap, s: Screen) -> list[dict]:
     """What the map's colours mean, for the page to draw as swatches: kind, CSS colour(s), i18n key.
 
-    Kinds: "ramp" (grids by open load, 0 … ``top``), "column" (H3 density),
+    Kinds: "ramp" (grids by open load, 0 … ``top``; the H3 density columns, lo … hi, on HEX_RAMP),
     "dot", "ring". Across several streets cameras and facilities are per cell.
     """
     top = int(_grid_open(base, s)[2])
@@ -253,7 +259,8 @@ def legend(base: Basemap, s: Screen) -> list[dict]:
         ("dots", [_css(_rgb(t.color)) for t in list(catalogue.FACILITY_TYPES.values())[:4]], "screen.lg_facilities")
     return [{"kind": "ramp", "color": [_css(list(map(int, c))) for c in RAMP], "key": "screen.lg_load",
              "lo": 0, "hi": top},
-            {"kind": "column", "color": _css(list(map(int, RAMP[3]))), "key": "screen.lg_cells"},
+            {"kind": "ramp", "color": [_css(list(map(int, c))) for c in HEX_RAMP], "key": "screen.lg_cells",
+             "lo": 1 if len(s.cells) else 0, "hi": int(s.cells["count"].max()) if len(s.cells) else 0},
             *[{"kind": k, "color": c, "key": key} for k, c, key in cams],
             {"kind": fac[0], "color": fac[1], "key": fac[2]},
             {"kind": "ring", "color": _css(OVERDUE), "key": "screen.lg_overdue"},

@@ -1,30 +1,43 @@
 """The figures leaders quote, for any area and period, with their definitions.
 
-Definitions (GB/T 30428 数字化城市管理 and the 12345 hotline practice, DOMAIN.md),
-over the tickets *reported* in the period [start, end) inside the area (the
-page's period is "by report date", so every figure describes the same tickets):
+Definitions per DOMAIN.md ("Standards and defaults": GB/T 30428 数字化城市管理信息系统, and the
+12345 hotline's scoring, 国办发〔2020〕53号), over the tickets *reported* in the period
+[start, end) inside the area (the page's period is "by report date", so every figure
+describes the same tickets). The cut-off of what is due is the period's end, or ``now``
+when that is earlier. Each definition is also in ``DEFINITIONS`` (the page's help), next
+to its label:
 
-- 上报数 reported: tickets reported in the period.
-- 立案数 accepted: of those, tickets taken on as a case (accepted by the grid,
-  or sent up as urgent) — rejected and merged ones are not. 立案率 = 立案数 / 上报数.
-- 应处置数 = 立案数; 处置数 handled: cases the handler reported done and that
-  were not reopened since (awaiting rating, or closed fixed). 处置率 = 处置数 / 应处置数.
-- 应结案数 due: cases whose time limit fell before ``now`` or that are closed;
-  结案数 closed: cases closed (fixed or not — rejected and merged are no case).
-  结案率 = 结案数 / 应结案数.
-- 按期结案数 closed on time: closed cases whose work was finished (办结: the
-  handler's last "done"; for cases closed unfixed, the closure) no later than
-  their limit. The resident's rating may come days later and does not count
-  against the handler. 按期结案率 = 按期结案数 / 应结案数 (a case past its limit
-  and still open counts against it).
-- 超期 overdue now: open tickets in the area past their limit at ``now`` (whenever reported).
+- 上报数 reported: tickets reported in the period (信息收集: residents, patrols, video,
+  the hotline, visits).
+- 立案数 accepted: of those, the cases a member of staff took on (案卷建立, GB/T 30428):
+  ``accepted_at`` is stamped by the first move a person makes other than 不予受理 /
+  合并 (geo.tickets.rules.is_case_decision). 立案 is a person's decision: the clock's
+  escalation of a report nobody looked at is not 立案 (DOMAIN.md); rejected and merged
+  tickets are no case. 立案率 = 立案数 / 上报数.
+- 应处置数 / 应结案数: one rule for both (GB/T 30428: "the cases whose step is due by
+  the period's end"): the cases whose limit fell by the cut-off, plus those whose step
+  is already done (done early is done: 处置 by a reported fix or a closure, 结案 by a
+  closure). Before issue 13 处置率 divided by every case instead.
+- 处置数 handled: cases the handler reported done and that were not reopened since
+  (awaiting rating, or closed fixed). 处置率 = 处置数 / 应处置数.
+- 结案数 closed: cases closed (结案), fixed or not — rejected and merged are no case.
+  结案率 = 结案数 / 应结案数. Shown apart: 已解决结案数 closed fixed (状态 已办结) and
+  办结未解决数 closed unfixed: a case closed without a fix is 结案 but not "solved"
+  (DOMAIN.md, after FixMyStreet's users: fix rates stay honest).
+- 按期结案数 closed on time: cases closed *fixed* whose work was finished (办结: the
+  handler's last "done") no later than their limit; the resident's rating may come
+  days later and does not count against the handler; a case closed unfixed never
+  counts here. 按期结案率 = 按期结案数 / 应结案数 (a case past its limit and still open
+  counts against it).
+- 超期 overdue now: open tickets in the area still owing work past their limit at
+  ``now`` (whenever reported).
 - 响应时长 response: report → first action by a person (the clock's escalations
   are no response). 办结时长 time to resolution: report → the handler's last
   "done" (``resolved_at``), over cases resolved now. 结案时长 time to closure:
   report → closure, which includes the wait for the resident's rating. All in
   hours, median and 90th percentile.
-- 满意率 satisfaction = (满意 + 基本满意) / 评价数, where 评价数 counts *every*
-  rating residents gave these tickets, the bad ones that reopened a ticket
+- 满意率 satisfaction (12345's scoring) = (满意 + 基本满意) / 评价数, where 评价数 counts
+  *every* rating residents gave these tickets, the bad ones that reopened a ticket
   included (a ticket rated 1 star, redone and rated 5 stars adds one of each):
   5–4 stars 满意, 3 基本满意, 2–1 不满意 (which reopens, geo.tickets.workflow). Rows
   from before the rating history was kept count their one stored rating.
@@ -38,13 +51,15 @@ page's period is "by report date", so every figure describes the same tickets):
   entered by staff by phone, at the door, on site or after a 12345 follow-up);
   居民自评满意率 = (满意 + 基本满意 among the self-rated) / 居民自评数.
   Ratings stored before the source was recorded count as entered by staff.
-- 重办率 reopen rate = cases reopened at least once / cases ever reported done
-  (``first_resolved_at``, kept through reopens, so a reopened ticket still
-  being redone counts in both).
+- 重办率 reopen rate = 重办数 / 办结数 (DOMAIN.md): cases reopened after a reported fix
+  over cases reported fixed (``first_resolved_at``, kept through reopens, so a reopened
+  ticket still being redone counts in both).
 
 The core is ``compute(frame, now)`` over a plain DataFrame, so tests can
-check the formulas on hand-built tickets; ``for_area`` reads the frame.
-Run ``python -m geo.tickets.indicators --now 2026-11-23T09:00`` for the table of a database.
+check the formulas on hand-built tickets; ``case_flags`` gives the same per-case
+masks to the wall's rankings (geo.screen.panels), so both say the same; ``for_area``
+reads the frame. Run ``python -m geo.tickets.indicators --now 2026-11-23T09:00`` for the
+table of a database.
 """
 from __future__ import annotations
 
@@ -67,14 +82,17 @@ FIELDS = ["id", "category", "state", "grid_id", "community_id", "street_id", "cr
 
 LABELS = {
     "reported": ("上报数", "Reported"),
-    "accepted": ("立案数", "Accepted"),
+    "accepted": ("立案数", "Accepted as cases"),
     "acceptance_rate": ("立案率", "Acceptance rate"),
+    "handling_due": ("应处置数", "Due for handling"),
     "handled": ("处置数", "Handled"),
     "handling_rate": ("处置率", "Handling rate"),
     "due": ("应结案数", "Due for closure"),
     "closed": ("结案数", "Closed"),
+    "closed_fixed": ("其中：已解决结案", "of which closed fixed"),
+    "closed_unfixed": ("其中：办结未解决", "of which closed unfixed"),
     "closure_rate": ("结案率", "Closure rate"),
-    "closed_on_time": ("按期结案数", "Closed on time"),
+    "closed_on_time": ("按期结案数", "Closed fixed on time"),
     "on_time_rate": ("按期结案率", "On-time closure rate"),
     "overdue_now": ("当前超期", "Overdue now"),
     "response_median_h": ("响应时长中位数(小时)", "Median response (h)"),
@@ -89,13 +107,66 @@ LABELS = {
     "rated_proxy": ("代居民评价数", "Rated by staff on residents' behalf"),
     "self_rated_share": ("居民自评占比", "Share rated by residents themselves"),
     "satisfaction_self_rate": ("居民自评满意率", "Satisfaction among residents' own ratings"),
+    "reopened": ("重办数", "Reopened after a reported fix"),
+    "ever_resolved": ("办结数", "Reported fixed"),
     "reopen_rate": ("重办率", "Reopen rate"),
+}
+_GB, _HOTLINE = "GB/T 30428", "12345热线考核口径（国办发〔2020〕53号）"
+#: What each figure counts, and where the definition comes from (the page's help; DOMAIN.md).
+DEFINITIONS: dict[str, tuple[str, str]] = {
+    "reported": ("统计期内上报的工单（居民、巡查、视频、12345热线、走访）", "Tickets reported in the period"),
+    "accepted": (f"工作人员决定受理立案的工单（{_GB} 案卷建立）：首个非“不予受理/合并”的人工操作即立案；"
+                 "系统超时自动升级、无人看过的上报不算立案",
+                 f"Cases a member of staff took on ({_GB}); the clock's escalation of an unread report is not one"),
+    "acceptance_rate": (f"立案率 = 立案数 / 上报数（{_GB}）", f"Accepted / reported ({_GB})"),
+    "handling_due": (f"办理时限在统计期末（或此刻，取早者）之前到期的案件，加上已处置或已结案的案件（{_GB}，与应结案数同一口径）",
+                     f"Cases whose limit fell by the period's end (or now), plus those handled or closed ({_GB}, "
+                     "the same rule as for closure)"),
+    "due": (f"办理时限在统计期末（或此刻，取早者）之前到期的案件，加上已结案的案件（{_GB}）",
+            f"Cases whose limit fell by the period's end (or now), plus those closed ({_GB})"),
+    "handled": ("承办方已反馈办结且未被重办的案件（待群众评单或已解决结案）",
+                "Cases reported done by the handler and not reopened since"),
+    "handling_rate": (f"处置率 = 处置数 / 应处置数（{_GB}）", f"Handled / due for handling ({_GB})"),
+    "closed": ("已结案的案件：已解决结案 + 办结未解决（不予受理、合并不是案件）",
+               "Cases closed, fixed or not (rejected and merged are no case)"),
+    "closed_fixed": ("结案且问题已解决（群众评单基本满意以上）", "Closed with the problem fixed"),
+    "closed_unfixed": ("结案但问题未解决（如历史遗留），单列，不算“已解决”，也不计入按期结案",
+                       "Closed without a fix: shown apart, never counted as solved or on time"),
+    "closure_rate": (f"结案率 = 结案数 / 应结案数（{_GB}）", f"Closed / due ({_GB})"),
+    "closed_on_time": ("已解决结案，且承办方在办理时限内反馈办结（群众评价的等待不计）",
+                       "Closed fixed, the work reported done within the limit (the wait for the rating not counted)"),
+    "on_time_rate": (f"按期结案率 = 按期结案数 / 应结案数（{_GB}）；超过时限仍未结案的计入分母",
+                     f"Closed fixed on time / due ({_GB}); a case past its limit and still open counts against it"),
+    "overdue_now": ("此刻仍欠办理且已过办理时限的工单（不论何时上报）", "Open tickets still owing work past their limit now"),
+    "response_median_h": ("上报到首个人工操作的小时数（系统自动升级不算响应）", "Report → first action by a person"),
+    "response_p90_h": ("同上，90%分位", "The same, 90th percentile"),
+    "resolution_median_h": ("上报到承办方最后一次反馈办结的小时数", "Report → the handler's last 'done'"),
+    "resolution_p90_h": ("同上，90%分位", "The same, 90th percentile"),
+    "closure_median_h": ("上报到结案的小时数（含等待群众评价）", "Report → closure (including the wait for the rating)"),
+    "closure_p90_h": ("同上，90%分位", "The same, 90th percentile"),
+    "rated": ("群众对这些工单的全部评价次数，含导致重办的不满意评价", "Every rating given, the ones that reopened a case included"),
+    "satisfaction_rate": (f"满意率 = (满意 + 基本满意) / 评价数，每次评价都计入（{_HOTLINE}）；5–4星满意，3星基本满意，1–2星不满意",
+                          "(satisfied + fairly satisfied) / ratings, every rating counted (12345 hotline scoring)"),
+    "rated_self": ("居民通过本人渠道给出的评价", "Ratings residents gave by their own channel"),
+    "rated_proxy": ("工作人员回访后代居民录入的评价（电话、上门、现场、12345回访）",
+                    "Ratings staff entered on the resident's behalf after a follow-up"),
+    "self_rated_share": ("居民自评占比 = 居民自评数 / 评价数", "Self-rated / ratings"),
+    "satisfaction_self_rate": ("居民自评中 (满意 + 基本满意) / 居民自评数", "Satisfied among the self-rated"),
+    "reopened": ("承办方反馈办结后又被重办的案件数", "Cases reopened after a reported fix"),
+    "ever_resolved": ("承办方曾反馈办结的案件数（重办后仍计入）", "Cases ever reported fixed"),
+    "reopen_rate": ("重办率 = 重办数 / 办结数", "Reopened / reported fixed"),
 }
 RATES = {k for k in LABELS if k.endswith("_rate")} | {"self_rated_share"}
 
 
 def label(key: str, lang: str = "zh") -> str:
     zh, en = LABELS[key]
+    return zh if lang == "zh" else en
+
+
+def definition(key: str, lang: str = "zh") -> str:
+    """What ``key`` counts and its source (the page's help beside the figure)."""
+    zh, en = DEFINITIONS[key]
     return zh if lang == "zh" else en
 
 
@@ -129,41 +200,72 @@ def own_ratings(frame: pd.DataFrame) -> tuple[int, int]:
     return int(own.sum()), int(good.sum())
 
 
+def in_period(frame: pd.DataFrame, *, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+    """The tickets reported in [start, end)."""
+    created = pd.to_datetime(frame["created_at"])
+    keep = pd.Series(True, index=frame.index)
+    if start is not None:
+        keep &= created >= pd.Timestamp(start)
+    if end is not None:
+        keep &= created < pd.Timestamp(end)
+    return frame[keep]
+
+
+def cutoff(now: datetime, end: datetime | None = None) -> pd.Timestamp:
+    """What is due is due by the period's end, or by ``now`` when the period has not ended yet."""
+    return pd.Timestamp(now if end is None else min(now, end))
+
+
+def case_flags(p: pd.DataFrame, now: datetime, *, end: datetime | None = None) -> pd.DataFrame:
+    """One row per case (立案, not rejected or merged) of ``p`` with the masks every figure counts.
+
+    Columns: closed, fixed, unfixed, handled, handling_due, due, on_time, ever_resolved, reopened (see the
+    module docstring).
+    """
+    state = p["state"]
+    cases = p[p["accepted_at"].notna() & ~state.isin(("rejected", "merged"))]
+    state = cases["state"]
+    resolved_at = pd.to_datetime(cases["resolved_at"])
+    due_at = pd.to_datetime(cases["due_at"])
+    closed = state.isin(workflow.CASE_CLOSED_STATES)
+    fixed = state.map(lambda s: workflow.STATES[s].is_fixed).astype(bool) if len(cases) else closed
+    handled = resolved_at.notna() | fixed
+    ever_resolved = pd.to_datetime(_column(cases, "first_resolved_at")).notna() | handled
+    reopened = pd.to_numeric(cases["reopen_count"], errors="coerce").fillna(0) > 0
+    due_by_end = due_at < cutoff(now, end)
+    return pd.DataFrame({
+        "closed": closed, "fixed": fixed, "unfixed": closed & ~fixed, "handled": handled,
+        "handling_due": due_by_end | handled | closed, "due": due_by_end | closed,
+        "on_time": fixed & (resolved_at.fillna(pd.to_datetime(cases["closed_at"])) <= due_at),
+        "ever_resolved": ever_resolved, "reopened": reopened & ever_resolved,
+    }, index=cases.index)
+
+
 def compute(frame: pd.DataFrame, now: datetime, *, start: datetime | None = None,
             end: datetime | None = None) -> dict[str, float]:
     """Every indicator for the tickets in ``frame`` (see the module docstring)."""
     df = frame
-    created = pd.to_datetime(df["created_at"])
-    in_period = pd.Series(True, index=df.index)
-    if start is not None:
-        in_period &= created >= pd.Timestamp(start)
-    if end is not None:
-        in_period &= created < pd.Timestamp(end)
-    p = df[in_period]
-    state = p["state"]
-    is_case = p["accepted_at"].notna() & ~state.isin(("rejected", "merged"))
-    cases = p[is_case]
-    closed_mask = cases["state"].isin(workflow.CASE_CLOSED_STATES)
-    resolved_at = pd.to_datetime(cases["resolved_at"])
-    handled_mask = resolved_at.notna() | (cases["state"] == "closed")
-    ever_resolved = pd.to_datetime(_column(cases, "first_resolved_at")).notna() | handled_mask
-    due_mask = (pd.to_datetime(cases["due_at"]) < pd.Timestamp(now)) | closed_mask
-    finished = resolved_at.fillna(pd.to_datetime(cases["closed_at"]))
-    on_time = closed_mask & (finished <= pd.to_datetime(cases["due_at"]))
+    p = in_period(df, start=start, end=end)
+    flags = case_flags(p, now, end=end)
+    cases = p.loc[flags.index]
+    closed_mask = flags["closed"]
     response = _hours(p["first_response_at"], p["created_at"])
     resolution = _hours(cases["resolved_at"], cases["created_at"])
     closure = _hours(cases.loc[closed_mask, "closed_at"], cases.loc[closed_mask, "created_at"])
     rated, satisfied = ratings(p)
     rated_self, satisfied_self = own_ratings(p)
-    reopened = pd.to_numeric(cases["reopen_count"], errors="coerce").fillna(0) > 0
     overdue_now = workflow.overdue(df["state"], df["due_at"], now).sum() if len(df) else 0
+    n = {k: int(flags[k].sum()) for k in flags.columns}
     out = {
         "reported": int(len(p)),
-        "accepted": int(is_case.sum()),
-        "handled": int(handled_mask.sum()),
-        "due": int(due_mask.sum()),
-        "closed": int(closed_mask.sum()),
-        "closed_on_time": int(on_time.sum()),
+        "accepted": int(len(flags)),
+        "handled": n["handled"],
+        "handling_due": n["handling_due"],
+        "due": n["due"],
+        "closed": n["closed"],
+        "closed_fixed": n["fixed"],
+        "closed_unfixed": n["unfixed"],
+        "closed_on_time": n["on_time"],
         "overdue_now": int(overdue_now),
         "response_median_h": _q(response, 0.5),
         "response_p90_h": _q(response, 0.9),
@@ -177,12 +279,14 @@ def compute(frame: pd.DataFrame, now: datetime, *, start: datetime | None = None
         "rated_proxy": rated - rated_self,
         "self_rated_share": _ratio(rated_self, rated),
         "satisfaction_self_rate": _ratio(satisfied_self, rated_self),
-        "reopen_rate": _ratio(int((reopened & ever_resolved).sum()), int(ever_resolved.sum())),
+        "reopened": n["reopened"],
+        "ever_resolved": n["ever_resolved"],
     }
     out["acceptance_rate"] = _ratio(out["accepted"], out["reported"])
-    out["handling_rate"] = _ratio(out["handled"], out["accepted"])
+    out["handling_rate"] = _ratio(out["handled"], out["handling_due"])
     out["closure_rate"] = _ratio(out["closed"], out["due"])
     out["on_time_rate"] = _ratio(out["closed_on_time"], out["due"])
+    out["reopen_rate"] = _ratio(out["reopened"], out["ever_resolved"])
     return {k: out[k] for k in LABELS}
 
 
@@ -230,10 +334,13 @@ def shown(key: str, value: float) -> str:
     return f"{value:,}"
 
 
-def table(values: dict[str, float], lang: str = "zh") -> pd.DataFrame:
-    """Indicators as a two-column table for display (rates as percentages)."""
-    rows = [(label(k, lang), shown(k, v)) for k, v in values.items()]
-    return pd.DataFrame(rows, columns=["指标" if lang == "zh" else "Indicator", "数值" if lang == "zh" else "Value"])
+def table(values: dict[str, float], lang: str = "zh", *, definitions: bool = True) -> pd.DataFrame:
+    """Indicators as a table for display and export (rates as percentages), each with its definition."""
+    zh = lang == "zh"
+    rows = [(label(k, lang), shown(k, v), definition(k, lang)) for k, v in values.items()]
+    out = pd.DataFrame(rows, columns=["指标" if zh else "Indicator", "数值" if zh else "Value",
+                                      "定义与依据" if zh else "Definition"])
+    return out if definitions else out.iloc[:, :2]
 
 
 def labelled(frame: pd.DataFrame, key: str, lang: str, names: dict) -> pd.DataFrame:
@@ -262,8 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     now = datetime.fromisoformat(args.now) if args.now else settings.now()
     frame = load(store.make_engine(args.url or settings.database_url()), scope=roles.WHOLE_STREET)
-    year = table(compute(frame, now, start=now - timedelta(days=365), end=now), args.lang)
-    month = table(compute(frame, now, start=now - timedelta(days=30), end=now), args.lang)
+    year = table(compute(frame, now, start=now - timedelta(days=365), end=now), args.lang, definitions=False)
+    month = table(compute(frame, now, start=now - timedelta(days=30), end=now), args.lang, definitions=False)
     both = year.merge(month, on=year.columns[0], suffixes=("", "_30"))
     both.columns = [year.columns[0], "近一年" if args.lang == "zh" else "Last 365 days",
                     "近30天" if args.lang == "zh" else "Last 30 days"]

@@ -41,6 +41,21 @@ RATING_CHANNELS = {
 }
 PROXY_CHANNELS: tuple[str, ...] = tuple(k for k in RATING_CHANNELS if k != SELF_RATING)
 
+#: Where a ticket came from (GB/T 30428 信息收集: public reports, inspectors, video, superior referrals;
+#: the 12345 hotline; a household visit). The report form asks for it, with no default.
+SOURCES: dict[str, tuple[str, str]] = {
+    "resident": ("居民上报", "Resident"),
+    "patrol": ("网格巡查", "Grid patrol"),
+    "video": ("视频发现", "Video"),
+    "hotline": ("12345热线", "12345 hotline"),
+    "visit": ("入户走访", "Household visit"),
+}
+
+
+def source_label(key: str | None, lang: str = "zh") -> str:
+    zh, en = SOURCES.get(key or "", (key or "", key or ""))
+    return zh if lang == "zh" else en
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -85,7 +100,12 @@ def new_ticket(*, category: str, description: str, created: datetime, urgent: bo
     the hotline, a grid head on the desk): the event is theirs; without it
     the reporting resident is the actor (their name is masked when shown).
     """
+    if not category:
+        raise ValidationError("请选择问题类别 / choose a category")
     categories.category(category)  # a clear error for an unknown category
+    if source not in SOURCES:
+        raise ValidationError("请选择问题来源（居民上报、网格巡查、视频发现、12345热线或入户走访） / choose where the "
+                              "report came from")
     description = (description or "").strip()
     if not description:
         raise ValidationError("请描述问题（不能为空） / Please describe the problem")
@@ -146,8 +166,8 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
     t.update(state=move.target, updated_at=at, version=t.get("version", 1) + 1)
     if actor.role != SYSTEM and t.get("first_response_at") is None:
         t["first_response_at"] = at
-    if action in ("accept", "escalate", "handle_in_grid") and t.get("accepted_at") is None:
-        t["accepted_at"] = at  # 立案: the case is established
+    if t.get("accepted_at") is None and is_case_decision(action, actor):
+        t["accepted_at"] = at  # 立案 (GB/T 30428 案卷建立): a person took the case on
     if target.level in LEVEL_ORDER and LEVEL_ORDER[target.level] > LEVEL_ORDER.get(t.get("level") or GRID, 0):
         t["level"] = target.level
     if action == "assign" or (action == "handle_in_grid" and assignee_id):
@@ -182,6 +202,20 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
                 rating_channel=channel, username=actor.audit_name)
 
 
+#: Moves that refuse a report rather than take it on: they never make it a case (立案).
+REFUSALS = ("reject", "merge")
+
+
+def is_case_decision(action: str, actor: Actor) -> bool:
+    """Whether this move is 立案: a member of staff taking the report on as a case (GB/T 30428 案卷建立).
+
+    立案 is a person's decision that the case is real and ours (DOMAIN.md, "Standards and defaults"):
+    the first move a member of staff makes on it other than refusing it (不予受理, 合并). The clock's
+    escalation of a report nobody looked at is not 立案, nor is anything a resident does.
+    """
+    return actor.role not in (SYSTEM, workflow.RESIDENT) and action not in REFUSALS
+
+
 def _rating_channel(actor: Actor, channel: str | None) -> str:
     """Who gives this rating: the resident by their own channel, or staff on their behalf through ``channel``."""
     if actor.role == workflow.RESIDENT:
@@ -210,6 +244,16 @@ def allowed_moves(t: Ticket, actor: Actor) -> list[workflow.Move]:
     if not _handler_may_act(t, actor):
         return []
     return workflow.workflow(t.get("workflow")).allowed(t["state"], actor.role)
+
+
+def actionable_states(actor: Actor) -> dict[str, tuple[str, ...]]:
+    """Per workflow, the states in which ``actor``'s role has a move to make: the desk's 待我办理.
+
+    A handler (party member) acts only on tickets assigned to them: the caller adds that
+    condition (geo.tickets.service.query does, by ``person_id``).
+    """
+    return {key: tuple(sorted({m.source for m in wf.moves if actor.role in m.roles}))
+            for key, wf in workflow.WORKFLOWS.items()}
 
 
 def may_record_arrival(t: Ticket, actor: Actor) -> bool:
@@ -287,6 +331,7 @@ def rating_label(stars: int | None, lang: str = "zh") -> str:
     return (RATING_WORDS if lang == "zh" else RATING_WORDS_EN)[stars]
 
 
-__all__ = ["Actor", "new_ticket", "apply", "SELF_RATING", "RATING_CHANNELS", "PROXY_CHANNELS", "rating_channel_label", "allowed_moves", "may_record_arrival", "record_arrival", "is_overdue", "escalation_at", "escalation_due",
+__all__ = ["Actor", "new_ticket", "apply", "REFUSALS", "is_case_decision", "SOURCES", "source_label",
+           "actionable_states", "SELF_RATING", "RATING_CHANNELS", "PROXY_CHANNELS", "rating_channel_label", "allowed_moves", "may_record_arrival", "record_arrival", "is_overdue", "escalation_at", "escalation_due",
            "SYSTEM_ACTOR",
            "rating_label", "COMMUNITY", "STREET"]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, Engine, and_, case, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, false, func, insert, or_, select, update
 
 from geo.access import audit
 from geo.place import projection
@@ -145,8 +145,12 @@ def history(engine: Engine, ticket_id: int, *, scope: Scope) -> pd.DataFrame:
 def query(engine: Engine, *, now: datetime, scope: Scope, states: list[str] | None = None,
           categories: list[str] | None = None, community_id: int | None = None, grid_id: int | None = None,
           min_age_days: float | None = None, overdue_only: bool = False, open_only: bool = False,
-          search: str | None = None, limit: int | None = None):
+          search: str | None = None, limit: int | None = None, actionable_by: rules.Actor | None = None):
     """Tickets filtered as the desk asks, with ``overdue`` and ``age_days``.
+
+    ``actionable_by``: only the tickets that actor can move now (待我办理): a state in which
+    their workflow role has a move (rules.actionable_states), and for a handler only the
+    tickets assigned to them.
 
     Ordered as a desk works: overdue first, then tickets still owing work by
     their deadline (soonest first), then those awaiting the resident's
@@ -162,6 +166,8 @@ def query(engine: Engine, *, now: datetime, scope: Scope, states: list[str] | No
         stmt = stmt.where(t.c.state.in_(workflow.OPEN_STATES))
     if overdue_only:
         stmt = stmt.where(t.c.state.in_(workflow.OVERDUE_STATES), t.c.due_at < now)
+    if actionable_by is not None:
+        stmt = stmt.where(_actionable(t, actionable_by))
     if categories:
         stmt = stmt.where(t.c.category.in_(categories))
     if community_id is not None:
@@ -186,6 +192,18 @@ def query(engine: Engine, *, now: datetime, scope: Scope, states: list[str] | No
     gdf["age_days"] = ((pd.Timestamp(now) - pd.to_datetime(gdf["created_at"])).dt.total_seconds() / 86400
                        if len(gdf) else [])
     return gdf
+
+
+def _actionable(t, actor: rules.Actor):
+    """WHERE the ticket is one ``actor`` can move now (see query's ``actionable_by``)."""
+    default = workflow.DEFAULT_WORKFLOW.key
+    per_loop = [and_(or_(t.c.workflow == key, t.c.workflow.is_(None)) if key == default else t.c.workflow == key,
+                     t.c.state.in_(states))
+                for key, states in rules.actionable_states(actor).items() if states]
+    where = or_(*per_loop) if per_loop else false()
+    if actor.role == workflow.HANDLER:
+        where = and_(where, t.c.assignee_id == actor.person_id) if actor.person_id is not None else false()
+    return where
 
 
 # --------------------------------------------------------------------------- writing
@@ -434,19 +452,27 @@ def listing(gdf, engine: Engine, lang: str = "zh") -> pd.DataFrame:
     zh = lang == "zh"
     cols = {
         "id": "ID", "code": "工单号" if zh else "Code",
-        "overdue": "超期" if zh else "Overdue",
+        "overdue": OVERDUE_TAG[lang == "zh"], "urgent": URGENT_TAG[lang == "zh"],
         "category": "类别" if zh else "Category", "state": "状态" if zh else "State",
-        "grid_id": "网格" if zh else "Grid", "urgent": "紧急" if zh else "Urgent",
+        "grid_id": "网格" if zh else "Grid", "source": "来源" if zh else "Source",
         "created_at": "上报时间" if zh else "Reported", "due_at": "办理时限" if zh else "Due",
         "age_days": "已历时(天)" if zh else "Age (days)",
         "description": "描述" if zh else "Description",
     }
-    out = pd.DataFrame(gdf)[list(cols)].copy()
+    out = pd.DataFrame(gdf).reindex(columns=list(cols)).copy()
+    # tags a person reads (and an export keeps), not True/False checkboxes: the desk colours them
+    out["overdue"] = np.where(out["overdue"].fillna(False).astype(bool), OVERDUE_TAG[lang == "zh"], "")
+    out["urgent"] = np.where(out["urgent"].fillna(False).astype(bool), URGENT_TAG[lang == "zh"], "")
     out["category"] = out["category"].map(lambda k: CATEGORIES[k].name(lang))
     out["state"] = out["state"].map(lambda k: workflow.STATES[k].name(lang))
     out["grid_id"] = out["grid_id"].map(grid_names)
+    out["source"] = out["source"].map(lambda k: rules.source_label(k, lang))
     out["age_days"] = out["age_days"].round(1)
     return out.rename(columns=cols)
+
+
+#: The desk's tags (column name and the word in it): (English, Chinese).
+OVERDUE_TAG, URGENT_TAG = ("Overdue", "超期"), ("Urgent", "紧急")
 
 
 def history_table(engine: Engine, ticket_id: int, *, scope: Scope, lang: str = "zh") -> pd.DataFrame:

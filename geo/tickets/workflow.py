@@ -131,10 +131,20 @@ OVERDUE_STATES: tuple[str, ...] = tuple(k for k in OPEN_STATES if k != "resolved
 CASE_CLOSED_STATES: tuple[str, ...] = ("closed", "closed_unfixed")
 
 
-def _merge_moves(states: tuple[str, ...]) -> tuple[Move, ...]:
-    """Any open ticket may be merged into a duplicate by whoever holds it."""
-    return tuple(Move("merge", s, "merged", (GRID, COMMUNITY, STREET), "合并重复工单", "Merge duplicate",
-                      needs_reason=True) for s in states)
+def _with_merges(moves: tuple[Move, ...], states: tuple[str, ...]) -> tuple[Move, ...]:
+    """``moves`` plus a merge into a duplicate from each of ``states``, made by whoever holds the ticket there.
+
+    The holder is the staff level that makes the state's other moves (the grid for 网格收单, the
+    community for 社区分单, the street for 街道审单; in 一领四单 the street takes 居民下单): a grid
+    head or community staff is not offered to merge away a ticket the street holds (issue 13).
+    """
+    merges = []
+    for state in states:
+        holders = tuple(r for r in (GRID, COMMUNITY, STREET) if any(r in m.roles for m in moves if m.source == state))
+        if not holders:
+            raise ValueError(f"nobody holds {state!r}: a merge from it would be offered to no one")
+        merges.append(Move("merge", state, "merged", holders, "合并重复工单", "Merge duplicate", needs_reason=True))
+    return moves + tuple(merges)
 
 
 FIVE_STEP = Workflow(
@@ -143,7 +153,7 @@ FIVE_STEP = Workflow(
     name_en="Five-step loop (grid → community → street → department → resident)",
     steps=("reported", "grid_accepted", "community_dispatched", "street_reviewed",
            "in_progress", "resolved", "closed"),
-    moves=(
+    moves=_with_merges((
         Move("accept", "reported", "grid_accepted", (GRID,), "网格收单", "Accept"),
         Move("reject", "reported", "rejected", (GRID,), "不予受理", "Reject", needs_reason=True),
         Move("escalate", "reported", "community_dispatched", (SYSTEM,), "急事/超时直报社区",
@@ -176,7 +186,7 @@ FIVE_STEP = Workflow(
              ratings=BAD_RATINGS),
         Move("reopen", "closed", "community_dispatched", (RESIDENT, COMMUNITY), "不满意重新办理", "Reopen",
              ratings=BAD_RATINGS),
-    ) + _merge_moves(("reported", "grid_accepted", "community_dispatched", "street_reviewed")),
+    ), ("reported", "grid_accepted", "community_dispatched", "street_reviewed")),
 )
 
 ERQI = Workflow(
@@ -184,7 +194,7 @@ ERQI = Workflow(
     name_zh="一领四单：居民下单→街道党工委接单→社区各方共建做单→居民自治结单",
     name_en="'One lead, four orders' (resident → street party committee → community parties → residents)",
     steps=("reported", "street_accepted", "in_progress", "resolved", "closed"),
-    moves=(
+    moves=_with_merges((
         Move("accept", "reported", "street_accepted", (STREET,), "街道党工委接单", "Accept"),
         Move("reject", "reported", "rejected", (STREET,), "不予受理", "Reject", needs_reason=True),
         # the same clock as the five-step loop: urgent matters go to the community parties at
@@ -207,7 +217,7 @@ ERQI = Workflow(
              ratings=BAD_RATINGS),
         Move("reopen", "closed", "in_progress", (RESIDENT, STREET), "不满意重新办理", "Reopen",
              ratings=BAD_RATINGS),
-    ) + _merge_moves(("reported", "street_accepted")),
+    ), ("reported", "street_accepted")),
 )
 
 WORKFLOWS: dict[str, Workflow] = {w.key: w for w in (FIVE_STEP, ERQI)}

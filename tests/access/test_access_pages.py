@@ -120,7 +120,9 @@ def test_street_leader_reads_the_audit_log(app, town_url):
     with engine.connect() as conn:
         grid_id, grid_name = conn.execute(select(Grid.id, Grid.name).order_by(Grid.id).limit(1)).one()
     audit.record(engine, at=settings.now(), username="gridhead1", role="grid_head", action="ticket.accept",
-                 object_type="ticket", object_id=4242, grid_id=grid_id)
+                 object_type="ticket", object_id=4242, grid_id=grid_id, detail="T4242 street_accepted → in_progress")
+    audit.record(engine, at=settings.now(), username="admin", action="user.create", object_type="user",
+                 object_id=4243, detail="lisi street_leader")
     at = as_user(app, town_url, "leader")
     at.switch_page("pages/audit.py").run()
     assert not at.exception, at.exception
@@ -129,6 +131,10 @@ def test_street_leader_reads_the_audit_log(app, town_url):
     mine = log[log["用户"] == "leader"]
     assert (mine["操作"] == "登录").any() and set(mine["角色"]) == {"街道领导"}
     assert not log.isna().any().any() and not log.isin(["None"]).any().any()  # blanks, not None
+    # issue 13, item 9: the details name states and roles, not the codes they were written with
+    assert log.query("用户 == 'admin'")["详情"].tolist() == ["lisi 街道领导"]
+    assert log.query("用户 == 'gridhead1'")["详情"].tolist() == ["T4242 街道党工委接单 → 部门领单·办理中"]
+    assert not log["详情"].str.contains("street_|grid_head|in_progress").any()
     at.selectbox(key="audit_action").select("ticket.").run()  # shown as 工单
     assert set(at.dataframe[0].value["操作"]) <= {n for a, (n, _) in audit.ACTION_NAMES.items() if a.startswith("ticket.")}
     accepted = at.dataframe[0].value.query("用户 == 'gridhead1'")
@@ -338,6 +344,8 @@ def test_a_grid_worker_corrects_a_phone_after_revealing_the_household(app, town_
     hid = at.selectbox(key="my_area_reveal_hh").value
     at.button(key="my_area_reveal").click().run()
     assert not at.exception, at.exception
+    members = next(d.value for d in at.dataframe if "性别" in d.value.columns)  # issue 13, item 9: 男/女, no None
+    assert set(members["性别"]) <= {"男", "女"} and len(members) and not members.isna().any().any()
     first = households.reveal(engine, at.session_state["user"], hid, now=settings.now())["residents"][0]
     rid = at.selectbox(key=f"my_area_edit_who_{hid}").value
     assert rid == first["id"] and at.text_input(key=f"my_area_edit_phone_{rid}").value == (first["phone"] or "")
@@ -362,3 +370,26 @@ def test_a_party_member_sees_no_reveal_and_no_edit(app, town_url, steady):
     assert not at.exception, at.exception
     keys = {w.key for w in at.selectbox} | {b.key for b in at.button}
     assert "my_area_reveal_hh" not in keys and not any(k and k.startswith("my_area_edit") for k in keys)
+
+
+def test_my_grid_names_its_grid_head_and_a_party_member_sees_no_visits_they_cannot_record(app, town_url, steady):
+    """Issue 13, item 12: the subtitle named the viewer (a grid worker read themselves as 网格长), and a party
+    member's home listed households owed a visit that only grid staff may record."""
+    from sqlalchemy import select
+
+    from geo.db.schema import Person
+
+    worker = as_user(app, town_url, "gridworker1")
+    assert not worker.exception, worker.exception
+    user = worker.session_state["user"]
+    with store.make_engine(town_url).connect() as conn:
+        head = conn.execute(select(Person.name).where(Person.role == "grid_head", Person.grid_id == user.grid_id)
+                            .order_by(Person.name)).scalars().first()
+    subtitle = worker.caption[0].value
+    assert f"网格长：{head}" in subtitle and user.display_name not in subtitle
+    assert "待走访" in {m.label for m in worker.metric} and "走访" in [t.label for t in worker.tabs]
+    party = as_user(AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=120), town_url, "party1")
+    assert not party.exception, party.exception
+    assert "待走访" not in {m.label for m in party.metric}
+    assert "走访" not in [t.label for t in party.tabs] and not party.get("form")
+    assert f"网格长：{head}" in party.caption[0].value  # party1 belongs to gridworker1's grid

@@ -169,7 +169,7 @@ def test_a_visit_takes_the_household_off_the_to_visit_list_and_can_open_a_ticket
     assert hid not in set(households.to_visit(engine, scope=w.scope, now=NOW)["id"])
     assert hid in set(households.to_visit(engine, scope=w.scope, now=NOW + timedelta(days=31))["id"])
     made = ts.get(engine, v["ticket_id"], scope=w.scope)
-    assert made["grid_id"] == w.grid_id and made["source"] == "patrol"
+    assert made["grid_id"] == w.grid_id and made["source"] == "visit"
     first = ts.history(engine, made["id"], scope=w.scope).iloc[0]
     assert (first["actor"], first["actor_role"]) == (w.label, "grid")  # the grid worker, not a resident
     actions = audit.read(engine, scope=ALL)["action"].tolist()

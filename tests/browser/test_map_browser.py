@@ -40,9 +40,15 @@ def test_default_page_draws_the_street_offline(streamlit_server, browser_page, t
     control = frame.locator(".leaflet-control-layers").inner_text()
     for name in ("网格", "视频监控", "服务设施", "未办结工单"):
         assert name in control
+    # the attribution names the data, plainly: no "Leaflet" prefix, no flag (issue 13, item 5)
+    credit = frame.locator(".leaflet-control-attribution")
+    assert credit.inner_text().strip() == "图层：本街道网格化管理数据"
+    assert credit.locator("svg, img, a").count() == 0
     # offline: no tile layer, and not one request to a host other than this machine
     assert frame.locator(".leaflet-tile").count() == 0
     page.wait_for_timeout(1500)
     page.screenshot(path=str(shot_dir(tmp_path) / "map_offline.png"), full_page=True)
     assert page.outside_requests == []
     assert page.page_errors == []
+    # nor did the server itself, from its start (Streamlit's external-address lookup) to this page
+    assert streamlit_server.outbound() == []

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from geo.demo import accounts, generator
+from ui_flows import choose_category_and_source
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,7 +38,7 @@ def test_report_by_map_click_then_accept_it(streamlit_server, browser_page, tmp_
         [spot.y, spot.x])
     leaflet.click(position={"x": xy[0], "y": xy[1]})
     page.get_by_text("已选位置").wait_for(timeout=60_000)
-
+    choose_category_and_source(page)
     page.get_by_label("问题描述").fill("3栋门口路灯不亮，晚上看不见路")
     page.get_by_role("button", name="提交上报").click()
     done = page.get_by_text("已受理，工单号")
@@ -46,6 +47,7 @@ def test_report_by_map_click_then_accept_it(streamlit_server, browser_page, tmp_
 
     page.get_by_role("link", name="工单台").click()
     page.get_by_role("heading", name=code).wait_for(timeout=60_000)
+    page.get_by_text("网格收单", exact=True).click()  # nothing is preselected (issue 13)
     page.get_by_role("button", name="执行").click()
     page.get_by_text(f"{code} · 已执行：网格收单").wait_for(timeout=60_000)
     shots = Path(os.environ.get("SHEQU_SCREENSHOTS", tmp_path))

@@ -539,6 +539,49 @@ def test_vacant_lots_are_candidate_sites(tiny_plan):
         siting.candidates(tiny_plan, "vacant_lots")  # a town with none says so
 
 
+def test_new_sites_are_named_by_what_a_person_can_find():
+    """Issue 13, item 14: a suggested site was "路口 389". Now: the named roads it stands on and the
+    nearest building (estate, else grid), the way and the distance to it."""
+    roads = projection.to_storage(lines([(0, 0), (1000, 0)], [(500, -300), (500, 300)],
+                                        kind=["street", "street"], name=["建设路", "东三环路"]))
+    plan = coverage.build_plan(_tiny_frames() | {"roads": roads})
+    at = [(500, 0), (100, 5), (420, 40), (3000, 3000)]
+    lon, lat = _ll(*np.array(at, float).T)
+    assert siting.place_names(plan, lon, lat) == [
+        "东三环路与建设路交叉口，二网格 C 东约100米",  # door C (x 400) of grid 2, 100 m west of the corner
+        "建设路，一网格 A门口",  # 5 m from door A, on the street
+        "二网格 C 东北约40米",  # 20 m east and 40 m north of C: no road within 20 m
+        f"{lon[3]:.5f}, {lat[3]:.5f}"]  # nothing near: the coordinates, as a last resort
+    cands = siting.candidates(plan, "intersections")
+    sp = siting.plan_sites(plan, "service_station", 1, cands=cands)
+    assert sp.sites["label"].tolist()[0] == "东三环路与建设路交叉口，二网格 C 东约100米"
+
+
+def test_the_run_button_says_why_it_is_off():
+    assert siting.cannot_run(coverage.REQUIRED, "intersections") == "coverage.run_needs_type"
+    assert siting.cannot_run("clinic", "points", []) == "coverage.run_needs_points"
+    assert siting.cannot_run("clinic", "points", [(103.9, 30.9)]) is None
+    assert siting.cannot_run("clinic", "intersections") is None
+
+
+def test_a_what_if_that_adds_nobody_says_why(tiny_plan):
+    """The station at x 0 reaches doors A (100) and B (250). Added at x 420 it brings C (300 people); at
+    x 50 nobody (A and B are covered already); 2 km off the street nobody can walk to it; in a straight
+    line, there it has no home within reach."""
+    def site(x, y):
+        lon, lat = _ll(x, y)
+        return (float(lon), float(lat), "service_station")
+
+    added = (site(420, 0), site(50, 0), site(500, 2000))
+    sc = coverage.Scenario(added=added)
+    walk = coverage.added_effects(tiny_plan, "service_station", scenario=sc)
+    assert walk["gain"].tolist() == [300, 0, 0]
+    assert walk["reason"].tolist()[1:] == ["covered", "off_network"]
+    straight = coverage.added_effects(tiny_plan, "service_station", method="straight", scenario=sc)
+    assert straight["reason"].tolist()[2] == "nobody"
+    assert coverage.added_effects(tiny_plan, "clinic", scenario=sc).empty  # only the target's own types
+
+
 # --------------------------------------------------------------------------- cameras
 
 def test_camera_view_is_shadowed_by_a_building():
@@ -650,6 +693,22 @@ def test_coverage_maps_define_their_overlays_before_the_layer_control(tiny_plan)
             assert html.index(f"var {name} = ") < control, name
 
 
+def test_the_required_set_map_draws_one_outline_not_six_smears(tiny_plan):
+    """Issue 13, item 14: the default map (every required type, walking) laid six service areas over each
+    other. It now draws where every type is in reach, and the per-type areas start switched off."""
+    from geo.coverage import coverage_map
+
+    def overlays(result) -> dict[str, bool]:
+        """Layer-list name → drawn at first (added to the map), from the rendered page."""
+        html = re.sub(r"\\u([0-9a-fA-F]{4})", lambda g: chr(int(g.group(1), 16)),
+                      coverage_map.coverage_map({}, result).get_root().render())
+        named = dict(re.findall(r'"([^"]+)" : ((?:feature_group|geo_json)_\w+),', html))
+        return {k: f"{v}.addTo(" in html for k, v in named.items() if k in ("全部必配设施均可达范围", "服务范围")}
+
+    assert overlays(coverage.analyse(tiny_plan, coverage.REQUIRED)) == {"全部必配设施均可达范围": True, "服务范围": False}
+    assert overlays(coverage.analyse(tiny_plan, "service_station")) == {"服务范围": True}
+
+
 # --------------------------------------------------------------------------- the demo street
 
 @pytest.fixture(scope="module")
@@ -710,6 +769,15 @@ def test_coverage_page_shows_the_figures_geo_computes(town_url, monkeypatch):
     shown = {m.label: m.value for m in at.metric}
     assert shown["覆盖人口"] == f"{int(want['covered']):,}"
     assert shown["覆盖率"] == f"{want['share']:.1%}"
+    # the 15-minute circle: the wall's figure, by the same function (issue 13: the wall said 100 %)
+    from geo.access.roles import WHOLE_STREET
+    from geo.screen import figures
+
+    wall = figures.service_circle(store.make_engine(town_url), WHOLE_STREET, plan=plan)
+    assert wall["circle_share"] == pytest.approx(want["share"])
+    line = next(i.value for i in at.info if i.value.startswith("15分钟服务圈覆盖"))
+    assert f"{wall['circle_share']:.1%}" in line and f"宽口径（各类必需设施均在步行15分钟、1,125 米内）：" \
+        f"{wall['circle_loose_share']:.1%}" in line
     # a single type, straight line: the figure follows
     at.selectbox(key="coverage_target").set_value("clinic").run()
     at.radio(key="coverage_method").set_value("straight").run()
@@ -732,12 +800,16 @@ def _rank_table(at):
 
 def test_coverage_page_plans_new_sites(town_url, monkeypatch):
     at = _page(town_url, monkeypatch)
+    assert at.button(key="coverage_run").disabled  # the required set: one type is needed, and it says so
+    assert any("选址针对一种设施" in c.value for c in at.caption)
     at.selectbox(key="coverage_target").set_value("service_station").run()
+    assert not at.button(key="coverage_run").disabled
     at.number_input(key="coverage_k").set_value(2).run()
     at.button(key="coverage_run").click().run()
     assert not at.exception, at.exception
     table = _rank_table(at)
     got = table.groupby("方案").size().to_dict()
+    assert not table["位置"].str.match(r"路口 \d+").any() and table["位置"].str.contains("栋").all()  # findable
     assert got["精确最优（HiGHS）"] == 2 and got["贪心法"] == 2  # the k best, both ways
     # and the fewest sites covering everyone, listed beside them (and drawn on the map)
     cover = at.session_state["coverage_sites"].lscp
@@ -859,3 +931,44 @@ def test_frames_read_from_either_store_match_the_town(database_url):
     assert got["elderly_alone"].tolist() == want["elderly_alone"].tolist()
     assert want["elderly_alone"].sum() > 0
     engine.dispose()
+
+
+def test_the_coverage_exports_hold_what_the_page_shows(town_url, monkeypatch, downloads):
+    """Issue 13, item 15: the GeoJSON (service areas, blind buildings, grids, proposed sites) and the
+    workbook (per type, per grid / community / street) of the question on screen, checked against geo."""
+    import io
+    import json
+
+    import pandas as pd
+
+    from geo.db import store
+
+    at = _page(town_url, monkeypatch)
+    at.selectbox(key="coverage_target").set_value("service_station").run()
+    assert not at.exception, at.exception
+    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
+    result = coverage.analyse(plan, "service_station", method="walking")
+    blind = result.blind_buildings()
+    geo = json.loads(downloads["coverage_service_station_walking.geojson"]())
+    layers = pd.Series([f["properties"]["layer"] for f in geo["features"]]).value_counts().to_dict()
+    assert layers == {"service_area": 1, "blind_building": len(blind), "grid": len(plan.areas["grid"])}
+    area = next(f for f in geo["features"] if f["properties"]["layer"] == "service_area")
+    assert area["properties"]["type"] == "service_station" and area["properties"]["reach_m"] == 300
+    assert area["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    lon, lat = area["geometry"]["coordinates"][0][0][0] if area["geometry"]["type"] == "MultiPolygon" \
+        else area["geometry"]["coordinates"][0][0]
+    assert 100 < lon < 110 and 25 < lat < 35  # lon-lat, where the town is (not metres)
+    people = sum(f["properties"]["residents"] for f in geo["features"] if f["properties"]["layer"] == "blind_building")
+    assert people == int(blind["residents"].sum())
+    grids = {f["properties"]["id"]: f["properties"] for f in geo["features"] if f["properties"]["layer"] == "grid"}
+    by_grid = result.by_area("grid").set_index("id")
+    assert all(grids[i]["covered"] == by_grid.loc[i, "covered"] for i in by_grid.index)
+
+    book = pd.read_excel(io.BytesIO(downloads["coverage_service_station_walking.xlsx"]()), sheet_name=None,
+                         engine="openpyxl")
+    assert list(book) == ["汇总", "按网格", "按社区", "按街道"]
+    assert [c for sheet in book.values() for c in sheet.columns if str(c).isascii()] == []  # headings in Chinese
+    summary = book["汇总"].set_index("类型")
+    assert summary.loc["社区服务站", "覆盖人口"] == result.summary().loc["service_station", "covered"]
+    assert book["按网格"]["覆盖人口"].sum() == book["按街道"]["覆盖人口"].sum() == summary.loc["社区服务站", "覆盖人口"]
+    assert len(book["按网格"]) == len(plan.areas["grid"])

@@ -119,6 +119,32 @@ def test_osm_basemap_includes_tiles_and_only_tiles_are_remote():
     assert not [u for u in js + css if "//" in u]
 
 
+def test_attribution_names_the_data_not_leaflet():
+    """Issue 13, item 5: Leaflet's own prefix (a link to leafletjs.com and a flag) was on every map;
+    the control now says plainly whose data is drawn, and the tiles add their own credit."""
+    st_folium = pytest.importorskip("streamlit_folium")
+    for basemap in ("offline", "osm"):
+        m = leaflet.street_map(make_layers(), basemap=basemap)
+        script = render(m) if basemap == "osm" else st_folium._get_map_string(m)
+        assert "attributionControl.setPrefix(false)" in script
+        assert 'addAttribution("图层：本街道网格化管理数据")' in script
+    html = render(leaflet.street_map(make_layers(), basemap="osm", lang="en"))
+    assert "OpenStreetMap</a> contributors" in html and "the street&#x27;s grid-management data" in html
+
+
+def test_buildings_carry_their_numbers_close_in():
+    """Issue 13, item 10: the report map (a grid, or the buildings around a picked spot) shows the
+    numbers people read on the buildings, from zoom 16.5 on."""
+    html = render(leaflet.street_map(make_layers(), basemap="offline"))
+    assert '<div class=\\"sq-bldg-label\\">1栋</div>' in html and "楼栋号" in html
+    assert 'toggle("sq-far", z < 16.5)' in html
+    many = make_layers()
+    many["buildings"] = gpd.GeoDataFrame(
+        [{**many["buildings"].iloc[0].to_dict(), "id": i, "name": f"{i}栋"} for i in range(leaflet.BUILDING_LABELS_MAX + 1)],
+        geometry="geometry", crs=CRS)
+    assert '<div class=\\"sq-bldg-label\\">' not in render(leaflet.street_map(many, basemap="offline"))  # a street: none
+
+
 def test_unknown_basemap_is_refused():
     with pytest.raises(ValidationError, match="basemap"):
         leaflet.street_map(make_layers(), basemap="google")

@@ -237,7 +237,9 @@ def plan(engine):
 
 
 def test_walking_circle_hand_counted(engine, plan):
-    """Every required type within a 15-minute walk (1,125 m) along the roads.
+    """The headline: every required type within its own standard reach, walking (the planning page's
+    figure, issue 13): only building 1 (100 people), beside the four 300-m types; building 2 walks ~430 m
+    to them. Beneath it, named 宽口径: every required type within a 15-minute walk (1,125 m) along the roads.
 
     Building 1 stands at the street/lane corner beside the four 300-m types (~15 m) and walks
     ~345 m up the lane and ~95 m across to the market: covered. Building 2 is ~95 m off the lane,
@@ -248,23 +250,23 @@ def test_walking_circle_hand_counted(engine, plan):
     assert plan is not None
     c = figures.service_circle(engine, WHOLE, plan=plan)
     assert c["circle_method"] == "walking" and c["circle_reach_m"] == pytest.approx(1125)
-    assert (c["circle_residents"], c["circle_share"]) == (150, pytest.approx(150 / 240))
-    # by each type's own standard reach only building 1 counts: building 2 walks ~430 m to the
-    # 300-m types at the corner (the planning page's figure, shown beside the wall's)
-    assert c["circle_standard_share"] == pytest.approx(100 / 240)
-    assert figures.walking_circle(plan, Scope("community", community_id=1))["circle_share"] == pytest.approx(150 / 180)
+    assert (c["circle_residents"], c["circle_share"]) == (100, pytest.approx(100 / 240))
+    assert (c["circle_loose_residents"], c["circle_loose_share"]) == (150, pytest.approx(150 / 240))
+    one = figures.walking_circle(plan, Scope("community", community_id=1))
+    assert (one["circle_share"], one["circle_loose_share"]) == (pytest.approx(100 / 180), pytest.approx(150 / 180))
     assert figures.walking_circle(plan, NORTH_LAKE)["circle_residents"] == 0
     assert figures.walking_circle(plan, Scope("grid", grid_id=2))["circle_share"] == 0
-    # the standard-reach share, read off the 15-minute distances, is what a second search gives
-    people = plan.buildings["residents"].to_numpy()
-    standard = np.asarray(coverage.analyse(plan, coverage.REQUIRED, method="walking").covered)
-    assert c["circle_standard_share"] == pytest.approx(people[standard].sum() / people.sum())
+    # one figure, one definition: what the planning page opens on (全部必需设施, walking, standard reach)
+    planner = coverage.analyse(plan, coverage.REQUIRED, method="walking").summary().loc[coverage.REQUIRED]
+    assert c["circle_share"] == pytest.approx(planner["share"]) and c["circle_residents"] == planner["covered"]
 
 
 def test_straight_line_fallback(engine, monkeypatch, caplog):
-    # the same rule in a straight line: building 3 (868 m) now counts, building 4 (1,261 m) still not
+    # the same rules in a straight line: by standard reach building 2 is still out (346 m from the 300-m
+    # types at the corner); within 1,125 m building 3 (868 m) now counts, building 4 (1,261 m) still not
     c = figures.service_circle(engine, WHOLE)
-    assert c["circle_method"] == "straight" and (c["circle_residents"], c["circle_types"]) == (180, 6)
+    assert c["circle_method"] == "straight" and (c["circle_residents"], c["circle_types"]) == (100, 6)
+    assert c["circle_loose_residents"] == 180
     assert figures.service_circle(engine, NORTH_LAKE)["circle_share"] == 0
     monkeypatch.setattr(coverage, "load_frames", lambda e: {"buildings": None})  # a plan that cannot be built
     with caplog.at_level("WARNING"):
@@ -282,7 +284,7 @@ def test_straight_line_by_catalogue_reach(engine):
 
 def test_headline_gathers_everything(engine, plan):
     h = figures.headline(engine, NOW, WHOLE, plan=plan)
-    assert h["residents"] == 240 and h["open"] == 5 and h["cameras_online"] == 2 and h["circle_residents"] == 150
+    assert h["residents"] == 240 and h["open"] == 5 and h["cameras_online"] == 2 and h["circle_residents"] == 100
     assert wall.build(engine, NOW, WHOLE, plan=plan).figures == h  # the screen shows these very figures
 
 
@@ -469,7 +471,7 @@ def test_deck_is_offline_and_small(engine):
     assert {"street", "roads", "grids", "communities", "community_names", "ticket_cells", "facilities", "cameras",
             "overdue_ring", "alerts"} <= set(ids)
     assert "alert_halo" not in ids  # the alert points travel once (and once more in the overdue ring)
-    assert sum(c["n"] for c in _layer(spec, "ticket_cells")["data"]) == 7
+    assert sum(c["k"] for c in _layer(spec, "ticket_cells")["data"]) == 7
     text = _layer(spec, "community_names")
     assert text["fontFamily"].startswith("Noto Sans CJK SC") and "测" in text["characterSet"]
     assert not any(str(v).startswith("@@=pixels") for layer in spec["layers"] for v in layer.values())
@@ -556,6 +558,22 @@ def test_legend_matches_the_map(engine):
     assert items["screen.lg_camera_fault"]["color"] == "rgb(255,176,0)"
     assert items["screen.lg_overdue"]["kind"] == "ring"
     assert all(i18n.t(k) != k for k in items)  # every label has its words
+
+
+def test_hex_columns_say_what_they_count_in_colours_of_their_own(engine):
+    """Issue 13, item 8: a column's tooltip was a bare number, and its colours were the grids' load ramp."""
+    base, s = map_data.basemap(engine, WHOLE), wall.build(engine, NOW, WHOLE)
+    spec = json.loads(screen_map.deck(base, s).to_json())
+    cells, grids = _layer(spec, "ticket_cells"), _layer(spec, "grids")
+    assert cells["getElevation"] == "@@=k" and cells["pickable"]  # the Deck's one tooltip is "{n}"
+    top = max(cells["data"], key=lambda c: c["k"])
+    assert top["n"] == f"此六边形内近{figures.PERIOD_DAYS}天上报工单 {top['k']} 件"
+    # every column colour is far from every grid colour (RGB distance), the hottest included
+    hexes = np.array([c["c"][:3] for c in cells["data"]], dtype=float)
+    loads = np.array([g["c"][:3] for g in grids["data"]] + screen_map.RAMP.tolist(), dtype=float)
+    assert np.linalg.norm(hexes[:, None, :] - loads[None, :, :], axis=2).min() > 60
+    items = {i["key"]: i for i in screen_map.legend(base, s)}
+    assert items["screen.lg_cells"]["kind"] == "ramp" and items["screen.lg_cells"]["hi"] == top["k"]
 
 
 def test_view_fits_the_bounds():
@@ -658,8 +676,8 @@ def test_page_figures_and_changes(page, clock):
     at = page.run()
     assert not at.exception, at.exception
     text = _html(at)
-    # the walking circle and, beneath it, the share by each type's standard reach (hand-counted above)
-    assert "62.5%" in text and "步行·按标准半径 41.7%" in text
+    # the planning page's figure and, beneath it and named so, the looser reading (hand-counted above)
+    assert ">41.7%<" in text and "宽口径 62.5%" in text and "与服务圈规划页同一口径" in text
     assert "较昨日同时 <span class='bad'>▲1</span>" in text  # open: 5 against 4
     assert "较上期 <span class='bad'>▼25.0个百分点</span>" in text  # on time: 25 % against 50 %
     assert "离线 1 · 故障 1" in text
@@ -680,3 +698,26 @@ def test_page_drills_down_to_the_second_community(page, clock):
     # one community: its grids by load and by on-time side by side, no one-row community ranking
     assert "网格在办排行" in text and "网格按期率排行（低→高）" in text and "社区在办排行" not in text
     assert "应结工单均不足3件" in text  # 湖网格 has one case due
+
+
+def test_on_time_rates_are_coloured_by_band_not_by_being_ranked(page, clock, monkeypatch):
+    """Issue 13, item 13: the on-time ranking coloured every rate red, 100 % included."""
+    real = panels.on_time_by
+
+    def one_perfect_area(frame, key, now, **kw):  # the tiny town's rates are all low: make one area 100 %
+        out = real(frame, key, now, **kw)
+        first = out.index[0]
+        out.loc[first, "on_time"] = out.loc[first, "due"]
+        out["on_time_rate"] = out["on_time"] / out["due"].where(out["due"] > 0)
+        return out
+
+    monkeypatch.setattr(panels, "on_time_by", one_perfect_area)
+    assert [figures.on_time_tone(r) for r in (0.5, 0.799, 0.8, 0.949, 0.95, 1.0, float("nan"), None)] == \
+        ["bad", "bad", "warn", "warn", "good", "good", "", ""]
+    cells = []
+    for t in (NOW, NOW + timedelta(seconds=30)):  # both rankings: by load and by the worst on-time rate
+        clock["t"] = t
+        cells += re.findall(r"<td class='n ?(\w*)'>(\d+\.\d)%</td>", _html(page.run()))
+    assert cells and {c for c, _ in cells} >= {"red", "green"}, cells  # both ends drawn: the test can fail
+    tone = {"bad": "red", "warn": "amber", "good": "green"}
+    assert all(cls == tone[figures.on_time_tone(float(v) / 100)] for cls, v in cells), cells

@@ -62,10 +62,14 @@ def test_formulas_match_hand_counts(frame):
     v = indicators.compute(frame, NOW, start=START, end=END)
     assert v["reported"] == 7  # A B C D E G H
     assert v["accepted"] == 6 and v["acceptance_rate"] == pytest.approx(6 / 7)  # C rejected
-    assert v["handled"] == 2 and v["handling_rate"] == pytest.approx(2 / 6)  # A, B done (H reopened)
+    # 应处置 = limit fell by the period's end (11-20 00:00) or step done: A B D G (E, H: limits ahead)
+    assert v["handling_due"] == 4
+    assert v["handled"] == 2 and v["handling_rate"] == pytest.approx(2 / 4)  # A, B done (H reopened)
     assert v["due"] == 4  # A B D G (E's and H's limits are still ahead)
     assert v["closed"] == 3 and v["closure_rate"] == pytest.approx(3 / 4)  # A B G
-    assert v["closed_on_time"] == 2 and v["on_time_rate"] == pytest.approx(0.5)  # A, G; B late
+    assert (v["closed_fixed"], v["closed_unfixed"]) == (2, 1)  # A B solved; G closed without a fix, apart
+    # on time: A only; B late; G closed unfixed is 结案 but never "solved on time" (DOMAIN.md)
+    assert v["closed_on_time"] == 1 and v["on_time_rate"] == pytest.approx(1 / 4)
     assert v["overdue_now"] == 1  # D
     # response hours: 0.5, 1, 0.5, 1, 3, 1/6, 0.5 → median 0.5, p90 1.8 (linear)
     assert v["response_median_h"] == pytest.approx(0.5)
@@ -78,8 +82,8 @@ def test_formulas_match_hand_counts(frame):
     assert v["closure_p90_h"] == pytest.approx(124.8)
     # every rating counts: A 5; B 2 (reopened) then 4; H 1 (reopened) → 2 of 4
     assert v["rated"] == 4 and v["satisfaction_rate"] == pytest.approx(0.5)
-    # reopened B and H of A, B, H ever done (H is being redone: it still counts)
-    assert v["reopen_rate"] == pytest.approx(2 / 3)
+    # 重办率 = 重办数 / 办结数: reopened B and H of A, B, H ever reported done (H is being redone: it counts)
+    assert (v["reopened"], v["ever_resolved"]) == (2, 3) and v["reopen_rate"] == pytest.approx(2 / 3)
 
 
 def test_rating_of_three_counts_as_basically_satisfied(frame):
@@ -98,7 +102,7 @@ def test_by_category_and_grid_partition_the_totals(frame):
     total = indicators.compute(frame, NOW, start=START, end=END)
     per_cat = indicators.by(frame, "category", NOW, start=START, end=END).set_index("category")
     assert per_cat["reported"].sum() == total["reported"]
-    assert per_cat.loc["sanitation", "on_time_rate"] == pytest.approx(0.5)
+    assert per_cat.loc["sanitation", "on_time_rate"] == pytest.approx(0.5)  # A on time, B late
     assert per_cat.loc["water", "overdue_now"] == 1
     per_grid = indicators.by(frame, "grid_id", NOW, start=START, end=END).set_index("grid_id")
     assert per_grid.loc[2, "reported"] == 3 and per_grid.loc[2, "handled"] == 0
@@ -111,3 +115,102 @@ def test_empty_area_gives_dashes_not_errors():
     assert v["reported"] == 0 and math.isnan(v["on_time_rate"])
     shown = indicators.table(v).set_index("指标")["数值"]
     assert shown["按期结案率"] == "—" and shown["上报数"] == "0"
+
+
+def test_what_is_due_is_due_by_the_periods_end():
+    """应处置数 / 应结案数 count the cases due by the period's end (GB/T 30428), not by today: a case of
+    a past month whose limit falls after that month is not yet owed in it (it was before issue 13)."""
+    frame = pd.DataFrame([
+        # X: reported in the period, limit after the period's end but before now, still being worked on
+        ticket("X", "water", "in_progress", dt(2026, 11, 5, 9), first=dt(2026, 11, 5, 10),
+               accepted=dt(2026, 11, 5, 10), due=dt(2026, 11, 12, 9)),
+        # Y: limit within the period, handled (awaiting the rating), not closed
+        ticket("Y", "water", "resolved", dt(2026, 11, 2, 9), first=dt(2026, 11, 2, 10),
+               accepted=dt(2026, 11, 2, 10), resolved=dt(2026, 11, 3, 9), due=dt(2026, 11, 4, 9)),
+        # Z: limit after the period, but closed fixed early: done early is done (it counts)
+        ticket("Z", "water", "closed", dt(2026, 11, 8, 9), first=dt(2026, 11, 8, 10),
+               accepted=dt(2026, 11, 8, 10), resolved=dt(2026, 11, 9, 9), closed=dt(2026, 11, 9, 12),
+               due=dt(2026, 11, 14, 9), rating=5),
+    ])
+    v = indicators.compute(frame, NOW, start=dt(2026, 11, 1), end=dt(2026, 11, 10))
+    assert v["handling_due"] == 2 and v["handled"] == 2  # Y (due), Z (done); X not due by 11-10
+    assert v["due"] == 2 and v["closed"] == 1  # Y (due), Z (closed)
+    assert v["handling_rate"] == pytest.approx(1.0) and v["closure_rate"] == pytest.approx(0.5)
+    assert v["on_time_rate"] == pytest.approx(0.5)  # Z of Y, Z
+    today = indicators.compute(frame, NOW, start=dt(2026, 11, 1), end=dt(2026, 11, 21))  # a period not over
+    assert today["due"] == 3 and today["handling_due"] == 3  # X's limit fell before now
+
+
+def test_a_clock_escalation_is_not_a_case_a_persons_move_is():
+    """立案 is a person's decision (DOMAIN.md): through the real rules, a report the clock escalated and
+    nobody has looked at is not counted as 立案; the community's first move on it is."""
+    from datetime import timedelta
+
+    from geo.tickets import rules, workflow
+
+    monday = dt(2026, 11, 23, 9)
+    community = rules.Actor("社区李主任", workflow.COMMUNITY)
+    grid = rules.Actor("网格员王芳", workflow.GRID)
+
+    def new(urgent):
+        t, _ = rules.new_ticket(category="sanitation", description="楼下垃圾", created=monday, urgent=urgent,
+                                grid_id=1, community_id=1, street_id=1)
+        return t
+
+    unread = new(True)  # urgent: the clock sends it to the community at once
+    rules.apply(unread, "escalate", rules.SYSTEM_ACTOR, monday)
+    assert unread["state"] == "community_dispatched" and unread["accepted_at"] is None
+    taken = new(True)
+    rules.apply(taken, "escalate", rules.SYSTEM_ACTOR, monday)
+    rules.apply(taken, "assign", community, monday + timedelta(hours=2), department="环卫所")
+    assert taken["accepted_at"] == monday + timedelta(hours=2)
+    accepted = new(False)
+    rules.apply(accepted, "accept", grid, monday + timedelta(hours=1))
+    refused = new(False)
+    rules.apply(refused, "reject", grid, monday + timedelta(hours=1), note="重复上报")
+    assert refused["accepted_at"] is None
+    frame = pd.DataFrame([{**t, "id": i} for i, t in enumerate((unread, taken, accepted, refused))])
+    v = indicators.compute(frame, monday + timedelta(hours=3))
+    assert v["reported"] == 4 and v["accepted"] == 2 and v["acceptance_rate"] == pytest.approx(0.5)
+
+
+def test_satisfaction_counts_every_rating_through_the_real_rules():
+    """满意率 = (满意 + 基本满意) / 评价数 with every rating counted, the one that reopened a closed case
+    included; 重办率 = 重办数 / 办结数 (DOMAIN.md). Counted by hand: ratings 5, 1, 3 and 4 → 3 of 4."""
+    from datetime import timedelta
+
+    from geo.tickets import rules, workflow
+
+    monday = dt(2026, 11, 23, 9)
+    grid, resident = rules.Actor("网格员", workflow.GRID), rules.Actor("居民", workflow.RESIDENT)
+    community = rules.Actor("社区", workflow.COMMUNITY)
+
+    def fixed(t, hours, stars):
+        rules.apply(t, "resolve", grid if t["state"] == "in_progress" and t["level"] == "grid" else community,
+                    monday + timedelta(hours=hours))
+        rules.apply(t, "rate", resident, monday + timedelta(hours=hours + 1), rating=stars)
+
+    a, _ = rules.new_ticket(category="sanitation", description="垃圾", created=monday, grid_id=1,
+                            community_id=1, street_id=1)
+    rules.apply(a, "accept", grid, monday + timedelta(hours=1))
+    rules.apply(a, "handle_in_grid", grid, monday + timedelta(hours=2))
+    fixed(a, 3, 5)  # 满意, closed
+    rules.apply(a, "reopen", resident, monday + timedelta(hours=30), rating=1)  # 不满意 after the closure
+    rules.apply(a, "assign", community, monday + timedelta(hours=31), department="环卫所")
+    fixed(a, 40, 3)  # 基本满意, closed again
+    b, _ = rules.new_ticket(category="sanitation", description="垃圾2", created=monday, grid_id=1,
+                            community_id=1, street_id=1)
+    rules.apply(b, "accept", grid, monday + timedelta(hours=1))
+    rules.apply(b, "handle_in_grid", grid, monday + timedelta(hours=2))
+    fixed(b, 3, 4)  # 满意
+    v = indicators.compute(pd.DataFrame([{**a, "id": 1}, {**b, "id": 2}]), monday + timedelta(days=3))
+    assert v["rated"] == 4 and v["satisfaction_rate"] == pytest.approx(3 / 4)
+    assert (v["reopened"], v["ever_resolved"]) == (1, 2) and v["reopen_rate"] == pytest.approx(1 / 2)
+
+
+def test_every_figure_has_a_definition_with_its_source():
+    assert set(indicators.DEFINITIONS) == set(indicators.LABELS)
+    for key in ("acceptance_rate", "handling_rate", "closure_rate", "on_time_rate", "due", "handling_due"):
+        assert "GB/T 30428" in indicators.definition(key)
+    assert "12345" in indicators.definition("satisfaction_rate")
+    assert "重办数 / 办结数" in indicators.definition("reopen_rate")

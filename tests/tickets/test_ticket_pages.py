@@ -5,12 +5,15 @@ import io
 from datetime import datetime, time, timedelta
 
 import pandas as pd
+import pytest
+from streamlit.proto.Block_pb2 import Block
 from streamlit.testing.v1 import AppTest
 
 from geo import settings
 from geo.access import audit, auth
 from geo.demo import accounts
 from geo.db import store
+from geo.maps import layers
 from geo.tickets import service as ts, workflow
 from geo.access.roles import WHOLE_STREET as WHOLE
 from geo.tickets.rules import Actor
@@ -40,6 +43,18 @@ def choose(at, tid: int, name: str) -> None:
     actions = {m.action for wf in workflow.WORKFLOWS.values() for m in wf.moves}
     radio.set_value(next(a for a in sorted(actions)
                          if a != "escalate" and radio.format_func(a) in radio.options and name in radio.format_func(a)))
+
+
+def forms(at) -> list:
+    """The Form protos of the page (AppTest has no accessor for them)."""
+    found, nodes = [], [at._tree]
+    while nodes:
+        node = nodes.pop()
+        proto = getattr(node, "proto", None)
+        if isinstance(proto, Block) and proto.HasField("form"):
+            found.append(proto.form)
+        nodes.extend(getattr(node, "children", {}).values())
+    return found
 
 
 def spot_in(engine, grid_id: int):
@@ -73,6 +88,7 @@ def test_desk_lists_open_tickets_and_acts_on_one(town_url, monkeypatch):
     assert any(new["code"] in s.value for s in at.subheader)
     assert set(table["网格"]) == {grids.set_index("id").loc[mine, "name"]}  # only the grid head's own grid
     assert {m.placeholder for m in at.multiselect} == {"全部"}  # not Streamlit's "Choose options"
+    assert {m.proto.select_all for m in at.multiselect} == {0}  # nor its English "Select all" (issue 13, item 9)
     choose(at, new["id"], "网格收单")
     widget(at, "button", f"tickets_do_{new['id']}_").click()
     at.run()
@@ -256,12 +272,66 @@ def test_the_desk_toasts_what_the_apps_clock_escalated_once(town_url, monkeypatc
 
 
 def test_desk_filters_overdue_only(town_url, monkeypatch):
+    """Planted: one ticket 20 days past its limit and one fresh, both findable by their words. Before
+    issue 13 this test passed whatever the filter did (the test town has no overdue ticket at the
+    page's clock, so an empty table passed); now the filter must drop the fresh one and keep the late."""
+    engine = store.make_engine(town_url)
+    spot = spot_in(engine, store.read_layer(engine, store.schema.Grid)["id"].iloc[0])
+    late = ts.report(engine, category="sanitation", description="超期筛选测试 垃圾堆了三周", lon=spot.x, lat=spot.y,
+                     now=settings.now() - timedelta(days=30), source="patrol")
+    fresh = ts.report(engine, category="sanitation", description="超期筛选测试 今天的垃圾", lon=spot.x, lat=spot.y,
+                      now=settings.now(), source="resident", urgent=True)
     at = page("tickets", town_url, monkeypatch)
     at.run()
+    at.text_input(key="tickets_search").input("超期筛选测试").run()
+    table = at.dataframe[0].value.set_index("工单号")
+    assert set(table.index) == {late["code"], fresh["code"]}
+    # 超期 / 紧急 are tags a person reads (coloured on the desk), not True/False checkboxes
+    assert (table.loc[late["code"], "超期"], table.loc[fresh["code"], "超期"]) == ("超期", "")
+    assert (table.loc[late["code"], "紧急"], table.loc[fresh["code"], "紧急"]) == ("", "紧急")
+    assert (table.loc[late["code"], "来源"], table.loc[fresh["code"], "来源"]) == ("网格巡查", "居民上报")
     at.toggle(key="tickets_overdue_only").set_value(True).run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
-    assert len(table) == 0 or table["超期"].all()
+    assert table["工单号"].tolist() == [late["code"]] and table["超期"].tolist() == ["超期"]
+    assert any(c.value.startswith("共 1 张工单，其中超期 1 张") for c in at.caption)
+
+
+def test_waiting_for_me_lists_what_the_user_can_move_now(town_url, monkeypatch):
+    """待我办理: a grid head sees the report waiting for them and not the one the community holds; a party
+    member only the tickets assigned to them."""
+    engine = store.make_engine(town_url)
+    at = page("tickets", town_url, monkeypatch, "gridhead1")
+    here = spot_in(engine, at.session_state["user"].scope.grid_id)
+    waiting = ts.report(engine, category="water", description="待我办理测试 停水", lon=here.x, lat=here.y,
+                        now=settings.now())
+    upstairs = ts.report(engine, category="water", description="待我办理测试 水管爆裂", lon=here.x, lat=here.y,
+                         now=settings.now())
+    for action in ("accept", "escalate"):
+        ts.act(engine, upstairs["id"], action, Actor("网格员", "grid"),
+               expected_version=ts.get(engine, upstairs["id"], scope=WHOLE)["version"], now=settings.now(),
+               scope=WHOLE)
+    at.run()
+    at.text_input(key="tickets_search").input("待我办理测试").run()
+    assert set(at.dataframe[0].value["工单号"]) == {waiting["code"], upstairs["code"]}
+    at.toggle(key="tickets_mine").set_value(True).run()
+    assert not at.exception, at.exception
+    assert at.dataframe[0].value["工单号"].tolist() == [waiting["code"]]
+    community = page("tickets", town_url, monkeypatch, "community1")
+    community.run()
+    community.text_input(key="tickets_search").input("待我办理测试").run()
+    community.toggle(key="tickets_mine").set_value(True).run()
+    shown = set(community.dataframe[0].value["工单号"])
+    assert upstairs["code"] in shown and waiting["code"] not in shown
+    party, assigned = assigned_to_party1(engine, town_url, monkeypatch)
+    member = page("tickets", town_url, monkeypatch, "party1")
+    member.run()
+    member.toggle(key="tickets_mine").set_value(True).run()
+    mine = member.dataframe[0].value
+    assert assigned["code"] in set(mine["工单号"])
+    theirs = ts.query(engine, now=settings.now(), scope=WHOLE, search="", open_only=True)
+    theirs = theirs[(theirs["assignee_id"] == party.person_id) & (theirs["state"] == "in_progress")]
+    assert set(mine["工单号"]) == set(theirs["code"])  # the one state a handler moves tickets from
 
 
 def test_report_needs_a_location_then_routes_it(town_url, monkeypatch):
@@ -273,15 +343,29 @@ def test_report_needs_a_location_then_routes_it(town_url, monkeypatch):
     spot = store.read_layer(engine, store.schema.Grid).geometry.iloc[1].representative_point()
     at.session_state["report_point"] = (spot.x, spot.y)  # what a map click stores
     at.run()
-    at.selectbox(key="report_category").set_value("sanitation")
+    assert at.selectbox(key="report_category").value is None  # no default category (issue 13)
+    assert at.radio(key="report_source").value is None  # nor source
+    # Enter in the name or phone field must not send a half-filled report (nor show the English hint)
+    assert [f.enter_to_submit for f in forms(at)] == [False]
     at.text_area(key="report_description").input("小区门口垃圾三天没人清运")
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("请先选择问题类别" in e.value for e in at.error)  # said, nothing sent, nothing typed lost
+    assert at.text_area(key="report_description").value == "小区门口垃圾三天没人清运"
+    at.selectbox(key="report_category").set_value("sanitation")
+    at.button[0].click()
+    at.run()
+    assert any("请先选择问题来源" in e.value for e in at.error)
+    at.radio(key="report_source").set_value("hotline")
     at.button[0].click()
     at.run()
     assert not at.exception, at.exception
     assert any("已受理" in s.value for s in at.success)
     code = at.success[0].value.split("工单号 ")[1].split("，")[0]
     newest = ts.query(engine, now=settings.now(), scope=WHOLE).sort_values("id").iloc[-1]
-    assert newest["code"] == code and newest["category"] == "sanitation"
+    assert newest["code"] == code and newest["category"] == "sanitation" and newest["source"] == "hotline"
+    assert at.text_area(key="report_description").value == ""  # stored: the form is empty for the next call
 
 
 def test_indicators_page_matches_the_core_for_the_users_area(town_url, monkeypatch):
@@ -386,6 +470,8 @@ def test_a_report_by_staff_is_audited_under_their_user_name(town_url, monkeypatc
     here = spot_in(engine, at.session_state["user"].scope.grid_id)
     at.session_state["report_point"] = (here.x, here.y)
     at.run()
+    at.selectbox(key="report_category").set_value("sanitation")
+    at.radio(key="report_source").set_value("patrol")
     at.text_area(key="report_description").input("楼道堆放杂物")
     at.text_input(key="report_name").input("居民张三")
     at.button[0].click()
@@ -398,3 +484,54 @@ def test_a_report_by_staff_is_audited_under_their_user_name(town_url, monkeypatc
     assert log[log["object_id"] == made["id"]]["username"].tolist() == ["gridhead1"]
     first = ts.history(engine, int(made["id"]), scope=WHOLE).iloc[0]
     assert first["actor"].endswith("(gridhead1)") and first["actor_role"] == "grid"
+
+
+def test_a_hotline_operator_finds_the_address_instead_of_typing_coordinates(town_url, monkeypatch):
+    """Issue 13, item 10: the street's staff take a 12345 call: the address they hear puts the report at
+    the building's door, with the buildings around it numbered on the map."""
+    from sqlalchemy import select
+
+    from geo.db.schema import Building, Estate
+
+    engine = store.make_engine(town_url)
+    with engine.connect() as conn:
+        b = conn.execute(select(Building.name, Building.entrance_lon, Building.entrance_lat,
+                                Estate.name.label("estate")).join(Estate, Estate.id == Building.estate_id)
+                         .order_by(Building.id)).first()
+    at = page("report", town_url, monkeypatch, "staff")
+    at.run()
+    at.text_input(key="report_find").input(f"{b.estate} {b.name}").run()
+    found = widget(at, "selectbox", "report_found_")
+    assert found.value is None and found.format_func(0).startswith(f"{b.estate} {b.name}（楼栋）")
+    found.set_value(0).run()
+    assert not at.exception, at.exception
+    assert at.session_state["report_point"] == pytest.approx((b.entrance_lon, b.entrance_lat))
+    assert any("附近的楼栋号" in c.value for c in at.caption)
+    at.text_input(key="report_find").input("没有这个地方").run()
+    assert any("没有找到" in c.value for c in at.caption)
+
+
+def test_the_indicators_workbook_holds_the_figures_of_the_page(town_url, monkeypatch, downloads):
+    """Issue 13, item 15: the Excel a leader takes to a meeting says what the page says, for the same
+    area and period, each figure with its definition; by category and by grid add up."""
+    from geo.tickets import indicators
+
+    engine = store.make_engine(town_url)
+    at = page("indicators", town_url, monkeypatch, "community1")
+    at.run()
+    assert not at.exception, at.exception
+    name = next(k for k in downloads if k.startswith("indicators_"))
+    book = pd.read_excel(io.BytesIO(downloads[name]()), sheet_name=None, engine="openpyxl")
+    assert list(book) == ["指标", "按类别", "按网格"]
+    now = settings.now()
+    start = datetime.combine(now.date() - timedelta(days=30), time.min)
+    end = datetime.combine(now.date() + timedelta(days=1), time.min)
+    scope = at.session_state["user"].scope
+    want = indicators.compute(indicators.load(engine, scope=scope), now, start=start, end=end)
+    sheet = book["指标"].set_index("指标")
+    for key in ("reported", "accepted", "handling_rate", "on_time_rate", "satisfaction_rate", "closed_unfixed"):
+        assert str(sheet.loc[indicators.label(key), "数值"]) == indicators.shown(key, want[key]), key
+    assert "GB/T 30428" in sheet.loc["按期结案率", "定义与依据"]
+    assert book["按类别"]["上报数"].sum() == want["reported"]  # the categories partition the area's reports
+    grids = layers.grid_names(engine, scope=scope)
+    assert set(book["按网格"]["网格"]) <= set(grids.values()) and book["按网格"]["上报数"].sum() == want["reported"]

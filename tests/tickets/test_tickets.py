@@ -95,6 +95,25 @@ def test_every_move_of_every_workflow_lands_where_it_says(wf):
         assert (t["closed_at"] is None) == workflow.is_open(move.target), move
 
 
+@pytest.mark.parametrize("wf, state, holder", [
+    ("five_step", "reported", GRID), ("five_step", "grid_accepted", GRID),
+    ("five_step", "community_dispatched", COMMUNITY), ("five_step", "street_reviewed", STREET),
+    ("erqi", "reported", STREET), ("erqi", "street_accepted", STREET)])
+def test_merge_is_offered_only_at_the_level_that_holds_the_ticket(wf, state, holder):
+    """Issue 13, item 3: a grid head and community staff were offered 合并重复工单 on a ticket the street
+    holds (and could make it). Only the holder merges; the rule is the workflow's, so the page and the
+    service agree."""
+    for actor in (GRID, COMMUNITY, STREET):
+        t = fresh(workflow_key=wf)
+        t["state"] = state
+        offered = "merge" in [m.action for m in rules.allowed_moves(t, actor)]
+        assert offered == (actor is holder), (wf, state, actor.role)
+        if actor is not holder:
+            with pytest.raises(IllegalTransitionError):
+                rules.apply(t, "merge", actor, MONDAY, merged_into_id=99, note="重复")
+            assert t["state"] == state
+
+
 def test_exits_reject_return_close_unfixed_and_reopen():
     t = fresh()
     run(t, ("reject", GRID, 1, {"note": "重复上报"}))
