@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import inspect, select, text, update
 
 from geo import settings
@@ -54,8 +55,8 @@ def built(url: str, town, kind: str):
     return engine
 
 
-def street_columns(engine) -> set[str]:
-    return {c["name"] for c in inspect(engine).get_columns("street")}
+def street_columns(engine, table: str = "street") -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns(table)}
 
 
 def digest(path: Path) -> str:
@@ -147,13 +148,20 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(database_url,
     """Built by the program before migrations existed: meta says schema_version 7, no alembic_version."""
     monkeypatch.setattr(settings, "DATA_DIR", tmp_path / "data")
     engine = built(database_url, small_town, migrate.REAL)
+    with engine.connect() as conn:  # back to the baseline's schema, as such a database has it
+        if conn.dialect.name == "sqlite":  # batch mode copies tables that others point at
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        command.downgrade(migrate.config(conn), migrate.BASELINE)
+        conn.commit()
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(schema.Meta.__table__.insert(), [{"key": "schema_version", "value": migrate.LEGACY_VERSION}])
-    assert migrate.state(engine) == "current"  # the baseline is the program's head today
+    assert "code" not in street_columns(engine, "building")
+    assert migrate.state(engine) == ("current" if migrate.head() == migrate.BASELINE else "behind")
     engine.dispose()
     engine = store.ensure_database(database_url, build=never_build, migrations=revisions(tmp_path))
-    assert "motto" in street_columns(engine)
+    assert "motto" in street_columns(engine) and "code" in street_columns(engine, "building")
 
 
 def test_a_database_written_by_a_newer_program_is_refused_untouched(tmp_path, small_town):
