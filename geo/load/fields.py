@@ -58,7 +58,7 @@ LAYERS: dict[str, LayerSpec] = {s.key: s for s in (
         Field("code", "code", ("网格编码", "网格代码", "网格编号", *CODE), required=True),
         Field("name", "text", ("网格名称", "网格", *NAME), required=True),
         Field("grid_type", "text", ("网格类型", "类型", "type", "grid_type")),
-        Field("community_code", "code", ("所属社区编码", "社区编码", "社区代码", "community_code")),
+        Field("community_code", "code", ("所属社区编码", "社区编码", "社区代码", "community_code", "comm_code")),
     )),
     LayerSpec("building", "polygon", (
         Field("code", "code", ("楼栋编码", "楼栋编号", "建筑编码", "建筑物编码", "bldg_code", *CODE)),
@@ -73,8 +73,8 @@ LAYERS: dict[str, LayerSpec] = {s.key: s for s in (
         Field("lon", "lon", LON), Field("lat", "lat", LAT),
     )),
     LayerSpec("register", None, (
-        Field("household_code", "code", ("户号", "户编号", "户籍编号", "家庭编号", "household_code")),
-        Field("building_code", "code", ("楼栋编码", "楼栋编号", "建筑编码", "building_code")),
+        Field("household_code", "code", ("户号", "户编号", "户籍编号", "家庭编号", "household_code", "hh_code")),
+        Field("building_code", "code", ("楼栋编码", "楼栋编号", "建筑编码", "building_code", "bldg_code")),
         Field("address", "text", ("住址", "居住地址", "现住址", "地址", "address")),
         Field("unit_no", "int", ("单元", "单元号", "unit", "unit_no")),
         Field("room", "text", ("房号", "室", "房间号", "门牌号", "room")),
@@ -84,7 +84,7 @@ LAYERS: dict[str, LayerSpec] = {s.key: s for s in (
         Field("gender", "text", ("性别", "gender", "sex")),
         Field("birth", "text", ("出生日期", "出生年月", "出生年份", "birth", "birth_year")),
         Field("phone", "phone", ("联系电话", "电话", "手机", "手机号码", "phone")),
-        Field("elderly_alone", "bool", ("独居老人", "独居", "elderly_alone")),
+        Field("elderly_alone", "bool", ("独居老人", "独居", "elderly_alone", "elderly")),
         Field("disabled", "bool", ("残疾", "残疾人", "disabled")),
         Field("low_income", "bool", ("低保", "低保户", "低收入", "low_income")),
         Field("party_member", "bool", ("党员", "政治面貌", "party_member")),
