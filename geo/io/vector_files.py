@@ -648,7 +648,7 @@ def _layers(up: Staged) -> list[Layer]:
 
 
 def read_vector(data: bytes, filename: str, *, formats: Sequence[str] = VECTOR_FORMATS,
-                layer: str | None = None, limits: Limits | None = None) -> gpd.GeoDataFrame:
+                layer: str | None = None, limits: Limits | None = None, tables: bool = False) -> gpd.GeoDataFrame:
     """The features of one layer of an uploaded vector file, checked and bounded.
 
     ``formats``: the format keys the caller accepts (FORMATS), decided by the file's
@@ -656,6 +656,8 @@ def read_vector(data: bytes, filename: str, *, formats: Sequence[str] = VECTOR_F
     than one layer with geometry (``list_layers`` names them). The result's
     ``attrs["crs_declared"]`` tells whether the file stated its coordinate system
     (GeoJSON without "crs" is lon-lat by RFC 7946; a Shapefile without .prj says nothing).
+    ``tables``: a named layer without geometry (a register kept in a GeoPackage) is read as a
+    table (a DataFrame) instead of refused.
     A .osm.pbf gives its walkable ways (geo.io.osm.read_osm_pbf, through pyrosm).
     Raises FileRefused for anything it does not read.
     """
@@ -666,8 +668,10 @@ def read_vector(data: bytes, filename: str, *, formats: Sequence[str] = VECTOR_F
         elif up.format.driver is None:
             raise FileRefused("format", filename, kinds=kinds([f for f in formats if FORMATS[f].driver]))
         else:
-            gdf = _read_gdal(up, layer, limits)
+            gdf = _read_gdal(up, layer, limits, tables=tables)
         crs_declared = up.crs_declared
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        return gdf
     _check_size(gdf, filename, limits)
     gdf.attrs["crs_declared"] = crs_declared
     return gdf
@@ -685,7 +689,7 @@ def _read_osm_pbf(up: Staged) -> gpd.GeoDataFrame:
         raise FileRefused("unreadable", up.name, label=up.format.label) from None
 
 
-def _read_gdal(up: Staged, layer: str | None, limits: Limits) -> gpd.GeoDataFrame:
+def _read_gdal(up: Staged, layer: str | None, limits: Limits, *, tables: bool = False) -> gpd.GeoDataFrame:
     layers = _layers(up)
     with_geometry = [lyr for lyr in layers if lyr.geometry_type]
     if layer is None:
@@ -698,7 +702,7 @@ def _read_gdal(up: Staged, layer: str | None, limits: Limits) -> gpd.GeoDataFram
         chosen = next((lyr for lyr in layers if lyr.name == layer), None)
         if chosen is None:
             raise FileRefused("no_layer", up.name, layer=quote(layer), layers=quote_list([x.name for x in layers]))
-        if not chosen.geometry_type:
+        if not chosen.geometry_type and not tables:
             raise FileRefused("no_geometry", up.name, layer=quote(layer))
     if chosen.features > limits.max_features:
         raise FileRefused("too_many_features", up.name, n=chosen.features, limit=limits.max_features)
@@ -708,6 +712,9 @@ def _read_gdal(up: Staged, layer: str | None, limits: Limits) -> gpd.GeoDataFram
         path, name, encoding = up.gdal_path, chosen.name, None
     _check_gdal(up.name)
     try:
+        if not chosen.geometry_type:  # a table layer, asked for as one
+            return pyogrio.read_dataframe(path, layer=name, encoding=encoding, read_geometry=False,
+                                          max_features=limits.max_features + 1)
         gdf = pyogrio.read_dataframe(path, layer=name, encoding=encoding, max_features=limits.max_features + 1)
     except Exception as exc:  # noqa: BLE001 - GDAL raises many kinds; its text may quote the file
         log.info("upload %s: GDAL could not read it (%s)", quote(up.name), type(exc).__name__)

@@ -100,7 +100,7 @@ def _wipe_demo(conn: Connection) -> None:
     gone = [u.id for u in users if _demo_hash(u.password_hash) or u.role not in STREET_ROLES]
     conn.execute(delete(LoginSession).where(LoginSession.user_id.in_(gone)))
     conn.execute(delete(User).where(User.id.in_(gone)))
-    conn.execute(update(User).values(community_id=None, grid_id=None, person_id=None))
+    conn.execute(update(User).values(street_id=None, community_id=None, grid_id=None, person_id=None))
     conn.execute(update(Ticket).values(merged_into_id=None))
     for model in (Visit, CareLink, TicketEvent, Ticket, Person, VolunteerTeam, Resident, Household, Camera,
                   Facility, OpenSpace, Building, Estate, Road, Grid, Community, Street):

@@ -69,9 +69,7 @@ def _gpkg(frames) -> bytes:
             if isinstance(frame, gpd.GeoDataFrame):
                 pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=path.exists())
             else:  # the register: a table without geometry in the same file
-                pyogrio.write_dataframe(gpd.GeoDataFrame(frame, geometry=[None] * len(frame), crs="EPSG:4326"),
-                                        path, layer=name, driver="GPKG", append=path.exists(),
-                                        geometry_type="Unknown")
+                pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=path.exists())
         return path.read_bytes()
 
 

@@ -76,7 +76,11 @@ def read(source: Source, layer: str | None = None, *, lon: str | None = None, la
             gdf.attrs["crs_declared"] = False
             return gdf
         return frame
-    gdf = vector_files.read_vector(source.data, source.name, formats=FORMATS, layer=layer)
+    gdf = vector_files.read_vector(source.data, source.name, formats=FORMATS, layer=layer, tables=True)
+    if not isinstance(gdf, gpd.GeoDataFrame):  # a register kept as a table of a GeoPackage
+        if len(gdf) > vector_files.Limits().max_rows:
+            raise FileRefused("too_many_rows", source.name, n=len(gdf), limit=vector_files.Limits().max_rows)
+        return gdf.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
     per_feature = shapely.get_num_coordinates(gdf.geometry.values)
     if len(per_feature) and int(per_feature.max()) > MAX_FEATURE_VERTICES:
         raise FileRefused("feature_vertices", source.name, n=int(per_feature.max()), limit=MAX_FEATURE_VERTICES)
