@@ -114,6 +114,7 @@ class Limits:
     max_bytes: int = field(default_factory=lambda: settings.UPLOAD_MAX_BYTES)
     max_features: int = field(default_factory=lambda: settings.UPLOAD_MAX_FEATURES)
     max_vertices: int = field(default_factory=lambda: settings.UPLOAD_MAX_VERTICES)
+    max_feature_vertices: int = field(default_factory=lambda: settings.UPLOAD_MAX_FEATURE_VERTICES)
     max_rows: int = field(default_factory=lambda: settings.UPLOAD_MAX_ROWS)
     zip_entries: int = field(default_factory=lambda: settings.ZIP_MAX_ENTRIES)
     zip_bytes: int = field(default_factory=lambda: settings.ZIP_MAX_BYTES)
@@ -311,6 +312,9 @@ def _stage_geojson(data: bytes, filename: str, fmt: Format, folder: Path, limits
         raise FileRefused("geojson_type", filename)
     if len(features) > limits.max_features:
         raise FileRefused("too_many_features", filename, n=len(features), limit=limits.max_features)
+    most = max((_positions(f.get("geometry")) for f in features if isinstance(f, dict)), default=0)
+    if most > limits.max_feature_vertices:  # before GDAL spends seconds parsing it
+        raise FileRefused("feature_vertices", filename, n=most, limit=limits.max_feature_vertices)
     crs = doc.get("crs")
     if crs is not None and not (isinstance(crs, dict) and crs.get("type") == "name"
                                 and isinstance(crs.get("properties"), dict)
@@ -323,6 +327,23 @@ def _stage_geojson(data: bytes, filename: str, fmt: Format, folder: Path, limits
         raise FileRefused("json_nested", filename) from None
     path = _write(folder, "upload.geojson", text.encode("utf-8"))
     return Staged(fmt, filename, folder, path, f"GeoJSON:{path}", crs_declared=crs is not None)
+
+
+def _positions(geometry) -> int:
+    """How many coordinate positions a GeoJSON geometry holds (walking its nested lists)."""
+    if not isinstance(geometry, dict):
+        return 0
+    if geometry.get("type") == "GeometryCollection":
+        return sum(_positions(g) for g in geometry.get("geometries") or [])
+    count, stack = 0, [geometry.get("coordinates")]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list) and item:
+            if isinstance(item[0], (int, float)):
+                count += 1
+            else:
+                stack.extend(item)
+    return count
 
 
 def _no_constant(name: str):
@@ -727,9 +748,12 @@ def _read_gdal(up: Staged, layer: str | None, limits: Limits, *, tables: bool = 
 def _check_size(gdf: gpd.GeoDataFrame, filename: str, limits: Limits) -> None:
     if len(gdf) > limits.max_features:
         raise FileRefused("too_many_features", filename, n=len(gdf), limit=limits.max_features)
-    vertices = int(shapely.get_num_coordinates(gdf.geometry.values).sum())
+    per_feature = shapely.get_num_coordinates(gdf.geometry.values)
+    vertices = int(per_feature.sum())
     if vertices > limits.max_vertices:
         raise FileRefused("too_many_vertices", filename, n=vertices, limit=limits.max_vertices)
+    if len(per_feature) and int(per_feature.max()) > limits.max_feature_vertices:
+        raise FileRefused("feature_vertices", filename, n=int(per_feature.max()), limit=limits.max_feature_vertices)
 
 
 def read_path(path: str | Path, *, formats: Sequence[str] = VECTOR_FORMATS, layer: str | None = None,

@@ -5,8 +5,8 @@ A ``Source`` is one uploaded (or local) file with its SHA-256, which the audit l
 sheet of a register); ``read`` gives one of them as a frame: features with geometry, or
 a table whose longitude/latitude columns become points (coordinates not declared: geo.load.
 position decides), or a plain table (a household register). A local file is measured
-before it is read, so a 2 GB file is refused without loading it; a single feature with
-more vertices than any real outline has is refused before anything is measured on it.
+before it is read, so a 2 GB file is refused without loading it (a single feature with more
+vertices than any real outline has is refused by geo.io.vector_files before anything is measured).
 """
 from __future__ import annotations
 
@@ -25,9 +25,6 @@ from geo.io.vector_files import FileRefused
 
 #: What an import reads (every vector format but .osm.pbf, which comes in through geo.load.osm_roads; registers).
 FORMATS = ("geojson", "gpkg", "shapefile", "kml", "kmz", "csv", "xlsx")
-#: No real outline (a street, a grid, a building) has more vertices than this; a feature that
-#: has is refused before it is measured (a million-vertex polygon would take minutes to check).
-MAX_FEATURE_VERTICES = 100_000
 
 
 @dataclass(frozen=True)
@@ -81,9 +78,6 @@ def read(source: Source, layer: str | None = None, *, lon: str | None = None, la
         if len(gdf) > vector_files.Limits().max_rows:
             raise FileRefused("too_many_rows", source.name, n=len(gdf), limit=vector_files.Limits().max_rows)
         return gdf.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-    per_feature = shapely.get_num_coordinates(gdf.geometry.values)
-    if len(per_feature) and int(per_feature.max()) > MAX_FEATURE_VERTICES:
-        raise FileRefused("feature_vertices", source.name, n=int(per_feature.max()), limit=MAX_FEATURE_VERTICES)
     declared = gdf.attrs.get("crs_declared", True)
     gdf = gdf.set_geometry(shapely.force_2d(gdf.geometry.values), crs=gdf.crs)
     gdf.attrs["crs_declared"] = declared
