@@ -240,6 +240,7 @@ class Road(_Spatial, Base):
     kind: Mapped[str] = mapped_column(String(12))  # arterial / street / lane / footway
     name: Mapped[str | None] = mapped_column(String(64))
     code: Mapped[str | None] = mapped_column(String(32), index=True)  # e.g. osm:w123 for a way from OpenStreetMap
+    level: Mapped[int | None] = mapped_column(Integer)  # 0 ground, >0 bridge, <0 tunnel (the walking graph's levels)
 
 
 class OpenSpace(_Spatial, Base):

@@ -124,7 +124,8 @@ def _write(conn: Connection, plan: Plan) -> int:
         "community_id": comm_ids[r["community_code"]], "code": r["code"], "name": r["name"],
         "grid_type": r["grid_type"] or "area", "geom": r.geometry})
     _sync(conn, plan, "road", Road, lambda r, ids: {
-        "code": r["code"] or None, "name": r["name"] or None, "kind": r["kind"], "geom": r.geometry})
+        "code": r["code"] or None, "name": (r["name"] or None) and str(r["name"])[:64], "kind": r["kind"],
+        "level": None if pd.isna(r.get("level")) else int(r["level"]), "geom": r.geometry})
     building_ids = _sync(conn, plan, "building", Building, lambda r, ids: {
         "grid_id": grid_ids[r["grid_code"]], "code": r["code"] or None, "address": r["address"] or None,
         "name": r["name"] or r["address"] or r["code"], "floors": int(r["floors"]), "units": int(r["units"]),

@@ -32,7 +32,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                  "entrance_lat"),
     "facility": ("code", "type", "name", "address", "open_hours"),
     "camera": ("code", "name", "heading", "fov", "range_m", "status", "kind"),
-    "road": ("code", "name", "kind"),
+    "road": ("code", "name", "kind", "level"),
 }
 REGISTER = ("household_code", "building_code", "unit_no", "room", "size", "elderly_alone", "low_income")
 SHORT = {"entrance_lon": "door_lon", "entrance_lat": "door_lat", "community_code": "comm_code",

@@ -108,9 +108,10 @@ LAYERS: dict[str, LayerSpec] = {s.key: s for s in (
         Field("lon", "lon", LON), Field("lat", "lat", LAT),
     )),
     LayerSpec("road", "line", (
-        Field("code", "code", ("道路编码", "id", "osm_id", *CODE)),
+        Field("code", "code", ("osm_code", "道路编码", "osm_id", "id", *CODE)),
         Field("name", "text", ("道路名称", "路名", *NAME)),
         Field("kind", "text", ("道路等级", "等级", "highway", "kind", "fclass")),
+        Field("level", "int", ("level", "层级", "layer")),
     )),
 )}
 

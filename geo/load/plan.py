@@ -32,7 +32,7 @@ COMPARED: dict[str, tuple[str, ...]] = {
                  "entrance_lat", "grid_code", "geometry"),
     "facility": ("type", "name", "address", "open_hours", "geometry"),
     "camera": ("name", "heading", "fov", "range_m", "status", "kind", "geometry"),
-    "road": ("name", "kind", "geometry"),
+    "road": ("name", "kind", "level", "geometry"),
     "household": ("building_ref", "unit_no", "room", "size", "elderly_alone", "low_income"),
     "resident": ("household_key", "name", "gender", "birth_year", "phone", "elderly_alone", "disabled",
                  "low_income", "party_member"),

@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.coverage import network
 from geo.io import vector_files
 from geo.io.vector_files import FileRefused
 
-#: What an import reads (every vector format but .osm.pbf, which comes in through geo.load.osm_roads; registers).
-FORMATS = ("geojson", "gpkg", "shapefile", "kml", "kmz", "csv", "xlsx")
+#: What an import reads: every vector format (an .osm.pbf gives its walkable ways: the road network), registers.
+FORMATS = ("geojson", "gpkg", "shapefile", "kml", "kmz", "osm_pbf", "csv", "xlsx")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ def read(source: Source, layer: str | None = None, *, lon: str | None = None, la
             raise FileRefused("too_many_rows", source.name, n=len(gdf), limit=vector_files.Limits().max_rows)
         return gdf.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
     declared = gdf.attrs.get("crs_declared", True)
+    if source.name.lower().endswith(".osm.pbf"):  # bridges and tunnels as levels, kept in the road table
+        gdf["level"] = network.levels_of(gdf)
     gdf = gdf.set_geometry(shapely.force_2d(gdf.geometry.values), crs=gdf.crs)
     gdf.attrs["crs_declared"] = declared
     for col in gdf.columns:  # attribute values as text, as a register's are: one way of cleaning them

@@ -47,7 +47,7 @@ def read(engine: Engine, street_id: int | None = None, *, register: bool = True)
     out["camera"] = _gdf(engine, select(cam.c.id, cam.c.code, cam.c.name, cam.c.heading, cam.c.fov, cam.c.range_m,
                                         cam.c.status, cam.c.kind, cam.c.geom)
                          .where(cam.c.grid_id.in_(grids) | cam.c.grid_id.is_(None)))
-    out["road"] = _gdf(engine, select(r.c.id, r.c.code, r.c.name, r.c.kind, r.c.geom))
+    out["road"] = _gdf(engine, select(r.c.id, r.c.code, r.c.name, r.c.kind, r.c.level, r.c.geom))
     if register:
         out["register"] = read_register(engine, grids)
     for name in ("street", "community", "grid", "camera"):

@@ -1,7 +1,8 @@
 """Street data loader (issue 14): codes and addresses, remembered column mappings.
 
 A street's own keys, so a re-import matches what it loaded before: building.code (楼栋编码) and
-building.address, household.code (户编号), facility.code, road.code (osm:w… for OpenStreetMap ways);
+building.address, household.code (户编号), facility.code, road.code (osm:w… for OpenStreetMap ways) and road.level (bridges and tunnels, so a
+stored network keeps them);
 and load_mapping, the last column mapping each street used per kind of layer. No geometry column
 is added (no GiST index needed); rows already stored keep NULL codes.
 
@@ -41,6 +42,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('road', schema=None) as batch_op:
         batch_op.add_column(sa.Column('code', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('level', sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f('ix_road_code'), ['code'], unique=False)
 
 
@@ -48,6 +50,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('road', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_road_code'))
+        batch_op.drop_column('level')
         batch_op.drop_column('code')
 
     with op.batch_alter_table('household', schema=None) as batch_op:
