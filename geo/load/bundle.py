@@ -61,14 +61,18 @@ class Bundle:
         return list(seen.values())
 
 
-def prepare(parts: list[Part], *, reference: gpd.GeoDataFrame | None = None) -> Bundle:
-    """Read, map, place and clean every part; ``reference``: the street's stored outlines (lon-lat)."""
+def prepare(parts: list[Part], *, reference: gpd.GeoDataFrame | None = None, repair: bool = False) -> Bundle:
+    """Read, map, place and clean every part; ``reference``: the street's stored outlines (lon-lat).
+    ``repair``: invalid outlines are made valid (shapely.make_valid, keeping their polygonal parts),
+    the repair the validation report offers for them."""
     bundle = Bundle(parts=list(parts))
     for target in ORDER:
         frames = []
         for part in (p for p in parts if p.target == target):
             ref = _areas(bundle, reference)
             frame, placed = _one(part, ref)
+            if repair and LAYERS[target].geometry == "polygon":
+                frame = frame.set_geometry(repair_polygons(frame.geometry.values))
             frames.append(frame)
             if placed is not None:
                 bundle.placements.setdefault(target, []).append(placed)
@@ -77,6 +81,17 @@ def prepare(parts: list[Part], *, reference: gpd.GeoDataFrame | None = None) -> 
             bundle.frames[target] = gpd.GeoDataFrame(frame, geometry="geometry", crs=settings.STORAGE_CRS) \
                 if "geometry" in frame else frame
     return bundle
+
+
+def repair_polygons(geoms: np.ndarray) -> np.ndarray:
+    """Invalid polygons made valid, keeping only their polygonal parts (a bow-tie becomes two triangles)."""
+    geoms = np.asarray(geoms, dtype=object).copy()
+    bad = ~shapely.is_missing(geoms) & ~shapely.is_valid(geoms)
+    for i in np.flatnonzero(bad):
+        parts = shapely.get_parts(shapely.make_valid(geoms[i]))
+        parts = shapely.get_parts(parts[np.isin(shapely.get_type_id(parts), (3, 6))])
+        geoms[i] = shapely.multipolygons(parts) if len(parts) > 1 else (parts[0] if len(parts) else None)
+    return geoms
 
 
 def _areas(bundle: Bundle, reference: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
@@ -136,7 +151,7 @@ def clean(values: pd.Series, kind: str) -> pd.Series:
     """A column of text as the values of a field of ``kind``."""
     text = values.fillna("").astype(str).str.strip()
     if kind in ("code", "idno", "phone"):
-        return text.map(codes.clean)
+        return text.map(lambda v: codes.clean(v, upper=kind == "idno"))
     if kind == "int":
         return pd.to_numeric(text.str.replace(r"\.0+$", "", regex=True), errors="coerce").astype("Int64")
     if kind in ("float", "lon", "lat"):

@@ -179,7 +179,7 @@ def _geometry(frame: pd.DataFrame, layer: str) -> list[Finding]:
     out = []
     geoms = frame.geometry.values
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    if missing.any() and layer != "building":
+    if missing.any():
         out.append(Finding("no_geometry", "error", layer, codes=_first(frame.loc[missing, "key"]),
                            count=int(missing.sum())))
     want = {"street": (3, 6), "community": (3, 6), "grid": (3, 6), "building": (0, 3, 6), "facility": (0,),
@@ -333,7 +333,7 @@ def _buildings(frames, crs: str) -> list[Finding]:
     if b is None or not len(b) or "grid_code" not in b:
         return []
     out = []
-    lost = b[b["grid_code"] == ""]
+    lost = b[(b["grid_code"] == "") & ~shapely.is_missing(b.geometry.values)]  # (no outline: told as such)
     if len(lost):
         out.append(Finding("building_no_grid", "error", "building", codes=_first(lost["key"]), count=len(lost),
                            geometry=shapely.multipoints(np.c_[lost["door_lon"], lost["door_lat"]])

@@ -27,15 +27,15 @@ MOBILE = re.compile(r"^1[3-9]\d{9}$")
 LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
 
 
-def clean(value: object) -> str:
+def clean(value: object, *, upper: bool = False) -> str:
     """A code or number as text: full-width characters made plain, spaces and Excel's ".0" and
-    leading apostrophe dropped, letters upper-cased ("x" check digit)."""
+    leading apostrophe dropped; ``upper`` for ID numbers (a lower-case "x" check digit)."""
     if value is None:
         return ""
     text = unicodedata.normalize("NFKC", str(value)).strip().lstrip("'").replace(" ", "")
     if re.fullmatch(r"\d+\.0", text):
         text = text[:-2]
-    return text.upper()
+    return text.upper() if upper else text
 
 
 def street_code(code: str) -> str | None:

@@ -45,7 +45,7 @@ def fill(buildings: gpd.GeoDataFrame, roads: gpd.GeoDataFrame | None, *, snap_m:
             lon[rows], lat[rows], how[rows] = x, y, "road"
     rest = how == ""
     if rest.any():
-        x, y, filled = coverage.entrances(lon[rest], lat[rest], geoms[rest])
+        x, y, filled = coverage.entrances(pd.Series(lon[rest]), pd.Series(lat[rest]), geoms[rest])
         lon[rest], lat[rest] = x, y
         how[np.flatnonzero(rest)[filled]] = "inside"
     return lon, lat, how.astype(str)
