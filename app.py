@@ -34,6 +34,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("screen", "pages/screen.py", "📺"),
     ("audit", "pages/audit.py", "🔍"),
     ("boundaries", "pages/boundaries.py", "✂️"),
+    ("load", "pages/load.py", "📥"),
     ("security", "pages/security.py", "🛡️"),
 ]
 

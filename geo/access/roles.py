@@ -126,6 +126,7 @@ PAGE_ACCESS: dict[str, set[str]] = {
     "screen": {"street_leader", "street_staff", "screen"},
     "audit": {"street_leader"},
     "boundaries": {"street_leader", "street_staff", "community_staff"},
+    "load": {"street_leader", "street_staff"},
     "security": {"street_leader"},
 }
 
@@ -151,6 +152,8 @@ PERMISSIONS: dict[str, set[str]] = {
     "manage_security": {"street_leader"},
     # 网格调整: community staff re-cut grids of their own community only (their scope; geo.grids.boundaries)
     "edit_boundaries": {"street_leader", "street_staff", "community_staff"},
+    # 街道数据: load a street's own files, replace the demo, export every layer (geo.load)
+    "load_data": {"street_leader", "street_staff"},
 }
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
-from geo.access import audit
+from geo.access import audit, roles
 from geo.access.users import DEMO_HASHER
 from geo.db import migrate, store
 from geo.db.schema import (
@@ -48,6 +48,8 @@ def apply(engine: Engine, plan: Plan, *, username: str, role: str | None = None,
           replace_demo: bool = False) -> dict[str, dict[str, int]]:
     """Write ``plan``; returns the counts per layer. Refuses (LoadRefused, nothing written) a plan
     with errors, a demo database without ``replace_demo``, and a demo replaced by a demo account."""
+    if role is not None and not roles.may(role, "load_data"):
+        raise PermissionError("您的角色不能导入街道数据 / your role may not load a street's data")
     if not plan.ok:
         raise LoadRefused("not_ok", n=len(checks.errors(plan.findings)))
     state = plan.state
