@@ -25,7 +25,7 @@ OUTSIDE = "不在您的管辖范围内"
 ROLE_USERS = {"street_leader": "leader", "street_staff": "staff", "community_staff": "community1",
               "grid_head": "gridhead1", "grid_worker": "gridworker1", "party_member": "party1", "screen": "screen"}
 #: Every page app.py registers (its PAGES), by key.
-PAGES = ["my_area", "map", "tickets", "report", "indicators", "coverage", "screen", "audit", "boundaries",
+PAGES = ["my_area", "map", "tickets", "report", "indicators", "coverage", "screen", "audit", "boundaries", "load",
          "security"]
 
 
