@@ -25,7 +25,9 @@ st.title(t("load.title"))
 st.caption(t("load.subtitle"))
 if K + "done" in st.session_state:
     st.success(plain.markdown(st.session_state.pop(K + "done")))
-tab_in, tab_stored, tab_out = st.tabs([t("load.tab_import"), t("load.tab_stored"), t("load.tab_export")])
+# a radio, not st.tabs: a Leaflet map drawn inside a tab is sized before the tab is and lands off-centre
+section = st.radio(t("load.title"), ["import", "stored", "export"], horizontal=True, label_visibility="collapsed",
+                   format_func=lambda s: t(f"load.tab_{s}"), key=K + "section")
 
 
 def findings_view(found: list[checks.Finding], key: str) -> None:
@@ -55,7 +57,7 @@ def guessed(name: str, data: bytes, street: str) -> list[tuple[str | None, str |
     return out
 
 
-with tab_in:
+if section == "import":
     state = plan.state_of(eng)
     if state == "demo":
         st.info(t("load.demo_state"))
@@ -109,8 +111,9 @@ with tab_in:
                                         columns=lambda c: t(f"load.col_{c}"))
         st.dataframe(summary, width="stretch")
         findings_view(made.findings, "plan")
+        centre, zoom = preview_map.view(made.after) or (None, None)
         st_folium(preview_map.preview(made.after, made.findings, lang=lang), height=520, use_container_width=True,
-                  returned_objects=[], key=f"{K}map")
+                  center=centre, zoom=zoom, returned_objects=[], key=f"{K}map")
         if not made.ok:
             st.warning(t("load.blocked"))
         else:
@@ -130,7 +133,7 @@ with tab_in:
                     f"{t(f'load.layer_{k}')} +{v['added']} ~{v['changed']} −{v['removed']}" for k, v in done.items()))
                 st.rerun()
 
-with tab_stored:
+if section == "stored":
     if migrate.kind(eng) and st.button(t("load.stored_check"), key=K + "stored"):
         frames = stored.read(eng)
         b = frames["building"]
@@ -138,7 +141,7 @@ with tab_stored:
         checks.locate(frames)
         findings_view(checks.run(frames), "stored")
 
-with tab_out:
+if section == "export":
     fmt = st.selectbox(t("load.export_format"), export.FORMATS, key=K + "fmt",
                        format_func=lambda f: {"gpkg": "GeoPackage (.gpkg)", "geojson": "GeoJSON (.zip)",
                                               "shapefile": "Shapefile (.zip)", "xlsx": "Excel (.xlsx)"}[f])

@@ -6,7 +6,11 @@ boundaries. No tiles: the street's own outlines are the background, so it works 
 """
 from __future__ import annotations
 
+import json
+import math
+
 import folium
+from branca.element import MacroElement, Template
 import geopandas as gpd
 import pandas as pd
 import shapely
@@ -14,35 +18,51 @@ import shapely
 from geo.i18n import t
 from geo.io import plain
 from geo.load.checks import Finding
-from geo.maps import offline
+from geo.maps import leaflet, offline
 
 SEVERITY_COLOURS = {"error": "#b91c1c", "warning": "#d97706", "info": "#2563eb"}
-STYLES = {"street": {"color": "#111827", "weight": 3, "fillOpacity": 0.0},
-          "community": {"color": "#7c3aed", "weight": 2, "fillOpacity": 0.0, "dashArray": "6 4"},
+STYLES = {"community": {"color": "#7c3aed", "weight": 2, "fillOpacity": 0.0, "dashArray": "6 4"},
           "grid": {"color": "#1d4ed8", "weight": 1.5, "fillColor": "#93c5fd", "fillOpacity": 0.15},
-          "building": {"color": "#4b5563", "weight": 0.5, "fillColor": "#9ca3af", "fillOpacity": 0.7},
-          "road": {"color": "#9ca3af", "weight": 1}}
+          "building": {"color": "#4b5563", "weight": 0.5, "fillColor": "#9ca3af", "fillOpacity": 0.7}}
 #: The most features a preview layer draws (a district's buildings would make the page heavy).
 MAX_FEATURES = 5000
 
 
+def view(after: dict[str, pd.DataFrame], *, width_px: int = 900, height_px: int = 520
+         ) -> tuple[list[float], float] | None:
+    """Centre [lat, lon] and zoom that show the street whole in a frame of this size (Web Mercator)."""
+    frame = after.get("street")
+    if not isinstance(frame, gpd.GeoDataFrame) or not len(frame) or frame.geometry.isna().all():
+        return None
+    x0, y0, x1, y1 = (float(v) for v in frame.total_bounds)
+    merc = lambda lat: math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))  # noqa: E731
+    zoom_x = math.log2(width_px * 360 / (256 * max(x1 - x0, 1e-9)))
+    zoom_y = math.log2(height_px * 2 * math.pi / (256 * max(merc(y1) - merc(y0), 1e-12)))
+    return [(y0 + y1) / 2, (x0 + x1) / 2], max(1.0, min(zoom_x, zoom_y, 19.0) - 0.25)
+
+
 def preview(after: dict[str, pd.DataFrame], findings: list[Finding], *, lang: str = "zh") -> folium.Map:
-    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
-    bounds = None
-    for layer in ("road", "street", "community", "grid", "building"):
+    base = {}
+    for layer, key, cols in (("street", "street", ["name"]), ("road", "roads", ["kind", "name"])):
+        frame = after.get(layer)
+        if isinstance(frame, gpd.GeoDataFrame) and len(frame) and frame.geometry.notna().any():
+            frame = frame[frame.geometry.notna()]
+            base[key] = gpd.GeoDataFrame(frame[cols].fillna("").astype(str), geometry=frame.geometry.values,
+                                         crs=frame.crs)
+    m = leaflet.street_map(base, basemap="offline", lang=lang, frame="street" if "street" in base else None)
+    for layer in ("community", "grid", "building"):
         frame = after.get(layer)
         if not isinstance(frame, gpd.GeoDataFrame) or not len(frame):
             continue
         frame = frame[frame.geometry.notna()].head(MAX_FEATURES)
         cols = [c for c in ("code", "name") if c in frame]
-        data = plain.html_columns(frame[[*cols, "geometry"]].astype({c: str for c in cols}), cols)
+        data = plain.html_columns(gpd.GeoDataFrame(frame[cols].fillna("").astype(str), geometry=frame.geometry.values,
+                                                   crs=frame.crs), cols)
         style = STYLES[layer]
         folium.GeoJson(data.to_json(drop_id=True), name=t(f"load.layer_{layer}", lang),
                        style_function=lambda f, s=style: s,
-                       tooltip=folium.GeoJsonTooltip(cols, [t(f"load.field_{c}", lang) for c in cols]) if cols and
-                       layer in ("grid", "community", "building") else None).add_to(m)
-        if layer in ("street", "community", "grid") and bounds is None:
-            bounds = frame.total_bounds
+                       tooltip=folium.GeoJsonTooltip(cols, [t(f"load.field_{c}", lang) for c in cols]) if cols
+                       else None).add_to(m)
     for layer, colour in (("facility", "#059669"), ("camera", "#0f172a")):
         frame = after.get(layer)
         if not isinstance(frame, gpd.GeoDataFrame) or not len(frame):
@@ -64,7 +84,26 @@ def preview(after: dict[str, pd.DataFrame], findings: list[Finding], *, lang: st
         folium.CircleMarker([where[1], where[0]], radius=7, color=colour, weight=3, fill=True, fill_opacity=0.8,
                             tooltip=plain.html(f.message(lang))).add_to(problems)
     problems.add_to(m)
-    if bounds is not None:
-        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
-    folium.LayerControl(collapsed=True).add_to(m)
-    return offline.localise(m)
+    street = base.get("street")
+    if street is not None:
+        x0, y0, x1, y1 = (float(v) for v in street.total_bounds)
+        m.add_child(_Refit([[y0, x0], [y1, x1]]))
+    return offline.localise(leaflet.layer_control_last(m))
+
+
+class _Refit(MacroElement):
+    """Fit the street again once the frame has its real size: a map drawn below the fold is laid
+    out at a size Leaflet never hears about, and opens off-centre."""
+
+    _template = Template("""{% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }}, bounds = {{ this.bounds }};
+            function refit() { map.invalidateSize(); map.fitBounds(bounds); }
+            setTimeout(refit, 300);
+            window.addEventListener("resize", refit);
+        })();
+    {% endmacro %}""")
+
+    def __init__(self, bounds) -> None:
+        super().__init__()
+        self.bounds = json.dumps(bounds)

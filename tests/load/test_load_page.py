@@ -55,6 +55,7 @@ def test_the_page_checks_previews_and_replaces_the_demo(town_url, files, monkeyp
     assert not at.exception, at.exception
     assert any("已导入" in s.value for s in at.success), [e.value for e in at.error]
     assert migrate.kind(engine) == "real" and store.counts(engine)["resident"] == files.expected["residents"]
+    at.radio(key="load_section").set_value("stored").run()
     at.button(key="load_stored").click().run()
     assert not at.exception, at.exception
     engine.dispose()
