@@ -818,7 +818,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "load.upload": {"zh": "选择文件（可多选）", "en": "Choose files (several at once)"},
     "load.how": {"zh": "尚未选择文件。每个文件的每个图层都会列出，请为它选择对应的数据（街道、社区、网格、楼栋、住户名册、设施、监控、道路），核对列的对应关系和坐标系。",
                  "en": "No file yet. Every layer of every file is listed: say what it holds, check the columns and the coordinates."},
-    "load.part": {"zh": "{file} · {layer}", "en": "{file} · {layer}"},
+    "load.part": {"zh": "{file}{layer} → {target}", "en": "{file}{layer} → {target}"},
     "load.target": {"zh": "这是", "en": "This is"}, "load.coords": {"zh": "坐标", "en": "Coordinates"},
     "load.columns": {"zh": "列的对应（左：本系统字段；右：文件中的列）", "en": "Columns (ours ← the file's)"},
     "load.file_column": {"zh": "文件中的列", "en": "File column"}, "load.our_field": {"zh": "本系统字段", "en": "Field"},

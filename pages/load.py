@@ -75,7 +75,9 @@ if section == "import":
             st.error(plain.markdown(exc.message(lang) if hasattr(exc, "message") else exc))
             continue
         for j, (layer, target, chosen, cols) in enumerate(found):
-            with st.expander(t("load.part").format(file=up.name, layer=layer or "—"), expanded=target is None):
+            now = st.session_state.get(f"{K}t{i}_{j}", target or "skip")  # the label follows the choice below
+            with st.expander(t("load.part").format(file=up.name, layer=f" · {layer}" if layer else "",
+                                                   target=t(f"load.layer_{now}")), expanded=target is None):
                 a, b = st.columns(2)
                 target = a.selectbox(t("load.target"), targets, index=targets.index(target or "skip"),
                                      format_func=lambda k: t(f"load.layer_{k}"), key=f"{K}t{i}_{j}")

@@ -41,6 +41,8 @@ def test_the_page_checks_previews_and_replaces_the_demo(town_url, files, monkeyp
     assert not at.exception, at.exception
     targets = {s.value for s in at.selectbox if s.key and s.key.startswith("load_t")}
     assert targets == {"street", "community", "grid", "building", "road", "facility", "register"}
+    labels = {e.label for e in at.expander}
+    assert {"服务设施.xlsx → 服务设施", "街道数据.gpkg · 网格 → 网格"} <= labels, labels
     at.button(key="load_check").click().run()
     assert not at.exception, at.exception
     summary = next(d.value for d in at.dataframe if "新增" in d.value.columns)
