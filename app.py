@@ -35,6 +35,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("audit", "pages/audit.py", "🔍"),
     ("boundaries", "pages/boundaries.py", "✂️"),
     ("gridplan", "pages/gridplan.py", "🧩"),
+    ("load", "pages/load.py", "📥"),
     ("security", "pages/security.py", "🛡️"),
     ("doors", "pages/doors.py", "📮"),
 ]

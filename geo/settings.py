@@ -72,6 +72,9 @@ VISIT_INTERVAL_DAYS: int = int(os.environ.get("SHEQU_VISIT_DAYS", "30"))
 UPLOAD_MAX_BYTES: int = int(float(os.environ.get("SHEQU_UPLOAD_MAX_MB", "50")) * 1024 * 1024)
 UPLOAD_MAX_FEATURES: int = 200_000
 UPLOAD_MAX_VERTICES: int = 2_000_000
+#: ... and one feature: no real outline (a street, a grid, a building) or road has more; a million-vertex
+#: polygon is refused before it is measured (checking it would take minutes).
+UPLOAD_MAX_FEATURE_VERTICES: int = 100_000
 UPLOAD_MAX_ROWS: int = 200_000
 ZIP_MAX_ENTRIES: int = 200
 ZIP_MAX_BYTES: int = 4 * UPLOAD_MAX_BYTES

@@ -127,6 +127,7 @@ PAGE_ACCESS: dict[str, set[str]] = {
     "audit": {"street_leader"},
     "boundaries": {"street_leader", "street_staff", "community_staff"},
     "gridplan": {"street_leader", "street_staff", "community_staff"},  # 网格规划 (geo.grids: rules, edits, autocut)
+    "load": {"street_leader", "street_staff"},
     "security": {"street_leader"},
     # 居民入口 (issue 16): QR sheets of one's own area; API keys and 12345 batches for the street's staff
     "doors": {"street_leader", "street_staff", "community_staff", "grid_head"},
@@ -157,6 +158,8 @@ PERMISSIONS: dict[str, set[str]] = {
     # 居民入口: API keys of the street's Open311 door (geo.intake.keys) and the 12345 hotline's batches (geo.intake.hotline)
     "manage_api_keys": {"street_leader", "street_staff"},
     "import_hotline": {"street_leader", "street_staff"},
+    # 街道数据: load a street's own files, replace the demo, export every layer (geo.load)
+    "load_data": {"street_leader", "street_staff"},
 }
 
 

@@ -153,12 +153,17 @@ def _truthy(col: pd.Series | None, n: int) -> np.ndarray:
 
 
 def levels_of(lines: gpd.GeoDataFrame) -> np.ndarray:
-    """Vertical level per line: ``layer`` if given, else +1 for bridges, -1 for tunnels, else 0."""
+    """Vertical level per line: a stored ``level`` (the road table's), else ``layer`` if given, else +1
+    for bridges, -1 for tunnels, else 0. A ``tunnel=building_passage`` (through a building, at street
+    level) is ground level."""
     n = len(lines)
-    layer = pd.to_numeric(lines["layer"], errors="coerce") if "layer" in lines else pd.Series(np.nan, index=lines.index)
+    given = "level" if "level" in lines else "layer"
+    layer = pd.to_numeric(lines[given], errors="coerce") if given in lines else pd.Series(np.nan, index=lines.index)
     layer = layer.fillna(0).round().astype(int).to_numpy()
     bridge = _truthy(lines.get("bridge"), n)
     tunnel = _truthy(lines.get("tunnel"), n)
+    if "tunnel" in lines:
+        tunnel &= (lines["tunnel"].astype("string").str.lower() != "building_passage").fillna(True).to_numpy()
     return np.where(layer != 0, layer, np.where(bridge, 1, np.where(tunnel, -1, 0)))
 
 

@@ -134,6 +134,10 @@ class Building(_Spatial, Base):
     residents: Mapped[int] = mapped_column(Integer)
     entrance_lon: Mapped[float] = mapped_column(Float)
     entrance_lat: Mapped[float] = mapped_column(Float)
+    # a street's own key for the building (楼栋编码) and its address: a re-import matches buildings by
+    # code (else address), and a household register names its building by either (geo.load)
+    code: Mapped[str | None] = mapped_column(String(32), index=True)
+    address: Mapped[str | None] = mapped_column(String(128))
 
 
 class Household(Base):
@@ -146,6 +150,7 @@ class Household(Base):
     size: Mapped[int] = mapped_column(Integer)
     elderly_alone: Mapped[bool] = mapped_column(Boolean, default=False)
     low_income: Mapped[bool] = mapped_column(Boolean, default=False)
+    code: Mapped[str | None] = mapped_column(String(32), index=True)  # 户编号 from the register (geo.load)
 
 
 class Resident(Base):
@@ -218,6 +223,7 @@ class Facility(_Spatial, Base):
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
     address: Mapped[str | None] = mapped_column(String(128))
     open_hours: Mapped[str | None] = mapped_column(String(32))
+    code: Mapped[str | None] = mapped_column(String(32), index=True)  # the street's own key (geo.load matches by it)
 
 
 class Camera(_Spatial, Base):
@@ -238,6 +244,8 @@ class Road(_Spatial, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(12))  # arterial / street / lane / footway
     name: Mapped[str | None] = mapped_column(String(64))
+    code: Mapped[str | None] = mapped_column(String(32), index=True)  # e.g. osm:w123 for a way from OpenStreetMap
+    level: Mapped[int | None] = mapped_column(Integer)  # 0 ground, >0 bridge, <0 tunnel (the walking graph's levels)
 
 
 class OpenSpace(_Spatial, Base):
@@ -326,6 +334,18 @@ class Meta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class LoadMapping(Base):
+    """The last column mapping a street used for one kind of layer (geo.load.mapping): the next
+    yearly reload of the same office's files starts from it instead of from a guess."""
+
+    __tablename__ = "load_mapping"
+    street_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    layer: Mapped[str] = mapped_column(String(16), primary_key=True)  # geo.load.fields.LAYERS key
+    columns: Mapped[str] = mapped_column(Text)  # JSON: our field → the file's column
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_by: Mapped[str] = mapped_column(String(64))
 
 
 class User(Base):

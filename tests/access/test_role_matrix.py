@@ -26,7 +26,7 @@ ROLE_USERS = {"street_leader": "leader", "street_staff": "staff", "community_sta
               "grid_head": "gridhead1", "grid_worker": "gridworker1", "party_member": "party1", "screen": "screen"}
 #: Every page app.py registers (its PAGES), by key.
 PAGES = ["my_area", "map", "tickets", "report", "indicators", "coverage", "screen", "audit", "boundaries",
-         "gridplan", "security", "doors"]
+         "gridplan", "load", "security", "doors"]
 
 
 def user(url: str, username: str) -> users.User:

@@ -54,8 +54,8 @@ def built(url: str, town, kind: str):
     return engine
 
 
-def street_columns(engine) -> set[str]:
-    return {c["name"] for c in inspect(engine).get_columns("street")}
+def street_columns(engine, table: str = "street") -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns(table)}
 
 
 def digest(path: Path) -> str:
