@@ -25,8 +25,10 @@ from geo import settings
 from geo.db import schema
 from geo.db.schema import Base, Geometry
 
-SCHEMA_VERSION = "7"  # bump on any table change: demo databases are rebuilt (6: open_space;
-# 7: login_throttle replaces login_attempt, kiosk_token, login_session.address and .kiosk_token_id; rating source)
+SCHEMA_VERSION = "8"  # bump on any table change: demo databases are rebuilt (6: open_space;
+# 7: login_throttle replaces login_attempt, kiosk_token, login_session.address and .kiosk_token_id; rating source;
+# 8: the people around the grid: volunteer activities and time bank, patrols, leaders' visits, councils,
+# estate property/supervisor columns, volunteer_team.grid_id/leader_id/created_at, person.contact_community_id)
 Progress = Callable[[float, str], None]
 
 
@@ -150,7 +152,9 @@ def load_town(engine: Engine, town: dict[str, list[dict[str, Any]]],
     create_schema(engine)
     order = ["street", "community", "grid", "estate", "building", "household", "resident",
              "volunteer_team", "person", "care_link", "facility", "camera", "road", "open_space",
-             "ticket", "ticket_event", "app_user", "visit"]
+             "ticket", "ticket_event", "app_user", "visit", "volunteer_activity", "volunteer_attendance",
+             "time_account", "time_entry", "patrol", "patrol_rating", "leader_visit", "council_matter",
+             "council_opinion", "council_ticket"]
     models = {m.__tablename__: m for m in Base.__subclasses__()}
     with engine.begin() as conn:
         for i, name in enumerate(order):

@@ -41,6 +41,14 @@ page's period is "by report date", so every figure describes the same tickets):
 - 重办率 reopen rate = cases reopened at least once / cases ever reported done
   (``first_resolved_at``, kept through reopens, so a reopened ticket still
   being redone counts in both).
+- 党员30分钟到场 (务川: 党员干部在半小时内上门接单). Over the tickets a party member
+  claimed or was sent to (``arrive_by`` set: the latest such dispatch of each
+  ticket): 应到场数 due = those whose 30 minutes have run out by ``now`` or
+  that were reached; 30分钟内到场数 = reached by ``arrive_by``; 超时到场数 late =
+  reached after it; 超时未到场数 missing = due and never recorded as reached;
+  30分钟到场率 = 30分钟内到场数 / 应到场数; 到场时长中位数 = median minutes from
+  the claim (or dispatch) to arrival, over those reached. A member still
+  inside the half hour is on the way, in no figure yet.
 
 The core is ``compute(frame, now)`` over a plain DataFrame, so tests can
 check the formulas on hand-built tickets; ``for_area`` reads the frame.
@@ -63,7 +71,8 @@ from geo.db.schema import Ticket
 
 FIELDS = ["id", "category", "state", "grid_id", "community_id", "street_id", "created_at", "accepted_at",
           "first_response_at", "resolved_at", "first_resolved_at", "closed_at", "due_at", "rating",
-          "ratings_given", "ratings_satisfied", "ratings_self", "ratings_self_satisfied", "reopen_count"]
+          "ratings_given", "ratings_satisfied", "ratings_self", "ratings_self_satisfied", "reopen_count",
+          "assigned_at", "arrive_by", "arrived_at"]
 
 LABELS = {
     "reported": ("上报数", "Reported"),
@@ -90,6 +99,12 @@ LABELS = {
     "self_rated_share": ("居民自评占比", "Share rated by residents themselves"),
     "satisfaction_self_rate": ("居民自评满意率", "Satisfaction among residents' own ratings"),
     "reopen_rate": ("重办率", "Reopen rate"),
+    "arrival_due": ("党员应到场数", "Party members due on site"),
+    "arrived_in_time": ("30分钟内到场数", "Arrived within 30 minutes"),
+    "arrival_rate": ("30分钟到场率", "Share arriving within 30 minutes"),
+    "arrival_median_min": ("到场时长中位数(分钟)", "Median time to arrive (min)"),
+    "arrived_late": ("超时到场数", "Arrived late"),
+    "arrival_missing": ("超时未到场数", "Not recorded on site in time"),
 }
 RATES = {k for k in LABELS if k.endswith("_rate")} | {"self_rated_share"}
 
@@ -179,11 +194,27 @@ def compute(frame: pd.DataFrame, now: datetime, *, start: datetime | None = None
         "satisfaction_self_rate": _ratio(satisfied_self, rated_self),
         "reopen_rate": _ratio(int((reopened & ever_resolved).sum()), int(ever_resolved.sum())),
     }
+    out.update(arrivals(p, now))
     out["acceptance_rate"] = _ratio(out["accepted"], out["reported"])
     out["handling_rate"] = _ratio(out["handled"], out["accepted"])
     out["closure_rate"] = _ratio(out["closed"], out["due"])
     out["on_time_rate"] = _ratio(out["closed_on_time"], out["due"])
     return {k: out[k] for k in LABELS}
+
+
+def arrivals(frame: pd.DataFrame, now: datetime) -> dict[str, float]:
+    """The 30-minute figures over the tickets in ``frame`` (see the module docstring)."""
+    assigned = pd.to_datetime(_column(frame, "assigned_at"))
+    promised = pd.to_datetime(_column(frame, "arrive_by"))
+    arrived = pd.to_datetime(_column(frame, "arrived_at"))
+    came = promised.notna() & arrived.notna()
+    due = promised.notna() & (came | (promised <= pd.Timestamp(now)))
+    in_time = came & (arrived <= promised)
+    minutes = (arrived[came] - assigned[came]).dt.total_seconds().dropna() / 60
+    return {"arrival_due": int(due.sum()), "arrived_in_time": int(in_time.sum()),
+            "arrival_rate": _ratio(int(in_time.sum()), int(due.sum())),
+            "arrival_median_min": _q(minutes, 0.5), "arrived_late": int((came & ~in_time).sum()),
+            "arrival_missing": int((due & ~came).sum())}
 
 
 def _q(values: pd.Series, q: float) -> float:
@@ -219,6 +250,8 @@ def for_area(engine: Engine, now: datetime, *, scope: Scope, start: datetime | N
 #: The figures a leader quotes first (the page shows them as cards above the full table).
 HEADLINE = ("reported", "on_time_rate", "satisfaction_rate", "overdue_now",
             "acceptance_rate", "handling_rate", "closure_rate", "reopen_rate")
+#: The 30-minute promise of party members (党员接单), a row of its own under the headline.
+ARRIVAL = ("arrival_rate", "arrival_median_min", "arrived_late", "arrival_missing")
 
 
 def shown(key: str, value: float) -> str:
