@@ -32,8 +32,12 @@ def count(engine, model, *where) -> int:
 def test_a_leader_sees_their_point_visits_it_and_a_visit_may_open_a_ticket(engine):
     leader, staff = login(engine, "leader"), login(engine, "staff")
     points = leaders.contact_points(engine, scope=leader.scope, today=TODAY)
-    assert len(points) >= 5 and points["level"].eq("grid").all()
-    assert points.geometry.notna().all() and points["due"].all()  # nobody has visited this quarter yet
+    assert len(points) >= 5 and set(points["level"]) == {"grid", "community"} and points.geometry.notna().all()
+    with engine.connect() as conn:  # due: no visit since the quarter began (2026-10-01)
+        visited = set(conn.execute(select(LeaderVisit.person_id).where(LeaderVisit.visited_on >= date(2026, 10, 1))
+                                   ).scalars())
+    assert set(points.loc[~points["due"], "person_id"]) == visited and points["due"].any()
+    before = points.set_index("person_id").loc[leader.person_id, "visits_quarter"]
     mine = leaders.my_point(engine, leader, today=TODAY)
     assert mine is not None and mine["person_id"] == leader.person_id
     scope = leaders.point_scope(mine)
@@ -45,7 +49,7 @@ def test_a_leader_sees_their_point_visits_it_and_a_visit_may_open_a_ticket(engin
     t = ts.get(engine, int(ts.query(engine, now=NOW, scope=ALL, search=v["ticket_code"])["id"].iloc[0]), scope=ALL)
     assert t["grid_id"] == mine["grid_id"]  # routed like any report, from the point
     again = leaders.contact_points(engine, scope=leader.scope, today=TODAY).set_index("person_id")
-    assert not again.loc[leader.person_id, "due"] and again.loc[leader.person_id, "visits_quarter"] == 1
+    assert not again.loc[leader.person_id, "due"] and again.loc[leader.person_id, "visits_quarter"] == before + 1
     assert leaders.visits(engine, scope=leader.scope, person_id=leader.person_id).iloc[0]["ticket"] == v["ticket_code"]
     other = int(points[points["person_id"] != leader.person_id]["person_id"].iloc[0])
     with pytest.raises(PermissionError, match="本人"):  # a leader records only their own visits
@@ -141,17 +145,22 @@ def test_a_matter_goes_through_one_collection_three_discussions_two_publications
                    {"decision": "通过加装方案", "votes_for": 21, "votes_against": 3, "decided_on": TODAY}):
         councils.advance(engine, head, mid, expected_version=v, now=NOW, **fields)
         v += 1
-    assert councils.public_list(engine, community_id=head.community_id, grid_id=head.grid_id).empty  # not public yet
+    def public_ids(**where):
+        return set(councils.public_list(engine, community_id=head.community_id, **where)["id"])
+
+    assert mid not in public_ids(grid_id=head.grid_id)  # not public yet
     with pytest.raises(ConcurrentEditError):
         councils.advance(engine, head, mid, expected_version=1, now=NOW, notice="公示", published_on=TODAY)
     councils.advance(engine, head, mid, expected_version=v, now=NOW, notice="经居民会议表决通过，公示七天",
                      published_on=TODAY)
     public = councils.public_list(engine, community_id=head.community_id, grid_id=head.grid_id)
-    assert list(public["title"]) == ["加装电梯费用分摊"] and list(public.columns) == list(councils.PUBLIC_FIELDS)
+    assert list(public.columns) == list(councils.PUBLIC_FIELDS)
+    public = public[public["id"] == mid]
+    assert list(public["title"]) == ["加装电梯费用分摊"]
     assert (public[["opinions", "opinions_for", "opinions_against", "votes_for"]].iloc[0].tolist() == [2, 1, 1, 21])
     text = public.astype(str).to_string()
     assert head.display_name not in text and head.username not in text and "不愿出资" not in text  # no people
-    assert councils.public_list(engine, community_id=head.community_id).empty  # a grid council's: not community-wide
+    assert mid not in public_ids()  # a grid council's matter: not on the community-wide list
     shown = councils.for_ticket(engine, tickets[0], scope=head.scope)
     assert shown.iloc[0]["decision"] == "通过加装方案"  # the linked ticket shows the decision
     councils.advance(engine, head, mid, expected_version=v + 1, now=NOW, outcome="电梯已完工投用", outcome_on=TODAY)
@@ -168,6 +177,7 @@ def test_council_refusals(engine):
         other = conn.execute(select(Grid.id).where(Grid.community_id == staff.community_id,
                                                    Grid.id != head.grid_id)).scalars().first()
         foreign_ticket = conn.execute(select(Ticket.id).where(Ticket.grid_id != head.grid_id)).scalars().first()
+    matters_before = count(engine, CouncilMatter)
     community_matter = councils.raise_matter(engine, staff, title="社区停车位划线方案", summary="", now=NOW)
     other_grid = councils.raise_matter(engine, staff, title="邻格垃圾分类亭选址", summary="", grid_id=other, now=NOW)
     readable = set(councils.matters(engine, scope=head.scope)["id"])
@@ -186,4 +196,4 @@ def test_council_refusals(engine):
                          votes_for=5, votes_against=9, decided_on=TODAY)
     with pytest.raises(PermissionError):
         councils.raise_matter(engine, login(engine, "gridworker1"), title="网格员发起的议题", summary="", now=NOW)
-    assert count(engine, CouncilMatter) == 2
+    assert count(engine, CouncilMatter) == matters_before + 2
