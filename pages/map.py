@@ -5,7 +5,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo import settings
-from geo.maps import leaflet
+from geo.maps import leaflet, people_map
 from geo.io import plain
 from geo.tickets import workflow
 from pages import common
@@ -45,7 +45,9 @@ elif leaflet.available_basemaps()[basemap].datum == "gcj02":
     st.caption(t("map.gcj02_note"))
 
 m = leaflet.street_map(layers, basemap=basemap, lang=lang)
-st_folium(m, height=720, use_container_width=True, returned_objects=[], key=f"map_{basemap}_{lang}")
+people_map.add_contact_points(m, common.contact_points(url, minute, street_id), lang=lang)  # 领导联系点
+st_folium(people_map.finish(m), height=720, use_container_width=True, returned_objects=[],
+          key=f"map_{basemap}_{lang}")
 
 chips = " ".join(
     f"<span style='display:inline-block;margin:2px 6px;'><span style='display:inline-block;width:12px;"

@@ -12,14 +12,14 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo import settings
-from geo.maps import area, leaflet
+from geo.maps import area, leaflet, people_map
 from geo.place import catalogue
 from geo.tickets import categories, indicators, rules, workflow
-from geo.people import households, visits
+from geo.people import households, orders, visits
 from geo.io import plain
 from geo.tickets import service as ts
 from geo.errors import ConcurrentEditError, NotFoundError, ValidationError
-from pages import common
+from pages import common, grid_people
 
 user = common.require("my_area")
 lang, t = common.lang(), common.t
@@ -125,11 +125,13 @@ with st.container(horizontal=True, gap="small", key=K + "figures"):
 
 # the tabs keep their state, so saving a visit (a rerun) leaves the worker on the visits tab
 tabs = st.tabs([t("area.tab_map"), t("area.tab_visits"), t("area.tab_tickets"), t("area.tab_people"),
-                t("area.tab_places"), t("area.tab_figures")], key=K + "tab", on_change="rerun")
+                t("area.tab_bindings"), t("area.tab_places"), t("area.tab_figures")], key=K + "tab", on_change="rerun")
 layers = common.grid_layers(url, lang, minute, here)
 
 with tabs[0]:
-    st_folium(leaflet.street_map(layers, lang=lang, frame="grids"), height=460, use_container_width=True, returned_objects=[],
+    grid_map = leaflet.street_map(layers, lang=lang, frame="grids")
+    people_map.add_on_the_way(grid_map, orders.on_the_way(engine, scope=here, now=now), lang=lang)  # 党员在途
+    st_folium(people_map.finish(grid_map), height=460, use_container_width=True, returned_objects=[],
               key=f"{K}map_{here.grid_id}_{lang}")
 
 with tabs[1]:
@@ -224,7 +226,10 @@ with tabs[3]:
         st.dataframe(helpers[list(cols)].rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
                      width="stretch")
 
-with tabs[4]:
+with tabs[4]:  # who looks after each household, and whom each helper looks after (包保, 联户长, 楼栋长)
+    grid_people.bindings_tab(engine, user, here)
+
+with tabs[5]:
     poly = layers["grids"]
     fac = area.nearby(layers.get("facilities"), poly)
     if len(fac):
@@ -242,6 +247,7 @@ with tabs[4]:
         "code": t("field.code"), "name": t("field.name"), "status": t("field.status"), "inside": t("area.inside"),
         "distance_m": t("area.distance")}), hide_index=True, width="stretch")
 
-with tabs[5]:
+with tabs[6]:
+    grid_people.party_figures(engine, here, now)
     st.dataframe(indicators.table(indicators.for_area(engine, now, scope=here), lang), hide_index=True,
                  width="stretch")
