@@ -30,6 +30,8 @@ def bindings_tab(engine, user, here: Scope) -> None:
         (st.error if kind == "error" else st.success)(plain.markdown(text))
     table = bindings.households_helpers(engine, scope=here, grid_id=here.grid_id)
     cover = bindings.coverage(table)
+    st.html(f"""<style>@media (max-width: 640px) {{ .st-key-{K}figures > .stElementContainer,
+      .st-key-my_area_party_figures > .stElementContainer {{ flex: 1 1 calc(50% - 0.5rem); }} }}</style>""")
     with st.container(horizontal=True, gap="small", key=K + "figures"):
         for label, key in (("bind.with_party", "party"), ("bind.with_link", "link"), ("bind.nobody", "nobody"),
                            ("bind.vulnerable_without", "vulnerable_without_party")):
@@ -42,7 +44,8 @@ def bindings_tab(engine, user, here: Scope) -> None:
     if user.may("bind_people"):
         _bind_form(engine, user, table, helpers)
     st.markdown(f"**{t('bind.by_household')}**")
-    shown = table.assign(vulnerable=table["vulnerable"].map({True: "★", False: ""}))
+    shown = table.assign(vulnerable=table["vulnerable"].map({True: "★", False: ""}),
+                         **{c: table[c].fillna("") for c in ("party", "link", "building_head")})
     cols = {"address": "col.address", "head": "col.head", "vulnerable": "bind.col_vulnerable", "party": "bind.col_party",
             "link": "bind.col_link", "building_head": "bind.col_building_head"}
     order = shown.sort_values(["nobody", "vulnerable"], ascending=[False, False], kind="stable")
