@@ -33,10 +33,11 @@ st.caption(t("estate.caption").format(n=counts["unmanaged_households"]))
 
 base = common.street_layers(url, lang, minute)
 layers = {k: base[k] for k in ("street", "communities", "grids") if k in base}
-if user.scope.level == "grid":
-    layers = common.grid_layers(url, lang, minute, user.scope)
-    layers = {k: layers[k] for k in ("grids", "roads") if k in layers}
-m = leaflet.street_map(layers, lang=lang, frame="grids" if user.scope.level == "grid" else None)
+if user.scope.level != "street":  # framed on the user's own community or grid
+    mine = layers["grids"]
+    layers["grids"] = mine[mine["community_id"] == user.community_id] if user.scope.level == "community" \
+        else mine[mine["id"] == user.grid_id]
+m = leaflet.street_map(layers, lang=lang, frame="grids" if user.scope.level != "street" else None)
 people_map.add_estates(m, table, lang=lang)
 st_folium(people_map.finish(m), height=440, use_container_width=True, returned_objects=[], key=f"{K}map_{lang}")
 chips = " ".join(f"<span style='display:inline-block;margin:2px 8px'><span style='display:inline-block;width:12px;"

@@ -32,7 +32,7 @@ kiosk = str(st.query_params.get("kiosk", "")).lower() in ("1", "true", "yes")
 base_scope = common.require("screen").scope  # street leaders, street staff, the wall's screen account
 
 #: Chart heights on the 1920x1080 layout (px; scaled with the wall like everything else).
-CATS_H, TREND_H, MAP_H = 240, 200, 600
+CATS_H, TREND_H, MAP_H = 200, 200, 600  # categories: 6 bars, room for the party members panel
 #: Rows of the ranking tables and of the feed (what fits at 19 px).
 RANK_ROWS, FEED_ROWS = 6, 7
 
@@ -383,7 +383,7 @@ def draw_wall() -> None:
                     (f"{f['on_the_way']}" + (f"<small class='late'>/{way_late}</small>" if way_late else ""),
                      t("screen.on_the_way")))) + "</div></div>")
         st.html(f"<div class='scr-h'>{t('screen.categories').format(n=n)}</div>")
-        cats = s.categories.head(7)
+        cats = s.categories.head(6)
         chart("cats", alt.Chart(cats).mark_bar(color="#2f8bff", cornerRadiusEnd=wall_px(3)).encode(
             x=alt.X("reported:Q", title=None, axis=alt.Axis(tickCount=4)), y=alt.Y("name:N", sort=None, title=None)))
         st.html(rank_left)

@@ -279,7 +279,12 @@ def _leaders(town: street.Town, ids: street.Ids, here: _Here, rng: np.random.Gen
     notes = ("调研老旧小区改造进展", "走访独居老人，了解助餐需求", "检查网格消防安全", "召开网格议事会，听取居民意见",
              "督办积压工单", "调研红色物业运行情况")
     leaders = here.people["leader"]
-    if leaders:
+    if leaders:  # the demo leader's point is the street's busiest grid (leaders take the hard ones)
+        open_here = defaultdict(int)
+        for t in here.tickets:
+            open_here[t["grid_id"]] += workflow.is_open(t["state"])
+        busiest = max(sorted(here.grids), key=lambda g: open_here[g])
+        leaders[0].update(contact_grid_id=busiest, community_id=here.grids[busiest]["community_id"])
         last = leaders[-1]
         last["contact_community_id"] = here.grids[last["contact_grid_id"]]["community_id"] \
             if last.get("contact_grid_id") in here.grids else None

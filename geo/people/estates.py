@@ -31,7 +31,7 @@ STATUSES: dict[str, tuple[str, str, str]] = {
     "three_none": ("三无小区", "No management at all (三无)", "#d62828"),
     "no_supervisor": ("无主管楼院", "No supervising unit or property company", "#f77f00"),
     "three_have": ("三有小区（已转化）", "Turned 三有 (organised, rules, activities)", "#2a9d8f"),
-    "red_property": ("红色物业", "Red property (party-led)", "#c1121f"),
+    "red_property": ("红色物业", "Red property (party-led)", "#7b2cbf"),  # not red: 三无 is the red on the map
     "managed": ("有物业或主管单位", "Managed", "#457b9d"),
 }
 _NOT_HERE = "小区 {id} 不存在或不在您的管辖范围内 / no such estate in your area"
