@@ -48,7 +48,9 @@ page's period is "by report date", so every figure describes the same tickets):
   reached after it; 超时未到场数 missing = due and never recorded as reached;
   30分钟到场率 = 30分钟内到场数 / 应到场数; 到场时长中位数 = median minutes from
   the claim (or dispatch) to arrival, over those reached. A member still
-  inside the half hour is on the way, in no figure yet.
+  inside the half hour is on the way, in no figure yet; one who hands the
+  ticket back within it owes no arrival (geo.tickets.rules clears the promise),
+  one who hands it back later without arriving counts as missing.
 
 The core is ``compute(frame, now)`` over a plain DataFrame, so tests can
 check the formulas on hand-built tickets; ``for_area`` reads the frame.

@@ -161,6 +161,8 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
         t.update(assignee_id=assignee_id, department=(department or "").strip() or None, assigned_at=at,
                  arrive_by=at + categories.ARRIVAL_LIMIT if assignee_is_party_member else None,
                  arrived_at=None)
+    if action == "return" and t.get("arrive_by") is not None and t.get("arrived_at") is None and at < t["arrive_by"]:
+        t["arrive_by"] = None  # handed back within the half hour: no promise was broken (later: a miss, kept)
     if move.target == "resolved":
         t["resolved_at"] = at
         if t.get("first_resolved_at") is None:

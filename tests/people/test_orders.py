@@ -217,3 +217,31 @@ def test_arrival_late_or_in_time_then_done_or_handed_back(engine):
     assert b["id"] in set(orders.offers(engine, party, now=NOW + timedelta(hours=3))["id"])  # offered again
     stats = ts.query(engine, now=NOW + timedelta(hours=4), scope=ALL)
     assert {a["id"], b["id"]} <= set(stats["id"])
+
+
+def test_the_30_minute_figure_from_claims_on_the_database(engine):
+    """Hand-built claims through the core: on site after 10, 25 and 45 minutes; one handed back after an hour
+    without arriving (a miss); one handed back within the half hour (no promise broken); one still on the way."""
+    from geo.tickets import indicators
+
+    party = login(engine, "party1")
+    lon, lat = inside(engine, party.grid_id)
+    start = NOW + timedelta(days=1)  # a quiet day of its own: no demo ticket was reported in it
+    made = []
+    for k, minutes in enumerate((10, 25, 45, None, "early", "way")):
+        at = start + timedelta(hours=k)
+        t = waiting(engine, lon, lat, at=at)
+        orders.claim(engine, party, t["id"], now=at + timedelta(minutes=1))
+        if isinstance(minutes, int):
+            orders.arrive(engine, party, t["id"], now=at + timedelta(minutes=1 + minutes))
+        elif minutes is None:  # never recorded on site: handed back an hour later
+            orders.hand_back(engine, party, t["id"], reason="联系不上报事人", now=at + timedelta(minutes=61))
+        elif minutes == "early":  # needs the water company: handed back five minutes after the claim
+            orders.hand_back(engine, party, t["id"], reason="需供水公司处理", now=at + timedelta(minutes=6))
+        made.append(t["id"])
+    now = start + timedelta(hours=5, minutes=11)  # the last claim is 10 minutes old
+    v = indicators.for_area(engine, now, scope=party.scope, start=start, end=start + timedelta(days=1))
+    assert (v["arrival_due"], v["arrived_in_time"], v["arrived_late"], v["arrival_missing"]) == (4, 2, 1, 1)
+    assert v["arrival_rate"] == pytest.approx(2 / 4) and v["arrival_median_min"] == pytest.approx(25)
+    way = orders.on_the_way(engine, scope=party.scope, now=now)
+    assert list(way[way["id"].isin(made)]["minutes_left"]) == [20]
