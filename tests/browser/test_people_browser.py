@@ -84,8 +84,8 @@ def test_a_party_member_takes_a_ticket_and_arrives_on_a_phone(server, phone, tmp
         row = conn.execute(select(Ticket.state, Ticket.assignee_id, Ticket.arrive_by, Ticket.arrived_at)
                            .where(Ticket.id == int(first["id"]))).one()
     assert row.state == "in_progress" and row.assignee_id == member.person_id and row.arrived_at is None
+    settled(page)  # the offers are drawn after the member's own cards: wait for the run to end
     assert page.locator(f".st-key-party_offer_{int(first['id'])}").count() == 0  # no longer offered
-    settled(page)
     page.screenshot(path=str(shots(tmp_path) / "party_phone_claimed.png"), full_page=True)
 
     mine.get_by_role("button", name="我已到场").click()
