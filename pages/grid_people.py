@@ -69,7 +69,7 @@ def _bind_form(engine, user, table: pd.DataFrame, helpers: pd.DataFrame) -> None
            for r in people.itertuples()}
     homes = {int(r.id): f"{r.address} {r.head}" + (f"（{t('bind.col_party')} {r.party}）" if isinstance(r.party, str)
                                                   else "") for r in table.itertuples()}
-    with st.form(K + "form", clear_on_submit=False):
+    with st.form(K + "form", clear_on_submit=True):  # after a save the picks would show last run's counts
         st.markdown(f"**{t('bind.form')}**")
         person = st.selectbox(t("bind.person"), list(who), format_func=who.get, key=K + "person", index=None,
                               placeholder=t("bind.person_hint"))

@@ -134,6 +134,9 @@ def test_a_grid_head_binds_a_household_on_a_phone(server, phone, tmp_path):
     log = audit.read(engine, scope=roles.WHOLE_STREET, username="gridhead1", action_prefix="binding.")
     assert list(log["action"]) == ["binding.household"] and home["address"] in log["detail"].iloc[0]
     settled(page)
+    box = page.locator(".st-key-my_area_bind_person")  # a fresh form, not the pick with last run's count
+    shown = box.inner_text() + " ".join(box.locator("input").evaluate_all("els => els.map(e => e.value)"))
+    assert f"已联系 {before} 户" not in shown, shown
     page.screenshot(path=str(shots(tmp_path) / "bind_phone_done.png"), full_page=True)
     fits(page)
     assert page.page_errors == []
