@@ -26,10 +26,16 @@ from pages import common
 #: A page is registered only once its file exists, so work in progress never breaks the app.
 PAGES: list[tuple[str, str, str]] = [
     ("my_area", "pages/my_area.py", "📍"),
+    ("party", "pages/party.py", "🙋"),
+    ("contact_point", "pages/contact_point.py", "🚩"),
     ("map", "pages/map.py", "🗺️"),
     ("tickets", "pages/tickets.py", "📋"),
     ("report", "pages/report.py", "📝"),
     ("indicators", "pages/indicators.py", "📊"),
+    ("volunteers", "pages/volunteers.py", "🤝"),
+    ("patrols", "pages/patrols.py", "⭐"),
+    ("estates", "pages/estates.py", "🏘️"),
+    ("councils", "pages/councils.py", "🗳️"),
     ("coverage", "pages/coverage.py", "🧭"),
     ("screen", "pages/screen.py", "📺"),
     ("audit", "pages/audit.py", "🔍"),

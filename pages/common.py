@@ -434,6 +434,16 @@ def open_asked_page(pages: dict) -> None:
         st.switch_page(pages[asked], query_params=st.query_params.to_dict())
 
 
+@st.cache_data(ttl=300, show_spinner=False)
+def contact_points(url: str, minute: str, street_id: int | None):
+    """Leaders' contact points of a street (public: they are posted), for the map's layer."""
+    from geo.access.roles import Scope
+    from geo.people import leaders
+
+    return leaders.contact_points(_engine(url), scope=Scope("street", street_id=street_id),
+                                  today=datetime.fromisoformat(minute).date())
+
+
 @st.cache_data(ttl=60, show_spinner=False)
 def grid_layers(url: str, lang_: str, minute: str, area) -> dict:
     """One grid's map layers (geo.maps.area), keyed by its (already checked) grid scope."""

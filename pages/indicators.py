@@ -38,6 +38,9 @@ for row in (indicators.HEADLINE[:4], indicators.HEADLINE[4:]):
                    help=indicators.definition(key, lang))
 st.caption(t("ind.closed_apart").format(closed=f"{values['closed']:,}", fixed=f"{values['closed_fixed']:,}",
                                         unfixed=f"{values['closed_unfixed']:,}"))
+st.caption(t("ind.arrival"))  # 党员接单: the 30-minute promise (务川)
+for col, key in zip(st.columns(len(indicators.ARRIVAL), border=True), indicators.ARRIVAL):
+    col.metric(indicators.label(key, lang), indicators.shown(key, values[key]), help=indicators.definition(key, lang))
 st.caption(t("ind.rating_sources").format(  # who rated: residents themselves, or staff on their behalf
     all=indicators.shown("satisfaction_rate", values["satisfaction_rate"]), own=f"{values['rated_self']:,}",
     share=indicators.shown("self_rated_share", values["self_rated_share"]), proxy=f"{values['rated_proxy']:,}",

@@ -5,7 +5,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo import settings
-from geo.maps import layers as layers_, leaflet
+from geo.maps import layers as layers_, leaflet, people_map
 from geo.io import plain
 from geo.tickets import workflow
 from pages import common
@@ -53,7 +53,9 @@ with st.container(horizontal=True, gap="small", key="map_figures"):
 
 basemap = st.session_state.get("map_basemap", "offline")  # the control is under the map (a phone sees the map first)
 m = leaflet.street_map(layers, basemap=basemap, lang=lang)
-st_folium(m, height=560, use_container_width=True, returned_objects=[], key=f"map_{basemap}_{lang}")
+people_map.add_contact_points(m, common.contact_points(url, minute, street_id), lang=lang)  # 领导联系点
+st_folium(people_map.finish(m), height=560, use_container_width=True, returned_objects=[],
+          key=f"map_{basemap}_{lang}")
 
 labels = leaflet.basemap_labels(lang)
 st.radio(t("basemap.label"), list(labels), format_func=labels.get, horizontal=True, key="map_basemap")

@@ -12,14 +12,14 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo import settings
-from geo.maps import area, leaflet
+from geo.maps import area, leaflet, people_map
 from geo.place import catalogue
 from geo.tickets import categories, indicators, rules, workflow
-from geo.people import households, visits
+from geo.people import households, orders, visits
 from geo.io import plain
 from geo.tickets import service as ts
 from geo.errors import ConcurrentEditError, NotFoundError, ValidationError
-from pages import common
+from pages import common, grid_people
 
 user = common.require("my_area")
 lang, t = common.lang(), common.t
@@ -129,13 +129,15 @@ with st.container(horizontal=True, gap="small", key=K + "figures"):
         st.metric(label, value, delta=delta, delta_color="inverse", delta_arrow="off", border=True)
 
 # the tabs keep their state, so saving a visit (a rerun) leaves the worker on the visits tab
-names_ = ["map", "visits", "tickets", "people", "places", "figures"] if visiting else \
-    ["map", "tickets", "people", "places", "figures"]
+names_ = ["map", "visits", "tickets", "people", "bindings", "places", "figures"] if visiting else \
+    ["map", "tickets", "people", "bindings", "places", "figures"]
 tabs = dict(zip(names_, st.tabs([t(f"area.tab_{n}") for n in names_], key=K + "tab", on_change="rerun")))
 layers = common.grid_layers(url, lang, minute, here)
 
 with tabs["map"]:
-    st_folium(leaflet.street_map(layers, lang=lang, frame="grids"), height=460, use_container_width=True, returned_objects=[],
+    grid_map = leaflet.street_map(layers, lang=lang, frame="grids")
+    people_map.add_on_the_way(grid_map, orders.on_the_way(engine, scope=here, now=now), lang=lang)  # 党员在途
+    st_folium(people_map.finish(grid_map), height=460, use_container_width=True, returned_objects=[],
               key=f"{K}map_{here.grid_id}_{lang}")
 
 
@@ -236,6 +238,9 @@ with tabs["people"]:
         st.dataframe(helpers[list(cols)].rename(columns={k: t(v) for k, v in cols.items()}), hide_index=True,
                      width="stretch")
 
+with tabs["bindings"]:  # who looks after each household, and whom each helper looks after (包保, 联户长, 楼栋长)
+    grid_people.bindings_tab(engine, user, here)
+
 with tabs["places"]:
     poly = layers["grids"]
     fac = area.nearby(layers.get("facilities"), poly)
@@ -255,5 +260,6 @@ with tabs["places"]:
         "distance_m": t("area.distance")}), hide_index=True, width="stretch")
 
 with tabs["figures"]:
+    grid_people.party_figures(engine, here, now)
     st.dataframe(indicators.table(indicators.for_area(engine, now, scope=here), lang), hide_index=True,
                  width="stretch")

@@ -32,7 +32,7 @@ kiosk = str(st.query_params.get("kiosk", "")).lower() in ("1", "true", "yes")
 base_scope = common.require("screen").scope  # street leaders, street staff, the wall's screen account
 
 #: Chart heights on the 1920x1080 layout (px; scaled with the wall like everything else).
-CATS_H, TREND_H, MAP_H = 240, 200, 600
+CATS_H, TREND_H, MAP_H = 200, 200, 600  # categories: 6 bars, room for the party members panel
 #: Rows of the ranking tables and of the feed (what fits at 19 px).
 RANK_ROWS, FEED_ROWS = 6, 7
 
@@ -84,6 +84,7 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
 .scr-base { display:grid; grid-template-columns: 1fr 1fr 1fr; gap: 2px 12px; }
 .scr-base b { font-size: 27px; color: #f2f7ff; font-variant-numeric: tabular-nums; }
 .scr-base span { font-size: 18px; color: #a9c3e8; display:block; }
+.scr-base small.late { font-size: 20px; color: #ffb000; margin-left: 2px; }
 .scr-table { width:100%; border-collapse: collapse; font-size: 19px; }
 .scr-table th { color:#9bb6dc; font-weight: 400; text-align:left; border-bottom: 1px solid #1b467f; }
 .scr-table th.n { text-align:right; }
@@ -382,8 +383,17 @@ def _draw_wall() -> None:
                 ("residents", "screen.residents"), ("households", "screen.households"),
                 ("party_members", "screen.party"), ("communities", "screen.communities"),
                 ("grids", "screen.grids"), ("volunteers", "screen.volunteers"))) + "</div></div>")
+        # 党员接单: the 30-minute promise over the window, and members on their way now (ringed on the map)
+        way_late = int((s.on_the_way["minutes_left"] < 0).sum()) if s.on_the_way is not None else 0
+        median = f["arrival_median_min"]
+        st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.party_orders').format(n=n)}</div>"
+                "<div class='scr-base'>" + "".join(f"<div><b>{v}</b><span>{label}</span></div>" for v, label in (
+                    (pct(f["arrival_rate"]), t("screen.arrival_rate")),
+                    ("—" if median != median else f"{median:.0f}", t("screen.arrival_median")),
+                    (f"{f['on_the_way']}" + (f"<small class='late'>/{way_late}</small>" if way_late else ""),
+                     t("screen.on_the_way")))) + "</div></div>")
         st.html(f"<div class='scr-h'>{t('screen.categories').format(n=n)}</div>")
-        cats = s.categories.head(7)
+        cats = s.categories.head(6)
         chart("cats", alt.Chart(cats).mark_bar(color="#2f8bff", cornerRadiusEnd=wall_px(3)).encode(
             x=alt.X("reported:Q", title=None, axis=alt.Axis(tickCount=4)), y=alt.Y("name:N", sort=None, title=None)))
         st.html(rank_left)

@@ -24,6 +24,7 @@ from streamlit_folium import st_folium
 from geo.tickets import categories, service as ts, rules, workflow
 from geo.io import export, plain, photos
 from geo.maps import layers, leaflet
+from geo.people import councils
 from geo.errors import ConcurrentEditError, IllegalTransitionError, NotFoundError, ValidationError
 from pages import common
 
@@ -188,6 +189,9 @@ def detail(ticket: dict) -> None:
         st.markdown(f"**{t('tickets.history')}**")
         st.dataframe(ts.history_table(engine, ticket["id"], scope=scope, lang=lang), hide_index=True,
                      width="stretch")
+        for m in councils.for_ticket(engine, ticket["id"], scope=scope).itertuples():  # 议事: what was decided
+            st.markdown(f"**{t('tickets.council')}**：{plain.markdown(m.title)} · {councils.stage_label(m.stage, lang)}")
+            st.text(m.decision if isinstance(m.decision, str) else t("tickets.council_pending"))
     with where:
         grid = layers.grids(engine).query("id == @ticket['grid_id']")
         one = layers.point_layer(ticket["geom"].x, ticket["geom"].y, overdue=bool(overdue),

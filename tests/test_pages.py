@@ -14,8 +14,10 @@ from geo.access.roles import WHOLE_STREET
 APP = settings.ROOT / "app.py"
 
 
-def signed_in(at: AppTest, url: str, username: str = "leader", password: str = accounts.DEMO_PASSWORD) -> AppTest:
+def signed_in(at: AppTest, url: str, username: str = "staff", password: str = accounts.DEMO_PASSWORD) -> AppTest:
     """Sign ``username`` in (checked by geo.access.auth, as the form does) and run the app as them.
+
+    Street staff land on the map (the street leader lands on their contact point, 领导联系点).
 
     The form itself is tested in test_access_pages.py; AppTest re-runs only the
     page script after its first run, so tests start from a signed-in session.

@@ -113,6 +113,21 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "ticket.reject": ("不予受理", "Rejected"), "ticket.return": ("退回", "Returned"),
     "ticket.close_unfixed": ("无法解决结案", "Closed unfixed"), "ticket.merge": ("合并重复工单", "Merged"),
     "ticket.merged_from": ("并入重复工单", "Duplicate merged in"), "ticket.arrive": ("党员到场", "Arrived on site"),
+    # the people around the grid (issue 17)
+    "ticket.claim": ("党员接单", "Claimed by a party member"), "party.available": ("党员接单状态", "Party member availability"),
+    "binding.household": ("绑定包保/联户", "Household bound"), "binding.household_off": ("解除包保/联户", "Household unbound"),
+    "binding.building_head": ("设置楼栋长", "Building head set"), "binding.team": ("加入网格力量", "Added to a grid team"),
+    "binding.team_off": ("移出网格力量", "Taken off a grid team"),
+    "volunteer.team": ("新建志愿服务队", "Volunteer team created"), "volunteer.member": ("增加志愿者", "Volunteer added"),
+    "volunteer.leader": ("设置志愿队长", "Team leader set"), "volunteer.activity": ("登记志愿活动", "Activity recorded"),
+    "timebank.exchange": ("时间银行兑换", "Time bank exchange"),
+    "patrol.start": ("开始月度巡查", "Patrol started"), "patrol.rate": ("巡查评分", "Patrol rating"),
+    "contact.point": ("设置领导联系点", "Contact point set"), "contact.visit": ("联系点调研", "Contact point visit"),
+    "estate.update": ("修改小区物业", "Estate management changed"), "estate.three_have": ("三无转三有", "Turned 三有"),
+    "council.raise": ("提出议题", "Matter raised"), "council.opinion": ("征集意见", "Opinion collected"),
+    "council.proposed": ("党组织提议", "Proposed"), "council.deliberated": ("两委商议", "Discussed"),
+    "council.decided": ("居民会议决议", "Decided"), "council.published": ("决议公开", "Decision published"),
+    "council.done": ("结果公开", "Outcome published"), "council.ticket": ("议题关联工单", "Ticket linked to a matter"),
 }
 
 #: The action filter on the audit page: prefix → (zh, en).
@@ -120,11 +135,18 @@ ACTION_GROUPS: dict[str, tuple[str, str]] = {
     "auth.": ("登录与账号安全", "Sign-ins"), "household.": ("查看住户详情", "Household views"),
     "resident.": ("修改住户信息", "Resident changes"), "visit.": ("走访", "Visits"), "ticket.": ("工单", "Tickets"),
     "user.": ("账号管理", "Accounts"), "grid.": ("网格调整", "Grid boundaries"),
+    "party.": ("党员接单", "Party members"), "binding.": ("包保联户", "Who looks after whom"),
+    "volunteer.": ("志愿服务", "Volunteers"), "timebank.": ("时间银行", "Time bank"), "patrol.": ("巡查评比", "Patrols"),
+    "contact.": ("领导联系点", "Contact points"), "estate.": ("小区物业", "Estates"), "council.": ("议事协商", "Councils"),
 }
 
 _OBJECTS = {"user": ("账号", "account"), "household": ("住户", "household"), "resident": ("住户成员", "resident"),
             "ticket": ("工单", "ticket"), "visit": ("走访", "visit"), "grid": ("网格", "grid"),
-            "kiosk_token": ("大屏口令", "wall token"), "login_session": ("会话", "session")}
+            "kiosk_token": ("大屏口令", "wall token"), "login_session": ("会话", "session"),
+            "person": ("人员", "person"), "building": ("楼栋", "building"), "patrol": ("巡查", "patrol"),
+            "patrol_rating": ("评分", "rating"), "leader_visit": ("调研", "visit"), "estate": ("小区", "estate"),
+            "council_matter": ("议题", "matter"), "volunteer_team": ("志愿服务队", "team"),
+            "volunteer_activity": ("志愿活动", "activity")}
 
 
 def action_name(action: str, lang: str = "zh") -> str:

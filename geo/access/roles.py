@@ -131,13 +131,21 @@ PAGE_ACCESS: dict[str, set[str]] = {
     "security": {"street_leader"},
     # 居民入口 (issue 16): QR sheets of one's own area; API keys and 12345 batches for the street's staff
     "doors": {"street_leader", "street_staff", "community_staff", "grid_head"},
+    # the people around the grid (issue 17)
+    "party": {"party_member"},  # 党员接单: offers, claims, arrival, on a phone
+    "volunteers": {"street_leader", "street_staff", "community_staff", "grid_head"},
+    "patrols": {"street_leader", "street_staff", "community_staff", "grid_head", "grid_worker"},
+    "contact_point": {"street_leader", "street_staff"},  # 领导联系点
+    "estates": {"street_leader", "street_staff", "community_staff", "grid_head"},  # 红色物业, 三无小区
+    "councils": {"street_leader", "street_staff", "community_staff", "grid_head"},  # 议事协商
 }
 
 #: The page a role lands on after login, first one that exists and is allowed.
 HOME_PAGES: dict[str, tuple[str, ...]] = {
+    "street_leader": ("contact_point", "map"),  # their contact point's tickets and figures (领导联系点)
     "grid_head": ("my_area", "map"),
     "grid_worker": ("my_area", "map"),
-    "party_member": ("my_area", "map"),
+    "party_member": ("party", "my_area", "map"),
     "screen": ("screen", "map"),
 }
 
@@ -160,6 +168,16 @@ PERMISSIONS: dict[str, set[str]] = {
     "import_hotline": {"street_leader", "street_staff"},
     # 街道数据: load a street's own files, replace the demo, export every layer (geo.load)
     "load_data": {"street_leader", "street_staff"},
+    # the people around the grid (issue 17), each inside the user's own area (geo.people.*)
+    "claim_ticket": {"party_member"},  # 党员接单: take an offered ticket, record arrival on site
+    "bind_people": {"street_staff", "community_staff", "grid_head"},  # 包保, 联户长, 楼栋长, grid team
+    "appoint_grid_head": {"street_staff", "community_staff"},  # a grid head does not appoint grid heads
+    "manage_volunteers": {"street_staff", "community_staff", "grid_head"},  # teams, activities, time bank
+    "record_patrol": {"community_staff", "grid_head", "grid_worker"},  # 巡查评比
+    "manage_contact_points": {"street_leader", "street_staff"},  # who is bound to which point
+    "record_leader_visit": {"street_leader", "street_staff"},  # a leader's own visit, or staff on their behalf
+    "edit_estates": {"street_staff", "community_staff"},  # property company, supervisor, 三有
+    "manage_councils": {"street_staff", "community_staff", "grid_head"},  # 一征三议两公开
 }
 
 

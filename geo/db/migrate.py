@@ -163,12 +163,19 @@ def upgrade(url: str, *, migrations: Path = MIGRATIONS, now: dt.datetime | None 
 
 def _run(engine: Engine, before: str | None, migrations: Path) -> None:
     """Every migration from ``before`` to head, in one transaction (a pre-migration database is stamped first)."""
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        with engine.begin() as conn:
-            if MigrationContext.configure(conn).get_current_revision() is None and before is not None:
-                MigrationContext.configure(conn).stamp(ScriptDirectory.from_config(config(migrations=migrations)),
-                                                       before)
-            command.upgrade(config(conn, migrations=migrations), "head")
+        with engine.connect() as conn:
+            if sqlite:  # SQLite rebuilds a table to change it: dropping the old copy must not cascade (Alembic's
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # batch-mode advice); checked before commit
+                conn.commit()
+            with conn.begin():
+                if MigrationContext.configure(conn).get_current_revision() is None and before is not None:
+                    MigrationContext.configure(conn).stamp(
+                        ScriptDirectory.from_config(config(migrations=migrations)), before)
+                command.upgrade(config(conn, migrations=migrations), "head")
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise MigrationError("foreign key check failed after the upgrade")
     except Exception as exc:
         raise MigrationError(
             f"数据库结构升级失败（{type(exc).__name__}），已全部撤销，原数据未改动；请把服务器日志发给维护人员。 / "

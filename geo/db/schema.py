@@ -14,7 +14,8 @@ from datetime import date, datetime
 
 import shapely
 from sqlalchemy import (
-    Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, func,
+    Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
+    UniqueConstraint, func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, UserDefinedType
@@ -120,6 +121,12 @@ class Estate(_Spatial, Base):
     kind: Mapped[str] = mapped_column(String(16))  # commercial / old / resettlement / courtyard / unit
     has_property_company: Mapped[bool] = mapped_column(Boolean, default=True)
     has_owners_committee: Mapped[bool] = mapped_column(Boolean, default=True)
+    # 红色物业 and 三无小区 (geo.people.estates): who manages it, and when it became a 三有小区
+    property_company: Mapped[str | None] = mapped_column(String(64))  # its name; None: no property company
+    supervising_unit: Mapped[str | None] = mapped_column(String(64))  # 主管单位; None: 无主管
+    red_property: Mapped[bool] = mapped_column(Boolean, default=False)  # party-led property service (红色物业)
+    three_have_on: Mapped[date | None] = mapped_column(Date)  # 三无 → 三有 (organisation, rules, activities)
+    three_have_note: Mapped[str | None] = mapped_column(Text)
 
 
 class Building(_Spatial, Base):
@@ -170,11 +177,16 @@ class Resident(Base):
 
 
 class VolunteerTeam(Base):
+    """A volunteer team of a community, by specialty (纠纷调解, 环境清洁 …), serving it or one of its grids."""
+
     __tablename__ = "volunteer_team"
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     specialty: Mapped[str] = mapped_column(String(32))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)  # the grid it serves; None: all
+    leader_id: Mapped[int | None] = mapped_column(Integer)  # person.id of its leader (person is made after teams)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Person(Base):
@@ -196,7 +208,8 @@ class Person(Base):
     building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("volunteer_team.id"))
     workplace: Mapped[str | None] = mapped_column(String(64))  # 双报到: the unit they work in
-    contact_grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))  # 领导联系点
+    contact_grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))  # 领导联系点: a grid …
+    contact_community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"))  # … or a community
     available: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -512,8 +525,167 @@ class IntakeCounter(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# --------------------------------------------------------------------------- the people around the grid (issue 17)
+
+class VolunteerActivity(_Spatial, Base):
+    """One volunteer activity: when, where (a point on the map), which team, and how long it ran."""
+
+    __tablename__ = "volunteer_activity"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("volunteer_team.id"), index=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    title: Mapped[str] = mapped_column(String(64))
+    place: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    hours: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class VolunteerAttendance(Base):
+    """Who came to an activity and the minutes each is credited with (人次 and hours)."""
+
+    __tablename__ = "volunteer_attendance"
+    activity_id: Mapped[int] = mapped_column(ForeignKey("volunteer_activity.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True, index=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+
+
+class TimeAccount(Base):
+    """A volunteer's time bank account (志愿服务互助银行), in minutes. The CHECK is the last guard:
+    geo.people.volunteers spends only with a conditional UPDATE, so a balance never goes below zero."""
+
+    __tablename__ = "time_account"
+    __table_args__ = (CheckConstraint("balance_min >= 0", name="ck_time_account_not_negative"),)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
+    balance_min: Mapped[int] = mapped_column(Integer, default=0)
+    earned_min: Mapped[int] = mapped_column(Integer, default=0)
+    spent_min: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TimeEntry(Base):
+    """One movement of a time bank account: earned at an activity or by serving, spent on a service."""
+
+    __tablename__ = "time_entry"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    minutes: Mapped[int] = mapped_column(Integer)  # + earned, - spent
+    kind: Mapped[str] = mapped_column(String(16))  # activity / served / received
+    activity_id: Mapped[int | None] = mapped_column(ForeignKey("volunteer_activity.id"))
+    counterpart_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))  # the other volunteer of a service
+    note: Mapped[str | None] = mapped_column(String(200))
+    username: Mapped[str] = mapped_column(String(64))
+
+
+class Patrol(Base):
+    """A grid's monthly patrol (巡查): who walked it, when; its ratings are PatrolRating rows."""
+
+    __tablename__ = "patrol"
+    __table_args__ = (UniqueConstraint("grid_id", "month", name="uq_patrol_grid_month"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM
+    patrolled_on: Mapped[date] = mapped_column(Date)
+    patroller: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class PatrolRating(Base):
+    """One rating of a patrol: a household (清洁文明户) or a building (卫生单元楼, 安全楼栋), 1–5 stars.
+
+    ``target`` ("h<id>" or "b<id>") makes one rating per kind and place per patrol.
+    """
+
+    __tablename__ = "patrol_rating"
+    __table_args__ = (UniqueConstraint("patrol_id", "kind", "target", name="uq_patrol_rating_target"),
+                      CheckConstraint("stars BETWEEN 1 AND 5", name="ck_patrol_rating_stars"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrol.id"), index=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))  # key of geo.people.patrols.RATING_KINDS
+    target: Mapped[str] = mapped_column(String(16))
+    building_id: Mapped[int] = mapped_column(ForeignKey("building.id"), index=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id"))
+    stars: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    photo: Mapped[str | None] = mapped_column(String(255))  # file name under data/uploads (geo.io.photos)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    rated_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LeaderVisit(Base):
+    """A leader's visit to their contact point (领导联系点调研), recorded like a household visit."""
+
+    __tablename__ = "leader_visit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    visited_on: Mapped[date] = mapped_column(Date, index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CouncilMatter(Base):
+    """A matter before a community or grid council (议事会), through 一征三议两公开:
+    opinions collected (一征), proposed, discussed and decided (三议), the decision and the outcome
+    made public (两公开). ``stage`` is a key of geo.people.councils.STAGES; ``version`` guards edits."""
+
+    __tablename__ = "council_matter"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)  # None: the community council
+    title: Mapped[str] = mapped_column(String(80))
+    summary: Mapped[str | None] = mapped_column(Text)
+    stage: Mapped[str] = mapped_column(String(16), index=True)
+    raised_on: Mapped[date] = mapped_column(Date)
+    proposal: Mapped[str | None] = mapped_column(Text)  # 党组织提议
+    deliberation: Mapped[str | None] = mapped_column(Text)  # 两委/联席会议商议
+    decision: Mapped[str | None] = mapped_column(Text)  # 居民(代表)会议决议
+    votes_for: Mapped[int | None] = mapped_column(Integer)
+    votes_against: Mapped[int | None] = mapped_column(Integer)
+    decided_on: Mapped[date | None] = mapped_column(Date)
+    notice: Mapped[str | None] = mapped_column(Text)  # 决议公开
+    published_on: Mapped[date | None] = mapped_column(Date)
+    outcome: Mapped[str | None] = mapped_column(Text)  # 实施结果公开
+    outcome_on: Mapped[date | None] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class CouncilOpinion(Base):
+    """One opinion collected on a matter (一征): what was said and whether for or against; no names."""
+
+    __tablename__ = "council_opinion"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    matter_id: Mapped[int] = mapped_column(ForeignKey("council_matter.id"), index=True)
+    collected_on: Mapped[date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(16))  # key of geo.people.councils.CHANNELS
+    stance: Mapped[str] = mapped_column(String(8))  # for / against / other
+    text: Mapped[str] = mapped_column(Text)
+    collected_by: Mapped[str] = mapped_column(String(64))
+
+
+class CouncilTicket(Base):
+    """A ticket that raised (or is answered by) a council matter."""
+
+    __tablename__ = "council_ticket"
+    matter_id: Mapped[int] = mapped_column(ForeignKey("council_matter.id"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True, index=True)
+
+
 SPATIAL_TABLES = [t.__table__ for t in (Street, Community, Grid, Estate, Building, Facility,
-                                         Camera, Road, OpenSpace, Ticket)]
+                                         Camera, Road, OpenSpace, Ticket, VolunteerActivity)]
 
 # B-tree indexes on the bounding box serve SQLite's pre-filter; PostGIS gets GiST (store.py).
 for _t in SPATIAL_TABLES:

@@ -134,7 +134,9 @@ def load_town(engine: Engine, town: dict[str, list[dict[str, Any]]],
     create_schema(engine)
     order = ["street", "community", "grid", "estate", "building", "household", "resident",
              "volunteer_team", "person", "care_link", "facility", "camera", "road", "open_space",
-             "ticket", "ticket_event", "app_user", "visit", "api_key"]
+             "ticket", "ticket_event", "app_user", "visit", "api_key", "volunteer_activity", "volunteer_attendance",
+             "time_account", "time_entry", "patrol", "patrol_rating", "leader_visit", "council_matter",
+             "council_opinion", "council_ticket"]
     models = {m.__tablename__: m for m in Base.__subclasses__()}
     with engine.begin() as conn:
         for i, name in enumerate(order):

@@ -17,7 +17,7 @@ from pyproj import Transformer
 
 from geo import settings
 from geo.tickets import workflow
-from geo.demo import accounts, simulate, street
+from geo.demo import accounts, people, simulate, street
 from geo.db import migrate
 
 # --------------------------------------------------------------------------- entry points
@@ -54,6 +54,7 @@ def generate(*, seed: int = settings.DEMO_SEED, scale: str = "street", now: date
         sb.build(communities)
         simulate.TicketSimulator(rng, ids, town, sb, now).run(tickets_per_street)
     accounts.users_and_visits(town, seed, now)
+    people.fill(town, ids, seed, now)
     return _plain(town)
 
 
@@ -167,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         store.load_town(engine, town, progress)
         print(file=sys.stderr)
     print(format_table(summary(town)))
+    print()
+    for feature, figures in people.summary(town, now or default_now()).items():
+        print(f"{feature}：" + "，".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
+                                        for k, v in figures.items()))
     print(f"\n{sum(len(v) for v in town.values()):,} rows in {time.perf_counter() - t0:.1f} s")
     return 0
 

@@ -258,7 +258,19 @@ def ticket_figures(frame: pd.DataFrame, now: datetime, *, days: int = PERIOD_DAY
         "reported_period": int(ind["reported"]),
         "on_time_rate": ind["on_time_rate"],
         "satisfaction_rate": ind["satisfaction_rate"],
+        # 党员接单 (geo.tickets.indicators: the 30-minute promise), and members on their way right now
+        "arrival_rate": ind["arrival_rate"],
+        "arrival_median_min": ind["arrival_median_min"],
+        "arrived_late": ind["arrived_late"] + ind["arrival_missing"],
+        "on_the_way": int(waiting_arrival(frame).sum()),
     }
+
+
+def waiting_arrival(frame: pd.DataFrame) -> pd.Series:
+    """Tickets a party member has taken (or been sent to) and not yet reached: on their way, or late."""
+    if not len(frame) or "arrive_by" not in frame:
+        return pd.Series(False, index=frame.index)
+    return (frame["state"] == "in_progress") & frame["arrive_by"].notna() & frame["arrived_at"].isna()
 
 
 def open_at(frame: pd.DataFrame, at: datetime) -> np.ndarray:

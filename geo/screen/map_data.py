@@ -71,6 +71,16 @@ def alerts(frame: pd.DataFrame, now: datetime, *, lang: str = "zh") -> pd.DataFr
     return out.drop(columns="due_at").sort_values(["overdue", "hours_over"], ascending=False, ignore_index=True)
 
 
+def on_the_way(frame: pd.DataFrame, now: datetime, *, lang: str = "zh") -> pd.DataFrame:
+    """Tickets a party member is on the way to (党员接单): code, category, lon, lat, minutes_left (negative:
+    late), grid_id — each gets a ring on the wall's map."""
+    way = frame[figures.waiting_arrival(frame)]
+    out = way[["code", "category", "lon", "lat", "grid_id"]].copy()
+    out["minutes_left"] = ((pd.to_datetime(way["arrive_by"]) - pd.Timestamp(now)).dt.total_seconds() / 60).round(0)
+    out["category"] = out["category"].map(category_names(lang)).fillna(out["category"])
+    return out.sort_values("minutes_left", ignore_index=True)
+
+
 def _simplified(gdf: gpd.GeoDataFrame, tolerance_m: float = figures.SIMPLIFY_M) -> gpd.GeoDataFrame:
     """Geometries simplified in metres (never in degrees), back in lon-lat."""
     if not len(gdf):

@@ -219,6 +219,25 @@ def alert_layers(s: Screen, *, fresh: pd.DataFrame | None = None, lang: str = "z
     return layers
 
 
+#: A party member on the way to a ticket (党员接单): a green ring within the 30 minutes, amber once late.
+ON_THE_WAY, LATE_ARRIVAL = [55, 227, 155, 255], [255, 176, 0, 255]
+WAY_RING_PX, WAY_RING_W = 22, 4
+
+
+def member_layers(s: Screen, *, lang: str = "zh") -> list[pdk.Layer]:
+    """A ring round each ticket a party member has taken and not yet reached, with the minutes left (or late)."""
+    way = s.on_the_way
+    if way is None or not len(way):
+        return []
+    left, late = i18n.t("screen.tip_way_left", lang), i18n.t("screen.tip_way_late", lang)
+    rows = [{"x": _xy(x, y), "c": ON_THE_WAY if m >= 0 else LATE_ARRIVAL,
+             "n": f"{code} {cat} " + (left.format(n=int(m)) if m >= 0 else late.format(n=int(-m)))}
+            for x, y, m, code, cat in zip(way["lon"], way["lat"], way["minutes_left"], way["code"], way["category"])]
+    return [pdk.Layer("ScatterplotLayer", rows, id="party_on_the_way", get_position="x", get_radius=WAY_RING_PX,
+                      radius_units='"pixels"', filled=False, stroked=True, get_line_color="c",
+                      line_width_units='"pixels"', get_line_width=WAY_RING_W, pickable=True, parameters=ON_TOP)]
+
+
 def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
                 lang: str = "zh") -> list[pdk.Layer]:
     """Grids by load, outlines, ticket density, names, facilities, cameras and alerts (bottom to top)."""
@@ -244,7 +263,8 @@ def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
                                 character_set='"' + "".join(chars) + '"', outline_width=3,
                                 outline_color=[5, 15, 35, 255], font_settings={"sdf": True}, billboard=True,
                                 parameters=ON_TOP))
-    return [*layers, *point_layers(base, s, lang=lang), *alert_layers(s, fresh=fresh, lang=lang, ring=not base.wide)]
+    return [*layers, *point_layers(base, s, lang=lang), *member_layers(s, lang=lang),
+            *alert_layers(s, fresh=fresh, lang=lang, ring=not base.wide)]
 
 
 def legend(base: Basemap, s: Screen) -> list[dict]:
@@ -264,7 +284,8 @@ def legend(base: Basemap, s: Screen) -> list[dict]:
             *[{"kind": k, "color": c, "key": key} for k, c, key in cams],
             {"kind": fac[0], "color": fac[1], "key": fac[2]},
             {"kind": "ring", "color": _css(OVERDUE), "key": "screen.lg_overdue"},
-            {"kind": "dot", "color": _css(URGENT), "key": "screen.lg_urgent"}]
+            {"kind": "dot", "color": _css(URGENT), "key": "screen.lg_urgent"},
+            {"kind": "ring", "color": _css(ON_THE_WAY), "key": "screen.lg_on_the_way"}]
 
 
 def _css(rgba) -> str:
@@ -327,4 +348,5 @@ def payload_bytes(d: pdk.Deck) -> int:
 
 
 __all__ = ["CompactDeck", "deck", "base_layers", "live_layers", "grid_layer", "point_layers", "alert_layers",
+           "member_layers",
            "legend", "raster_style", "view_state", "payload_bytes"]

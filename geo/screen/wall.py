@@ -40,6 +40,7 @@ class Screen:
     names: dict[str, pd.Series]
     frame: pd.DataFrame = field(repr=False)
     wide: bool = False
+    on_the_way: pd.DataFrame | None = None  # party members on their way to a ticket (map_data.on_the_way)
 
 
 def build(engine: Engine, now: datetime, scope: Scope, *, lang: str = "zh",
@@ -69,7 +70,7 @@ def build(engine: Engine, now: datetime, scope: Scope, *, lang: str = "zh",
                   stages=panels.open_by_stage_age(frame, now), grid_load=map_data.grid_load(frame, now),
                   cells=map_data.ticket_cells(frame, now, resolution=resolution),
                   alerts=map_data.alerts(frame, now, lang=lang), cameras=cams,
-                  names=names, frame=frame, wide=wide)
+                  names=names, frame=frame, wide=wide, on_the_way=map_data.on_the_way(frame, now, lang=lang))
 
 
 def street_title(engine: Engine, scope: Scope) -> str:

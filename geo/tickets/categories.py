@@ -75,6 +75,12 @@ CATEGORIES: dict[str, Category] = {
 #: A party member who takes a ticket is on site within 30 minutes (务川县).
 ARRIVAL_LIMIT = timedelta(minutes=30)
 
+#: Categories offered to party members to claim (党员接单, geo.people.orders): what a neighbour can go and
+#: look at, help with or mediate within the half hour (务川's list: 水电、物业、保洁、电梯维修 …). Police,
+#: legal, wage and utility-network matters go to their departments. A city sets its own.
+PARTY_CATEGORIES: set[str] = {"streetlight_road", "sanitation", "property", "dispute", "safety_hazard",
+                              "fire_equipment", "elderly_care", "epidemic", "employment"}
+
 
 def category(key: str) -> Category:
     try:

@@ -54,6 +54,16 @@ to its label:
 - 重办率 reopen rate = 重办数 / 办结数 (DOMAIN.md): cases reopened after a reported fix
   over cases reported fixed (``first_resolved_at``, kept through reopens, so a reopened
   ticket still being redone counts in both).
+- 党员30分钟到场 (务川: 党员干部在半小时内上门接单). Over the tickets a party member
+  claimed or was sent to (``arrive_by`` set: the latest such dispatch of each
+  ticket): 应到场数 due = those whose 30 minutes have run out by ``now`` or
+  that were reached; 30分钟内到场数 = reached by ``arrive_by``; 超时到场数 late =
+  reached after it; 超时未到场数 missing = due and never recorded as reached;
+  30分钟到场率 = 30分钟内到场数 / 应到场数; 到场时长中位数 = median minutes from
+  the claim (or dispatch) to arrival, over those reached. A member still
+  inside the half hour is on the way, in no figure yet; one who hands the
+  ticket back within it owes no arrival (geo.tickets.rules clears the promise),
+  one who hands it back later without arriving counts as missing.
 
 The core is ``compute(frame, now)`` over a plain DataFrame, so tests can
 check the formulas on hand-built tickets; ``case_flags`` gives the same per-case
@@ -78,7 +88,8 @@ from geo.db.schema import Ticket
 
 FIELDS = ["id", "category", "state", "grid_id", "community_id", "street_id", "created_at", "accepted_at",
           "first_response_at", "resolved_at", "first_resolved_at", "closed_at", "due_at", "rating",
-          "ratings_given", "ratings_satisfied", "ratings_self", "ratings_self_satisfied", "reopen_count"]
+          "ratings_given", "ratings_satisfied", "ratings_self", "ratings_self_satisfied", "reopen_count",
+          "assigned_at", "arrive_by", "arrived_at"]
 
 LABELS = {
     "reported": ("上报数", "Reported"),
@@ -110,6 +121,12 @@ LABELS = {
     "reopened": ("重办数", "Reopened after a reported fix"),
     "ever_resolved": ("办结数", "Reported fixed"),
     "reopen_rate": ("重办率", "Reopen rate"),
+    "arrival_due": ("党员应到场数", "Party members due on site"),
+    "arrived_in_time": ("30分钟内到场数", "Arrived within 30 minutes"),
+    "arrival_rate": ("30分钟到场率", "Share arriving within 30 minutes"),
+    "arrival_median_min": ("到场时长中位数(分钟)", "Median time to arrive (min)"),
+    "arrived_late": ("超时到场数", "Arrived late"),
+    "arrival_missing": ("超时未到场数", "Not recorded on site in time"),
 }
 _GB, _HOTLINE = "GB/T 30428", "12345热线考核口径（国办发〔2020〕53号）"
 #: What each figure counts, and where the definition comes from (the page's help; DOMAIN.md).
@@ -282,12 +299,28 @@ def compute(frame: pd.DataFrame, now: datetime, *, start: datetime | None = None
         "reopened": n["reopened"],
         "ever_resolved": n["ever_resolved"],
     }
+    out.update(arrivals(p, now))
     out["acceptance_rate"] = _ratio(out["accepted"], out["reported"])
     out["handling_rate"] = _ratio(out["handled"], out["handling_due"])
     out["closure_rate"] = _ratio(out["closed"], out["due"])
     out["on_time_rate"] = _ratio(out["closed_on_time"], out["due"])
     out["reopen_rate"] = _ratio(out["reopened"], out["ever_resolved"])
     return {k: out[k] for k in LABELS}
+
+
+def arrivals(frame: pd.DataFrame, now: datetime) -> dict[str, float]:
+    """The 30-minute figures over the tickets in ``frame`` (see the module docstring)."""
+    assigned = pd.to_datetime(_column(frame, "assigned_at"))
+    promised = pd.to_datetime(_column(frame, "arrive_by"))
+    arrived = pd.to_datetime(_column(frame, "arrived_at"))
+    came = promised.notna() & arrived.notna()
+    due = promised.notna() & (came | (promised <= pd.Timestamp(now)))
+    in_time = came & (arrived <= promised)
+    minutes = (arrived[came] - assigned[came]).dt.total_seconds().dropna() / 60
+    return {"arrival_due": int(due.sum()), "arrived_in_time": int(in_time.sum()),
+            "arrival_rate": _ratio(int(in_time.sum()), int(due.sum())),
+            "arrival_median_min": _q(minutes, 0.5), "arrived_late": int((came & ~in_time).sum()),
+            "arrival_missing": int((due & ~came).sum())}
 
 
 def _q(values: pd.Series, q: float) -> float:
@@ -323,6 +356,8 @@ def for_area(engine: Engine, now: datetime, *, scope: Scope, start: datetime | N
 #: The figures a leader quotes first (the page shows them as cards above the full table).
 HEADLINE = ("reported", "on_time_rate", "satisfaction_rate", "overdue_now",
             "acceptance_rate", "handling_rate", "closure_rate", "reopen_rate")
+#: The 30-minute promise of party members (党员接单), a row of its own under the headline.
+ARRIVAL = ("arrival_rate", "arrival_median_min", "arrived_late", "arrival_missing")
 
 
 def shown(key: str, value: float) -> str:

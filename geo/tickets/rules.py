@@ -159,7 +159,11 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
         raise IllegalTransitionError("派单须指定承办人或承办部门 / name a person or a department to assign to")
     if action == "merge" and not merged_into_id:
         raise IllegalTransitionError("合并须指明保留的工单 / name the ticket to merge into")
-    _check_handler(t, actor)
+    if action == "claim":  # 党员接单: the member takes it for themselves, never on someone's behalf
+        if actor.person_id is None:
+            raise IllegalTransitionError("只有党员本人可以接单 / only a party member claims a ticket, for themselves")
+    else:
+        _check_handler(t, actor)
     channel = _rating_channel(actor, rating_channel) if move.ratings else None
     source = t["state"]
     target = STATES[move.target]
@@ -170,10 +174,15 @@ def apply(t: Ticket, action: str, actor: Actor, at: datetime, *, note: str | Non
         t["accepted_at"] = at  # 立案 (GB/T 30428 案卷建立): a person took the case on
     if target.level in LEVEL_ORDER and LEVEL_ORDER[target.level] > LEVEL_ORDER.get(t.get("level") or GRID, 0):
         t["level"] = target.level
-    if action == "assign" or (action == "handle_in_grid" and assignee_id):
+    if action == "claim":
+        t.update(assignee_id=actor.person_id, department=None, assigned_at=at,
+                 arrive_by=at + categories.ARRIVAL_LIMIT, arrived_at=None)
+    elif action == "assign" or (action == "handle_in_grid" and assignee_id):
         t.update(assignee_id=assignee_id, department=(department or "").strip() or None, assigned_at=at,
                  arrive_by=at + categories.ARRIVAL_LIMIT if assignee_is_party_member else None,
                  arrived_at=None)
+    if action == "return" and t.get("arrive_by") is not None and t.get("arrived_at") is None and at < t["arrive_by"]:
+        t["arrive_by"] = None  # handed back within the half hour: no promise was broken (later: a miss, kept)
     if move.target == "resolved":
         t["resolved_at"] = at
         if t.get("first_resolved_at") is None:
@@ -243,7 +252,8 @@ def allowed_moves(t: Ticket, actor: Actor) -> list[workflow.Move]:
     """The moves ``actor`` may make on ``t`` now: what a page offers (the same checks as apply)."""
     if not _handler_may_act(t, actor):
         return []
-    return workflow.workflow(t.get("workflow")).allowed(t["state"], actor.role)
+    # a claim is taken from the party member's own page (geo.people.orders), which checks the offer
+    return [m for m in workflow.workflow(t.get("workflow")).allowed(t["state"], actor.role) if m.action != "claim"]
 
 
 def actionable_states(actor: Actor) -> dict[str, tuple[str, ...]]:

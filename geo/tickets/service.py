@@ -321,6 +321,25 @@ def _load_for_update(conn, ticket_id: int, expected_version: int, scope: Scope) 
     return dict(row)
 
 
+def locked(conn: Connection, ticket_id: int, where) -> dict[str, Any] | None:
+    """Lock one ticket for ``conn``'s transaction (geo.db.store.lock_rows), then read it if ``where``
+    (an SQL clause: a scope's, or a party member's reach) holds; None otherwise.
+
+    For writers outside this module that decide on the fresh row (a party member's claim,
+    geo.people.orders): a second transaction waits at the lock and then reads what the first wrote.
+    """
+    store.lock_rows(conn, Ticket.__table__, [ticket_id])
+    row = conn.execute(select(*[Ticket.__table__.c[c] for c in _COLUMNS]).where(
+        Ticket.id == ticket_id, where)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def save(conn: Connection, t: dict[str, Any], expected_version: int, event: dict[str, Any]) -> None:
+    """Write a moved ticket and its event (and audit row) in ``conn``'s transaction, guarded by the version
+    it was read at: ConcurrentEditError, and nothing written, if someone changed it since."""
+    _save(conn, t, expected_version, event)
+
+
 #: What a person who acted on an out-of-date page is told (pages show the new state with it).
 CONFLICT = ("该工单刚被他人处理过，您的操作未保存。下面是它的最新状态，请确认后再操作。 / "
             "Someone else changed this ticket; nothing was saved. Its new state is shown below.")

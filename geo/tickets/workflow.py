@@ -164,6 +164,10 @@ FIVE_STEP = Workflow(
              "Escalate to community", urgent=True),
         # big matters stay in the community: it dispatches to its own people
         Move("assign", "community_dispatched", "in_progress", (COMMUNITY,), "社区派单", "Assign"),
+        # 网格下单、党员接单 (正安; 务川: 党员半小时内上门接单): a party member bound to the grid, or near
+        # it, takes an offered ticket themselves (geo.people.orders), waiting in the grid or the community
+        Move("claim", "grid_accepted", "in_progress", (HANDLER,), "党员接单", "Claimed by a party member"),
+        Move("claim", "community_dispatched", "in_progress", (HANDLER,), "党员接单", "Claimed by a party member"),
         Move("escalate", "community_dispatched", "street_reviewed", (COMMUNITY, SYSTEM), "上报街道",
              "Escalate to street"),
         Move("return", "community_dispatched", "grid_accepted", (COMMUNITY,), "退回网格", "Return to grid",
@@ -202,6 +206,7 @@ ERQI = Workflow(
         Move("escalate", "reported", "in_progress", (SYSTEM,), "急事/超时直派社区做单",
              "Urgent or overdue: to community parties", urgent=True),
         Move("assign", "street_accepted", "in_progress", (STREET,), "派社区共建做单", "Hand to community parties"),
+        Move("claim", "street_accepted", "in_progress", (HANDLER,), "党员接单", "Claimed by a party member"),
         Move("escalate", "street_accepted", "in_progress", (SYSTEM,), "超时直派社区做单",
              "Overdue: to community parties", urgent=True),
         Move("return", "street_accepted", "reported", (STREET,), "退回重审", "Return", needs_reason=True),
@@ -261,6 +266,11 @@ def check_move(state: str, action: str, role: str, *, workflow: Workflow = DEFAU
         stars = "、".join(str(r) for r in move.ratings)
         raise IllegalTransitionError(f"「{move.name_zh}」须给出 {stars} 星评价 / this move takes {stars} stars")
     return move
+
+
+def claimable_states() -> tuple[str, ...]:
+    """States a party member may claim a ticket from (党员接单), in any workflow."""
+    return tuple(sorted({m.source for wf in WORKFLOWS.values() for m in wf.moves if m.action == "claim"}))
 
 
 def escalating_states(*, urgent: bool = False) -> tuple[str, ...]:

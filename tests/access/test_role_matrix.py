@@ -26,7 +26,8 @@ ROLE_USERS = {"street_leader": "leader", "street_staff": "staff", "community_sta
               "grid_head": "gridhead1", "grid_worker": "gridworker1", "party_member": "party1", "screen": "screen"}
 #: Every page app.py registers (its PAGES), by key.
 PAGES = ["my_area", "map", "tickets", "report", "indicators", "coverage", "screen", "audit", "boundaries",
-         "gridplan", "load", "security", "doors"]
+         "gridplan", "load", "security", "doors", "party", "volunteers", "patrols", "contact_point", "estates",
+         "councils"]
 
 
 def user(url: str, username: str) -> users.User:

@@ -26,7 +26,7 @@ def sign_in(page, base: str, username: str, password: str = "demo2026") -> None:
 
 def test_default_page_draws_the_street_offline(streamlit_server, browser_page, tmp_path):
     page = browser_page
-    sign_in(page, streamlit_server, "leader")
+    sign_in(page, streamlit_server, "staff")  # street staff land on the map (a street leader: their contact point)
     page.get_by_text("天彭街道 · 社区治理一张图").wait_for(timeout=180_000)
     frame = page.frame_locator("iframe[title*='st_folium'], iframe[title*='streamlit_folium']").first
     leaflet = frame.locator(".leaflet-container")

@@ -125,7 +125,10 @@ def replay(t: dict, history: list[dict], now: datetime) -> dict[str, int]:
             kw["merged_into_id"] = t["merged_into_id"]
         if e["action"] in ("rate", "reopen"):
             kw.update(note=None, rating_channel=e["rating_channel"])  # who rated: the resident, or staff and how
-        moved = rules.apply(copy, e["action"], rules.Actor(e["actor"], e["actor_role"]), e["at"], **kw)
+        # a claim (党员接单) is the member's own: events keep their name, the ticket the last one's id
+        member = (t["assignee_id"] or 0) if e["action"] == "claim" else None
+        moved = rules.apply(copy, e["action"], rules.Actor(e["actor"], e["actor_role"], person_id=member), e["at"],
+                            **kw)
         assert (e["from_state"], e["to_state"]) == (moved["from_state"], moved["to_state"]), (t["code"], e)
         assert e["at"] <= now
         seen[e["action"]] += 1
@@ -154,7 +157,7 @@ def test_ticket_histories_replay_through_the_rules(town):
     # every exit is exercised
     for reason in workflow.REJECT_REASONS:
         assert seen[f"reject:{reason}"] > 0, reason
-    for action in ("return", "merge", "close_unfixed", "reopen", "handle_in_grid"):  # arrivals: their own test
+    for action in ("return", "merge", "close_unfixed", "reopen", "handle_in_grid", "claim"):  # arrivals: their own test
         assert seen[action] > 0, action
     reopened = [e for e in town["ticket_event"] if e["action"] == "reopen"]
     assert {e["from_state"] for e in reopened} == {"resolved", "closed"}
@@ -191,11 +194,11 @@ def test_party_members_arrive_and_the_30_minute_promise_is_recorded(town):
     assert arrivals
     assigned = defaultdict(list)  # a ticket reopened may be assigned again: each arrival answers its assignment
     for e in town["ticket_event"]:
-        if e["action"] in ("assign", "escalate", "handle_in_grid", "return", "reopen"):
+        if e["action"] in ("assign", "claim", "escalate", "handle_in_grid", "return", "reopen"):
             assigned[e["ticket_id"]].append(e)
     for e in arrivals:
         last = max((a for a in assigned[e["ticket_id"]] if a["at"] <= e["at"]), key=lambda a: (a["at"], a["id"]))
-        assert last["action"] == "assign"
+        assert last["action"] in ("assign", "claim")  # sent by the community, or claimed by the member (党员接单)
         assert (e["note"] == "超时到场") == (e["at"] > last["at"] + timedelta(minutes=30))
 
 

@@ -214,3 +214,44 @@ def test_every_figure_has_a_definition_with_its_source():
         assert "GB/T 30428" in indicators.definition(key)
     assert "12345" in indicators.definition("satisfaction_rate")
     assert "重办数 / 办结数" in indicators.definition("reopen_rate")
+# --------------------------------------------------------------------------- 党员30分钟到场
+
+def _party(id_, claimed, *, arrived_after_min=None, state="in_progress", grid=1):
+    """A ticket a party member claimed at ``claimed``: on site after so many minutes, or not (yet)."""
+    from datetime import timedelta
+
+    t = ticket(id_, "sanitation", state, claimed - timedelta(hours=1), accepted=claimed - timedelta(minutes=50),
+               first=claimed - timedelta(minutes=50), due=claimed + timedelta(days=2), grid=grid)
+    t.update(assigned_at=claimed, arrive_by=claimed + timedelta(minutes=30),
+             arrived_at=None if arrived_after_min is None else claimed + timedelta(minutes=arrived_after_min))
+    return t
+
+
+def test_the_30_minute_figure_on_hand_built_claims():
+    now = dt(2026, 11, 20, 12)
+    frame = pd.DataFrame([
+        _party("P1", dt(2026, 11, 19, 9), arrived_after_min=8),     # in time
+        _party("P2", dt(2026, 11, 19, 10), arrived_after_min=22),   # in time
+        _party("P3", dt(2026, 11, 19, 11), arrived_after_min=30),   # exactly 30: still kept
+        _party("P4", dt(2026, 11, 19, 14), arrived_after_min=45),   # late
+        _party("P5", dt(2026, 11, 19, 15), state="resolved"),       # never recorded on site: missing
+        _party("P6", now - pd.Timedelta(minutes=10)),              # on the way, 20 minutes left: no figure yet
+        _party("P7", now - pd.Timedelta(minutes=40)),              # 10 minutes over, not there: missing
+        ticket("X", "water", "closed", dt(2026, 11, 18, 9), accepted=dt(2026, 11, 18, 9, 5),
+               resolved=dt(2026, 11, 18, 12), closed=dt(2026, 11, 18, 13), due=dt(2026, 11, 19, 9)),  # no member
+    ])
+    v = indicators.compute(frame, now)
+    assert v["arrival_due"] == 6  # P1–P5, P7
+    assert v["arrived_in_time"] == 3 and v["arrival_rate"] == pytest.approx(3 / 6)
+    assert v["arrived_late"] == 1 and v["arrival_missing"] == 2
+    assert v["arrival_median_min"] == pytest.approx(26)  # 8, 22, 30, 45 → (22 + 30) / 2
+    shown = indicators.table(v).set_index("指标")["数值"]
+    assert shown["30分钟到场率"] == "50.0%" and shown["到场时长中位数(分钟)"] == "26.0"
+    per_grid = indicators.by(frame.assign(grid_id=[1, 1, 1, 2, 2, 2, 2, 1]), "grid_id", now).set_index("grid_id")
+    assert per_grid.loc[1, "arrival_rate"] == 1.0 and per_grid.loc[2, "arrival_due"] == 3
+
+
+def test_no_party_member_dispatch_gives_a_dash(frame):
+    v = indicators.compute(frame, NOW)  # the hand-built frame has no arrival columns at all
+    assert v["arrival_due"] == 0 and math.isnan(v["arrival_rate"]) and math.isnan(v["arrival_median_min"])
+    assert indicators.shown("arrival_rate", v["arrival_rate"]) == "—"

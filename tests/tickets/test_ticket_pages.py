@@ -383,7 +383,8 @@ def test_indicators_page_matches_the_core_for_the_users_area(town_url, monkeypat
     shown = at.dataframe[0].value.set_index("指标")["数值"]
     assert shown["上报数"] == f"{whole['reported']:,}"
     cards = {m.label: m.value for m in at.metric}  # the headline cards say the same as the core
-    assert list(cards) == [indicators.label(k) for k in indicators.HEADLINE]
+    assert list(cards) == [indicators.label(k) for k in (*indicators.HEADLINE, *indicators.ARRIVAL)]
+    assert cards["30分钟到场率"] == indicators.shown("arrival_rate", whole["arrival_rate"])
     assert cards["按期结案率"] == indicators.shown("on_time_rate", whole["on_time_rate"])
     assert cards["满意率"] == indicators.shown("satisfaction_rate", whole["satisfaction_rate"])
     community = next(iter(indicators.load(engine, scope=WHOLE)["community_id"]))
