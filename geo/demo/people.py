@@ -16,7 +16,7 @@ import numpy as np
 import shapely
 
 from geo.demo import street
-from geo.tickets import categories, rules, workflow
+from geo.tickets import rules, workflow
 
 #: What each team does, by specialty (titles of its activities).
 ACTIVITIES = {

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from geo import settings
 from geo.access import audit, auth, roles
 from geo.db import store
-from geo.db.schema import CareLink, Household, Person, Ticket
+from geo.db.schema import CareLink, Ticket
 from geo.demo import accounts
 from geo.people import bindings, orders
 

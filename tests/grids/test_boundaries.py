@@ -12,7 +12,6 @@ import json
 from datetime import datetime
 
 import geopandas as gpd
-import numpy as np
 import pytest
 import shapely
 from sqlalchemy import func, select, update
@@ -22,9 +21,8 @@ from geo.grids import boundaries
 from geo.demo import accounts
 from geo.place import projection
 from geo.db import store
-from geo.tickets import workflow
 from geo.errors import ConcurrentEditError
-from geo.db.schema import AuditLog, Building, Camera, Facility, Grid, Household, Resident, Ticket
+from geo.db.schema import Building, Camera, Facility, Grid, Household, Resident, Ticket
 
 NOW = datetime(2026, 11, 23, 9)
 SHIFT_M = 40.0

@@ -2,7 +2,6 @@
 on a city's own rules file, and as the standing report over the demo town (both backends)."""
 from __future__ import annotations
 
-import json
 
 import geopandas as gpd
 import pytest
@@ -10,7 +9,7 @@ import shapely
 from sqlalchemy import update
 
 from geo.access import roles
-from geo.db.schema import Community, Grid
+from geo.db.schema import Grid
 from geo.errors import ValidationError
 from geo.grids import rules
 

@@ -15,7 +15,6 @@ residents, facilities, cameras, roads), then written the way offices' files come
 """
 from __future__ import annotations
 
-import io
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path

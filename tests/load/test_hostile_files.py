@@ -6,7 +6,6 @@ import io
 import json
 import zipfile
 from datetime import datetime
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
