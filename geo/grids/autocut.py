@@ -541,7 +541,7 @@ def plan_cut(engine: Engine, user, community_id: int, cut: Cut, *, codes: list[s
     code_of = {int(r): str(live["code"].iloc[c]) for r, c in zip(rows, cols)}
     taken = set(code_of.values())
     frame = gpd.GeoDataFrame({"code": [code_of.get(i, "") for i in range(len(grids_m))], "retire": False},
-                             geometry=list(cut.grids.geometry.values), crs=settings.STORAGE_CRS)
+                             geometry=list(_as_stored(cut.grids.geometry.values)), crs=settings.STORAGE_CRS)
     gone = live[~live["code"].isin(taken)]
     frame = pd.concat([frame, gpd.GeoDataFrame({"code": gone["code"].to_numpy(), "retire": True},
                                                geometry=[shapely.Polygon()] * len(gone), crs=settings.STORAGE_CRS)],
@@ -549,3 +549,10 @@ def plan_cut(engine: Engine, user, community_id: int, cut: Cut, *, codes: list[s
     return boundaries.plan_adjustment(engine, user, gpd.GeoDataFrame(frame, geometry="geometry",
                                                                      crs=settings.STORAGE_CRS),
                                       kind="autocut", renumber=renumber)
+
+
+def _as_stored(geoms) -> np.ndarray:
+    """Outlines snapped as boundaries stores new ones (~1 cm in lon-lat): reprojecting a dissolved outline
+    to lon-lat can fold two nearly equal vertices over each other, and the plan would refuse it as invalid
+    (seen when cutting a chosen pair of grids)."""
+    return shapely.set_precision(np.asarray(geoms, dtype=object), boundaries.STORE_GRID_DEG)

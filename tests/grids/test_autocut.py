@@ -100,3 +100,29 @@ def test_a_proposal_is_applied_as_one_audited_plan(engine):
     assert len(live) == len(cut.grids)
     log = audit.read(engine, scope=roles.WHOLE_STREET, action_prefix="grid.")
     assert len(log) and all("[自动划分]" in d for d in log["detail"])
+
+
+def test_a_chosen_set_of_grids_is_cut_within_its_own_land(demo_street):
+    """Cutting two neighbouring grids only: the proposal tiles exactly their land, holds exactly their
+    households, each grid within the bounds, and the plan touches no other grid or building."""
+    lo, hi = rules.bounds_for("area").households
+    grids = store.read_layer(demo_street, Grid, where=Grid.community_id == 1).to_crs(CRS)
+    shared = [(grids.geometry.iloc[i].intersection(grids.geometry.iloc[j]).length, i, j)
+              for i in range(len(grids)) for j in range(i + 1, len(grids))]
+    _, i, j = max(shared)
+    pair = grids.iloc[[i, j]]
+    codes, ids = list(pair["code"]), {int(v) for v in pair["id"]}
+    cut = autocut.propose(demo_street, 1, codes=codes)
+    m = cut.grids.to_crs(CRS)
+    land = shapely.union_all(pair.geometry.values)
+    assert shapely.union_all(m.geometry.values).symmetric_difference(land).area < 1.0
+    assert m.area.sum() == pytest.approx(land.area, abs=1.0)  # no overlap (the land is snapped to 1 mm)
+    with demo_street.connect() as conn:
+        held = conn.execute(select(Building.households).where(Building.grid_id.in_(sorted(ids)))).scalars().all()
+    assert cut.grids["households"].sum() == sum(held)
+    assert cut.grids["households"].between(lo, hi).all() and (cut.grids["parts"] == 1).all()
+    user = auth.authenticate(demo_street, "community1", accounts.DEMO_PASSWORD, now=NOW)
+    plan = autocut.plan_cut(demo_street, user, 1, cut, codes=codes, renumber=False)
+    assert plan.ok, (plan.problems, plan.findings)
+    assert set(plan.old["id"].astype(int)) <= ids and set(plan.new.loc[plan.new["id"] > 0, "id"].astype(int)) <= ids
+    assert set(plan.moves["from_grid_id"].astype(int)) <= ids
