@@ -870,6 +870,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "resident.done": {"zh": "已提交，工单号 {code}", "en": "Received: ticket {code}"},
     "resident.done_help": {"zh": "请保存下面的查询链接（截图或收藏），用它查看办理进度并在办好后评价：", "en": "Keep this tracking link (screenshot or bookmark it) to follow your report and rate the fix:"},
     "resident.open_track": {"zh": "查看办理进度", "en": "Follow my report"},
+    "resident.council": {"zh": "📢 社区议事公开（{n} 项）：居民议事会的决议和实施结果",
+                         "en": "📢 Community council notices ({n}): residents' council decisions and outcomes"},
     "resident.again": {"zh": "再反映一个问题", "en": "Report another problem"},
     "track.title": {"zh": "🔎 办理进度", "en": "🔎 Progress of my report"},
     "track.invalid": {"zh": "查询链接无效：请使用提交后得到的完整链接（工单号不能代替链接）", "en": "This tracking link is not valid: use the full link you got when you reported"},

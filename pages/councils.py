@@ -12,7 +12,7 @@ from geo.io import plain
 from geo.maps import layers as map_layers
 from geo.people import councils
 from geo.tickets import categories, service as ts, workflow
-from pages import common
+from pages import common, council_cards
 
 user = common.require("councils")
 lang, t = common.lang(), common.t
@@ -148,11 +148,4 @@ with tabs[2]:
     public = councils.public_list(engine, community_id=int(community), grid_id=user.grid_id, lang=lang)
     if public.empty:
         st.info(t("council.public_none"))
-    for r in public.itertuples():
-        with st.container(border=True):
-            st.markdown(f"**{plain.markdown(r.title)}** · {plain.markdown(r.council)} · {r.stage_name}")
-            st.text(f"{r.decision}（{t('council.f_votes_for')} {r.votes_for}，{t('council.f_votes_against')} "
-                    f"{r.votes_against}，{r.decided_on}）")
-            st.text(str(r.notice))
-            if isinstance(r.outcome, str):
-                st.text(f"{t('council.f_outcome')}：{r.outcome}（{r.outcome_on}）")
+    council_cards.show(public, t)

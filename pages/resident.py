@@ -19,7 +19,7 @@ from geo.io import photos, plain
 from geo.maps import layers, leaflet
 from geo.tickets import categories
 from geo.tickets.rules import MAX_DESCRIPTION
-from pages import common
+from pages import common, council_cards
 
 common.enter("resident")
 lang, t = common.lang(), common.t
@@ -145,3 +145,11 @@ if sent:
         st.session_state[K + "done"] = (receipt.ticket["code"],
                                         qr.track_url(qr.base_url(st.context.url), receipt.token))
         st.rerun()
+
+# what the councils of the place's community have made public (一征三议两公开), below the form
+if place:
+    notices = doors.council_notices(engine, place[0], place[1], lang)
+    if not notices.empty:
+        with st.expander(t("resident.council").format(n=len(notices))):
+            council_cards.show(notices, t)
+

@@ -29,6 +29,7 @@ from geo.access.roles import Scope
 from geo.db import store
 from geo.db.schema import Community, Grid, Ticket, TicketEvent, TicketIntake
 from geo.errors import NotFoundError, OutsideAreaError, ValidationError
+from geo.people import councils
 from geo.tickets import categories, rules, service, workflow
 
 #: door → (Chinese, English) name, and the ticket's source (Ticket.source) for tickets through it.
@@ -226,3 +227,14 @@ def intake_of(engine: Engine, ticket_id: int) -> dict[str, Any] | None:
         row = conn.execute(select(t.c.door, t.c.api_key_id, t.c.external_id, t.c.address, t.c.media_url,
                                   t.c.created_at).where(t.c.ticket_id == ticket_id)).mappings().first()
     return dict(row) if row else None
+
+
+def council_notices(engine: Engine, lon: float, lat: float, lang: str = "zh") -> pd.DataFrame:
+    """What the councils of the place's community and grid have made public (一征三议两公开's 两公开), for the
+    resident's page: geo.people.councils.public_list, which holds no names. Empty for a place outside the street."""
+    try:
+        where = service.route(engine, lon, lat)
+    except (OutsideAreaError, ValidationError):
+        return pd.DataFrame(columns=list(councils.PUBLIC_FIELDS))
+    return councils.public_list(engine, community_id=where.community_id, grid_id=where.grid_id, lang=lang)
+

@@ -87,3 +87,37 @@ def test_the_staff_page_is_for_staff(app, town_url, steady):
                                                         accounts.DEMO_PASSWORD, now=settings.now())
     grid_head = open_address(grid_head, "doors")
     assert {h.value for h in grid_head.subheader} == {"一码通：楼栋二维码"}  # no keys, no hotline
+
+
+def test_a_qr_link_shows_what_the_buildings_community_council_made_public(app, town_url, steady):
+    """一征三议两公开's 两公开 reaches the residents: a QR link's building shows its community's published
+    matters (and its grid's), never a matter still being discussed or another community's."""
+    from datetime import date, datetime
+
+    from sqlalchemy import insert
+
+    from geo.db.schema import CouncilMatter
+
+    eng = store.make_engine(town_url)
+    table = address.buildings(eng)
+    here = table.iloc[5]
+    where = service.route(eng, float(here.entrance_lon), float(here.entrance_lat))
+    other = int(table.loc[table["community"] != here["community"]].iloc[0]["grid_id"])
+    other_community = service.route(eng, *[float(v) for v in table.loc[table["grid_id"] == other].iloc[0][
+        ["entrance_lon", "entrance_lat"]]]).community_id
+    row = dict(summary=None, decision="同意加装", votes_for=41, votes_against=3, decided_on=date(2026, 11, 2),
+               notice="公示七天", published_on=date(2026, 11, 3), created_by="staff", created_at=datetime(2026, 11, 1),
+               updated_at=datetime(2026, 11, 3), raised_on=date(2026, 10, 1), grid_id=None)
+    with eng.begin() as conn:
+        conn.execute(insert(CouncilMatter), [
+            {**row, "community_id": where.community_id, "title": "加装电梯议事甲", "stage": "published"},
+            {**row, "community_id": where.community_id, "title": "停车收费议事乙", "stage": "deliberated"},
+            {**row, "community_id": other_community, "title": "别的社区议事丙", "stage": "done",
+             "outcome": "已完工", "outcome_on": date(2026, 11, 20)}])
+    app.query_params["b"] = str(int(here["id"]))
+    at = open_address(app, "resident")
+    assert not at.exception, at.exception
+    (box,) = [e for e in at.expander if "社区议事公开" in e.label]
+    shown = " ".join(m.value for m in box.markdown) + " ".join(x.value for x in box.text)
+    assert "加装电梯议事甲" in shown and "同意加装（赞成 41，反对 3，2026-11-02）" in shown
+    assert "停车收费议事乙" not in shown and "别的社区议事丙" not in shown
