@@ -92,17 +92,45 @@ def _paths(geoms) -> list[list[list[float]]]:
     return out
 
 
+#: deck.gl's camera stands 1.5 viewport heights above the point it looks at (its default altitude).
+ALTITUDE = 1.5
+#: Pixels at the top of the wall's map under the legend, and a margin kept free on every side.
+LEGEND_PX, MARGIN_PX = 64, 12
+
+
+def ground_offset(y_px: float, height_px: float, pitch: float) -> float:
+    """How far north of the looked-at point (in pixels at its scale) the screen row ``y_px`` below the
+    centre (negative: above) meets the ground, for deck.gl's camera tilted by ``pitch`` degrees.
+    Upright it is -y; tilted, the rows above the centre reach much further than those below."""
+    h, p = ALTITUDE * height_px, math.radians(pitch)
+    return h * math.cos(p) * math.tan(p - math.atan(y_px / h)) - h * math.sin(p)
+
+
 def view_state(bounds: tuple[float, float, float, float], *, width_px: int = MAP_WIDTH_PX, height_px: int = 720,
-               pitch: float = 40) -> pdk.ViewState:
-    """Centre and zoom that fit ``bounds`` into a map of the given pixel size."""
+               pitch: float = 40, top_px: int = LEGEND_PX) -> pdk.ViewState:
+    """Centre and zoom that fit ``bounds`` whole into a map of the given pixel size, below ``top_px``.
+
+    Tilted, the ground seen above the centre is far longer than below it: fitting the box as if upright
+    and centring it cut off the street's south on the wall (issue 13, item 8). The zoom fits the box
+    into the ground the screen actually shows (ground_offset), and the looked-at point sits where the
+    box's middle lands halfway along it."""
     x0, y0, x1, y1 = bounds
     lat = (y0 + y1) / 2
     dlon = max(x1 - x0, 1e-4)
-    dlat = max(y1 - y0, 1e-4) / math.cos(math.radians(lat))
+    dlat = max(y1 - y0, 1e-4) / math.cos(math.radians(lat))  # in Mercator degrees, like dlon
+    north = ground_offset(-height_px / 2 + top_px + MARGIN_PX, height_px, pitch)
+    south = ground_offset(height_px / 2 - MARGIN_PX, height_px, pitch)  # negative
+    # the bottom row is nearer the camera than the centre, so it shows less ground across: fit the width there
+    h, p = ALTITUDE * height_px, math.radians(pitch)
+    a = math.atan((height_px / 2 - MARGIN_PX) / h)
+    across = math.cos(p) * math.cos(a) / math.cos(p - a)
     # deck.gl's zoom 0 shows the world in 512 px
-    zoom = min(math.log2(width_px * 360 / (512 * dlon)), math.log2(height_px * 360 / (512 * dlat)))
-    return pdk.ViewState(longitude=round((x0 + x1) / 2, DIGITS), latitude=round(lat, DIGITS),
-                         zoom=round(zoom - 0.05 + (0.15 if pitch else 0), 2), pitch=pitch, bearing=0)
+    zoom = min(math.log2((width_px - 2 * MARGIN_PX) * across * 360 / (512 * dlon)),
+               math.log2((north - south) * 360 / (512 * dlat)))
+    px_per_deg = 512 * 2 ** zoom / 360
+    centre = lat - (north + south) / 2 / px_per_deg * math.cos(math.radians(lat))
+    return pdk.ViewState(longitude=round((x0 + x1) / 2, DIGITS), latitude=round(centre, DIGITS),
+                         zoom=round(zoom, 2), pitch=pitch, bearing=0)
 
 
 def base_layers(base: Basemap, *, roads: bool = True) -> list[pdk.Layer]:
