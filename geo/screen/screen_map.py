@@ -32,9 +32,11 @@ import json
 import math
 from urllib.parse import quote
 
+import h3
 import numpy as np
 import pandas as pd
 import pydeck as pdk
+import shapely
 
 from geo import i18n
 from geo.place import catalogue
@@ -177,13 +179,38 @@ def grid_layer(base: Basemap, s: Screen, *, lang: str = "zh") -> tuple[pdk.Layer
     names, open_, top = _grid_open(base, s)
     label = i18n.t("screen.col_open", lang)
     rows = []
-    for geom, name, n, c in zip(base.grids.geometry, names, open_, _ramp(open_, top)):
+    communities = base.grids["community_id"] if "community_id" in base.grids else [None] * len(base.grids)
+    for geom, name, n, c, cm in zip(base.grids.geometry, names, open_, _ramp(open_, top), communities):
         for p in _polygons([geom]):
-            rows.append({"p": p, "n": f"{name} {label}{int(n)}", "c": [*c, 70 if n == 0 else 150]})
+            rows.append({"p": p, "n": f"{name} {label}{int(n)}", "c": [*c, 70 if n == 0 else 150],
+                         "cm": None if cm is None or pd.isna(cm) else int(cm)})  # a click drills down to it
     layer = pdk.Layer("PolygonLayer", rows, id="grids", get_polygon="p", get_fill_color="c",
                       get_line_color=[110, 160, 230, 110], line_width_min_pixels=1, stroked=True, filled=True,
                       pickable=True)
     return layer, top
+
+
+def _community_at(base: Basemap, cells) -> list[int | None]:
+    """The community holding each H3 cell's centre (a click on a column drills down like one on its grid)."""
+    if not len(cells) or not len(base.communities):
+        return [None] * len(cells)
+    lat, lon = np.array([h3.cell_to_latlng(h) for h in cells]).T
+    ids = base.communities["id"].to_numpy()
+    inside = [shapely.contains_xy(g, lon, lat) for g in base.communities.geometry]  # one test per community
+    found = np.stack(inside)
+    return [int(ids[col.argmax()]) if col.any() else None for col in found.T]
+
+
+def picked_community(selection) -> int | None:
+    """The community of what was clicked on the map (a grid or a density column), else None;
+    ``selection``: st.pydeck_chart's selection (``objects`` per layer id)."""
+    objects = (selection or {}).get("objects", {}) if isinstance(selection, dict) else \
+        getattr(selection, "objects", None) or {}
+    for layer in ("grids", "ticket_cells"):
+        for obj in objects.get(layer) or []:
+            if obj.get("cm") is not None:
+                return int(obj["cm"])
+    return None
 
 
 def point_layers(base: Basemap, s: Screen, *, lang: str = "zh") -> list[pdk.Layer]:
@@ -256,8 +283,9 @@ def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
     if len(s.cells):
         top = float(s.cells["count"].max())
         tip = i18n.t("screen.tip_cells", lang)  # the tooltip says what the number is, not a bare "3"
-        cells = [{"h": h, "k": int(n), "c": c, "n": tip.format(d=figures.PERIOD_DAYS, n=int(n))}
-                 for h, n, c in zip(s.cells["hex"], s.cells["count"], _ramp(s.cells["count"], top, HEX_RAMP))]
+        cells = [{"h": h, "k": int(n), "c": c, "n": tip.format(d=figures.PERIOD_DAYS, n=int(n)), "cm": cm}
+                 for h, n, c, cm in zip(s.cells["hex"], s.cells["count"], _ramp(s.cells["count"], top, HEX_RAMP),
+                                        _community_at(base, s.cells["hex"]))]
         layers.append(pdk.Layer("H3HexagonLayer", cells, id="ticket_cells", get_hexagon="h", get_fill_color="c",
                                 get_elevation="k", elevation_scale=round(ELEVATION_M / top, 2), extruded=True,
                                 coverage=0.6, opacity=0.55, pickable=True, high_precision=False))
@@ -354,5 +382,5 @@ def payload_bytes(d: pdk.Deck) -> int:
     return len(d.to_json().encode("utf-8"))
 
 
-__all__ = ["CompactDeck", "deck", "base_layers", "live_layers", "grid_layer", "point_layers", "alert_layers",
+__all__ = ["CompactDeck", "deck", "picked_community", "base_layers", "live_layers", "grid_layer", "point_layers", "alert_layers",
            "legend", "raster_style", "view_state", "payload_bytes"]

@@ -660,6 +660,32 @@ def test_page_kiosk_hides_chrome(page):
     assert "测试社区 · 社区治理指挥中心" in _html(at2)
 
 
+def test_a_drilled_wall_has_a_way_back_and_the_map_drills_by_its_grids(page, engine):
+    """Issue 13, item 8: the kiosk has no sidebar, so the map drills down (a click on a grid opens its
+    community) and a drilled wall shows a button back to the whole street."""
+    base = map_data.basemap(engine, WHOLE)
+    rows = _layer(json.loads(screen_map.deck(base, wall.build(engine, NOW, WHOLE)).to_json()), "grids")["data"]
+    assert {r["cm"] for r in rows} == set(base.grids["community_id"]) and len(rows) == len(base.grids)
+    assert screen_map.picked_community({"objects": {"grids": [rows[0]]}, "indices": {"grids": [0]}}) == 1
+    assert screen_map.picked_community({"objects": {"alerts": [{"n": "T1"}]}}) is None
+    # a density column drills down to the community its centre lies in
+    cells = _layer(json.loads(screen_map.deck(base, wall.build(engine, NOW, WHOLE)).to_json()), "ticket_cells")["data"]
+    comm = base.communities.set_index("id").geometry
+    for c in cells:
+        lat, lon = h3.cell_to_latlng(c["h"])
+        assert c["cm"] is None or comm[c["cm"]].contains(Point(lon, lat))
+    assert any(c["cm"] is not None for c in cells)
+    assert screen_map.picked_community({"objects": {"ticket_cells": [cells[0]]}}) == cells[0]["cm"]
+    page.query_params.update(kiosk="1", community="1")
+    at = page.run()
+    assert not at.exception, at.exception
+    assert "测试社区 · 社区治理指挥中心" in _html(at)
+    at.button(key="screen_back").click().run()
+    assert not at.exception, at.exception
+    assert "community" not in at.query_params and "测试街道 · 社区治理指挥中心" in _html(at)
+    assert not [b for b in at.button if b.key == "screen_back"]
+
+
 def test_page_refuses_a_grid_worker(page):
     page.session_state["user"] = users.User(id=2, username="gw", role="grid_worker", display_name="网格员",
                                            street_id=1, community_id=1, grid_id=1)
