@@ -465,6 +465,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "screen.title": {"zh": "社区治理指挥中心", "en": "Community Governance Command Centre"},
     "screen.scope": {"zh": "范围", "en": "Area"},
     "screen.all": {"zh": "全部（返回全域）", "en": "All (back to the whole area)"},
+    "screen.back": {"zh": "↩ 返回全街道", "en": "↩ Back to the whole street"},
     "screen.every": {"zh": "每{n}秒自动刷新", "en": "refreshes every {n} s"},
     "screen.open": {"zh": "在办工单", "en": "Open tickets"},
     "screen.new_today": {"zh": "今日新增", "en": "New today"},

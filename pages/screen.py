@@ -111,6 +111,8 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
 /* the legend sits in the map's top-left corner, which the tilted view leaves empty */
 .st-key-scr-mapbox { position: relative; }
 .st-key-scr-legend { position: absolute; top: 8px; left: 8px; z-index: 5; pointer-events: none; width: auto !important; }
+.st-key-screen_back { pointer-events: auto; }
+.st-key-screen_back button { background: #0d2552; color: #dce7f7; border-color: #2f8bff; font-size: 18px; }
 [data-testid="stDeckGlJsonChart"] { border: 1px solid #1b467f; border-radius: 8px; overflow: hidden;
   background: #040c20; }
 [data-testid="stDeckGlJsonChart"] div { background-color: transparent !important; }
@@ -336,6 +338,22 @@ def since_last_refresh(tick: datetime) -> datetime:
     return since
 
 
+def show_area(community: int | None) -> None:
+    """Show one community (a click on its grid) or the whole street again (the back button)."""
+    if community is None:
+        st.query_params.pop("community", None)
+    else:
+        st.query_params["community"] = str(community)
+    st.session_state.pop("screen_community", None)  # the sidebar's picker starts again from the address
+    st.session_state["screen_redraw"] = True
+
+
+def drill_down() -> None:
+    picked = screen_map.picked_community(st.session_state[f"screen_map_{chosen}"].selection)
+    if picked is not None and picked in names.index:
+        show_area(int(picked))
+
+
 @st.fragment(run_every=figures.REFRESH_S)
 def draw_wall() -> None:
     with common.unexpected_errors():  # the fragment's own reruns do not pass through app.py
@@ -343,6 +361,8 @@ def draw_wall() -> None:
 
 
 def _draw_wall() -> None:
+    if st.session_state.pop("screen_redraw", False):
+        st.rerun(scope="app")  # a click changed the area: the whole page, not only this fragment
     now = common.now().replace(microsecond=0)
     tick_at = datetime.fromtimestamp(int(now.timestamp()) // figures.REFRESH_S * figures.REFRESH_S)
     tick = tick_at.isoformat()
@@ -403,9 +423,15 @@ def _draw_wall() -> None:
                             fresh=fresh, lang=lang)
         with st.container(key="scr-mapbox"):
             with st.container(key="scr-map"):  # zoomed as one on a 4K wall (CSS)
-                st.pydeck_chart(d, height=MAP_H, key="screen_map")
+                # a click on a grid drills down to its community (the kiosk has no sidebar picker); one key
+                # per area, so the whole street's last click is not taken again on the way back
+                drill = chosen is None and len(names) > 1
+                st.pydeck_chart(d, height=MAP_H, key=f"screen_map_{chosen}", selection_mode="single-object",
+                                on_select=drill_down if drill else "ignore")
             with st.container(key="scr-legend"):  # laid over the map's top-left corner
                 st.html(legend_html(screen_map.legend(base, s)))
+                if chosen is not None:  # the way back, on the wall too
+                    st.button(t("screen.back"), key="screen_back", on_click=show_area, args=(None,))
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.stages')}</div>{stage_table(s.stages)}</div>")
     with right:
         over = "".join(

@@ -32,9 +32,11 @@ import json
 import math
 from urllib.parse import quote
 
+import h3
 import numpy as np
 import pandas as pd
 import pydeck as pdk
+import shapely
 
 from geo import i18n
 from geo.place import catalogue
@@ -92,17 +94,45 @@ def _paths(geoms) -> list[list[list[float]]]:
     return out
 
 
+#: deck.gl's camera stands 1.5 viewport heights above the point it looks at (its default altitude).
+ALTITUDE = 1.5
+#: Pixels at the top of the wall's map under the legend, and a margin kept free on every side.
+LEGEND_PX, MARGIN_PX = 64, 12
+
+
+def ground_offset(y_px: float, height_px: float, pitch: float) -> float:
+    """How far north of the looked-at point (in pixels at its scale) the screen row ``y_px`` below the
+    centre (negative: above) meets the ground, for deck.gl's camera tilted by ``pitch`` degrees.
+    Upright it is -y; tilted, the rows above the centre reach much further than those below."""
+    h, p = ALTITUDE * height_px, math.radians(pitch)
+    return h * math.cos(p) * math.tan(p - math.atan(y_px / h)) - h * math.sin(p)
+
+
 def view_state(bounds: tuple[float, float, float, float], *, width_px: int = MAP_WIDTH_PX, height_px: int = 720,
-               pitch: float = 40) -> pdk.ViewState:
-    """Centre and zoom that fit ``bounds`` into a map of the given pixel size."""
+               pitch: float = 40, top_px: int = LEGEND_PX) -> pdk.ViewState:
+    """Centre and zoom that fit ``bounds`` whole into a map of the given pixel size, below ``top_px``.
+
+    Tilted, the ground seen above the centre is far longer than below it: fitting the box as if upright
+    and centring it cut off the street's south on the wall (issue 13, item 8). The zoom fits the box
+    into the ground the screen actually shows (ground_offset), and the looked-at point sits where the
+    box's middle lands halfway along it."""
     x0, y0, x1, y1 = bounds
     lat = (y0 + y1) / 2
     dlon = max(x1 - x0, 1e-4)
-    dlat = max(y1 - y0, 1e-4) / math.cos(math.radians(lat))
+    dlat = max(y1 - y0, 1e-4) / math.cos(math.radians(lat))  # in Mercator degrees, like dlon
+    north = ground_offset(-height_px / 2 + top_px + MARGIN_PX, height_px, pitch)
+    south = ground_offset(height_px / 2 - MARGIN_PX, height_px, pitch)  # negative
+    # the bottom row is nearer the camera than the centre, so it shows less ground across: fit the width there
+    h, p = ALTITUDE * height_px, math.radians(pitch)
+    a = math.atan((height_px / 2 - MARGIN_PX) / h)
+    across = math.cos(p) * math.cos(a) / math.cos(p - a)
     # deck.gl's zoom 0 shows the world in 512 px
-    zoom = min(math.log2(width_px * 360 / (512 * dlon)), math.log2(height_px * 360 / (512 * dlat)))
-    return pdk.ViewState(longitude=round((x0 + x1) / 2, DIGITS), latitude=round(lat, DIGITS),
-                         zoom=round(zoom - 0.05 + (0.15 if pitch else 0), 2), pitch=pitch, bearing=0)
+    zoom = min(math.log2((width_px - 2 * MARGIN_PX) * across * 360 / (512 * dlon)),
+               math.log2((north - south) * 360 / (512 * dlat)))
+    px_per_deg = 512 * 2 ** zoom / 360
+    centre = lat - (north + south) / 2 / px_per_deg * math.cos(math.radians(lat))
+    return pdk.ViewState(longitude=round((x0 + x1) / 2, DIGITS), latitude=round(centre, DIGITS),
+                         zoom=round(zoom, 2), pitch=pitch, bearing=0)
 
 
 def base_layers(base: Basemap, *, roads: bool = True) -> list[pdk.Layer]:
@@ -149,13 +179,38 @@ def grid_layer(base: Basemap, s: Screen, *, lang: str = "zh") -> tuple[pdk.Layer
     names, open_, top = _grid_open(base, s)
     label = i18n.t("screen.col_open", lang)
     rows = []
-    for geom, name, n, c in zip(base.grids.geometry, names, open_, _ramp(open_, top)):
+    communities = base.grids["community_id"] if "community_id" in base.grids else [None] * len(base.grids)
+    for geom, name, n, c, cm in zip(base.grids.geometry, names, open_, _ramp(open_, top), communities):
         for p in _polygons([geom]):
-            rows.append({"p": p, "n": f"{name} {label}{int(n)}", "c": [*c, 70 if n == 0 else 150]})
+            rows.append({"p": p, "n": f"{name} {label}{int(n)}", "c": [*c, 70 if n == 0 else 150],
+                         "cm": None if cm is None or pd.isna(cm) else int(cm)})  # a click drills down to it
     layer = pdk.Layer("PolygonLayer", rows, id="grids", get_polygon="p", get_fill_color="c",
                       get_line_color=[110, 160, 230, 110], line_width_min_pixels=1, stroked=True, filled=True,
                       pickable=True)
     return layer, top
+
+
+def _community_at(base: Basemap, cells) -> list[int | None]:
+    """The community holding each H3 cell's centre (a click on a column drills down like one on its grid)."""
+    if not len(cells) or not len(base.communities):
+        return [None] * len(cells)
+    lat, lon = np.array([h3.cell_to_latlng(h) for h in cells]).T
+    ids = base.communities["id"].to_numpy()
+    inside = [shapely.contains_xy(g, lon, lat) for g in base.communities.geometry]  # one test per community
+    found = np.stack(inside)
+    return [int(ids[col.argmax()]) if col.any() else None for col in found.T]
+
+
+def picked_community(selection) -> int | None:
+    """The community of what was clicked on the map (a grid or a density column), else None;
+    ``selection``: st.pydeck_chart's selection (``objects`` per layer id)."""
+    objects = (selection or {}).get("objects", {}) if isinstance(selection, dict) else \
+        getattr(selection, "objects", None) or {}
+    for layer in ("grids", "ticket_cells"):
+        for obj in objects.get(layer) or []:
+            if obj.get("cm") is not None:
+                return int(obj["cm"])
+    return None
 
 
 def point_layers(base: Basemap, s: Screen, *, lang: str = "zh") -> list[pdk.Layer]:
@@ -247,8 +302,9 @@ def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
     if len(s.cells):
         top = float(s.cells["count"].max())
         tip = i18n.t("screen.tip_cells", lang)  # the tooltip says what the number is, not a bare "3"
-        cells = [{"h": h, "k": int(n), "c": c, "n": tip.format(d=figures.PERIOD_DAYS, n=int(n))}
-                 for h, n, c in zip(s.cells["hex"], s.cells["count"], _ramp(s.cells["count"], top, HEX_RAMP))]
+        cells = [{"h": h, "k": int(n), "c": c, "n": tip.format(d=figures.PERIOD_DAYS, n=int(n)), "cm": cm}
+                 for h, n, c, cm in zip(s.cells["hex"], s.cells["count"], _ramp(s.cells["count"], top, HEX_RAMP),
+                                        _community_at(base, s.cells["hex"]))]
         layers.append(pdk.Layer("H3HexagonLayer", cells, id="ticket_cells", get_hexagon="h", get_fill_color="c",
                                 get_elevation="k", elevation_scale=round(ELEVATION_M / top, 2), extruded=True,
                                 coverage=0.6, opacity=0.55, pickable=True, high_precision=False))
@@ -347,6 +403,6 @@ def payload_bytes(d: pdk.Deck) -> int:
     return len(d.to_json().encode("utf-8"))
 
 
-__all__ = ["CompactDeck", "deck", "base_layers", "live_layers", "grid_layer", "point_layers", "alert_layers",
-           "member_layers",
+__all__ = ["CompactDeck", "deck", "picked_community", "base_layers", "live_layers", "grid_layer", "point_layers",
+           "alert_layers", "member_layers",
            "legend", "raster_style", "view_state", "payload_bytes"]

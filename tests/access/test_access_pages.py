@@ -132,8 +132,8 @@ def test_street_leader_reads_the_audit_log(app, town_url):
     assert (mine["操作"] == "登录").any() and set(mine["角色"]) == {"街道领导"}
     assert not log.isna().any().any() and not log.isin(["None"]).any().any()  # blanks, not None
     # issue 13, item 9: the details name states and roles, not the codes they were written with
-    assert log.query("用户 == 'admin'")["详情"].tolist() == ["lisi 街道领导"]
-    assert log.query("用户 == 'gridhead1'")["详情"].tolist() == ["T4242 街道党工委接单 → 部门领单·办理中"]
+    assert log.query("对象 == '账号 4243'")["详情"].tolist() == ["lisi 街道领导"]
+    assert log.query("对象 == '工单 4242'")["详情"].tolist() == ["T4242 街道党工委接单 → 部门领单·办理中"]
     assert not log["详情"].str.contains("street_|grid_head|in_progress").any()
     at.selectbox(key="audit_action").select("ticket.").run()  # shown as 工单
     assert set(at.dataframe[0].value["操作"]) <= {n for a, (n, _) in audit.ACTION_NAMES.items() if a.startswith("ticket.")}

@@ -582,6 +582,27 @@ def test_view_fits_the_bounds():
     assert v.longitude == pytest.approx(103.955) and 15 < v.zoom < 17
 
 
+@pytest.mark.parametrize("bounds", [(103.95, 30.99, 103.96, 30.998), (104.0, 30.6, 104.03, 30.62),
+                                    (104.0, 30.6, 104.01, 30.63)], ids=["street", "wide", "tall"])
+def test_a_tilted_view_shows_the_whole_area_below_the_legend(bounds):
+    """Issue 13, item 8: fitted as if upright (and zoomed in a little for the tilt), the wall's 40° view cut
+    off the street's south. Each edge of the box lands on a screen row inside the map, under the legend."""
+    w, h = 1000, 600
+    v = screen_map.view_state(bounds, width_px=w, height_px=h, pitch=40)
+    x0, y0, x1, y1 = bounds
+    px_per_deg = 512 * 2 ** v.zoom / 360 / math.cos(math.radians(v.latitude))  # ground px per degree of lat
+    south, north = (y0 - v.latitude) * px_per_deg, (y1 - v.latitude) * px_per_deg
+    assert south >= screen_map.ground_offset(h / 2, h, 40)  # above the bottom row
+    assert north <= screen_map.ground_offset(-h / 2 + screen_map.LEGEND_PX, h, 40)  # below the legend
+    # the bottom row (nearest the camera) shows the least ground across: the box fits there too
+    assert (x1 - x0) * 512 * 2 ** v.zoom / 360 <= w * 0.79
+    # and it is not drawn small: within 0.4 zoom levels of the tightest fit
+    upright = screen_map.view_state(bounds, width_px=w, height_px=h, pitch=0, top_px=0)
+    assert abs(v.zoom - upright.zoom) < 0.4
+    # upright, a row meets the ground where it is drawn
+    assert screen_map.ground_offset(120, h, 0) == pytest.approx(-120)
+
+
 def test_straight_line_matches_coverage_module():
     """Same rule as geo.coverage.coverage's straight-line REQUIRED target, on a generated town."""
     town = generator.generate(now=NOW, communities=2, tickets_per_street=10)
@@ -638,6 +659,32 @@ def test_page_kiosk_hides_chrome(page):
     page2.query_params.update(kiosk="1", community="1")
     at2 = page2.run()
     assert "测试社区 · 社区治理指挥中心" in _html(at2)
+
+
+def test_a_drilled_wall_has_a_way_back_and_the_map_drills_by_its_grids(page, engine):
+    """Issue 13, item 8: the kiosk has no sidebar, so the map drills down (a click on a grid opens its
+    community) and a drilled wall shows a button back to the whole street."""
+    base = map_data.basemap(engine, WHOLE)
+    rows = _layer(json.loads(screen_map.deck(base, wall.build(engine, NOW, WHOLE)).to_json()), "grids")["data"]
+    assert {r["cm"] for r in rows} == set(base.grids["community_id"]) and len(rows) == len(base.grids)
+    assert screen_map.picked_community({"objects": {"grids": [rows[0]]}, "indices": {"grids": [0]}}) == 1
+    assert screen_map.picked_community({"objects": {"alerts": [{"n": "T1"}]}}) is None
+    # a density column drills down to the community its centre lies in
+    cells = _layer(json.loads(screen_map.deck(base, wall.build(engine, NOW, WHOLE)).to_json()), "ticket_cells")["data"]
+    comm = base.communities.set_index("id").geometry
+    for c in cells:
+        lat, lon = h3.cell_to_latlng(c["h"])
+        assert c["cm"] is None or comm[c["cm"]].contains(Point(lon, lat))
+    assert any(c["cm"] is not None for c in cells)
+    assert screen_map.picked_community({"objects": {"ticket_cells": [cells[0]]}}) == cells[0]["cm"]
+    page.query_params.update(kiosk="1", community="1")
+    at = page.run()
+    assert not at.exception, at.exception
+    assert "测试社区 · 社区治理指挥中心" in _html(at)
+    at.button(key="screen_back").click().run()
+    assert not at.exception, at.exception
+    assert "community" not in at.query_params and "测试街道 · 社区治理指挥中心" in _html(at)
+    assert not [b for b in at.button if b.key == "screen_back"]
 
 
 def test_page_refuses_a_grid_worker(page):
