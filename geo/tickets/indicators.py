@@ -172,6 +172,16 @@ DEFINITIONS: dict[str, tuple[str, str]] = {
     "reopened": ("承办方反馈办结后又被重办的案件数", "Cases reopened after a reported fix"),
     "ever_resolved": ("承办方曾反馈办结的案件数（重办后仍计入）", "Cases ever reported fixed"),
     "reopen_rate": ("重办率 = 重办数 / 办结数", "Reopened / reported fixed"),
+    "arrival_due": ("党员认领或被派的工单中，30 分钟已到或已到场的（党员干部半小时内上门接单，务川经验）；"
+                    "30 分钟内交回的不计", "Tickets a party member claimed or was sent to whose 30 minutes have run "
+                    "out or who arrived; one handed back within them owes none"),
+    "arrived_in_time": ("接单后 30 分钟内记录到场的", "Recorded on site within 30 minutes of the claim"),
+    "arrival_rate": ("30分钟到场率 = 30分钟内到场数 / 党员应到场数", "Arrived within 30 minutes / due on site"),
+    "arrival_median_min": ("从认领（或派单）到记录到场的分钟数中位数，只计已到场的",
+                           "Median minutes from the claim (or dispatch) to arrival, over those who arrived"),
+    "arrived_late": ("超过 30 分钟才记录到场的", "Recorded on site after the 30 minutes"),
+    "arrival_missing": ("30 分钟已过仍未记录到场的（含超时后交回的）",
+                        "30 minutes passed and never recorded on site (handed back late included)"),
 }
 RATES = {k for k in LABELS if k.endswith("_rate")} | {"self_rated_share"}
 
