@@ -265,6 +265,31 @@ def browser_page(_browser):
         context.close()
 
 
+@pytest.fixture
+def phone(_browser):
+    """A 390×844 phone page (touch, mobile layout, zh-CN) that cannot reach the internet, like ``browser_page``:
+    outside requests in ``page.outside_requests``, uncaught JavaScript errors in ``page.page_errors``."""
+    guard = _OutsideGuard()
+    context = _browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True,
+                                   has_touch=True, device_scale_factor=2, service_workers="block")
+    context.on("request", guard)
+    page = context.new_page()
+    page.outside_requests = guard.outside_requests
+    page.page_errors = []
+    page.on("pageerror", lambda err: page.page_errors.append(str(err)))
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def shot_dir(tmp_path: Path) -> Path:
+    """Where a browser test writes its screenshots: $SHEQU_SCREENSHOTS (to look at them), else the test's tmp."""
+    out = Path(os.environ.get("SHEQU_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 # ---------------------------------------------------------------------------
 # The Streamlit app
 

@@ -7,8 +7,6 @@
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
@@ -18,18 +16,12 @@ from geo.tickets import service as ts
 from geo.tickets.rules import Actor
 from geo.access.roles import WHOLE_STREET
 
-from conftest import run_app
+from conftest import run_app, shot_dir
 from ui_flows import home_grid, prepared_town, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 MARK_SORT, MARK_GONE = "甲乙测试", "丙丁测试"
-
-
-def shot_dir(tmp_path: Path) -> Path:
-    out = Path(os.environ.get("SHEQU_SCREENSHOTS", tmp_path))
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,12 @@
 """The default page in real headless Chromium: the street is drawn, offline."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
+from conftest import shot_dir
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def shot_dir(tmp_path: Path) -> Path:
-    """Screenshots go to $SHEQU_SCREENSHOTS when set (to look at them), else tmp."""
-    out = Path(os.environ.get("SHEQU_SCREENSHOTS", tmp_path))
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def sign_in(page, base: str, username: str, password: str = "demo2026") -> None:

@@ -3,9 +3,7 @@ a deep link on a just-started server, a reload, logout then reload, the kiosk wa
 cleared; and a grid head on a 390×844 phone who sees their grid and its tickets and records a visit."""
 from __future__ import annotations
 
-import os
 import hashlib
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -18,17 +16,11 @@ from geo.db import store
 from geo.tickets import service as ts
 from geo.db.schema import LoginSession
 
-from conftest import run_app
+from conftest import run_app, shot_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 TOKEN = "sess-Wj4nB8qT2vKx7RzM5cLp"  # long and varied (geo.access.kiosk.token_problem)
-
-
-def shot_dir(tmp_path: Path) -> Path:
-    out = Path(os.environ.get("SHEQU_SCREENSHOTS", tmp_path))
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,6 @@
 then a grid head binds a household to a party member. Screenshots in SHEQU_SCREENSHOTS (or the test's folder)."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -15,16 +13,10 @@ from geo.db.schema import CareLink, Ticket
 from geo.demo import accounts
 from geo.people import bindings, orders
 
-from conftest import run_app
+from conftest import run_app, shot_dir
 from ui_flows import prepared_town, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def shots(tmp_path: Path) -> Path:
-    out = Path(os.environ.get("SHEQU_SCREENSHOTS", tmp_path))
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -33,19 +25,6 @@ def server(tmp_path_factory, chromium_path):
     url = prepared_town(tmp)
     with run_app(tmp) as base:
         yield type("Server", (), {"base": base, "url": url})()
-
-
-@pytest.fixture
-def phone(_browser):
-    context = _browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", service_workers="block",
-                                   is_mobile=True, has_touch=True, device_scale_factor=2)
-    page = context.new_page()
-    page.page_errors = []
-    page.on("pageerror", lambda err: page.page_errors.append(str(err)))
-    try:
-        yield page
-    finally:
-        context.close()
 
 
 def settled(page) -> None:
@@ -73,7 +52,7 @@ def test_a_party_member_takes_a_ticket_and_arrives_on_a_phone(server, phone, tmp
     card = page.locator(f".st-key-party_offer_{int(first['id'])}")
     assert card.get_by_text(first["code"]).count() == 1
     settled(page)
-    page.screenshot(path=str(shots(tmp_path) / "party_phone_offers.png"), full_page=True)
+    page.screenshot(path=str(shot_dir(tmp_path) / "party_phone_offers.png"), full_page=True)
     fits(page)
 
     card.get_by_role("button", name="接单（30 分钟内到场）").click()
@@ -86,7 +65,7 @@ def test_a_party_member_takes_a_ticket_and_arrives_on_a_phone(server, phone, tmp
     assert row.state == "in_progress" and row.assignee_id == member.person_id and row.arrived_at is None
     settled(page)  # the offers are drawn after the member's own cards: wait for the run to end
     assert page.locator(f".st-key-party_offer_{int(first['id'])}").count() == 0  # no longer offered
-    page.screenshot(path=str(shots(tmp_path) / "party_phone_claimed.png"), full_page=True)
+    page.screenshot(path=str(shot_dir(tmp_path) / "party_phone_claimed.png"), full_page=True)
 
     mine.get_by_role("button", name="我已到场").click()
     page.get_by_text(f"已登记到场：{first['code']}").wait_for(timeout=60_000)
@@ -96,7 +75,7 @@ def test_a_party_member_takes_a_ticket_and_arrives_on_a_phone(server, phone, tmp
     page.get_by_role("button", name="办结反馈").wait_for(timeout=30_000)  # next: report it done
     mine.get_by_role("button", name="我已到场").wait_for(state="detached", timeout=30_000)  # once only
     settled(page)
-    page.screenshot(path=str(shots(tmp_path) / "party_phone_arrived.png"), full_page=True)
+    page.screenshot(path=str(shot_dir(tmp_path) / "party_phone_arrived.png"), full_page=True)
     fits(page)
     log = audit.read(engine, scope=roles.WHOLE_STREET, username="party1", action_prefix="ticket.")
     assert {"ticket.claim", "ticket.arrive"} <= set(log["action"])
@@ -124,7 +103,7 @@ def test_a_grid_head_binds_a_household_on_a_phone(server, phone, tmp_path):
     page.keyboard.type(home["address"])
     page.get_by_role("option", name=f"{home['address']} {home['head']}", exact=True).click()
     settled(page)
-    page.screenshot(path=str(shots(tmp_path) / "bind_phone_form.png"), full_page=True)
+    page.screenshot(path=str(shot_dir(tmp_path) / "bind_phone_form.png"), full_page=True)
     page.get_by_role("button", name="保存", exact=True).click()
     page.get_by_text(f"已绑定：{home['address']} ← {who['name']}（现联系 {before + 1} 户）").wait_for(timeout=60_000)
     with engine.connect() as conn:
@@ -137,6 +116,6 @@ def test_a_grid_head_binds_a_household_on_a_phone(server, phone, tmp_path):
     box = page.locator(".st-key-my_area_bind_person")  # a fresh form, not the pick with last run's count
     shown = box.inner_text() + " ".join(box.locator("input").evaluate_all("els => els.map(e => e.value)"))
     assert f"已联系 {before} 户" not in shown, shown
-    page.screenshot(path=str(shots(tmp_path) / "bind_phone_done.png"), full_page=True)
+    page.screenshot(path=str(shot_dir(tmp_path) / "bind_phone_done.png"), full_page=True)
     fits(page)
     assert page.page_errors == []

@@ -2,24 +2,16 @@
 the first screen, and a report's confirmation lands where the thumb was, not off-screen."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from conftest import run_app
+from conftest import run_app, shot_dir
 from ui_flows import choose_category_and_source, home_grid, leaflet, prepared_town, screen_xy, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PHONE = {"width": 390, "height": 844}
-
-
-def shot_dir(tmp_path: Path) -> Path:
-    out = Path(os.environ.get("SHEQU_SCREENSHOTS", tmp_path))
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -28,23 +20,6 @@ def server(tmp_path_factory, chromium_path):
     url = prepared_town(tmp)
     with run_app(tmp) as base:
         yield type("Server", (), {"base": base, "url": url})()
-
-
-@pytest.fixture
-def phone(_browser):
-    """A phone-sized page (touch, mobile layout) that cannot reach the internet (conftest's rules)."""
-    from conftest import _OutsideGuard
-
-    guard = _OutsideGuard()
-    context = _browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True,
-                                   service_workers="block")
-    context.on("request", guard)
-    page = context.new_page()
-    page.outside_requests = guard.outside_requests
-    try:
-        yield page
-    finally:
-        context.close()
 
 
 def open_menu(page) -> None:
