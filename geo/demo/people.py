@@ -47,6 +47,8 @@ OPINIONS = {"for": ("支持，尽快实施", "同意方案，愿意配合", "赞
 
 def fill(town: street.Town, ids: street.Ids, seed: int, now: datetime) -> None:
     """Add the people-around-the-grid rows to ``town`` (first street), in place."""
+    for table in ("ticket", "ticket_event"):  # a town made without tickets (tests) has neither yet
+        town.setdefault(table, [])
     first = town["street"][0]["id"]
     communities = {c["id"]: c for c in town["community"] if c["street_id"] == first}
     grids = {g["id"]: g for g in town["grid"] if g["community_id"] in communities}
