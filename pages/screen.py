@@ -85,6 +85,7 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
 .scr-base b { font-size: 27px; color: #f2f7ff; font-variant-numeric: tabular-nums; }
 .scr-base span { font-size: 18px; color: #a9c3e8; display:block; }
 .scr-base small.late { font-size: 20px; color: #ffb000; margin-left: 2px; }
+.scr-party span { font-size: 16px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .scr-table { width:100%; border-collapse: collapse; font-size: 19px; }
 .scr-table th { color:#9bb6dc; font-weight: 400; text-align:left; border-bottom: 1px solid #1b467f; }
 .scr-table th.n { text-align:right; }
@@ -407,7 +408,8 @@ def _draw_wall() -> None:
         way_late = int((s.on_the_way["minutes_left"] < 0).sum()) if s.on_the_way is not None else 0
         median = f["arrival_median_min"]
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.party_orders').format(n=n)}</div>"
-                "<div class='scr-base'>" + "".join(f"<div><b>{v}</b><span>{label}</span></div>" for v, label in (
+                "<div class='scr-base scr-party'>" + "".join(  # one line per label, or the column outgrows the wall
+                    f"<div><b>{v}</b><span title='{label}'>{label}</span></div>" for v, label in (
                     (pct(f["arrival_rate"]), t("screen.arrival_rate")),
                     ("—" if median != median else f"{median:.0f}", t("screen.arrival_median")),
                     (f"{f['on_the_way']}" + (f"<small class='late'>/{way_late}</small>" if way_late else ""),

@@ -170,9 +170,9 @@ def test_normal_view_and_a_drilled_down_community(wall_server, _browser, tmp_pat
             const bg = getComputedStyle(document.querySelector('[data-testid=stSidebar]')).backgroundColor;
             return [getComputedStyle(l).color, bg]; }""")
         assert _contrast(colour, background) >= 4.5, (colour, background)  # WCAG AA
+        page.screenshot(path=str(shot_dir(tmp_path) / f"screen_normal_{width}x{height}.png"))  # before: to look at
         doc, main, visible = page.evaluate(SCROLL)
         assert doc <= height + 2 and main <= visible + 2, (doc, main, visible)
-        page.screenshot(path=str(shot_dir(tmp_path) / f"screen_normal_{width}x{height}.png"))
         # drill down: pick the third community in the sidebar
         picker.get_by_role("combobox").first.click()
         option = page.locator("[role='option']").nth(3)
@@ -181,9 +181,9 @@ def test_normal_view_and_a_drilled_down_community(wall_server, _browser, tmp_pat
         page.get_by_text(f"{name} · 社区治理指挥中心").first.wait_for(timeout=60_000)
         page.wait_for_timeout(3000)
         assert "community=" in page.url
+        page.screenshot(path=str(shot_dir(tmp_path) / f"screen_community_{width}x{height}.png"))
         doc, main, visible = page.evaluate(SCROLL)
         assert doc <= height + 2 and main <= visible + 2, (doc, main, visible)
-        page.screenshot(path=str(shot_dir(tmp_path) / f"screen_community_{width}x{height}.png"))
         assert page.outside_requests == [] and page.page_errors == []
     finally:
         context.close()
