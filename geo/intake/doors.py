@@ -39,7 +39,9 @@ DOORS: dict[str, tuple[str, str]] = {
     "qr": ("一码通（扫码）", "QR code"),
     "12345": ("12345热线", "12345 hotline"),
 }
-SOURCES: dict[str, str] = {"open311": "open311", "phone": "resident", "qr": "resident", "12345": "12345"}
+#: The ticket's source (tickets.rules.SOURCES, one list for every door and the desk): a resident through another
+#: system is a resident's report; the door itself is kept in ticket_intake.door.
+SOURCES: dict[str, str] = {"open311": "resident", "phone": "resident", "qr": "resident", "12345": "hotline"}
 #: The phone page's big icons, one per category (geo.tickets.categories).
 CATEGORY_ICONS: dict[str, str] = {
     "streetlight_road": "💡", "water": "🚰", "sanitation": "🗑️", "property": "🏢", "dispute": "🤝",

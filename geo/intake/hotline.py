@@ -10,7 +10,7 @@ Each order is placed, in this order:
 3. else listed for a person, with the reason (no category we know, no place, outside the street).
 
 ``plan`` only reads; ``commit`` stores every placeable order through the hotline door
-(source "12345", doors.submit → tickets.service.report) in one transaction: all or nothing.
+(source "hotline", door "12345", doors.submit → tickets.service.report) in one transaction: all or nothing.
 The order number is kept (ticket_intake.external_id, unique per door), so a batch imported
 twice adds nothing the second time; orders seen before are listed as such.
 """
@@ -165,7 +165,7 @@ def _place(engine, matcher, r, seen, street_id, datum, now) -> dict:
 
 
 def commit(engine: Engine, batch: Plan, *, by, now: datetime, street_id: int | None = None) -> list[str]:
-    """Store every placeable order of ``batch`` as a ticket (source "12345"), all in one transaction;
+    """Store every placeable order of ``batch`` as a ticket (source "hotline"), all in one transaction;
     returns the new ticket codes. ``by`` (a geo.access.users.User) needs "import_hotline"; audited."""
     if not roles.may(by.role, "import_hotline"):
         raise PermissionError("您的角色不能导入热线工单 / your role may not import hotline orders")

@@ -235,7 +235,7 @@ def test_a_hotline_batch_is_placed_imported_once_and_whole(engine):
         rows = conn.execute(select(Ticket.source, Ticket.grid_id, Ticket.urgent, Ticket.created_at,
                                    TicketIntake.external_id).join(TicketIntake, TicketIntake.ticket_id == Ticket.id)
                             .where(Ticket.code.in_(codes)).order_by(TicketIntake.external_id)).all()
-    assert [(r.source, r.external_id) for r in rows] == [("12345", "12345-A1"), ("12345", "12345-B2")]
+    assert [(r.source, r.external_id) for r in rows] == [("hotline", "12345-A1"), ("hotline", "12345-B2")]
     assert rows[0].grid_id == int(target["grid_id"]) and rows[1].urgent and not rows[0].urgent
     assert str(rows[0].created_at).startswith("2026-11-20 10:05")
     again = hotline.plan(engine, data, "派单.csv", now=NOW)

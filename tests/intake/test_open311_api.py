@@ -119,7 +119,7 @@ def test_posted_requests_are_read_back_by_the_client_and_found_by_the_dashboard_
     for code, (grid_id, token) in posted.items():  # the desk's own query, in the grid's scope, finds it
         found = service.query(eng, now=now + timedelta(minutes=1), scope=Scope("grid", grid_id=grid_id), search=code)
         assert found["code"].tolist() == [code] and found["grid_id"].tolist() == [grid_id]
-        assert found["source"].tolist() == ["open311"] and found["state"].tolist() == ["reported"]
+        assert found["source"].tolist() == ["resident"] and found["state"].tolist() == ["reported"]
         assert requests.get(f"{base}/tokens/{token}.json", timeout=10).json() == [
             {"service_request_id": code, "token": token}]
 
