@@ -373,6 +373,18 @@ def circle(plan: Plan, *, mask: np.ndarray | None = None, method: str = "walking
     (geo.screen.figures.service_circle): one definition, one function. Every standard reach is
     within the 15-minute walk, so the looser reading is read off the same distances (one search).
     """
+    standard, within = circle_flags(plan, method=method)
+    keep = np.ones(len(standard), bool) if mask is None else np.asarray(mask, bool)
+    people = plan.buildings["residents"].to_numpy()[keep]
+    return Circle(residents=int(people.sum()), covered=int(people[standard[keep]].sum()),
+                  loose_covered=int(people[within[keep]].sum()), method=method,
+                  loose_reach_m=network.walk_distance_m(), types=len(catalogue.required_types()))
+
+
+def circle_flags(plan: Plan, *, method: str = "walking") -> tuple[np.ndarray, np.ndarray]:
+    """Per building of ``plan`` (its order): inside the 15-minute circle (every required type within its
+    standard reach) and inside the looser reading (every required type within the 15-minute walk).
+    ``circle`` sums these; a report that shows the circle per grid groups the same flags."""
     required = catalogue.required_types()
     loose = network.walk_distance_m()
     reach = max([loose, *(catalogue.facility_type(t).reach_m for t in required)])
@@ -382,11 +394,7 @@ def circle(plan: Plan, *, mask: np.ndarray | None = None, method: str = "walking
                       axis=0) if required else np.ones(len(d), bool)
     within = np.all([d[t].to_numpy() <= loose + TOLERANCE_M for t in required], axis=0) if required \
         else np.ones(len(d), bool)
-    keep = np.ones(len(d), bool) if mask is None else np.asarray(mask, bool)
-    people = plan.buildings["residents"].to_numpy()[keep]
-    return Circle(residents=int(people.sum()), covered=int(people[standard[keep]].sum()),
-                  loose_covered=int(people[within[keep]].sum()), method=method, loose_reach_m=loose,
-                  types=len(required))
+    return standard, within
 
 
 def added_effects(plan: Plan, target: str, *, method: str = "walking", scenario: Scenario = Scenario()
