@@ -180,36 +180,57 @@ def grid_layer(base: Basemap, s: Screen, *, lang: str = "zh") -> tuple[pdk.Layer
     label = i18n.t("screen.col_open", lang)
     rows = []
     communities = base.grids["community_id"] if "community_id" in base.grids else [None] * len(base.grids)
-    for geom, name, n, c, cm in zip(base.grids.geometry, names, open_, _ramp(open_, top), communities):
+    for geom, gid, name, n, c, cm in zip(base.grids.geometry, base.grids["id"], names, open_, _ramp(open_, top),
+                                         communities):
         for p in _polygons([geom]):
             rows.append({"p": p, "n": f"{name} {label}{int(n)}", "c": [*c, 70 if n == 0 else 150],
-                         "cm": None if cm is None or pd.isna(cm) else int(cm)})  # a click drills down to it
+                         "cm": None if cm is None or pd.isna(cm) else int(cm),  # a click drills down to it…
+                         "g": int(gid)})  # … and inside a community, to the grid
     layer = pdk.Layer("PolygonLayer", rows, id="grids", get_polygon="p", get_fill_color="c",
                       get_line_color=[110, 160, 230, 110], line_width_min_pixels=1, stroked=True, filled=True,
                       pickable=True)
     return layer, top
 
 
-def _community_at(base: Basemap, cells) -> list[int | None]:
-    """The community holding each H3 cell's centre (a click on a column drills down like one on its grid)."""
-    if not len(cells) or not len(base.communities):
+def _area_at(areas, cells) -> list[int | None]:
+    """The area (a row of ``areas``: id, geometry) holding each H3 cell's centre, or None."""
+    if not len(cells) or not len(areas):
         return [None] * len(cells)
     lat, lon = np.array([h3.cell_to_latlng(h) for h in cells]).T
-    ids = base.communities["id"].to_numpy()
-    inside = [shapely.contains_xy(g, lon, lat) for g in base.communities.geometry]  # one test per community
-    found = np.stack(inside)
+    ids = areas["id"].to_numpy()
+    found = np.stack([shapely.contains_xy(g, lon, lat) for g in areas.geometry])  # one test per area
     return [int(ids[col.argmax()]) if col.any() else None for col in found.T]
+
+
+def _community_at(base: Basemap, cells) -> list[int | None]:
+    """The community holding each H3 cell's centre (a click on a column drills down like one on its grid)."""
+    return _area_at(base.communities, cells)
+
+
+def _objects(selection) -> dict:
+    return (selection or {}).get("objects", {}) if isinstance(selection, dict) else \
+        getattr(selection, "objects", None) or {}
 
 
 def picked_community(selection) -> int | None:
     """The community of what was clicked on the map (a grid or a density column), else None;
     ``selection``: st.pydeck_chart's selection (``objects`` per layer id)."""
-    objects = (selection or {}).get("objects", {}) if isinstance(selection, dict) else \
-        getattr(selection, "objects", None) or {}
+    objects = _objects(selection)
     for layer in ("grids", "ticket_cells"):
         for obj in objects.get(layer) or []:
             if obj.get("cm") is not None:
                 return int(obj["cm"])
+    return None
+
+
+def picked_grid(selection) -> int | None:
+    """The grid of what was clicked on the map (a grid, a density column over it, an overdue or urgent
+    ticket in it), else None: inside one community a click opens that grid (issue 19, item 3)."""
+    objects = _objects(selection)
+    for layer in ("grids", "ticket_cells", "alerts"):
+        for obj in objects.get(layer) or []:
+            if obj.get("g") is not None:
+                return int(obj["g"])
     return None
 
 
@@ -256,9 +277,10 @@ def alert_layers(s: Screen, *, fresh: pd.DataFrame | None = None, lang: str = "z
         return []
     over, urgent = i18n.t("screen.tip_overdue", lang), i18n.t("screen.urgent_tag", lang)
     pts = [{"x": _xy(x, y), "c": OVERDUE if o else URGENT,
-            "n": f"{code} {cat} " + (over.format(h=h) if o else urgent)}
-           for x, y, o, code, cat, h in zip(a["lon"], a["lat"], a["overdue"], a["code"], a["category"],
-                                            a["hours_over"])]
+            "n": f"{code} {cat} " + (over.format(h=h) if o else urgent),
+            "g": None if pd.isna(g) else int(g)}  # a click on it opens its grid
+           for x, y, o, code, cat, h, g in zip(a["lon"], a["lat"], a["overdue"], a["code"], a["category"],
+                                               a["hours_over"], a["grid_id"])]
     layers = [pdk.Layer("ScatterplotLayer", [{"x": p["x"]} for p, o in zip(pts, a["overdue"]) if o],
                         id="overdue_ring", get_position="x", get_radius=RING_PX, radius_units='"pixels"',
                         filled=False, stroked=True, get_line_color=OVERDUE, line_width_units='"pixels"',
@@ -302,9 +324,9 @@ def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
     if len(s.cells):
         top = float(s.cells["count"].max())
         tip = i18n.t("screen.tip_cells", lang)  # the tooltip says what the number is, not a bare "3"
-        cells = [{"h": h, "k": int(n), "c": c, "n": tip.format(d=figures.PERIOD_DAYS, n=int(n)), "cm": cm}
-                 for h, n, c, cm in zip(s.cells["hex"], s.cells["count"], _ramp(s.cells["count"], top, HEX_RAMP),
-                                        _community_at(base, s.cells["hex"]))]
+        cells = [{"h": h, "k": int(n), "c": c, "n": tip.format(d=figures.PERIOD_DAYS, n=int(n)), "cm": cm, "g": g}
+                 for h, n, c, cm, g in zip(s.cells["hex"], s.cells["count"], _ramp(s.cells["count"], top, HEX_RAMP),
+                                           _community_at(base, s.cells["hex"]), _area_at(base.grids, s.cells["hex"]))]
         layers.append(pdk.Layer("H3HexagonLayer", cells, id="ticket_cells", get_hexagon="h", get_fill_color="c",
                                 get_elevation="k", elevation_scale=round(ELEVATION_M / top, 2), extruded=True,
                                 coverage=0.6, opacity=0.55, pickable=True, high_precision=False))
@@ -403,6 +425,6 @@ def payload_bytes(d: pdk.Deck) -> int:
     return len(d.to_json().encode("utf-8"))
 
 
-__all__ = ["CompactDeck", "deck", "picked_community", "base_layers", "live_layers", "grid_layer", "point_layers",
+__all__ = ["CompactDeck", "deck", "picked_community", "picked_grid", "base_layers", "live_layers", "grid_layer", "point_layers",
            "alert_layers", "member_layers",
            "legend", "raster_style", "view_state", "payload_bytes"]
