@@ -480,6 +480,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "screen.grid_over": {"zh": "超期{h}小时", "en": "{h} h overdue"},
     "screen.grid_more": {"zh": "另有{n}件", "en": "{n} more"},
     "screen.grid_hint": {"zh": "点击网格查看详情", "en": "Click a grid to open it"},
+    "screen.lg_open_ticket": {"zh": "在办工单", "en": "Open ticket"},
     "screen.every": {"zh": "每{n}秒自动刷新", "en": "refreshes every {n} s"},
     "screen.open": {"zh": "在办工单", "en": "Open tickets"},
     "screen.new_today": {"zh": "今日新增", "en": "New today"},

@@ -116,9 +116,15 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
 /* the legend sits in the map's top-left corner, which the tilted view leaves empty */
 .st-key-scr-mapbox { position: relative; }
 .st-key-scr-legend { position: absolute; top: 8px; left: 8px; z-index: 5; pointer-events: none; width: auto !important; }
-.scr-grid-counts { font-size: 18px; color: #a9c3e8; margin: 2px 0; white-space: nowrap; overflow: hidden;
-  text-overflow: ellipsis; }
-.scr-grid-counts b { color: #f2f7ff; font-size: 21px; }
+.scr-hint { font-size: 18px; color: #9fd0ff; background: rgba(3,10,28,.82); border-radius: 6px; padding: 1px 8px;
+  width: fit-content; }
+.scr-sub-h { font-size: 18px; margin-top: 6px; }
+.scr-grid-helpers { display:grid; grid-template-columns: repeat(4, 1fr); gap: 0 8px; line-height: 1.2; }
+.scr-grid-helpers b { font-size: 27px; color: #f2f7ff; font-variant-numeric: tabular-nums; }
+.scr-grid-helpers span, .scr-grid-helpers small { font-size: 18px; color: #a9c3e8; display:block;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.scr-grid-helpers small { color: #dce7f7; }
+.scr-grid-none { font-size: 18px; color: #a9c3e8; }
 .st-key-screen_back, .st-key-screen_back_community { pointer-events: auto; }
 .st-key-screen_back button, .st-key-screen_back_community button { background: #0d2552; color: #dce7f7; border-color: #2f8bff; font-size: 18px; }
 [data-testid="stDeckGlJsonChart"] { border: 1px solid #1b467f; border-radius: 8px; overflow: hidden;
@@ -273,17 +279,15 @@ def grid_panels(c: grid_card.GridCard | None) -> tuple[str, str]:
                    f"<td class='n'>{plain.html(str(r.phone or ''))}</td></tr>" for r in c.team.head(2).itertuples())
     if not (c.team["role"] == "grid_head").any():
         team = f"<tr><td colspan='3' class='red'>{t('screen.grid_team_none')}</td></tr>" + team
-    counts = " · ".join(f"{grid_card.role_name(r, lang)} <b>{n}</b>" for r, n in c.helper_counts.items())
-    people = "".join(
-        f"<tr><td>{grid_card.role_name(r.role, lang)}</td><td>{plain.html(str(r.name))}</td>"
-        f"<td class='n'>{t('screen.grid_households').format(n=r.households) if r.households else ''}</td></tr>"
-        for r in c.helpers.head(RANK_ROWS - 3).itertuples())
-    if not len(c.helpers):
-        people = f"<tr><td colspan='3'>{t('screen.grid_helpers_none')}</td></tr>"
+    # the helpers: how many of each role, and the one looking after most households (亮身份: names shown)
+    helpers = "".join(
+        f"<div><b>{n}</b><span>{grid_card.role_name(r, lang)}</span><small>{plain.html(top) or '—'}</small></div>"
+        for r, n, top in grid_card.by_role(c.helpers, c.helper_counts))
     left = (f"<div class='scr-panel scr-grid-team'><div class='scr-h'>{t('screen.grid_team')} · {plain.html(c.name)}</div>"
             f"<table class='scr-table'>{team}</table>"
-            f"<div class='scr-grid-counts'>{t('screen.grid_helpers')}：{counts}</div>"
-            f"<table class='scr-table'>{people}</table></div>")
+            f"<div class='scr-h scr-sub-h'>{t('screen.grid_helpers')}</div>"
+            + (f"<div class='scr-grid-helpers'>{helpers}</div>" if len(c.helpers) else
+               f"<div class='scr-grid-none'>{t('screen.grid_helpers_none')}</div>") + "</div>")
     o = c.open_tickets
     shown = o.head(RANK_ROWS - 1 if len(o) > RANK_ROWS else RANK_ROWS)
     rows = "".join(
@@ -512,6 +516,7 @@ def _draw_wall() -> None:
                               key="screen_back_community", on_click=show_area, args=(chosen,))
                 elif chosen is not None:
                     st.button(t("screen.back"), key="screen_back", on_click=show_area, args=(None,))
+                    st.html(f"<div class='scr-hint'>{t('screen.grid_hint')}</div>")  # the next level down
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.stages')}</div>{stage_table(s.stages)}</div>")
     with right:
         over = "".join(

@@ -87,6 +87,16 @@ def helpers(engine: Engine, grid_id: int) -> tuple[pd.DataFrame, dict[str, int]]
     return df[["role", "name", "households"]], counts
 
 
+def by_role(helpers: pd.DataFrame, counts: dict[str, int]) -> list[tuple[str, int, str]]:
+    """Per HELPERS role: (role, how many, the name of the one looking after most households) — what a
+    wall has room for; "" when the grid has nobody of that role."""
+    out = []
+    for role in HELPERS:
+        rows = helpers[helpers["role"] == role].sort_values("households", ascending=False, kind="stable")
+        out.append((role, counts.get(role, 0), str(rows["name"].iloc[0]) if len(rows) else ""))
+    return out
+
+
 def open_tickets(frame: pd.DataFrame, now: datetime, grid_id: int, *, lang: str = "zh") -> pd.DataFrame:
     """The grid's open tickets from the wall's frame: overdue first (longest over first), then urgent,
     then the oldest. Columns: code, category (named), state (named), created_at, due_at, overdue,
@@ -126,4 +136,4 @@ def role_name(role: str, lang: str = "zh") -> str:
     return zh if lang == "zh" else en
 
 
-__all__ = ["GridCard", "HELPERS", "card", "grid_in", "team", "helpers", "open_tickets", "role_name"]
+__all__ = ["GridCard", "HELPERS", "card", "grid_in", "team", "helpers", "by_role", "open_tickets", "role_name"]

@@ -39,7 +39,9 @@ import pydeck as pdk
 import shapely
 
 from geo import i18n
+from geo.maps.layers import category_names
 from geo.place import catalogue
+from geo.tickets import workflow
 from geo.screen import figures
 from geo.screen.figures import BASEMAPS, MAP_WIDTH_PX
 from geo.screen.map_data import Basemap
@@ -315,13 +317,32 @@ def member_layers(s: Screen, *, lang: str = "zh") -> list[pdk.Layer]:
                       line_width_units='"pixels"', get_line_width=WAY_RING_W, pickable=True, parameters=ON_TOP)]
 
 
+#: An open ticket on the map of one grid (the wall down to a grid, issue 19, item 3).
+OPEN_TICKET = [90, 200, 255, 255]
+
+
+def grid_ticket_layers(s: Screen, *, lang: str = "zh") -> list[pdk.Layer]:
+    """Each open ticket of the grid as a dot (overdue and urgent ones are drawn over it as alerts)."""
+    o = s.frame[s.frame["state"].isin(workflow.OPEN_STATES) & s.frame["lon"].notna()]
+    if not len(o):
+        return []
+    names = category_names(lang)
+    rows = [{"x": _xy(x, y), "n": f"{code} {names.get(cat, cat)}", "g": int(g)}
+            for x, y, code, cat, g in zip(o["lon"], o["lat"], o["code"], o["category"], o["grid_id"])]
+    return [pdk.Layer("ScatterplotLayer", rows, id="open_tickets", get_position="x", get_fill_color=OPEN_TICKET,
+                      get_radius=10, radius_min_pixels=6, stroked=True, get_line_color=[255, 255, 255, 230],
+                      line_width_min_pixels=1.5, pickable=True, parameters=ON_TOP)]
+
+
 def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
                 lang: str = "zh") -> list[pdk.Layer]:
     """Grids by load, outlines, ticket density, names, facilities, cameras and alerts (bottom to top)."""
     layers = [grid_layer(base, s, lang=lang)[0],
               pdk.Layer("PathLayer", [{"p": p} for p in _paths(base.communities.geometry)], id="communities",
                         get_path="p", get_color=[120, 210, 255, 230], get_width=3, width_units='"pixels"')]
-    if len(s.cells):
+    if s.scope.level == "grid":  # one grid: a density cell is as big as the grid; its open tickets one by one
+        layers += grid_ticket_layers(s, lang=lang)
+    elif len(s.cells):
         top = float(s.cells["count"].max())
         tip = i18n.t("screen.tip_cells", lang)  # the tooltip says what the number is, not a bare "3"
         cells = [{"h": h, "k": int(n), "c": c, "n": tip.format(d=figures.PERIOD_DAYS, n=int(n)), "cm": cm, "g": g}
@@ -331,7 +352,7 @@ def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
                                 get_elevation="k", elevation_scale=round(ELEVATION_M / top, 2), extruded=True,
                                 coverage=0.6, opacity=0.55, pickable=True, high_precision=False))
     # names of the communities, or across several streets of the streets (160 community names are noise)
-    named = base.street if base.wide else base.communities
+    named = base.street if base.wide else base.grids if s.scope.level == "grid" else base.communities
     labels = named.assign(pt=named.geometry.representative_point())
     text = [{"t": str(n), "x": _xy(pt.x, pt.y)} for n, pt in zip(labels["name"], labels["pt"])]
     if text:
@@ -355,10 +376,13 @@ def legend(base: Basemap, s: Screen) -> list[dict]:
     cams = [("dot", _css(CAMERA_COLORS[k]), f"screen.lg_camera_{k}") for k in ("online", "offline", "fault")]
     fac = ("ring", _css(FACILITY_CELL), "screen.lg_facility_cells") if base.wide else \
         ("dots", [_css(_rgb(t.color)) for t in list(catalogue.FACILITY_TYPES.values())[:4]], "screen.lg_facilities")
+    density = ({"kind": "dot", "color": _css(OPEN_TICKET), "key": "screen.lg_open_ticket"}
+               if s.scope.level == "grid" else
+               {"kind": "ramp", "color": [_css(list(map(int, c))) for c in HEX_RAMP], "key": "screen.lg_cells",
+                "lo": 1 if len(s.cells) else 0, "hi": int(s.cells["count"].max()) if len(s.cells) else 0})
     return [{"kind": "ramp", "color": [_css(list(map(int, c))) for c in RAMP], "key": "screen.lg_load",
              "lo": 0, "hi": top},
-            {"kind": "ramp", "color": [_css(list(map(int, c))) for c in HEX_RAMP], "key": "screen.lg_cells",
-             "lo": 1 if len(s.cells) else 0, "hi": int(s.cells["count"].max()) if len(s.cells) else 0},
+            density,
             *[{"kind": k, "color": c, "key": key} for k, c, key in cams],
             {"kind": fac[0], "color": fac[1], "key": fac[2]},
             {"kind": "ring", "color": _css(OVERDUE), "key": "screen.lg_overdue"},

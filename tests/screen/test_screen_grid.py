@@ -95,6 +95,9 @@ def test_the_card_names_the_team_masks_their_phones_and_lists_helpers_and_open_t
     assert c.helpers.values.tolist() == [["party_member", "p1", 3], ["party_member", "p2", 0],
                                          ["household_link_head", "赵联户", 5], ["volunteer", "孙志愿", 0]]
     assert c.helper_counts == {"party_member": 2, "household_link_head": 1, "building_head": 0, "volunteer": 1}
+    assert grid_card.by_role(c.helpers, c.helper_counts) == [
+        ("party_member", 2, "p1"), ("household_link_head", 1, "赵联户"), ("building_head", 0, ""),
+        ("volunteer", 1, "孙志愿")]
     # the card's party members and volunteers are the wall's own figures for the grid
     f = wall.build(engine, NOW, WEST).figures
     assert (c.helper_counts["party_member"], c.helper_counts["volunteer"]) == (f["party_members"], f["volunteers"])
@@ -124,10 +127,17 @@ def test_a_click_inside_a_community_picks_the_grid(engine):
     assert screen_map.picked_grid({"objects": {"alerts": [layers["alerts"][0]]}}) == 1
     assert all(c["g"] in (1, 2, None) for c in layers["ticket_cells"]) and any(c["g"] for c in layers["ticket_cells"])
     assert screen_map.picked_grid({"objects": {"community_names": [{"t": "x"}]}}) is None
-    # down to a grid, the map fits that grid's own land
+    # down to a grid, the map fits that grid's own land, names it, and shows its open tickets one by one
+    # (a density cell is as big as a grid)
     down = map_data.basemap(engine, WEST)
     assert down.grids["id"].tolist() == [1]
     assert down.bounds == pytest.approx((103.950, 30.990, 103.955, 30.998))
+    s = wall.build(engine, NOW, WEST)
+    layers = {layer["id"]: layer["data"] for layer in json.loads(screen_map.deck(down, s).to_json())["layers"]}
+    assert "ticket_cells" not in layers
+    assert sorted(r["n"].split()[0] for r in layers["open_tickets"]) == ["T1", "T2", "T5"]
+    assert [r["t"] for r in layers["community_names"]] == ["西网格"]
+    assert [i["key"] for i in screen_map.legend(down, s)][:2] == ["screen.lg_load", "screen.lg_open_ticket"]
 
 
 # --------------------------------------------------------------------------- the page
@@ -170,7 +180,10 @@ def test_the_kiosk_down_to_a_grid_shows_its_recount_team_helpers_and_tickets(eng
     assert re.search(rf"<b>{counted['residents']}</b><span>常住人口</span>", html)
     assert "网格力量 · 西网格" in html and "王网格" in html and "138****5678" in html
     assert "13812345678" not in html  # the wall's account never sees a phone in full
-    assert "党员 <b>2</b> · 联户长 <b>1</b> · 楼栋长 <b>0</b> · 志愿者 <b>1</b>" in html and "联系5户" in html
+    # each helper role with how many, and who looks after most households (p1: three; 赵联户: five)
+    assert ("<div><b>2</b><span>党员</span><small>p1</small></div><div><b>1</b><span>联户长</span><small>赵联户</small>"
+            "</div><div><b>0</b><span>楼栋长</span><small>—</small></div><div><b>1</b><span>志愿者</span>"
+            "<small>孙志愿</small></div>") in html
     panel = html[html.index("scr-grid-open"):]
     panel = panel[:panel.index("</table>")]
     assert "在办工单（3）" in panel and re.findall(r"T\d+", panel) == ["T2", "T5", "T1"]
@@ -196,7 +209,7 @@ def test_back_to_the_community_then_to_the_street(engine, monkeypatch):
     at.button(key="screen_back_community").click().run()
     assert not at.exception, at.exception
     assert "grid" not in at.query_params and _param(at, "community") == "1"
-    assert "测试社区 · 社区治理指挥中心" in _html(at) and "网格在办排行" in _html(at)
+    assert "测试社区 · 社区治理指挥中心" in _html(at) and "网格在办排行" in _html(at) and "点击网格查看详情" in _html(at)
     at.button(key="screen_back").click().run()
     assert "community" not in at.query_params and "测试街道 · 社区治理指挥中心" in _html(at)
 
