@@ -116,6 +116,11 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
 /* the legend sits in the map's top-left corner, which the tilted view leaves empty */
 .st-key-scr-mapbox { position: relative; }
 .st-key-scr-legend { position: absolute; top: 8px; left: 8px; z-index: 5; pointer-events: none; width: auto !important; }
+/* a grid's open tickets: fixed columns, so a long ticket code is cut (…) before the state is pushed out */
+.scr-grid-open .scr-table { table-layout: fixed; }
+.scr-grid-open .scr-table td { max-width: none; }
+.scr-grid-open .scr-table td:nth-child(1) { width: 42%; } .scr-grid-open .scr-table td:nth-child(2) { width: 24%; }
+.scr-grid-open .scr-table td[colspan] { width: auto; }
 .scr-hint { font-size: 18px; color: #9fd0ff; background: rgba(3,10,28,.82); border-radius: 6px; padding: 1px 8px;
   width: fit-content; }
 .scr-sub-h { font-size: 18px; margin-top: 6px; }
