@@ -7,7 +7,10 @@ offline, amber fault), and the overdue (red, in a steady red ring) and urgent
 (orange) tickets; a ticket overdue since the last refresh gets a wide white
 ring. Across several streets (``Basemap.wide``) only arterials are drawn, outlines
 are simplified to half a pixel, and cameras and facilities come per H3 cell:
-a district's wall gets a few hundred aggregates, not thousands of points.
+a district's wall gets a few hundred aggregates, not thousands of points. Down to one grid
+(issue 19, item 3) a density cell would be as big as the grid: its open tickets come as dots
+instead, and the grid is named. A click picks a community (``picked_community``) or, inside one,
+a grid (``picked_grid``).
 
 Offline by default. Note the trap: ``pdk.Deck(map_provider=None,
 map_style=None)`` leaves ``mapStyle`` out of the JSON, and Streamlit's
