@@ -1,8 +1,9 @@
 """指挥大屏: the command-centre wall. Dark, large type, no mouse needed; refreshes itself.
 
 ``?kiosk=1`` hides every piece of chrome (sidebar, header, toolbar);
-``?community=<id>`` drills down to one community (the sidebar's picker does the
-same in the normal view). Figures come from geo.screen.figures, the map from geo.screen.screen_map;
+``?community=<id>`` drills down to one community and ``&grid=<id>`` to one of its grids
+(a click on the map does both, the sidebar's pickers do the same in the normal view; the
+address keeps the view on a refresh). Figures come from geo.screen.figures, the map from geo.screen.screen_map;
 this file caches, lays out and draws.
 """
 from __future__ import annotations
@@ -20,7 +21,8 @@ import streamlit as st
 from geo import settings
 from geo.coverage import coverage
 from geo.io import plain
-from geo.screen import figures, map_data, panels, screen_map, wall
+from geo.screen import figures, grid_card, map_data, panels, screen_map, wall
+from geo.access import roles
 from geo.access.roles import Scope
 from pages import common
 
@@ -29,7 +31,10 @@ t = common.t
 url = settings.database_url()
 engine = common.engine()
 kiosk = str(st.query_params.get("kiosk", "")).lower() in ("1", "true", "yes")
-base_scope = common.require("screen").scope  # street leaders, street staff, the wall's screen account
+viewer = common.require("screen")
+base_scope = viewer.scope  # street leaders, street staff, the wall's screen account
+#: a grid team's phones in full only for a role that may call them, and never on a kiosk (a wall in a room)
+reveal_phones = roles.may(viewer.role, "call_grid_team") and not kiosk
 
 #: Chart heights on the 1920x1080 layout (px; scaled with the wall like everything else).
 CATS_H, TREND_H, MAP_H = 200, 200, 600  # categories: 6 bars, room for the party members panel
@@ -112,8 +117,22 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
 /* the legend sits in the map's top-left corner, which the tilted view leaves empty */
 .st-key-scr-mapbox { position: relative; }
 .st-key-scr-legend { position: absolute; top: 8px; left: 8px; z-index: 5; pointer-events: none; width: auto !important; }
-.st-key-screen_back { pointer-events: auto; }
-.st-key-screen_back button { background: #0d2552; color: #dce7f7; border-color: #2f8bff; font-size: 18px; }
+/* a grid's open tickets: fixed columns, so a long ticket code is cut (…) before the state is pushed out */
+.scr-grid-open .scr-table { table-layout: fixed; }
+.scr-grid-open .scr-table td { max-width: none; }
+.scr-grid-open .scr-table td:nth-child(1) { width: 42%; } .scr-grid-open .scr-table td:nth-child(2) { width: 24%; }
+.scr-grid-open .scr-table td[colspan] { width: auto; }
+.scr-hint { font-size: 18px; color: #9fd0ff; background: rgba(3,10,28,.82); border-radius: 6px; padding: 1px 8px;
+  width: fit-content; }
+.scr-sub-h { font-size: 18px; margin-top: 6px; }
+.scr-grid-helpers { display:grid; grid-template-columns: repeat(4, 1fr); gap: 0 8px; line-height: 1.2; }
+.scr-grid-helpers b { font-size: 27px; color: #f2f7ff; font-variant-numeric: tabular-nums; }
+.scr-grid-helpers span, .scr-grid-helpers small { font-size: 18px; color: #a9c3e8; display:block;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.scr-grid-helpers small { color: #dce7f7; }
+.scr-grid-none { font-size: 18px; color: #a9c3e8; }
+.st-key-screen_back, .st-key-screen_back_community { pointer-events: auto; }
+.st-key-screen_back button, .st-key-screen_back_community button { background: #0d2552; color: #dce7f7; border-color: #2f8bff; font-size: 18px; }
 [data-testid="stDeckGlJsonChart"] { border: 1px solid #1b467f; border-radius: 8px; overflow: hidden;
   background: #040c20; }
 [data-testid="stDeckGlJsonChart"] div { background-color: transparent !important; }
@@ -160,6 +179,13 @@ def live(url_: str, scope: Scope, lang_: str, tick: str) -> wall.Screen:
                         circle=circle(url_, scope))
 
 
+@st.cache_data(ttl=figures.REFRESH_S, show_spinner=False)
+def card(url_: str, seen_from: Scope, scope: Scope, lang_: str, tick: str, reveal: bool) -> grid_card.GridCard | None:
+    """The grid's team, helpers and open tickets, the tickets from the same refresh as its figures."""
+    return grid_card.card(common.engine(), datetime.fromisoformat(tick), seen_from, scope.grid_id,
+                          live(url_, scope, lang_, tick).frame, reveal=reveal, lang=lang_)
+
+
 names = communities(url, base_scope.street_id) if base_scope.level == "street" else pd.Series(dtype=object)
 wanted = st.query_params.get("community")
 chosen = int(wanted) if wanted and str(wanted).isdigit() and int(wanted) in names.index else None
@@ -172,8 +198,24 @@ if not kiosk and len(names):
         st.query_params.pop("community", None)
     else:
         st.query_params["community"] = str(chosen)
-scope = Scope("community", community_id=chosen) if chosen is not None else base_scope
+grids = (basemap(url, Scope("community", community_id=chosen)).grids.set_index("id")["name"].sort_index()
+         if chosen is not None else pd.Series(dtype=object))  # its grids in service (retired ones hold no land)
+asked = st.query_params.get("grid")
+chosen_grid = int(asked) if asked and str(asked).isdigit() and int(asked) in grids.index else None
+if not kiosk and len(grids):
+    grid_options = [None, *grids.index.tolist()]
+    chosen_grid = st.sidebar.selectbox(t("screen.grid_pick"), grid_options, index=grid_options.index(chosen_grid),
+                                       format_func=lambda i: t("screen.grid_all") if i is None else grids[i],
+                                       key=f"screen_grid_{chosen}")  # one per community: their options differ
+if chosen_grid is None:
+    st.query_params.pop("grid", None)  # none asked, or one not in this community: the community it is
+else:
+    st.query_params["grid"] = str(chosen_grid)
+scope = (Scope("grid", community_id=chosen, grid_id=chosen_grid) if chosen_grid is not None else
+         Scope("community", community_id=chosen) if chosen is not None else base_scope)
 title = wall.street_title(engine, scope)
+#: one map per area, so the last click at one level is not taken again at another
+map_key = f"screen_map_{chosen}" + (f"_{chosen_grid}" if chosen_grid is not None else "")
 
 
 URGENT_TAG = "<span class='scr-tag urgent'>!</span>"
@@ -233,6 +275,38 @@ def ranking_panel(s: wall.Screen, level: str, flip: bool) -> str:
     df = getattr(s, ("communities" if level == "community" else "grids") + ("_on_time" if flip else ""))
     key = f"screen.rank_{'communities' if level == 'community' else 'grids'}{'_on_time' if flip else ''}"
     return f"<div class='scr-panel'><div class='scr-h'>{t(key)}</div>{rank_table(df.head(RANK_ROWS), by)}</div>"
+
+
+def grid_panels(c: grid_card.GridCard | None) -> tuple[str, str]:
+    """A grid's team and helpers (left) and its open tickets (right), in the rankings' places."""
+    if c is None:
+        return "", ""
+    team = "".join(f"<tr><td>{grid_card.role_name(r.role, lang)}</td><td>{plain.html(str(r.name))}</td>"
+                   f"<td class='n'>{plain.html(str(r.phone or ''))}</td></tr>" for r in c.team.head(2).itertuples())
+    if not (c.team["role"] == "grid_head").any():
+        team = f"<tr><td colspan='3' class='red'>{t('screen.grid_team_none')}</td></tr>" + team
+    # the helpers: how many of each role, and the one looking after most households (亮身份: names shown)
+    helpers = "".join(
+        f"<div><b>{n}</b><span>{grid_card.role_name(r, lang)}</span><small>{plain.html(top) or '—'}</small></div>"
+        for r, n, top in grid_card.by_role(c.helpers, c.helper_counts))
+    left = (f"<div class='scr-panel scr-grid-team'><div class='scr-h'>{t('screen.grid_team')} · {plain.html(c.name)}</div>"
+            f"<table class='scr-table'>{team}</table>"
+            f"<div class='scr-h scr-sub-h'>{t('screen.grid_helpers')}</div>"
+            + (f"<div class='scr-grid-helpers'>{helpers}</div>" if len(c.helpers) else
+               f"<div class='scr-grid-none'>{t('screen.grid_helpers_none')}</div>") + "</div>")
+    o = c.open_tickets
+    shown = o.head(RANK_ROWS - 1 if len(o) > RANK_ROWS else RANK_ROWS)
+    rows = "".join(
+        f"<tr><td>{URGENT_TAG if r.urgent else ''}{plain.html(str(r.code))}</td><td>{plain.html(str(r.category))}</td>"
+        + (f"<td class='n red'>{t('screen.grid_over').format(h=f'{r.hours_over:g}')}</td>" if r.overdue
+           else f"<td class='n'>{plain.html(str(r.state))}</td>") + "</tr>" for r in shown.itertuples())
+    if len(o) > len(shown):
+        rows += f"<tr><td colspan='3'>… {t('screen.grid_more').format(n=len(o) - len(shown))}</td></tr>"
+    if not len(o):
+        rows = f"<tr><td colspan='3'>{t('screen.grid_open_none')}</td></tr>"
+    right = (f"<div class='scr-panel scr-grid-open'><div class='scr-h'>{t('screen.grid_open')}（{len(o)}）</div>"
+             f"<table class='scr-table'>{rows}</table></div>")
+    return left, right
 
 
 def stage_table(stages: pd.DataFrame) -> str:
@@ -339,20 +413,29 @@ def since_last_refresh(tick: datetime) -> datetime:
     return since
 
 
-def show_area(community: int | None) -> None:
-    """Show one community (a click on its grid) or the whole street again (the back button)."""
-    if community is None:
-        st.query_params.pop("community", None)
-    else:
-        st.query_params["community"] = str(community)
-    st.session_state.pop("screen_community", None)  # the sidebar's picker starts again from the address
+def show_area(community: int | None, grid: int | None = None) -> None:
+    """Show one community (a click on it), one of its grids (a click inside it), or go back a level."""
+    for key, value in (("community", community), ("grid", grid if community is not None else None)):
+        if value is None:
+            st.query_params.pop(key, None)
+        else:
+            st.query_params[key] = str(value)
+    for key in [k for k in st.session_state if k == "screen_community" or str(k).startswith("screen_grid_")]:
+        st.session_state.pop(key, None)  # the sidebar's pickers start again from the address
     st.session_state["screen_redraw"] = True
 
 
 def drill_down() -> None:
-    picked = screen_map.picked_community(st.session_state[f"screen_map_{chosen}"].selection)
-    if picked is not None and picked in names.index:
-        show_area(int(picked))
+    """A click on the map: across the street it opens a community, inside one a grid."""
+    selection = st.session_state[map_key].selection
+    if chosen is None:
+        picked = screen_map.picked_community(selection)
+        if picked is not None and picked in names.index:
+            show_area(int(picked))
+    else:
+        picked = screen_map.picked_grid(selection)
+        if picked is not None and picked in grids.index:
+            show_area(chosen, int(picked))
 
 
 @st.fragment(run_every=figures.REFRESH_S)
@@ -370,7 +453,10 @@ def _draw_wall() -> None:
     s, base = live(url, scope, lang, tick), basemap(url, scope)
     fresh = figures.newly_overdue(s.frame, since_last_refresh(tick_at), tick_at, lang=lang)
     flip = bool(int(tick_at.timestamp()) // figures.REFRESH_S % 2)
-    rank_left, rank_right = ranking_panels(s, flip)
+    if chosen_grid is not None:  # down to a grid: who answers for it and what is open, where the rankings were
+        rank_left, rank_right = grid_panels(card(url, base_scope, scope, lang, tick, reveal_phones))
+    else:
+        rank_left, rank_right = ranking_panels(s, flip)
     f, c, n = s.figures, s.changes, figures.PERIOD_DAYS
     period = t("screen.period").format(n=n)
     st.html(f"<div class='scr-head'><div class='scr-title'>{plain.html(title)} · {t('screen.title')}</div>"
@@ -425,15 +511,19 @@ def _draw_wall() -> None:
                             fresh=fresh, lang=lang)
         with st.container(key="scr-mapbox"):
             with st.container(key="scr-map"):  # zoomed as one on a 4K wall (CSS)
-                # a click on a grid drills down to its community (the kiosk has no sidebar picker); one key
-                # per area, so the whole street's last click is not taken again on the way back
-                drill = chosen is None and len(names) > 1
-                st.pydeck_chart(d, height=MAP_H, key=f"screen_map_{chosen}", selection_mode="single-object",
+                # a click on a grid drills down to its community, inside a community to the grid (the kiosk
+                # has no sidebar picker); one key per area, so a level's last click is not taken again
+                drill = (chosen is None and len(names) > 1) or (chosen is not None and chosen_grid is None)
+                st.pydeck_chart(d, height=MAP_H, key=map_key, selection_mode="single-object",
                                 on_select=drill_down if drill else "ignore")
             with st.container(key="scr-legend"):  # laid over the map's top-left corner
                 st.html(legend_html(screen_map.legend(base, s)))
-                if chosen is not None:  # the way back, on the wall too
+                if chosen_grid is not None:  # the way back, a level at a time, on the wall too
+                    st.button(t("screen.back_community").format(name=names.get(chosen, "")),
+                              key="screen_back_community", on_click=show_area, args=(chosen,))
+                elif chosen is not None:
                     st.button(t("screen.back"), key="screen_back", on_click=show_area, args=(None,))
+                    st.html(f"<div class='scr-hint'>{t('screen.grid_hint')}</div>")  # the next level down
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.stages')}</div>{stage_table(s.stages)}</div>")
     with right:
         over = "".join(

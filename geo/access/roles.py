@@ -178,6 +178,8 @@ PERMISSIONS: dict[str, set[str]] = {
     "record_leader_visit": {"street_leader", "street_staff"},  # a leader's own visit, or staff on their behalf
     "edit_estates": {"street_staff", "community_staff"},  # property company, supervisor, 三有
     "manage_councils": {"street_staff", "community_staff", "grid_head"},  # 一征三议两公开
+    # the wall down to a grid (issue 19): a grid team's phones in full; the wall's own account sees them masked
+    "call_grid_team": {"street_leader", "street_staff", "community_staff", "grid_head", "grid_worker"},
 }
 
 

@@ -130,7 +130,9 @@ def basemap(engine: Engine, scope: Scope, *, wide: bool | None = None) -> Basema
                                    where=Community.id.in_(comm_ids or [-1]))
     street_ids = sorted(communities["street_id"].unique().tolist())
     street = store.read_layer(engine, Street, columns=["id", "name", "geom"], where=Street.id.in_(street_ids or [-1]))
-    area = shapely.union_all(communities.geometry.values) if len(communities) else None
+    # the view fits the area shown: one grid's own land when the wall is down to a grid (issue 19, item 3)
+    fit = grids if scope.level == "grid" else communities
+    area = shapely.union_all(fit.geometry.values) if len(fit) else None
     x0, y0, x1, y1 = area.bounds if area is not None else (0, 0, 0, 0)
     tol = tolerance_m((x0, y0, x1, y1), wide=wide)
     roads = store.read_layer(engine, Road, columns=["id", "kind", "geom"], where=(

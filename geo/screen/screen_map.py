@@ -7,7 +7,10 @@ offline, amber fault), and the overdue (red, in a steady red ring) and urgent
 (orange) tickets; a ticket overdue since the last refresh gets a wide white
 ring. Across several streets (``Basemap.wide``) only arterials are drawn, outlines
 are simplified to half a pixel, and cameras and facilities come per H3 cell:
-a district's wall gets a few hundred aggregates, not thousands of points.
+a district's wall gets a few hundred aggregates, not thousands of points. Down to one grid
+(issue 19, item 3) a density cell would be as big as the grid: its open tickets come as dots
+instead, and the grid is named. A click picks a community (``picked_community``) or, inside one,
+a grid (``picked_grid``).
 
 Offline by default. Note the trap: ``pdk.Deck(map_provider=None,
 map_style=None)`` leaves ``mapStyle`` out of the JSON, and Streamlit's
@@ -39,7 +42,9 @@ import pydeck as pdk
 import shapely
 
 from geo import i18n
+from geo.maps.layers import category_names
 from geo.place import catalogue
+from geo.tickets import workflow
 from geo.screen import figures
 from geo.screen.figures import BASEMAPS, MAP_WIDTH_PX
 from geo.screen.map_data import Basemap
@@ -180,36 +185,57 @@ def grid_layer(base: Basemap, s: Screen, *, lang: str = "zh") -> tuple[pdk.Layer
     label = i18n.t("screen.col_open", lang)
     rows = []
     communities = base.grids["community_id"] if "community_id" in base.grids else [None] * len(base.grids)
-    for geom, name, n, c, cm in zip(base.grids.geometry, names, open_, _ramp(open_, top), communities):
+    for geom, gid, name, n, c, cm in zip(base.grids.geometry, base.grids["id"], names, open_, _ramp(open_, top),
+                                         communities):
         for p in _polygons([geom]):
             rows.append({"p": p, "n": f"{name} {label}{int(n)}", "c": [*c, 70 if n == 0 else 150],
-                         "cm": None if cm is None or pd.isna(cm) else int(cm)})  # a click drills down to it
+                         "cm": None if cm is None or pd.isna(cm) else int(cm),  # a click drills down to it…
+                         "g": int(gid)})  # … and inside a community, to the grid
     layer = pdk.Layer("PolygonLayer", rows, id="grids", get_polygon="p", get_fill_color="c",
                       get_line_color=[110, 160, 230, 110], line_width_min_pixels=1, stroked=True, filled=True,
                       pickable=True)
     return layer, top
 
 
-def _community_at(base: Basemap, cells) -> list[int | None]:
-    """The community holding each H3 cell's centre (a click on a column drills down like one on its grid)."""
-    if not len(cells) or not len(base.communities):
+def _area_at(areas, cells) -> list[int | None]:
+    """The area (a row of ``areas``: id, geometry) holding each H3 cell's centre, or None."""
+    if not len(cells) or not len(areas):
         return [None] * len(cells)
     lat, lon = np.array([h3.cell_to_latlng(h) for h in cells]).T
-    ids = base.communities["id"].to_numpy()
-    inside = [shapely.contains_xy(g, lon, lat) for g in base.communities.geometry]  # one test per community
-    found = np.stack(inside)
+    ids = areas["id"].to_numpy()
+    found = np.stack([shapely.contains_xy(g, lon, lat) for g in areas.geometry])  # one test per area
     return [int(ids[col.argmax()]) if col.any() else None for col in found.T]
+
+
+def _community_at(base: Basemap, cells) -> list[int | None]:
+    """The community holding each H3 cell's centre (a click on a column drills down like one on its grid)."""
+    return _area_at(base.communities, cells)
+
+
+def _objects(selection) -> dict:
+    return (selection or {}).get("objects", {}) if isinstance(selection, dict) else \
+        getattr(selection, "objects", None) or {}
 
 
 def picked_community(selection) -> int | None:
     """The community of what was clicked on the map (a grid or a density column), else None;
     ``selection``: st.pydeck_chart's selection (``objects`` per layer id)."""
-    objects = (selection or {}).get("objects", {}) if isinstance(selection, dict) else \
-        getattr(selection, "objects", None) or {}
+    objects = _objects(selection)
     for layer in ("grids", "ticket_cells"):
         for obj in objects.get(layer) or []:
             if obj.get("cm") is not None:
                 return int(obj["cm"])
+    return None
+
+
+def picked_grid(selection) -> int | None:
+    """The grid of what was clicked on the map (a grid, a density column over it, an overdue or urgent
+    ticket in it), else None: inside one community a click opens that grid (issue 19, item 3)."""
+    objects = _objects(selection)
+    for layer in ("grids", "ticket_cells", "alerts"):
+        for obj in objects.get(layer) or []:
+            if obj.get("g") is not None:
+                return int(obj["g"])
     return None
 
 
@@ -256,9 +282,10 @@ def alert_layers(s: Screen, *, fresh: pd.DataFrame | None = None, lang: str = "z
         return []
     over, urgent = i18n.t("screen.tip_overdue", lang), i18n.t("screen.urgent_tag", lang)
     pts = [{"x": _xy(x, y), "c": OVERDUE if o else URGENT,
-            "n": f"{code} {cat} " + (over.format(h=h) if o else urgent)}
-           for x, y, o, code, cat, h in zip(a["lon"], a["lat"], a["overdue"], a["code"], a["category"],
-                                            a["hours_over"])]
+            "n": f"{code} {cat} " + (over.format(h=h) if o else urgent),
+            "g": None if pd.isna(g) else int(g)}  # a click on it opens its grid
+           for x, y, o, code, cat, h, g in zip(a["lon"], a["lat"], a["overdue"], a["code"], a["category"],
+                                               a["hours_over"], a["grid_id"])]
     layers = [pdk.Layer("ScatterplotLayer", [{"x": p["x"]} for p, o in zip(pts, a["overdue"]) if o],
                         id="overdue_ring", get_position="x", get_radius=RING_PX, radius_units='"pixels"',
                         filled=False, stroked=True, get_line_color=OVERDUE, line_width_units='"pixels"',
@@ -293,23 +320,42 @@ def member_layers(s: Screen, *, lang: str = "zh") -> list[pdk.Layer]:
                       line_width_units='"pixels"', get_line_width=WAY_RING_W, pickable=True, parameters=ON_TOP)]
 
 
+#: An open ticket on the map of one grid (the wall down to a grid, issue 19, item 3).
+OPEN_TICKET = [90, 200, 255, 255]
+
+
+def grid_ticket_layers(s: Screen, *, lang: str = "zh") -> list[pdk.Layer]:
+    """Each open ticket of the grid as a dot (overdue and urgent ones are drawn over it as alerts)."""
+    o = s.frame[s.frame["state"].isin(workflow.OPEN_STATES) & s.frame["lon"].notna()]
+    if not len(o):
+        return []
+    names = category_names(lang)
+    rows = [{"x": _xy(x, y), "n": f"{code} {names.get(cat, cat)}", "g": int(g)}
+            for x, y, code, cat, g in zip(o["lon"], o["lat"], o["code"], o["category"], o["grid_id"])]
+    return [pdk.Layer("ScatterplotLayer", rows, id="open_tickets", get_position="x", get_fill_color=OPEN_TICKET,
+                      get_radius=10, radius_min_pixels=6, stroked=True, get_line_color=[255, 255, 255, 230],
+                      line_width_min_pixels=1.5, pickable=True, parameters=ON_TOP)]
+
+
 def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
                 lang: str = "zh") -> list[pdk.Layer]:
     """Grids by load, outlines, ticket density, names, facilities, cameras and alerts (bottom to top)."""
     layers = [grid_layer(base, s, lang=lang)[0],
               pdk.Layer("PathLayer", [{"p": p} for p in _paths(base.communities.geometry)], id="communities",
                         get_path="p", get_color=[120, 210, 255, 230], get_width=3, width_units='"pixels"')]
-    if len(s.cells):
+    if s.scope.level == "grid":  # one grid: a density cell is as big as the grid; its open tickets one by one
+        layers += grid_ticket_layers(s, lang=lang)
+    elif len(s.cells):
         top = float(s.cells["count"].max())
         tip = i18n.t("screen.tip_cells", lang)  # the tooltip says what the number is, not a bare "3"
-        cells = [{"h": h, "k": int(n), "c": c, "n": tip.format(d=figures.PERIOD_DAYS, n=int(n)), "cm": cm}
-                 for h, n, c, cm in zip(s.cells["hex"], s.cells["count"], _ramp(s.cells["count"], top, HEX_RAMP),
-                                        _community_at(base, s.cells["hex"]))]
+        cells = [{"h": h, "k": int(n), "c": c, "n": tip.format(d=figures.PERIOD_DAYS, n=int(n)), "cm": cm, "g": g}
+                 for h, n, c, cm, g in zip(s.cells["hex"], s.cells["count"], _ramp(s.cells["count"], top, HEX_RAMP),
+                                           _community_at(base, s.cells["hex"]), _area_at(base.grids, s.cells["hex"]))]
         layers.append(pdk.Layer("H3HexagonLayer", cells, id="ticket_cells", get_hexagon="h", get_fill_color="c",
                                 get_elevation="k", elevation_scale=round(ELEVATION_M / top, 2), extruded=True,
                                 coverage=0.6, opacity=0.55, pickable=True, high_precision=False))
     # names of the communities, or across several streets of the streets (160 community names are noise)
-    named = base.street if base.wide else base.communities
+    named = base.street if base.wide else base.grids if s.scope.level == "grid" else base.communities
     labels = named.assign(pt=named.geometry.representative_point())
     text = [{"t": str(n), "x": _xy(pt.x, pt.y)} for n, pt in zip(labels["name"], labels["pt"])]
     if text:
@@ -333,10 +379,13 @@ def legend(base: Basemap, s: Screen) -> list[dict]:
     cams = [("dot", _css(CAMERA_COLORS[k]), f"screen.lg_camera_{k}") for k in ("online", "offline", "fault")]
     fac = ("ring", _css(FACILITY_CELL), "screen.lg_facility_cells") if base.wide else \
         ("dots", [_css(_rgb(t.color)) for t in list(catalogue.FACILITY_TYPES.values())[:4]], "screen.lg_facilities")
+    density = ({"kind": "dot", "color": _css(OPEN_TICKET), "key": "screen.lg_open_ticket"}
+               if s.scope.level == "grid" else
+               {"kind": "ramp", "color": [_css(list(map(int, c))) for c in HEX_RAMP], "key": "screen.lg_cells",
+                "lo": 1 if len(s.cells) else 0, "hi": int(s.cells["count"].max()) if len(s.cells) else 0})
     return [{"kind": "ramp", "color": [_css(list(map(int, c))) for c in RAMP], "key": "screen.lg_load",
              "lo": 0, "hi": top},
-            {"kind": "ramp", "color": [_css(list(map(int, c))) for c in HEX_RAMP], "key": "screen.lg_cells",
-             "lo": 1 if len(s.cells) else 0, "hi": int(s.cells["count"].max()) if len(s.cells) else 0},
+            density,
             *[{"kind": k, "color": c, "key": key} for k, c, key in cams],
             {"kind": fac[0], "color": fac[1], "key": fac[2]},
             {"kind": "ring", "color": _css(OVERDUE), "key": "screen.lg_overdue"},
@@ -403,6 +452,6 @@ def payload_bytes(d: pdk.Deck) -> int:
     return len(d.to_json().encode("utf-8"))
 
 
-__all__ = ["CompactDeck", "deck", "picked_community", "base_layers", "live_layers", "grid_layer", "point_layers",
+__all__ = ["CompactDeck", "deck", "picked_community", "picked_grid", "base_layers", "live_layers", "grid_layer", "point_layers",
            "alert_layers", "member_layers",
            "legend", "raster_style", "view_state", "payload_bytes"]

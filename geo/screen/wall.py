@@ -13,7 +13,7 @@ from geo.db import store
 from geo.access.roles import Scope
 from geo.screen import figures, map_data, panels
 from geo.db.schema import (
-    Community, Street)
+    Community, Grid, Street)
 
 
 @dataclass
@@ -74,7 +74,12 @@ def build(engine: Engine, now: datetime, scope: Scope, *, lang: str = "zh",
 
 
 def street_title(engine: Engine, scope: Scope) -> str:
-    """The name the screen is titled with: the street, the community, or the district's streets."""
+    """The name the screen is titled with: the street, the community, a grid (with its community),
+    or the district's streets."""
+    if scope.level == "grid":
+        row = store.read_frame(engine, select(Community.name.label("community"), Grid.name)
+                               .join(Community, Community.id == Grid.community_id).where(Grid.id == scope.grid_id))
+        return f"{row['community'].iloc[0]}·{row['name'].iloc[0]}" if len(row) else ""
     if scope.level == "community":
         return str(store.read_frame(engine, select(Community.name).where(Community.id == scope.community_id))
                    ["name"].iloc[0])
