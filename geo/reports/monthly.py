@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 
 from geo.access.roles import Scope
 from geo.db import store
+from geo.errors import NotFoundError, ValidationError
 from geo.db.schema import Building, Community, Facility, Grid, Street, Ticket, TicketEvent, Visit
 from geo.io import export
 from geo.maps import layers
@@ -73,6 +74,21 @@ class Report:
     def file_stem(self) -> str:
         place = self.scope.level if self.scope.level == "street" else f"community{self.scope.community_id}"
         return f"月度报告_{self.month:%Y-%m}_{place}"
+
+
+def area_scope(engine: Engine, within: Scope, community_id: int | None = None) -> Scope:
+    """The report's area for a user whose area is ``within``: their street (or one community in it), or their
+    own community. Anything else is refused (NotFoundError), and a grid's staff get no report (ValidationError)."""
+    if within.level == "grid":
+        raise ValidationError("月度报告按街道或社区出具，网格账号请向社区索取本社区的报告。")
+    if community_id is None:
+        return within
+    row = store.read_frame(engine, select(Community.id, Community.street_id).where(Community.id == community_id))
+    inside = len(row) and (community_id == within.community_id if within.level == "community" else
+                           within.street_id is None or int(row["street_id"].iloc[0]) == within.street_id)
+    if not inside:
+        raise NotFoundError("所选社区不在您的管辖范围内，只能查看本人所辖区域的月度报告。")
+    return Scope("community", street_id=int(row["street_id"].iloc[0]), community_id=int(community_id))
 
 
 def area_name(engine: Engine, scope: Scope) -> str:
