@@ -111,7 +111,7 @@ def run_due(engine: Engine, now: datetime, *, out_dir: Path | None = None) -> li
     return written
 
 
-def written(street_id: int | None, *, out_dir: Path | None = None) -> list[Path]:
+def files(street_id: int | None, *, out_dir: Path | None = None) -> list[Path]:
     """The report files already written for the street, newest month first (the page lists them)."""
     folder = (out_dir or OUT_DIR) / _street(street_id)
     return sorted(folder.glob("月度报告_*.*"), reverse=True) if folder.exists() else []
