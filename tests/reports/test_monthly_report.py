@@ -199,3 +199,24 @@ def test_the_schedule_writes_last_month_once_from_the_first(month_engine, tmp_pa
     schedule.set_schedule(engine, staff, on=False, communities=False, now=datetime(2026, 12, 2))
     assert schedule.run_due(engine, datetime(2027, 1, 1, 0, 5), out_dir=tmp_path) == []
     assert schedule.get(engine, sid)["on"] is False
+
+
+def test_a_cjk_font_without_digits_is_passed_over(monkeypatch):
+    """Droid Sans Fallback has Chinese but no digits: a report in it would print every figure blank."""
+    from pathlib import Path
+
+    from geo.intake import qr
+
+    droid = "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"
+    others = [p for p in (*qr.FONT_CANDIDATES, *report_pdf.TRUETYPE_CANDIDATES) if Path(p).exists()]
+    if not Path(droid).exists():
+        pytest.skip("Droid Sans Fallback (fonts-droid-fallback) not installed here")
+    monkeypatch.setattr(qr, "FONT_CANDIDATES", (droid, *others))
+    monkeypatch.setattr(report_pdf.settings, "CJK_FONT", "")
+    report_pdf.cjk_font.cache_clear()
+    try:
+        name, path, embedded = report_pdf.cjk_font()
+        assert path != droid
+        assert not embedded or path in others
+    finally:
+        report_pdf.cjk_font.cache_clear()
