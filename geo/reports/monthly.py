@@ -124,10 +124,17 @@ def comparison(frame: pd.DataFrame, month: date, now: datetime) -> tuple[dict, p
     return values["本月"], pd.DataFrame(rows)
 
 
-def _by(frame: pd.DataFrame, key: str, now: datetime, window: dict, names: dict, *, lowest_first: bool = True
-        ) -> pd.DataFrame:
-    """indicators.by for people, lowest on-time rate first (the ones to look at on top)."""
-    table = indicators.by(frame, key, now, **window)
+def _month_and_open(frame: pd.DataFrame, window: dict) -> pd.DataFrame:
+    """The tickets any figure of the month can count: reported in it, or open (当前超期 counts open tickets
+    whenever reported). The same figures as the whole frame gives, over a month's rows instead of years'."""
+    in_month = frame.index.isin(indicators.in_period(frame, **window).index)
+    return frame[in_month | frame["state"].isin(workflow.OPEN_STATES).to_numpy()]
+
+
+def _by(frame: pd.DataFrame, key: str, now: datetime, window: dict, names: dict, *, lowest_first: bool = True,
+        table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """indicators.by for people (or ``table``, its result), lowest on-time rate first (the ones to look at on top)."""
+    table = indicators.by(frame, key, now, **window) if table is None else table
     if lowest_first:
         table = table.sort_values(["on_time_rate", "reported"], ascending=[True, False], na_position="last")
     return indicators.labelled(table.reset_index(drop=True), key, "zh", names)
@@ -256,16 +263,17 @@ def build(engine: Engine, scope: Scope, month: date, now: datetime) -> Report:
     window = dict(start=_dt(month), end=_dt(shift(month, 1)))
     frame = indicators.load(engine, scope=scope)
     values, compared = comparison(frame, month, now)
+    month_frame = _month_and_open(frame, window)
     grids = layers.grid_names(engine, scope=scope)
     cats = {k: c.name() for k, c in categories.CATEGORIES.items()}
     tables = {"指标对比": compared}
     if scope.level == "street":
-        tables["按社区"] = _by(frame, "community_id", now, window, layers.community_names(engine, scope))
-    raw_by_grid = indicators.by(frame, "grid_id", now, **window)
-    tables["按网格"] = _by(frame, "grid_id", now, window, grids)
-    tables["按类别"] = _by(frame, "category", now, window, cats, lowest_first=False).sort_values(
+        tables["按社区"] = _by(month_frame, "community_id", now, window, layers.community_names(engine, scope))
+    raw_by_grid = indicators.by(month_frame, "grid_id", now, **window)
+    tables["按网格"] = _by(month_frame, "grid_id", now, window, grids, table=raw_by_grid)
+    tables["按类别"] = _by(month_frame, "category", now, window, cats, lowest_first=False).sort_values(
         indicators.label("reported"), ascending=False).reset_index(drop=True)
-    tables["按来源"] = _by(_sources(engine, frame, scope), "source", now, window,
+    tables["按来源"] = _by(_sources(engine, month_frame, scope), "source", now, window,
                         {k: rules.source_label(k) for k in rules.SOURCES}, lowest_first=False)
     tables["超期工单"] = overdue(engine, frame, month, now, grids)
     tables["重办工单"] = reopened(engine, frame, month, now, grids)
