@@ -55,3 +55,21 @@ def test_a_grid_head_gets_no_report_section(town_url, monkeypatch):
     at = opened(town_url, monkeypatch, "gridhead1")
     assert not at.exception, at.exception
     assert not [b for b in at.button if b.key == "mrep_make"]
+
+
+def test_the_apps_minute_run_writes_a_scheduled_report_once(town_url, monkeypatch, tmp_path):
+    """app.py's per-minute housekeeping writes last month's report when the street asked for it."""
+    engine = store.make_engine(town_url)
+    staff = auth.authenticate(engine, "staff", accounts.DEMO_PASSWORD, now=settings.now())
+    schedule.set_schedule(engine, staff, on=True, communities=False, now=settings.now())
+    monkeypatch.setattr(schedule, "OUT_DIR", tmp_path)
+    monkeypatch.setenv("DATABASE_URL", town_url)
+    at = AppTest.from_file(str(PAGE.parents[1] / "app.py"), default_timeout=120)
+    at.session_state["user"] = staff
+    at.run()
+    assert not at.exception, at.exception
+    last = schedule.monthly.shift(settings.now().date().replace(day=1), -1)
+    street = tmp_path / str(staff.street_id)
+    assert sorted(p.name for p in street.iterdir()) == [f"月度报告_{last:%Y-%m}_street.pdf",
+                                                        f"月度报告_{last:%Y-%m}_street.xlsx"]
+    assert schedule.run_due(engine, settings.now(), out_dir=tmp_path) == []  # written once
