@@ -220,3 +220,27 @@ def test_a_cjk_font_without_digits_is_passed_over(monkeypatch):
         assert not embedded or path in others
     finally:
         report_pdf.cjk_font.cache_clear()
+
+
+def test_the_warnings_section_uses_the_warning_module_when_there_is_one(monkeypatch):
+    """geo.tickets.warnings (issue 19, item 1) is looked up, not required: with it, its month's warnings fill
+    the section; the call gets the month and the area."""
+    import sys
+    import types
+
+    asked = []
+    module = types.ModuleType("geo.tickets.warnings")
+
+    def of_period(engine, start, end, scope):
+        asked.append((start, end, scope))
+        return [{"预警": "环境卫生激增", "网格": "北城第3网格"}]
+
+    module.of_period = of_period
+    monkeypatch.setitem(sys.modules, "geo.tickets.warnings", module)
+    scope = Scope("community", community_id=1)
+    got = monthly.warnings_of(None, datetime(2026, 10, 1), datetime(2026, 11, 1), scope)
+    assert got.to_dict("records") == [{"预警": "环境卫生激增", "网格": "北城第3网格"}]
+    assert asked == [(datetime(2026, 10, 1), datetime(2026, 11, 1), scope)]
+    monkeypatch.delitem(sys.modules, "geo.tickets.warnings")
+    monkeypatch.setattr(monthly.importlib, "import_module", lambda name: (_ for _ in ()).throw(ImportError(name)))
+    assert monthly.warnings_of(None, datetime(2026, 10, 1), datetime(2026, 11, 1), scope) is None
