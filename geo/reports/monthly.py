@@ -184,8 +184,8 @@ def overdue(engine: Engine, frame: pd.DataFrame, month: date, now: datetime, gri
     rows = _ticket_rows(engine, late, grids)
     ev = _events(engine, late["id"].tolist())
     notes = ev[ev["rating"].isna()].dropna(subset=["note"]).groupby("ticket_id")["note"].last()  # not the rating's
-    rows["原因"] = [f"{s}：{notes.get(i, '无说明')}" if s != "已办结" else f"办结晚于时限：{notes.get(i, '无说明')}"
-                  for i, s in zip(rows["id"], rows["当前状态"])]
+    rows["原因"] = [f"{'办结晚于时限' if key == 'closed' else shown}：{notes.get(i, '无说明')}"
+                  for i, shown, key in zip(rows["id"], rows["当前状态"], late["state"])]
     return rows.drop(columns="id").sort_values("办理时限").reset_index(drop=True)
 
 
