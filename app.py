@@ -130,6 +130,7 @@ else:
         if moved:  # the desk toasts them
             seen = st.session_state.get("tickets_escalated", [])
             st.session_state["tickets_escalated"] = [*seen, *(tid for tid in moved if tid not in seen)]
+        common.write_due_reports()  # the monthly reports streets asked for, once, from the 1st of the month
     hidden.extend(public)  # a member of staff scanning a building's code sees what residents see
     nav = st.navigation([*pages.values(), *hidden], position="hidden")
     with menu:

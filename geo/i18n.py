@@ -1393,6 +1393,31 @@ STRINGS: dict[str, dict[str, str]] = {
     "council.f_published_on": {"zh": "公示日期", "en": "Published on"},
     "council.f_outcome": {"zh": "实施结果", "en": "Outcome"},
     "council.f_outcome_on": {"zh": "结果公开日期", "en": "Outcome published on"},
+    # 月度报告 (issue 19, item 2): a section of the indicators page (geo.reports)
+    "mrep.title": {"zh": "月度报告", "en": "Monthly report"},
+    "mrep.caption": {"zh": "所选区域一个月的指标（与上月、去年同月对比）、分社区分网格排名、超期与重办工单、党员30分钟到场、"
+                           "困难户走访、15分钟服务圈缺口和本月预警；Excel 每张表一页，PDF 可直接打印签发。",
+                     "en": "One month of the chosen area: the indicators against last month and last year, rankings, overdue "
+                           "and reopened tickets, arrivals, visits, coverage gaps and warnings; Excel and a printable PDF."},
+    "mrep.month": {"zh": "月份", "en": "Month"},
+    "mrep.make": {"zh": "生成月度报告", "en": "Make the report"},
+    "mrep.made": {"zh": "已生成 {area} {month} 的月度报告（用时 {s:.1f} 秒），请下载：", "en": "Report of {area}, {month} made in {s:.1f} s:"},
+    "mrep.excel": {"zh": "下载 Excel", "en": "Download Excel"},
+    "mrep.pdf": {"zh": "下载 PDF（可打印）", "en": "Download PDF (printable)"},
+    "mrep.no_font": {"zh": "本机未找到可嵌入的中文字体，PDF 由阅读器自带字体显示；管理员可安装 fonts-wqy-microhei 或设置 SHEQU_CJK_FONT。",
+                     "en": "No embeddable Chinese font here: the PDF relies on the reader's font. Install fonts-wqy-microhei or set SHEQU_CJK_FONT."},
+    "mrep.schedule": {"zh": "定时生成（每月1日自动生成上月报告，保存在 data/reports/）",
+                      "en": "Scheduled (last month's report written on the 1st, kept in data/reports/)"},
+    "mrep.schedule_on": {"zh": "每月1日自动生成本街道上月报告", "en": "Write the street's report on the 1st of each month"},
+    "mrep.schedule_communities": {"zh": "同时生成各社区的报告", "en": "Also one report per community"},
+    "mrep.schedule_save": {"zh": "保存定时设置", "en": "Save the schedule"},
+    "mrep.schedule_saved": {"zh": "定时设置已保存：{state}。", "en": "Schedule saved: {state}."},
+    "mrep.on": {"zh": "已开启", "en": "on"},
+    "mrep.off": {"zh": "已关闭", "en": "off"},
+    "mrep.files": {"zh": "已自动生成的报告", "en": "Reports written so far"},
+    "mrep.no_files": {"zh": "尚无自动生成的报告。", "en": "No report written yet."},
+    "mrep.street_only": {"zh": "定时生成由街道工作人员设置；如需本社区的定期报告，请联系街道。",
+                         "en": "Street staff set the schedule; ask the street for your community's monthly report."},
 }
 
 

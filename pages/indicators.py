@@ -1,6 +1,7 @@
 """工单指标: the figures leaders quote, for the user's area and a chosen period."""
 from __future__ import annotations
 
+import time as time_
 from datetime import datetime, time, timedelta
 
 import streamlit as st
@@ -9,6 +10,7 @@ from geo.tickets import categories, indicators
 from geo.io import export
 from geo.maps import layers
 from geo.access.roles import Scope
+from geo.reports import monthly, report_pdf, schedule
 from pages import common
 
 user = common.require("indicators")
@@ -64,3 +66,50 @@ st.download_button(t("tickets.export_xlsx"), export.excel_bytes({
     "指标": indicators.table(values, lang), "按类别": by_category, "按网格": by_grid}),
     f"indicators_{start:%Y%m%d}_{end:%Y%m%d}.xlsx",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="ind_export")
+
+# ---- 月度报告 (issue 19, item 2): the chosen area's month as Excel and a printable PDF (geo.reports)
+st.divider()
+st.subheader(t("mrep.title"))
+st.caption(t("mrep.caption"))
+if user.scope.level == "grid":
+    st.info(t("mrep.street_only"))
+    st.stop()
+report_scope = monthly.area_scope(engine, user.scope, scope.community_id if scope.level == "community" else None)
+months = [monthly.shift(now.date().replace(day=1), -i) for i in range(0, 13)]
+month = st.selectbox(t("mrep.month"), months, index=1, format_func=lambda m: f"{m:%Y-%m}", key="mrep_month")
+asked = (report_scope, month)
+if st.button(t("mrep.make"), key="mrep_make", type="primary"):
+    began = time_.perf_counter()
+    report = monthly.build(engine, report_scope, month, now)
+    printed = report_pdf.pdf_bytes(report)
+    st.session_state["mrep"] = (asked, report.area, report.file_stem, monthly.excel_bytes(report), printed.data,
+                                printed.embedded, time_.perf_counter() - began)
+made = st.session_state.get("mrep")
+if made and made[0] == asked:
+    _, area, stem, xlsx, pdf, embedded, seconds = made
+    st.success(t("mrep.made").format(area=area, month=f"{month:%Y-%m}", s=seconds))
+    left, right = st.columns(2)
+    left.download_button(t("mrep.excel"), xlsx, f"{stem}.xlsx",
+                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="mrep_xlsx")
+    right.download_button(t("mrep.pdf"), pdf, f"{stem}.pdf", "application/pdf", key="mrep_pdf")
+    if not embedded:
+        st.warning(t("mrep.no_font"))
+
+with st.expander(t("mrep.schedule"), expanded=False):
+    if user.scope.level != "street":
+        st.caption(t("mrep.street_only"))
+    else:
+        current = schedule.get(engine, user.scope.street_id)
+        on = st.toggle(t("mrep.schedule_on"), value=current["on"], key="mrep_on")
+        with_communities = st.checkbox(t("mrep.schedule_communities"), value=current["communities"],
+                                       key="mrep_communities", disabled=not on)
+        if st.button(t("mrep.schedule_save"), key="mrep_save"):
+            with common.storage_errors():
+                schedule.set_schedule(engine, user, on=on, communities=with_communities, now=now)
+            st.success(t("mrep.schedule_saved").format(state=t("mrep.on") if on else t("mrep.off")))
+        files = schedule.files(user.scope.street_id)
+        st.caption(t("mrep.files") if files else t("mrep.no_files"))
+        for i, path in enumerate(files[:12]):
+            kind = "application/pdf" if path.suffix == ".pdf" else \
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            st.download_button(path.name, path.read_bytes(), path.name, kind, key=f"mrep_file_{i}")

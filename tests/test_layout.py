@@ -16,7 +16,7 @@ GEO = Path(__file__).resolve().parents[1] / "geo"
 
 #: Bottom to top; "" is the top modules. geo/__init__.py draws the same line.
 LAYERS: tuple[str, ...] = ("", "db", "place", "io", "access", "tickets", "people", "maps", "coverage", "grids",
-                           "load", "intake", "screen", "demo", "web")
+                           "load", "intake", "screen", "reports", "demo", "web")
 TOP_MODULES = frozenset({"settings", "errors", "i18n"})
 RANK = {name: i for i, name in enumerate(LAYERS)}
 

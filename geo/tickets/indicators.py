@@ -396,7 +396,8 @@ def labelled(frame: pd.DataFrame, key: str, lang: str, names: dict) -> pd.DataFr
         out[col] = (out[col] * 100).round(1)
     for col in [c for c in out.columns if c.endswith("_h")]:
         out[col] = out[col].round(1)
-    heading = {"category": ("类别", "Category"), "grid_id": ("网格", "Grid"), "community_id": ("社区", "Community")}
+    heading = {"category": ("类别", "Category"), "grid_id": ("网格", "Grid"), "community_id": ("社区", "Community"),
+               "source": ("来源", "Source")}
     cols = {key: heading[key][0 if lang == "zh" else 1]}
     cols |= {k: label(k, lang) + ("(%)" if k in RATES else "") for k in LABELS}
     return out.rename(columns=cols)
