@@ -4,8 +4,10 @@ Nothing is recounted here: every ticket figure is geo.tickets.indicators' (``com
 the tickets *reported* in the month, ``by`` per community, grid, category and source), the
 overdue list is the complement of 按期结案 within 应结案 (``case_flags``), the 30-minute
 figures are ``indicators.arrivals``', the vulnerable households are geo.people.households'
-definition, and the 15-minute circle is the wall's (geo.screen.figures, straight line: the
-report must be written in seconds, a walking search would not be). Warnings come from
+definition, and the 15-minute circle is the wall's (geo.screen.figures.service_circle on the
+same walking plan, about a second a street; per grid, the same per-building flags grouped —
+coverage.circle_flags; straight lines only where no walking network can be built, and then the
+report says so). Warnings come from
 geo.tickets.warnings when that module exists (``warnings_of``); without it the section says so.
 
 ``build`` gathers everything into a ``Report``; ``excel_bytes`` writes one sheet per table
@@ -22,6 +24,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from geo.access.roles import Scope
+from geo.coverage import coverage
 from geo.db import store
 from geo.errors import NotFoundError, ValidationError
 from geo.db.schema import Building, Community, Facility, Grid, Street, Ticket, TicketEvent, Visit
@@ -224,14 +227,21 @@ def visits(engine: Engine, scope: Scope, month: date, now: datetime, grids: dict
     return pd.concat([out, pd.DataFrame([total])], ignore_index=True)
 
 
-def coverage_gaps(engine: Engine, scope: Scope, grids: dict) -> tuple[dict, pd.DataFrame]:
-    """The 15-minute circle of the area (the wall's figure) and, per grid, the residents outside it, worst first."""
-    circle = figures.service_circle(engine, scope)
-    b = store.read_frame(engine, select(Building.grid_id, Building.residents, Building.entrance_lon,
-                                        Building.entrance_lat).where(figures.in_scope(Building.grid_id, scope)))
-    f = store.read_frame(engine, select(Facility.type, Facility.minx.label("lon"), Facility.miny.label("lat")))
-    covered = figures.straight_line_covered(b["entrance_lon"], b["entrance_lat"], f, every=True)
-    b = b.assign(covered=np.where(covered, b["residents"], 0))
+def coverage_gaps(engine: Engine, scope: Scope, grids: dict, plan: coverage.Plan | None = None
+                  ) -> tuple[dict, pd.DataFrame]:
+    """The 15-minute circle of the area (the wall's figure, walking on ``plan``) and, per grid, the
+    residents outside it, worst first. Without a plan: in a straight line, as the wall falls back."""
+    circle = figures.service_circle(engine, scope, plan=plan)
+    if plan is not None:
+        standard, _ = coverage.circle_flags(plan)
+        b = plan.buildings[["grid_id", "residents"]].assign(inside=standard)
+        b = b[figures.scope_mask(plan.buildings, scope)]
+    else:
+        b = store.read_frame(engine, select(Building.grid_id, Building.residents, Building.entrance_lon,
+                                            Building.entrance_lat).where(figures.in_scope(Building.grid_id, scope)))
+        f = store.read_frame(engine, select(Facility.type, Facility.minx.label("lon"), Facility.miny.label("lat")))
+        b = b.assign(inside=figures.straight_line_covered(b["entrance_lon"], b["entrance_lat"], f, every=True))
+    b = b.assign(covered=np.where(b["inside"], b["residents"], 0))
     g = b.groupby("grid_id")[["residents", "covered"]].sum()
     g = g[g["residents"] > 0]
     out = pd.DataFrame({"网格": g.index.map(lambda i: grids.get(i, "—")), "常住人口": g["residents"].astype(int),
@@ -257,8 +267,14 @@ def _grid_map(engine: Engine, scope: Scope, by_grid: pd.DataFrame) -> pd.DataFra
     return g.assign(on_time_rate=g["id"].map(rate))
 
 
-def build(engine: Engine, scope: Scope, month: date, now: datetime) -> Report:
-    """The report of ``month`` (any day in it) for ``scope`` (a street or a community), as of ``now``."""
+def build(engine: Engine, scope: Scope, month: date, now: datetime, *, plan: coverage.Plan | None | bool = True
+          ) -> Report:
+    """The report of ``month`` (any day in it) for ``scope`` (a street or a community), as of ``now``.
+
+    ``plan``: the walking plan for the 15-minute circle (a page passes the one it caches); True builds
+    it (figures.walking_plan), None measures in a straight line."""
+    if plan is True:
+        plan = figures.walking_plan(engine)
     month = month_start(month)
     window = dict(start=_dt(month), end=_dt(shift(month, 1)))
     frame = indicators.load(engine, scope=scope)
@@ -282,7 +298,7 @@ def build(engine: Engine, scope: Scope, month: date, now: datetime) -> Report:
                             for k in ("arrival_due", "arrived_in_time", *indicators.ARRIVAL)])
     tables["党员30分钟到场"] = arrival
     tables["困难户走访"] = visits(engine, scope, month, now, grids)
-    circle, gaps = coverage_gaps(engine, scope, grids)
+    circle, gaps = coverage_gaps(engine, scope, grids, plan)
     tables["15分钟服务圈缺口"] = gaps
     notes = {}
     warned = warnings_of(engine, window["start"], window["end"], scope)

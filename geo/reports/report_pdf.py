@@ -231,7 +231,9 @@ def pdf_bytes(report: Report) -> Printed:
     story.append(Paragraph("十一、15分钟服务圈缺口", st["h"]))
     story.append(Paragraph(escape(
         f"区域内 {c.get('circle_residents', 0):,} 人在全部必需设施的标准服务半径内，占 "
-        f"{c.get('circle_share', float('nan')):.1%}（直线距离，偏乐观）；宽口径（步行15分钟约"
+        f"{c.get('circle_share', float('nan')):.1%}"
+        f"（{'步行，与指挥大屏同一口径' if c.get('circle_method') == 'walking' else '直线距离，偏乐观：未能建立步行路网'}）；"
+        "宽口径（步行15分钟约"
         f"{c.get('circle_reach_m', 0):,.0f}米）占 {c.get('circle_loose_share', float('nan')):.1%}。"
         "下表为覆盖率最低的15个网格（全部网格见 Excel）。"), st["body"]))
     story.append(_table(t["15分钟服务圈缺口"].head(15), st))

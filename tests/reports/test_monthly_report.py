@@ -244,3 +244,25 @@ def test_the_warnings_section_uses_the_warning_module_when_there_is_one(monkeypa
     monkeypatch.delitem(sys.modules, "geo.tickets.warnings")
     monkeypatch.setattr(monthly.importlib, "import_module", lambda name: (_ for _ in ()).throw(ImportError(name)))
     assert monthly.warnings_of(None, datetime(2026, 10, 1), datetime(2026, 11, 1), scope) is None
+
+
+def test_the_reports_15_minute_circle_is_the_walls_walking_figure(month_engine):
+    """One figure, one definition (issue 13, item 4): the report said 76 % in a straight line where the wall
+    said 21 % walking. Now the report's area figure is the wall's on the same walking plan, and its per-grid
+    table adds up to it; only without a plan is it measured in a straight line, and then it says so."""
+    from geo.screen import figures as wall_figures
+
+    engine, facts, _ = month_engine
+    street = Scope("street", street_id=None)
+    plan = wall_figures.walking_plan(engine)
+    assert plan is not None
+    report = monthly.build(engine, street, OCT, NOW, plan=plan)
+    wall = wall_figures.service_circle(engine, street, plan=plan)
+    assert report.circle["circle_method"] == "walking"
+    assert report.circle["circle_residents"] == wall["circle_residents"]
+    gaps = report.tables["15分钟服务圈缺口"]
+    assert int(gaps["圈内人口"].sum()) == wall["circle_residents"]
+    straight = monthly.build(engine, street, OCT, NOW, plan=None)
+    assert straight.circle["circle_method"] == "straight"
+    assert "步行，与指挥大屏同一口径" in "".join(
+        p.extract_text() for p in pypdf.PdfReader(io.BytesIO(report_pdf.pdf_bytes(report).data)).pages)
