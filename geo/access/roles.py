@@ -178,6 +178,7 @@ PERMISSIONS: dict[str, set[str]] = {
     "record_leader_visit": {"street_leader", "street_staff"},  # a leader's own visit, or staff on their behalf
     "edit_estates": {"street_staff", "community_staff"},  # property company, supervisor, 三有
     "manage_councils": {"street_staff", "community_staff", "grid_head"},  # 一征三议两公开
+    "handle_warnings": {"street_leader", "street_staff", "community_staff", "grid_head"},  # 智能预警: acknowledge, close
 }
 
 
