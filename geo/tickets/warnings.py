@@ -308,7 +308,7 @@ def falls(frame: pd.DataFrame, now: datetime, th: Thresholds, names: dict[int, s
     lo = now - timedelta(days=th.fall_days)
     cur = _grid_rates(frame, now, lo, now)
     old = _grid_rates(frame, now, lo - timedelta(days=th.fall_history_days), lo)
-    both = cur.join(old, rsuffix="_old", how="inner")
+    both = cur.join(old.add_suffix("_old"), how="inner")
     out = []
     for label, word, num, den in (("on_time", "按期结案率", "on_time", "due"), ("satisfaction", "满意率", "satisfied", "rated")):
         for grid, r in both.iterrows():
