@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import threading
@@ -496,6 +497,7 @@ def _row(f: Finding, now: datetime) -> dict[str, Any]:
                 ticket_ids=json.dumps(f.ticket_ids), grids=json.dumps(f.grids), last_seen_at=now)
 
 
+_log = logging.getLogger(__name__)
 _last_run: dict[str, datetime] = {}
 _lock = threading.Lock()
 
@@ -509,7 +511,11 @@ def refresh_if_due(engine: Engine, now: datetime, th: Thresholds | None = None) 
         if last is not None and now - last < timedelta(minutes=th.every_minutes) and now >= last:
             return None
         _last_run[key] = now
-    return refresh(engine, now, th)
+    try:
+        return refresh(engine, now, th)
+    except Exception:  # a background run: logged, never a page's failure; the next run tries again
+        _log.exception("智能预警检测失败 / warning detection failed")
+        return None
 
 
 # --------------------------------------------------------------------------- reading and acting
@@ -519,23 +525,32 @@ _COLS = ["id", "key", "episode", "kind", "state", "title", "meaning", "value", "
          "ticket_ids", "grids", "acknowledged_by", "acknowledged_at", "closed_by", "closed_at", "note"]
 
 
-def _frame(engine: Engine, stmt) -> pd.DataFrame:
+def _frame(engine: Engine, stmt, lang: str = "zh") -> pd.DataFrame:
     df = store.read_frame(engine, stmt)
     for col in ("since", "detected_at", "last_seen_at", "acknowledged_at", "closed_at"):
         df[col] = pd.to_datetime(df[col])
     df["ticket_ids"] = [json.loads(v or "[]") for v in df["ticket_ids"]]
     df["grids"] = [json.loads(v or "[]") for v in df["grids"]]
-    df["kind_name"] = df["kind"].map(KINDS)
+    df["kind_name"] = df["kind"].map(KINDS if lang == "zh" else KINDS_EN)
     df["state_name"] = df["state"].map(STATES)
     return df
 
 
-def live(engine: Engine, *, scope: Scope, limit: int = 50) -> pd.DataFrame:
+def live(engine: Engine, *, scope: Scope, limit: int = 50, lang: str = "zh") -> pd.DataFrame:
     """Warnings not yet closed in ``scope``, open before acknowledged, newest first (the wall, the desk)."""
     w = WarningRow.__table__
     stmt = (select(*[w.c[c] for c in _COLS]).where(w.c.state.in_(LIVE_STATES), scope.clause(w))
             .order_by((w.c.state == "acknowledged").asc(), w.c.last_seen_at.desc(), w.c.id.desc()).limit(limit))
-    return _frame(engine, stmt)
+    return _frame(engine, stmt, lang)
+
+
+def ticket_codes(engine: Engine, ids: list[int], *, scope: Scope) -> dict[int, str]:
+    """Codes of the tickets behind warnings, those in ``scope`` only (a cluster may reach past it)."""
+    if not ids:
+        return {}
+    t = Ticket.__table__
+    df = store.read_frame(engine, select(t.c.id, t.c.code).where(t.c.id.in_(ids), scope.clause(t)))
+    return {int(i): str(c) for i, c in zip(df["id"], df["code"])}
 
 
 def of_period(engine: Engine, start: datetime, end: datetime, scope: Scope) -> pd.DataFrame:
