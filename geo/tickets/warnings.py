@@ -17,7 +17,7 @@ Five detectors over the tickets of an area (``detect_frame`` works on plain fram
   Cylinders cross grid lines: the warning names every grid the cluster's tickets are in.
 - ``fall`` 指标下滑: a grid whose on-time closure rate (按期结案率) or satisfaction (满意率) over the last
   30 days is ``fall_drop`` or more below its previous 90 days, and the binomial chance of so few under
-  the old rate is below ``fall_p``.
+  the old rate (one success and one failure added: no rate is taken as a certain 100%) is below ``fall_p``.
 - ``repeat`` 重复报告: ``repeat_min`` or more tickets of one category from one building (the nearest
   entrance within ``repeat_radius_m``) in ``repeat_days`` — residents complaining twice.
 - ``pile`` 环节积压: ``pile_min`` or more open tickets of one community past their limit in one step.
@@ -146,16 +146,16 @@ def _cat(key: str | None) -> str:
 
 
 def chance(p: float) -> str:
-    """A probability in words a leader reads: "约千分之三", "不到万分之一"."""
+    """A probability in words a leader reads: "约万分之7", "约千分之3", "约百分之1.3", "不到万分之一"."""
     if p is None or p != p:
         return ""
     if p < 1e-4:
         return "不到万分之一"
-    if p < 0.01:
+    if p < 1e-3:
         return f"约万分之{max(1, round(p * 1e4))}"
-    if p < 0.1:
+    if p < 0.01:
         return f"约千分之{max(1, round(p * 1e3))}"
-    return f"约百分之{round(p * 100)}"
+    return f"约百分之{p * 100:.2g}"
 
 
 def _where(rows: pd.DataFrame) -> tuple[float, float, float]:
@@ -201,7 +201,7 @@ def spikes(frame: pd.DataFrame, now: datetime, th: Thresholds, names: dict[int, 
         where = names.get(int(grid), f"网格{int(grid)}")
         out.append(Finding(
             key=f"spike:{int(grid)}:{cat}", kind="spike", title=f"{where} · {_cat(cat)} 近{th.spike_days:g}天突增",
-            meaning=(f"近{th.spike_days:g}天{n}件，按本网格此前{th.spike_history_days:g}天应约{lam:.1f}件；"
+            meaning=(f"近{th.spike_days:g}天{n}件，按本网格此前{th.spike_history_days:g}天应约{lam:.2g}件；"
                      f"若无异常，出现这么多的概率{chance(pv)}（泊松 p={pv:.1e}）"),
             value=float(n), p_value=float(pv), since=rows["created_at"].min().to_pydatetime(), lon=lon, lat=lat,
             radius_m=r, ticket_ids=_ids(rows), category=cat, grid_id=int(grid),
@@ -319,7 +319,8 @@ def falls(frame: pd.DataFrame, now: datetime, th: Thresholds, names: dict[int, s
             rate, rate0 = k / n, k0 / n0
             if rate0 - rate < th.fall_drop:
                 continue
-            pv = float(stats.binom.cdf(k, int(n), rate0))
+            # the old rate with one success and one failure added, so a perfect 100% does not make one miss "impossible"
+            pv = float(stats.binom.cdf(k, int(n), (k0 + 1) / (n0 + 2)))
             if pv >= th.fall_p:
                 continue
             lo_ts = pd.Timestamp(lo)
@@ -442,8 +443,7 @@ def _names(engine: Engine, scope: Scope) -> tuple[dict[int, str], dict[int, str]
 
     g = store.read_frame(engine, select(Grid.id, Grid.name, Community.name.label("community"))
                          .join(Community, Community.id == Grid.community_id).where(scope.clause(Grid.__table__)))
-    grids = {int(i): f"{c}{n}" if not str(n).startswith(str(c)) else str(n)
-             for i, n, c in zip(g["id"], g["name"], g["community"])}
+    grids = {int(i): str(n) for i, n in zip(g["id"], g["name"])}
     comm = {}
     c = store.read_frame(engine, select(Community.id, Community.name).where(scope.clause(Community.__table__)))
     comm.update({int(i): str(n) for i, n in zip(c["id"], c["name"])})
