@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -286,7 +287,7 @@ def warning_list() -> None:
                 shown = [codes.get(i, str(i)) for i in w.ticket_ids[:12]]
                 st.caption(t("warn.tickets").format(n=len(w.ticket_ids), codes="、".join(shown)
                                                     + ("…" if len(w.ticket_ids) > 12 else "")))
-                if w.acknowledged_by:
+                if pd.notna(w.acknowledged_at):  # (a missing name reads as NaN, which is truthy)
                     st.caption(t("warn.by").format(who=plain.markdown(w.acknowledged_by),
                                                    t=f"{w.acknowledged_at:%m-%d %H:%M}"))
                 if not may:

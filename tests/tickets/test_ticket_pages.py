@@ -564,7 +564,7 @@ def test_the_desk_lists_its_area_warnings_and_acknowledges_them_audited(town_url
     assert not at.exception
     assert any("环节积压" in m.value for m in at.markdown)
     widget(at, "button", f"tickets_warn_ack_{wid}").click().run()
-    assert not at.exception
+    assert not at.exception, at.exception[0].stack_trace
     assert any("已确认预警" in s.value for s in at.success)
     log = audit.read(engine, scope=WHOLE, action_prefix="warning.")
     assert list(log["action"]) == ["warning.acknowledge"] and list(log["object_id"]) == [wid]
