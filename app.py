@@ -19,7 +19,7 @@ import streamlit as st
 from geo import i18n, settings
 from geo.io import plain
 from geo.access import roles
-from geo.tickets import service
+from geo.tickets import service, warnings
 from pages import common
 
 #: Every page: key (geo.access.roles.PAGE_ACCESS, i18n "nav.<key>", URL path), file, icon.
@@ -127,6 +127,7 @@ else:
         moved = []
         with common.storage_errors(quiet=True):  # the database busy: the next minute's run escalates them
             moved = service.escalate_due(common.engine(), common.now())
+            warnings.refresh_if_due(common.engine(), common.now())  # 智能预警: at most every 10 minutes
         if moved:  # the desk toasts them
             seen = st.session_state.get("tickets_escalated", [])
             st.session_state["tickets_escalated"] = [*seen, *(tid for tid in moved if tid not in seen)]

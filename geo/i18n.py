@@ -1418,6 +1418,22 @@ STRINGS: dict[str, dict[str, str]] = {
     "mrep.no_files": {"zh": "尚无自动生成的报告。", "en": "No report written yet."},
     "mrep.street_only": {"zh": "定时生成由街道工作人员设置；如需本社区的定期报告，请联系街道。",
                          "en": "Street staff set the schedule; ask the street for your community's monthly report."},
+    # ---- issue 19, item 1: early warning (智能预警) ----
+    "screen.warnings": {"zh": "智能预警 · {n} 条待处理", "en": "Early warnings · {n} open"},
+    "screen.warnings_none": {"zh": "暂无预警", "en": "No warnings"},
+    "screen.lg_warning": {"zh": "预警范围", "en": "Warning area"},
+    "warn.title": {"zh": "智能预警（{n} 条待处理）", "en": "Early warnings ({n} open)"},
+    "warn.none": {"zh": "本辖区暂无预警。系统每10分钟检测一次工单流。", "en": "No warnings in your area. The ticket stream is checked every 10 minutes."},
+    "warn.since": {"zh": "始于 {t}", "en": "since {t}"},
+    "warn.tickets": {"zh": "相关工单 {n} 件：{codes}", "en": "{n} tickets behind it: {codes}"},
+    "warn.note": {"zh": "处理情况（关闭时必填）", "en": "What was done (needed to close)"},
+    "warn.ack": {"zh": "确认", "en": "Acknowledge"},
+    "warn.close": {"zh": "关闭", "en": "Close"},
+    "warn.acked": {"zh": "已确认预警，记入审计日志。", "en": "Warning acknowledged (audited)."},
+    "warn.closed": {"zh": "已关闭预警，记入审计日志。", "en": "Warning closed (audited)."},
+    "warn.by": {"zh": "{who} 于 {t} 确认", "en": "acknowledged by {who} at {t}"},
+    "warn.detect": {"zh": "立即检测", "en": "Check now"},
+    "warn.detected": {"zh": "检测完成：新增 {new} 条，更新 {updated} 条。", "en": "Checked: {new} new, {updated} updated."},
 }
 
 

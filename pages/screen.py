@@ -40,6 +40,7 @@ reveal_phones = roles.may(viewer.role, "call_grid_team") and not kiosk
 CATS_H, TREND_H, MAP_H = 200, 200, 600  # categories: 6 bars, room for the party members panel
 #: Rows of the ranking tables and of the feed (what fits at 19 px).
 RANK_ROWS, FEED_ROWS = 6, 7
+WARN_ROWS = 2  # warnings listed on the wall (each takes two lines of the feed's height)
 
 
 def _rem(css: str) -> str:
@@ -106,6 +107,7 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
 .scr-feed li.fresh { color: #fff; background: rgba(176,16,30,.55); animation: scr-flash 1s infinite; }
 .scr-feed .when { color: #9bb6dc; font-variant-numeric: tabular-nums; margin-right: 6px; }
 .scr-tag { display:inline-block; padding:0 6px; border-radius:4px; font-size:17px; margin-right:6px; background:#1d5bb8; }
+.scr-tag.warn { background:#c0178f; } .scr-warn .why { color:#ffc6ec; font-size:16px; white-space:normal; }
 .scr-tag.up { background:#c46a00; } .scr-tag.urgent { background:#c8102e; } .scr-tag.over { background:#e01828; }
 .scr-legend { display:flex; flex-wrap: wrap; gap: 2px 16px; font-size: 18px; color: #dce7f7;
   background: rgba(3,10,28,.82); border: 1px solid #1b467f; border-radius: 6px; padding: 3px 10px; width: fit-content; }
@@ -526,6 +528,9 @@ def _draw_wall() -> None:
                     st.html(f"<div class='scr-hint'>{t('screen.grid_hint')}</div>")  # the next level down
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.stages')}</div>{stage_table(s.stages)}</div>")
     with right:
+        warned = min(len(s.warnings), WARN_ROWS) if s.warnings is not None else 0  # 智能预警 (rings on the map)
+        st.html(panels.warnings_html(s.warnings, now, rows=WARN_ROWS, heading=t("screen.warnings"),
+                                     none=t("screen.warnings_none")))
         over = "".join(
             f"<li class='fresh'><span class='scr-tag over'>{t('screen.feed_overdue')}</span>"
             f"<span class='when'>{w}</span>{plain.html(str(r.category))} · "
@@ -536,7 +541,7 @@ def _draw_wall() -> None:
             f"{t('screen.feed_escalate' if e.action == 'escalate' else 'screen.feed_report')}</span>"
             f"{URGENT_TAG if e.urgent else ''}<span class='when'>{e.when}</span>"
             f"{plain.html(str(e.category))} · {plain.html(str(e.grid or ''))}</li>"
-            for e in s.feed.head(FEED_ROWS - min(len(fresh), 3)).itertuples())
+            for e in s.feed.head(max(2, FEED_ROWS - min(len(fresh), 3) - 2 * warned)).itertuples())
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.feed')}</div>"
                 f"<ul class='scr-feed'>{over}{items}</ul></div>")
         st.html(f"<div class='scr-h'>{t('screen.trend').format(n=n)}</div>")

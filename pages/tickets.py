@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import hashlib
 
+import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo.tickets import categories, service as ts, rules, workflow
+from geo.tickets import categories, service as ts, rules, warnings, workflow
 from geo.io import export, plain, photos
 from geo.maps import layers, leaflet
 from geo.people import councils
+from geo.access import roles
 from geo.errors import ConcurrentEditError, IllegalTransitionError, NotFoundError, ValidationError
 from pages import common
 
@@ -249,7 +251,57 @@ def actions(ticket: dict) -> None:
                               key=_key("do", tid, version))
 
 
+WARN_FLASH = "tickets_warn_flash"
+
+
+@common.safe_callback
+def _warning(warning_id: int, to: str) -> None:
+    """Acknowledge or close a warning (geo.tickets.warnings: in the user's scope, audited)."""
+    note = st.session_state.get(f"tickets_warn_note_{warning_id}")
+    try:
+        fn = warnings.acknowledge if to == "ack" else warnings.close
+        fn(engine, warning_id, username=user.username, role=user.role, scope=scope, now=common.now(), note=note)
+    except (*PAGE_ERRORS, PermissionError) as err:
+        st.session_state[WARN_FLASH] = ("error", str(err))
+        return
+    st.session_state[WARN_FLASH] = ("success", t("warn.acked" if to == "ack" else "warn.closed"))
+
+
+def warning_list() -> None:
+    """智能预警 of the user's area: what, since when, how unusual, the tickets; acknowledge and close."""
+    live = warnings.live(engine, scope=scope, lang=lang)
+    flash = st.session_state.pop(WARN_FLASH, None)
+    with st.expander(t("warn.title").format(n=len(live)), expanded=bool((live["state"] == "open").any()) or bool(flash)):
+        if flash:
+            (st.error if flash[0] == "error" else st.success)(plain.markdown(flash[1]))
+        if live.empty:
+            st.caption(t("warn.none"))
+            return
+        may = roles.may(user.role, "handle_warnings")
+        codes = warnings.ticket_codes(engine, sorted({i for ids in live["ticket_ids"] for i in ids}), scope=scope)
+        for w in live.itertuples():
+            with st.container(border=True):
+                st.markdown(f"**【{plain.markdown(w.kind_name)}】{plain.markdown(w.title)}** · {w.state_name} · "
+                            + t("warn.since").format(t=f"{w.since:%m-%d %H:%M}"))
+                st.caption(plain.markdown(w.meaning))
+                shown = [codes.get(i, str(i)) for i in w.ticket_ids[:12]]
+                st.caption(t("warn.tickets").format(n=len(w.ticket_ids), codes="、".join(shown)
+                                                    + ("…" if len(w.ticket_ids) > 12 else "")))
+                if pd.notna(w.acknowledged_at):  # (a missing name reads as NaN, which is truthy)
+                    st.caption(t("warn.by").format(who=plain.markdown(w.acknowledged_by),
+                                                   t=f"{w.acknowledged_at:%m-%d %H:%M}"))
+                if not may:
+                    continue
+                note, ack, close = st.columns([4, 1, 1], vertical_alignment="bottom")
+                note.text_input(t("warn.note"), key=f"tickets_warn_note_{w.id}", max_chars=500)
+                ack.button(t("warn.ack"), key=f"tickets_warn_ack_{w.id}", on_click=_warning, args=(w.id, "ack"),
+                           disabled=w.state != "open")
+                close.button(t("warn.close"), key=f"tickets_warn_close_{w.id}", on_click=_warning,
+                             args=(w.id, "close"))
+
+
 st.title(t("page.tickets"))
+warning_list()
 ticket_id, listed = ticket_list()
 if ticket_id is None:
     st.stop()

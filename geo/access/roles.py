@@ -180,6 +180,7 @@ PERMISSIONS: dict[str, set[str]] = {
     "manage_councils": {"street_staff", "community_staff", "grid_head"},  # 一征三议两公开
     # the wall down to a grid (issue 19): a grid team's phones in full; the wall's own account sees them masked
     "call_grid_team": {"street_leader", "street_staff", "community_staff", "grid_head", "grid_worker"},
+    "handle_warnings": {"street_leader", "street_staff", "community_staff", "grid_head"},  # 智能预警: acknowledge, close
 }
 
 

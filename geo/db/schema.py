@@ -684,6 +684,43 @@ class CouncilTicket(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True, index=True)
 
 
+
+class EarlyWarning(Base):
+    """A warning the detectors found (geo.tickets.warnings, 智能预警): what, where (a point and a radius
+    for the map), since when, how unusual (a figure and its meaning), the tickets behind it; then who
+    acknowledged and closed it. ``key`` names the finding (kind, place, category): a run that finds it
+    again updates the row; after a person closed it, a new finding opens the next ``episode``."""
+
+    __tablename__ = "warning"
+    __table_args__ = (UniqueConstraint("key", "episode", name="uq_warning_key_episode"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(96), index=True)
+    episode: Mapped[int] = mapped_column(Integer, default=1)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # spike / cluster / fall / repeat / pile
+    state: Mapped[str] = mapped_column(String(16), index=True, default="open")  # open / acknowledged / closed
+    title: Mapped[str] = mapped_column(String(120))
+    meaning: Mapped[str] = mapped_column(Text)
+    value: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    since: Mapped[datetime] = mapped_column(DateTime)
+    detected_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    radius_m: Mapped[float] = mapped_column(Float)
+    category: Mapped[str | None] = mapped_column(String(24))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id"))
+    ticket_ids: Mapped[str] = mapped_column(Text)  # JSON list of ticket ids
+    grids: Mapped[str] = mapped_column(Text)  # JSON list of the grids its tickets are in
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+
 SPATIAL_TABLES = [t.__table__ for t in (Street, Community, Grid, Estate, Building, Facility,
                                          Camera, Road, OpenSpace, Ticket, VolunteerActivity)]
 

@@ -11,6 +11,7 @@ from geo.tickets import indicators, workflow
 from geo.db import store
 from geo.maps.layers import category_names
 from geo.access.roles import Scope
+from geo.io import plain
 from geo.screen import figures
 from geo.db.schema import (
     Community, Grid, Ticket, TicketEvent)
@@ -154,3 +155,16 @@ def area_names(engine: Engine, scope: Scope) -> dict[str, pd.Series]:
     return {"community": c.set_index("id")["name"].sort_index(), "grid": g.set_index("id")["name"].sort_index()}
 
 
+
+
+def warnings_html(warnings: pd.DataFrame | None, now: datetime, *, rows: int = 3, heading: str, none: str) -> str:
+    """The wall's early-warning panel (geo.tickets.warnings.live): kind, since when, what, and the figure
+    (the meaning's first clause; the whole meaning on hover and in the map's tooltip). Text is escaped."""
+    w = warnings if warnings is not None else pd.DataFrame()
+    items = "".join(
+        f"<li title='{plain.html(str(r.meaning))}'><span class='scr-tag warn'>{plain.html(str(r.kind_name))}</span>"
+        f"<span class='when'>{when}</span>{plain.html(str(r.title))}"
+        f"<div class='why'>{plain.html(str(r.meaning).split('；')[0])}</div></li>"
+        for r, when in zip(w.head(rows).itertuples(), clock_labels(w["since"].head(rows), now) if len(w) else []))
+    return (f"<div class='scr-panel scr-warn'><div class='scr-h'>{heading.format(n=len(w))}</div>"
+            f"<ul class='scr-feed'>{items or f'<li>{none}</li>'}</ul></div>")

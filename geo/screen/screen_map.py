@@ -337,6 +337,24 @@ def grid_ticket_layers(s: Screen, *, lang: str = "zh") -> list[pdk.Layer]:
                       line_width_min_pixels=1.5, pickable=True, parameters=ON_TOP)]
 
 
+#: A warning (geo.tickets.warnings): a magenta ring of its radius in metres round its place, its centre marked.
+WARNING = [255, 64, 200, 255]
+WARNING_RING_W = 3
+
+
+def warning_layers(s: Screen, *, lang: str = "zh") -> list[pdk.Layer]:
+    """A ring round each warning's place (its radius in metres, at least 14 px), the tooltip its title and meaning."""
+    w = s.warnings
+    if w is None or not len(w):
+        return []
+    rows = [{"x": _xy(x, y), "r": float(r), "n": f"【{k}】{title}：{meaning}"}
+            for x, y, r, k, title, meaning in zip(w["lon"], w["lat"], w["radius_m"], w["kind_name"], w["title"],
+                                                  w["meaning"])]
+    return [pdk.Layer("ScatterplotLayer", rows, id="warnings", get_position="x", get_radius="r", radius_min_pixels=14,
+                      filled=True, get_fill_color=WARNING[:3] + [40], stroked=True, get_line_color=WARNING,
+                      line_width_units='"pixels"', get_line_width=WARNING_RING_W, pickable=True, parameters=ON_TOP)]
+
+
 def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
                 lang: str = "zh") -> list[pdk.Layer]:
     """Grids by load, outlines, ticket density, names, facilities, cameras and alerts (bottom to top)."""
@@ -365,7 +383,7 @@ def live_layers(base: Basemap, s: Screen, *, fresh: pd.DataFrame | None = None,
                                 character_set='"' + "".join(chars) + '"', outline_width=3,
                                 outline_color=[5, 15, 35, 255], font_settings={"sdf": True}, billboard=True,
                                 parameters=ON_TOP))
-    return [*layers, *point_layers(base, s, lang=lang), *member_layers(s, lang=lang),
+    return [*layers, *point_layers(base, s, lang=lang), *warning_layers(s, lang=lang), *member_layers(s, lang=lang),
             *alert_layers(s, fresh=fresh, lang=lang, ring=not base.wide)]
 
 
@@ -390,7 +408,8 @@ def legend(base: Basemap, s: Screen) -> list[dict]:
             {"kind": fac[0], "color": fac[1], "key": fac[2]},
             {"kind": "ring", "color": _css(OVERDUE), "key": "screen.lg_overdue"},
             {"kind": "dot", "color": _css(URGENT), "key": "screen.lg_urgent"},
-            {"kind": "ring", "color": _css(ON_THE_WAY), "key": "screen.lg_on_the_way"}]
+            {"kind": "ring", "color": _css(ON_THE_WAY), "key": "screen.lg_on_the_way"},
+            {"kind": "ring", "color": _css(WARNING), "key": "screen.lg_warning"}]
 
 
 def _css(rgba) -> str:
@@ -452,6 +471,6 @@ def payload_bytes(d: pdk.Deck) -> int:
     return len(d.to_json().encode("utf-8"))
 
 
-__all__ = ["CompactDeck", "deck", "picked_community", "picked_grid", "base_layers", "live_layers", "grid_layer", "point_layers",
-           "alert_layers", "member_layers",
+__all__ = ["CompactDeck", "deck", "picked_community", "picked_grid", "base_layers", "live_layers", "grid_layer",
+           "point_layers", "alert_layers", "member_layers", "warning_layers",
            "legend", "raster_style", "view_state", "payload_bytes"]

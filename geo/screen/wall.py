@@ -12,8 +12,13 @@ from geo.coverage import coverage
 from geo.db import store
 from geo.access.roles import Scope
 from geo.screen import figures, map_data, panels
+from geo.tickets import warnings
 from geo.db.schema import (
     Community, Grid, Street)
+
+
+#: Warnings the wall draws (the panel shows the first few; every one gets its ring).
+WARNING_ROWS = 20
 
 
 @dataclass
@@ -41,6 +46,7 @@ class Screen:
     frame: pd.DataFrame = field(repr=False)
     wide: bool = False
     on_the_way: pd.DataFrame | None = None  # party members on their way to a ticket (map_data.on_the_way)
+    warnings: pd.DataFrame | None = None  # open and acknowledged warnings (geo.tickets.warnings.live): panel, rings
 
 
 def build(engine: Engine, now: datetime, scope: Scope, *, lang: str = "zh",
@@ -70,7 +76,8 @@ def build(engine: Engine, now: datetime, scope: Scope, *, lang: str = "zh",
                   stages=panels.open_by_stage_age(frame, now), grid_load=map_data.grid_load(frame, now),
                   cells=map_data.ticket_cells(frame, now, resolution=resolution),
                   alerts=map_data.alerts(frame, now, lang=lang), cameras=cams,
-                  names=names, frame=frame, wide=wide, on_the_way=map_data.on_the_way(frame, now, lang=lang))
+                  names=names, frame=frame, wide=wide, on_the_way=map_data.on_the_way(frame, now, lang=lang),
+                  warnings=warnings.live(engine, scope=scope, limit=WARNING_ROWS, lang=lang))
 
 
 def street_title(engine: Engine, scope: Scope) -> str:

@@ -769,3 +769,30 @@ def test_on_time_rates_are_coloured_by_band_not_by_being_ranked(page, clock, mon
     assert cells and {c for c, _ in cells} >= {"red", "green"}, cells  # both ends drawn: the test can fail
     tone = {"bad": "red", "warn": "amber", "good": "green"}
     assert all(cls == tone[figures.on_time_tone(float(v) / 100)] for cls, v in cells), cells
+
+
+def test_the_wall_shows_open_warnings_in_a_panel_and_as_rings_of_their_radius(tmp_path):
+    """A stored warning (geo.tickets.warnings) reaches the wall: the panel lists it (text escaped), the map
+    rings its place at its radius in metres; a closed one and another community's are not drawn."""
+    from sqlalchemy import insert
+
+    from geo.db.schema import EarlyWarning
+
+    eng = store.make_engine(f"sqlite:///{tmp_path}/w.db")
+    store.load_town(eng, tiny_town())
+    row = dict(key="spike:1:water", episode=1, kind="spike", state="open", title="<b>一网格</b> · 供水 近3天突增",
+               meaning="近3天5件，按本网格此前90天应约0.1件；若无异常，出现这么多的概率不到万分之一", value=5.0,
+               p_value=1e-6, since=NOW - timedelta(hours=50), detected_at=NOW, last_seen_at=NOW, lon=104.0,
+               lat=30.0, radius_m=180.0, category="water", street_id=1, community_id=1, grid_id=1,
+               ticket_ids="[1, 2]", grids="[1]")
+    with eng.begin() as conn:
+        conn.execute(insert(EarlyWarning), [row, {**row, "key": "spike:1:power", "state": "closed", "radius_m": 99.0}])
+    base, s = map_data.basemap(eng, WHOLE), wall.build(eng, NOW, WHOLE)
+    assert s.warnings["key"].tolist() == ["spike:1:water"]
+    rings = _layer(json.loads(screen_map.deck(base, s).to_json()), "warnings")["data"]
+    assert [r["r"] for r in rings] == [180.0] and "不到万分之一" in rings[0]["n"]
+    html = panels.warnings_html(s.warnings, NOW, heading="智能预警 · {n} 条待处理", none="暂无预警")
+    assert "1 条待处理" in html and "&lt;b&gt;" in html and "<b>" not in html and "应约0.1件" in html
+    assert "<div class='why'>近3天5件，按本网格此前90天应约0.1件</div>" in html  # the figure; the rest on hover
+    assert wall.build(eng, NOW, NORTH_LAKE).warnings.empty
+    eng.dispose()

@@ -536,3 +536,36 @@ def test_the_indicators_workbook_holds_the_figures_of_the_page(town_url, monkeyp
     assert book["按类别"]["上报数"].sum() == want["reported"]  # the categories partition the area's reports
     grids = layers.grid_names(engine, scope=scope)
     assert set(book["按网格"]["网格"]) <= set(grids.values()) and book["按网格"]["上报数"].sum() == want["reported"]
+
+
+def test_the_desk_lists_its_area_warnings_and_acknowledges_them_audited(town_url, monkeypatch):
+    """A pile of overdue tickets in community1's community becomes a warning on its desk; 确认 writes the
+    audit row; community2's desk does not list it."""
+    from sqlalchemy import select, update
+
+    from geo.db.schema import Ticket
+    from geo.tickets import warnings
+
+    engine = store.make_engine(town_url)
+    now = settings.now()
+    staff = auth.authenticate(engine, "community1", accounts.DEMO_PASSWORD, now=now)
+    with engine.begin() as conn:
+        ids = [r[0] for r in conn.execute(select(Ticket.id).where(Ticket.community_id == staff.scope.community_id)
+                                          .order_by(Ticket.id).limit(6))]
+        conn.execute(update(Ticket).where(Ticket.id.in_(ids)).values(
+            state="community_dispatched", step_due_at=now - timedelta(days=2), due_at=now + timedelta(days=3)))
+    warnings.refresh(engine, now)
+    wid = int(warnings.live(engine, scope=staff.scope).query("kind == 'pile'")["id"].iloc[0])
+
+    other = page("tickets", town_url, monkeypatch, "community2").run()
+    assert not [b for b in other.button if b.key == f"tickets_warn_ack_{wid}"]
+
+    at = page("tickets", town_url, monkeypatch, "community1").run()
+    assert not at.exception
+    assert any("环节积压" in m.value for m in at.markdown)
+    widget(at, "button", f"tickets_warn_ack_{wid}").click().run()
+    assert not at.exception, at.exception[0].stack_trace
+    assert any("已确认预警" in s.value for s in at.success)
+    log = audit.read(engine, scope=WHOLE, action_prefix="warning.")
+    assert list(log["action"]) == ["warning.acknowledge"] and list(log["object_id"]) == [wid]
+    assert log["username"].iloc[0] == "community1"
