@@ -307,6 +307,7 @@ def build(engine: Engine, scope: Scope, month: date, now: datetime, *, plan: cov
         warned = pd.DataFrame({"说明": [notes["预警"]]})
     elif warned.empty:
         notes["预警"] = "本月无预警。"
+        warned = pd.DataFrame({"说明": [notes["预警"]]})  # said in the sheet, not an empty table
     tables["本月预警"] = warned
     return Report(area=area_name(engine, scope), scope=scope, month=month, made_at=now, values=values,
                   tables=tables, notes=notes, circle=circle, grid_map=_grid_map(engine, scope, raw_by_grid))

@@ -138,13 +138,13 @@ def test_hand_counted_month_in_excel_and_pdf(month_engine):
     assert [r[1] for r in grids[1:]] == [3, 2]  # lowest on-time first: g1 (T1 of T1, T2 due: 50%) then g2
     visits = _row(_sheet(xlsx, "困难户走访"), facts["g1"]["name"])
     assert visits[1:4] == (facts["vulnerable_g1"], 2, 3)  # 2 households visited in October, 3 visits
-    assert _sheet(xlsx, "本月预警")[1][0].startswith("暂无预警系统数据")
+    assert _sheet(xlsx, "本月预警")[1][0] == "本月无预警。"  # geo.tickets.warnings found none in October
 
     printed = report_pdf.pdf_bytes(report)
     reader = pypdf.PdfReader(io.BytesIO(printed.data))
     text = "\n".join(p.extract_text() for p in reader.pages)
     for expected in ("2026年10月 社区治理月度报告", "50.0%", "75.0%", "33.3%", "GD-TEST-2", "GD-TEST-3", "GD-TEST-4",
-                     "等待配件，超期两天", "路灯仍然不亮", "需协调物业<b>维修</b>", "暂无预警系统数据"):
+                     "等待配件，超期两天", "路灯仍然不亮", "需协调物业<b>维修</b>", "本月无预警"):
         assert expected in text.replace("\n", ""), expected
     assert printed.embedded, "no embeddable CJK font on this machine (install fonts-wqy-microhei)"
     fonts = [f.get_object() for p in reader.pages[:1] for f in p["/Resources"]["/Font"].values()]
