@@ -271,7 +271,9 @@ def warning_list() -> None:
     """智能预警 of the user's area: what, since when, how unusual, the tickets; acknowledge and close."""
     live = warnings.live(engine, scope=scope, lang=lang)
     flash = st.session_state.pop(WARN_FLASH, None)
-    with st.expander(t("warn.title").format(n=len(live)), expanded=bool((live["state"] == "open").any()) or bool(flash)):
+    # folded (its title counts them): the desk's first screen is the user's tickets; open after acting on one
+    with st.expander(("🔔 " if (live["state"] == "open").any() else "") + t("warn.title").format(n=len(live)),
+                     expanded=bool(flash)):
         if flash:
             (st.error if flash[0] == "error" else st.success)(plain.markdown(flash[1]))
         if live.empty:

@@ -63,6 +63,7 @@ def pick_row(page, n: int) -> None:
     """Tick row ``n`` of the desk's table (st.dataframe draws on a canvas: click its row marker)."""
     grid = page.locator("[data-testid='stDataFrame']").first
     grid.wait_for(timeout=60_000)
+    grid.scroll_into_view_if_needed()  # a mouse click lands only inside the viewport
     box = grid.bounding_box()
     page.mouse.click(box["x"] + 15, box["y"] + 35 * (n + 1) + 17)
 
