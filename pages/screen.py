@@ -91,7 +91,7 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
 .scr-base b { font-size: 27px; color: #f2f7ff; font-variant-numeric: tabular-nums; }
 .scr-base span { font-size: 18px; color: #a9c3e8; display:block; }
 .scr-base small.late { font-size: 20px; color: #ffb000; margin-left: 2px; }
-.scr-party span { font-size: 16px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.scr-party span { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .scr-table { width:100%; border-collapse: collapse; font-size: 19px; }
 .scr-table th { color:#9bb6dc; font-weight: 400; text-align:left; border-bottom: 1px solid #1b467f; }
 .scr-table th.n { text-align:right; }
@@ -531,17 +531,20 @@ def _draw_wall() -> None:
         warned = min(len(s.warnings), WARN_ROWS) if s.warnings is not None else 0  # 智能预警 (rings on the map)
         st.html(panels.warnings_html(s.warnings, now, rows=WARN_ROWS, heading=t("screen.warnings"),
                                      none=t("screen.warnings_none")))
+        slots = max(1, warned)  # the warnings panel takes a line when empty, two per warning: the feed gives them back
+        overdue_rows = max(0, 3 - slots)
         over = "".join(
             f"<li class='fresh'><span class='scr-tag over'>{t('screen.feed_overdue')}</span>"
             f"<span class='when'>{w}</span>{plain.html(str(r.category))} · "
             f"{plain.html(str(s.names['grid'].get(r.grid_id, '')))}</li>"
-            for r, w in zip(fresh.head(3).itertuples(), panels.clock_labels(fresh["due_at"].head(3), now)))
+            for r, w in zip(fresh.head(overdue_rows).itertuples(), panels.clock_labels(fresh["due_at"].head(overdue_rows),
+                                                                                      now)))
         items = "".join(
             f"<li><span class='scr-tag {'up' if e.action == 'escalate' else ''}'>"
             f"{t('screen.feed_escalate' if e.action == 'escalate' else 'screen.feed_report')}</span>"
             f"{URGENT_TAG if e.urgent else ''}<span class='when'>{e.when}</span>"
             f"{plain.html(str(e.category))} · {plain.html(str(e.grid or ''))}</li>"
-            for e in s.feed.head(max(2, FEED_ROWS - min(len(fresh), 3) - 2 * warned)).itertuples())
+            for e in s.feed.head(max(1, FEED_ROWS - min(len(fresh), overdue_rows) - 2 * slots)).itertuples())
         st.html(f"<div class='scr-panel'><div class='scr-h'>{t('screen.feed')}</div>"
                 f"<ul class='scr-feed'>{over}{items}</ul></div>")
         st.html(f"<div class='scr-h'>{t('screen.trend').format(n=n)}</div>")
