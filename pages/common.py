@@ -465,3 +465,13 @@ def grid_layers(url: str, lang_: str, minute: str, area) -> dict:
 
     return area_.grid_layers(_engine(url), scope=area, grid_id=area.grid_id,
                              now=datetime.fromisoformat(minute), lang=lang_)
+
+
+@st.cache_resource(ttl=3600, show_spinner=False)
+def walking_plan(url: str):
+    """The walking network with doors and facilities snapped (about 1 s a street), once an hour for every page:
+    the wall's 15-minute circle and the monthly report's are then one computation on one plan."""
+    from geo.screen import figures
+
+    return figures.walking_plan(engine())
+

@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta
 
 import streamlit as st
 
+from geo import settings
 from geo.tickets import categories, indicators
 from geo.io import export
 from geo.maps import layers
@@ -80,7 +81,7 @@ month = st.selectbox(t("mrep.month"), months, index=1, format_func=lambda m: f"{
 asked = (report_scope, month)
 if st.button(t("mrep.make"), key="mrep_make", type="primary"):
     began = time_.perf_counter()
-    report = monthly.build(engine, report_scope, month, now)
+    report = monthly.build(engine, report_scope, month, now, plan=common.walking_plan(settings.database_url()))
     printed = report_pdf.pdf_bytes(report)
     st.session_state["mrep"] = (asked, report.area, report.file_stem, monthly.excel_bytes(report), printed.data,
                                 printed.embedded, time_.perf_counter() - began)

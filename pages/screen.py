@@ -19,7 +19,6 @@ import pandas as pd
 import streamlit as st
 
 from geo import settings
-from geo.coverage import coverage
 from geo.io import plain
 from geo.screen import figures, grid_card, map_data, panels, screen_map, wall
 from geo.access import roles
@@ -164,15 +163,10 @@ def basemap(url_: str, scope: Scope) -> map_data.Basemap:
     return map_data.basemap(common.engine(), scope)
 
 
-@st.cache_resource(ttl=3600, show_spinner=False)
-def walking_plan(url_: str) -> coverage.Plan | None:
-    """The walking network with doors and facilities snapped (about 1 s a street): once an hour."""
-    return figures.walking_plan(common.engine())
-
 
 @st.cache_data(ttl=600, show_spinner=False)
 def circle(url_: str, scope: Scope) -> dict:
-    return figures.service_circle(common.engine(), scope, plan=walking_plan(url_))
+    return figures.service_circle(common.engine(), scope, plan=common.walking_plan(url_))
 
 
 @st.cache_data(ttl=figures.REFRESH_S, show_spinner=False)
