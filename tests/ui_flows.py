@@ -70,7 +70,7 @@ def report_at(page, lon: float, lat: float, description: str, photo: Path | None
         page.locator("input[type=file]").set_input_files(str(photo))
         page.get_by_text(photo.name).wait_for(timeout=30_000)
     page.get_by_role("button", name="提交上报").click()
-    done = page.get_by_text("已受理，工单号")
+    done = page.get_by_test_id("stAlertContentSuccess").get_by_text("已受理，工单号")  # a toast says it too
     done.wait_for(timeout=60_000)
     return done.inner_text().split("工单号 ")[1].split("，")[0]
 

@@ -244,7 +244,8 @@ def test_hostile_text_reaches_people_as_plain_text(tmp_path, browser_page, count
 
         # report it (the success message names the grid), then the desk shows the description
         code = report_at(page, grid["lon"], grid["lat"], text)
-        if f"分派至 {grid_name}" not in seen([page.get_by_text("已受理，工单号").inner_text()])[0]:
+        said = page.get_by_test_id("stAlertContentSuccess").get_by_text("已受理，工单号")  # not the toast
+        if f"分派至 {grid_name}" not in seen([said.inner_text()])[0]:
             wrong.append("report message")
         page.get_by_role("link", name="工单台").click()
         page.get_by_role("heading", name=code).wait_for(timeout=60_000)
