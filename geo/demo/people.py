@@ -406,7 +406,7 @@ def summary(town: street.Town, now: datetime) -> dict[str, dict[str, object]]:
     import pandas as pd
 
     frame = pd.DataFrame(town["ticket"])
-    arrivals = indicators.arrivals(frame, now)
+    arrivals = indicators.compute(frame, now)  # the 30-minute figures among them
     claims = sum(e["action"] == "claim" for e in town["ticket_event"])
     on_way = sum(1 for t in town["ticket"] if t["state"] == "in_progress" and t.get("arrive_by") and not t.get("arrived_at")
                  and t["arrive_by"] > now)

@@ -109,6 +109,21 @@ def test_by_category_and_grid_partition_the_totals(frame):
     assert per_grid["rated"].sum() == total["rated"]
 
 
+def test_one_groupby_gives_what_each_grid_alone_gives(small_town):
+    """``by`` (one groupby over every grid, issue 15) equals ``compute`` run on each grid's own tickets,
+    figure by figure, durations and rates included; grids with nothing reported and nothing overdue are left out."""
+    tickets = pd.DataFrame(small_town["ticket"])[indicators.FIELDS]
+    now = tickets["created_at"].max()
+    window = dict(start=now - pd.Timedelta(days=120), end=now)
+    table = indicators.by(tickets, "grid_id", now, **window).set_index("grid_id")
+    alone = {g: indicators.compute(t, now, **window) for g, t in tickets.groupby("grid_id")}
+    kept = {g for g, v in alone.items() if v["reported"] or v["overdue_now"]}
+    assert set(table.index) == kept and len(kept) > 10
+    for g in kept:
+        for key, value in alone[g].items():
+            assert table.loc[g, key] == pytest.approx(value, nan_ok=True), (g, key)
+
+
 def test_empty_area_gives_dashes_not_errors():
     empty = pd.DataFrame(columns=indicators.FIELDS)
     v = indicators.compute(empty, NOW)
