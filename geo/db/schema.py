@@ -287,7 +287,8 @@ class Ticket(_Spatial, Base):
     workflow: Mapped[str] = mapped_column(String(24), default="five_step")
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(16), default="resident")  # resident / patrol / video / hotline
-    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
+    # indexed: the wall and every street-wide reader filter by street (issue 15, checked with EXPLAIN on PostGIS)
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"), index=True)
     community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
     routing_flag: Mapped[str | None] = mapped_column(String(24))  # boundary / snapped
@@ -301,9 +302,9 @@ class Ticket(_Spatial, Base):
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
     first_response_at: Mapped[datetime | None] = mapped_column(DateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)  # the wall: closed today / this month
     due_at: Mapped[datetime | None] = mapped_column(DateTime)  # the whole ticket's limit
-    step_due_at: Mapped[datetime | None] = mapped_column(DateTime)  # limit of the current step
+    step_due_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)  # the clock's "what fell due"
     assigned_at: Mapped[datetime | None] = mapped_column(DateTime)
     arrive_by: Mapped[datetime | None] = mapped_column(DateTime)  # party member on site within 30 min
     arrived_at: Mapped[datetime | None] = mapped_column(DateTime)
