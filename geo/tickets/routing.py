@@ -67,53 +67,62 @@ def route_points(grids: gpd.GeoDataFrame, lon, lat, *, tolerance_m: float) -> pd
     point, in order; ``grid_id`` is NA for points ``"outside"`` or ``"invalid"``.
     """
     x, y = as_arrays(lon, lat)
-    n = len(x)
-    grids = _usable(grids)
-    geoms = grids.geometry.to_numpy()
-    best = np.full(n, -1)  # position in ``grids`` (sorted by code), -1: none
-    covering = np.zeros(n, dtype=np.int64)
-    distance = np.full(n, np.nan)
-    ok = np.flatnonzero(valid_lonlat(x, y))
-    if len(ok) and len(grids):
-        gi, pi = shapely.STRtree(shapely.points(x[ok], y[ok])).query(geoms, predicate="covers")
-        covering[ok] = np.bincount(pi, minlength=len(ok))
-        first = np.full(len(ok), len(grids))
-        np.minimum.at(first, pi, gi)  # the smallest code among the covering grids
-        hit = first < len(grids)
-        best[ok[hit]] = first[hit]
-        distance[ok[hit]] = 0.0
-        rest = ok[~hit]
-        if len(rest):
-            near, dist = _snap(geoms, x[rest], y[rest], tolerance_m)
-            best[rest] = near
-            distance[rest] = dist
-    return _frame(grids, best, covering, distance, valid_lonlat(x, y))
-
-
-def _usable(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """The grids with land, sorted by code (position order = code order: the smallest position wins)."""
     missing = [c for c in GRID_COLUMNS if c not in grids.columns]
     if missing:
         raise ValidationError(f"grids lack columns: {', '.join(missing)}")
-    geoms = grids.geometry.to_numpy()
-    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    out = grids[keep]
-    return out.iloc[np.argsort(out["code"].astype(str).to_numpy(), kind="stable")].reset_index(drop=True)
+    geoms = grids.geometry.to_numpy()  # empty or missing ones: the trees skip them
+    codes = grids["code"].to_numpy()
+    n = len(x)
+    valid = valid_lonlat(x, y)
+    best = np.full(n, -1)  # row of ``grids``, -1: none
+    covering = np.zeros(n, dtype=np.int64)
+    distance = np.full(n, np.nan)
+    ok = np.flatnonzero(valid)
+    if len(ok) and len(grids):
+        found, covering[ok] = _covering(geoms, codes, x[ok], y[ok])
+        best[ok] = found
+        distance[ok[found >= 0]] = 0.0
+        rest = ok[found < 0]
+        if len(rest):
+            best[rest], distance[rest] = _snap(geoms, codes, x[rest], y[rest], tolerance_m)
+    return _frame(grids, best, covering, distance, valid)
 
 
-def _snap(geoms: np.ndarray, x: np.ndarray, y: np.ndarray, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """For points outside every grid: the nearest grid within ``tolerance_m`` (position, -1: none) and
-    its distance in metres (NaN: none). Candidates and measure as ``service.route``'s."""
+def _covering(geoms: np.ndarray, codes: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per point: the covering grid with the smallest code (-1: none) and how many cover it. A tree over
+    the points queried by each grid, prepared once (cheaper than a tree over the grids queried by each
+    point: geopandas' sjoin answers "within" the same way)."""
+    # for a point, "intersects" a polygon is "covered by" it (inside or on its edge), and GEOS answers it
+    # faster than "covers"
+    gi, pi = shapely.STRtree(shapely.points(x, y)).query(geoms, predicate="intersects")
+    count = np.bincount(pi, minlength=len(x))
+    best = np.full(len(x), -1)
+    best[pi] = gi  # right where one grid covers the point; the few on an edge are settled next
+    several = count[pi] > 1
+    if several.any():
+        g, p = gi[several], pi[several]
+        best[np.unique(p)] = _first_per_point(p, _code_rank(codes, g), g)
+    return best, count
+
+
+def _snap(geoms: np.ndarray, codes: np.ndarray, x: np.ndarray, y: np.ndarray,
+          tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """For points outside every grid: the nearest grid within ``tolerance_m`` (-1: none) and its distance
+    in metres (NaN: none). Candidates and measure as ``service.route``'s: the grids meeting the point's
+    box of pad_degrees, measured in geo.place.projection's metric CRS."""
     best, dist = np.full(len(x), -1), np.full(len(x), np.nan)
     pad = pad_degrees(tolerance_m)
-    pi, gi = shapely.STRtree(geoms).query(shapely.box(x - pad, y - pad, x + pad, y + pad), predicate="intersects")
+    boxes = shapely.box(x - pad, y - pad, x + pad, y + pad)
+    gi, pi = shapely.STRtree(boxes).query(geoms)  # the few boxes in a tree: each grid looks itself up
+    meets = shapely.intersects(geoms[gi], boxes[pi])
+    gi, pi = gi[meets], pi[meets]
     if not len(pi):
         return best, dist
-    cand = np.unique(gi)
+    cand, at = np.unique(gi, return_inverse=True)
     metric = projection.to_metric(gpd.GeoDataFrame(geometry=geoms[cand], crs=settings.STORAGE_CRS))
     mx, my = projection.lonlat_to_metric(x, y)
-    d = shapely.distance(metric.geometry.to_numpy()[np.searchsorted(cand, gi)], shapely.points(mx[pi], my[pi]))
-    order = np.lexsort((gi, d, pi))  # per point: nearest first, then the smallest code
+    d = shapely.distance(metric.geometry.to_numpy()[at], shapely.points(mx[pi], my[pi]))
+    order = np.lexsort((_code_rank(codes, gi), d, pi))  # per point: nearest first, then the smallest code
     first = order[np.r_[True, pi[order][1:] != pi[order][:-1]]]
     take = first[d[first] <= tolerance_m]
     best[pi[take]] = gi[take]
@@ -121,23 +130,39 @@ def _snap(geoms: np.ndarray, x: np.ndarray, y: np.ndarray, tolerance_m: float) -
     return best, dist
 
 
+def _code_rank(codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For grid ``rows``: their codes' order among themselves (smaller code, smaller rank)."""
+    u, at = np.unique(rows, return_inverse=True)
+    rank = np.empty(len(u), dtype=np.int64)
+    rank[np.argsort(codes[u].astype(str), kind="stable")] = np.arange(len(u))
+    return rank[at]
+
+
+def _first_per_point(points: np.ndarray, key: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For pairs (point, row): each point's row of the smallest ``key``, in the order of ``np.unique(points)``."""
+    order = np.lexsort((key, points))
+    lead = order[np.r_[True, points[order][1:] != points[order][:-1]]]
+    return rows[lead]
+
+
 def _frame(grids: gpd.GeoDataFrame, best: np.ndarray, covering: np.ndarray, distance: np.ndarray,
            valid: np.ndarray) -> pd.DataFrame:
     found = best >= 0
     at = np.where(found, best, 0)
 
-    def column(name: str) -> pd.Series:
-        values = grids[name].to_numpy()[at] if len(grids) else np.zeros(len(best), dtype=np.int64)
-        return pd.Series(pd.array(np.where(found, values, 0), dtype="Int64")).where(found, pd.NA)
+    def column(name: str) -> pd.arrays.IntegerArray:
+        values = grids[name].to_numpy(dtype=np.int64)[at] if len(grids) else np.zeros(len(best), dtype=np.int64)
+        return pd.arrays.IntegerArray(values, ~found)
 
     flag = np.full(len(best), None, dtype=object)
     flag[covering > 1] = BOUNDARY
     flag[found & (covering == 0)] = SNAPPED
     flag[valid & ~found] = OUTSIDE
     flag[~valid] = INVALID
-    per_grid = np.array([k if isinstance(k, str) and k else None for k in grids["workflow"]] + [None],
-                        dtype=object)  # NaN or "": the default loop (None); the last: no grid
-    loops = per_grid[np.where(found, best, len(grids))]
+    rows, back = np.unique(best, return_inverse=True)  # the loop of each grid found (NaN or "": the default)
+    per_row = np.array([None] + [k if isinstance(k, str) and k else None
+                                 for k in grids["workflow"].to_numpy(dtype=object)[rows[rows >= 0]]], dtype=object)
+    loops = per_row[back + (0 if len(rows) and rows[0] < 0 else 1)]
     return pd.DataFrame({
         "grid_id": column("id"), "community_id": column("community_id"), "street_id": column("street_id"),
         "flag": pd.Series(flag, dtype=object), "distance_m": distance,  # object: None stays None (inside;
