@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import (
-    Connection, Engine, Integer, bindparam, func, insert, inspect, select, text, update,
+    Connection, Engine, Integer, and_, bindparam, func, insert, inspect, select, text, update,
 )
 
 from geo import settings
@@ -335,6 +335,15 @@ def connection(engine: Engine | Connection):
     import contextlib
 
     return contextlib.nullcontext(engine) if isinstance(engine, Connection) else engine.connect()
+
+
+def in_box(engine: Engine | Connection, table, bounds: Sequence[float]):
+    """WHERE a row's bounding box meets ``bounds`` (x0, y0, x1, y1, lon-lat): a pre-filter, the exact
+    test is the caller's. The GiST index on PostGIS (``&&``), the bounding-box columns on SQLite."""
+    x0, y0, x1, y1 = (float(v) for v in bounds)
+    if is_postgis(engine):
+        return table.c.geom.op("&&")(func.ST_MakeEnvelope(x0, y0, x1, y1, schema.SRID))
+    return and_(table.c.maxx >= x0, table.c.minx <= x1, table.c.maxy >= y0, table.c.miny <= y1)
 
 
 def ids_intersecting(engine: Engine | Connection, model, area) -> list[int]:

@@ -27,12 +27,12 @@ from sqlalchemy.exc import IntegrityError
 
 from geo.access import audit, roles
 from geo.db.schema import TicketIntake
-from geo.errors import OutsideAreaError, ValidationError
+from geo.errors import ValidationError
 from geo.intake import address, doors
 from geo.intake.open311 import SERVICE_GROUPS
 from geo.io import vector_files
 from geo.place import coords
-from geo.tickets import categories, service
+from geo.tickets import categories, routing, service
 from geo.tickets.rules import MAX_DESCRIPTION
 
 DOOR = "12345"
@@ -123,14 +123,17 @@ def plan(engine: Engine, data: bytes, filename: str, *, now: datetime, street_id
     with engine.connect() as conn:
         seen = set(conn.execute(select(TicketIntake.external_id).where(
             TicketIntake.door == DOOR, TicketIntake.external_id.in_(rows["order_no"].tolist()))).scalars())
-    placed = [_place(engine, matcher, r, seen, street_id, datum, now) for r in rows.itertuples()]
+    placed = [_place(matcher, r, seen, datum, now) for r in rows.itertuples()]
+    _route_points(engine, placed, street_id)
     rows = pd.concat([rows, pd.DataFrame(placed, index=rows.index)], axis=1)
     twice = rows["order_no"].duplicated() & rows["how"].isin((BY_ADDRESS, BY_POINT))
     rows.loc[twice, ["how", "reason"]] = [SEEN, "同一批次中重复出现 / repeated in this batch"]
     return Plan(rows)
 
 
-def _place(engine, matcher, r, seen, street_id, datum, now) -> dict:
+def _place(matcher, r, seen, datum, now) -> dict:
+    """One order placed by its address, or its coordinates to route (``point``, routed with the
+    batch's others in _route_points), or why not."""
     out = dict(how=MANUAL, reason="", category_key=None, x=np.nan, y=np.nan, building="", grid_id=None,
                created=now)
     if not r.order_no:
@@ -155,13 +158,25 @@ def _place(engine, matcher, r, seen, street_id, datum, now) -> dict:
     if datum == "gcj02":
         x, y = coords.gcj02_to_wgs84([lon], [lat])
         lon, lat = float(x[0]), float(y[0])
-    try:
-        where = service.route(engine, lon, lat)
-    except (OutsideAreaError, ValidationError):
-        return {**out, "reason": "坐标不在本街道任何网格内 / the coordinates are outside the street"}
-    if street_id is not None and where.street_id != street_id:
-        return {**out, "reason": "坐标不在本街道 / the coordinates are in another street"}
-    return {**out, "how": BY_POINT, "x": lon, "y": lat, "grid_id": where.grid_id}
+    return {**out, "point": (lon, lat)}
+
+
+def _route_points(engine: Engine, placed: list[dict], street_id: int | None) -> None:
+    """Route every order placed by its coordinates in one call (service.route_many: the desk's rule,
+    point in grid, 30 m tolerance), in place."""
+    todo = [i for i, p in enumerate(placed) if "point" in p]
+    if not todo:
+        return
+    lon, lat = zip(*(placed[i].pop("point") for i in todo))
+    routed = service.route_many(engine, lon, lat)
+    for i, x, y, grid_id, street, flag in zip(todo, lon, lat, routed["grid_id"], routed["street_id"],
+                                              routed["flag"]):
+        if flag in (routing.OUTSIDE, routing.INVALID):
+            placed[i]["reason"] = "坐标不在本街道任何网格内 / the coordinates are outside the street"
+        elif street_id is not None and street != street_id:
+            placed[i]["reason"] = "坐标不在本街道 / the coordinates are in another street"
+        else:
+            placed[i].update(how=BY_POINT, x=x, y=y, grid_id=int(grid_id))
 
 
 def commit(engine: Engine, batch: Plan, *, by, now: datetime, street_id: int | None = None) -> list[str]:
