@@ -38,9 +38,10 @@ GRID_COLUMNS = ("id", "code", "community_id", "street_id", "workflow")
 
 
 def pad_degrees(tolerance_m: float) -> float:
-    """Half the side of the box searched for a grid to snap to: generous in degrees at Chinese
-    latitudes (1° of latitude ≈ 111 km; of longitude ≈ 96 km at 30°N)."""
-    return tolerance_m / 90_000
+    """Half the side of the box searched for a grid to snap to, in degrees: wide enough everywhere in
+    China (1° of longitude is 96 km at 30°N but 65 km at 54°N, Mohe; a box of tolerance / 90 km, used
+    before, missed a grid 28 m away in Harbin or Beijing)."""
+    return tolerance_m / 60_000
 
 
 def valid_lonlat(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

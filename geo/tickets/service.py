@@ -411,7 +411,7 @@ _DUP_COLUMNS = ["id", "code", "state", "created_at", "description", "distance_m"
 
 def _nearby_open(engine: Engine, *, category: str, lon: float, lat: float, now: datetime, radius_m: float,
                  days: float, exclude_id: int | None, where) -> pd.DataFrame:
-    pad = radius_m / 90_000
+    pad = routing.pad_degrees(radius_m)
     ids = store.ids_intersecting(engine, Ticket, shapely.box(lon - pad, lat - pad, lon + pad, lat + pad))
     ids = [i for i in ids if i != exclude_id]
     if not ids:

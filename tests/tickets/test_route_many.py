@@ -149,6 +149,15 @@ def test_route_points_on_two_squares():
     assert routing.route_points(squares(), lon, lat, tolerance_m=15.0)["flag"].tolist()[2:4] == ["snapped", "outside"]
 
 
+def test_a_grid_28_metres_away_is_found_in_the_north_too():
+    """At 45°N (Harbin) 1° of longitude is 79 km: a point 0.00035° east of the squares is 27.5 m out and
+    snaps; the search box once assumed 90 km per degree and found no grid there."""
+    north = squares().set_geometry(squares().geometry.translate(yoff=15.0))
+    out = routing.route_points(north, [104.02035], [45.005], tolerance_m=30.0)
+    assert out.loc[0, "flag"] == "snapped" and out.loc[0, "grid_id"] == 20
+    assert out.loc[0, "distance_m"] == pytest.approx(27.5, abs=0.5)
+
+
 def test_route_points_equal_distances_go_to_the_smaller_code():
     """A point due south of the shared edge is equally near both squares: A (east, the smaller code) wins."""
     out = routing.route_points(squares(), [104.01], [29.9999], tolerance_m=30.0)
