@@ -63,7 +63,7 @@ st.subheader(t("ind.by_category"))
 st.dataframe(by_category, hide_index=True, width="stretch")
 st.subheader(t("ind.by_grid"))
 st.dataframe(by_grid, hide_index=True, width="stretch")
-st.download_button(t("tickets.export_xlsx"), export.excel_bytes({
+st.download_button(t("tickets.export_xlsx"), lambda: export.excel_bytes({  # built when asked, not every run
     "指标": indicators.table(values, lang), "按类别": by_category, "按网格": by_grid}),
     f"indicators_{start:%Y%m%d}_{end:%Y%m%d}.xlsx",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="ind_export")
@@ -113,4 +113,4 @@ with st.expander(t("mrep.schedule"), expanded=False):
         for i, path in enumerate(files[:12]):
             kind = "application/pdf" if path.suffix == ".pdf" else \
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            st.download_button(path.name, path.read_bytes(), path.name, kind, key=f"mrep_file_{i}")
+            st.download_button(path.name, lambda path=path: path.read_bytes(), path.name, kind, key=f"mrep_file_{i}")
