@@ -298,10 +298,13 @@ def storage_problem(exc: BaseException) -> StorageError | None:
 # --------------------------------------------------------------------------- reading
 
 def read_frame(engine: Engine | Connection, stmt) -> pd.DataFrame:
-    """The rows of ``stmt``; on a Connection (inside the caller's transaction) or a connection of its own."""
+    """The rows of ``stmt``; on a Connection (inside the caller's transaction) or a connection of its own.
+
+    Built from plain tuples: pandas reads a list of tuples twice as fast as SQLAlchemy Row objects
+    (1.0 s against 2.2 s for 300,000 tickets; issue 15, the wall's frame)."""
     if isinstance(engine, Connection):
         result = engine.execute(stmt)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        return pd.DataFrame.from_records([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
     with engine.connect() as conn:
         return read_frame(conn, stmt)
 
