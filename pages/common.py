@@ -193,20 +193,6 @@ def my_street(url: str) -> int | None:
     return scope().street_id or next(iter(streets(url)), None)
 
 
-def write_due_reports() -> None:
-    """Last month's reports of the streets that scheduled them (geo.reports.schedule: once, from the 1st).
-
-    Housekeeping in whichever session runs the minute: a failure is logged and tried again next
-    minute (the claim is given back), never shown to the person who happened to open a page.
-    """
-    from geo.reports import schedule  # local: the report modules (reportlab) load at the first minute, not per page
-
-    try:
-        schedule.run_due(engine(), now())
-    except Exception:  # noqa: BLE001 - housekeeping must not break the page being opened
-        log.exception("scheduled monthly report not written; retried next minute")
-
-
 def minute_key() -> str:
     return now().replace(second=0, microsecond=0).isoformat()
 
