@@ -72,6 +72,7 @@ common.engine()  # builds the demo town on first start, before any page draws
 st.session_state[common.ENTERED_KEY] = True
 with common.storage_errors():  # a locked or read-only database is said in words, never a traceback
     user = common.current_user()  # this tab's session, a reload's cookie, or a wall's token; re-checked every run
+    common.data_version(fresh=True)  # the cache keys of this run: a change on any server is seen now
 with st.sidebar:
     common.sync_cookie()
 pages_here = [(key, path, icon) for key, path, icon in PAGES if (settings.ROOT / path).exists()]
