@@ -19,7 +19,7 @@ import streamlit as st
 from geo import i18n, settings
 from geo.io import plain
 from geo.access import roles
-from geo.tickets import service, warnings
+from geo.web import housekeeping
 from pages import common
 
 #: Every page: key (geo.access.roles.PAGE_ACCESS, i18n "nav.<key>", URL path), file, icon.
@@ -72,6 +72,7 @@ common.engine()  # builds the demo town on first start, before any page draws
 st.session_state[common.ENTERED_KEY] = True
 with common.storage_errors():  # a locked or read-only database is said in words, never a traceback
     user = common.current_user()  # this tab's session, a reload's cookie, or a wall's token; re-checked every run
+    common.data_version(fresh=True)  # the cache keys of this run: a change on any server is seen now
 with st.sidebar:
     common.sync_cookie()
 pages_here = [(key, path, icon) for key, path, icon in PAGES if (settings.ROOT / path).exists()]
@@ -122,16 +123,14 @@ else:
                           visibility="hidden"))
     hidden.append(st.Page(go_home, title=i18n.t(f"nav.{home}", lang), url_path="home", default=True,
                           visibility="hidden"))
-    if st.session_state.get("clock_minute") != common.minute_key():  # ticket escalations that fell due,
-        st.session_state["clock_minute"] = common.minute_key()  # whole street, whichever page loads
-        moved = []
+    if st.session_state.get("clock_minute") != common.minute_key():  # what fell due (escalations, warnings,
+        st.session_state["clock_minute"] = common.minute_key()  # reports): once a minute for every server
+        moved = None
         with common.storage_errors(quiet=True):  # the database busy: the next minute's run escalates them
-            moved = service.escalate_due(common.engine(), common.now())
-            warnings.refresh_if_due(common.engine(), common.now())  # 智能预警: at most every 10 minutes
+            moved = housekeeping.run_minute(common.engine(), common.now())  # None: another session has it
         if moved:  # the desk toasts them
             seen = st.session_state.get("tickets_escalated", [])
             st.session_state["tickets_escalated"] = [*seen, *(tid for tid in moved if tid not in seen)]
-        common.write_due_reports()  # the monthly reports streets asked for, once, from the 1st of the month
     hidden.extend(public)  # a member of staff scanning a building's code sees what residents see
     nav = st.navigation([*pages.values(), *hidden], position="hidden")
     with menu:

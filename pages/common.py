@@ -2,7 +2,11 @@
 
 Caching lives here, at the UI edge (geo/ stays free of Streamlit). Loaders
 are keyed by the database URL and language so two deployments or two
-languages never see each other's cached data.
+languages never see each other's cached data, and by the database's change
+marks (``data_version``: geo.access.audit.data_version, read once per run by
+app.py) so a change made through any app server on the same database is seen
+by every other server at its next run: a cache cleared in one process is not
+cleared in the others, a key that moved is.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from geo import i18n, settings
-from geo.access import auth, kiosk, roles, sessions, throttle, users
+from geo.access import audit, auth, kiosk, roles, sessions, throttle, users
 from geo.demo import generator
 from geo.maps import layers, offline
 from geo.db import store
@@ -163,48 +167,63 @@ def now() -> datetime:
     return settings.now()
 
 
+VERSION_KEY = "data_version"  # this run's geo.access.audit.DataVersion (app.py reads it first thing)
+
+
+def data_version(*, fresh: bool = False) -> audit.DataVersion:
+    """The database's change marks for cache keys: one indexed query per run.
+
+    app.py asks ``fresh`` at the top of every run, and the page then reuses it; a page run
+    without app.py (AppTest) or a fragment's own rerun (the wall) asks again itself.
+    """
+    if fresh or not st.session_state.get(ENTERED_KEY) or VERSION_KEY not in st.session_state:
+        st.session_state[VERSION_KEY] = audit.data_version(engine())
+    return st.session_state[VERSION_KEY]
+
+
+def layout_version() -> str:
+    """The mark that moves only when the street's layout changes (a load, a boundary cut):
+    the key of the heavy caches (walking plan, coverage, basemaps)."""
+    return data_version().layout
+
+
 def street_layers(url: str, lang_: str, minute: str, area=None, street_id: int | None = None) -> dict:
-    """Map layers of one street (default: the user's), refreshed every minute; tickets only
-    within ``area`` (default: the user's scope)."""
+    """Map layers of one street (default: the user's), refreshed every minute and after any change;
+    tickets only within ``area`` (default: the user's scope)."""
     area = area if area is not None else scope()
-    return _street_layers(url, lang_, minute, area, street_id if street_id is not None else my_street(url))
+    return _street_layers(url, lang_, minute, area, street_id if street_id is not None else my_street(url),
+                          data_version().data)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _street_layers(url: str, lang_: str, minute: str, area, street_id: int | None) -> dict:
+def _street_layers(url: str, lang_: str, minute: str, area, street_id: int | None, version: str) -> dict:
     """Cached per scope and street: both are in the key, so no area sees another's tickets."""
     return layers.street_layers(_engine(url), datetime.fromisoformat(minute), lang_, scope=area,
                                 street_id=street_id)
 
 
-@st.cache_data(ttl=60, show_spinner=False)
 def headline(url: str, minute: str, area, street_id: int | None) -> dict[str, int]:
-    """The map page's figures: the street's size, the tickets of ``area`` (part of the key)."""
+    """The map page's figures: the street's size, the tickets of ``area``."""
+    return _headline(url, minute, area, street_id, data_version().data)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _headline(url: str, minute: str, area, street_id: int | None, version: str) -> dict[str, int]:
     return layers.headline(_engine(url), datetime.fromisoformat(minute), scope=area, street_id=street_id)
 
 
-@st.cache_data(ttl=600, show_spinner=False)
 def streets(url: str) -> dict[int, str]:
+    return _streets(url, layout_version())
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _streets(url: str, layout: str) -> dict[int, str]:
     return layers.streets(_engine(url))
 
 
 def my_street(url: str) -> int | None:
     """The signed-in user's street (a district-wide account gets the first one)."""
     return scope().street_id or next(iter(streets(url)), None)
-
-
-def write_due_reports() -> None:
-    """Last month's reports of the streets that scheduled them (geo.reports.schedule: once, from the 1st).
-
-    Housekeeping in whichever session runs the minute: a failure is logged and tried again next
-    minute (the claim is given back), never shown to the person who happened to open a page.
-    """
-    from geo.reports import schedule  # local: the report modules (reportlab) load at the first minute, not per page
-
-    try:
-        schedule.run_due(engine(), now())
-    except Exception:  # noqa: BLE001 - housekeeping must not break the page being opened
-        log.exception("scheduled monthly report not written; retried next minute")
 
 
 def minute_key() -> str:
@@ -448,9 +467,13 @@ def open_asked_page(pages: dict) -> None:
         st.switch_page(pages[asked], query_params=st.query_params.to_dict())
 
 
-@st.cache_data(ttl=300, show_spinner=False)
 def contact_points(url: str, minute: str, street_id: int | None):
     """Leaders' contact points of a street (public: they are posted), for the map's layer."""
+    return _contact_points(url, minute, street_id, data_version().data)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _contact_points(url: str, minute: str, street_id: int | None, version: str):
     from geo.access.roles import Scope
     from geo.people import leaders
 
@@ -458,20 +481,28 @@ def contact_points(url: str, minute: str, street_id: int | None):
                                   today=datetime.fromisoformat(minute).date())
 
 
-@st.cache_data(ttl=60, show_spinner=False)
 def grid_layers(url: str, lang_: str, minute: str, area) -> dict:
     """One grid's map layers (geo.maps.area), keyed by its (already checked) grid scope."""
+    return _grid_layers(url, lang_, minute, area, data_version().data)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _grid_layers(url: str, lang_: str, minute: str, area, version: str) -> dict:
     from geo.maps import area as area_
 
     return area_.grid_layers(_engine(url), scope=area, grid_id=area.grid_id,
                              now=datetime.fromisoformat(minute), lang=lang_)
 
 
-@st.cache_resource(ttl=3600, show_spinner=False)
 def walking_plan(url: str):
-    """The walking network with doors and facilities snapped (about 1 s a street), once an hour for every page:
-    the wall's 15-minute circle and the monthly report's are then one computation on one plan."""
+    """The walking network with doors and facilities snapped (about 1 s a street), once an hour for every page
+    and again after a change of the street's layout: the wall's 15-minute circle and the monthly report's are
+    then one computation on one plan."""
+    return _walking_plan(url, layout_version())
+
+
+@st.cache_resource(ttl=3600, show_spinner=False, max_entries=2)
+def _walking_plan(url: str, layout: str):
     from geo.screen import figures
 
-    return figures.walking_plan(engine())
-
+    return figures.walking_plan(_engine(url))

@@ -19,26 +19,27 @@ user = common.require("coverage")
 lang = common.lang()
 t = common.t
 url, minute = settings.database_url(), common.minute_key()
+layout = common.layout_version()  # the plans below are rebuilt after a load or a boundary cut on any server
 K = "coverage_"  # session-state prefix of this page
 for key in ("added", "cands"):  # what-if facilities and clicked candidate sites: kept apart
     st.session_state.setdefault(K + key, [])
 
 
-@st.cache_resource(show_spinner=False)
-def _frames(url_: str) -> dict:
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _frames(url_: str, layout_: str) -> dict:
     return coverage.load_frames(store.make_engine(url_))
 
 
-@st.cache_resource(show_spinner=False)
-def _plan(url_: str) -> coverage.Plan:
-    """Buildings, facilities, the walking graph and snapped doors: built once per database."""
-    return coverage.build_plan(_frames(url_))
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _plan(url_: str, layout_: str) -> coverage.Plan:
+    """Buildings, facilities, the walking graph and snapped doors: built once per database and layout."""
+    return coverage.build_plan(_frames(url_, layout_))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _imported_plan(url_: str, digest: str, name: str, _data: bytes) -> coverage.Plan:
+def _imported_plan(url_: str, layout_: str, digest: str, name: str, _data: bytes) -> coverage.Plan:
     """The same plan on a planner's own road file (keyed by its content)."""
-    frames = _frames(url_)
+    frames = _frames(url_, layout_)
     return coverage.build_plan(frames, roads=coverage_io.read_roads_upload(name, _data, town=frames["buildings"]))
 
 
@@ -60,10 +61,10 @@ def _circle(_plan_: coverage.Plan, url_: str, roads: str) -> coverage.Circle:
     return coverage.circle(_plan_)
 
 
-@st.cache_resource(show_spinner=False)
-def _cameras(url_: str) -> coverage.CameraCoverage:
-    """Camera views, road and public space seen, blind stretches: they change only with the database."""
-    p = _plan(url_)
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _cameras(url_: str, layout_: str) -> coverage.CameraCoverage:
+    """Camera views, road and public space seen, blind stretches: they change only with the layout."""
+    p = _plan(url_, layout_)
     return coverage.camera_coverage(p.cameras, p.roads, p.buildings, spaces=p.open_spaces)
 
 
@@ -76,7 +77,7 @@ pct = st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1
 
 if mode == "camera":
     st.caption(t("coverage.cam_subtitle"))
-    cams = _cameras(url)
+    cams = _cameras(url, layout)
     roads, n = cams.roads, cams.status()
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric(t("coverage.cam_share"), f"{roads.loc['all', 'share']:.1%}")
@@ -111,13 +112,13 @@ st.caption(t("coverage.subtitle"))
 with st.expander(t("coverage.roads"), expanded=False):
     upload = st.file_uploader(t("coverage.roads_upload"), type=["geojson", "json", "gpkg", "pbf"],
                               help=t("coverage.roads_help"), key=K + "roads_file")
-plan, roads_key = _plan(url), "db"
+plan, roads_key = _plan(url, layout), f"db@{layout}"  # roads_key: what the answers below were computed on
 if upload is not None:
     data = upload.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     try:
-        plan = _imported_plan(url, digest, upload.name, data)
-        roads_key = digest
+        plan = _imported_plan(url, layout, digest, upload.name, data)
+        roads_key = f"{digest}@{layout}"
         st.info(t("coverage.roads_using").format(name=plain.markdown(upload.name), n=len(plan.roads)))
     except coverage_io.RoadFileError as exc:
         st.error(plain.markdown(exc.message(lang)))  # it quotes the file's name

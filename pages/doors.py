@@ -26,7 +26,7 @@ if said := st.session_state.pop(K + "flash", None):
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=8)
-def sheet(url: str, grid_id: int, base: str, title: str) -> tuple[bytes, list[bytes], bool, int]:
+def sheet(url: str, grid_id: int, base: str, title: str, layout: str) -> tuple[bytes, list[bytes], bool, int]:
     links = qr.building_links(common._engine(url), grid_id, base)
     made = qr.sheet(links, title=title)
     return made.pdf(), [made.png(i) for i in range(len(made.pages))], made.cjk, len(links)
@@ -40,7 +40,8 @@ base = qr.base_url(st.context.url)
 st.caption(t("doors.base_url" if settings.PUBLIC_URL else "doors.base_url_unset").format(url=base))
 grid_id = st.selectbox(t("doors.grid"), list(grids), format_func=grids.get, key=K + "grid") if grids else None
 if grid_id is not None:
-    pdf, pngs, cjk, n = sheet(settings.database_url(), int(grid_id), base, f"{grids[grid_id]} · 一码通 群众点单")
+    pdf, pngs, cjk, n = sheet(settings.database_url(), int(grid_id), base, f"{grids[grid_id]} · 一码通 群众点单",
+                             common.layout_version())
     if not cjk:
         st.warning(t("doors.no_font"))
     st.caption(t("doors.buildings").format(n=n, pages=len(pngs)))

@@ -185,7 +185,6 @@ def visits_tab() -> None:
                     msg = t("area.visit_saved") + (t("area.visit_ticket_made").format(code=v["ticket_code"])
                                                    if v.get("ticket_code") else "")
                     st.session_state[K + "flash"] = msg
-                    common.grid_layers.clear()
                     st.rerun()
 
     if user.may("reveal_household"):

@@ -33,7 +33,7 @@ st.html("""<style>
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def public_layers(url: str, street_id: int | None) -> dict:
+def public_layers(url: str, street_id: int | None, layout: str) -> dict:
     """What a resident's map shows: outlines, roads, buildings (nothing about tickets or people)."""
     return doors.public_map_layers(common._engine(url), street_id)
 
@@ -85,7 +85,7 @@ if choose:
         u.searchParams.set('lon', p.coords.longitude.toFixed(6)); u.searchParams.delete('b');
         window.location.href = u.toString(); }}, function() {{ alert('{t("resident.locate_failed")}'); }})">
         {t("resident.locate")}</button>""", unsafe_allow_javascript=True)
-    base = public_layers(settings.database_url(), common.my_street(settings.database_url()))
+    base = public_layers(settings.database_url(), common.my_street(settings.database_url()), common.layout_version())
     if place:
         base["tickets"] = layers.point_layer(place[0], place[1])
     clicked = st_folium(leaflet.street_map(base, lang=lang), height=360, use_container_width=True,

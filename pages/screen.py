@@ -154,25 +154,25 @@ st.html(CSS + (KIOSK_CSS if kiosk else ""))
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def communities(url_: str, street_id: int | None) -> pd.Series:
+def communities(url_: str, street_id: int | None, layout: str) -> pd.Series:
     return panels.area_names(common.engine(), Scope("street", street_id=street_id))["community"]
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def basemap(url_: str, scope: Scope) -> map_data.Basemap:
+def basemap(url_: str, scope: Scope, layout: str) -> map_data.Basemap:
     return map_data.basemap(common.engine(), scope)
 
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def circle(url_: str, scope: Scope) -> dict:
+def circle(url_: str, scope: Scope, layout: str) -> dict:
     return figures.service_circle(common.engine(), scope, plan=common.walking_plan(url_))
 
 
 @st.cache_data(ttl=figures.REFRESH_S, show_spinner=False)
 def live(url_: str, scope: Scope, lang_: str, tick: str) -> wall.Screen:
     return wall.build(common.engine(), datetime.fromisoformat(tick), scope, lang=lang_,
-                        circle=circle(url_, scope))
+                        circle=circle(url_, scope, common.layout_version()))
 
 
 @st.cache_data(ttl=figures.REFRESH_S, show_spinner=False)
@@ -182,7 +182,7 @@ def card(url_: str, seen_from: Scope, scope: Scope, lang_: str, tick: str, revea
                           live(url_, scope, lang_, tick).frame, reveal=reveal, lang=lang_)
 
 
-names = communities(url, base_scope.street_id) if base_scope.level == "street" else pd.Series(dtype=object)
+names = communities(url, base_scope.street_id, common.layout_version()) if base_scope.level == "street" else pd.Series(dtype=object)
 wanted = st.query_params.get("community")
 chosen = int(wanted) if wanted and str(wanted).isdigit() and int(wanted) in names.index else None
 if not kiosk and len(names):
@@ -194,7 +194,7 @@ if not kiosk and len(names):
         st.query_params.pop("community", None)
     else:
         st.query_params["community"] = str(chosen)
-grids = (basemap(url, Scope("community", community_id=chosen)).grids.set_index("id")["name"].sort_index()
+grids = (basemap(url, Scope("community", community_id=chosen), common.layout_version()).grids.set_index("id")["name"].sort_index()
          if chosen is not None else pd.Series(dtype=object))  # its grids in service (retired ones hold no land)
 asked = st.query_params.get("grid")
 chosen_grid = int(asked) if asked and str(asked).isdigit() and int(asked) in grids.index else None
@@ -443,10 +443,11 @@ def draw_wall() -> None:
 def _draw_wall() -> None:
     if st.session_state.pop("screen_redraw", False):
         st.rerun(scope="app")  # a click changed the area: the whole page, not only this fragment
+    common.data_version(fresh=True)  # the fragment's reruns skip app.py: a boundary cut elsewhere redraws the map
     now = common.now().replace(microsecond=0)
     tick_at = datetime.fromtimestamp(int(now.timestamp()) // figures.REFRESH_S * figures.REFRESH_S)
     tick = tick_at.isoformat()
-    s, base = live(url, scope, lang, tick), basemap(url, scope)
+    s, base = live(url, scope, lang, tick), basemap(url, scope, common.layout_version())
     fresh = figures.newly_overdue(s.frame, since_last_refresh(tick_at), tick_at, lang=lang)
     flip = bool(int(tick_at.timestamp()) // figures.REFRESH_S % 2)
     if chosen_grid is not None:  # down to a grid: who answers for it and what is open, where the rankings were

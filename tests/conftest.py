@@ -322,7 +322,7 @@ class AppServer(str):
 
 @contextlib.contextmanager
 def run_app(tmp: Path, *, wait_s: float = 120, script: str = "app.py", as_shipped: bool = False,
-            **env_extra: str):
+            database_url: str | None = None, **env_extra: str):
     """`streamlit run app.py` (or ``script``: serve.py) on a free port here, on its own database in ``tmp``.
 
     Yields the base URL once /_stcore/health answers ok (the first start builds the
@@ -335,12 +335,14 @@ def run_app(tmp: Path, *, wait_s: float = 120, script: str = "app.py", as_shippe
     whatever the test looked at. ``as_shipped``: only the port on the command line, the rest
     from .streamlit/config.toml as a fresh install runs it (no --server.address, which
     would hide Streamlit's external-address lookup at start; it listens on every interface).
+    ``database_url``: serve that database instead of ``tmp``'s own SQLite file (two servers on one PostGIS).
     """
     app = ROOT / script
     if not app.is_file():
         pytest.fail(f"{app} does not exist", pytrace=False)
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/app.db", PYTHONUNBUFFERED="1", **env_extra)
+    env = dict(os.environ, DATABASE_URL=database_url or f"sqlite:///{tmp}/app.db", PYTHONUNBUFFERED="1",
+               **env_extra)
     if not as_shipped:
         env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
     out_log, err_log, net_log = tmp / "stdout.log", tmp / "stderr.log", tmp / "outbound.log"

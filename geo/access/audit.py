@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, insert, or_, select, true
+from typing import NamedTuple
+
+from sqlalchemy import Connection, Engine, func, insert, not_, or_, select, true
 
 from geo.access import roles
 from geo.db import store
@@ -51,6 +53,46 @@ def ticket_changed(conn: Connection, ticket: dict[str, Any], event: dict[str, An
            action=f"ticket.{event['action']}", object_type="ticket", object_id=ticket.get("id"),
            grid_id=ticket.get("grid_id"),
            detail=f"{ticket.get('code') or ''} {src or '—'} → {dst}".strip())
+
+
+# --------------------------------------------------------------------------- has anything changed?
+
+#: Audit actions that change nothing a page draws (signing in, opening a household's details):
+#: they leave the data version alone, so a busy morning of sign-ins keeps every server's caches.
+_NOT_CHANGES = ("auth.%", "%.reveal")
+#: Actions that change the street's layout (grids, buildings, roads, facilities): the heavy cached
+#: plans (walking network, coverage, basemaps) are rebuilt only when one of these is newer.
+LAYOUT_ACTIONS = ("load.street", "grid.boundary", "grid.create", "grid.retire", "grid.recode")
+#: How many of the newest audit rows the version counts (see data_version).
+WINDOW = 500
+
+
+class DataVersion(NamedTuple):
+    """Where the audit log stands: ``data`` moves with every change, ``layout`` with the street's layout."""
+
+    data: str
+    layout: str
+
+
+def data_version(engine: Engine) -> DataVersion:
+    """The database's change marks, for cache keys: equal marks, nothing changed in between.
+
+    Every change is audited in its own transaction (``record``), so the newest audit rows tell
+    whether anything changed, with no write of their own: an app server that keys its cached
+    readers by this sees a change another server made at its next run. One statement, on the
+    primary key and the action index. ``data`` is the newest change's id and the number of
+    changes among the newest WINDOW rows: ids are handed out when a row is written, not when its
+    transaction commits, so on PostgreSQL a change can commit after a newer one; the count still
+    moves when it does.
+    """
+    a = AuditLog.__table__
+    newest = select(func.max(a.c.id)).scalar_subquery()
+    layout = select(func.max(a.c.id)).where(a.c.action.in_(LAYOUT_ACTIONS)).scalar_subquery()
+    changes = not_(or_(*(a.c.action.like(pattern) for pattern in _NOT_CHANGES)))
+    stmt = select(func.max(a.c.id), func.count(), layout).where(a.c.id > newest - WINDOW, changes)
+    with engine.connect() as conn:
+        top, count, shape = conn.execute(stmt).one()
+    return DataVersion(f"{top or 0}.{count}", str(shape or 0))
 
 
 def read(engine: Engine, *, scope: Scope, since: datetime | None = None, until: datetime | None = None,

@@ -30,8 +30,8 @@ closing are a person's, in their scope, audited (``warning.acknowledge`` / ``war
 Thresholds: ``Thresholds`` (defaults here), each overridable by ``SHEQU_WARN_<NAME>`` in the
 environment (e.g. ``SHEQU_WARN_SPIKE_P=0.0005``).
 
-The clock: app.py calls ``refresh_if_due`` once a minute; it runs ``refresh`` at most every
-``every_minutes`` per process (about a second on the demo street). Cron: ``python -m geo.tickets.warnings``.
+The clock: app.py's minute (geo.web.housekeeping) calls ``refresh_if_due``; it runs ``refresh`` at most
+every ``every_minutes`` for the whole database (geo.db.clock) (about a second on the demo street). Cron: ``python -m geo.tickets.warnings``.
 """
 from __future__ import annotations
 
@@ -40,7 +40,6 @@ import json
 import logging
 import os
 import sys
-import threading
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,7 +53,7 @@ from sqlalchemy.exc import IntegrityError
 
 from geo.access import audit, roles
 from geo.access.roles import WHOLE_STREET, Scope
-from geo.db import store
+from geo.db import clock, store
 from geo.db.schema import Building, EarlyWarning as WarningRow, Grid, Ticket
 from geo import settings
 from geo.errors import NotFoundError, ValidationError
@@ -501,20 +500,15 @@ def _row(f: Finding, now: datetime) -> dict[str, Any]:
 
 
 _log = logging.getLogger(__name__)
-_last_run: dict[str, datetime] = {}
-_lock = threading.Lock()
 
 
 def refresh_if_due(engine: Engine, now: datetime, th: Thresholds | None = None) -> dict[str, int] | None:
-    """``refresh`` at most every ``every_minutes`` per database in this process (app.py's minute clock)."""
+    """``refresh`` at most once every ``every_minutes`` for the whole database, however many sessions and
+    app servers call it (geo.db.clock: the period is claimed in the database, not remembered per process)."""
     th = th or Thresholds.from_env()
-    key = str(engine.url)
-    with _lock:
-        last = _last_run.get(key)
-        if last is not None and now - last < timedelta(minutes=th.every_minutes) and now >= last:
-            return None
-        _last_run[key] = now
     try:
+        if not clock.claim(engine, "warnings", now, every=timedelta(minutes=max(1, int(th.every_minutes)))):
+            return None
         return refresh(engine, now, th)
     except Exception:  # a background run: logged, never a page's failure; the next run tries again
         _log.exception("智能预警检测失败 / warning detection failed")
