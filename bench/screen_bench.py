@@ -92,6 +92,7 @@ def run(scale: str, repeat: int = 3) -> dict:
         naive_s, naive = _best(lambda: naive_deck(engine, scope, now, figures.load_tickets(engine, now, scope))
                                .to_json(), repeat)
         frame = figures.load_tickets(engine, now, scope)
+        feed = _feed_figures(engine, now, scope, town, circle, repeat)
         engine.dispose()
     layers, naive_layers = _layer_kb(spec), _layer_kb(naive)
     return dict(scale=scale, tickets=len(town["ticket"]), wide=base.wide, period_points=int(
@@ -99,7 +100,26 @@ def run(scale: str, repeat: int = 3) -> dict:
          | frame["state"].isin(workflow.OPEN_STATES)).sum()),
         cells=len(s.cells), alerts=len(s.alerts), gen_s=gen_s, basemap_s=base_s, plan_s=plan_s,
         circle_s=circle_s, circle=circle, refresh_s=live_s + deck_s, naive_s=naive_s,
-        page_bytes=len(spec.encode()), naive_bytes=len(naive.encode()), layers=layers, naive_layers=naive_layers)
+        page_bytes=len(spec.encode()), naive_bytes=len(naive.encode()), layers=layers, naive_layers=naive_layers,
+        **feed)
+
+
+def _feed_figures(engine, now, scope, town, circle, repeat: int) -> dict[str, float]:
+    """The ticket read of one refresh (issue 15, item 4): a full read against the feed's catch-up after
+    50 new reports, and a whole refresh with the feed."""
+    from geo.tickets import service
+
+    full_s, _ = _best(lambda: figures.load_tickets(engine, now, scope), repeat)
+    feed = figures.TicketFeed(scope)
+    feed.read(engine, now)
+    later = now + timedelta(minutes=1)
+    for g in town["grid"][:50]:
+        p = g["geom"].representative_point()
+        service.report(engine, category="water", description="停水", lon=p.x, lat=p.y, now=later)
+    catch_s, _ = _best(lambda: feed.read(engine, later), 1)
+    quiet_s, _ = _best(lambda: feed.read(engine, later), repeat)
+    live_feed_s, _ = _best(lambda: wall.build(engine, later, scope, circle=circle, feed=feed), repeat)
+    return dict(full_read_s=full_s, catch_up_s=catch_s, quiet_s=quiet_s, refresh_feed_s=live_feed_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{c['circle_share'] * 100:.1f}% {c['circle_method']}")
         print("  page KB:  " + ", ".join(f"{k} {v:.0f}" for k, v in r["layers"].items()))
         print("  naive KB: " + ", ".join(f"{k} {v:.0f}" for k, v in r["naive_layers"].items()))
+        print(f"  tickets of one refresh: full read {r['full_read_s']:.3f} s; the feed after 50 new reports "
+              f"{r['catch_up_s']:.3f} s ({r['catch_up_s'] / r['full_read_s']:.2f}x), with nothing new "
+              f"{r['quiet_s']:.3f} s ({r['quiet_s'] / r['full_read_s']:.2f}x); whole refresh with the feed "
+              f"{r['refresh_feed_s']:.2f} s against {r['refresh_s']:.2f} s without")
     return 0
 
 

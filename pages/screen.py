@@ -169,10 +169,16 @@ def circle(url_: str, scope: Scope, layout: str) -> dict:
     return figures.service_circle(common.engine(), scope, plan=common.walking_plan(url_))
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def ticket_feed(url_: str, scope: Scope) -> figures.TicketFeed:
+    """One per area and server: each refresh rereads only the tickets changed since the last."""
+    return figures.TicketFeed(scope)
+
+
 @st.cache_data(ttl=figures.REFRESH_S, show_spinner=False)
 def live(url_: str, scope: Scope, lang_: str, tick: str) -> wall.Screen:
     return wall.build(common.engine(), datetime.fromisoformat(tick), scope, lang=lang_,
-                        circle=circle(url_, scope, common.layout_version()))
+                        circle=circle(url_, scope, common.layout_version()), feed=ticket_feed(url_, scope))
 
 
 @st.cache_data(ttl=figures.REFRESH_S, show_spinner=False)

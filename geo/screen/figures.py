@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,10 +51,11 @@ from geo.place import catalogue, projection
 from geo.coverage import coverage, network
 from geo.tickets import indicators, workflow
 from geo.db import store
+from geo.access import audit
 from geo.maps.layers import category_names
 from geo.access.roles import Scope
 from geo.db.schema import (
-    Building, Camera, Community, Facility, Grid, Household, Person, Street, Ticket, TicketEvent)
+    AuditLog, Building, Camera, Community, Facility, Grid, Household, Person, Street, Ticket, TicketEvent)
 
 log = logging.getLogger(__name__)
 
@@ -228,14 +230,115 @@ def load_tickets(engine: Engine, now: datetime, scope: Scope, *, days: int = 2 *
     """
     t = Ticket.__table__
     start = now - timedelta(days=days)
-    stmt = select(*[t.c[f] for f in _TICKET_FIELDS], t.c.minx.label("lon"), t.c.miny.label("lat")).where(
-        scope.clause(t),
-        or_(t.c.state.in_(workflow.OPEN_STATES), t.c.created_at >= start, t.c.closed_at >= start))
-    df = store.read_frame(engine, stmt)
+    return _typed(store.read_frame(engine, _ticket_rows().where(
+        scope.clause(t), or_(t.c.state.in_(workflow.OPEN_STATES), t.c.created_at >= start, t.c.closed_at >= start))))
+
+
+def _ticket_rows():
+    t = Ticket.__table__
+    return select(*[t.c[f] for f in _TICKET_FIELDS], t.c.minx.label("lon"), t.c.miny.label("lat"))
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
     for col in ("created_at", "closed_at", "due_at", "resolved_at", "accepted_at", "first_response_at"):
         df[col] = pd.to_datetime(df[col])
     df["urgent"] = df["urgent"].astype(bool)
     return df
+
+
+def in_window(frame: pd.DataFrame, now: datetime, *, days: int = 2 * PERIOD_DAYS) -> pd.Series:
+    """The rows ``load_tickets`` would read at ``now``: open, or reported or closed in the last ``days``."""
+    start = pd.Timestamp(now - timedelta(days=days))
+    return frame["state"].isin(workflow.OPEN_STATES) | (frame["created_at"] >= start) | (frame["closed_at"] >= start)
+
+
+class TicketFeed:
+    """The wall's ticket frame for one area, kept up to date by what changed since the last read.
+
+    A wall refreshes every minute; at city scale rereading two months of tickets each time is
+    the cost of the whole refresh (issue 15). Every ticket change writes an audit row in its own
+    transaction (geo.tickets.service), so a refresh reads the audit rows after the last one seen,
+    rereads only those tickets, and drops rows that left the window. The newest ``OVERLAP``
+    audit rows are looked at again each time, and the ones not seen before count: on PostgreSQL
+    an id is handed out before its transaction commits, so a change can appear after a newer one. A full read happens at the
+    first use, every ``full_every``, when the clock goes back, when more than ``CATCH_UP_LIMIT``
+    tickets changed, and when the street's layout was reloaded (geo.access.audit.LAYOUT_ACTIONS).
+    Thread-safe: one feed serves every wall of a server showing the same area.
+    """
+
+    OVERLAP = 500
+    CATCH_UP_LIMIT = 20_000
+
+    def __init__(self, scope: Scope, *, days: int = 2 * PERIOD_DAYS,
+                 full_every: timedelta = timedelta(minutes=10)) -> None:
+        self.scope, self.days, self.full_every = scope, days, full_every
+        self._lock = threading.Lock()
+        self._frame: pd.DataFrame | None = None
+        self._mark, self._full_at, self._last_now = 0, datetime.min, datetime.min
+        self._seen: set[int] = set()  # audit ids of the last OVERLAP rows already taken in
+        self.full_reads = self.catch_ups = 0  # what it did, for tests and bench/screen_bench.py
+
+    def read(self, engine: Engine, now: datetime) -> pd.DataFrame:
+        """The tickets ``load_tickets(engine, now, scope)`` would give (rows in no particular order)."""
+        with self._lock:
+            if self._frame is None or now < self._last_now or now - self._full_at >= self.full_every \
+                    or not self._catch_up(engine):
+                self._full(engine, now)
+            self._last_now = now
+            frame = self._frame[in_window(self._frame, now, days=self.days)]
+            return frame.reset_index(drop=True)
+
+    def _full(self, engine: Engine, now: datetime) -> None:
+        mark = _newest_audit_id(engine)  # first: a change after it is read again at the next refresh
+        seen = self._changes(engine, mark)
+        self._frame = load_tickets(engine, now, self.scope, days=self.days)
+        self._mark, self._seen, self._full_at = mark, set(seen["id"]), now
+        self.full_reads += 1
+
+    def _changes(self, engine: Engine, mark: int) -> pd.DataFrame:
+        """The ticket and layout audit rows after ``mark`` less OVERLAP (those committed so far)."""
+        a = AuditLog.__table__
+        return store.read_frame(engine, select(a.c.id, a.c.object_id, a.c.action).where(
+            a.c.id > mark - self.OVERLAP, or_(a.c.object_type == "ticket", a.c.action.in_(audit.LAYOUT_ACTIONS))))
+
+    def _catch_up(self, engine: Engine) -> bool:
+        """Reread the tickets changed since the last read; False when a full read is due instead.
+
+        Only audit rows not seen before count: a row that committed late (an id below the mark)
+        is new to the feed, one seen at the last refresh is not."""
+        window = self._changes(engine, self._mark)
+        rows = window[~window["id"].isin(self._seen)]
+        if rows.empty:
+            return True
+        changed = rows.loc[rows["action"].str.startswith("ticket."), "object_id"].dropna().astype(int).unique()
+        if rows["action"].isin(audit.LAYOUT_ACTIONS).any() or len(changed) > self.CATCH_UP_LIMIT:
+            return False
+        t = Ticket.__table__
+        fresh = [_typed(store.read_frame(engine, _ticket_rows().where(self.scope.clause(t), t.c.id.in_(chunk.tolist()))))
+                 for chunk in np.array_split(changed, max(1, len(changed) // 5000 + 1)) if len(chunk)]
+        kept = self._frame[~self._frame["id"].isin(changed)]
+        self._frame = pd.concat([kept, *[_like(f, kept) for f in fresh if len(f)]], ignore_index=True)
+        self._mark, self._seen = max(self._mark, int(rows["id"].max())), set(window["id"])
+        self.catch_ups += 1
+        return True
+
+
+def _like(fresh: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
+    """``fresh`` with ``kept``'s column types where they differ (a few rows with nothing in a column
+    read as None objects, where the full read made a datetime or a float column), so the joined frame
+    is what a full read gives."""
+    for col in fresh.columns:
+        if col in kept and fresh[col].dtype != kept[col].dtype:
+            if pd.api.types.is_datetime64_any_dtype(kept[col]):
+                fresh[col] = pd.to_datetime(fresh[col]).astype(kept[col].dtype)
+            elif pd.api.types.is_float_dtype(kept[col]):
+                fresh[col] = pd.to_numeric(fresh[col], errors="coerce").astype(kept[col].dtype)
+    return fresh
+
+
+def _newest_audit_id(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.max(AuditLog.id))).scalar() or 0)
 
 
 def midnight(now: datetime) -> datetime:

@@ -51,14 +51,17 @@ class Screen:
 
 def build(engine: Engine, now: datetime, scope: Scope, *, lang: str = "zh",
           circle: dict[str, Any] | None = None, plan: coverage.Plan | None = None,
-          wide: bool | None = None) -> Screen:
+          wide: bool | None = None, feed: figures.TicketFeed | None = None) -> Screen:
     """Everything that changes between refreshes, in one pass over the tickets.
+
+    ``feed``: the area's figures.TicketFeed, which rereads only the tickets changed since the
+    last refresh (a page keeps one per area); without it the tickets are read afresh.
 
     ``circle`` (the 15-minute figures) may be passed in: it changes only when
     facilities, buildings or roads do, so the page caches it longer. Without it,
     it is computed on ``plan`` (walking) or in straight lines. ``wide`` as for ``basemap``.
     """
-    frame = figures.load_tickets(engine, now, scope)
+    frame = feed.read(engine, now) if feed is not None else figures.load_tickets(engine, now, scope)
     names = panels.area_names(engine, scope)
     wide = figures.streets_in(engine, scope) > 1 if wide is None else wide
     cams = map_data.camera_points(engine, scope, wide=wide)
