@@ -900,8 +900,11 @@ def test_coverage_page_shows_the_camera_figures_geo_computes(town_url, monkeypat
     at.session_state["coverage_mode"] = "camera"
     at.run()
     assert not at.exception, at.exception
-    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
-    want = coverage.camera_coverage(plan.cameras, plan.roads, plan.buildings, spaces=plan.open_spaces)
+    # the street's own cameras, roads and squares (issue 15: the area's, not the database's)
+    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url),
+                                                    scope=at.session_state["user"].scope))
+    want = coverage.camera_coverage(plan.in_area(plan.cameras), plan.in_area(plan.roads), plan.buildings,
+                                    spaces=plan.in_area(plan.open_spaces))
     shown = {m.label: m.value for m in at.metric}
     assert shown["道路可视率"] == f"{want.roads.loc['all', 'share']:.1%}"
     assert shown["在线监控"] == f"{want.status()['online']:,}"
@@ -930,6 +933,15 @@ def test_frames_read_from_either_store_match_the_town(database_url):
     assert got["residents"].tolist() == want["residents"].tolist()
     assert got["elderly_alone"].tolist() == want["elderly_alone"].tolist()
     assert want["elderly_alone"].sum() > 0
+    # one grid plus its border reads the same rows from either store (the box through GiST or the box columns)
+    from geo.access.roles import Scope
+
+    gid = int(got["grid_id"].iloc[0])
+    part = coverage.load_frames(engine, scope=Scope("grid", grid_id=gid))
+    assert sorted(part["buildings"]["id"]) == sorted(got.index[got["grid_id"] == gid])
+    assert part["buildings"].set_index("id")["elderly_alone"].to_dict() == \
+        got.loc[got["grid_id"] == gid, "elderly_alone"].to_dict()
+    assert 0 < len(part["facilities"]) and len(part["grid"]) == 1
     engine.dispose()
 
 
