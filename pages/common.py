@@ -187,19 +187,22 @@ def layout_version() -> str:
     return data_version().layout
 
 
-def street_layers(url: str, lang_: str, minute: str, area=None, street_id: int | None = None) -> dict:
+def street_layers(url: str, lang_: str, minute: str, area=None, street_id: int | None = None,
+                  around: float | None = None) -> dict:
     """Map layers of one street (default: the user's), refreshed every minute and after any change;
-    tickets only within ``area`` (default: the user's scope)."""
+    tickets only within ``area`` (default: the user's scope); ``around``: a community's or grid's map
+    reads only its area and that many metres around it (geo.maps.layers.street_layers)."""
     area = area if area is not None else scope()
     return _street_layers(url, lang_, minute, area, street_id if street_id is not None else my_street(url),
-                          data_version().data)
+                          around, data_version().data)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _street_layers(url: str, lang_: str, minute: str, area, street_id: int | None, version: str) -> dict:
+def _street_layers(url: str, lang_: str, minute: str, area, street_id: int | None,
+                   around: float | None, version: str) -> dict:
     """Cached per scope and street: both are in the key, so no area sees another's tickets."""
     return layers.street_layers(_engine(url), datetime.fromisoformat(minute), lang_, scope=area,
-                                street_id=street_id)
+                                street_id=street_id, around=around)
 
 
 def headline(url: str, minute: str, area, street_id: int | None) -> dict[str, int]:

@@ -19,65 +19,77 @@ user = common.require("coverage")
 lang = common.lang()
 t = common.t
 url, minute = settings.database_url(), common.minute_key()
-layout = common.layout_version()  # the plans below are rebuilt after a load or a boundary cut on any server
 K = "coverage_"  # session-state prefix of this page
 for key in ("added", "cands"):  # what-if facilities and clicked candidate sites: kept apart
     st.session_state.setdefault(K + key, [])
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _frames(url_: str, layout_: str) -> dict:
-    return coverage.load_frames(store.make_engine(url_))
+area = user.scope  # the user's street, community or grid: the page computes and draws that, plus a border
+layout = common.layout_version()  # the plans below are rebuilt after a load or a boundary cut on any server
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _plan(url_: str, layout_: str) -> coverage.Plan:
-    """Buildings, facilities, the walking graph and snapped doors: built once per database and layout."""
-    return coverage.build_plan(_frames(url_, layout_))
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _frames(url_: str, area_, border: float, layout_: str) -> dict:
+    """The area's buildings and everything within ``border`` metres of it (coverage.load_frames)."""
+    return coverage.load_frames(common.engine(), scope=area_, border=border)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _plan(url_: str, area_, border: float, layout_: str) -> coverage.Plan:
+    """Buildings, facilities, the walking graph and snapped doors of one area: built once per area, border and
+    layout (rebuilt after a load or a boundary cut on any server)."""
+    return coverage.build_plan(_frames(url_, area_, border, layout_))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _imported_plan(url_: str, layout_: str, digest: str, name: str, _data: bytes) -> coverage.Plan:
+def _imported_plan(url_: str, area_, border: float, layout_: str, digest: str, name: str,
+                   _data: bytes) -> coverage.Plan:
     """The same plan on a planner's own road file (keyed by its content)."""
-    frames = _frames(url_, layout_)
+    frames = _frames(url_, area_, border, layout_)
     return coverage.build_plan(frames, roads=coverage_io.read_roads_upload(name, _data, town=frames["buildings"]))
 
 
+# The _plan_ arguments below are not hashed: ``key`` (database, area, border, road network) says which plan it is.
 @st.cache_data(show_spinner=False, max_entries=64)
-def _areas(_plan_: coverage.Plan, url_: str, roads: str, target: str, method: str,
-           scenario: coverage.Scenario):
+def _areas(_plan_: coverage.Plan, key: tuple, target: str, method: str, scenario: coverage.Scenario):
     """Service-area polygons (the slow part of a walking answer), once per question."""
     return coverage.analyse(_plan_, target, method=method, scenario=scenario).service_areas()
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _summary(_plan_: coverage.Plan, url_: str, roads: str, reach: tuple):
+def _summary(_plan_: coverage.Plan, key: tuple, reach: tuple):
     return coverage.weakest_first(coverage.coverage_table(_plan_, scenario=coverage.Scenario(reach=reach)))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _circle(_plan_: coverage.Plan, url_: str, roads: str) -> coverage.Circle:
+@st.cache_data(show_spinner=False, max_entries=16)
+def _circle(_plan_: coverage.Plan, key: tuple) -> coverage.Circle:
     """The 15-minute circle, the wall's very figure (coverage.circle), once per road network."""
     return coverage.circle(_plan_)
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _cameras(url_: str, layout_: str) -> coverage.CameraCoverage:
-    """Camera views, road and public space seen, blind stretches: they change only with the layout."""
-    p = _plan(url_, layout_)
-    return coverage.camera_coverage(p.cameras, p.roads, p.buildings, spaces=p.open_spaces)
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _cameras(url_: str, area_, layout_: str) -> coverage.CameraCoverage:
+    """The area's cameras, roads and squares: what they see, blind stretches (they change only with the layout)."""
+    p = _plan(url_, area_, coverage.border_m(), layout_)
+    return coverage.camera_coverage(p.in_area(p.cameras), p.in_area(p.roads), p.buildings,
+                                    spaces=p.in_area(p.open_spaces))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _base(_plan_: coverage.Plan, key: tuple) -> dict:
+    """The area's outlines and the roads in view, simplified for the map's zoom (coverage_map.base_layers)."""
+    return coverage_map.base_layers(_plan_)
 
 
 st.title(t("page.coverage"))
 modes = {"service": t("coverage.mode_service"), "camera": t("coverage.mode_camera")}
 mode = st.segmented_control(t("coverage.mode"), list(modes), format_func=modes.get, default="service",
                             key=K + "mode") or "service"
-layers = common.street_layers(url, lang, minute)
 pct = st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)
 
 if mode == "camera":
     st.caption(t("coverage.cam_subtitle"))
-    cams = _cameras(url, layout)
+    cams = _cameras(url, area, layout)
     roads, n = cams.roads, cams.status()
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric(t("coverage.cam_share"), f"{roads.loc['all', 'share']:.1%}")
@@ -87,7 +99,8 @@ if mode == "camera":
     c5.metric(t("coverage.cam_offline"), f"{n['offline']:,}")
     basemap = st.radio(t("basemap.label"), list(leaflet.basemap_labels(lang)),
                        format_func=leaflet.basemap_labels(lang).get, horizontal=True, key=K + "cam_basemap")
-    st_folium(coverage_map.camera_map(layers, cams, basemap=basemap, lang=lang), height=620,
+    cam_plan = _plan(url, area, coverage.border_m())
+    st_folium(coverage_map.camera_map(_base(cam_plan, (url, area, cam_plan.border_m, "db")), cams, basemap=basemap, lang=lang), height=620,
               use_container_width=True, returned_objects=[], key=f"{K}cam_map_{basemap}_{lang}")
     st.markdown(coverage_map.camera_legend_html(lang), unsafe_allow_html=True)
     st.caption(t("coverage.cam_blind_note").format(m=int(coverage.MIN_BLIND_M))
@@ -112,18 +125,7 @@ st.caption(t("coverage.subtitle"))
 with st.expander(t("coverage.roads"), expanded=False):
     upload = st.file_uploader(t("coverage.roads_upload"), type=["geojson", "json", "gpkg", "pbf"],
                               help=t("coverage.roads_help"), key=K + "roads_file")
-plan, roads_key = _plan(url, layout), f"db@{layout}"  # roads_key: what the answers below were computed on
-if upload is not None:
-    data = upload.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
-    try:
-        plan = _imported_plan(url, layout, digest, upload.name, data)
-        roads_key = f"{digest}@{layout}"
-        st.info(t("coverage.roads_using").format(name=plain.markdown(upload.name), n=len(plan.roads)))
-    except coverage_io.RoadFileError as exc:
-        st.error(plain.markdown(exc.message(lang)))  # it quotes the file's name
-    except ValidationError as exc:
-        st.error(plain.markdown(f"{upload.name}: {exc}"))
+roads_note = st.empty()  # which road network is used, said under its uploader once the plan is built
 
 reach_modes = {"type": t("coverage.reach_by_type"), "time": t("coverage.reach_by_time")}
 types = [coverage.REQUIRED, *catalogue.FACILITY_TYPES]
@@ -149,8 +151,24 @@ elif target != coverage.REQUIRED:
                         help=f"{t('coverage.reach_source')}: {ft.source}")
     reach = ((target, float(r)),)
 
+border = coverage.border_m(reach)  # the plan reads this far around the area (a longer reach asked: a wider plan)
+plan = _plan(url, area, border, layout)
+roads_key = f"db@{layout}"  # what the answers below were computed on
+if upload is not None:
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        plan = _imported_plan(url, area, border, layout, digest, upload.name, data)
+        roads_key = f"{digest}@{layout}"
+        roads_note.info(t("coverage.roads_using").format(name=plain.markdown(upload.name), n=len(plan.roads)))
+    except coverage_io.RoadFileError as exc:
+        roads_note.error(plain.markdown(exc.message(lang)))  # it quotes the file's name
+    except ValidationError as exc:
+        roads_note.error(plain.markdown(f"{upload.name}: {exc}"))
+key = (url, area, border, roads_key)  # which plan: the cached answers below are keyed by it
+
 st.subheader(t("coverage.summary_title"))
-summary = _summary(plan, url, roads_key, summary_reach)
+summary = _summary(plan, key, summary_reach)
 names = {k: (t("coverage.required") if k == coverage.REQUIRED else catalogue.facility_type(k).name(lang))
          for k in summary.index}
 st.dataframe(summary.reset_index().assign(type=lambda d: d["type"].map(names), reach_m=lambda d: [
@@ -162,7 +180,7 @@ st.dataframe(summary.reset_index().assign(type=lambda d: d["type"].map(names), r
     column_config={t(c): pct for c in ("coverage.col_walking", "coverage.col_straight", "coverage.col_elderly")},
     hide_index=True, key=K + "summary", height=250)
 st.caption(t("coverage.summary_note"))
-circle = _circle(plan, url, roads_key)  # one figure, one definition: the wall shows this very share
+circle = _circle(plan, key)  # one figure, one definition: the wall shows this very share
 st.info(t("coverage.circle_line").format(share=f"{circle.share:.1%}", n=f"{circle.covered:,}",
                                          loose=f"{circle.loose_share:.1%}", m=f"{circle.loose_reach_m:,.0f}"))
 
@@ -208,8 +226,8 @@ basemap = b1.radio(t("basemap.label"), list(leaflet.basemap_labels(lang)),
                    format_func=leaflet.basemap_labels(lang).get, horizontal=True, key=K + "basemap")
 click_mode = b2.radio(t("coverage.click_mode"), list(clicks), format_func=clicks.get, horizontal=True,
                       key=K + "click_mode")
-areas = _areas(plan, url, roads_key, target, method, scenario)
-m = coverage_map.coverage_map(layers, result, sites=sites.sites if sites else None, areas=areas,
+areas = _areas(plan, key, target, method, scenario)
+m = coverage_map.coverage_map(_base(plan, key), result, sites=sites.sites if sites else None, areas=areas,
                               candidates=st.session_state[K + "cands"], basemap=basemap, lang=lang)
 out = st_folium(m, height=620, use_container_width=True, returned_objects=["last_clicked"],
                 key=f"{K}map_{basemap}_{lang}")

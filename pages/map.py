@@ -20,7 +20,8 @@ all_streets = common.streets(url)
 if user.scope.level == "street" and user.scope.street_id is None and len(all_streets) > 1:
     street_id = st.selectbox(t("map.street"), list(all_streets), format_func=all_streets.get,
                              key="map_street")  # a district-wide account: one street at a time
-layers = common.street_layers(url, lang, minute, street_id=street_id)
+# a community's or grid's map: its area and the neighbours in view, not the whole street (issue 15)
+layers = common.street_layers(url, lang, minute, street_id=street_id, around=layers_.AROUND_M)
 figures = common.headline(url, minute, user.scope, street_id)
 street_name = all_streets.get(street_id, "")
 
@@ -52,7 +53,7 @@ with st.container(horizontal=True, gap="small", key="map_figures"):
         st.metric(label, value, border=True)
 
 basemap = st.session_state.get("map_basemap", "offline")  # the control is under the map (a phone sees the map first)
-m = leaflet.street_map(layers, basemap=basemap, lang=lang)
+m = leaflet.street_map(layers, basemap=basemap, lang=lang, frame="area" if "area" in layers else None)
 people_map.add_contact_points(m, common.contact_points(url, minute, street_id), lang=lang)  # 领导联系点
 st_folium(people_map.finish(m), height=560, use_container_width=True, returned_objects=[],
           key=f"map_{basemap}_{lang}")

@@ -22,12 +22,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, false, func, select, true
 
 from geo import settings
 from geo.place import catalogue, projection
 from geo.coverage import network
 from geo.db import store
+from geo.access.roles import Scope
 from geo.errors import ValidationError
 from geo.db.schema import (
     Building, Camera, Community, Estate, Facility, Grid, Household, OpenSpace, Resident, Road, Street)
@@ -41,6 +42,9 @@ LEVELS = {"street": "street_id", "community": "community_id", "grid": "grid_id"}
 TOLERANCE_M: float = 0.001
 #: A blind stretch of road shorter than this is a gap between two views, not worth listing.
 MIN_BLIND_M: float = 20.0
+#: Read beyond an area's border on top of the longest reach: a door and a facility each snap up to
+#: network.SNAP_M to a road, plus a margin for network.JOIN_M joins and degree round-off.
+BORDER_PAD_M: float = 2 * network.SNAP_M + 50.0
 
 
 # --------------------------------------------------------------------------- inputs
@@ -63,6 +67,15 @@ class Plan:
     crs: str = settings.METRIC_CRS  # the metric CRS of every measurement (UTM zone of the data)
     open_spaces: gpd.GeoDataFrame | None = None  # parks, squares, vacant lots (lon-lat polygons)
     filled_doors: np.ndarray = field(default_factory=lambda: np.empty(0, int))  # ids, door from footprint
+    outline: shapely.Geometry | None = None  # the area the plan is for (lon-lat); None: the whole database
+    border_m: float = float("inf")  # reaches up to this are exact for the area's buildings (load_frames)
+
+    def in_area(self, gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+        """Rows of ``gdf`` touching the plan's area (all of them for a whole-database plan):
+        what the area's own figures count (its roads, cameras, squares), the border left out."""
+        if gdf is None or self.outline is None or not len(gdf):
+            return gdf
+        return gdf[shapely.intersects(gdf.geometry.values, self.outline)]
 
     @property
     def unreachable_doors(self) -> np.ndarray:
@@ -70,28 +83,98 @@ class Plan:
         return self.buildings["id"].to_numpy()[~self.doors.ok]
 
 
-def load_frames(engine: Engine) -> dict[str, gpd.GeoDataFrame]:
-    """Read what coverage needs from the store: people per building, facilities, roads…"""
+def border_m(reach: Iterable[tuple[str, float]] = ()) -> float:
+    """How far around an area coverage must read to be exact for the area's residents: the longest
+    reach asked (every type's standard reach and the 15-minute walk, or a planner's own ``reach``
+    pairs). People cross grid lines: a station just over the line serves the grid's residents, and
+    their walk may leave the area on the way."""
+    return max(network.walk_distance_m(), *(ft.reach_m for ft in catalogue.FACILITY_TYPES.values()),
+               *(float(r) for _, r in reach))
+
+
+def load_frames(engine: Engine, *, scope: Scope | None = None, border: float | None = None
+                ) -> dict[str, gpd.GeoDataFrame]:
+    """Read what coverage needs from the store: people per building, facilities, roads…
+
+    ``scope`` (geo.access.roles.Scope) reads one street, community or grid: its own buildings
+    (in SQL, by the containment tree) and the facilities, roads, cameras and open spaces within
+    ``border`` metres (default ``border_m()``) of it, by bounding box (the GiST index on PostGIS,
+    the box columns on SQLite). Any walk of at most ``border`` metres from one of the area's doors
+    stays inside that box, so the area's figures are those of the whole database restricted to its
+    buildings, for every reach up to ``border`` (Plan.border_m). No scope, or a district-wide one
+    (street level, no street): the whole database.
+    """
+    whole = scope is None or (scope.level == "street" and scope.street_id is None)
+    where = (lambda table: true()) if whole else scope.clause
     b = store.read_layer(engine, Building, columns=[
-        "id", "name", "grid_id", "estate_id", "residents", "households", "entrance_lon", "entrance_lat", "geom"])
-    estates = store.read_frame(engine, select(Estate.id.label("estate_id"), Estate.name.label("estate")))
+        "id", "name", "grid_id", "estate_id", "floors", "residents", "households", "entrance_lon", "entrance_lat",
+        "geom"], where=where(Building.__table__))
+    estates = select(Estate.id.label("estate_id"), Estate.name.label("estate"))
+    if not whole:
+        estates = estates.where(Estate.id.in_(select(Building.estate_id).where(where(Building.__table__))))
+    estates = store.read_frame(engine, estates)
     b = b.merge(estates, on="estate_id", how="left").drop(columns="estate_id")  # a building people can find
     alone = store.read_frame(engine, select(Household.building_id.label("id"),
                                             func.count(Resident.id).label("elderly_alone"))
                              .join(Resident, Resident.household_id == Household.id)
-                             .where(Resident.elderly_alone.is_(True)).group_by(Household.building_id))
+                             .join(Building, Building.id == Household.building_id)
+                             .where(Resident.elderly_alone.is_(True), where(Building.__table__))
+                             .group_by(Household.building_id))
     b = b.merge(alone, on="id", how="left")
     b["elderly_alone"] = b["elderly_alone"].fillna(0).astype(int)
-    return {
-        "buildings": gpd.GeoDataFrame(b, geometry="geometry", crs=settings.STORAGE_CRS),
-        "facilities": store.read_layer(engine, Facility, columns=["id", "type", "name", "community_id", "geom"]),
-        "roads": store.read_layer(engine, Road),
-        "cameras": store.read_layer(engine, Camera),
-        "open_spaces": store.read_layer(engine, OpenSpace),
-        "street": store.read_layer(engine, Street),
-        "community": store.read_layer(engine, Community),
-        "grid": store.read_layer(engine, Grid, where=Grid.retired_at.is_(None)),  # a retired grid holds no land
+    frames = {"buildings": gpd.GeoDataFrame(b, geometry="geometry", crs=settings.STORAGE_CRS)}
+    if whole:
+        near = {m: None for m in (Facility, Road, Camera, OpenSpace)}
+        frames |= {"street": store.read_layer(engine, Street), "community": store.read_layer(engine, Community),
+                   "grid": store.read_layer(engine, Grid, where=Grid.retired_at.is_(None))}
+    else:
+        frames |= _area_rows(engine, scope)
+        outline = shapely.union_all(frames["outline"].geometry.values)
+        box = padded_box([outline.bounds, frames["buildings"].total_bounds],
+                          (border if border is not None else border_m()) + BORDER_PAD_M)
+        near = {m: store.in_box(engine, m.__table__, box) if box else false() for m in (Facility, Road, Camera, OpenSpace)}
+    frames |= {
+        "facilities": store.read_layer(engine, Facility, columns=["id", "type", "name", "community_id", "geom"],
+                                       where=near[Facility]),
+        "roads": store.read_layer(engine, Road, where=near[Road]),
+        "cameras": store.read_layer(engine, Camera, where=near[Camera]),
+        "open_spaces": store.read_layer(engine, OpenSpace, where=near[OpenSpace]),
     }
+    if not whole:
+        frames["border_m"] = border if border is not None else border_m()
+    return frames
+
+
+def _area_rows(engine: Engine, scope: Scope) -> dict[str, gpd.GeoDataFrame]:
+    """The scope's own street, communities and (live) grids, and its outline (the polygons of its level)."""
+    if scope.level == "grid":
+        grid_w = Grid.id == scope.grid_id
+        comm_w = Community.id.in_(select(Grid.community_id).where(grid_w))
+    elif scope.level == "community":
+        comm_w = Community.id == scope.community_id
+        grid_w = Grid.community_id == scope.community_id
+    else:
+        comm_w = Community.street_id == scope.street_id
+        grid_w = Grid.community_id.in_(select(Community.id).where(comm_w))
+    rows = {"grid": store.read_layer(engine, Grid, where=grid_w & Grid.retired_at.is_(None)),
+            "community": store.read_layer(engine, Community, where=comm_w),
+            "street": store.read_layer(engine, Street, where=Street.id.in_(select(Community.street_id).where(comm_w))
+                                       if scope.level != "street" else Street.id == scope.street_id)}
+    rows["outline"] = rows[scope.level][["geometry"]]
+    return rows
+
+
+def padded_box(bounds: Iterable[Sequence[float]], pad_m: float) -> tuple[float, ...] | None:
+    """The lon-lat box (x0, y0, x1, y1) around every finite ``bounds``, grown by at least ``pad_m`` metres each way
+    (a degree of latitude is at least 110.5 km; a degree of longitude measured at the edge nearer the pole)."""
+    boxes = np.array([b for b in bounds if np.isfinite(b).all()], float).reshape(-1, 4)
+    if not len(boxes):
+        return None
+    x0, y0 = boxes[:, :2].min(axis=0)
+    x1, y1 = boxes[:, 2:].max(axis=0)
+    dlat = pad_m / 110_500.0
+    dlon = pad_m / (111_320.0 * max(0.01, np.cos(np.radians(min(89.0, max(abs(y0), abs(y1)) + dlat)))))
+    return (float(x0 - dlon), float(y0 - dlat), float(x1 + dlon), float(y1 + dlat))
 
 
 def frames_from_town(town: dict[str, list[dict]]) -> dict[str, gpd.GeoDataFrame]:
@@ -106,7 +189,7 @@ def frames_from_town(town: dict[str, list[dict]]) -> dict[str, gpd.GeoDataFrame]
     hh = pd.DataFrame(town["household"])[["id", "building_id"]].rename(columns={"id": "household_id"})
     res = pd.DataFrame(town["resident"])[["household_id", "elderly_alone"]]
     alone = res[res["elderly_alone"]].merge(hh, on="household_id").groupby("building_id").size()
-    b = gdf(town["building"], ["id", "name", "grid_id", "estate_id", "residents", "households",
+    b = gdf(town["building"], ["id", "name", "grid_id", "estate_id", "floors", "residents", "households",
                                "entrance_lon", "entrance_lat"])
     estates = {e["id"]: e["name"] for e in town.get("estate", [])}
     b["estate"] = b.pop("estate_id").map(estates)
@@ -148,11 +231,14 @@ def build_plan(frames: dict[str, gpd.GeoDataFrame], *, roads: gpd.GeoDataFrame |
     areas = {"grid": grid, "community": comm,
              "street": street[["id", "name", "geometry"]] if street is not None else comm.iloc[:0]}
     empty = gpd.GeoDataFrame(geometry=[], crs=settings.STORAGE_CRS)
+    outline = frames.get("outline")
     return Plan(buildings=b, facilities=f, areas=areas, roads=roads if roads is not None else frames.get("roads", empty),
                 cameras=frames.get("cameras", empty), graph=graph, door_xy=door_xy,
                 doors=network.snap_points(graph, *door_xy.T, snap_m=snap_m), fac_xy=fac_xy,
                 fac_snap=network.snap_points(graph, *fac_xy.T, snap_m=snap_m), snap_m=snap_m,
-                crs=crs, filled_doors=filled, open_spaces=frames.get("open_spaces"))
+                crs=crs, filled_doors=filled, open_spaces=frames.get("open_spaces"),
+                outline=shapely.union_all(outline.geometry.values) if outline is not None else None,
+                border_m=float(frames.get("border_m", float("inf"))))
 
 
 def _fill_entrances(b: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, np.ndarray]:

@@ -13,6 +13,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from geo import settings
 from geo.place import catalogue
 from geo.coverage import coverage
 from geo.maps import leaflet, offline
@@ -25,6 +26,44 @@ EXACT_COLOR, GREEDY_COLOR, ADDED_COLOR, CLOSED_COLOR = "#1b7837", "#2166ac", "#7
 COVER_COLOR, CAND_COLOR, SPACE_COLOR = "#e7298a", "#555555", "#2a9d8f"
 VIEW_COLOR, CAM_BLIND_COLOR = "#3a86ff", "#d62828"  # camera views; road stretches no camera sees
 ALL_REACHED_COLOR = "#1a7f37"  # where every type of the required set is within reach
+#: Roads drawn this far around the plan's area: the border the plan reads (≥ 1,125 m) is for the
+#: walks; drawn whole, it would send a grid's map the roads of a district.
+ROADS_AROUND_M = 300.0
+
+
+def base_layers(plan: coverage.Plan) -> dict[str, gpd.GeoDataFrame]:
+    """What the coverage map is drawn on, from the plan itself (no second read of the database): the
+    street's outline, the plan's communities, the roads within ROADS_AROUND_M of its area, its
+    buildings (the camera map draws them; the coverage map draws only the blind ones), and
+    ``area`` (the outline it is framed on). A whole-database plan: every street and road."""
+    roads, view = plan.roads, view_box(plan)
+    if view is not None and len(roads):
+        roads = roads[shapely.intersects(roads.geometry.values, view)]
+    b = plan.buildings
+    out = {"street": plan.areas["street"], "communities": plan.areas["community"],
+           "roads": roads[[c for c in ("kind", "name", "geometry") if c in roads]],
+           "buildings": b[[c for c in ("id", "name", "grid_id", "floors", "households", "residents", "geometry")
+                           if c in b]]}
+    if plan.outline is not None:
+        out["area"] = gpd.GeoDataFrame(geometry=[plan.outline], crs=settings.STORAGE_CRS)
+    return out
+
+
+def view_box(plan: coverage.Plan) -> shapely.Geometry | None:
+    """What the map of a plan's area shows: its outline's box and ROADS_AROUND_M around it (None: a
+    whole-database plan, everything). Service areas are cut to it and facilities beyond it left out:
+    the plan's border is read to measure walks, not to be drawn."""
+    if plan.outline is None:
+        return None
+    box = coverage.padded_box([plan.outline.bounds], ROADS_AROUND_M)
+    return shapely.box(*box) if box else shapely.Polygon()
+
+
+def _zoom(layers: dict[str, gpd.GeoDataFrame]) -> float | None:
+    """The zoom the map opens at: framed on the area, else on the street, else on everything."""
+    frame = layers.get("area", layers.get("street"))
+    bounds = leaflet._bounds({"street": frame} if frame is not None and len(frame) else layers)
+    return leaflet.fit_zoom(bounds) if bounds else None
 
 
 def ramp_color(value: float, top: float, ramp: tuple[str, ...] = BLIND_RAMP) -> str:
@@ -44,16 +83,22 @@ def coverage_map(layers: dict[str, gpd.GeoDataFrame], result: coverage.CoverageR
 
     ``areas`` are the result's service areas when the caller has them already (the page
     caches them: the walking polygons are the slow part)."""
-    base = {k: layers[k] for k in ("street", "communities", "roads") if k in layers}
-    m = leaflet.street_map(base, basemap=basemap, lang=lang)
+    base = {k: layers[k] for k in ("street", "communities", "roads", "area") if k in layers}
+    m = leaflet.street_map(base, basemap=basemap, lang=lang, frame="area" if "area" in base else None)
+    zoom = _zoom(base)
+    thin = (lambda g: leaflet.simplify_for_zoom(g, zoom)) if zoom is not None else (lambda g: g)
     areas = result.service_areas() if areas is None else areas
+    view = view_box(result.plan)
+    if view is not None and len(areas):
+        areas = areas.assign(geometry=shapely.intersection(areas.geometry.values, view))
+    areas = thin(areas)
     several = len(result.types) > 1  # the required set: six overlapping areas read as one smear (issue 13)
-    _add_blind_areas(m, result.blind_areas(), lang)
+    _add_blind_areas(m, thin(result.blind_areas()), lang)
     if several:  # one outline where every type is in reach; the per-type areas one click away in the control
         _add_all_reached(m, areas, result.types, lang)
     _add_service_areas(m, areas, lang, show=not several)
-    _add_blind_buildings(m, result.blind_buildings(), lang)
-    _add_facilities(m, result, lang, radius=5 if several else 7)
+    _add_blind_buildings(m, thin(result.blind_buildings()), lang)
+    _add_facilities(m, result, lang, radius=5 if several else 7, view=view)
     if candidates:
         _add_candidates(m, candidates, lang)
     if sites is not None and len(sites):
@@ -139,9 +184,12 @@ def _add_candidates(m: folium.Map, points: list[tuple[float, float]], lang: str)
                             fill_color="#fff", fill_opacity=0.9, tooltip=f"候选点 {i}").add_to(group)
 
 
-def _add_facilities(m: folium.Map, result: coverage.CoverageResult, lang: str, *, radius: float = 7) -> None:
+def _add_facilities(m: folium.Map, result: coverage.CoverageResult, lang: str, *, radius: float = 7,
+                    view: shapely.Geometry | None = None) -> None:
     f = result.plan.facilities
     f = f[f["type"].isin(result.types)]
+    if view is not None:  # those in view (the plan's border holds a district's worth: they count, unseen)
+        f = f[shapely.intersects(f.geometry.values, view)]
     group = folium.FeatureGroup(t("layer.facilities", lang)).add_to(m)
     closed = result.scenario.closed
     for row in f.itertuples():
@@ -182,8 +230,8 @@ def _add_sites(m: folium.Map, sites: gpd.GeoDataFrame, lang: str) -> None:
 def camera_map(layers: dict[str, gpd.GeoDataFrame], cams: coverage.CameraCoverage, *,
                basemap: str = "offline", lang: str = "zh") -> folium.Map:
     """Online cameras' views, blind stretches of road over the street map, every camera by status."""
-    base = {k: layers[k] for k in ("street", "communities", "roads", "buildings") if k in layers}
-    m = leaflet.street_map(base, basemap=basemap, lang=lang)
+    base = {k: layers[k] for k in ("street", "communities", "roads", "buildings", "area") if k in layers}
+    m = leaflet.street_map(base, basemap=basemap, lang=lang, frame="area" if "area" in base else None)
     if len(cams.sectors):
         style = {"color": VIEW_COLOR, "weight": 0.8, "fillColor": VIEW_COLOR, "fillOpacity": 0.3}
         leaflet._geojson(cams.sectors, t("coverage.layer_cam_views", lang), ["name"], lambda f, s=style: s,

@@ -21,7 +21,7 @@ from geo.db import store
 from geo.tickets import workflow
 from geo.people.households import grid_scope
 from geo.access.roles import Scope
-from geo.db.schema import Building, Camera, Facility, Road, Ticket
+from geo.db.schema import Building, Camera, Facility, Grid, Road, Ticket
 
 #: Facilities and cameras this close outside the grid still count as "near".
 NEAR_M = 200.0
@@ -37,8 +37,7 @@ def grid_layers(engine: Engine, *, scope: Scope, grid_id: int, now: datetime, la
                 near_m: float = NEAR_M) -> dict[str, gpd.GeoDataFrame]:
     """Layers for geo.maps.leaflet.street_map showing one grid and its surroundings."""
     here = grid_scope(engine, scope, grid_id)
-    all_grids = layers.grids(engine)
-    grid = all_grids[all_grids["id"] == here.grid_id].reset_index(drop=True)
+    grid = layers.grids(engine, where=Grid.id == here.grid_id).reset_index(drop=True)  # this grid, not every grid
     area = _near_area(grid, near_m)
     near = {m: store.ids_intersecting(engine, m, area) for m in (Road, Facility, Camera)}
     tickets = store.read_layer(engine, Ticket, columns=[

@@ -39,19 +39,24 @@ def _in_street(table, street_id: int | None):
     return Scope("street", street_id=street_id).clause(table)
 
 
-def grids(engine: Engine, street_id: int | None = None) -> gpd.GeoDataFrame:
-    """Grids with their community, household and resident counts, and grid head."""
-    g = store.read_layer(engine, Grid, where=_in_street(Grid.__table__, street_id) & Grid.retired_at.is_(None))
+def grids(engine: Engine, street_id: int | None = None, *, where=None) -> gpd.GeoDataFrame:
+    """Grids with their community, household and resident counts, and grid head.
+
+    ``where``: a further clause on the grid table (one grid's map reads that grid, not every grid);
+    the counts and heads are then read for those grids only."""
+    where = _in_street(Grid.__table__, street_id) & Grid.retired_at.is_(None) & (where if where is not None else true())
+    g = store.read_layer(engine, Grid, where=where)
+    ids = select(Grid.id).where(where)
     comm = store.read_frame(engine, select(Community.id.label("community_id"),
                                            Community.name.label("community_name"))
-                            .where(_in_street(Community.__table__, street_id)))
+                            .where(Community.id.in_(select(Grid.community_id).where(where))))
     load = store.read_frame(engine, select(Building.grid_id.label("id"),
                                            func.sum(Building.households).label("households"),
                                            func.sum(Building.residents).label("residents"))
-                            .where(_in_street(Building.__table__, street_id))
+                            .where(Building.grid_id.in_(ids))
                             .group_by(Building.grid_id))
     heads = store.read_frame(engine, select(Person.grid_id.label("id"), Person.name.label("grid_head"))
-                             .where(Person.role == "grid_head", _in_street(Person.__table__, street_id)))
+                             .where(Person.role == "grid_head", Person.grid_id.in_(ids)))
     heads = heads.drop_duplicates("id")
     out = g.merge(comm, on="community_id", how="left").merge(load, on="id", how="left")
     out = out.merge(heads, on="id", how="left")
@@ -79,25 +84,68 @@ def open_tickets(engine: Engine, now: datetime, lang: str = "zh", *, scope: Scop
     return t.merge(names, on="grid_id", how="left")
 
 
-def facilities(engine: Engine, street_id: int | None = None) -> gpd.GeoDataFrame:
-    """Service facilities with the name of their community (for popups)."""
-    f = store.read_layer(engine, Facility, where=_in_street(Facility.__table__, street_id))
+def facilities(engine: Engine, street_id: int | None = None, *, where=None) -> gpd.GeoDataFrame:
+    """Service facilities with the name of their community (for popups); ``where``: a further clause."""
+    f = store.read_layer(engine, Facility, where=_in_street(Facility.__table__, street_id)
+                         & (where if where is not None else true()))
     comm = store.read_frame(engine, select(Community.id.label("community_id"),
                                            Community.name.label("community_name"))
                             .where(_in_street(Community.__table__, street_id)))
     return gpd.GeoDataFrame(f.merge(comm, on="community_id", how="left"), geometry="geometry", crs=f.crs)
 
 
+#: A community's or grid's map (street_layers(around=…)) reads this far around its area: the neighbours.
+AROUND_M = 300.0
+
+
+def area_outline(engine: Engine, scope: Scope):
+    """The polygon of a community or grid scope (lon-lat; None at street level)."""
+    model = {"community": Community, "grid": Grid}.get(scope.level)
+    if model is None:
+        return None
+    key = scope.community_id if scope.level == "community" else scope.grid_id
+    rows = store.read_layer(engine, model, columns=["id", "geom"], where=model.id == key)
+    return shapely.union_all(rows.geometry.values) if len(rows) else shapely.Polygon()
+
+
+def _box_around(geom, pad_m: float):
+    """``geom``'s lon-lat box grown by ``pad_m`` metres (at least) each way."""
+    x0, y0, x1, y1 = geom.bounds
+    dlat = pad_m / 110_500.0
+    dlon = pad_m / (111_320.0 * max(0.01, float(np.cos(np.radians(min(89.0, max(abs(y0), abs(y1)) + dlat))))))
+    return (x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)
+
+
 def street_layers(engine: Engine, now: datetime, lang: str = "zh", *, scope: Scope,
-                  street_id: int | None = None) -> dict[str, gpd.GeoDataFrame]:
+                  street_id: int | None = None, around: float | None = None) -> dict[str, gpd.GeoDataFrame]:
     """Every layer of the street map, keyed as geo.maps.leaflet.street_map expects.
 
     ``street_id`` keeps the map to one street (a district database holds about
     twenty: drawing them all at once sends tens of megabytes to a browser);
     tickets are further limited to ``scope``. Roads carry no street key, so they
-    are picked by the street's outline (in SQL on PostGIS).
+    are picked by the street's outline (in SQL on PostGIS). ``around`` (metres): a
+    community's or grid's map reads only what lies within that much of its area (its
+    neighbours, by bounding box through the spatial index), not the whole street; the
+    street's outline is still drawn. Ignored at street level.
     """
     street = store.read_layer(engine, Street, where=_in_street(Street.__table__, street_id))
+    outline = area_outline(engine, scope) if around is not None else None
+    if outline is not None and not outline.is_empty:
+        box = _box_around(outline, around)
+        def near(model):
+            return _in_street(model.__table__, street_id) & store.in_box(engine, model.__table__, box)
+        return {
+            "street": street,
+            "communities": store.read_layer(engine, Community, where=near(Community)),
+            "grids": grids(engine, street_id, where=store.in_box(engine, Grid.__table__, box)),
+            "roads": store.read_layer(engine, Road, where=store.in_box(engine, Road.__table__, box)),
+            "buildings": store.read_layer(engine, Building, columns=[
+                "id", "name", "grid_id", "floors", "households", "residents", "geom"], where=near(Building)),
+            "facilities": facilities(engine, street_id, where=store.in_box(engine, Facility.__table__, box)),
+            "cameras": store.read_layer(engine, Camera, where=near(Camera)),
+            "tickets": open_tickets(engine, now, lang, scope=scope, street_id=street_id),
+            "area": gpd.GeoDataFrame(geometry=[outline], crs=street.crs),  # what the map is framed on (not drawn)
+        }
     if street_id is None:
         roads = store.read_layer(engine, Road)
     else:

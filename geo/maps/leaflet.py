@@ -263,6 +263,9 @@ def street_map(layers: dict[str, gpd.GeoDataFrame], *, basemap: str = "offline",
     bm = _basemap(basemap)
     layers = {k: v for k, v in layers.items() if v is not None and len(v)}
     framed = {"street": layers[frame]} if frame in layers else layers
+    bounds = _bounds(framed)
+    if bounds:  # outlines with no more corners than the opening zoom can show
+        layers = simplified(layers, zoom if zoom is not None else fit_zoom(bounds))
     m = _base_map(layers, bm, lang, center, zoom, framed)
     m.sq_datum = bm.datum  # to_tile_datum moves the overlays when the tiles are not WGS 84
     palette = community_colors(layers.get("communities"))
@@ -278,6 +281,44 @@ def street_map(layers: dict[str, gpd.GeoDataFrame], *, basemap: str = "offline",
     _add_tickets(m, layers.get("tickets"), lang)
     folium.LayerControl(collapsed=False).add_to(m)
     return offline.localise(to_tile_datum(m))
+
+
+#: The frame width a map's outlines are simplified for: the wall's 1,920 px. A narrower frame (a phone's
+#: 390 px) opens at a lower zoom, where half of its pixel is wider: simplified for the wall, it is finer.
+FRAME_PX = 1920
+#: Layers whose outlines and lines simplified() thins (points are sent as they are).
+SIMPLIFIED_LAYERS = ("street", "communities", "grids", "roads", "buildings")
+
+
+def fit_zoom(bounds: list[list[float]], px: int = FRAME_PX) -> float:
+    """The zoom at which ``bounds`` ([[south, west], [north, east]]) fill ``px`` pixels (Web Mercator,
+    256-pixel tiles) in the longer direction, as Leaflet's fitBounds picks it (within 0 … 20)."""
+    (s, w), (n, e) = bounds
+    def merc(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(max(-85.0, min(85.0, lat))) / 2))
+    frac = max((e - w) / 360.0, (merc(n) - merc(s)) / (2 * math.pi), 1e-9)
+    return max(0.0, min(20.0, math.log2(px / (256.0 * frac))))
+
+
+def half_pixel_deg(zoom: float, lat: float) -> float:
+    """Half a screen pixel at ``zoom`` in degrees, measured where it is shortest (north–south at ``lat``)."""
+    return 0.5 * 360.0 / (256.0 * 2.0 ** zoom) * math.cos(math.radians(min(89.0, abs(lat))))
+
+
+def simplify_for_zoom(gdf: gpd.GeoDataFrame, zoom: float) -> gpd.GeoDataFrame:
+    """``gdf`` (lon-lat) with its lines and outlines thinned to half a pixel at ``zoom`` (Douglas–Peucker,
+    topology preserved: a polygon stays valid and keeps its holes). A browser draws no finer than a
+    pixel, so the map looks the same and carries a fraction of the corners."""
+    if not len(gdf) or gdf.crs is None or not gdf.crs.is_geographic:
+        return gdf
+    lat = float(max(abs(gdf.total_bounds[1]), abs(gdf.total_bounds[3])))
+    out = shapely.simplify(gdf.geometry.values, half_pixel_deg(zoom, lat), preserve_topology=True)
+    return gdf.assign(**{gdf.geometry.name: out})
+
+
+def simplified(layers: dict[str, gpd.GeoDataFrame], zoom: float) -> dict[str, gpd.GeoDataFrame]:
+    """``layers`` with SIMPLIFIED_LAYERS thinned for ``zoom`` (simplify_for_zoom), the rest as they are."""
+    return {k: simplify_for_zoom(v, zoom) if k in SIMPLIFIED_LAYERS else v for k, v in layers.items()}
 
 
 def layer_control_last(m: folium.Map) -> folium.Map:

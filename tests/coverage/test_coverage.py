@@ -900,8 +900,11 @@ def test_coverage_page_shows_the_camera_figures_geo_computes(town_url, monkeypat
     at.session_state["coverage_mode"] = "camera"
     at.run()
     assert not at.exception, at.exception
-    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url)))
-    want = coverage.camera_coverage(plan.cameras, plan.roads, plan.buildings, spaces=plan.open_spaces)
+    # the street's own cameras, roads and squares (issue 15: the area's, not the database's)
+    plan = coverage.build_plan(coverage.load_frames(store.make_engine(town_url),
+                                                    scope=at.session_state["user"].scope))
+    want = coverage.camera_coverage(plan.in_area(plan.cameras), plan.in_area(plan.roads), plan.buildings,
+                                    spaces=plan.in_area(plan.open_spaces))
     shown = {m.label: m.value for m in at.metric}
     assert shown["道路可视率"] == f"{want.roads.loc['all', 'share']:.1%}"
     assert shown["在线监控"] == f"{want.status()['online']:,}"
@@ -930,6 +933,15 @@ def test_frames_read_from_either_store_match_the_town(database_url):
     assert got["residents"].tolist() == want["residents"].tolist()
     assert got["elderly_alone"].tolist() == want["elderly_alone"].tolist()
     assert want["elderly_alone"].sum() > 0
+    # one grid plus its border reads the same rows from either store (the box through GiST or the box columns)
+    from geo.access.roles import Scope
+
+    gid = int(got["grid_id"].iloc[0])
+    part = coverage.load_frames(engine, scope=Scope("grid", grid_id=gid))
+    assert sorted(part["buildings"]["id"]) == sorted(got.index[got["grid_id"] == gid])
+    assert part["buildings"].set_index("id")["elderly_alone"].to_dict() == \
+        got.loc[got["grid_id"] == gid, "elderly_alone"].to_dict()
+    assert 0 < len(part["facilities"]) and len(part["grid"]) == 1
     engine.dispose()
 
 
@@ -972,3 +984,98 @@ def test_the_coverage_exports_hold_what_the_page_shows(town_url, monkeypatch, do
     assert summary.loc["社区服务站", "覆盖人口"] == result.summary().loc["service_station", "covered"]
     assert book["按网格"]["覆盖人口"].sum() == book["按街道"]["覆盖人口"].sum() == summary.loc["社区服务站", "覆盖人口"]
     assert len(book["按网格"]) == len(plan.areas["grid"])
+
+
+# --------------------------------------------------------------------------- one area plus its border (issue 15)
+
+@pytest.fixture(scope="module")
+def demo_street_url(tmp_path_factory):
+    """The whole demo street (8 communities, no tickets) in its own SQLite file."""
+    from geo.demo import generator
+    from geo.db import store
+
+    path = tmp_path_factory.mktemp("street") / "street.db"
+    eng = store.make_engine(f"sqlite:///{path}")
+    store.load_town(eng, generator.generate(tickets_per_street=0))
+    eng.dispose()
+    return f"sqlite:///{path}"
+
+
+def test_an_area_plus_its_border_counts_as_the_whole_street_does(demo_street_url):
+    """A community's (and a grid's) coverage computed on its own buildings and what lies within the
+    border is the whole street's computation restricted to its buildings: every door's distance to
+    every type, walking and straight, and the covered share. Fails when facilities just over the
+    line, or the roads a walk takes out of the area and back, are not read."""
+    from geo.access.roles import Scope
+    from geo.db import store
+
+    eng = store.make_engine(demo_street_url)
+    whole = coverage.build_plan(coverage.load_frames(eng))
+    grid_id = int(whole.buildings.groupby("grid_id")["residents"].sum().idxmax())
+    for scope, key in ((Scope("community", street_id=1, community_id=3), "community_id"),
+                       (Scope("grid", street_id=1, community_id=1, grid_id=grid_id), "grid_id")):
+        area = coverage.build_plan(coverage.load_frames(eng, scope=scope))
+        value = scope.community_id if key == "community_id" else scope.grid_id
+        mine = whole.buildings[key].to_numpy() == value
+        assert sorted(area.buildings["id"]) == sorted(whole.buildings.loc[mine, "id"]) and mine.sum() > 0
+        assert len(area.roads) < len(whole.roads) and len(area.facilities) < len(whole.facilities)  # not everything
+        order = whole.buildings.reset_index().set_index("id").loc[area.buildings["id"], "index"].to_numpy()
+        for ftype in catalogue.FACILITY_TYPES:
+            for method in coverage.METHODS:
+                got = coverage.door_distances(area, ftype, method)
+                want = coverage.door_distances(whole, ftype, method)[order]
+                assert np.array_equal(got, want), (scope.level, ftype, method)
+        got = coverage.analyse(area, coverage.REQUIRED).summary().loc[coverage.REQUIRED]
+        people = whole.buildings["residents"].to_numpy()
+        covered = np.asarray(coverage.analyse(whole, coverage.REQUIRED).covered)
+        assert got["residents"] == people[mine].sum()
+        assert got["covered"] == people[mine & covered].sum()
+        assert got["share"] == pytest.approx(people[mine & covered].sum() / people[mine].sum())
+        assert 0 < got["covered"] < got["residents"] or scope.level == "grid"
+        assert coverage.circle(area).covered == coverage.circle(whole, mask=mine).covered
+    # the figures a border of 0 would give are wrong: the border is what makes them exact
+    community = Scope("community", street_id=1, community_id=3)
+    bare = coverage.build_plan(coverage.load_frames(eng, scope=community, border=0.0))
+    full = coverage.build_plan(coverage.load_frames(eng, scope=community))
+    wrong = [t for t in catalogue.FACILITY_TYPES if not np.array_equal(
+        coverage.door_distances(bare, t, "walking"), coverage.door_distances(full, t, "walking"))]
+    assert wrong and len(bare.facilities) < len(full.facilities)
+    eng.dispose()
+
+
+def _map_bytes(at) -> int:
+    """Bytes of the map element(s) an AppTest run sends to the browser (streamlit-folium's component)."""
+    def walk(node):
+        own = node.proto.ByteSize() if node.type == "component_instance" else 0
+        return own + sum(walk(c) for c in getattr(node, "children", {}).values())
+    return walk(at._tree)
+
+
+def test_a_communitys_coverage_page_sends_its_area_not_the_street(demo_street_url, monkeypatch):
+    """Community staff see their community's figures and a map of it: under 0.8 MB at the demo street
+    (the page sent the whole street's map, 2.5 MB, with the street's figures, before issue 15)."""
+    from geo.access import auth
+    from geo.access.roles import Scope
+    from geo.demo import accounts
+    from geo.db import store
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DATABASE_URL", demo_street_url)
+    eng = store.make_engine(demo_street_url)
+    at = AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=300)
+    user = auth.authenticate(eng, "community1", accounts.DEMO_PASSWORD, now=settings.now())
+    assert user.scope.level == "community"
+    at.session_state["user"] = user
+    at.run()
+    at.switch_page("pages/coverage.py").run()
+    assert not at.exception, at.exception
+    whole = coverage.build_plan(coverage.load_frames(eng))
+    mine = whole.buildings["community_id"].to_numpy() == user.scope.community_id
+    covered = np.asarray(coverage.analyse(whole, coverage.REQUIRED).covered)
+    people = whole.buildings["residents"].to_numpy()
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["覆盖人口"] == f"{int(people[mine & covered].sum()):,}"
+    assert shown["覆盖率"] == f"{people[mine & covered].sum() / people[mine].sum():.1%}"
+    assert _map_bytes(at) < 800_000
+    assert isinstance(user.scope, Scope)
+    eng.dispose()

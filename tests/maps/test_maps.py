@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 import folium
 import geopandas as gpd
+import numpy as np
+import shapely
 import pytest
 from shapely.geometry import LineString, Point, box
 
@@ -302,3 +304,64 @@ def test_frames_fit_in_quarter_zoom_steps():
     """A whole-zoom fit can leave the street at half the frame's width."""
     html = render(leaflet.street_map(make_layers()))
     assert f'"zoomSnap": {leaflet.ZOOM_SNAP}' in html and leaflet.ZOOM_SNAP < 1
+
+
+# --------------------------------------------------------------------------- what a map sends (issue 15)
+
+def test_outlines_are_thinned_to_half_a_pixel_at_the_opening_zoom():
+    """A wiggly outline keeps the corners a screen can show at the zoom its frame opens at, no more,
+    and stays within half a pixel of where it was (and valid)."""
+    lon0, lat0 = 103.95, 30.98
+    t_ = np.linspace(0, 2 * np.pi, 4000)  # 4,000 corners around ~1 km, wiggling by ~5 cm
+    ring = np.c_[lon0 + 0.005 * np.cos(t_) + 5e-7 * np.sin(400 * t_), lat0 + 0.005 * np.sin(t_)]
+    gdf = gpd.GeoDataFrame({"id": [1], "code": ["1"], "name": ["一社区"]}, geometry=[shapely.Polygon(ring)],
+                           crs="EPSG:4326")
+    bounds = [[lat0 - 0.005, lon0 - 0.005], [lat0 + 0.005, lon0 + 0.005]]
+    zoom = leaflet.fit_zoom(bounds)
+    assert 16 < zoom < 18  # a kilometre across 1,920 px
+    thin = leaflet.simplify_for_zoom(gdf, zoom)
+    before, after = shapely.get_num_coordinates(gdf.geometry.values)[0], shapely.get_num_coordinates(thin.geometry.values)[0]
+    assert after < before / 10 and thin.geometry.is_valid.all()
+    assert gdf.geometry.iloc[0].hausdorff_distance(thin.geometry.iloc[0]) <= leaflet.half_pixel_deg(zoom, lat0) * 1.01
+    html = leaflet.street_map({"communities": gdf}).get_root().render()
+    assert html.count("],") < before / 5  # the drawn map carries the thinned outline
+
+
+def test_a_grid_heads_maps_read_their_area_not_the_street(town_url, monkeypatch):
+    """The map page of a grid head reads the grid and what is around it, framed on it, and my_area's
+    grid map reads that one grid (it read every grid of the database). The street map page sent a
+    grid head the whole street (small test town: 0.62 MB; now 0.34 MB) before issue 15."""
+    from streamlit.testing.v1 import AppTest
+
+    from geo import settings
+    from geo.access import auth
+    from geo.demo import accounts
+    from geo.db import store
+    from geo.maps import area, layers
+
+    eng = store.make_engine(town_url)
+    user = auth.authenticate(eng, "gridhead1", accounts.DEMO_PASSWORD, now=settings.now())
+    got = layers.street_layers(eng, settings.now(), scope=user.scope, street_id=1, around=layers.AROUND_M)
+    street = layers.street_layers(eng, settings.now(), scope=user.scope, street_id=1)
+    assert user.scope.grid_id in set(got["grids"]["id"]) and len(got["grids"]) < len(street["grids"]) / 2
+    assert len(got["buildings"]) < len(street["buildings"]) / 2
+    assert set(got["buildings"]["grid_id"]) >= {user.scope.grid_id}
+    calls = []
+    real = layers.grids
+    monkeypatch.setattr(layers, "grids", lambda *a, **k: calls.append(k) or real(*a, **k))
+    mine = area.grid_layers(eng, scope=user.scope, grid_id=user.scope.grid_id, now=settings.now())
+    assert mine["grids"]["id"].tolist() == [user.scope.grid_id] and all(k.get("where") is not None for k in calls)
+    monkeypatch.undo()
+
+    monkeypatch.setenv("DATABASE_URL", town_url)
+    at = AppTest.from_file(str(settings.ROOT / "app.py"), default_timeout=300)
+    at.session_state["user"] = user
+    at.run()
+    at.switch_page("pages/map.py").run()
+    assert not at.exception, at.exception
+
+    def size(node) -> int:
+        own = node.proto.ByteSize() if node.type == "component_instance" else 0
+        return own + sum(size(c) for c in getattr(node, "children", {}).values())
+    assert 0 < size(at._tree) < 400_000
+    eng.dispose()
