@@ -99,7 +99,7 @@ if mode == "camera":
     c5.metric(t("coverage.cam_offline"), f"{n['offline']:,}")
     basemap = st.radio(t("basemap.label"), list(leaflet.basemap_labels(lang)),
                        format_func=leaflet.basemap_labels(lang).get, horizontal=True, key=K + "cam_basemap")
-    cam_plan = _plan(url, area, coverage.border_m())
+    cam_plan = _plan(url, area, coverage.border_m(), layout)
     st_folium(coverage_map.camera_map(_base(cam_plan, (url, area, cam_plan.border_m, "db")), cams, basemap=basemap, lang=lang), height=620,
               use_container_width=True, returned_objects=[], key=f"{K}cam_map_{basemap}_{lang}")
     st.markdown(coverage_map.camera_legend_html(lang), unsafe_allow_html=True)
