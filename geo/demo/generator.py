@@ -8,6 +8,8 @@ a year of tickets (geo.demo.simulate), logins and visits (geo.demo.accounts).
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 import sys
 import time
 from datetime import datetime
@@ -27,39 +29,82 @@ def default_now() -> datetime:
     return settings.now().replace(hour=9, minute=0, second=0, microsecond=0)
 
 
+#: Streets per scale: one street, a district (Pengzhou has 20), a city (Chengdu: about 265 streets and towns).
+STREETS = {"street": 1, "district": 20, "city": 265}
+#: Tickets a street reports in a year: 3,000 in a street or a district; a city's ~1 M a year over 265 streets.
+TICKETS_PER_STREET = {"street": 3000, "district": 3000, "city": 3800}
+
+
 def generate(*, seed: int = settings.DEMO_SEED, scale: str = "street", now: datetime | None = None,
-             tickets_per_street: int = 3000, communities: int = 8, streets: int | None = None,
+             tickets_per_street: int | None = None, communities: int = 8, streets: int | None = None,
              progress: street.Progress | None = None) -> street.Town:
-    """Generate the demo town as rows per table (ready for ``store.load_town``).
+    """Generate the demo town as rows per table (ready for ``store.load_town``), all in memory.
 
     ``communities``, ``tickets_per_street`` and ``streets`` (instead of the
-    scale's 1 or 20) shrink the town for fast tests.
+    scale's 1 or 20) shrink the town for fast tests. A city does not fit in
+    memory (~27 GB): geo.demo.stream writes it street by street.
     """
-    if scale not in ("street", "district"):
-        raise ValueError(f"scale must be 'street' or 'district', got {scale!r}")
+    n_streets = street_count(scale, streets)
+    tickets = TICKETS_PER_STREET[scale] if tickets_per_street is None else tickets_per_street
     now = now or default_now()
-    n_streets = streets or (1 if scale == "street" else 20)
     ids, town = street.Ids(), {}
-    metric_origin = Transformer.from_crs(settings.STORAGE_CRS, settings.METRIC_CRS, always_xy=True
-                                         ).transform(*street.ORIGIN_LONLAT)
-    to_ll = Transformer.from_crs(settings.METRIC_CRS, settings.STORAGE_CRS, always_xy=True)
     for s in range(n_streets):
         if progress:
             progress(0.5 * s / n_streets, f"street {s + 1}/{n_streets}")
-        rng = np.random.default_rng([seed, s])
-        col, row = s % 5, s // 5
-        offset = (metric_origin[0] + col * 3600.0, metric_origin[1] - row * 3200.0)
-        sb = street.StreetBuilder(rng, ids, town, index=s, offset=offset, now=now, to_lonlat=to_ll)
-        sb.mark_start()
-        sb.build(communities)
-        simulate.TicketSimulator(rng, ids, town, sb, now).run(tickets_per_street)
+        for table, rows in build_street(s, n_streets, ids, seed=seed, now=now, communities=communities,
+                                        tickets=tickets).items():
+            town.setdefault(table, []).extend(rows)
     accounts.users_and_visits(town, seed, now)
     people.fill(town, ids, seed, now)
-    return _plain(town)
+    return plain(town)
 
 
-#: The password of every demo account (README, "Demo users"). Demo databases only.
-def _plain(town: street.Town) -> street.Town:
+def street_count(scale: str, streets: int | None = None) -> int:
+    """How many streets ``scale`` has (``streets`` overrides it); ValueError for an unknown scale."""
+    if scale not in STREETS:
+        raise ValueError(f"scale must be one of {', '.join(STREETS)}, got {scale!r}")
+    return streets or STREETS[scale]
+
+
+def build_street(s: int, n_streets: int, ids: street.Ids, *, seed: int, now: datetime, communities: int,
+                 tickets: int) -> street.Town:
+    """Street ``s`` of ``n_streets`` with its year of tickets: its rows per table, numbered by ``ids``.
+
+    A street needs nothing of the others (its own random stream ``[seed, s]``), so
+    it can be built alone: the streamed city builds one at a time, and any street
+    comes out the same as in the whole town as long as ``ids`` has counted the
+    streets before it.
+    """
+    rng = np.random.default_rng([seed, s])
+    town: street.Town = {}
+    sb = street.StreetBuilder(rng, ids, town, index=s, offset=street_offset(s, n_streets), now=now,
+                              to_lonlat=_to_lonlat())
+    sb.mark_start()
+    sb.build(communities)
+    simulate.TicketSimulator(rng, ids, town, sb, now).run(tickets)
+    return town
+
+
+def street_offset(s: int, n_streets: int) -> tuple[float, float]:
+    """Where street ``s`` lies (metric CRS): streets side by side in rows, 3.6 km apart east–west and
+    3.2 km north–south; five to a row up to 25 streets (a district), a square-ish block beyond."""
+    x0, y0 = _metric_origin()
+    cols = max(5, math.ceil(math.sqrt(n_streets)))
+    return x0 + (s % cols) * 3600.0, y0 - (s // cols) * 3200.0
+
+
+@functools.cache
+def _metric_origin() -> tuple[float, float]:
+    return Transformer.from_crs(settings.STORAGE_CRS, settings.METRIC_CRS, always_xy=True
+                                ).transform(*street.ORIGIN_LONLAT)
+
+
+@functools.cache
+def _to_lonlat() -> Transformer:
+    return Transformer.from_crs(settings.METRIC_CRS, settings.STORAGE_CRS, always_xy=True)
+
+
+def plain(town: street.Town) -> street.Town:
     """numpy scalars → Python values, so every database driver takes the rows."""
     for rows in town.values():
         for row in rows:
