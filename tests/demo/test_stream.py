@@ -157,3 +157,35 @@ def test_another_town_is_not_streamed_into_a_half_built_one(tmp_path, monkeypatc
         stream.build(engine, stream.Plan(seed=7, now=NOW, streets=3, communities=2, tickets=60))
     assert stream.saved_plan(engine) == PLAN  # the half-built town is left as it was, to be resumed
     engine.dispose()
+
+
+def test_the_command_streams_a_city_with_a_line_per_street(tmp_path, capsys):
+    path = tmp_path / "city.db"
+    argv = ["--scale", "city", "--streets", "3", "--communities", "1", "--tickets-per-street", "20",
+            "--now", "2026-11-23", "--output", str(path)]
+    assert generator.main(argv) == 0
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.startswith("街道 street")]
+    assert [ln.split()[2] for ln in lines] == ["1/3", "2/3", "3/3", "1/3"]
+    assert all("行/秒 rows/s" in ln and "峰值内存 peak RSS" in ln for ln in lines)
+    assert "street 3" in out
+    engine = store.make_engine(f"sqlite:///{path}")
+    assert migrate.kind(engine) == migrate.DEMO and store.counts(engine)["street"] == 3
+    engine.dispose()
+    assert generator.main(argv) == 1  # a town is there: never a second one over it
+    assert "已有一个小镇" in capsys.readouterr().err
+    assert generator.main(["--scale", "city", "--dry-run"]) == 2  # a city never in memory
+
+
+def test_the_command_never_streams_over_a_streets_own_data(tmp_path, capsys):
+    path = tmp_path / "real.db"
+    engine = store.make_engine(f"sqlite:///{path}")
+    store.load_town(engine, generator.generate(now=NOW, communities=1, tickets_per_street=0), kind=migrate.REAL)
+    before = store.counts(engine)
+    engine.dispose()
+    argv = ["--scale", "city", "--streets", "2", "--communities", "1", "--output", str(path), "--force"]
+    assert generator.main(argv) == 1
+    assert "街道自己的数据" in capsys.readouterr().err
+    engine = store.make_engine(f"sqlite:///{path}")
+    assert store.counts(engine) == before
+    engine.dispose()
