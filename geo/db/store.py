@@ -83,6 +83,10 @@ def _what_to_do(engine: Engine, url: str, migrations) -> str:
     now = migrate.state(engine, migrations=migrations)
     if now == "current":
         return "open"
+    if now == "empty" and inspect(engine).has_table("meta"):
+        with engine.connect() as conn:
+            if meta_value(conn, HALF_BUILT) is not None:  # a streamed build stopped: its rows are there
+                raise StorageError("half_built", url=describe(url))
     if now == "empty":
         return "build"
     demo_file = migrate.kind(engine) == migrate.DEMO and sqlite_path(url) is not None
@@ -122,6 +126,9 @@ def _complete(table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             for c in table.c if c.name in keys}
     return [r if len(r) == len(keys) else {**fill, **r} for r in rows]
 
+
+#: The ``meta`` key of a town written street by street (geo.demo.stream) and not yet complete.
+HALF_BUILT = "demo.stream"
 
 #: The order a town's tables are written in: every row after the rows it refers to.
 TOWN_ORDER = ("street", "community", "grid", "estate", "building", "household", "resident",

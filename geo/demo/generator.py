@@ -8,18 +8,13 @@ a year of tickets (geo.demo.simulate), logins and visits (geo.demo.accounts).
 from __future__ import annotations
 
 import argparse
-import functools
-import math
 import sys
 import time
 from datetime import datetime
 
-import numpy as np
-from pyproj import Transformer
-
 from geo import settings
 from geo.tickets import workflow
-from geo.demo import accounts, people, simulate, street
+from geo.demo import accounts, people, street, stream
 from geo.db import migrate
 
 # --------------------------------------------------------------------------- entry points
@@ -51,12 +46,12 @@ def generate(*, seed: int = settings.DEMO_SEED, scale: str = "street", now: date
     for s in range(n_streets):
         if progress:
             progress(0.5 * s / n_streets, f"street {s + 1}/{n_streets}")
-        for table, rows in build_street(s, n_streets, ids, seed=seed, now=now, communities=communities,
+        for table, rows in stream.build_street(s, n_streets, ids, seed=seed, now=now, communities=communities,
                                         tickets=tickets).items():
             town.setdefault(table, []).extend(rows)
     accounts.users_and_visits(town, seed, now)
     people.fill(town, ids, seed, now)
-    return plain(town)
+    return stream.plain(town)
 
 
 def street_count(scale: str, streets: int | None = None) -> int:
@@ -64,54 +59,6 @@ def street_count(scale: str, streets: int | None = None) -> int:
     if scale not in STREETS:
         raise ValueError(f"scale must be one of {', '.join(STREETS)}, got {scale!r}")
     return streets or STREETS[scale]
-
-
-def build_street(s: int, n_streets: int, ids: street.Ids, *, seed: int, now: datetime, communities: int,
-                 tickets: int) -> street.Town:
-    """Street ``s`` of ``n_streets`` with its year of tickets: its rows per table, numbered by ``ids``.
-
-    A street needs nothing of the others (its own random stream ``[seed, s]``), so
-    it can be built alone: the streamed city builds one at a time, and any street
-    comes out the same as in the whole town as long as ``ids`` has counted the
-    streets before it.
-    """
-    rng = np.random.default_rng([seed, s])
-    town: street.Town = {}
-    sb = street.StreetBuilder(rng, ids, town, index=s, offset=street_offset(s, n_streets), now=now,
-                              to_lonlat=_to_lonlat())
-    sb.mark_start()
-    sb.build(communities)
-    simulate.TicketSimulator(rng, ids, town, sb, now).run(tickets)
-    return town
-
-
-def street_offset(s: int, n_streets: int) -> tuple[float, float]:
-    """Where street ``s`` lies (metric CRS): streets side by side in rows, 3.6 km apart east–west and
-    3.2 km north–south; five to a row up to 25 streets (a district), a square-ish block beyond."""
-    x0, y0 = _metric_origin()
-    cols = max(5, math.ceil(math.sqrt(n_streets)))
-    return x0 + (s % cols) * 3600.0, y0 - (s // cols) * 3200.0
-
-
-@functools.cache
-def _metric_origin() -> tuple[float, float]:
-    return Transformer.from_crs(settings.STORAGE_CRS, settings.METRIC_CRS, always_xy=True
-                                ).transform(*street.ORIGIN_LONLAT)
-
-
-@functools.cache
-def _to_lonlat() -> Transformer:
-    return Transformer.from_crs(settings.METRIC_CRS, settings.STORAGE_CRS, always_xy=True)
-
-
-def plain(town: street.Town) -> street.Town:
-    """numpy scalars → Python values, so every database driver takes the rows."""
-    for rows in town.values():
-        for row in rows:
-            for k, v in row.items():
-                if isinstance(v, np.generic):
-                    row[k] = v.item()
-    return town
 
 
 def summary(town: street.Town) -> list[dict]:
@@ -244,7 +191,6 @@ def _stream(engine, url: str, held: str | None, now: datetime | None, t0: float,
             streets: int | None, communities: int, tickets_per_street: int | None) -> int:
     """``main`` for a streamed build (geo.demo.stream): a line per street, resuming a half-built one."""
     from geo.db import store
-    from geo.demo import stream
 
     saved = stream.saved_plan(engine)
     if held is not None or (saved is None and store.meta(engine)):

@@ -2,7 +2,7 @@
 
 ``generator.generate`` holds the whole town in memory (about 110 MB a street: a
 district 2.2 GB, a city of 265 streets ~27 GB) and ``store.load_town`` writes it
-in one transaction. Here each street is built alone (``generator.build_street``:
+in one transaction. Here each street is built alone (``build_street``:
 its own random stream), written in its own transaction (COPY on PostGIS,
 executemany on SQLite) and dropped. What ``generate`` makes after all streets
 comes out the same:
@@ -27,7 +27,9 @@ database counts as empty to the app (geo.db.migrate.state).
 """
 from __future__ import annotations
 
+import functools
 import json
+import math
 import resource
 import time
 from collections.abc import Callable
@@ -35,13 +37,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import numpy as np
+from pyproj import Transformer
 from sqlalchemy import Engine
 
+from geo import settings
 from geo.db import store
-from geo.demo import accounts, generator, people, street
+from geo.demo import accounts, people, simulate, street
 
 #: The ``meta`` key holding a streamed build's progress (removed when the town is complete).
-STATE_KEY = "demo.stream"
+STATE_KEY = store.HALF_BUILT
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def build(engine: Engine, plan: Plan, *, report: Callable[[StreetDone], None] | 
         t0 = time.perf_counter()
         town = _street(s, plan, ids)
         accounts.visits(town, visit_rng, plan.now)
-        generator.plain(town)
+        plain(town)
         t1 = time.perf_counter()
         with engine.begin() as conn:  # the street and the record that it is done: together or not at all
             n = store.write_town(conn, town)
@@ -145,7 +149,7 @@ def build(engine: Engine, plan: Plan, *, report: Callable[[StreetDone], None] | 
     t0 = time.perf_counter()
     accounts.logins(first, plan.now)
     people.fill(first, ids, plan.seed, plan.now)
-    generator.plain(first)
+    plain(first)
     t1 = time.perf_counter()
     with engine.begin() as conn:
         n = store.write_town(conn, first)
@@ -157,8 +161,56 @@ def build(engine: Engine, plan: Plan, *, report: Callable[[StreetDone], None] | 
     return written
 
 
+def build_street(s: int, n_streets: int, ids: street.Ids, *, seed: int, now: datetime, communities: int,
+                 tickets: int) -> street.Town:
+    """Street ``s`` of ``n_streets`` with its year of tickets: its rows per table, numbered by ``ids``.
+
+    A street needs nothing of the others (its own random stream ``[seed, s]``), so
+    it can be built alone: the streamed city builds one at a time, and any street
+    comes out the same as in the whole town as long as ``ids`` has counted the
+    streets before it.
+    """
+    rng = np.random.default_rng([seed, s])
+    town: street.Town = {}
+    sb = street.StreetBuilder(rng, ids, town, index=s, offset=street_offset(s, n_streets), now=now,
+                              to_lonlat=_to_lonlat())
+    sb.mark_start()
+    sb.build(communities)
+    simulate.TicketSimulator(rng, ids, town, sb, now).run(tickets)
+    return town
+
+
+def street_offset(s: int, n_streets: int) -> tuple[float, float]:
+    """Where street ``s`` lies (metric CRS): streets side by side in rows, 3.6 km apart east–west and
+    3.2 km north–south; five to a row up to 25 streets (a district), a square-ish block beyond."""
+    x0, y0 = _metric_origin()
+    cols = max(5, math.ceil(math.sqrt(n_streets)))
+    return x0 + (s % cols) * 3600.0, y0 - (s // cols) * 3200.0
+
+
+@functools.cache
+def _metric_origin() -> tuple[float, float]:
+    return Transformer.from_crs(settings.STORAGE_CRS, settings.METRIC_CRS, always_xy=True
+                                ).transform(*street.ORIGIN_LONLAT)
+
+
+@functools.cache
+def _to_lonlat() -> Transformer:
+    return Transformer.from_crs(settings.METRIC_CRS, settings.STORAGE_CRS, always_xy=True)
+
+
+def plain(town: street.Town) -> street.Town:
+    """numpy scalars → Python values, so every database driver takes the rows."""
+    for rows in town.values():
+        for row in rows:
+            for k, v in row.items():
+                if isinstance(v, np.generic):
+                    row[k] = v.item()
+    return town
+
+
 def _street(s: int, plan: Plan, ids: street.Ids) -> street.Town:
-    return generator.build_street(s, plan.streets, ids, seed=plan.seed, now=plan.now,
+    return build_street(s, plan.streets, ids, seed=plan.seed, now=plan.now,
                                   communities=plan.communities, tickets=plan.tickets)
 
 

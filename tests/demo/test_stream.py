@@ -88,14 +88,14 @@ def test_a_build_killed_after_a_street_resumes_to_the_same_database(database_url
         whole.dispose()
 
     engine = store.make_engine(database_url)
-    real = generator.build_street
+    real = stream.build_street
 
     def dies_at_street_3(s, *args, **kw):
         if s == 2:
             raise Killed("killed while building street 3")
         return real(s, *args, **kw)
 
-    monkeypatch.setattr(generator, "build_street", dies_at_street_3)
+    monkeypatch.setattr(stream, "build_street", dies_at_street_3)
     with pytest.raises(Killed):
         stream.build(engine, PLAN)
     # street 2 of 3 is in, the first street (written last) is not, and the app sees no town yet
@@ -105,7 +105,7 @@ def test_a_build_killed_after_a_street_resumes_to_the_same_database(database_url
         assert json.loads(store.meta_value(conn, stream.STATE_KEY))["done"] == 2
     assert stream.saved_plan(engine) == PLAN
 
-    monkeypatch.setattr(generator, "build_street", real)
+    monkeypatch.setattr(stream, "build_street", real)
     seen = []
     stream.build(engine, PLAN, report=seen.append)
     assert [d.index for d in seen if d.written] == [2, 0]  # went on with street 3, then the first one
@@ -142,17 +142,17 @@ def test_a_street_that_fails_half_written_leaves_nothing_of_it(database_url, mon
 
 def test_another_town_is_not_streamed_into_a_half_built_one(tmp_path, monkeypatch):
     engine = store.make_engine(f"sqlite:///{tmp_path}/half.db")
-    real = generator.build_street
+    real = stream.build_street
 
     def dies_at_street_2(s, *args, **kw):
         if s == 1:
             raise Killed("killed while building street 2")
         return real(s, *args, **kw)
 
-    monkeypatch.setattr(generator, "build_street", dies_at_street_2)
+    monkeypatch.setattr(stream, "build_street", dies_at_street_2)
     with pytest.raises(Killed):
         stream.build(engine, PLAN)
-    monkeypatch.setattr(generator, "build_street", real)
+    monkeypatch.setattr(stream, "build_street", real)
     with pytest.raises(stream.PlanMismatch, match="未建完"):
         stream.build(engine, stream.Plan(seed=7, now=NOW, streets=3, communities=2, tickets=60))
     assert stream.saved_plan(engine) == PLAN  # the half-built town is left as it was, to be resumed
@@ -188,4 +188,29 @@ def test_the_command_never_streams_over_a_streets_own_data(tmp_path, capsys):
     assert "街道自己的数据" in capsys.readouterr().err
     engine = store.make_engine(f"sqlite:///{path}")
     assert store.counts(engine) == before
+    engine.dispose()
+
+
+def test_the_app_does_not_build_over_a_half_streamed_town(tmp_path, monkeypatch):
+    """A first start on a database whose streamed build stopped says how to finish it; nothing is touched."""
+    url = f"sqlite:///{tmp_path}/half.db"
+    engine = store.make_engine(url)
+    real = stream.build_street
+
+    def dies_at_street_3(s, *args, **kw):
+        if s == 2:
+            raise Killed("killed while building street 3")
+        return real(s, *args, **kw)
+
+    monkeypatch.setattr(stream, "build_street", dies_at_street_3)
+    with pytest.raises(Killed):
+        stream.build(engine, PLAN)
+    before = store.counts(engine)
+    engine.dispose()
+    with pytest.raises(store.StorageError) as err:
+        store.ensure_database(url, build=lambda progress: pytest.fail("built over a half-built town"))
+    assert err.value.key == "half_built"
+    assert "未建完" in err.value.message("zh") and "--stream" in err.value.message("zh")
+    engine = store.make_engine(url)
+    assert store.counts(engine) == before and store.counts(engine)["street"] == 1
     engine.dispose()
