@@ -35,6 +35,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "db.err_schema_unknown": {"zh": "数据库 {url} 的结构版本过旧且不是示范库，无法自动升级；请联系维护人员，不要删除数据库",
                               "en": "The database {url} is older than any upgrade this program knows and is not a demo; contact the maintainers, do not delete it"},
     "db.err_migration": {"zh": "{reason}", "en": "{reason}"},
+    # issue 15 (a city streamed into PostGIS): a streamed build that was stopped half-way
+    "db.err_half_built": {"zh": "数据库 {url} 里有一个未建完的演示小镇（分街道写入时被中断）；请再运行 python -m geo.demo --stream --output（与上次相同的参数）把它建完，或让 DATABASE_URL 指向一个空库",
+                          "en": "The database {url} holds a demo town whose street-by-street build was stopped half-way; run python -m geo.demo --stream --output again (same options) to finish it, or point DATABASE_URL at an empty database"},
     "db.err_build": {"zh": "首次启动生成示范数据失败，已清理临时文件；请刷新页面重试，若反复出现请联系管理员",
                      "en": "Building the demo data on first start failed; its temporary files were removed. Reload to try again, and tell the administrator if it persists"},
     "layer.communities": {"zh": "社区", "en": "Communities"},

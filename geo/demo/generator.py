@@ -12,12 +12,9 @@ import sys
 import time
 from datetime import datetime
 
-import numpy as np
-from pyproj import Transformer
-
 from geo import settings
 from geo.tickets import workflow
-from geo.demo import accounts, people, simulate, street
+from geo.demo import accounts, people, street, stream
 from geo.db import migrate
 
 # --------------------------------------------------------------------------- entry points
@@ -27,46 +24,41 @@ def default_now() -> datetime:
     return settings.now().replace(hour=9, minute=0, second=0, microsecond=0)
 
 
+#: Streets per scale: one street, a district (Pengzhou has 20), a city (Chengdu: about 265 streets and towns).
+STREETS = {"street": 1, "district": 20, "city": 265}
+#: Tickets a street reports in a year: 3,000 in a street or a district; a city's ~1 M a year over 265 streets.
+TICKETS_PER_STREET = {"street": 3000, "district": 3000, "city": 3800}
+
+
 def generate(*, seed: int = settings.DEMO_SEED, scale: str = "street", now: datetime | None = None,
-             tickets_per_street: int = 3000, communities: int = 8, streets: int | None = None,
+             tickets_per_street: int | None = None, communities: int = 8, streets: int | None = None,
              progress: street.Progress | None = None) -> street.Town:
-    """Generate the demo town as rows per table (ready for ``store.load_town``).
+    """Generate the demo town as rows per table (ready for ``store.load_town``), all in memory.
 
     ``communities``, ``tickets_per_street`` and ``streets`` (instead of the
-    scale's 1 or 20) shrink the town for fast tests.
+    scale's 1 or 20) shrink the town for fast tests. A city does not fit in
+    memory (~27 GB): geo.demo.stream writes it street by street.
     """
-    if scale not in ("street", "district"):
-        raise ValueError(f"scale must be 'street' or 'district', got {scale!r}")
+    n_streets = street_count(scale, streets)
+    tickets = TICKETS_PER_STREET[scale] if tickets_per_street is None else tickets_per_street
     now = now or default_now()
-    n_streets = streets or (1 if scale == "street" else 20)
     ids, town = street.Ids(), {}
-    metric_origin = Transformer.from_crs(settings.STORAGE_CRS, settings.METRIC_CRS, always_xy=True
-                                         ).transform(*street.ORIGIN_LONLAT)
-    to_ll = Transformer.from_crs(settings.METRIC_CRS, settings.STORAGE_CRS, always_xy=True)
     for s in range(n_streets):
         if progress:
             progress(0.5 * s / n_streets, f"street {s + 1}/{n_streets}")
-        rng = np.random.default_rng([seed, s])
-        col, row = s % 5, s // 5
-        offset = (metric_origin[0] + col * 3600.0, metric_origin[1] - row * 3200.0)
-        sb = street.StreetBuilder(rng, ids, town, index=s, offset=offset, now=now, to_lonlat=to_ll)
-        sb.mark_start()
-        sb.build(communities)
-        simulate.TicketSimulator(rng, ids, town, sb, now).run(tickets_per_street)
+        for table, rows in stream.build_street(s, n_streets, ids, seed=seed, now=now, communities=communities,
+                                        tickets=tickets).items():
+            town.setdefault(table, []).extend(rows)
     accounts.users_and_visits(town, seed, now)
     people.fill(town, ids, seed, now)
-    return _plain(town)
+    return stream.plain(town)
 
 
-#: The password of every demo account (README, "Demo users"). Demo databases only.
-def _plain(town: street.Town) -> street.Town:
-    """numpy scalars → Python values, so every database driver takes the rows."""
-    for rows in town.values():
-        for row in rows:
-            for k, v in row.items():
-                if isinstance(v, np.generic):
-                    row[k] = v.item()
-    return town
+def street_count(scale: str, streets: int | None = None) -> int:
+    """How many streets ``scale`` has (``streets`` overrides it); ValueError for an unknown scale."""
+    if scale not in STREETS:
+        raise ValueError(f"scale must be one of {', '.join(STREETS)}, got {scale!r}")
+    return streets or STREETS[scale]
 
 
 def summary(town: street.Town) -> list[dict]:
@@ -130,41 +122,60 @@ def main(argv: list[str] | None = None) -> int:
     from geo.db import store
 
     ap = argparse.ArgumentParser(prog="python -m geo.demo", description="Build the demo town (社区治理一张图)")
-    ap.add_argument("--scale", choices=["street", "district"], default="street",
-                    help="one street (default) or a district of about 20 streets")
+    ap.add_argument("--scale", choices=list(STREETS), default="street",
+                    help="one street (default), a district of 20 streets, or a city of 265 (streamed: see --stream)")
     ap.add_argument("--seed", type=int, default=settings.DEMO_SEED)
     ap.add_argument("--output", help="database URL or SQLite file path (default: DATABASE_URL or data/shequ.db)")
-    ap.add_argument("--now", help="the demo's 'now' as YYYY-MM-DD (default: today)")
+    ap.add_argument("--now", help="the demo's 'now' as YYYY-MM-DD (default: today; a resumed build: its own)")
     ap.add_argument("--force", action="store_true", help="replace an existing SQLite file")
-    ap.add_argument("--dry-run", action="store_true", help="generate and print the summary only")
+    ap.add_argument("--dry-run", action="store_true", help="generate and print the summary only (street, district)")
+    ap.add_argument("--stream", action="store_true",
+                    help="write street by street in bounded memory, resumable (always for --scale city)")
+    ap.add_argument("--streets", type=int, help="how many streets instead of the scale's 1, 20 or 265")
+    ap.add_argument("--communities", type=int, default=8, help="communities per street (default 8)")
+    ap.add_argument("--tickets-per-street", type=int,
+                    help="tickets a street reports in a year (default 3,000; city 3,800: ~1 M a year)")
     args = ap.parse_args(argv)
     now = datetime.fromisoformat(args.now).replace(hour=9) if args.now else None
+    streamed = args.stream or args.scale == "city"
+    options = dict(seed=args.seed, scale=args.scale, streets=args.streets, communities=args.communities,
+                   tickets_per_street=args.tickets_per_street)
     t0 = time.perf_counter()
     if args.dry_run:
-        town = generate(seed=args.seed, scale=args.scale, now=now)
+        if streamed:
+            print("--dry-run 只用于街道和区县规模：城市放不进内存，请用 --output 指向一个空的 PostGIS 库。/ "
+                  "--dry-run is for a street or a district: a city does not fit in memory; give --output an "
+                  "empty PostGIS database.", file=sys.stderr)
+            return 2
+        town = generate(now=now, **options)
     else:
         url = args.output or settings.database_url()
         if "://" not in url:
             url = f"sqlite:///{url}"
         held = migrate.kind(store.make_engine(url))
         if held == migrate.REAL:  # a street's own data: never replaced by the demo, --force or not
-            print(f"{url} holds a street's own data; the demo town is never written over it.", file=sys.stderr)
+            print(f"{url} 存有街道自己的数据，演示数据从不写在它上面；请换一个空库。/ {url} holds a street's own data; "
+                  f"the demo town is never written over it.", file=sys.stderr)
             return 1
         if url.startswith("sqlite:///") and args.force:
             from pathlib import Path
             for suffix in ("", "-wal", "-shm"):
                 Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
             held = None
+        engine = store.make_engine(url)
+        if streamed:
+            return _stream(engine, url, held, now, t0, **options)
+        if held is not None or store.meta(engine):  # never write a second town over a first one
+            print(f"{url} 已有一个小镇：演示 SQLite 文件可加 --force 重建，PostGIS 请给一个空库"
+                  f"（未建完的流式城市加 --stream 继续）。/ {url} already holds a town. Use --force to rebuild a demo "
+                  f"SQLite file, or give an empty PostGIS database (a half-built streamed town: --stream resumes it).",
+                  file=sys.stderr)
+            return 1
 
         def progress(frac: float, label: str) -> None:
             print(f"\r[{frac * 100:5.1f}%] {label:<24}", end="", file=sys.stderr, flush=True)
 
-        engine = store.make_engine(url)
-        if held is not None or store.meta(engine):  # never write a second town over a first one
-            print(f"{url} already holds a town. Use --force to rebuild a demo SQLite file, "
-                  f"or give an empty PostGIS database.", file=sys.stderr)
-            return 1
-        town = generate(seed=args.seed, scale=args.scale, now=now, progress=progress)
+        town = generate(now=now, progress=progress, **options)
         store.load_town(engine, town, progress)
         print(file=sys.stderr)
     print(format_table(summary(town)))
@@ -173,6 +184,48 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{feature}：" + "，".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
                                         for k, v in figures.items()))
     print(f"\n{sum(len(v) for v in town.values()):,} rows in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _stream(engine, url: str, held: str | None, now: datetime | None, t0: float, *, seed: int, scale: str,
+            streets: int | None, communities: int, tickets_per_street: int | None) -> int:
+    """``main`` for a streamed build (geo.demo.stream): a line per street, resuming a half-built one."""
+    from geo.db import store
+
+    saved = stream.saved_plan(engine)
+    if held is not None or (saved is None and store.meta(engine)):
+        print(f"{url} 已有一个小镇：演示 SQLite 文件可加 --force 重建，PostGIS 请给一个空库。/ {url} already holds a "
+              f"town. Use --force to rebuild a demo SQLite file, or give an empty PostGIS database.", file=sys.stderr)
+        return 1
+    plan = stream.Plan(seed=seed, now=now or (saved.now if saved else default_now()),
+                       streets=street_count(scale, streets), communities=communities,
+                       tickets=TICKETS_PER_STREET[scale] if tickets_per_street is None else tickets_per_street)
+    if saved:
+        print(f"继续建未完成的演示小镇（{saved.streets} 个街道）/ resuming a half-built demo town", file=sys.stderr)
+    started = time.perf_counter()
+    done = 0
+
+    def line(d: stream.StreetDone) -> None:
+        nonlocal done
+        done += d.written
+        spent = time.perf_counter() - started
+        left = spent / done * (d.streets - done) if done else 0.0
+        what = "写入 written" if d.written else "已生成，最后写入 built, written last"
+        print(f"街道 street {d.index + 1}/{d.streets} {what}：{d.rows:,} 行 rows，{d.rows_per_s:,.0f} 行/秒 rows/s"
+              f"（生成 build {d.build_s:.1f} s，写入 write {d.write_s:.1f} s），峰值内存 peak RSS "
+              f"{stream.peak_rss_mb():,.0f} MB，已用 elapsed {spent / 60:.1f} min，预计剩余 left ~{left / 60:.0f} min",
+              file=sys.stderr, flush=True)
+
+    try:
+        rows = stream.build(engine, plan, report=line)
+    except stream.PlanMismatch as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    counts = store.counts(engine)
+    print("，".join(f"{name} {counts[name]:,}" for name in
+                   ("street", "community", "grid", "building", "household", "resident", "person", "ticket",
+                    "ticket_event")))
+    print(f"\n{rows:,} rows in {time.perf_counter() - t0:.1f} s, peak RSS {stream.peak_rss_mb():,.0f} MB")
     return 0
 
 
