@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import select
+from statements import statements
 
 from geo.access import roles
 from geo.db import store
@@ -26,17 +27,7 @@ def sqlite_town(tmp_path, small_town):
 
 def plans_of(engine, call) -> list[str]:
     """Every line of SQLite's query plan for each SELECT ``call`` runs."""
-    seen: list[tuple[str, tuple]] = []
-
-    def keep(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        call()
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
+    seen = statements(engine, call)
     lines = []
     with engine.connect() as conn:
         for statement, parameters in seen:

@@ -4,11 +4,10 @@ showed the whole ticket table read for one street's wall, with no index on ``tic
 no usable index still reads the table from end to end, and the test fails."""
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 import pytest
-from sqlalchemy import event
+from statements import statements
 
 from geo.access import roles
 from geo.db import store
@@ -20,17 +19,7 @@ NOW = datetime(2026, 11, 23, 9)
 
 def plan_of(engine, call) -> str:
     """PostgreSQL's plan for the ticket SELECT ``call`` runs, with sequential scans discouraged."""
-    seen = []
-
-    def keep(conn, cursor, statement, parameters, context, executemany):
-        if re.search(r"FROM ticket\b", statement):
-            seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        call()
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
+    seen = statements(engine, call, r"FROM ticket\b")
     assert seen, "no ticket query ran"
     with engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")
