@@ -181,3 +181,18 @@ def test_thresholds_come_from_the_environment_and_bad_ones_are_refused():
     assert th.spike_p == 0.0005 and th.scan_radii_m == (100.0, 200.0) and th.spike_min == 3
     with pytest.raises(ValueError, match="预警阈值"):
         W.Thresholds.from_env({"SHEQU_WARN_SPIKE_MIN": "three"})
+
+
+def test_the_scans_cylinders_are_the_full_distance_test_without_the_full_matrix():
+    """The scan looks only at pairs within the largest radius (a k-d tree, issue 15), and still says
+    exactly what a full N×N distance matrix says, a case exactly 300 m away included."""
+    rng = np.random.default_rng(5)
+    pts = rng.uniform(0, 2500, size=(600, 2))
+    pts[1] = pts[0] + [300.0, 0.0]  # on the 300 m circle around case 0
+    radii = np.array([150.0, 300.0, 500.0])
+    d2 = ((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1)
+    dense = (d2[None, :, :] <= radii[:, None, None] ** 2).reshape(-1, len(pts))
+    got = W._cylinders(pts, radii)
+    assert got.shape == dense.shape and (got.toarray() > 0).tolist() == dense.tolist()
+    assert got[len(pts) + 0, 1] == 1 and got[0, 1] == 0  # in the 300 m cylinder of case 0, not the 150 m one
+    assert got.nnz < dense.size / 5  # neighbours only
