@@ -306,7 +306,8 @@ def helpers(engine: Engine, *, scope: Scope, grid_id: int | None = None) -> pd.D
         head.c.name.label("head"))
         .join(h, h.c.id == CareLink.household_id).join(Building, Building.id == h.c.building_id)
         .outerjoin(res, res.c.household_id == h.c.id).outerjoin(head, head.c.id == res.c.head_id)
-        .where(CareLink.person_id.in_(people["id"].tolist()), CareLink.kind == "party", scope.clause(h)))
+        .where(CareLink.person_id.in_(people["id"].tolist()), CareLink.kind == "party", scope.clause(h))
+        .order_by(CareLink.person_id, h.c.id))  # each helper's households in a steady order
     text = {pid: "；".join(f"{b}{u}单元{r} {mask_name(n)}" for b, u, r, n in
                           zip(g["building"], g["unit_no"], g["room"], g["head"]))
             for pid, g in links.groupby("person_id")}
