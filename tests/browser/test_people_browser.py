@@ -14,7 +14,7 @@ from geo.demo import accounts
 from geo.people import bindings, orders
 
 from conftest import run_app, shot_dir
-from ui_flows import prepared_town, sign_in
+from ui_flows import prepared_town, settled, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,12 +25,6 @@ def server(tmp_path_factory, chromium_path):
     url = prepared_town(tmp)
     with run_app(tmp) as base:
         yield type("Server", (), {"base": base, "url": url})()
-
-
-def settled(page) -> None:
-    """The app has finished its run (no faded elements of the previous one left on screen)."""
-    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=30_000)
-    page.wait_for_timeout(700)
 
 
 def fits(page) -> None:
