@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import run_app, shot_dir
-from ui_flows import choose_category_and_source, home_grid, leaflet, prepared_town, screen_xy, sign_in
+from ui_flows import choose_category_and_source, home_grid, leaflet, prepared_town, screen_xy, settled, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -69,6 +69,7 @@ def test_a_reports_confirmation_is_in_view_after_sending(server, phone, tmp_path
     page.get_by_text("已选位置").wait_for(timeout=60_000)
     choose_category_and_source(page)
     page.get_by_label("问题描述").fill("单元门禁坏了，门关不上")
+    settled(page)  # a run still redrawing the form detaches its button (CI stop 22)
     send = page.get_by_role("button", name="提交上报")
     send.scroll_into_view_if_needed()
     send.click()
