@@ -130,7 +130,7 @@ def load_frames(engine: Engine, *, scope: Scope | None = None, border: float | N
     else:
         frames |= _area_rows(engine, scope)
         outline = shapely.union_all(frames["outline"].geometry.values)
-        box = padded_box([outline.bounds, frames["buildings"].total_bounds],
+        box = projection.padded_box([outline.bounds, frames["buildings"].total_bounds],
                           (border if border is not None else border_m()) + BORDER_PAD_M)
         near = {m: store.in_box(engine, m.__table__, box) if box else false() for m in (Facility, Road, Camera, OpenSpace)}
     frames |= {
@@ -162,19 +162,6 @@ def _area_rows(engine: Engine, scope: Scope) -> dict[str, gpd.GeoDataFrame]:
                                        if scope.level != "street" else Street.id == scope.street_id)}
     rows["outline"] = rows[scope.level][["geometry"]]
     return rows
-
-
-def padded_box(bounds: Iterable[Sequence[float]], pad_m: float) -> tuple[float, ...] | None:
-    """The lon-lat box (x0, y0, x1, y1) around every finite ``bounds``, grown by at least ``pad_m`` metres each way
-    (a degree of latitude is at least 110.5 km; a degree of longitude measured at the edge nearer the pole)."""
-    boxes = np.array([b for b in bounds if np.isfinite(b).all()], float).reshape(-1, 4)
-    if not len(boxes):
-        return None
-    x0, y0 = boxes[:, :2].min(axis=0)
-    x1, y1 = boxes[:, 2:].max(axis=0)
-    dlat = pad_m / 110_500.0
-    dlon = pad_m / (111_320.0 * max(0.01, np.cos(np.radians(min(89.0, max(abs(y0), abs(y1)) + dlat)))))
-    return (float(x0 - dlon), float(y0 - dlat), float(x1 + dlon), float(y1 + dlat))
 
 
 def frames_from_town(town: dict[str, list[dict]]) -> dict[str, gpd.GeoDataFrame]:

@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 
 from geo import settings
-from geo.place import catalogue
+from geo.place import catalogue, projection
 from geo.coverage import coverage
 from geo.maps import leaflet, offline
 from geo.io import plain
@@ -55,7 +55,7 @@ def view_box(plan: coverage.Plan) -> shapely.Geometry | None:
     the plan's border is read to measure walks, not to be drawn."""
     if plan.outline is None:
         return None
-    box = coverage.padded_box([plan.outline.bounds], ROADS_AROUND_M)
+    box = projection.padded_box([plan.outline.bounds], ROADS_AROUND_M)
     return shapely.box(*box) if box else shapely.Polygon()
 
 

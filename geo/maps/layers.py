@@ -15,6 +15,7 @@ import shapely
 from sqlalchemy import Engine, func, select, true
 
 from geo.db import schema, store
+from geo.place import projection
 from geo.tickets import workflow
 from geo.access.roles import Scope
 from geo.db.schema import Building, Camera, Community, Facility, Grid, Household, Person, Road, Street, Ticket
@@ -108,14 +109,6 @@ def area_outline(engine: Engine, scope: Scope):
     return shapely.union_all(rows.geometry.values) if len(rows) else shapely.Polygon()
 
 
-def _box_around(geom, pad_m: float):
-    """``geom``'s lon-lat box grown by ``pad_m`` metres (at least) each way."""
-    x0, y0, x1, y1 = geom.bounds
-    dlat = pad_m / 110_500.0
-    dlon = pad_m / (111_320.0 * max(0.01, float(np.cos(np.radians(min(89.0, max(abs(y0), abs(y1)) + dlat))))))
-    return (x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)
-
-
 def street_layers(engine: Engine, now: datetime, lang: str = "zh", *, scope: Scope,
                   street_id: int | None = None, around: float | None = None) -> dict[str, gpd.GeoDataFrame]:
     """Every layer of the street map, keyed as geo.maps.leaflet.street_map expects.
@@ -131,7 +124,7 @@ def street_layers(engine: Engine, now: datetime, lang: str = "zh", *, scope: Sco
     street = store.read_layer(engine, Street, where=_in_street(Street.__table__, street_id))
     outline = area_outline(engine, scope) if around is not None else None
     if outline is not None and not outline.is_empty:
-        box = _box_around(outline, around)
+        box = projection.padded_box([outline.bounds], around)
         def near(model):
             return _in_street(model.__table__, street_id) & store.in_box(engine, model.__table__, box)
         return {

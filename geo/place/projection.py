@@ -13,6 +13,7 @@ city that measures in CGCS2000 3° Gauss–Krüger passes that CRS as ``crs``.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import geopandas as gpd
@@ -79,3 +80,16 @@ def metric_to_lonlat(x, y, *, crs: str | None = None) -> tuple[np.ndarray, np.nd
     tf = _transformer(crs or settings.METRIC_CRS, settings.STORAGE_CRS)
     lon, lat = tf.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
     return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
+def padded_box(bounds: Iterable[Sequence[float]], pad_m: float) -> tuple[float, ...] | None:
+    """The lon-lat box (x0, y0, x1, y1) around every finite ``bounds``, grown by at least ``pad_m`` metres each way
+    (a degree of latitude is at least 110.5 km; a degree of longitude measured at the edge nearer the pole)."""
+    boxes = np.array([b for b in bounds if np.isfinite(b).all()], float).reshape(-1, 4)
+    if not len(boxes):
+        return None
+    x0, y0 = boxes[:, :2].min(axis=0)
+    x1, y1 = boxes[:, 2:].max(axis=0)
+    dlat = pad_m / 110_500.0
+    dlon = pad_m / (111_320.0 * max(0.01, np.cos(np.radians(min(89.0, max(abs(y0), abs(y1)) + dlat)))))
+    return (float(x0 - dlon), float(y0 - dlat), float(x1 + dlon), float(y1 + dlat))
