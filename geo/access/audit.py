@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
-from typing import NamedTuple
-
 from sqlalchemy import Connection, Engine, func, insert, not_, or_, select, true
 
 from geo.access import roles

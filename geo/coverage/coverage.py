@@ -106,6 +106,7 @@ def load_frames(engine: Engine, *, scope: Scope | None = None, border: float | N
     """
     whole = scope is None or (scope.level == "street" and scope.street_id is None)
     where = (lambda table: true()) if whole else scope.clause
+    border = border if border is not None else border_m()
     b = store.read_layer(engine, Building, columns=[
         "id", "name", "grid_id", "estate_id", "floors", "residents", "households", "entrance_lon", "entrance_lat",
         "geom"], where=where(Building.__table__))
@@ -130,8 +131,7 @@ def load_frames(engine: Engine, *, scope: Scope | None = None, border: float | N
     else:
         frames |= _area_rows(engine, scope)
         outline = shapely.union_all(frames["outline"].geometry.values)
-        box = projection.padded_box([outline.bounds, frames["buildings"].total_bounds],
-                          (border if border is not None else border_m()) + BORDER_PAD_M)
+        box = projection.padded_box([outline.bounds, frames["buildings"].total_bounds], border + BORDER_PAD_M)
         near = {m: store.in_box(engine, m.__table__, box) if box else false() for m in (Facility, Road, Camera, OpenSpace)}
     frames |= {
         "facilities": store.read_layer(engine, Facility, columns=["id", "type", "name", "community_id", "geom"],
@@ -141,7 +141,7 @@ def load_frames(engine: Engine, *, scope: Scope | None = None, border: float | N
         "open_spaces": store.read_layer(engine, OpenSpace, where=near[OpenSpace]),
     }
     if not whole:
-        frames["border_m"] = border if border is not None else border_m()
+        frames["border_m"] = border
     return frames
 
 

@@ -10,8 +10,7 @@ the condition false (READ COMMITTED re-reads the row); SQLite has one writer at 
 claim ever inserts the row; a second insert of the same key fails and loses.
 
 Periods are counted from a fixed start (2000-01-01 00:00) in the street's local time (geo.settings.now,
-naive), so every server
-agrees which minute it is (up to their clocks' drift: a server a second behind loses to one a second
+naive), so every server agrees which minute it is (up to their clocks' drift: a server a second behind loses to one a second
 ahead, which is what we want). A stored period far in the future (a clock that was set back, a
 database copied from a test) is taken over rather than waited for.
 """
@@ -29,8 +28,6 @@ MINUTE = timedelta(minutes=1)
 #: A stored period further ahead than this is a clock set back, not another server's claim.
 FAR_AHEAD = timedelta(hours=1)
 _FMT = "%Y-%m-%dT%H:%M:%S"  # fixed width: the strings compare in time order
-
-
 _EPOCH = datetime(2000, 1, 1)
 
 

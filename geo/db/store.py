@@ -119,11 +119,16 @@ def bulk_insert(conn, model, rows: Sequence[dict[str, Any]], chunk: int = 5000) 
         conn.execute(insert(model), list(rows[i:i + chunk]))
 
 
+def _default(column):
+    """The model's scalar default of ``column`` (None: none, or one computed per row)."""
+    default = column.default
+    return default.arg if default is not None and not callable(default.arg) else None
+
+
 def _complete(table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Give every row the same keys (executemany needs one shape); defaults fill gaps."""
     keys = set().union(*(r.keys() for r in rows))
-    fill = {c.name: (c.default.arg if c.default is not None and not callable(c.default.arg) else None)
-            for c in table.c if c.name in keys}
+    fill = {c.name: _default(c) for c in table.c if c.name in keys}
     return [r if len(r) == len(keys) else {**fill, **r} for r in rows]
 
 
@@ -202,8 +207,8 @@ def copy_rows(conn: Connection, model, rows: Sequence[dict[str, Any]]) -> None:
     if "geom" in table.c:
         rows = with_bbox(rows)
     keys = set().union(*(r.keys() for r in rows))
-    cols = [c for c in table.c if c.name in keys or (c.default is not None and not callable(c.default.arg))]
-    fill = {c.name: (c.default.arg if c.default is not None and not callable(c.default.arg) else None) for c in cols}
+    cols = [c for c in table.c if c.name in keys or _default(c) is not None]
+    fill = {c.name: _default(c) for c in cols}
     names = [c.name for c in cols]
     values = [[r.get(n, fill[n]) for n in names] for r in rows]
     for j, c in enumerate(cols):
