@@ -304,7 +304,7 @@ class Ticket(_Spatial, Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)  # the wall: closed today / this month
     due_at: Mapped[datetime | None] = mapped_column(DateTime)  # the whole ticket's limit
-    step_due_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)  # the clock's "what fell due"
+    step_due_at: Mapped[datetime | None] = mapped_column(DateTime)  # limit of the current step
     assigned_at: Mapped[datetime | None] = mapped_column(DateTime)
     arrive_by: Mapped[datetime | None] = mapped_column(DateTime)  # party member on site within 30 min
     arrived_at: Mapped[datetime | None] = mapped_column(DateTime)

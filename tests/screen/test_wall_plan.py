@@ -44,6 +44,7 @@ def test_a_streets_wall_reads_its_tickets_through_indexes(town):
 
 
 def test_the_clock_finds_what_fell_due_through_an_index(town):
+    """The clock's query (escalating states whose step ran out) goes through the ``state`` index."""
     from geo.tickets import service
 
     plan = plan_of(town, lambda: service.escalate_due(town, NOW))

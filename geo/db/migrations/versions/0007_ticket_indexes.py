@@ -1,6 +1,7 @@
 """Indexes the city-scale readers need (issue 15): ``ticket.street_id`` (the wall and every street-wide
-reader filter by street), ``ticket.closed_at`` (closed today / in the window) and ``ticket.step_due_at``
-(the escalation clock's "what fell due"). Without them PostgreSQL read the whole ticket table for each.
+reader filter by street) and ``ticket.closed_at`` (closed today / in the window). Without them PostgreSQL
+read the whole ticket table for the wall (EXPLAIN). The escalation clock's query is served by the index
+on ``state`` it already had.
 Indexes only: no row changes, nothing to back-fill.
 
 Revision 0007, after 0006.
@@ -13,8 +14,7 @@ down_revision = '0006'
 branch_labels = None
 depends_on = None
 
-_INDEXES = {"ix_ticket_street_id": "street_id", "ix_ticket_closed_at": "closed_at",
-            "ix_ticket_step_due_at": "step_due_at"}
+_INDEXES = {"ix_ticket_street_id": "street_id", "ix_ticket_closed_at": "closed_at"}
 
 
 def upgrade() -> None:
