@@ -30,7 +30,7 @@ level = user.scope.level
 area = {"community": lambda: layers_.community_names(engine, user.scope).get(user.scope.community_id, ""),
         "grid": lambda: layers_.grid_names(engine, scope=user.scope).get(user.scope.grid_id, "")}
 st.caption(t("map.subtitle") if level == "street" else  # the figures are the user's area's, and say so
-           t("map.area_figures").format(area=plain.markdown(area[level]())))
+           t("map.area_figures").format(area=plain.markdown(area[level]()), m=layers_.AROUND_M))
 
 # the area's figures in one wrapping row: seven across on a laptop, small and two by two on a phone
 # (st.columns would stack them one per row and push the map off the first screen); a grid head's or a
