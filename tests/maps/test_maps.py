@@ -359,6 +359,7 @@ def test_a_grid_heads_maps_read_their_area_not_the_street(town_url, monkeypatch)
     at.run()
     at.switch_page("pages/map.py").run()
     assert not at.exception, at.exception
+    assert any("周边 300 米" in c.value and "全街道" not in c.value for c in at.caption)  # says what it draws
 
     def size(node) -> int:
         own = node.proto.ByteSize() if node.type == "component_instance" else 0
