@@ -76,6 +76,22 @@ def test_the_streamed_town_is_the_generated_town(database_url, tmp_path, generat
     engine.dispose()
 
 
+def kill_at_street(monkeypatch, engine, index: int):
+    """Stream PLAN into ``engine`` and die while building street ``index`` (0-based); the real builder
+    is put back afterwards."""
+    real = stream.build_street
+
+    def dies(s, *args, **kw):
+        if s == index:
+            raise Killed(f"killed while building street {index + 1}")
+        return real(s, *args, **kw)
+
+    monkeypatch.setattr(stream, "build_street", dies)
+    with pytest.raises(Killed):
+        stream.build(engine, PLAN)
+    monkeypatch.setattr(stream, "build_street", real)
+
+
 class Killed(RuntimeError):
     pass
 
@@ -88,16 +104,7 @@ def test_a_build_killed_after_a_street_resumes_to_the_same_database(database_url
         whole.dispose()
 
     engine = store.make_engine(database_url)
-    real = stream.build_street
-
-    def dies_at_street_3(s, *args, **kw):
-        if s == 2:
-            raise Killed("killed while building street 3")
-        return real(s, *args, **kw)
-
-    monkeypatch.setattr(stream, "build_street", dies_at_street_3)
-    with pytest.raises(Killed):
-        stream.build(engine, PLAN)
+    kill_at_street(monkeypatch, engine, 2)
     # street 2 of 3 is in, the first street (written last) is not, and the app sees no town yet
     assert migrate.state(engine) == "empty"
     assert store.counts(engine)["street"] == 1
@@ -105,7 +112,6 @@ def test_a_build_killed_after_a_street_resumes_to_the_same_database(database_url
         assert json.loads(store.meta_value(conn, stream.STATE_KEY))["done"] == 2
     assert stream.saved_plan(engine) == PLAN
 
-    monkeypatch.setattr(stream, "build_street", real)
     seen = []
     stream.build(engine, PLAN, report=seen.append)
     assert [d.index for d in seen if d.written] == [2, 0]  # went on with street 3, then the first one
@@ -142,17 +148,7 @@ def test_a_street_that_fails_half_written_leaves_nothing_of_it(database_url, mon
 
 def test_another_town_is_not_streamed_into_a_half_built_one(tmp_path, monkeypatch):
     engine = store.make_engine(f"sqlite:///{tmp_path}/half.db")
-    real = stream.build_street
-
-    def dies_at_street_2(s, *args, **kw):
-        if s == 1:
-            raise Killed("killed while building street 2")
-        return real(s, *args, **kw)
-
-    monkeypatch.setattr(stream, "build_street", dies_at_street_2)
-    with pytest.raises(Killed):
-        stream.build(engine, PLAN)
-    monkeypatch.setattr(stream, "build_street", real)
+    kill_at_street(monkeypatch, engine, 1)
     with pytest.raises(stream.PlanMismatch, match="未建完"):
         stream.build(engine, stream.Plan(seed=7, now=NOW, streets=3, communities=2, tickets=60))
     assert stream.saved_plan(engine) == PLAN  # the half-built town is left as it was, to be resumed
@@ -195,16 +191,7 @@ def test_the_app_does_not_build_over_a_half_streamed_town(tmp_path, monkeypatch)
     """A first start on a database whose streamed build stopped says how to finish it; nothing is touched."""
     url = f"sqlite:///{tmp_path}/half.db"
     engine = store.make_engine(url)
-    real = stream.build_street
-
-    def dies_at_street_3(s, *args, **kw):
-        if s == 2:
-            raise Killed("killed while building street 3")
-        return real(s, *args, **kw)
-
-    monkeypatch.setattr(stream, "build_street", dies_at_street_3)
-    with pytest.raises(Killed):
-        stream.build(engine, PLAN)
+    kill_at_street(monkeypatch, engine, 2)
     before = store.counts(engine)
     engine.dispose()
     with pytest.raises(store.StorageError) as err:
