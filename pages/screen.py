@@ -117,6 +117,7 @@ html { font-size: min(calc(100vw / 120), calc(100vh / 67.5)) !important; }
 .scr-legend .ramp { width: 90px; height: 13px; border-radius: 3px; }
 /* the legend sits in the map's top-left corner, which the tilted view leaves empty */
 .st-key-scr-mapbox { position: relative; }
+.st-key-scr-watch { display: none; }
 .st-key-scr-legend { position: absolute; top: 8px; left: 8px; z-index: 5; pointer-events: none; width: auto !important; }
 /* a grid's open tickets: fixed columns, so a long ticket code is cut (…) before the state is pushed out */
 .scr-grid-open .scr-table { table-layout: fixed; }
@@ -175,13 +176,19 @@ def ticket_feed(url_: str, scope: Scope) -> figures.TicketFeed:
     return figures.TicketFeed(scope)
 
 
-@st.cache_data(ttl=figures.REFRESH_S, show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=64)
+def change_watch(url_: str, scope: Scope) -> figures.ChangeWatch:
+    """One per area and server: every wall of the area shares its looks for a changed ticket."""
+    return figures.ChangeWatch(scope)
+
+
+@st.cache_data(ttl=figures.REFRESH_S, show_spinner=False, max_entries=256)
 def live(url_: str, scope: Scope, lang_: str, tick: str) -> wall.Screen:
     return wall.build(common.engine(), datetime.fromisoformat(tick), scope, lang=lang_,
                         circle=circle(url_, scope, common.layout_version()), feed=ticket_feed(url_, scope))
 
 
-@st.cache_data(ttl=figures.REFRESH_S, show_spinner=False)
+@st.cache_data(ttl=figures.REFRESH_S, show_spinner=False, max_entries=256)
 def card(url_: str, seen_from: Scope, scope: Scope, lang_: str, tick: str, reveal: bool) -> grid_card.GridCard | None:
     """The grid's team, helpers and open tickets, the tickets from the same refresh as its figures."""
     return grid_card.card(common.engine(), datetime.fromisoformat(tick), seen_from, scope.grid_id,
@@ -402,6 +409,21 @@ def chart(key: str, c: alt.Chart) -> None:
         st.altair_chart(dark(c.properties(height="container")), theme=None, width="stretch")
 
 
+def up_to_second(at: datetime) -> datetime:
+    """``at`` rounded up to the whole second: a refresh at that moment includes what changed at ``at``."""
+    return at if at.microsecond == 0 or at == datetime.min else at.replace(microsecond=0) + timedelta(seconds=1)
+
+
+@st.fragment(run_every=figures.WATCH_S)
+def watch_changes() -> None:
+    """Every WATCH_S: a ticket in the area changed since the wall was drawn, so draw it now (issue 15: a
+    new ticket on the wall within 5 s, where the figures otherwise wait up to REFRESH_S). Draws nothing."""
+    with common.unexpected_errors():
+        seen = change_watch(url, scope).look(common.engine(), common.now())
+        if seen > st.session_state.get("screen_drawn", seen):
+            st.rerun(scope="app")
+
+
 def since_last_refresh(tick: datetime) -> datetime:
     """The wall's previous refresh (session state): tickets overdue since then flash, once."""
     seen = st.session_state.get("screen_seen")  # (tick, since) of the last drawn refresh
@@ -451,11 +473,14 @@ def _draw_wall() -> None:
         st.rerun(scope="app")  # a click changed the area: the whole page, not only this fragment
     common.data_version(fresh=True)  # the fragment's reruns skip app.py: a boundary cut elsewhere redraws the map
     now = common.now().replace(microsecond=0)
-    tick_at = datetime.fromtimestamp(int(now.timestamp()) // figures.REFRESH_S * figures.REFRESH_S)
+    every_at = datetime.fromtimestamp(int(now.timestamp()) // figures.REFRESH_S * figures.REFRESH_S)
+    seen = change_watch(url, scope).look(common.engine(), common.now())
+    st.session_state["screen_drawn"] = seen  # watch_changes redraws when a newer change is seen
+    tick_at = max(every_at, up_to_second(seen))  # a ticket changed since the last whole refresh: shown now
     tick = tick_at.isoformat()
     s, base = live(url, scope, lang, tick), basemap(url, scope, common.layout_version())
     fresh = figures.newly_overdue(s.frame, since_last_refresh(tick_at), tick_at, lang=lang)
-    flip = bool(int(tick_at.timestamp()) // figures.REFRESH_S % 2)
+    flip = bool(int(every_at.timestamp()) // figures.REFRESH_S % 2)
     if chosen_grid is not None:  # down to a grid: who answers for it and what is open, where the rankings were
         rank_left, rank_right = grid_panels(card(url, base_scope, scope, lang, tick, reveal_phones))
     else:
@@ -564,3 +589,5 @@ def _draw_wall() -> None:
 
 
 draw_wall()
+with st.container(key="scr-watch"):  # hidden (CSS): it only looks, every WATCH_S
+    watch_changes()

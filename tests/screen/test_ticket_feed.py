@@ -91,3 +91,29 @@ def test_a_change_that_commits_after_a_newer_one_is_still_taken_in(engine, small
     fed = feed.read(engine, NOW + timedelta(minutes=2))
     assert feed.full_reads == 1
     assert fed.set_index("id").loc[first["id"], "state"] == "grid_accepted"
+
+
+def test_a_wall_sees_a_new_ticket_in_its_area_at_the_next_look_and_not_one_elsewhere(engine, small_town):
+    """figures.ChangeWatch (a new ticket on the wall within 5 s): the first look only marks where the
+    audit stands; a report in the area is seen at the next look, one in another grid is not, and looks
+    closer together than ``every`` ask the database nothing."""
+    g = small_town["grid"][2]
+    scope = roles.Scope("grid", street_id=1, community_id=g["community_id"], grid_id=g["id"])
+    watch = figures.ChangeWatch(scope)
+    assert watch.look(engine, NOW) == datetime.min and watch.looks == 1
+    elsewhere = small_town["grid"][1]["geom"].representative_point()
+    ts.report(engine, category="water", description="停水", lon=elsewhere.x, lat=elsewhere.y,
+              now=NOW + timedelta(seconds=1))
+    assert watch.look(engine, NOW + timedelta(seconds=2)) == datetime.min  # another grid's ticket: no redraw
+    here = g["geom"].representative_point()
+    ts.report(engine, category="water", description="停水", lon=here.x, lat=here.y, now=NOW + timedelta(seconds=2))
+    assert watch.look(engine, NOW + timedelta(seconds=2, milliseconds=500)) == datetime.min  # within `every`
+    assert watch.looks == 2
+    seen_at = NOW + timedelta(seconds=4)
+    assert watch.look(engine, seen_at) == seen_at  # the report in the grid: seen, and when
+    assert watch.look(engine, NOW + timedelta(seconds=6)) == seen_at  # nothing newer since
+    street = figures.ChangeWatch(STREET)
+    street.look(engine, NOW)
+    ts.report(engine, category="water", description="停水", lon=elsewhere.x, lat=elsewhere.y,
+              now=NOW + timedelta(seconds=7))
+    assert street.look(engine, NOW + timedelta(seconds=8)) == NOW + timedelta(seconds=8)  # the street holds both
