@@ -223,7 +223,9 @@ class CareLink(Base):
 
     __tablename__ = "care_link"
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
-    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), primary_key=True)
+    # indexed on its own: "who looks after this household" (the key leads with person_id) would scan
+    # every link in the database for each household of a grid (issue 15)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), primary_key=True, index=True)
     kind: Mapped[str] = mapped_column(String(8), default="party")  # party / link
 
 

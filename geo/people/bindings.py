@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, and_, case, delete, func, insert, select, update
+from sqlalchemy import Engine, and_, delete, func, insert, select, update
 
 from geo.access import audit, roles
 from geo.access.masks import mask_name, mask_phone
@@ -27,7 +27,7 @@ from geo.access.roles import Scope
 from geo.db import store
 from geo.db.schema import Building, CareLink, Community, Grid, Household, Person, Resident
 from geo.errors import NotFoundError, ValidationError
-from geo.people.households import clean_phone, household_in_scope
+from geo.people.households import clean_phone, household_in_scope, residents_summary
 
 #: 包保: households per in-service party member (正安县 双报到), shown on the page and enforced.
 PARTY_HOUSEHOLDS: tuple[int, int] = (5, 8)
@@ -270,15 +270,13 @@ def households_helpers(engine: Engine, *, scope: Scope, grid_id: int) -> pd.Data
     bhead = Person.__table__.alias("bhead")
     cp, cl = c.alias("cp"), c.alias("cl")
     head = Resident.__table__.alias("head")
-    first = (select(Resident.household_id, func.min(Resident.id).label("rid"),
-                    func.max(case((Resident.disabled.is_(True), 1), else_=0)).label("disabled"))
-             .group_by(Resident.household_id).subquery())
+    first = residents_summary(scope, grid_id)  # the grid's residents only (issue 15: not the whole database)
     stmt = (select(h.c.id, Building.name.label("building"), h.c.unit_no, h.c.room, head.c.name.label("head"),
                    h.c.elderly_alone, h.c.low_income, first.c.disabled,
                    party.c.id.label("party_id"), party.c.name.label("party"),
                    link.c.id.label("link_id"), link.c.name.label("link"), bhead.c.name.label("building_head"))
             .join(Building, Building.id == h.c.building_id)
-            .outerjoin(first, first.c.household_id == h.c.id).outerjoin(head, head.c.id == first.c.rid)
+            .outerjoin(first, first.c.household_id == h.c.id).outerjoin(head, head.c.id == first.c.head_id)
             .outerjoin(cp, and_(cp.c.household_id == h.c.id, cp.c.kind == "party"))
             .outerjoin(party, party.c.id == cp.c.person_id)
             .outerjoin(cl, and_(cl.c.household_id == h.c.id, cl.c.kind == "link"))

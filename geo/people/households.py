@@ -77,7 +77,9 @@ def _last_visits(scope: Scope, grid_id: int | None = None):
             .where(_in_area(v, scope, grid_id)).group_by(v.c.household_id).subquery("last_visits"))
 
 
-def _residents_summary(scope: Scope, grid_id: int | None = None):
+def residents_summary(scope: Scope, grid_id: int | None = None):
+    """Per household of the area (or of ``grid_id``): its head (lowest resident id), whether anyone is
+    disabled, how many people; aggregated inside the area only (``_in_area``)."""
     r = Resident.__table__
     return (select(r.c.household_id, func.min(r.c.id).label("head_id"),
                    func.max(case((r.c.disabled.is_(True), 1), else_=0)).label("disabled"),
@@ -93,7 +95,7 @@ def households(engine: Engine, *, scope: Scope, now: datetime, grid_id: int | No
     ``not_visited_days``: only those never visited or not for that many days.
     """
     h = Household.__table__
-    res, last = _residents_summary(scope, grid_id), _last_visits(scope, grid_id)
+    res, last = residents_summary(scope, grid_id), _last_visits(scope, grid_id)
     head = Resident.__table__.alias("head")
     stmt = (select(h.c.id, h.c.grid_id, h.c.building_id, Building.name.label("building"), h.c.unit_no, h.c.room,
                    h.c.size, h.c.elderly_alone, func.coalesce(res.c.disabled, 0).label("disabled"),
@@ -300,7 +302,7 @@ def helpers(engine: Engine, *, scope: Scope, grid_id: int | None = None) -> pd.D
         return people
     h = Household.__table__
     head = Resident.__table__.alias("head")
-    res = _residents_summary(scope)  # a member may look after households next door
+    res = residents_summary(scope)  # a member may look after households next door
     links = store.read_frame(engine, select(
         CareLink.person_id, h.c.id.label("household_id"), Building.name.label("building"), h.c.unit_no, h.c.room,
         head.c.name.label("head"))

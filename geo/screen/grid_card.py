@@ -76,7 +76,9 @@ def helpers(engine: Engine, grid_id: int) -> tuple[pd.DataFrame, dict[str, int]]
     """The grid's helpers (HELPERS order, then id): role, name, households they look after; and the
     count per role. Counted from the same person rows as the wall's party-member and volunteer figures."""
     p, c = Person.__table__, CareLink.__table__
-    cared = select(c.c.person_id, func.count().label("households")).group_by(c.c.person_id).subquery()
+    here = select(p.c.id).where(p.c.grid_id == grid_id)  # counted for the grid's people only, not everyone's
+    cared = (select(c.c.person_id, func.count().label("households")).where(c.c.person_id.in_(here))
+             .group_by(c.c.person_id).subquery())
     df = store.read_frame(engine, select(p.c.id, p.c.role, p.c.name, cared.c.households)
                           .outerjoin(cared, cared.c.person_id == p.c.id)
                           .where(p.c.grid_id == grid_id, p.c.role.in_(HELPERS)).order_by(p.c.id))
