@@ -69,13 +69,14 @@ def submit(engine: Engine, *, door: str, category: str, description: str, lon: f
            urgent: bool = False, reporter_name: str | None = None, reporter_phone: str | None = None,
            photo: str | None = None, street_id: int | None = None, api_key_id: int | None = None,
            external_id: str | None = None, address: str | None = None, media_url: str | None = None,
-           with_token: bool = True, conn=None) -> Receipt:
+           with_token: bool = True, conn=None, where: service.Routing | None = None) -> Receipt:
     """Store a ticket that came through ``door``: the desk's report, plus how it came in, in one transaction.
 
     ``street_id``: the door's street; a point routed elsewhere is refused (OutsideAreaError) and
     nothing is stored. ``external_id``: the hotline's order number, unique per door (a second
     import of it is refused by the database, the whole transaction with it). ``conn``: write in the
-    caller's open transaction (a hotline batch is stored whole or not at all).
+    caller's open transaction (a hotline batch is stored whole or not at all). ``where``: the point's
+    routing when the caller routed a whole batch at once (service.as_routings).
     """
     if door not in DOORS:
         raise ValueError(f"unknown door {door!r}; known: {', '.join(DOORS)}")
@@ -86,7 +87,7 @@ def submit(engine: Engine, *, door: str, category: str, description: str, lon: f
         ticket = service.report(engine, category=category, description=description, lon=lon, lat=lat, now=now,
                                 urgent=urgent, reporter_name=(reporter_name or "").strip()[:32] or None,
                                 reporter_phone=reporter_phone, photo=photo, source=SOURCES[door], conn=conn,
-                                by=door_actor(door, api_key_id))
+                                by=door_actor(door, api_key_id), where=where)
         if street_id is not None and ticket["street_id"] != street_id:
             raise OutsideAreaError(f"该位置不在本街道辖区内（{lon:.6f}, {lat:.6f}），请确认位置 / this point is outside "
                                    "the street this door serves")

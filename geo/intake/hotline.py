@@ -188,12 +188,15 @@ def commit(engine: Engine, batch: Plan, *, by, now: datetime, street_id: int | N
     codes = []
     try:
         with engine.begin() as conn:
-            for r in todo.itertuples():
+            # routed again here, in the storing transaction (a boundary may have moved since the preview), but
+            # once for the whole batch (route_many) rather than one query per order
+            routed = service.as_routings(service.route_many(conn, todo["x"].astype(float), todo["y"].astype(float)))
+            for r, where in zip(todo.itertuples(), routed):
                 urgent = "急" in r.urgent or r.urgent.lower() in ("1", "true", "yes", "是")
                 receipt = doors.submit(
                     engine, door=DOOR, category=r.category_key, description=f"【12345 工单 {r.order_no}】{r.content}",
                     lon=float(r.x), lat=float(r.y), now=r.created, urgent=urgent, street_id=street_id,
-                    external_id=r.order_no, address=r.address or None, with_token=False, conn=conn)
+                    external_id=r.order_no, address=r.address or None, with_token=False, conn=conn, where=where)
                 codes.append(receipt.ticket["code"])
             audit.record(conn, at=now, username=by.username, role=by.role, action="hotline.import",
                          object_type="ticket", detail=f"导入 12345 工单 {len(codes)} 条（{', '.join(codes[:5])}"

@@ -128,6 +128,19 @@ def route_many(engine: Engine | Connection, lon, lat, *, tolerance_m: float = RO
     return routing.route_points(grids, x, y, tolerance_m=tolerance_m)
 
 
+def as_routings(routed: pd.DataFrame) -> list[Routing | None]:
+    """``route_many``'s rows as ``route`` would give them (None where ``route`` refuses: outside, invalid),
+    so a batch routed once stores each ticket with its answer instead of routing it again."""
+    out: list[Routing | None] = []
+    for r in routed.itertuples(index=False):
+        if r.flag in (routing.OUTSIDE, routing.INVALID):
+            out.append(None)
+        else:
+            out.append(Routing(int(r.grid_id), int(r.community_id), int(r.street_id), r.flag,
+                               float(r.distance_m) if r.flag == routing.SNAPPED else 0.0, workflow=r.workflow))
+    return out
+
+
 def _grid_rows(engine: Engine | Connection, ids: list[int], with_geom: bool = False):
     cols = [Grid.id, Grid.code, Grid.community_id, Community.street_id, Community.workflow]
     stmt = select(*cols, *( [Grid.geom] if with_geom else [])).join(
@@ -237,7 +250,7 @@ def report(engine: Engine, *, category: str, description: str, lon: float, lat: 
            urgent: bool = False, reporter_name: str | None = None, reporter_phone: str | None = None,
            photo: str | None = None, source: str = "resident", workflow_key: str | None = None,
            tolerance_m: float = ROUTING_TOLERANCE_M, by: rules.Actor | None = None,
-           conn: Connection | None = None) -> dict[str, Any]:
+           conn: Connection | None = None, where: Routing | None = None) -> dict[str, Any]:
     """Take a new report: route it by place, store it with its first event. Returns the ticket.
 
     ``by`` is the signed-in member of staff who entered it: the history and
@@ -246,8 +259,10 @@ def report(engine: Engine, *, category: str, description: str, lon: float, lat: 
     routed community runs unless ``workflow_key`` says otherwise.
     ``conn``: write in the caller's open transaction instead of a new one (a
     visit and the ticket it opens are stored together or not at all).
+    ``where``: the point's routing, when the caller routed a batch at once (``as_routings``).
     """
-    where = route(conn if conn is not None else engine, lon, lat, tolerance_m=tolerance_m)
+    if where is None:
+        where = route(conn if conn is not None else engine, lon, lat, tolerance_m=tolerance_m)
     t, event = rules.new_ticket(
         category=category, description=description, created=now, urgent=urgent,
         workflow_key=workflow_key or where.workflow, source=source,

@@ -274,3 +274,27 @@ def test_a_hotline_sheet_without_the_needed_columns_is_refused_in_words(engine):
     assert hotline.category_of("城乡建设-市政设施-路灯") == "streetlight_road"
     assert hotline.category_of("其他", "楼道里的灭火器过期了") == "fire_equipment"
     assert hotline.category_of("其他", "没头绪") is None
+
+
+def test_a_hotline_batch_is_routed_once_when_stored_with_the_same_grids_as_one_by_one(engine, monkeypatch):
+    """Storing a batch routes all its orders in one route_many call (issue 15: every batch path uses the
+    bulk routing), not one query per order; each ticket lands in the grid ``route`` gives its point."""
+    from geo.tickets import service
+
+    points = [grid_point(engine, i)[1] for i in range(8)]
+    rows = "\n".join(f"R{i},2026-11-21 08:00,环境卫生,,{p.x},{p.y},第{i}处垃圾" for i, p in enumerate(points))
+    batch = hotline.plan(engine, ("工单编号,受理时间,诉求类别,事发地址,经度,纬度,诉求内容\n" + rows).encode(), "b.csv",
+                         now=NOW)
+    assert batch.counts()["point"] == 8
+    one_by_one, bulk = [], []
+    real_route, real_many = service.route, service.route_many
+    monkeypatch.setattr(service, "route", lambda *a, **k: one_by_one.append(1) or real_route(*a, **k))
+    monkeypatch.setattr(service, "route_many", lambda *a, **k: bulk.append(1) or real_many(*a, **k))
+    codes = hotline.commit(engine, batch, by=staff(engine), now=NOW)
+    assert len(codes) == 8 and one_by_one == [] and bulk == [1]
+    monkeypatch.undo()
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(TicketIntake.external_id, Ticket.grid_id)
+                                   .join(Ticket, Ticket.id == TicketIntake.ticket_id)
+                                   .where(Ticket.code.in_(codes))).all())
+    assert stored == {f"R{i}": service.route(engine, p.x, p.y).grid_id for i, p in enumerate(points)}
