@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import logging
 import os
 import sys
 import time
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=2)
     args = ap.parse_args(argv)
     os.environ["DATABASE_URL"] = args.url
-    logging.getLogger("streamlit").setLevel(logging.ERROR)  # "missing ScriptRunContext" from cached threads
+    os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")  # "missing ScriptRunContext" from cache threads
     from streamlit.testing.v1 import AppTest
 
     from geo import settings

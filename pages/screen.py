@@ -170,6 +170,12 @@ def circle(url_: str, scope: Scope, layout: str) -> dict:
     return figures.service_circle(common.engine(), scope, plan=common.walking_plan(url_))
 
 
+@st.cache_data(ttl=300, show_spinner=False)
+def people(url_: str, scope: Scope, layout: str) -> dict[str, int]:
+    """Residents, households, party members, volunteers: they change with loads and bindings, so five minutes."""
+    return figures.population(common.engine(), scope)
+
+
 @st.cache_resource(show_spinner=False, max_entries=64)
 def ticket_feed(url_: str, scope: Scope) -> figures.TicketFeed:
     """One per area and server: each refresh rereads only the tickets changed since the last."""
@@ -185,7 +191,8 @@ def change_watch(url_: str, scope: Scope) -> figures.ChangeWatch:
 @st.cache_data(ttl=figures.REFRESH_S, show_spinner=False, max_entries=256)
 def live(url_: str, scope: Scope, lang_: str, tick: str) -> wall.Screen:
     return wall.build(common.engine(), datetime.fromisoformat(tick), scope, lang=lang_,
-                        circle=circle(url_, scope, common.layout_version()), feed=ticket_feed(url_, scope))
+                        circle=circle(url_, scope, common.layout_version()), feed=ticket_feed(url_, scope),
+                        people=people(url_, scope, common.layout_version()))
 
 
 @st.cache_data(ttl=figures.REFRESH_S, show_spinner=False, max_entries=256)

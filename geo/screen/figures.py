@@ -618,22 +618,27 @@ def walking_plan(engine: Engine) -> coverage.Plan | None:
 
 def headline(engine: Engine, now: datetime, scope: Scope, frame: pd.DataFrame | None = None, *,
              plan: coverage.Plan | None = None, circle: dict[str, Any] | None = None,
-             camera_rows: pd.DataFrame | None = None) -> dict[str, Any]:
+             camera_rows: pd.DataFrame | None = None, people: dict[str, int] | None = None) -> dict[str, Any]:
     """Every headline figure of the screen, in one dict (see the module docstring).
 
-    ``circle`` (the 15-minute figures) and ``camera_rows`` (``camera_points``) may be passed
-    in when the caller has them; otherwise they are computed here.
+    ``circle`` (the 15-minute figures), ``camera_rows`` (``camera_points``) and ``people``
+    (``population``) may be passed in when the caller has them; otherwise they are computed here.
     """
     frame = load_tickets(engine, now, scope) if frame is None else frame
     cams = cameras(engine, scope) if camera_rows is None else camera_counts(camera_rows)
-    return {**population(engine, scope), **ticket_figures(frame, now), **cams,
+    return {**(people if people is not None else population(engine, scope)), **ticket_figures(frame, now), **cams,
             **(circle if circle is not None else service_circle(engine, scope, plan=plan))}
 
 
 def data_as_of(engine: Engine, now: datetime, scope: Scope) -> datetime | None:
-    """The newest ticket event in ``scope`` up to ``now``: how fresh the wall's data is."""
+    """The newest ticket event in ``scope`` up to ``now``: how fresh the wall's data is.
+
+    Newest first, one row (not max()): PostgreSQL then walks the index on ``at`` backwards and stops at
+    the first event in the area; max() over the join read every event of the city (0.8 s of a 1.8 s
+    city-wide refresh; 2 ms now)."""
     e, t = TicketEvent.__table__, Ticket.__table__
-    stmt = select(func.max(e.c.at)).join(t, t.c.id == e.c.ticket_id).where(e.c.at <= now, scope.clause(t))
+    stmt = (select(e.c.at).join(t, t.c.id == e.c.ticket_id).where(e.c.at <= now, scope.clause(t))
+            .order_by(e.c.at.desc()).limit(1))
     with engine.connect() as conn:
-        value = conn.execute(stmt).scalar_one()
+        value = conn.execute(stmt).scalar()
     return pd.Timestamp(value).to_pydatetime() if value is not None else None

@@ -51,7 +51,8 @@ class Screen:
 
 def build(engine: Engine, now: datetime, scope: Scope, *, lang: str = "zh",
           circle: dict[str, Any] | None = None, plan: coverage.Plan | None = None,
-          wide: bool | None = None, feed: figures.TicketFeed | None = None) -> Screen:
+          wide: bool | None = None, feed: figures.TicketFeed | None = None,
+          people: dict[str, int] | None = None) -> Screen:
     """Everything that changes between refreshes, in one pass over the tickets.
 
     ``feed``: the area's figures.TicketFeed, which rereads only the tickets changed since the
@@ -60,12 +61,14 @@ def build(engine: Engine, now: datetime, scope: Scope, *, lang: str = "zh",
     ``circle`` (the 15-minute figures) may be passed in: it changes only when
     facilities, buildings or roads do, so the page caches it longer. Without it,
     it is computed on ``plan`` (walking) or in straight lines. ``wide`` as for ``basemap``.
+    ``people`` (figures.population: residents, households, party members…) likewise: six counts over
+    the area's people, 0.3 s across a city, which change with loads and bindings, not by the minute.
     """
     frame = feed.read(engine, now) if feed is not None else figures.load_tickets(engine, now, scope)
     names = panels.area_names(engine, scope)
     wide = figures.streets_in(engine, scope) > 1 if wide is None else wide
     cams = map_data.camera_points(engine, scope, wide=wide)
-    headline = figures.headline(engine, now, scope, frame, plan=plan, circle=circle, camera_rows=cams)
+    headline = figures.headline(engine, now, scope, frame, plan=plan, circle=circle, camera_rows=cams, people=people)
     tables = {key: panels.area_table(frame, now, names[level], key=key)
               for level, key in (("community", "community_id"), ("grid", "grid_id"))}
     rank = {(key, by): panels.rank_areas(table, by=by) for key, table in tables.items()
