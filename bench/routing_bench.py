@@ -18,6 +18,13 @@ minimum of 3 runs in this process (time.perf_counter).
 
 The answers must agree wherever sjoin finds exactly one grid (the script exits 1 if not); the points
 sjoin finds in no grid are counted by what route_points says of them (on an edge, snapped, outside).
+With ``--url`` (a district or the city in PostGIS) it times service.route_many itself on batches of
+12345 orders spread over the whole database: the grids found near each point by one join against the
+GiST index, against reading every grid in the batch's bounding box (the path above JOIN_MAX_POINTS),
+same answers required.
+
+    python -m bench.routing_bench --url postgresql+psycopg://…/shequ_city
+
 Not run by pytest or CI.
 """
 from __future__ import annotations
@@ -111,12 +118,46 @@ def run(grids: gpd.GeoDataFrame, n_points: int) -> dict:
     return dict(points=n_points, grids=len(grids), sjoin_s=sjoin_s, ours_s=ours_s, **compare(joined, routed))
 
 
+def on_database(url: str, batches=(100, 1_000, 10_000)) -> int:
+    """route_many on a real database: the join near the points against the bounding-box read."""
+    from unittest import mock
+
+    import numpy as np
+    from sqlalchemy import select
+
+    from geo.db import store
+    from geo.db.schema import Grid
+    from geo.tickets import service
+
+    engine = store.make_engine(url)
+    ids = store.read_frame(engine, select(Grid.id).where(Grid.geom.is_not(None)))["id"].to_numpy()
+    print(f"{len(ids):,} grids in {url.rsplit('/', 1)[-1]}; each figure the minimum of {REPEAT} runs")
+    print(f"{'orders':>8} {'ours s':>8} {'box s':>8} {'ours/box':>9}   (ours: the join up to JOIN_MAX_POINTS, then the box)")
+    rng = np.random.default_rng(15)
+    for n in batches:
+        picks = rng.choice(ids, size=min(n, len(ids)), replace=False)  # one order in each of n grids
+        g = store.read_layer(engine, Grid, where=Grid.id.in_(picks.tolist()), columns=["id", "geom"])
+        pts = g.geometry.representative_point()
+        x, y = pts.x.to_numpy(), pts.y.to_numpy()
+        join_s, joined = best_of(lambda: service.route_many(engine, x, y))
+        with mock.patch.object(service, "JOIN_MAX_POINTS", 0):
+            box_s, boxed = best_of(lambda: service.route_many(engine, x, y))
+        if not joined.equals(boxed):
+            print("MISMATCH between the two paths")
+            return 1
+        print(f"{n:>8,} {join_s:>8.3f} {box_s:>8.3f} {join_s / box_s:>8.2f}×")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", help="time service.route_many on this database instead (see above)")
     ap.add_argument("--grids", type=int, default=20_000, help="grids in the tessellation (default 20,000)")
     ap.add_argument("--points", type=int, action="append",
                     help="points to route (repeatable; default 10,000, 100,000 and 1,000,000)")
     args = ap.parse_args(argv)
+    if args.url:
+        return on_database(args.url)
     t0 = time.perf_counter()
     grids = tessellation(args.grids)
     vertices = int(shapely.get_num_coordinates(grids.geometry.to_numpy()).sum())

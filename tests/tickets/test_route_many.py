@@ -118,6 +118,26 @@ def test_two_thousand_random_points_agree_with_route_row_for_row(engine, small_t
     assert_same(engine, lon, lat)
 
 
+@pytest.mark.postgis
+def test_on_postgis_a_sparse_batch_reads_only_the_grids_near_its_points(postgis_url, small_town, monkeypatch):
+    """Two orders at opposite corners of the town: PostGIS finds the grids near each point (one join of the
+    points against the grid index) and hands only those to the router, not every grid of the box between
+    them; the answers stay route's."""
+    grids = sorted(small_town["grid"], key=lambda g: g["geom"].centroid.x + g["geom"].centroid.y)
+    a, b = grids[0]["geom"].representative_point(), grids[-1]["geom"].representative_point()
+    handed = []
+    real = routing.route_points
+    monkeypatch.setattr(routing, "route_points", lambda g, *a, **k: handed.append(len(g)) or real(g, *a, **k))
+    from geo.db import store
+
+    engine = store.make_engine(postgis_url)
+    store.load_town(engine, small_town)
+    many = assert_same(engine, [a.x, b.x], [a.y, b.y])
+    engine.dispose()
+    assert many["grid_id"].tolist() == [grids[0]["id"], grids[-1]["id"]]
+    assert handed and handed[0] <= 10 < len(grids), (handed, len(grids))  # each point and its neighbours only
+
+
 # --------------------------------------------------------------------------- the array core, no database
 
 def squares(codes=("B", "A"), empty_code=None) -> gpd.GeoDataFrame:
