@@ -497,15 +497,16 @@ def _grid_layers(url: str, lang_: str, minute: str, area, version: str) -> dict:
                              now=datetime.fromisoformat(minute), lang=lang_)
 
 
-def walking_plan(url: str):
-    """The walking network with doors and facilities snapped (about 1 s a street), once an hour for every page
-    and again after a change of the street's layout: the wall's 15-minute circle and the monthly report's are
-    then one computation on one plan."""
-    return _walking_plan(url, layout_version())
+def walking_plan(url: str, scope):
+    """The walking network of ``scope`` (a geo.access.roles.Scope: its buildings and the roads and facilities
+    within a walk of it) with doors and facilities snapped (about 1 s a street), once an hour per area and
+    again after a change of the layout: the wall's 15-minute circle and the monthly report's are then one
+    computation on one plan."""
+    return _walking_plan(url, scope, layout_version())
 
 
-@st.cache_resource(ttl=3600, show_spinner=False, max_entries=2)
-def _walking_plan(url: str, layout: str):
+@st.cache_resource(ttl=3600, show_spinner=False, max_entries=8)
+def _walking_plan(url: str, scope, layout: str):
     from geo.screen import figures
 
-    return figures.walking_plan(_engine(url))
+    return figures.walking_plan(_engine(url), scope)

@@ -81,7 +81,7 @@ month = st.selectbox(t("mrep.month"), months, index=1, format_func=lambda m: f"{
 asked = (report_scope, month)
 if st.button(t("mrep.make"), key="mrep_make", type="primary"):
     began = time_.perf_counter()
-    report = monthly.build(engine, report_scope, month, now, plan=common.walking_plan(settings.database_url()))
+    report = monthly.build(engine, report_scope, month, now, plan=common.walking_plan(settings.database_url(), report_scope))
     printed = report_pdf.pdf_bytes(report)
     st.session_state["mrep"] = (asked, report.area, report.file_stem, monthly.excel_bytes(report), printed.data,
                                 printed.embedded, time_.perf_counter() - began)

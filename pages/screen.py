@@ -167,7 +167,7 @@ def basemap(url_: str, scope: Scope, layout: str) -> map_data.Basemap:
 
 @st.cache_data(ttl=600, show_spinner=False)
 def circle(url_: str, scope: Scope, layout: str) -> dict:
-    return figures.service_circle(common.engine(), scope, plan=common.walking_plan(url_))
+    return figures.service_circle(common.engine(), scope, plan=common.walking_plan(url_, scope))
 
 
 @st.cache_data(ttl=300, show_spinner=False)

@@ -272,9 +272,9 @@ def build(engine: Engine, scope: Scope, month: date, now: datetime, *, plan: cov
     """The report of ``month`` (any day in it) for ``scope`` (a street or a community), as of ``now``.
 
     ``plan``: the walking plan for the 15-minute circle (a page passes the one it caches); True builds
-    it (figures.walking_plan), None measures in a straight line."""
+    it for the report's area (figures.walking_plan), None measures in a straight line."""
     if plan is True:
-        plan = figures.walking_plan(engine)
+        plan = figures.walking_plan(engine, scope)
     month = month_start(month)
     window = dict(start=_dt(month), end=_dt(shift(month, 1)))
     frame = indicators.load(engine, scope=scope)

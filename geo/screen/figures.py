@@ -607,10 +607,22 @@ def service_circle(engine: Engine, scope: Scope, *, plan: coverage.Plan | None =
                                    types=len(catalogue.required_types())))
 
 
-def walking_plan(engine: Engine) -> coverage.Plan | None:
-    """The walking plan of the whole database, or None (with a warning) when it cannot be built."""
+#: Past this many streets the wall and the report measure the 15-minute circle in a straight line (and say
+#: so): a walking plan of a whole city (265 streets, 350,000 buildings) would take minutes and gigabytes.
+WALK_PLAN_MAX_STREETS: int = 20
+
+
+def walking_plan(engine: Engine, scope: Scope | None = None) -> coverage.Plan | None:
+    """The walking plan of ``scope`` (its buildings, and the roads and facilities within the longest walk
+    around it: coverage.load_frames, exact for the area's residents), or None (with a warning) when it
+    cannot be built or the area spans more than WALK_PLAN_MAX_STREETS streets. No scope: the whole database.
+
+    Issue 15: a street's wall on a city database built the plan of every street in it."""
+    if scope is not None and streets_in(engine, scope) > WALK_PLAN_MAX_STREETS:
+        log.info("the area spans more than %d streets: the 15-minute circle in a straight line", WALK_PLAN_MAX_STREETS)
+        return None
     try:
-        return coverage.build_plan(coverage.load_frames(engine))
+        return coverage.build_plan(coverage.load_frames(engine, scope=scope))
     except Exception as exc:  # no roads, a broken import…: the wall falls back to straight lines
         log.warning("walking plan for the 15-minute circle unavailable (%s); using straight lines", exc)
         return None

@@ -261,6 +261,23 @@ def test_walking_circle_hand_counted(engine, plan):
     assert c["circle_share"] == pytest.approx(planner["share"]) and c["circle_residents"] == planner["covered"]
 
 
+def test_an_areas_wall_walks_on_its_own_plan_with_the_same_circle(engine, plan):
+    """Issue 15: the wall and the monthly report built the walking plan of the whole database for any area
+    (a street's wall on a city database: every street). An area's plan holds its own buildings only (the
+    roads and facilities within a walk around it) and gives the area the same circle as the whole plan."""
+    one = Scope("community", community_id=1)
+    own = figures.walking_plan(engine, one)
+    assert own is not None and len(own.buildings) < len(plan.buildings)
+    assert set(own.buildings["id"]) == set(plan.buildings.loc[figures.scope_mask(plan.buildings, one), "id"])
+    assert figures.walking_circle(own, one) == figures.walking_circle(plan, one)
+
+
+def test_a_wall_across_more_streets_than_a_plan_holds_measures_in_a_straight_line(engine, monkeypatch):
+    monkeypatch.setattr(figures, "WALK_PLAN_MAX_STREETS", 0)  # the test town has one street
+    assert figures.walking_plan(engine, WHOLE) is None
+    assert figures.service_circle(engine, WHOLE, plan=None)["circle_method"] == "straight"
+
+
 def test_straight_line_fallback(engine, monkeypatch, caplog):
     # the same rules in a straight line: by standard reach building 2 is still out (346 m from the 300-m
     # types at the corner); within 1,125 m building 3 (868 m) now counts, building 4 (1,261 m) still not
@@ -268,7 +285,7 @@ def test_straight_line_fallback(engine, monkeypatch, caplog):
     assert c["circle_method"] == "straight" and (c["circle_residents"], c["circle_types"]) == (100, 6)
     assert c["circle_loose_residents"] == 180
     assert figures.service_circle(engine, NORTH_LAKE)["circle_share"] == 0
-    monkeypatch.setattr(coverage, "load_frames", lambda e: {"buildings": None})  # a plan that cannot be built
+    monkeypatch.setattr(coverage, "load_frames", lambda e, **k: {"buildings": None})  # a plan that cannot be built
     with caplog.at_level("WARNING"):
         assert figures.walking_plan(engine) is None
     assert "straight lines" in caplog.text
