@@ -191,8 +191,7 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, join_m: float = JOIN_M,
     same = idx[1:] == idx[:-1]
     a, b, seg_level = coords[:-1][same], coords[1:][same], part_level[idx[:-1][same]]
     keys = np.round(np.vstack([a, b]) / precision_m).astype(np.int64)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    inv = inv.ravel()
+    uniq, inv = unique_points(keys)
     xy = uniq.astype(float) * precision_m
     u, v = inv[: len(a)], inv[len(a):]
     keep = u != v
@@ -201,6 +200,20 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, join_m: float = JOIN_M,
     if join_m > 0:
         xy, u, v, length, seg_level = _join_dangles(xy, u, v, length, seg_level, join_m)
     return _assemble(xy, u, v, length, seg_level, crs)
+
+
+def unique_points(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, axis=0, return_inverse=True)`` for integer (x, y) rows, the inverse flat: the
+    same rows in the same (x, then y) order, through one int64 per row. numpy's row-wise unique sorts a
+    structured view: 0.6 s for the 600,000 road ends of a district against 0.1 s packed (issue 15)."""
+    lo = keys.min(axis=0)
+    k = keys - lo
+    span = int(k[:, 1].max()) + 1
+    if (int(k[:, 0].max()) + 1) * span >= 2 ** 62:  # a span no int64 holds (a continent at 1 cm): numpy's way
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        return uniq, inv.ravel()
+    packed, inv = np.unique(k[:, 0] * span + k[:, 1], return_inverse=True)
+    return np.c_[packed // span, packed % span] + lo, inv.ravel()
 
 
 def _assemble(xy, u, v, length, level, crs: str) -> WalkGraph:
@@ -541,8 +554,7 @@ def trails(lines: np.ndarray, *, precision_m: float = PRECISION_M) -> np.ndarray
     if not len(a):
         return np.empty(0, dtype=object)
     keys = np.round(np.vstack([a, b]) / precision_m).astype(np.int64)
-    uniq, node = np.unique(keys, axis=0, return_inverse=True)
-    node = node.ravel()
+    uniq, node = unique_points(keys)
     nu, nv = node[: len(a)], node[len(a):]
     xy = uniq * precision_m
     ends = np.r_[nu, nv]
