@@ -57,6 +57,7 @@ class Result:
     distinct_stored: int = 0  # of the returned codes, how many are exactly one ticket with one intake row
     wall_build_s: float = 0.0  # post → seen by geo.screen.wall.build
     refresh_s: int = 0
+    watch_s: int = 0
 
     @property
     def accepted(self) -> int:
@@ -82,7 +83,8 @@ class Result:
                 f"stored exactly once: {self.exactly_once} ({self.stored} intake rows for {self.accepted} accepted, "
                 f"{self.distinct_stored} codes found once)\n"
                 f"a new ticket in the wall's figures: {self.wall_build_s:.2f} s after its post (wall.build); "
-                f"on the page at its next refresh, within {self.refresh_s} s (SHEQU_SCREEN_REFRESH_S)")
+                f"on the page within about {self.watch_s} s (the wall's change watch; the full refresh every "
+                f"{self.refresh_s} s)")
 
 
 def _free_port() -> int:
@@ -209,7 +211,7 @@ def run(url: str, *, clients: int = 50, seconds: float = 30, log_dir: Path | Non
         result = load(base, key, spots, clients=clients, seconds=seconds)
         check_stored(engine, result, key_id)
         result.wall_build_s = time_to_wall(base, key, engine, spots[0])
-    result.refresh_s = figures.REFRESH_S
+    result.refresh_s, result.watch_s = figures.REFRESH_S, figures.WATCH_S
     engine.dispose()
     return result
 
